@@ -1,0 +1,367 @@
+"""Project -> durable-rules ruleset, as plain data (a pure function, golden-testable).
+
+Each rule's condition is put in negation normal form under three-valued logic (a
+comparison with a missing metric is never true, nor is its negation), then in
+disjunctive normal form over *facts*: every conjunct becomes one durable rule whose
+patterns are the account fact (all metric tests, guarded by existence tests),
+one pattern per required derived fact, and - when the conjunct negates facts - a
+phase-gate fact carrying a 0/1 flag per negated fact. The driver asserts the phase
+fact of stratum k only once strata below k reached their fixpoint (durable's own
+`none()` is wrong when the negated fact arrives later).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import expr
+from .analysis import FactRef, MetricRef, ThresholdRef, expand_facts, resolve, strata
+from .errors import EngineLimitError, Problem
+from .model import Project
+
+ACCOUNT_RULE = "__account__"  # catch-all: every session runs at least one action
+RESERVED_FIELDS = ("sid", "id", "t", "k", "n")
+THRESHOLD_PREFIX = "_thr_"
+OP_JSON = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
+
+# Limits of durable-rules' C engine (see the runtime module); checked here, at compile time.
+MAX_RULES = 4096
+MAX_FACT_PROPERTIES = 250  # 255 in the engine, minus headroom for sid/id/t
+MAX_JOINED = 16
+MAX_FIELD_REFS = 32
+MAX_MATCHING_FACTS = 60  # ~64 facts matching one condition level at once
+MAX_CHILD_CONDITIONS = 500  # 513 distinct children under one node hangs create_ruleset
+MAX_CONJUNCTS = 256  # per rule, after expanding count(...) and or-over-facts
+
+
+def threshold_field(tid: str) -> str:
+    return THRESHOLD_PREFIX + tid
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """One durable rule: one conjunct of a project rule."""
+
+    name: str
+    rule_id: str
+    stratum: int
+    asserts: tuple[tuple[str, str], ...]
+    metrics: tuple[str, ...]
+    thresholds: tuple[str, ...]
+    required_facts: tuple[tuple[str, str], ...]
+    negated_facts: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Phase:
+    stratum: int
+    flags: tuple[tuple[str, tuple[str, str]], ...]  # (field, fact key)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    definition: dict[str, Any]
+    rules: dict[str, CompiledRule]
+    phases: tuple[Phase, ...]
+    consumed: frozenset  # fact keys some pattern reads: only these go into the engine
+    fact_payloads: dict[tuple[str, str], dict[str, Any]]
+    thresholds: tuple[str, ...]  # thresholds put on the account fact
+    metrics: tuple[str, ...]  # metrics any rule reads
+    strata: dict[str, int] = field(default_factory=dict)
+
+
+# ---- intermediate form ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Acc:
+    json: Any
+    metrics: frozenset
+    thresholds: frozenset
+
+
+@dataclass(frozen=True)
+class _Fact:
+    key: tuple[str, str]
+    positive: bool
+
+
+@dataclass(frozen=True)
+class _All:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class _Any:
+    items: tuple
+
+
+TRUE = _All(())
+FALSE = _Any(())
+
+
+def _exists(m: str) -> dict:
+    return {"$ex": {m: 1}}
+
+
+def _compare(project: Project, node: expr.Compare, positive: bool) -> Any:
+    op = node.op if positive else expr.NEGATE[node.op]
+    left, right = node.left, node.right
+    if isinstance(left, expr.Call) or isinstance(right, expr.Call):  # count(...) OP n
+        if isinstance(right, expr.Call):
+            left, right, op = right, left, expr.FLIP[op]
+        return _count(expand_facts(project, left), op, right.value)
+    if not (isinstance(left, expr.Ref) and isinstance(resolve(project, left), MetricRef)):
+        left, right, op = right, left, expr.FLIP[op]
+    m = resolve(project, left).id
+    metrics, thresholds = {m}, set()
+    guards = [_exists(m)]
+    if isinstance(right, expr.Ref):
+        r = resolve(project, right)
+        if isinstance(r, ThresholdRef):
+            value: Any = {"$m": threshold_field(r.id)}
+            thresholds.add(r.id)
+        else:
+            value = {"$m": r.id}
+            metrics.add(r.id)
+            guards.append(_exists(r.id))  # durable: a missing referenced field compares TRUE
+    else:
+        value = right.value
+    test = {m: value} if op == "==" else {OP_JSON[op]: {m: value}}
+    return _Acc({"$and": guards + [test]}, frozenset(metrics), frozenset(thresholds))
+
+
+def _count(keys: list, op: str, k: float) -> Any:
+    """count(keys) OP k, written out over the facts (DNF)."""
+    n = len(keys)
+    # counts are whole numbers: turn strict and fractional bounds into inclusive whole ones
+    if op == ">":
+        op, k = ">=", math.floor(k) + 1
+    elif op == "<":
+        op, k = "<=", math.ceil(k) - 1
+    elif op == ">=":
+        k = math.ceil(k)
+    elif op == "<=":
+        k = math.floor(k)
+
+    def exactly(j: int) -> Any:
+        if j < 0 or j > n or not float(j).is_integer():
+            return FALSE
+        j = int(j)
+        return _Any(tuple(_All(tuple(_Fact(key, key in chosen) for key in keys))
+                          for chosen in map(set, itertools.combinations(keys, j))))
+
+    if op == ">=":
+        if k <= 0:
+            return TRUE
+        if k > n:
+            return FALSE
+        return _Any(tuple(_All(tuple(_Fact(key, True) for key in c)) for c in itertools.combinations(keys, k)))
+    if op == "<=":
+        if k >= n:
+            return TRUE
+        if k < 0:
+            return FALSE
+        return _Any(tuple(_All(tuple(_Fact(key, False) for key in c))
+                          for c in itertools.combinations(keys, n - k)))
+    if op == "==":
+        return exactly(k)
+    return _Any(tuple(exactly(j) for j in range(n + 1) if j != k))  # !=
+
+
+def _nnf(project: Project, node: expr.Node, positive: bool = True) -> Any:
+    if isinstance(node, expr.Not):
+        return _nnf(project, node.item, not positive)
+    if isinstance(node, (expr.And, expr.Or)):
+        items = tuple(_nnf(project, i, positive) for i in node.items)
+        return _All(items) if isinstance(node, expr.And) == positive else _Any(items)
+    if isinstance(node, expr.Ref):
+        r = resolve(project, node)
+        if isinstance(r, FactRef):
+            return _Fact((r.kind, r.id), positive)
+        return _Acc({"$and": [_exists(r.id), {r.id: positive}]}, frozenset([r.id]), frozenset())
+    if isinstance(node, expr.Call):
+        if node.name == "any":
+            keys = expand_facts(project, node)
+            return _count(keys, ">=" if positive else "<", 1)
+        m = resolve(project, node.args[0]).id
+        present = (node.name == "present") == positive
+        return _Acc({"$ex" if present else "$nex": {m: 1}}, frozenset([m]), frozenset())
+    if isinstance(node, expr.Compare):
+        return _compare(project, node, positive)
+    if isinstance(node, expr.In):
+        m = resolve(project, node.left).id
+        values = [i.value for i in node.items]
+        inside = (not node.negated) == positive
+        if inside:
+            j: Any = {"$and": [_exists(m), {"$or": [{m: v} for v in values]}]} if values else None
+            if j is None:
+                return FALSE
+        else:
+            j = {"$and": [_exists(m)] + [{"$neq": {m: v}} for v in values]}
+        return _Acc(j, frozenset([m]), frozenset())
+    raise TypeError(f"not a condition: {node!r}")
+
+
+def _has_facts(ir: Any) -> bool:
+    if isinstance(ir, _Fact):
+        return True
+    if isinstance(ir, (_All, _Any)):
+        return any(_has_facts(i) for i in ir.items)
+    return False
+
+
+def _acc_tree(ir: Any) -> _Acc:
+    """A fact-free subtree as one account test (its or-structure stays inside the pattern)."""
+    if isinstance(ir, _Acc):
+        return ir
+    parts = [_acc_tree(i) for i in ir.items]
+    op = "$and" if isinstance(ir, _All) else "$or"
+    if not parts:  # empty and = true, empty or = false: both expressible on the account
+        return _Acc({"t": "account"} if op == "$and" else {"t": "__never__"}, frozenset(), frozenset())
+    return _Acc({op: [p.json for p in parts]},
+                frozenset().union(*(p.metrics for p in parts)),
+                frozenset().union(*(p.thresholds for p in parts)))
+
+
+def _dnf(ir: Any, rule_id: str) -> list[tuple[list[_Acc], list[_Fact]]]:
+    if not _has_facts(ir):
+        if isinstance(ir, _Any) and not ir.items:
+            return []
+        if isinstance(ir, _All) and not ir.items:
+            return [([], [])]
+        return [([_acc_tree(ir)], [])]
+    if isinstance(ir, _Fact):
+        return [([], [ir])]
+    if isinstance(ir, _Any):
+        out = [c for i in ir.items for c in _dnf(i, rule_id)]
+    else:
+        out = [([], [])]
+        for item in ir.items:
+            out = [(a1 + a2, f1 + f2) for a1, f1 in out for a2, f2 in _dnf(item, rule_id)]
+            if len(out) > MAX_CONJUNCTS:
+                break
+    if len(out) > MAX_CONJUNCTS:
+        raise EngineLimitError(f"rule '{rule_id}' expands to more than {MAX_CONJUNCTS} alternatives "
+                               "over facts; simplify it or split it into rules that assert an "
+                               "intermediate class")
+    return out
+
+
+# ---- the ruleset ------------------------------------------------------------------------
+
+def _fact_pattern(key: tuple[str, str]) -> dict:
+    if key[0] == "category":
+        return {"$and": [{"t": "signal"}, {"category": key[1]}]}
+    return {"$and": [{"t": key[0]}, {"k": key[1]}]}
+
+
+def _count_refs(j: Any) -> int:
+    if isinstance(j, dict):
+        return sum(1 if k == "$m" else _count_refs(v) for k, v in j.items())
+    if isinstance(j, list):
+        return sum(_count_refs(v) for v in j)
+    return 0
+
+
+def compile_project(project: Project) -> Compiled:
+    """Compile every enabled rule; raise EngineLimitError if the engine could not run it."""
+    rule_strata = strata(project)
+    definition: dict[str, Any] = {ACCOUNT_RULE: {"all": [{"a": {"t": "account"}}]}}
+    compiled: dict[str, CompiledRule] = {}
+    consumed: set = set()
+    flags: dict[tuple[str, str], str] = {}
+    phase_flags: dict[int, set] = {}
+    used_thresholds: set[str] = set()
+    used_metrics: set[str] = set()
+    problems: list[Problem] = []
+    for index, rule in enumerate(project.rules):  # rules are sorted by id: stable names
+        ir = _nnf(project, rule.when)
+        try:
+            conjuncts = _dnf(ir, rule.id)
+        except EngineLimitError as exc:
+            problems += [Problem(rule.where.path, rule.where.line, rule.where.col, p.message)
+                         for p in exc.problems]
+            continue
+        stratum = rule_strata[rule.id]
+        for j, (accs, facts) in enumerate(conjuncts):
+            pos = sorted({f.key for f in facts if f.positive})
+            neg = sorted({f.key for f in facts if not f.positive})
+            if set(pos) & set(neg):
+                continue  # requires a fact and its absence: never true
+            name = f"r{index}_{j}"
+            patterns: list[dict] = []
+            metrics = frozenset().union(*(a.metrics for a in accs)) if accs else frozenset()
+            thresholds = frozenset().union(*(a.thresholds for a in accs)) if accs else frozenset()
+            if accs or not (pos or neg):
+                acc = {"$and": [{"t": "account"}] + [a.json for a in accs]}
+                if _count_refs(acc) > MAX_FIELD_REFS:
+                    problems.append(Problem(rule.where.path, rule.where.line, rule.where.col,
+                                            f"rule '{rule.id}' compares more than {MAX_FIELD_REFS} "
+                                            "metrics with other fields in one alternative"))
+                patterns.append({"a": acc})
+            for i, key in enumerate(pos):
+                patterns.append({f"f{i}": _fact_pattern(key)})
+                consumed.add(key)
+            if neg:
+                for key in neg:
+                    flags.setdefault(key, f"x{len(flags)}")
+                    phase_flags.setdefault(stratum, set()).add(key)
+                patterns.append({"p": {"$and": [{"t": "phase"}, {"n": stratum}]
+                                            + [{flags[k]: 0} for k in neg]}})
+            if len(patterns) > MAX_JOINED:
+                problems.append(Problem(rule.where.path, rule.where.line, rule.where.col,
+                                        f"rule '{rule.id}' joins {len(patterns)} facts in one "
+                                        f"alternative; the engine allows {MAX_JOINED}"))
+            definition[name] = {"all": patterns}
+            compiled[name] = CompiledRule(name, rule.id, stratum, rule.asserts,
+                                          tuple(sorted(metrics)), tuple(sorted(thresholds)),
+                                          tuple(pos), tuple(neg))
+            used_metrics |= metrics
+            used_thresholds |= thresholds
+    _check_limits(project, definition, consumed, used_metrics, used_thresholds, problems)
+    if problems:
+        raise EngineLimitError(problems)
+    payloads = {}
+    for kind, ids in (("signal", project.signals), ("class", project.classes),
+                      ("risk", [r.id for r in project.risk_levels]), ("playbook", project.playbooks)):
+        for ident in ids:
+            p: dict[str, Any] = {"t": kind, "k": ident}
+            if kind == "signal":
+                p["category"] = project.signals[ident].category
+            payloads[(kind, ident)] = p
+    phases = tuple(Phase(s, tuple(sorted((flags[k], k) for k in keys)))
+                   for s, keys in sorted(phase_flags.items()))
+    return Compiled(definition, compiled, phases, frozenset(consumed), payloads,
+                    tuple(sorted(used_thresholds)), tuple(sorted(used_metrics)), rule_strata)
+
+
+def _check_limits(project: Project, definition: dict, consumed: set, metrics: set,
+                  thresholds: set, problems: list[Problem]) -> None:
+    def add(message: str) -> None:
+        first = project.rules[0].where if project.rules else None
+        problems.append(Problem(first.path if first else "rules", 0, 0, message))
+
+    if len(definition) > MAX_RULES:
+        add(f"the rules compile to {len(definition)} engine rules; durable-rules allows {MAX_RULES}")
+    fields = len(project.metrics) + len(thresholds) + 3
+    if fields > MAX_FACT_PROPERTIES:
+        add(f"an account carries {fields} fields (metrics and thresholds); the engine allows "
+            f"{MAX_FACT_PROPERTIES}")
+    for cat in project.categories:
+        n = sum(1 for s in project.signals.values() if s.category == cat)
+        if ("category", cat) in consumed and n > MAX_MATCHING_FACTS:
+            add(f"category '{cat}' has {n} signals; the engine matches at most {MAX_MATCHING_FACTS} "
+                "facts on one condition")
+    tests: set[str] = set()
+    for rule in definition.values():
+        for pattern in rule["all"]:
+            for part in next(iter(pattern.values())).get("$and", []):
+                tests.add(repr(part))
+    if len(tests) > MAX_CHILD_CONDITIONS:
+        add(f"the rules use {len(tests)} distinct tests; durable-rules hangs beyond "
+            f"{MAX_CHILD_CONDITIONS}: merge rules that test the same thing")
+    for m in project.metrics:
+        if m in RESERVED_FIELDS:
+            add(f"metric id '{m}' is reserved by the engine; rename it")

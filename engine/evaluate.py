@@ -1,0 +1,144 @@
+"""Evaluate accounts: derived metrics -> engine -> a result record per account (contract.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Iterable
+
+from . import expr
+from .analysis import MetricRef, resolve
+from .compiler import Compiled, compile_project, threshold_field
+from .metrics import Deriver
+from .model import NO_RISK, SEVERITY_RANK, Project, text_in
+from .runtime import Engine, Outcome
+
+
+def _round(v: Any) -> Any:
+    return round(v, 6) if isinstance(v, float) else v
+
+
+@dataclass
+class Evaluator:
+    """Compiled rules and a live engine, reused for every account of a run."""
+
+    project: Project
+    as_of: date
+    lang: str = "en"
+    compiled: Compiled = field(init=False)
+    engine: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.compiled = compile_project(self.project)
+        self.engine = Engine(self.compiled)
+        self.deriver = Deriver(self.project)
+        self.inputs = _input_metrics(self.project, self.compiled.metrics)
+        # the account fact carries only what some rule reads: less JSON per account
+        self.fields = [m for m in self.compiled.metrics]
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def account_fact(self, values: dict[str, Any]) -> dict[str, Any]:
+        fact = {m: values[m] for m in self.fields if values.get(m) is not None}
+        segment = values.get("segment")
+        for tid in self.compiled.thresholds:
+            fact[threshold_field(tid)] = self.project.thresholds[tid].for_segment(segment)
+        return fact
+
+    def evaluate(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The result record of one account whose values are already normalised."""
+        self.deriver.apply(values)
+        outcome = self.engine.run(self.account_fact(values))
+        return self.result(values, outcome)
+
+    def result(self, values: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+        p, lang = self.project, self.lang
+        rules = self.compiled.rules
+        fired = sorted((rules[n] for n in outcome.fired), key=lambda r: (r.stratum, r.rule_id, r.name))
+        segment = values.get("segment")
+
+        def evidence(key: tuple[str, str]) -> dict[str, Any]:
+            metrics: dict[str, Any] = {}
+            thresholds: dict[str, Any] = {}
+            by: list[str] = []
+            for r in fired:
+                if key in r.asserts:
+                    by.append(r.rule_id)
+                    for m in r.metrics:
+                        metrics[m] = _round(values.get(m))
+                    for t in r.thresholds:
+                        thresholds[t] = p.thresholds[t].for_segment(segment)
+            return {"metrics": dict(sorted(metrics.items())), "thresholds": dict(sorted(thresholds.items())),
+                    "rules": sorted(set(by))}
+
+        signal_ids = [k[1] for k in outcome.facts if k[0] == "signal"]
+        category_order = list(p.categories)
+        signals = []
+        for sid in sorted(signal_ids, key=lambda s: (-SEVERITY_RANK[p.signals[s].severity],
+                                                     category_order.index(p.signals[s].category)
+                                                     if p.signals[s].category in category_order else 99, s)):
+            s = p.signals[sid]
+            signals.append({"id": sid, "category": s.category, "severity": s.severity,
+                            "title": text_in(s.title, lang), "evidence": evidence(("signal", sid))})
+        risks = [k[1] for k in outcome.facts if k[0] == "risk"]
+        risk_level = max(risks, key=p.risk_rank) if risks else NO_RISK
+        classes = sorted(k[1] for k in outcome.facts if k[0] == "class")
+        playbooks = []
+        for pid in sorted((k[1] for k in outcome.facts if k[0] == "playbook"),
+                          key=lambda i: (p.playbooks[i].priority, i)):
+            pb = p.playbooks[pid]
+            playbooks.append({
+                "id": pid, "title": text_in(pb.title, lang), "priority": pb.priority,
+                "reason": evidence(("playbook", pid)),
+                "steps": [{"id": s.id, "title": text_in(s.title, lang), "owner": s.owner,
+                           "due": (self.as_of + timedelta(days=s.due_days)).isoformat()}
+                          for s in pb.steps]})
+        missing = sorted(m for m in self.inputs if values.get(m) is None)
+        return {
+            "account_id": values.get("account_id"),
+            "name": values.get("name"),
+            "owner": values.get("owner"),
+            "segment": segment,
+            "status": values.get("status"),
+            "as_of": self.as_of.isoformat(),
+            "risk_level": risk_level,
+            "signals": signals,
+            "classes": classes,
+            "playbooks": playbooks,
+            "key_account": ("class", "key_account") in outcome.facts,
+            "dependency": values.get("dependency", "none"),
+            "abc": values.get("abc"),
+            "kaism": values.get("kaism"),
+            "revenue_share_pct": _round(values.get("revenue_share_pct")),
+            "revenue_current": _round(values.get("revenue_current")),
+            "missing": missing,
+            "fired": [{"rule": r.rule_id, "asserts": [f"{k}.{i}" for k, i in r.asserts]}
+                      for r in _unique_rules(fired)],
+        }
+
+
+def _unique_rules(fired: Iterable) -> list:
+    out, seen = [], set()
+    for r in fired:
+        if r.rule_id not in seen:
+            seen.add(r.rule_id)
+            out.append(r)
+    return out
+
+
+def _input_metrics(project: Project, used: Iterable[str]) -> list[str]:
+    """Raw (non-derived) metrics the rules depend on, directly or through formulas."""
+    out: set[str] = set()
+    stack = list(used)
+    while stack:
+        mid = stack.pop()
+        m = project.metrics.get(mid)
+        if m is None or mid in out:
+            continue
+        if m.derived:
+            stack += [r.parts[0] for r in expr.refs(m.formula)
+                      if isinstance(resolve(project, r), MetricRef)]
+        else:
+            out.add(mid)
+    # portfolio-computed metrics are not inputs a person can fill in
+    return sorted(out - {"abc", "dependency"})

@@ -1,0 +1,129 @@
+"""YAML -> plain data plus a map of where every value sits, for errors with line and column.
+
+Untrusted input: only the safe loader's node tree is used, duplicate keys are errors,
+timestamps stay strings, and alias expansion is bounded (a "billion laughs" file fails fast).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import KamError, Problem
+
+# Bound on values produced by expanding a document (aliases included); real rule files
+# have a few thousand, an alias bomb has billions.
+MAX_NODES = 200_000
+MAX_BYTES = 5_000_000
+
+PathKey = tuple  # a JSON path: ("rules", 3, "when")
+
+
+class _NoDatesLoader(yaml.SafeLoader):
+    """SafeLoader without the timestamp resolver: '2026-01-01' stays a string."""
+
+
+_NoDatesLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass
+class Document:
+    """One loaded YAML file: its data and the (line, col) of every key and value."""
+
+    path: str
+    data: Any
+    positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, key: PathKey) -> tuple[int, int]:
+        """Position of the nearest enclosing node that has one."""
+        key = tuple(key)
+        while key:
+            if key in self.positions:
+                return self.positions[key]
+            key = key[:-1]
+        return self.positions.get((), (1, 1))
+
+    def problem(self, key: PathKey, message: str) -> Problem:
+        line, col = self.where(key)
+        return Problem(self.path, line, col, message)
+
+
+class _Builder:
+    def __init__(self, path: str):
+        self.path = path
+        self.positions: dict[PathKey, tuple[int, int]] = {}
+        self.count = 0
+        self.constructor = _NoDatesLoader("")
+
+    def build(self, node: yaml.Node, key: PathKey) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise KamError(Problem(self.path, node.start_mark.line + 1, node.start_mark.column + 1,
+                                   f"document expands to more than {MAX_NODES} values "
+                                   "(an alias bomb?); refusing to load it"))
+        self.positions.setdefault(key, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            self.constructor.flatten_mapping(node)
+            for knode, vnode in node.value:
+                k = self.build_scalar_key(knode)
+                if k in out:
+                    raise KamError(Problem(self.path, knode.start_mark.line + 1,
+                                           knode.start_mark.column + 1, f"duplicate key '{k}'"))
+                out[k] = self.build(vnode, key + (k,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, key + (i,)) for i, child in enumerate(node.value)]
+        return self.constructor.construct_object(node, deep=True)
+
+    def build_scalar_key(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise KamError(Problem(self.path, node.start_mark.line + 1, node.start_mark.column + 1,
+                                   "a mapping key must be a plain value"))
+        k = self.constructor.construct_object(node)
+        return k if isinstance(k, (str, int, float, bool)) or k is None else str(k)
+
+
+def load_text(text: str, path: str) -> Document:
+    """Parse one YAML document; raise KamError naming the file, line and column."""
+    if len(text) > MAX_BYTES:
+        raise KamError(Problem(path, 0, 0, f"file is larger than {MAX_BYTES} bytes"))
+    try:
+        node = yaml.compose(text, Loader=_NoDatesLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        raise KamError(Problem(path, line, col, f"YAML syntax: {exc.problem or exc.context}")) from None
+    except yaml.YAMLError as exc:
+        raise KamError(Problem(path, 0, 0, f"YAML syntax: {exc}")) from None
+    if node is None:
+        return Document(path, None, {(): (1, 1)})
+    builder = _Builder(path)
+    try:
+        data = builder.build(node, ())
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        raise KamError(Problem(path, mark.line + 1 if mark else 0, mark.column + 1 if mark else 0,
+                               f"YAML: {exc.problem}")) from None
+    except RecursionError:
+        raise KamError(Problem(path, 0, 0, "YAML nesting is too deep")) from None
+    return Document(path, data, builder.positions)
+
+
+def load_file(file: Path, display: str | None = None) -> Document:
+    """Read and parse a YAML file; `display` is the path shown in messages."""
+    shown = display or str(file)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise KamError(Problem(shown, 0, 0, f"cannot read: {exc.strerror}")) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise KamError(Problem(shown, 0, 0, f"not UTF-8 text (byte {exc.start})")) from None
+    return load_text(text, shown)

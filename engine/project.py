@@ -1,0 +1,259 @@
+"""Find a project folder, load every YAML file in it, validate, and build the frozen model.
+
+Every problem of every file is collected before failing (`kam validate` shows them all).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import expr
+from .errors import KamError, Problem
+from .loader import Document, load_file
+from .model import (Metric, Named, Playbook, Project, Rule, Signal, Step, Text, Threshold,
+                    Where)
+from .schema import KINDS, validate
+
+PROJECT_FILE = "kam.yaml"
+YAML_DIRS = ("rules", "playbooks")
+# The project that ships with the tool: copied into the package when installed
+# (see setup.py), or the repository root when running from a checkout.
+_PACKAGED = Path(__file__).resolve().parent / "default_project"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def default_project_dir() -> Path:
+    if (_PACKAGED / PROJECT_FILE).is_file():
+        return _PACKAGED
+    return _CHECKOUT
+
+
+def find_project(explicit: str | Path | None, cwd: Path | None = None) -> Path:
+    """--project DIR, else the current folder when it has a kam.yaml, else the bundled default."""
+    if explicit is not None:
+        root = Path(explicit)
+        if not (root / PROJECT_FILE).is_file():
+            raise KamError(Problem(str(root), 0, 0, f"not a kam project: no {PROJECT_FILE} here "
+                                                    "(create one with `kam init`)"))
+        return root
+    here = cwd or Path.cwd()
+    if (here / PROJECT_FILE).is_file():
+        return here
+    return default_project_dir()
+
+
+def project_files(root: Path) -> list[Path]:
+    """kam.yaml and every YAML file under rules/ and playbooks/, in a stable order."""
+    files = [root / PROJECT_FILE]
+    for sub in YAML_DIRS:
+        folder = root / sub
+        if folder.is_dir():
+            files += sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return files
+
+
+def _text(value: Any) -> Text:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"en": value}
+    return dict(value)
+
+
+class _Collector:
+    """Accumulates declarations across files and the problems found on the way."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.seen: dict[tuple[str, str], Where] = {}
+        self.metrics: dict[str, Metric] = {}
+        self.thresholds: dict[str, Threshold] = {}
+        self.categories: dict[str, Named] = {}
+        self.signals: dict[str, Signal] = {}
+        self.classes: dict[str, Named] = {}
+        self.risk_levels: list[Named] = []
+        self.rules: list[Rule] = []
+        self.playbooks: dict[str, Playbook] = {}
+        self.project: dict[str, Any] = {}
+
+    def declare(self, doc: Document, key: tuple, what: str, ident: str) -> Where | None:
+        """Register an id; a second declaration is a problem. Returns where, or None if dup."""
+        line, col = doc.where(key)
+        here = Where(doc.path, line, col)
+        first = self.seen.get((what, ident))
+        if first is not None:
+            self.problems.append(Problem(doc.path, line, col, f"duplicate {what} id '{ident}' "
+                                         f"(first declared at {first.path}:{first.line})"))
+            return None
+        self.seen[(what, ident)] = here
+        return here
+
+    def expression(self, doc: Document, key: tuple, text: str, crumb: str) -> expr.Node | None:
+        try:
+            return expr.parse(text)
+        except expr.ExprError as exc:
+            line, col = doc.where(key)
+            self.problems.append(Problem(doc.path, line, col + exc.offset,
+                                         f"{crumb}: {exc}"))
+            return None
+
+    # -- one method per kind of file ------------------------------------------------------
+
+    def add_project(self, doc: Document) -> None:
+        self.project = doc.data
+
+    def add_metrics(self, doc: Document) -> None:
+        for i, m in enumerate(doc.data["metrics"]):
+            where = self.declare(doc, ("metrics", i), "metric", m["id"])
+            if where is None:
+                continue
+            formula = None
+            if "formula" in m:
+                formula = self.expression(doc, ("metrics", i, "formula"), m["formula"],
+                                          f"metric '{m['id']}' → formula")
+            self.metrics[m["id"]] = Metric(
+                id=m["id"], type=m["type"], where=where, unit=m.get("unit", ""),
+                description=_text(m.get("description")), min=m.get("min"), max=m.get("max"),
+                values=tuple(m.get("values", ())), required=m.get("required", False),
+                default=m.get("default"), formula=formula, formula_text=m.get("formula", ""),
+                decimals=m.get("decimals", 6))
+
+    def add_thresholds(self, doc: Document) -> None:
+        for i, t in enumerate(doc.data["thresholds"]):
+            where = self.declare(doc, ("thresholds", i), "threshold", t["id"])
+            if where is not None:
+                self.thresholds[t["id"]] = Threshold(
+                    id=t["id"], value=t["value"], where=where, unit=t.get("unit", ""),
+                    description=_text(t.get("description")), segments=dict(t.get("segments", {})))
+
+    def add_facts(self, doc: Document) -> None:
+        data = doc.data
+        for section, what, target in (("categories", "category", self.categories),
+                                      ("classes", "class", self.classes)):
+            for i, c in enumerate(data.get(section, [])):
+                where = self.declare(doc, (section, i), what, c["id"])
+                if where is not None:
+                    target[c["id"]] = Named(c["id"], _text(c["title"]), where,
+                                            _text(c.get("description")))
+        for i, r in enumerate(data.get("risk_levels", [])):
+            where = self.declare(doc, ("risk_levels", i), "risk level", r["id"])
+            if where is not None:
+                if r["id"] == "none":
+                    self.problems.append(doc.problem(("risk_levels", i, "id"),
+                                         "risk level 'none' is implicit (no rule fired); do not declare it"))
+                    continue
+                self.risk_levels.append(Named(r["id"], _text(r["title"]), where,
+                                              _text(r.get("description"))))
+        for i, s in enumerate(data.get("signals", [])):
+            where = self.declare(doc, ("signals", i), "signal", s["id"])
+            if where is not None:
+                self.signals[s["id"]] = Signal(s["id"], s["category"], s["severity"],
+                                               _text(s["title"]), where, _text(s.get("description")))
+
+    def add_rules(self, doc: Document) -> None:
+        for i, r in enumerate(doc.data["rules"]):
+            where = self.declare(doc, ("rules", i), "rule", r["id"])
+            if where is None or r.get("enabled", True) is False:
+                continue
+            node = self.expression(doc, ("rules", i, "when"), r["when"], f"rule '{r['id']}' → when")
+            if node is None:
+                continue
+            asserts: list[tuple[str, str]] = []
+            for kind in ("signal", "class", "risk", "playbook"):
+                value = r["then"].get(kind)
+                for ident in ([value] if isinstance(value, str) else value or []):
+                    asserts.append((kind, ident))
+            line, col = doc.where(("rules", i, "when"))
+            self.rules.append(Rule(r["id"], r["when"], node, tuple(asserts), where,
+                                   Where(doc.path, line, col), _text(r.get("description"))))
+
+    def add_playbook(self, doc: Document) -> None:
+        p = doc.data
+        where = self.declare(doc, (), "playbook", p["id"])
+        if where is None:
+            return
+        steps = []
+        step_ids: set[str] = set()
+        for i, s in enumerate(p["steps"]):
+            if s["id"] in step_ids:
+                self.problems.append(doc.problem(("steps", i, "id"),
+                                                 f"playbook '{p['id']}': duplicate step id '{s['id']}'"))
+            step_ids.add(s["id"])
+            steps.append(Step(s["id"], _text(s["title"]), s["owner"], s["due_days"],
+                              _text(s.get("description")),
+                              tuple(_text(c) for c in s.get("checklist", []))))
+        self.playbooks[p["id"]] = Playbook(
+            p["id"], _text(p["title"]), tuple(steps), where, _text(p.get("description")),
+            p.get("priority", 5), p.get("template", "plan"), p.get("cooldown_days", 0))
+
+
+def _digest(files: Iterable[Path]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def load_project(root: Path, display_root: Path | None = None) -> Project:
+    """Load, validate and model a project; raise KamError listing every problem."""
+    from .analysis import check_project  # names and types need the whole vocabulary
+
+    root = Path(root)
+    shown = display_root if display_root is not None else root
+    col = _Collector()
+    documents: list[tuple[Document, str]] = []
+    vocabulary_broken = False  # then name checks would only echo the broken declarations
+    files = project_files(root)
+    for f in files:
+        display = str(shown / f.relative_to(root)) if f.is_relative_to(root) else str(f)
+        if not f.is_file():
+            col.problems.append(Problem(display, 0, 0, f"missing: every project needs a {PROJECT_FILE}"))
+            continue
+        try:
+            doc = load_file(f, display)
+        except KamError as exc:
+            col.problems.extend(exc.problems)
+            continue
+        kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+        if f.name == PROJECT_FILE and f.parent == root:
+            kind = kind or "project"
+            if isinstance(doc.data, dict):
+                doc.data.setdefault("kind", "project")
+        if kind not in KINDS or (kind == "project") != (f.name == PROJECT_FILE and f.parent == root):
+            col.problems.append(doc.problem(("kind",), f"kind: expected one of "
+                                f"{', '.join(k for k in KINDS if k != 'project')}, got {kind!r}"))
+            continue
+        schema_problems = validate(doc, kind)
+        if schema_problems:
+            col.problems.extend(schema_problems)
+            vocabulary_broken |= kind in ("metrics", "thresholds", "facts")
+            continue
+        documents.append((doc, kind))
+    for doc, kind in documents:
+        getattr(col, f"add_{kind}")(doc)
+
+    settings = col.project.get("settings", {}) if col.project else {}
+    project = Project(
+        name=col.project.get("name", root.name) if col.project else root.name,
+        root=root,
+        language=col.project.get("language", "en") if col.project else "en",
+        metrics=col.metrics, thresholds=col.thresholds, categories=col.categories,
+        signals=col.signals, classes=col.classes, risk_levels=tuple(col.risk_levels),
+        rules=tuple(sorted(col.rules, key=lambda r: r.id)), playbooks=col.playbooks,
+        columns=dict(col.project.get("columns", {})) if col.project else {},
+        documents=tuple(settings.get("documents", ("md", "html"))),
+        currency=settings.get("currency", ""),
+        yaml_digest=_digest(p for p in files + template_files(root) if p.is_file()),
+    )
+    if not vocabulary_broken:
+        col.problems.extend(check_project(project))
+    if col.problems:
+        raise KamError(col.problems)
+    return project
+
+
+def template_files(root: Path) -> list[Path]:
+    folder = root / "templates"
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
