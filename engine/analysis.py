@@ -410,3 +410,27 @@ def formula_order(project: Project) -> list[str]:
         if project.metrics[mid].derived:
             visit(mid)
     return order
+
+
+def chain_levels(project: Project) -> dict[str, int]:
+    """Depth of every rule in the chain (metrics -> signals -> risk -> playbooks), for
+    showing fired rules in the order they build on each other."""
+    uses = {r.id: fact_polarity(project, r.when) for r in project.rules}
+    producers: dict = {}
+    for r in project.rules:
+        for k in r.asserts:
+            producers.setdefault(k, []).append(r.id)
+    level = {r.id: 0 for r in project.rules}
+    for _ in range(len(project.rules)):  # longest path; positive cycles stop at the bound
+        changed = False
+        for r in project.rules:
+            pos, neg = uses[r.id]
+            deps = [p for k in pos | neg for kk in [k] + derived_from(project, k)
+                    for p in producers.get(kk, []) if p != r.id]
+            new = max([0] + [level[d] + 1 for d in deps])
+            if new > level[r.id]:
+                level[r.id] = new
+                changed = True
+        if not changed:
+            break
+    return level

@@ -1,0 +1,217 @@
+"""The `kam` command line: each command parses options, calls the engine, returns an exit code.
+
+Exit codes: 0 ok (accounts at risk are not an error), 1 invalid project or input,
+2 usage error (click), 3 internal error, 130 interrupted.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from engine.errors import KamError
+
+EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 3, 130
+
+
+def _guard(fn: Callable[..., int | None]) -> Callable[..., None]:
+    """Turn KamError into `path:line:col: message` lines and exit 1; tracebacks only with --debug."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            code = fn(*args, **kwargs) or 0
+        except KamError as exc:
+            if debug:
+                traceback.print_exc()
+            for p in exc.problems:
+                click.echo(str(p), err=True)
+            code = EXIT_USER
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            code = EXIT_INTERRUPTED
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence for users
+            if debug:
+                traceback.print_exc()
+            click.echo(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                       err=True)
+            code = EXIT_INTERNAL
+        sys.exit(code)
+
+    return wrapper
+
+
+project_option = click.option("--project", "project_dir", type=click.Path(file_okay=False),
+                              help="Project folder (with kam.yaml). Default: the current folder "
+                                   "if it has one, else the bundled default project.")
+
+
+def _load(project_dir: str | None):
+    from engine.project import find_project, load_project
+    root = find_project(project_dir)
+    return load_project(root, _display_root(root))
+
+
+def _display_root(root: Path) -> Path:
+    try:
+        return root.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return root
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(package_name="kam", message="kam %(version)s")
+def main(debug: bool) -> None:
+    """kam: spot key-account risk early and hand each manager an action plan."""
+
+
+@main.command()
+@project_option
+@_guard
+def validate(project_dir: str | None) -> int:
+    """Check every YAML file and template of a project; report all problems at once."""
+    from engine.compiler import compile_project
+    from engine.render import check_templates
+    project = _load(project_dir)
+    compiled = compile_project(project)
+    check_templates(project)
+    click.echo(f"{project.name}: valid — {len(project.metrics)} metrics, {len(project.thresholds)} "
+               f"thresholds, {len(project.signals)} signals, {len(project.rules)} rules "
+               f"({len(compiled.definition) - 1} engine rules, {len(compiled.phases) + 1} strata), "
+               f"{len(project.playbooks)} playbooks")
+    return 0
+
+
+def _as_of(value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint="--as-of")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@project_option
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
+              help="Output folder (replaced whole, atomically).")
+@click.option("--as-of", "as_of", help="Evaluation date YYYY-MM-DD (due dates count from it). Default: today.")
+@click.option("--lang", type=click.Choice(["en", "ru"]), help="Language of documents. Default: kam.yaml's.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_guard
+def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_of: str | None,
+             lang: str | None, as_json: bool) -> int:
+    """Evaluate every account of INPUTS; write results.jsonl, rejected.jsonl and documents."""
+    from engine.render import write_documents
+    from engine.run import evaluate_portfolio
+    project = _load(project_dir)
+    when = _as_of(as_of)
+    bar: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        if total < 2000 or not sys.stderr.isatty():
+            return
+        if "bar" not in bar:
+            bar["bar"] = click.progressbar(length=total, label="evaluating", file=sys.stderr)
+            bar["bar"].__enter__()
+        bar["bar"].update(1)
+        if done == total:
+            bar["bar"].__exit__(None, None, None)
+
+    report = evaluate_portfolio(project, [Path(i) for i in inputs], Path(out_dir), when, lang,
+                                progress, write_documents)
+    summary = report.summary()
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return 0
+    click.echo(f"{report.read} accounts read: {report.evaluated} evaluated, {report.rejected} rejected"
+               + (f" (see {Path(out_dir) / 'rejected.jsonl'})" if report.rejected else ""))
+    risk = ", ".join(f"{k} {summary['by_risk_level'].get(k, 0)}"
+                     for k in ["none"] + [r.id for r in project.risk_levels])
+    click.echo(f"risk level: {risk}")
+    if summary["by_signal"]:
+        top = ", ".join(f"{k} {v}" for k, v in list(summary["by_signal"].items())[:8])
+        click.echo(f"signals: {top}")
+    if summary["by_playbook"]:
+        click.echo("playbooks: " + ", ".join(f"{k} {v}" for k, v in summary["by_playbook"].items()))
+    for source, cols in report.ignored_columns.items():
+        click.echo(f"{source}: ignored unknown columns: {', '.join(cols)}", err=True)
+    click.echo(f"written to {out_dir}/")
+    return 0
+
+
+@main.command()
+@click.argument("account_id")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@project_option
+@click.option("--as-of", "as_of", help="Evaluation date YYYY-MM-DD. Default: today.")
+@_guard
+def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, as_of: str | None) -> int:
+    """Show the chain of rules that fired for ACCOUNT_ID, and why the others did not."""
+    from engine.analysis import chain_levels
+    from engine.evaluate import Evaluator
+    from engine.explain import explain as explain_account
+    from engine.portfolio import measure
+    from engine.run import load_accounts
+    project = _load(project_dir)
+    loaded = load_accounts(project, [Path(i) for i in inputs])
+    measure(project, [v for _, _, v in loaded.accepted])
+    match = [v for _, _, v in loaded.accepted if v.get("account_id") == account_id]
+    if not match:
+        rej = [r for r in loaded.rejected if r.get("account_id") == account_id]
+        if rej:
+            raise KamError(f"account '{account_id}' was rejected: {rej[0]['source']} row "
+                           f"{rej[0]['row']}: {rej[0]['reason']}")
+        raise KamError(f"no account '{account_id}' in {', '.join(inputs)}")
+    values = match[0]
+    evaluator = Evaluator(project, _as_of(as_of), project.language)
+    try:
+        result = evaluator.evaluate(values)
+    finally:
+        evaluator.close()
+    for line in explain_account(project, values, result, chain_levels(project)):
+        click.echo(line)
+    return 0
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write every schema as a file into this folder instead of printing.")
+@click.argument("kind", required=False)
+@_guard
+def schema(out_dir: str | None, kind: str | None) -> int:
+    """Print (or write) the JSON Schemas of the YAML files, for editors."""
+    from engine.schema import KINDS
+    from engine.schema import schema as get_schema
+    kinds = [kind] if kind else list(KINDS)
+    for k in kinds:
+        if k not in KINDS:
+            raise click.BadParameter(f"unknown kind {k!r}; one of {', '.join(KINDS)}", param_hint="KIND")
+    if out_dir:
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in kinds:
+            (folder / f"{k}.schema.json").write_text(json.dumps(get_schema(k), indent=2,
+                                                                ensure_ascii=False) + "\n", "utf-8")
+        click.echo(f"wrote {len(kinds)} schemas to {folder}/")
+    else:
+        data = get_schema(kinds[0]) if kind else {k: get_schema(k) for k in kinds}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    main()

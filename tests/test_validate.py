@@ -1,0 +1,218 @@
+"""load_project: every kind of problem, reported as path:line:col with a useful message."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import DEFAULT_FILES, locate
+from engine.analysis import strata
+from engine.errors import KamError
+from engine.project import load_project
+
+RULES = "rules/rules.yaml"
+RULES_HEAD = "kind: rules\nrules:\n"
+
+
+def problems_of(root: Path) -> list:
+    with pytest.raises(KamError) as exc:
+        load_project(root)
+    return exc.value.problems
+
+
+def one_problem(root: Path, rel: str, line: int, col: int, *phrases: str) -> str:
+    """Assert exactly one problem, at rel:line:col, whose message has every phrase."""
+    problems = problems_of(root)
+    assert len(problems) == 1, "\n".join(map(str, problems))
+    text = str(problems[0])
+    assert text.startswith(f"{root / rel}:{line}:{col}: "), text
+    for phrase in phrases:
+        assert phrase in text, text
+    return text
+
+
+def one_rule(when: str, then: str = "{signal: low_nps}", rule_id: str = "x") -> str:
+    return f"{RULES_HEAD}  - id: {rule_id}\n    when: {when}\n    then: {then}\n"
+
+
+# ---- schema -----------------------------------------------------------------------------
+
+def test_unknown_key_suggests_the_right_one(make_project):
+    text = RULES_HEAD + "  - id: x\n    whne: nps < 7\n    then: {signal: low_nps}\n"
+    root = make_project({RULES: text})
+    problems = problems_of(root)
+    line, col = locate(text, "nps < 7")  # positioned at the misspelt key's value
+    expected = f"{root / RULES}:{line}:{col}: rule 'x' → whne: unknown key 'whne' (did you mean 'when'?)"
+    assert expected in map(str, problems)
+    assert any("'when' is required" in str(p) for p in problems)
+
+
+def test_wrong_type(make_project):
+    text = "kind: thresholds\nthresholds:\n  - id: nps_min\n    value: seven\n  - {id: drop, value: 15}\n"
+    root = make_project({"rules/thresholds.yaml": text})
+    one_problem(root, "rules/thresholds.yaml", *locate(text, "seven"), "threshold 'nps_min' → value",
+                "'seven' is not of type 'number'")
+
+
+def test_missing_required_key(make_project):
+    text = RULES_HEAD + "  - id: x\n    when: strategic\n"
+    root = make_project({RULES: text})
+    line, col = locate(text, "id: x")
+    one_problem(root, RULES, line, col, "rule 'x': 'then' is required")
+
+
+def test_bad_id_pattern(make_project):
+    text = one_rule("strategic", "{class: key}", rule_id="Key-Rule")
+    root = make_project({RULES: text})
+    one_problem(root, RULES, *locate(text, "Key-Rule"), "'Key-Rule' is not a valid id")
+
+
+def test_wrong_kind(make_project):
+    text = DEFAULT_FILES[RULES].replace("kind: rules", "kind: rule")
+    root = make_project({RULES: text})
+    one_problem(root, RULES, 1, 7, "kind: expected one of metrics, thresholds, facts, rules, playbook",
+                "got 'rule'")
+
+
+# ---- names ------------------------------------------------------------------------------
+
+def test_unknown_metric_in_condition_with_column_inside_the_expression(make_project):
+    text = one_rule("strategic and npss < 7")
+    root = make_project({RULES: text})
+    one_problem(root, RULES, *locate(text, "npss"),
+                "rule 'x' → when: unknown metric 'npss' (did you mean 'nps'?)")
+
+
+def test_unknown_threshold(make_project):
+    text = one_rule("nps < thresholds.nps_mni")
+    root = make_project({RULES: text})
+    one_problem(root, RULES, *locate(text, "thresholds.nps_mni"),
+                "unknown threshold 'nps_mni' (did you mean 'nps_min'?)")
+
+
+@pytest.mark.parametrize("kind, wrong, right", [
+    ("signal", "lownps", "low_nps"), ("class", "kee", "key"), ("playbook", "respnd", "respond")])
+def test_unknown_fact_in_then(make_project, kind, wrong, right):
+    text = one_rule("strategic", f"{{{kind}: {wrong}}}")
+    root = make_project({RULES: text})
+    one_problem(root, RULES, *locate(text, "id: x"),
+                f"rule 'x' → then: unknown {kind} '{wrong}' (did you mean '{right}'?)")
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("category.finance", "unknown category 'finance' (did you mean 'fin'?)"),
+    ("signal.lownps", "unknown signal 'lownps' (did you mean 'low_nps'?)"),
+    ("class.kee", "unknown class 'kee' (did you mean 'key'?)"),
+    ("risk.hihg", "unknown risk 'hihg' (did you mean 'high'?)"),
+])
+def test_unknown_fact_in_condition(make_project, ref, message):
+    text = one_rule(f"strategic and {ref}", "{class: watch}")
+    root = make_project({RULES: text})
+    one_problem(root, RULES, *locate(text, ref), message)
+
+
+def test_signal_with_unknown_category(make_project):
+    text = DEFAULT_FILES["rules/facts.yaml"].replace("category: fin,", "category: finn,")
+    root = make_project({"rules/facts.yaml": text})
+    one_problem(root, "rules/facts.yaml", *locate(text, "{id: drop"),
+                "signal 'drop': unknown category 'finn' (did you mean 'fin'?)")
+
+
+# ---- duplicates -------------------------------------------------------------------------
+
+def test_duplicate_rule_id_across_files_names_the_first(make_project):
+    extra = one_rule("strategic", "{class: key}", rule_id="low_nps")
+    root = make_project({"rules/zz_more.yaml": extra})
+    first_line, _ = locate(DEFAULT_FILES[RULES], "id: low_nps")
+    one_problem(root, "rules/zz_more.yaml", *locate(extra, "id: low_nps"),
+                f"duplicate rule id 'low_nps' (first declared at {root / RULES}:{first_line})")
+
+
+def test_duplicate_metric_id(make_project):
+    text = DEFAULT_FILES["rules/metrics.yaml"] + "  - {id: nps, type: number}\n"
+    root = make_project({"rules/metrics.yaml": text})
+    first_line, _ = locate(text, "{id: nps")
+    one_problem(root, "rules/metrics.yaml", *locate(text, "{id: nps", 2),
+                f"duplicate metric id 'nps' (first declared at {root / 'rules/metrics.yaml'}:{first_line})")
+
+
+# ---- strata -----------------------------------------------------------------------------
+
+XY_FACTS = DEFAULT_FILES["rules/facts.yaml"].replace(
+    "signals:\n", "signals:\n  - {id: x, category: emo, severity: low, title: X}\n"
+                  "  - {id: y, category: emo, severity: low, title: Y}\n")
+
+
+def test_cycle_through_negation_is_rejected(make_project):
+    text = (RULES_HEAD + "  - id: a\n    when: not signal.y\n    then: {signal: x}\n"
+            "  - id: b\n    when: signal.x\n    then: {signal: y}\n")
+    root = make_project({"rules/facts.yaml": XY_FACTS, RULES: text})
+    message = one_problem(root, RULES, *locate(text, "id: a"), "cycle through negation")
+    assert "'a'" in message and "signal.y" in message
+
+
+def test_negation_of_a_lower_stratum_is_accepted(make_project):
+    text = (RULES_HEAD + "  - id: a\n    when: strategic\n    then: {signal: x}\n"
+            "  - id: b\n    when: not signal.x and nps < 7\n    then: {signal: y}\n")
+    project = load_project(make_project({"rules/facts.yaml": XY_FACTS, RULES: text}))
+    assert strata(project) == {"a": 0, "b": 1}
+
+
+def test_derived_metric_formula_cycle(make_project):
+    text = DEFAULT_FILES["rules/metrics.yaml"] + (
+        "  - {id: m1, type: number, formula: m2 + 1}\n"
+        "  - {id: m2, type: number, formula: m1 * 2}\n")
+    root = make_project({"rules/metrics.yaml": text})
+    one_problem(root, "rules/metrics.yaml", *locate(text, "{id: m1"),
+                "metric 'm1': formulas refer to each other in a cycle: m1 → m2 → m1")
+
+
+# ---- types ------------------------------------------------------------------------------
+
+def test_arithmetic_in_condition_asks_for_a_derived_metric(make_project):
+    text = one_rule("revenue_current - revenue_previous > 0")
+    root = make_project({RULES: text})
+    one_problem(root, RULES, *locate(text, "- revenue_previous"),
+                "arithmetic is not allowed in a condition", "derived metric")
+
+
+def test_comparing_text_with_a_number(make_project):
+    text = one_rule("status == 3")
+    root = make_project({RULES: text})
+    one_problem(root, RULES, *locate(text, "=="), "cannot compare text with number")
+
+
+def test_text_value_not_among_declared_values(make_project):
+    text = one_rule('status == "lots"')
+    root = make_project({RULES: text})
+    one_problem(root, RULES, *locate(text, '"lots"'),
+                "'lots' is not a value of 'status' (active, lost)", "(did you mean 'lost'?)")
+
+
+# ---- the whole project ------------------------------------------------------------------
+
+def test_all_problems_of_all_files_are_reported_together(make_project):
+    rules = (RULES_HEAD + "  - id: a\n    when: npss < 7\n    then: {signal: low_nps}\n"
+             "  - id: b\n    when: strategic\n    then: {class: kee}\n")
+    playbook = DEFAULT_FILES["playbooks/respond.yaml"] + "  - {id: call, title: Again, owner: kam, due_days: 1}\n"
+    root = make_project({
+        "kam.yaml": "kind: project\nname: test\nlangauge: en\n",
+        RULES: rules + DEFAULT_FILES[RULES].split("rules:\n", 1)[1],
+        "rules/broken.yaml": "kind: rules\nrules: [\n",
+        "playbooks/respond.yaml": playbook,
+    })
+    problems = problems_of(root)
+    assert len(problems) == 5, "\n".join(map(str, problems))
+    assert {Path(p.path).relative_to(root).as_posix() for p in problems} == {
+        "kam.yaml", RULES, "rules/broken.yaml", "playbooks/respond.yaml"}
+    messages = "\n".join(map(str, problems))
+    for phrase in ("did you mean 'language'", "unknown metric 'npss'", "unknown class 'kee'",
+                   "YAML syntax", "duplicate step id 'call'"):
+        assert phrase in messages
+    assert problems == sorted(problems)
+
+
+def test_default_project_loads_without_problems(default_root):
+    project = load_project(default_root)
+    assert project.rules and project.metrics and project.playbooks
+    assert {r.id for r in project.rules} >= {"low_nps", "risk_high", "assign_anti_crisis"}
