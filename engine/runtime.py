@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from decimal import Decimal
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +46,8 @@ def _number(value: float) -> str:
         raise EngineRuntimeError(f"not a finite number: {value}")
     text = repr(value)
     if "e" in text or "E" in text:
-        text = format(value, "f")
-        if "." in text:
-            text = text.rstrip("0").rstrip(".") or "0"
+        # the exact shortest decimal, written out: 1e-07 -> 0.0000001, 1e+16 -> 10000000000000000
+        text = format(Decimal(text), "f")
     return text
 
 
