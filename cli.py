@@ -83,8 +83,13 @@ def main(debug: bool) -> None:
 def validate(project_dir: str | None) -> int:
     """Check every YAML file and template of a project; report all problems at once."""
     from engine.compiler import compile_project
-    from engine.render import check_templates
-    project = _load(project_dir)
+    from engine.project import find_project, load_project
+    from engine.render import check_templates, template_syntax_problems
+    root = find_project(project_dir)
+    try:
+        project = load_project(root, _display_root(root))
+    except KamError as exc:  # add template problems: every problem at once
+        raise KamError(exc.problems + template_syntax_problems(root, _display_root(root))) from None
     compiled = compile_project(project)
     check_templates(project)
     click.echo(f"{project.name}: valid — {len(project.metrics)} metrics, {len(project.thresholds)} "

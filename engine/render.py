@@ -57,17 +57,30 @@ def template_names(project: Project) -> list[str]:
                   if p.is_file() and p.name.endswith(TEMPLATE_SUFFIXES))
 
 
-def check_templates(project: Project) -> None:
-    """Parse every template and require the ones playbooks name; raise all problems."""
-    env = environment(project)
+def template_syntax_problems(root: Path, shown: Path | None = None) -> list[Problem]:
+    """Parse every template of a project folder; needs no valid YAML, so `kam validate`
+    reports template errors together with YAML errors."""
+    folder = Path(root) / "templates"
+    if not folder.is_dir():
+        return []
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
     problems: list[Problem] = []
-    names = template_names(project)
-    for name in names:
-        path = project.root / "templates" / name
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith(TEMPLATE_SUFFIXES)):
+        rel = path.relative_to(root)
+        display = str((shown if shown is not None else Path(root)) / rel)
         try:
-            env.parse(path.read_text("utf-8"), name, str(path))
+            env.parse(path.read_text("utf-8"), str(rel), str(path))
         except TemplateSyntaxError as exc:
-            problems.append(Problem(f"templates/{name}", exc.lineno or 0, 1, f"template syntax: {exc.message}"))
+            problems.append(Problem(display, exc.lineno or 0, 1, f"template syntax: {exc.message}"))
+        except UnicodeDecodeError:
+            problems.append(Problem(display, 0, 0, "template is not UTF-8 text"))
+    return problems
+
+
+def check_templates(project: Project) -> None:
+    """Every template parses, and every playbook's template exists; raise all problems."""
+    problems = template_syntax_problems(project.root)
+    names = template_names(project)
     for pb in project.playbooks.values():
         if not any(n.startswith(pb.template + ".") for n in names):
             problems.append(Problem(pb.where.path, pb.where.line, pb.where.col,
