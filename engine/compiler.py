@@ -52,6 +52,7 @@ class CompiledRule:
     thresholds: tuple[str, ...]
     required_facts: tuple[tuple[str, str], ...]
     negated_facts: tuple[tuple[str, str], ...]
+    account_test: Any = None  # the account pattern, or None when the rule reads facts only
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Compiled:
     thresholds: tuple[str, ...]  # thresholds put on the account fact
     metrics: tuple[str, ...]  # metrics any rule reads
     strata: dict[str, int] = field(default_factory=dict)
+    signal_categories: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 # ---- intermediate form ------------------------------------------------------------------
@@ -252,8 +254,8 @@ def _dnf(ir: Any, rule_id: str) -> list[tuple[list[_Acc], list[_Fact]]]:
 # ---- the ruleset ------------------------------------------------------------------------
 
 def _fact_pattern(key: tuple[str, str]) -> dict:
-    if key[0] == "category":
-        return {"$and": [{"t": "signal"}, {"category": key[1]}]}
+    # a category is a fact of its own, asserted with the first signal of that category:
+    # one fact per category instead of a join over every signal keeps the network small
     return {"$and": [{"t": key[0]}, {"k": key[1]}]}
 
 
@@ -294,6 +296,7 @@ def compile_project(project: Project) -> Compiled:
             patterns: list[dict] = []
             metrics = frozenset().union(*(a.metrics for a in accs)) if accs else frozenset()
             thresholds = frozenset().union(*(a.thresholds for a in accs)) if accs else frozenset()
+            acc = None
             if accs or not (pos or neg):
                 acc = {"$and": [{"t": "account"}] + [a.json for a in accs]}
                 if _count_refs(acc) > MAX_FIELD_REFS:
@@ -317,7 +320,7 @@ def compile_project(project: Project) -> Compiled:
             definition[name] = {"all": patterns}
             compiled[name] = CompiledRule(name, rule.id, stratum, rule.asserts,
                                           tuple(sorted(metrics)), tuple(sorted(thresholds)),
-                                          tuple(pos), tuple(neg))
+                                          tuple(pos), tuple(neg), acc)
             used_metrics |= metrics
             used_thresholds |= thresholds
     _check_limits(project, definition, consumed, used_metrics, used_thresholds, problems)
@@ -325,16 +328,15 @@ def compile_project(project: Project) -> Compiled:
         raise EngineLimitError(problems)
     payloads = {}
     for kind, ids in (("signal", project.signals), ("class", project.classes),
-                      ("risk", [r.id for r in project.risk_levels]), ("playbook", project.playbooks)):
+                      ("risk", [r.id for r in project.risk_levels]), ("playbook", project.playbooks),
+                      ("category", project.categories)):
         for ident in ids:
-            p: dict[str, Any] = {"t": kind, "k": ident}
-            if kind == "signal":
-                p["category"] = project.signals[ident].category
-            payloads[(kind, ident)] = p
+            payloads[(kind, ident)] = {"t": kind, "k": ident}
     phases = tuple(Phase(s, tuple(sorted((flags[k], k) for k in keys)))
                    for s, keys in sorted(phase_flags.items()))
     return Compiled(definition, compiled, phases, frozenset(consumed), payloads,
-                    tuple(sorted(used_thresholds)), tuple(sorted(used_metrics)), rule_strata)
+                    tuple(sorted(used_thresholds)), tuple(sorted(used_metrics)), rule_strata,
+                    {("signal", s.id): s.category for s in project.signals.values()})
 
 
 def _check_limits(project: Project, definition: dict, consumed: set, metrics: set,
@@ -349,11 +351,11 @@ def _check_limits(project: Project, definition: dict, consumed: set, metrics: se
     if fields > MAX_FACT_PROPERTIES:
         add(f"an account carries {fields} fields (metrics and thresholds); the engine allows "
             f"{MAX_FACT_PROPERTIES}")
-    for cat in project.categories:
-        n = sum(1 for s in project.signals.values() if s.category == cat)
-        if ("category", cat) in consumed and n > MAX_MATCHING_FACTS:
-            add(f"category '{cat}' has {n} signals; the engine matches at most {MAX_MATCHING_FACTS} "
-                "facts on one condition")
+    for kind in ("signal", "class", "risk", "playbook", "category"):
+        n = sum(1 for k in consumed if k[0] == kind)
+        if n > MAX_MATCHING_FACTS:
+            add(f"rules read {n} different {kind} facts; the engine matches at most "
+                f"{MAX_MATCHING_FACTS} facts of one kind at once")
     tests: set[str] = set()
     for rule in definition.values():
         for pattern in rule["all"]:

@@ -72,8 +72,15 @@ def _scalar(value: Any) -> str:
     raise EngineRuntimeError(f"cannot pass {type(value).__name__} to the engine")
 
 
+def _plain_float(v: Any) -> bool:
+    """Floats whose repr has no exponent and that JSON can carry."""
+    return type(v) is not float or v == 0.0 or 1e-4 <= abs(v) < 1e16
+
+
 def dumps(value: Any) -> str:
     """JSON as durable-rules' parser accepts it (no exponents, no NaN)."""
+    if type(value) is dict and all(_plain_float(v) for v in value.values()):
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)  # the fast, common case
     return _scalar(value)
 
 
@@ -89,8 +96,14 @@ class Engine:
     def __init__(self, compiled: Compiled):
         self.compiled = compiled
         self._definition = dumps(compiled.definition)
-        self._payloads = {k: v for k, v in compiled.fact_payloads.items()}
-        self._consumed_signal_categories = {k[1] for k in compiled.consumed if k[0] == "category"}
+        # what each rule's action asserts, as ready-made JSON: (key, json or None if no
+        # pattern reads it - durable raises "not handled" for facts nobody consumes)
+        self._facts_json = {
+            key: (dumps({"sid": _SID, "id": f"{key[0]}:{key[1]}", **payload})
+                  if key in compiled.consumed else None)
+            for key, payload in compiled.fact_payloads.items()}
+        self._category = {key: ("category", c) for key, c in compiled.signal_categories.items()}
+        self._asserts = {name: r.asserts for name, r in compiled.rules.items()}
         self._handle: Any = None
         self._open()
 
@@ -108,34 +121,23 @@ class Engine:
                 pass
             self._handle = None
 
-    def _consumed(self, key: tuple[str, str]) -> bool:
-        if key in self.compiled.consumed:
-            return True
-        return key[0] == "signal" and \
-            self._payloads[key].get("category") in self._consumed_signal_categories
-
-    def _assert(self, fact: dict[str, Any]) -> int:
-        code, handle = _dre.assert_fact(self._handle, dumps(fact))
-        return handle if code == 0 else -1  # 1: nothing consumes it; 2: already there
-
     def run(self, account: dict[str, Any]) -> Outcome:
         """Assert the account, fire rules to a fixpoint stratum by stratum, return what fired."""
         fired: list[str] = []
-        seen_fired: set[str] = set()
         facts: set = set()
-        rules = self.compiled.rules
+        account = dict(account, sid=_SID, id="account", t="account")
         try:
-            state = self._assert({"sid": _SID, "id": "account", "t": "account", **account})
-            pending = self._drain(state, rules, fired, seen_fired, facts)
+            code, state = _dre.assert_fact(self._handle, dumps(account))
+            if code == 0:
+                self._drain(state, fired, facts)
             for phase in self.compiled.phases:
                 payload: dict[str, Any] = {"sid": _SID, "id": f"phase{phase.stratum}", "t": "phase",
                                            "n": phase.stratum}
                 for flag, key in phase.flags:
-                    payload[flag] = 1 if self._holds(key, facts) else 0
-                pending = self._assert(payload)
-                if pending >= 0:
-                    self._drain(pending, rules, fired, seen_fired, facts)
-            del pending
+                    payload[flag] = 1 if key in facts else 0
+                code, state = _dre.assert_fact(self._handle, dumps(payload))
+                if code == 0:
+                    self._drain(state, fired, facts)
             _dre.delete_state(self._handle, _SID)
         except EngineRuntimeError:
             self._reset()
@@ -145,31 +147,29 @@ class Engine:
             raise EngineRuntimeError(f"durable-rules failed: {exc}") from exc
         return Outcome(fired, facts)
 
-    def _holds(self, key: tuple[str, str], facts: set) -> bool:
-        if key[0] == "category":
-            return any(k[0] == "signal" and self._payloads[k]["category"] == key[1] for k in facts)
-        return key in facts
+    def _derive(self, key: tuple[str, str], facts: set) -> None:
+        if key in facts:
+            return
+        facts.add(key)
+        text = self._facts_json.get(key)
+        if text is not None:
+            _dre.assert_fact(self._handle, text)  # 0, or 2 if already there: both fine
+        category = self._category.get(key)
+        if category is not None:
+            self._derive(category, facts)
 
-    def _drain(self, state: int, rules: dict, fired: list[str], seen_fired: set[str],
-               facts: set) -> int:
-        if state < 0:
-            return state
+    def _drain(self, state: int, fired: list[str], facts: set) -> None:
         result = _dre.start_action_for_state(self._handle, state)
         message = result[1] if result else None
         while message:
-            name = next(iter(json.loads(message)))
+            # the message is {"<rule name>": {...matched facts...}}: only the name matters
+            name = message[2:message.index('"', 2)]
             if name != ACCOUNT_RULE:
-                if name not in seen_fired:
-                    seen_fired.add(name)
+                if name not in fired:
                     fired.append(name)
-                for key in rules[name].asserts:
-                    if key not in facts:
-                        facts.add(key)
-                        if self._consumed(key):
-                            self._assert({"sid": _SID, "id": f"{key[0]}:{key[1]}",
-                                          **self._payloads[key]})
+                for key in self._asserts[name]:
+                    self._derive(key, facts)
             message = _dre.complete_and_start_action(self._handle, state)
-        return state
 
     def _reset(self) -> None:
         """After an engine error the session may be half-made: rebuild the ruleset."""
