@@ -109,6 +109,7 @@ class Evaluator:
             "dependency": values.get("dependency", "none"),
             "abc": values.get("abc"),
             "kaism": values.get("kaism"),
+            "criteria_score": _round(values.get("criteria_score")),
             "revenue_share_pct": _round(values.get("revenue_share_pct")),
             "revenue_current": _round(values.get("revenue_current")),
             "missing": missing,

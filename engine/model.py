@@ -125,6 +125,61 @@ class Playbook:
 
 
 @dataclass(frozen=True)
+class Criterion:
+    """A key-account criterion (or a matrix-only score), scored 1-10 in column score_<id>."""
+
+    id: str
+    title: Text
+    where: Where
+    weight: float = 1.0  # in the weighted criteria score; matrix-only scores have none
+    description: Text = field(default_factory=dict)
+
+    @property
+    def column(self) -> str:
+        return f"score_{self.id}"
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One KAISM axis: a weighted mean of scores on the 1-10 scale; at or above cutoff is high."""
+
+    id: str  # value | attractiveness
+    title: Text = field(default_factory=dict)
+    weights: Mapping[str, float] = field(default_factory=dict)  # criterion/score id -> weight
+    cutoff: float = 5.5
+    where: Optional[Where] = None
+
+
+QUADRANTS = ("key", "prospective", "maintaining", "low_priority")
+BOUNDARIES = {"key_account_share_pct": 10.0, "dependency_risky_pct": 20.0, "dependency_mono_pct": 50.0,
+              "abc_a_pct": 80.0, "abc_b_pct": 95.0}
+TARGETS = {"portfolio_nps": 50.0, "key_qbr_coverage_pct": 100.0, "retention_rate_pct": 80.0,
+           "terminations_pct": 5.0, "revenue_growth_pct": 10.0}
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """rules/portfolio.yaml (kind portfolio); the defaults apply when a project has none."""
+
+    boundaries: Mapping[str, float] = field(default_factory=lambda: dict(BOUNDARIES))
+    criteria: tuple[Criterion, ...] = ()
+    scores: tuple[Criterion, ...] = ()  # scored inputs only the KAISM axes use
+    value: Axis = field(default_factory=lambda: Axis("value"))
+    attractiveness: Axis = field(default_factory=lambda: Axis("attractiveness"))
+    quadrants: Mapping[str, Text] = field(default_factory=dict)  # id -> title
+    qbr_window_days: int = 90
+    targets: Mapping[str, float] = field(default_factory=lambda: dict(TARGETS))
+    where: Optional[Where] = None
+
+    def boundary(self, key: str) -> float:
+        return float(self.boundaries.get(key, BOUNDARIES[key]))
+
+    def scored(self) -> dict[str, Criterion]:
+        """Every scored input by id: the criteria and the matrix-only scores."""
+        return {c.id: c for c in self.criteria + self.scores}
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     root: Path
@@ -141,6 +196,7 @@ class Project:
     documents: tuple[str, ...] = ("md", "html")
     currency: str = ""
     yaml_digest: str = ""  # hash of every YAML and template file, identifies a rules version
+    portfolio: Portfolio = field(default_factory=Portfolio)
 
     def risk_rank(self, level: str) -> int:
         for i, r in enumerate(self.risk_levels, start=1):

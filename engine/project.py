@@ -14,6 +14,7 @@ from .loader import Document, load_file
 from .model import (Metric, Named, Playbook, Project, Rule, Signal, Step, Text, Threshold,
                     Where)
 from .schema import KINDS, validate
+from . import portfolio_config
 
 PROJECT_FILE = "kam.yaml"
 YAML_DIRS = ("rules", "playbooks")
@@ -76,6 +77,7 @@ class _Collector:
         self.rules: list[Rule] = []
         self.playbooks: dict[str, Playbook] = {}
         self.project: dict[str, Any] = {}
+        self.portfolio: portfolio_config.Portfolio | None = None
 
     def declare(self, doc: Document, key: tuple, what: str, ident: str) -> Where | None:
         """Register an id; a second declaration is a problem. Returns where, or None if dup."""
@@ -102,6 +104,18 @@ class _Collector:
 
     def add_project(self, doc: Document) -> None:
         self.project = doc.data
+
+    def add_portfolio(self, doc: Document) -> None:
+        if self.portfolio is not None:
+            first = self.portfolio.where
+            self.problems.append(doc.problem(("kind",), f"a project has one portfolio file "
+                                             f"(first: {first.path if first else '?'})"))
+            return
+        self.portfolio, problems = portfolio_config.build(doc)
+        self.problems.extend(problems)
+        for key, t in portfolio_config.boundary_thresholds(doc, self.portfolio):
+            if self.declare(doc, key, "threshold", t.id) is not None:
+                self.thresholds[t.id] = t
 
     def add_metrics(self, doc: Document) -> None:
         for i, m in enumerate(doc.data["metrics"]):
@@ -228,7 +242,7 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         schema_problems = validate(doc, kind)
         if schema_problems:
             col.problems.extend(schema_problems)
-            vocabulary_broken |= kind in ("metrics", "thresholds", "facts")
+            vocabulary_broken |= kind in ("metrics", "thresholds", "facts", "portfolio")
             continue
         documents.append((doc, kind))
     for doc, kind in documents:
@@ -246,9 +260,11 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         documents=tuple(settings.get("documents", ("md", "html"))),
         currency=settings.get("currency", ""),
         yaml_digest=_digest(p for p in files + template_files(root) if p.is_file()),
+        portfolio=col.portfolio or portfolio_config.from_thresholds(col.thresholds),
     )
     if not vocabulary_broken:
         col.problems.extend(check_project(project))
+        col.problems.extend(portfolio_config.check(project))
     if col.problems:
         raise KamError(col.problems)
     return project
