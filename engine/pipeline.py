@@ -1,0 +1,378 @@
+"""The evaluation pipeline over chunks, in one process, a pool of processes, or a Dask cluster.
+
+    read (main, streaming) -> [A] normalise a chunk  -> portfolio pass over a few columns
+                           -> [B] evaluate a chunk   -> results lines, in input order
+
+Stage A keeps its accepted records out of the main process (a spill file per chunk, or
+the chunk's future on a Dask worker) and hands back only what the portfolio pass needs,
+so memory stays flat in the number of accounts. Every process compiles the rules once
+(durable-rules handles cannot be pickled) and reuses its Evaluator for every chunk.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+from .evaluate import Evaluator
+from .io.readers import read_table
+from .io.records import normalize
+from .model import Project
+from .portfolio import WRITTEN, measure_columns
+from .runtime import EngineRuntimeError
+
+CHUNK_SIZE = 10_000
+
+
+def reject(source: str, row: int, account_id: Any, errors: list[tuple[str | None, str]]) -> dict[str, Any]:
+    return {"source": source, "row": row, "account_id": account_id,
+            "reason": "; ".join(f"{f}: {r}" if f else r for f, r in errors),
+            "errors": [{"field": f, "reason": r} for f, r in errors]}
+
+
+def shown_id(raw: Any) -> str | None:
+    """The account id of a record that may be rejected, as far as it can be told."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        return None
+    text = (f"{raw:g}" if isinstance(raw, float) and raw.is_integer() else str(raw)).strip()
+    return text[:200] or None
+
+
+# ---- per-process state ---------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _evaluator(project: Project, as_of: date, lang: str) -> Evaluator:
+    # the same Project object (one per process: an initializer or a scattered copy) means
+    # the same compiled rules; a changed project (e.g. a threshold sweep) is another object
+    key = (id(project), as_of, lang)
+    if _WORKER.get("key") != key:
+        if "evaluator" in _WORKER:
+            _WORKER["evaluator"].close()
+        _WORKER["evaluator"] = Evaluator(project, as_of, lang)
+        _WORKER["key"] = key
+    return _WORKER["evaluator"]
+
+
+def close_worker_state() -> None:
+    ev = _WORKER.pop("evaluator", None)
+    _WORKER.pop("key", None)
+    if ev is not None:
+        ev.close()
+
+
+# ---- stage A: normalise ----------------------------------------------------------------------
+
+@dataclass
+class Normalised:
+    index: int
+    read: int
+    rejected: list[dict[str, Any]]
+    ids: list[Any]  # account ids of accepted records, in order
+    rows: list[tuple[str, int]]  # (source, row) of accepted records
+    columns: dict[str, list[Any]]  # what the portfolio pass reads
+    spill: str | None = None  # pickle of the accepted values (process mode)
+    values: list[dict[str, Any]] | None = None  # the accepted values (in-process / Dask)
+
+
+def portfolio_inputs(project: Project) -> list[str]:
+    cols = ["revenue_current", "revenue_share_pct", "strategic"]
+    cols += [c.column for c in project.portfolio.scored().values()]
+    return list(dict.fromkeys(cols))
+
+
+def normalise_chunk(project: Project, index: int, records: list[tuple], decimal_comma: bool,
+                    spill_dir: str | None) -> Normalised:
+    """Type-check a chunk of raw records (source, row, cells, problem)."""
+    rejected: list[dict[str, Any]] = []
+    accepted: list[dict[str, Any]] = []
+    rows: list[tuple[str, int]] = []
+    for source, row, cells, problem in records:
+        if problem is not None:
+            rejected.append(reject(source, row, shown_id(cells.get("account_id")), [(None, problem)]))
+            continue
+        values, errors = normalize(project, cells, decimal_comma)
+        if errors:
+            aid = values.get("account_id")
+            rejected.append(reject(source, row, aid if aid is not None else shown_id(cells.get("account_id")),
+                                   [(e.field, e.reason) for e in errors]))
+            continue
+        accepted.append(values)
+        rows.append((source, row))
+    cols = {c: [v.get(c) for v in accepted] for c in portfolio_inputs(project)}
+    out = Normalised(index, len(records), rejected, [v.get("account_id") for v in accepted], rows, cols)
+    if spill_dir is not None:
+        path = os.path.join(spill_dir, f"chunk{index:06d}.pkl")
+        with open(path, "wb") as f:
+            pickle.dump(accepted, f, protocol=pickle.HIGHEST_PROTOCOL)
+        out.spill = path
+    else:
+        out.values = accepted
+    return out
+
+
+# ---- stage B: evaluate -----------------------------------------------------------------------
+
+@dataclass
+class Evaluated:
+    index: int
+    lines: str  # results.jsonl lines of the chunk
+    rejected: list[dict[str, Any]]
+    by_risk: Counter
+    by_signal: Counter
+    by_playbook: Counter
+    results: list[dict[str, Any]] | None = None  # kept only when documents are rendered
+    seconds: float = 0.0
+
+
+def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised,
+                   portfolio: dict[str, list[Any]], drop: set[int], keep_results: bool) -> Evaluated:
+    """Evaluate the accepted records of a chunk with the portfolio values computed for it."""
+    started = time.perf_counter()
+    if chunk.values is not None:
+        accepted = chunk.values
+    else:
+        with open(chunk.spill, "rb") as f:
+            accepted = pickle.load(f)
+        os.unlink(chunk.spill)
+    ev = _evaluator(project, as_of, lang)
+    lines: list[str] = []
+    rejected: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    by_risk: Counter = Counter()
+    by_signal: Counter = Counter()
+    by_playbook: Counter = Counter()
+    for i, values in enumerate(accepted):
+        if i in drop:
+            continue
+        for name in WRITTEN:
+            values[name] = portfolio[name][i]
+        try:
+            result = ev.evaluate(values)
+        except EngineRuntimeError as exc:
+            source, row = chunk.rows[i]
+            rejected.append(reject(source, row, values.get("account_id"), [(None, str(exc))]))
+            continue
+        lines.append(json.dumps(result, ensure_ascii=False))
+        by_risk[result["risk_level"]] += 1
+        by_signal.update(s["id"] for s in result["signals"])
+        by_playbook.update(p["id"] for p in result["playbooks"])
+        if keep_results:
+            kept.append(result)
+    text = "\n".join(lines) + ("\n" if lines else "")
+    return Evaluated(chunk.index, text, rejected, by_risk, by_signal, by_playbook,
+                     kept if keep_results else None, time.perf_counter() - started)
+
+
+# ---- executors -------------------------------------------------------------------------------
+
+class Executor(Protocol):
+    """Runs the two stages over chunks, in order. `project_ref` is what tasks receive as
+    the project: the object itself, None (the worker already holds it), or a Dask future."""
+
+    spills: bool
+    project_ref: Any
+
+    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]: ...
+
+    def stage_b(self, tasks: Iterable[tuple]) -> Iterator["Evaluated"]: ...
+
+    def close(self) -> None: ...
+
+
+class Inline:
+    """No parallelism: the chunks run in this process."""
+
+    spills = True
+
+    def __init__(self, project: Project):
+        self.project_ref = project
+
+    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]:
+        for t in tasks:
+            n = _stage_a(t)
+            yield n, n
+
+    def stage_b(self, tasks: Iterable[tuple]) -> Iterator["Evaluated"]:
+        return map(_stage_b, tasks)
+
+    def close(self) -> None:
+        close_worker_state()
+
+
+class Processes:
+    """A pool of local worker processes (the C engine never releases the GIL)."""
+
+    spills = True
+    project_ref = None  # each worker gets the project once, from the initializer
+
+    def __init__(self, workers: int, project: Project):
+        import concurrent.futures
+        import multiprocessing
+        ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+        self.pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx,
+                                                           initializer=_init_worker, initargs=(project,))
+        self.workers = workers
+
+    def _ordered(self, fn: Callable[[tuple], Any], tasks: Iterable[tuple]) -> Iterator[Any]:
+        # bounded look-ahead keeps memory flat: at most 2 chunks per worker in flight
+        from collections import deque
+        pending: deque = deque()
+        for t in tasks:
+            pending.append(self.pool.submit(fn, t))
+            if len(pending) >= 2 * self.workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]:
+        for n in self._ordered(_stage_a, tasks):
+            yield n, n
+
+    def stage_b(self, tasks: Iterable[tuple]) -> Iterator["Evaluated"]:
+        return self._ordered(_stage_b, tasks)
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+def _init_worker(project: Project) -> None:
+    _WORKER["project"] = project  # sent once per worker, not with every chunk
+
+
+def _project(project: Project | None) -> Project:
+    return project if project is not None else _WORKER["project"]
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+@dataclass
+class PipelineOutput:
+    read: int = 0
+    evaluated: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    by_risk: Counter = field(default_factory=Counter)
+    by_signal: Counter = field(default_factory=Counter)
+    by_playbook: Counter = field(default_factory=Counter)
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def chunks(project: Project, inputs: list[Path], sheet: str | None, out: PipelineOutput,
+           size: int = CHUNK_SIZE) -> Iterator[tuple[list[tuple], bool]]:
+    """Raw records of every input, `size` at a time (a chunk never spans two files)."""
+    from .run import _required_columns as check_required_columns  # file-level checks live with loading
+    for path in inputs:
+        table = read_table(path, project.columns, project.metrics, sheet)
+        check_required_columns(project, table)
+        batch: list[tuple] = []
+        for rec in table.records:
+            batch.append((rec.source, rec.row, rec.cells, rec.problem))
+            if len(batch) >= size:
+                yield batch, table.decimal_comma
+                batch = []
+        if batch:
+            yield batch, table.decimal_comma
+        if table.unknown:
+            out.ignored_columns[table.source] = list(dict.fromkeys(table.unknown))
+
+
+def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of: date, lang: str,
+                 executor: Any, spill_dir: Path | None, keep_results: bool, sheet: str | None = None,
+                 progress: Callable[[int, int], None] | None = None,
+                 chunk_size: int = CHUNK_SIZE) -> PipelineOutput:
+    """Evaluate every record of the inputs; write results.jsonl; return the rest."""
+    out = PipelineOutput()
+    t0 = time.perf_counter()
+    spill = str(spill_dir) if (spill_dir is not None and executor.spills) else None
+    stage_a: list[Normalised] = []
+    handles: list[Any] = []
+    ref = executor.project_ref
+    tasks = ((ref, i, recs, dc, spill)
+             for i, (recs, dc) in enumerate(chunks(project, inputs, sheet, out, chunk_size)))
+    # stage A runs while the main process reads: the generator feeds the executor lazily
+    for handle, norm in executor.stage_a(tasks):
+        handles.append(handle)
+        stage_a.append(norm)
+        out.read += norm.read
+        out.rejected.extend(norm.rejected)
+    t1 = time.perf_counter()
+    drops = _duplicates(stage_a, out)
+    # the pass sees each account once: duplicates (rejected) are left out of the totals
+    keep = [(k, i) for k, n in enumerate(stage_a) for i in range(len(n.ids))
+            if i not in drops.get(n.index, ())]
+    columns = {c: [stage_a[k].columns[c][i] for k, i in keep] for c in portfolio_inputs(project)}
+    cols = measure_columns(project.portfolio, columns["revenue_current"], columns["revenue_share_pct"],
+                           columns["strategic"],
+                           {cid: columns[c.column] for cid, c in project.portfolio.scored().items()},
+                           [stage_a[k].ids[i] for k, i in keep])
+    slices: list[dict[str, list[Any]]] = [{name: [None] * len(n.ids) for name in WRITTEN} for n in stage_a]
+    for j, (k, i) in enumerate(keep):
+        for name in WRITTEN:
+            slices[k][name][i] = getattr(cols, name)[j]
+    del columns, cols, keep
+    t2 = time.perf_counter()
+    total = sum(len(n.ids) for n in stage_a)
+    done = 0
+    rules_seconds = 0.0
+    write_seconds = 0.0
+    with results_path.open("w", encoding="utf-8") as f:
+        for ev in executor.stage_b((ref, as_of, lang, h, sl, drops.get(n.index, set()), keep_results)
+                                   for h, n, sl in zip(handles, stage_a, slices)):
+            w = time.perf_counter()
+            f.write(ev.lines)
+            write_seconds += time.perf_counter() - w
+            rules_seconds += ev.seconds
+            out.rejected.extend(ev.rejected)
+            out.by_risk.update(ev.by_risk)
+            out.by_signal.update(ev.by_signal)
+            out.by_playbook.update(ev.by_playbook)
+            out.evaluated += ev.lines.count("\n")
+            if ev.results is not None:
+                out.results.extend(ev.results)
+            done += len(stage_a[ev.index].ids)
+            if progress is not None:
+                progress(done, total)
+    t3 = time.perf_counter()
+    out.rejected.sort(key=lambda r: (r["source"], r["row"]))
+    out.timings = {"read": round(t1 - t0, 3), "portfolio": round(t2 - t1, 3),
+                   "rules": round(t3 - t2 - write_seconds, 3), "write": round(write_seconds, 3),
+                   "rules_cpu": round(rules_seconds, 3)}
+    return out
+
+
+def _stage_a(args: tuple) -> Normalised:
+    project, index, records, decimal_comma, spill = args
+    return normalise_chunk(_project(project), index, records, decimal_comma, spill)
+
+
+def _stage_b(args: tuple) -> Evaluated:
+    project, *rest = args
+    return evaluate_chunk(_project(project), *rest)
+
+
+def _duplicates(stage_a: list[Normalised], out: PipelineOutput) -> dict[int, set[int]]:
+    """Second and later records of an account_id are rejected, naming the first."""
+    seen: dict[Any, tuple[str, int]] = {}
+    drops: dict[int, set[int]] = {}
+    for n in stage_a:
+        for i, aid in enumerate(n.ids):
+            if aid in seen:
+                first = seen[aid]
+                source, row = n.rows[i]
+                out.rejected.append(reject(source, row, aid, [("account_id", f"duplicate account_id '{aid}' "
+                                                                              f"(first at {first[0]} row {first[1]})")]))
+                drops.setdefault(n.index, set()).add(i)
+            else:
+                seen[aid] = n.rows[i]
+    return drops
+
+
