@@ -116,9 +116,10 @@ def _as_of(value: str | None) -> date:
 @click.option("--as-of", "as_of", help="Evaluation date YYYY-MM-DD (due dates count from it). Default: today.")
 @click.option("--lang", type=click.Choice(["en", "ru"]), help="Language of documents. Default: kam.yaml's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--sheet", help="Sheet of the .xlsx inputs to read. Default: the first.")
 @_guard
 def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_of: str | None,
-             lang: str | None, as_json: bool) -> int:
+             lang: str | None, as_json: bool, sheet: str | None) -> int:
     """Evaluate every account of INPUTS; write results.jsonl, rejected.jsonl and documents."""
     from engine.render import write_documents
     from engine.run import evaluate_portfolio
@@ -137,7 +138,7 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
             bar["bar"].__exit__(None, None, None)
 
     report = evaluate_portfolio(project, [Path(i) for i in inputs], Path(out_dir), when, lang,
-                                progress, write_documents)
+                                progress, write_documents, sheet=sheet)
     summary = report.summary()
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))

@@ -89,6 +89,45 @@ class _Builder:
         return k if isinstance(k, (str, int, float, bool)) or k is None else str(k)
 
 
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
+def _check_graph(root: yaml.Node, path: str) -> None:
+    """Refuse a document before anything is expanded: its size with every alias (and merge
+    key) expanded must stay under MAX_NODES, and collections carry no tags. The builder's own
+    count comes too late for merge keys: `flatten_mapping` copies merged pairs eagerly, so
+    nested `<<: [*a, *a, ...]` would allocate gigabytes before the first value is counted.
+    A tagged collection (`!!python/object/apply:...`) would be read as a plain list/dict
+    with its tag silently dropped; it is an error instead."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    active: set[int] = set()
+    while stack:  # iterative post-order: no recursion limit on deep nesting
+        node, done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        children = ([c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode)
+                    else list(node.value) if isinstance(node, yaml.SequenceNode) else [])
+        if not done:
+            if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
+                raise KamError(Problem(path, node.start_mark.line + 1, node.start_mark.column + 1,
+                                       f"YAML tag '{node.tag}' is not allowed"))
+            if key in active:
+                raise KamError(Problem(path, node.start_mark.line + 1, node.start_mark.column + 1,
+                                       "recursive YAML alias"))
+            active.add(key)
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        active.discard(key)
+        sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+        if sizes[key] > MAX_NODES:
+            raise KamError(Problem(path, node.start_mark.line + 1, node.start_mark.column + 1,
+                                   f"document expands to more than {MAX_NODES} values "
+                                   "(an alias bomb?); refusing to load it"))
+
+
 def load_text(text: str, path: str) -> Document:
     """Parse one YAML document; raise KamError naming the file, line and column."""
     if len(text) > MAX_BYTES:
@@ -105,6 +144,7 @@ def load_text(text: str, path: str) -> Document:
         return Document(path, None, {(): (1, 1)})
     builder = _Builder(path)
     try:
+        _check_graph(node, path)
         data = builder.build(node, ())
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark

@@ -4,6 +4,7 @@ Every input record ends in exactly one of results.jsonl and rejected.jsonl.
 """
 from __future__ import annotations
 
+import difflib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .evaluate import Evaluator
-from .io.readers import read_table
+from .errors import KamError, Problem
+from .io.readers import RawRecord, Table, read_table
 from .io.records import normalize
 from .io.writers import AtomicDir
 from .model import Project
@@ -28,45 +30,68 @@ class Loaded:
     read: int = 0
 
 
-def _reject(source: str, row: int, account_id: Any, errors: list[tuple[str, str]]) -> dict[str, Any]:
+def _reject(source: str, row: int, account_id: Any, errors: list[tuple[str | None, str]]) -> dict[str, Any]:
     return {"source": source, "row": row, "account_id": account_id,
             "reason": "; ".join(f"{f}: {r}" if f else r for f, r in errors),
             "errors": [{"field": f, "reason": r} for f, r in errors]}
 
 
-def load_accounts(project: Project, inputs: Iterable[Path]) -> Loaded:
-    """Read and type-check every record of every input; nothing is dropped silently."""
+def _shown_id(raw: Any) -> str | None:
+    """The account id of a record that may be rejected, as far as it can be told."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        return None
+    text = (f"{raw:g}" if isinstance(raw, float) and raw.is_integer() else str(raw)).strip()
+    return text[:200] or None
+
+
+def _required_columns(project: Project, table: Table) -> None:
+    """A file whose header lacks a required column is a file error, not N rejections."""
+    if table.header_row is None:
+        return  # JSON Lines: no header; each record is checked on its own
+    for m in project.metrics.values():
+        if m.required and m.default is None and not m.derived and m.id not in table.columns:
+            near = difflib.get_close_matches(m.id, table.header, n=1, cutoff=0.5)
+            hint = f" (is it '{near[0]}'?" if near else " ("
+            raise KamError(Problem(table.source, table.header_row, 0,
+                                   f"no column for the required metric '{m.id}'{hint} map a column onto "
+                                   f"it with `columns:` in kam.yaml)"))
+
+
+def load_accounts(project: Project, inputs: Iterable[Path], sheet: str | None = None) -> Loaded:
+    """Read and type-check every record of every input; nothing is dropped silently:
+    each record is accepted or rejected with its file, row, field and reason."""
+    inputs = [Path(p) for p in inputs]
     out = Loaded()
     seen: dict[str, tuple[str, int]] = {}
-    known = set(project.metrics)
     for path in inputs:
-        table = read_table(Path(path), project.columns)
-        unknown = [c for c in table.columns if c and c not in known]
-        if unknown:
-            out.ignored_columns[table.source] = unknown
+        table = read_table(path, project.columns, project.metrics, sheet)
+        _required_columns(project, table)
         for rec in table.records:
             out.read += 1
-            raw_id = rec.cells.get("account_id")
-            account_id = (str(raw_id).strip() or None) if raw_id is not None else None
-            if rec.extra:
-                out.rejected.append(_reject(rec.source, rec.row, account_id,
-                                            [("", f"the row has {len(rec.extra)} more cells than the header")
-                                             if not rec.extra[0].startswith("malformed") else ("", rec.extra[0])]))
-                continue
-            values, errors = normalize(project, rec.cells, table.decimal_comma)
-            problems = [(e.field, e.reason) for e in errors]
-            aid = values.get("account_id")
-            if aid is not None and aid in seen and not problems:
-                first = seen[aid]
-                problems.append(("account_id", f"duplicate account_id '{aid}' "
-                                               f"(first at {first[0]} row {first[1]})"))
-            if problems:
-                out.rejected.append(_reject(rec.source, rec.row, aid if aid is not None else account_id,
-                                            problems))
-                continue
-            seen[aid] = (rec.source, rec.row)
-            out.accepted.append((rec.source, rec.row, values))
+            _take(project, rec, table.decimal_comma, seen, out)
+        if table.unknown:
+            out.ignored_columns[table.source] = list(dict.fromkeys(table.unknown))
+    assert out.read == len(out.accepted) + len(out.rejected), "every record is accepted or rejected"
     return out
+
+
+def _take(project: Project, rec: RawRecord, decimal_comma: bool, seen: dict[str, tuple[str, int]],
+          out: Loaded) -> None:
+    account_id = _shown_id(rec.cells.get("account_id"))
+    if rec.problem is not None:
+        out.rejected.append(_reject(rec.source, rec.row, account_id, [(None, rec.problem)]))
+        return
+    values, errors = normalize(project, rec.cells, decimal_comma)
+    problems: list[tuple[str | None, str]] = [(e.field, e.reason) for e in errors]
+    aid = values.get("account_id")
+    if aid is not None and aid in seen and not problems:
+        first = seen[aid]
+        problems.append(("account_id", f"duplicate account_id '{aid}' (first at {first[0]} row {first[1]})"))
+    if problems:
+        out.rejected.append(_reject(rec.source, rec.row, aid if aid is not None else account_id, problems))
+        return
+    seen[aid] = (rec.source, rec.row)
+    out.accepted.append((rec.source, rec.row, values))
 
 
 @dataclass
@@ -92,11 +117,11 @@ class RunReport:
 def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_of: date,
                        lang: str | None = None,
                        progress: Callable[[int, int], None] | None = None,
-                       write_documents: Callable[[Project, list[dict], Path, str], None] | None = None
-                       ) -> RunReport:
+                       write_documents: Callable[[Project, list[dict], Path, str], None] | None = None,
+                       sheet: str | None = None) -> RunReport:
     """Evaluate every account of the inputs and write the output folder atomically."""
     lang = lang or project.language
-    loaded = load_accounts(project, inputs)
+    loaded = load_accounts(project, inputs, sheet)
     measure(project, [v for _, _, v in loaded.accepted])
     evaluator = Evaluator(project, as_of, lang)
     results: list[dict[str, Any]] = []

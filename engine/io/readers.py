@@ -1,101 +1,68 @@
-"""Account files -> raw records (column -> cell text), each with its file and row number."""
+"""Account files -> raw records (metric id -> cell), each with its file and row number.
+
+Every format gives the same records, so the same portfolio gives the same results whether
+it arrives as CSV, TSV, .xlsx, JSON Lines or Parquet. `columns:` in kam.yaml maps a
+file's column names onto metric ids; columns that name no metric are ignored and listed.
+
+Row numbers, for people to find a record: CSV/TSV the line the record starts on (the
+header is line 1); .xlsx the sheet row; JSON Lines the line; Parquet the record's
+position + 1 (as if the column names were row 1).
+"""
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from ..errors import KamError, Problem
+from .csv_reader import read_csv
+from .jsonl_reader import read_jsonl
+from .parquet_reader import read_parquet
+from .table import Columns, RawRecord, Table
+from .xlsx_reader import read_xlsx
 
-ENCODINGS = ("utf-8-sig", "cp1251")
-MAX_FIELD = 1_000_000
+__all__ = ["RawRecord", "Table", "read_table", "FORMATS", "SHEET_FORMATS"]
 
-
-@dataclass
-class RawRecord:
-    source: str
-    row: int  # 1-based line of the record in its file (header = 1)
-    cells: dict[str, Any]
-    extra: list[str]  # cells beyond the header (a malformed row)
-
-
-@dataclass
-class Table:
-    source: str
-    columns: list[str]
-    decimal_comma: bool
-    records: Iterator[RawRecord]
+FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
+           ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+SHEET_FORMATS = {s for s, f in FORMATS.items() if f == "xlsx"}
 
 
-def _decode(raw: bytes, source: str) -> str:
-    for enc in ENCODINGS:
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise KamError(Problem(source, 0, 0, "cannot decode the file as UTF-8 or Windows-1251"))
-
-
-def _dialect(sample: str, suffix: str) -> str:
-    if suffix == ".tsv":
-        return "\t"
-    first = sample.splitlines()[0] if sample else ""
-    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def read_csv(path: Path, columns: Mapping[str, str] | None = None) -> Table:
-    """CSV/TSV: encoding (UTF-8, BOM, Windows-1251) and delimiter are sniffed; ';' files
-    are taken as Russian-locale exports with a decimal comma."""
+def read_table(path: Path, columns: Mapping[str, str] | None = None, known: Iterable[str] | None = None,
+               sheet: str | None = None) -> Table:
+    """Open one input; raise KamError naming the file when it cannot be read at all.
+    `known`: the metric ids (other columns are ignored); None keeps every column."""
+    path = Path(path)
     source = str(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        hint = " (save it as .xlsx)" if path.suffix.lower() in (".xls", ".ods") else ""
+        raise KamError(Problem(source, 0, 0, f"unsupported file type '{path.suffix}'{hint}; expected "
+                                             f"{', '.join(sorted(FORMATS))}"))
+    if sheet is not None and fmt != "xlsx":
+        raise KamError(Problem(source, 0, 0, f"--sheet {sheet}: only .xlsx files have sheets"))
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise KamError(Problem(source, 0, 0, f"cannot read: {exc.strerror}")) from None
-    if b"\x00" in raw[:4096]:
-        raise KamError(Problem(source, 0, 0, "this is not a text (CSV) file"))
-    text = _decode(raw, source)
-    delimiter = _dialect(text[:65536], path.suffix.lower())
-    csv.field_size_limit(MAX_FIELD)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        if not path.is_file():
+            raise KamError(Problem(source, 0, 0, "no such file" if not path.exists() else "not a file"))
+        if path.stat().st_size == 0:
+            raise KamError(Problem(source, 1, 1, "the file is empty"))
+        resolver = Columns(columns, known)
+        if fmt == "csv":
+            table = read_csv(path, resolver)
+        elif fmt == "xlsx":
+            table = read_xlsx(path, resolver, sheet)
+        elif fmt == "jsonl":
+            table = read_jsonl(path, resolver)
+        else:
+            table = read_parquet(path, resolver)
+    except (OSError, UnicodeError) as exc:
+        raise KamError(Problem(source, 0, 0, f"cannot read: {getattr(exc, 'strerror', None) or exc}")) from None
+    table.records = _guarded(table.records, source)
+    return table
+
+
+def _guarded(records: Iterator[RawRecord], source: str) -> Iterator[RawRecord]:
+    """The file changed or vanished while it was read: a clear error, not a traceback."""
     try:
-        header = next(reader)
-    except StopIteration:
-        raise KamError(Problem(source, 1, 1, "the file is empty: expected a header row")) from None
-    except csv.Error as exc:
-        raise KamError(Problem(source, 1, 1, f"malformed CSV: {exc}")) from None
-    names = [(columns or {}).get(h.strip(), h.strip()) for h in header]
-    if not any(names):
-        raise KamError(Problem(source, 1, 1, "the header row is empty"))
-    seen: dict[str, int] = {}
-    for i, n in enumerate(names, start=1):
-        if n and n in seen:
-            raise KamError(Problem(source, 1, i, f"column '{n}' appears twice (columns {seen[n]} and {i})"))
-        seen[n] = i
-
-    def records() -> Iterator[RawRecord]:
-        while True:
-            line = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield RawRecord(source, line, {}, [f"malformed CSV: {exc}"])
-                continue
-            if not cells or all(not c.strip() for c in cells):
-                continue  # blank line
-            row = {n: c for n, c in zip(names, cells) if n}
-            yield RawRecord(source, line, row, cells[len(names):])
-
-    return Table(source, names, delimiter == ";", records())
-
-
-def read_table(path: Path, columns: Mapping[str, str] | None = None) -> Table:
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv", ".txt"):
-        return read_csv(path, columns)
-    raise KamError(Problem(str(path), 0, 0, f"unsupported file type '{suffix}' (expected .csv or .tsv)"))
+        yield from records
+    except (OSError, UnicodeError) as exc:
+        raise KamError(Problem(source, 0, 0, f"cannot read: {getattr(exc, 'strerror', None) or exc}")) from None

@@ -1,0 +1,207 @@
+"""CSV/TSV: encoding, delimiter and decimal mark are sniffed, then the file is streamed.
+
+Encoding: a BOM decides (UTF-8, UTF-16); otherwise UTF-8 if the whole file decodes as
+UTF-8, else Windows-1251 (checked in a streaming pass, so a Cyrillic byte on the last line
+still switches it). Delimiter: the one of , ; TAB | that splits the header into the most
+columns with the rows agreeing on the width (quotes respected); Excel's `sep=;` first line
+wins. Decimal mark: the numbers of the first rows vote ('12,5' vs '12.5'); on a tie a
+`;` file is taken as a Russian-locale export with decimal commas.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import KamError, Problem
+from .table import Columns, RawRecord, Table, row_problem
+
+SAMPLE = 1 << 16
+CHUNK = 1 << 20
+MAX_FIELD = 1_000_000
+DELIMITERS = (",", ";", "\t", "|")
+BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_SEP_LINE = re.compile(r"sep=([^\r\n])\r?(\n|$)")
+_NUM = r"[-+\u2212]?\d[\d\s\u00a0\u202f{}]*"
+_COMMA_DECIMAL = re.compile(_NUM.format(".") + r",\d+")
+_DOT_DECIMAL = re.compile(_NUM.format(",") + r"\.\d+")
+_AMBIGUOUS = re.compile(r"[-+]?[1-9]\d{0,2}([,.]\d{3})+")  # '1,234' / '1.234': thousands or not
+
+csv.field_size_limit(MAX_FIELD)
+
+
+def read_csv(path: Path, columns: Columns) -> Table:
+    source = str(path)
+    with open(path, "rb") as f:
+        head = f.read(SAMPLE)
+    if not head.strip():
+        raise KamError(Problem(source, 1, 1, "the file is empty: expected a header row"))
+    encoding = _encoding(path, head, source)
+    sample = _sample(head, encoding, complete=len(head) < SAMPLE)
+    sep = _SEP_LINE.match(sample)
+    skip = 1 if sep else 0
+    delimiter = sep.group(1) if sep else _delimiter(sample, path.suffix.lower())
+    rows = _rows(sample[sep.end():] if sep else sample, delimiter, 200)
+    table = Table(source, [], None, _decimal_comma(rows[1:], delimiter), iter(()))
+    with open(path, encoding=encoding, newline="") as f:
+        reader = _reader(f, skip, delimiter)
+        header_line, header = _header(reader, source, skip)
+    names = columns.header(table, header, header_line)
+    table.records = _records(path, encoding, skip, delimiter, header_line, names, source)
+    return table
+
+
+def _reader(f: io.TextIOBase, skip: int, delimiter: str) -> "csv._reader":
+    for _ in range(skip):
+        f.readline()
+    return csv.reader(f, delimiter=delimiter)
+
+
+def _header(reader: "csv._reader", source: str, skip: int) -> tuple[int, list[str]]:
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                return reader.line_num + skip, cells
+    except csv.Error as exc:
+        raise KamError(Problem(source, reader.line_num + skip, 0, f"malformed CSV header: {exc}")) from None
+    raise KamError(Problem(source, 1, 1, "the file is empty: expected a header row"))
+
+
+def _records(path: Path, encoding: str, skip: int, delimiter: str, header_line: int,
+             names: list[str | None], source: str) -> Iterator[RawRecord]:
+    width = len(names)
+    with open(path, encoding=encoding, newline="") as f:
+        reader = _reader(f, skip, delimiter)
+        while reader.line_num + skip < header_line:
+            next(reader)
+        while True:
+            line = reader.line_num + skip + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if reader.line_num + skip < line:  # nothing consumed: cannot move on safely
+                    raise KamError(Problem(source, line, 0, f"malformed CSV: {exc}")) from None
+                yield RawRecord(source, line, {}, f"malformed CSV: {exc}")
+                continue
+            if not any(c.strip() for c in cells):
+                continue  # a blank line (or only delimiters) is no record
+            row = {n: c for n, c in zip(names, cells) if n}
+            if len(cells) < width or any(c.strip() for c in cells[width:]):
+                yield RawRecord(source, line, row, row_problem(len(cells), width))  # cells: for its id
+                continue
+            yield RawRecord(source, line, row)
+
+
+def _encoding(path: Path, head: bytes, source: str) -> str:
+    for bom, name in BOMS:
+        if head.startswith(bom):
+            return _checked(path, name, source)
+    if b"\x00" in head:
+        raise KamError(Problem(source, 0, 0, "this is not a text (CSV) file: it contains binary data "
+                                             "(an .xlsx or .parquet file under another name?)"))
+    if _first_bad_byte(path, "utf-8") is None:
+        return "utf-8"
+    return _checked(path, "cp1251", source)
+
+
+def _checked(path: Path, encoding: str, source: str) -> str:
+    bad = _first_bad_byte(path, encoding)
+    if bad is None:
+        return encoding
+    line = _line_of(path, bad)
+    raise KamError(Problem(source, line, 0, f"cannot decode the file as UTF-8 or Windows-1251 "
+                                            f"(byte {bad} on line {line})"))
+
+
+def _first_bad_byte(path: Path, encoding: str) -> int | None:
+    """Offset of the first byte that does not decode, streaming the file in chunks."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    done = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return done + max(exc.start, 0)
+            done += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return done
+    return None
+
+
+def _line_of(path: Path, offset: int) -> int:
+    lines, done = 1, 0
+    with open(path, "rb") as f:
+        while done < offset and (chunk := f.read(min(CHUNK, offset - done))):
+            lines += chunk.count(b"\n")
+            done += len(chunk)
+    return lines
+
+
+def _sample(head: bytes, encoding: str, complete: bool) -> str:
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=complete)
+    if not complete and "\n" in text:
+        text = text[:text.rindex("\n") + 1]  # a cut last line would skew the vote
+    return text
+
+
+def _rows(sample: str, delimiter: str, limit: int) -> list[list[str]]:
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                rows.append(cells)
+                if len(rows) >= limit:
+                    break
+    except csv.Error:
+        pass
+    return rows
+
+
+def _width(cells: list[str]) -> int:
+    n = len(cells)
+    while n and not cells[n - 1].strip():
+        n -= 1
+    return n
+
+
+def _delimiter(sample: str, suffix: str) -> str:
+    if suffix == ".tsv":
+        return "\t"
+    best, best_score = ",", (0.0, 1)
+    for d in DELIMITERS:
+        rows = _rows(sample, d, 50)
+        if not rows:
+            continue
+        width = _width(rows[0])
+        if width < 2:
+            continue
+        body = rows[1:]
+        fit = sum(1 for r in body if _width(r) <= width <= len(r) or len(r) == len(rows[0])) / (len(body) or 1)
+        if (fit, width) > best_score:
+            best, best_score = d, (fit, width)
+    return best
+
+
+def _decimal_comma(rows: list[list[str]], delimiter: str) -> bool:
+    comma = dot = 0
+    for cells in rows:
+        for c in cells:
+            c = c.strip()
+            if not c or not c[-1].isdigit() or _AMBIGUOUS.fullmatch(c):
+                continue
+            if _COMMA_DECIMAL.fullmatch(c):
+                comma += 1
+            elif _DOT_DECIMAL.fullmatch(c):
+                dot += 1
+    if comma != dot:
+        return comma > dot
+    return delimiter == ";"

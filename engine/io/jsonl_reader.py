@@ -1,0 +1,89 @@
+"""JSON Lines: one JSON object per line, streamed; the row number is the line number.
+
+A line that is not a JSON object (bad JSON, a list, a duplicate key, not UTF-8) is a
+rejected record, not a failed file: exports get cut and concatenated.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import KamError, Problem
+from .table import Columns, RawRecord, Table, plain
+
+
+class _LineError(ValueError):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _LineError(f"key '{k[:60]}' appears twice")
+        out[k] = v
+    return out
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def read_jsonl(path: Path, columns: Columns) -> Table:
+    source = str(path)
+    with open(path, "rb") as f:
+        if not any(line.strip() for line in f):
+            raise KamError(Problem(source, 1, 1, "the file is empty: expected one JSON object per line"))
+    table = Table(source, [], None, False, iter(()))
+    table.records = _records(path, source, columns, table)
+    return table
+
+
+def _records(path: Path, source: str, columns: Columns, table: Table) -> Iterator[RawRecord]:
+    resolved: dict[str, str | None] = {}
+    with open(path, "rb") as f:
+        for line, raw in enumerate(f, start=1):
+            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs)
+            except UnicodeDecodeError as exc:
+                yield RawRecord(source, line, {}, f"the line is not UTF-8 text (byte {exc.start + 1})")
+                continue
+            except _LineError as exc:
+                yield RawRecord(source, line, {}, f"not a valid record: {exc}")
+                continue
+            except ValueError as exc:  # json.JSONDecodeError
+                yield RawRecord(source, line, {}, f"not valid JSON: {str(exc)[:120]}")
+                continue
+            except RecursionError:
+                yield RawRecord(source, line, {}, "not a valid record: JSON nested too deeply")
+                continue
+            if not isinstance(obj, dict):
+                yield RawRecord(source, line, {}, f"expected a JSON object, got {_kind(obj)}")
+                continue
+            cells: dict[str, Any] = {}
+            origin: dict[str, str] = {}
+            clash = None
+            for key, value in obj.items():
+                if key not in resolved:
+                    resolved[key] = metric = columns.resolve(key)
+                    if metric is None:
+                        table.unknown.append(key)
+                    elif metric not in table.columns:
+                        table.columns.append(metric)
+                metric = resolved[key]
+                if metric is None:
+                    continue
+                if metric in cells:
+                    clash = f"keys '{origin[metric]}' and '{key}' both give metric '{metric}'"
+                    break
+                cells[metric], origin[metric] = plain(value), key
+            if clash:
+                yield RawRecord(source, line, {}, f"not a valid record: {clash}")
+                continue
+            yield RawRecord(source, line, cells)

@@ -1,0 +1,115 @@
+"""What every reader produces: a Table of RawRecords (metric id -> cell) with file and row.
+
+Readers stream: records are yielded one by one and never held as a whole file of Python
+objects, so a large portfolio can be evaluated in chunks.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any, Iterable, Iterator, Mapping
+
+from ..errors import KamError, Problem
+
+
+@dataclass
+class RawRecord:
+    source: str
+    row: int  # see read_table: the record's line / sheet row / position in its file
+    cells: dict[str, Any]  # metric id -> cell as read (text, number, bool or None)
+    problem: str | None = None  # the record as a whole cannot be read (ragged row, bad line)
+
+
+@dataclass
+class Table:
+    source: str
+    header: list[str]  # the columns as written in the file ([] for JSON Lines)
+    header_row: int | None  # where the header is (None: the format has none)
+    decimal_comma: bool
+    records: Iterator[RawRecord]
+    unknown: list[str] = field(default_factory=list)  # columns that name no metric: ignored
+    columns: list[str] = field(default_factory=list)  # metric ids present, in file order
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _fold(name: str) -> str:
+    return _SPACE.sub(" ", name).strip().casefold()
+
+
+class Columns:
+    """Column names -> metric ids: kam.yaml's `columns:` first, then the metric ids
+    themselves; both ignore case and runs of spaces, as exports vary in both."""
+
+    def __init__(self, mapping: Mapping[str, str] | None, known: Iterable[str] | None):
+        self.mapping = {_fold(k): v for k, v in (mapping or {}).items()}
+        self.known = None if known is None else {_fold(m): m for m in known}
+
+    def resolve(self, name: str) -> str | None:
+        """The metric id a column gives, or None when the project has no such metric."""
+        key = _fold(name)
+        target = self.mapping.get(key, name.strip())
+        if self.known is None:
+            return target or None
+        return self.known.get(_fold(target))
+
+    def header(self, table: Table, names: list[Any], row: int) -> list[str | None]:
+        """Resolve a header row; unknown columns go to table.unknown, two columns giving
+        the same metric are an error naming both."""
+        shown = [plain_name(n) for n in names]
+        while shown and not shown[-1]:
+            shown.pop()  # trailing empty cells: a trailing delimiter or spreadsheet formatting
+        if not shown:
+            raise KamError(Problem(table.source, row, 1, "the header row is empty"))
+        resolved: list[str | None] = []
+        first: dict[str, int] = {}
+        for col, name in enumerate(shown, start=1):
+            metric = self.resolve(name) if name else None
+            if metric is None:
+                table.unknown.append(name or f"column {col} (no header)")
+            elif metric in first:
+                other = first[metric]
+                how = (f"column '{name}' appears twice (columns {other} and {col})"
+                       if _fold(shown[other - 1]) == _fold(name) else
+                       f"columns '{shown[other - 1]}' (column {other}) and '{name}' (column {col}) "
+                       f"both give metric '{metric}'")
+                raise KamError(Problem(table.source, row, col, how))
+            else:
+                first[metric] = col
+                table.columns.append(metric)
+            resolved.append(metric)
+        table.header = shown
+        table.header_row = row
+        return resolved
+
+
+def plain_name(name: Any) -> str:
+    return "" if name is None else str(plain(name)).strip()
+
+
+def plain(value: Any) -> Any:
+    """A cell as records.normalize takes it: None, str, bool, int, float or Decimal as they
+    are; dates as ISO text (the model has no date type); other types as text."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None and value.time() == time(0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(value)  # records rejects it as binary data
+    if isinstance(value, (list, dict, tuple, Decimal)):
+        return value  # records: a Decimal is a number, a list/object is a bad cell
+    return str(value)
+
+
+def row_problem(cells: int, width: int) -> str:
+    return f"the row has {cells} cells but the header has {width}"
