@@ -34,7 +34,13 @@ def compile_test(test: Any) -> Predicate:
         return lambda fact: True  # unknown shape: may match
     (key, arg), = test.items()
     if key == "$and":
-        parts = [compile_test(t) for t in arg]
+        items = _flatten(arg)
+        fused = _guarded_compare(items)
+        if fused is not None:
+            return fused
+        parts = [compile_test(t) for t in items]
+        if len(parts) == 1:
+            return parts[0]
         return lambda fact: all(p(fact) for p in parts)
     if key == "$or":
         parts = [compile_test(t) for t in arg]
@@ -66,6 +72,45 @@ def compile_test(test: Any) -> Predicate:
         a, b = fact.get(key), value(fact)
         return True if a is None or b is None else a == b
     return equal
+
+
+def _flatten(items: list[Any]) -> list[Any]:
+    """Nested $and lists as one; the account-type test is always true here."""
+    out: list[Any] = []
+    for t in items:
+        if isinstance(t, dict) and len(t) == 1 and "$and" in t:
+            out += _flatten(t["$and"])
+        elif t != {"t": "account"}:
+            out.append(t)
+    return out
+
+
+def _guarded_compare(items: list[Any]) -> Predicate | None:
+    """The compiler's commonest shape, [exists m, m OP value], as one closure (the hot path)."""
+    if len(items) != 2 or not (isinstance(items[0], dict) and set(items[0]) == {"$ex"}):
+        return None
+    (guarded,) = items[0]["$ex"]
+    test = items[1]
+    if not isinstance(test, dict) or len(test) != 1:
+        return None
+    (key, arg), = test.items()
+    if key in _OPS and isinstance(arg, dict) and len(arg) == 1 and guarded in arg:
+        op, spec = _OPS[key], arg[guarded]
+        if isinstance(spec, dict) and "$m" in spec:
+            other = spec["$m"]
+
+            def compare_field(fact: dict[str, Any]) -> bool:
+                a, b = fact.get(guarded), fact.get(other)
+                return a is not None and (b is None or op(a, b))
+            return compare_field
+
+        def compare_value(fact: dict[str, Any]) -> bool:
+            a = fact.get(guarded)
+            return a is not None and op(a, spec)
+        return compare_value
+    if key == guarded and not isinstance(arg, (dict, list)):
+        return lambda fact: fact.get(guarded) == arg if guarded in fact else False
+    return None
 
 
 def compile_filter(account_tests: list[Any]) -> Predicate:
