@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from . import expr
 from .analysis import MetricRef, resolve
 from .compiler import Compiled, compile_project, threshold_field
+from .evidence import signal_text, winback
 from .metrics import Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
 from .runtime import Engine, Outcome
@@ -78,8 +79,10 @@ class Evaluator:
                                                      category_order.index(p.signals[s].category)
                                                      if p.signals[s].category in category_order else 99, s)):
             s = p.signals[sid]
+            ev = evidence(("signal", sid))
             signals.append({"id": sid, "category": s.category, "severity": s.severity,
-                            "title": text_in(s.title, lang), "evidence": evidence(("signal", sid))})
+                            "title": text_in(s.title, lang), "evidence": ev,
+                            "text": signal_text(p, s, lang, ev, values)})
         risks = [k[1] for k in outcome.facts if k[0] == "risk"]
         risk_level = max(risks, key=p.risk_rank) if risks else NO_RISK
         classes = sorted(k[1] for k in outcome.facts if k[0] == "class")
@@ -113,6 +116,7 @@ class Evaluator:
             "revenue_share_pct": _round(values.get("revenue_share_pct")),
             "revenue_current": _round(values.get("revenue_current")),
             "missing": missing,
+            "winback": winback(p, values, classes),
             "fired": [{"rule": r.rule_id, "asserts": [f"{k}.{i}" for k, i in r.asserts]}
                       for r in _unique_rules(fired)],
         }

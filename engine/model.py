@@ -86,6 +86,9 @@ class Signal:
     title: Text
     where: Where
     description: Text = field(default_factory=dict)
+    # the sentence a plan shows, with {metric} / {thresholds.name} placeholders (engine/i18n.py)
+    evidence: Text = field(default_factory=dict)
+    evidence_where: Mapping[str, Where] = field(default_factory=dict)  # language -> position
 
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
@@ -113,6 +116,15 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Negotiation:
+    """Preparation for the meetings of a playbook (source 002)."""
+
+    participants: tuple[tuple[Text, Text], ...] = ()  # (role on the client's side, what it wants)
+    problems: tuple[tuple[Text, Text], ...] = ()  # (common problem, remedy)
+    mistakes: tuple[Text, ...] = ()
+
+
+@dataclass(frozen=True)
 class Playbook:
     id: str
     title: Text
@@ -122,6 +134,7 @@ class Playbook:
     priority: int = 5
     template: str = "plan"
     cooldown_days: int = 0
+    negotiation: Optional[Negotiation] = None
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Any, Iterable
 from . import expr
 from .errors import KamError, Problem
 from .loader import Document, load_file
-from .model import (Metric, Named, Playbook, Project, Rule, Signal, Step, Text, Threshold,
-                    Where)
+from .model import (Metric, Named, Negotiation, Playbook, Project, Rule, Signal, Step, Text,
+                    Threshold, Where)
 from .schema import KINDS, validate
 from . import portfolio_config
 
@@ -162,8 +162,13 @@ class _Collector:
         for i, s in enumerate(data.get("signals", [])):
             where = self.declare(doc, ("signals", i), "signal", s["id"])
             if where is not None:
+                evidence = _text(s.get("evidence"))
+                at = {lang: Where(doc.path, *doc.where(("signals", i, "evidence")
+                                                      + ((lang,) if isinstance(s.get("evidence"), dict) else ())))
+                      for lang in evidence}
                 self.signals[s["id"]] = Signal(s["id"], s["category"], s["severity"],
-                                               _text(s["title"]), where, _text(s.get("description")))
+                                               _text(s["title"]), where, _text(s.get("description")),
+                                               evidence, at)
 
     def add_rules(self, doc: Document) -> None:
         for i, r in enumerate(doc.data["rules"]):
@@ -197,9 +202,14 @@ class _Collector:
             steps.append(Step(s["id"], _text(s["title"]), s["owner"], s["due_days"],
                               _text(s.get("description")),
                               tuple(_text(c) for c in s.get("checklist", []))))
+        n = p.get("negotiation")
+        negotiation = None if n is None else Negotiation(
+            tuple((_text(x["role"]), _text(x["wants"])) for x in n.get("participants", [])),
+            tuple((_text(x["problem"]), _text(x["remedy"])) for x in n.get("problems", [])),
+            tuple(_text(x) for x in n.get("mistakes", [])))
         self.playbooks[p["id"]] = Playbook(
             p["id"], _text(p["title"]), tuple(steps), where, _text(p.get("description")),
-            p.get("priority", 5), p.get("template", "plan"), p.get("cooldown_days", 0))
+            p.get("priority", 5), p.get("template", "plan"), p.get("cooldown_days", 0), negotiation)
 
 
 def _digest(files: Iterable[Path]) -> str:
@@ -213,6 +223,7 @@ def _digest(files: Iterable[Path]) -> str:
 def load_project(root: Path, display_root: Path | None = None) -> Project:
     """Load, validate and model a project; raise KamError listing every problem."""
     from .analysis import check_project  # names and types need the whole vocabulary
+    from .evidence import evidence_problems
 
     root = Path(root)
     shown = display_root if display_root is not None else root
@@ -265,6 +276,7 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
     if not vocabulary_broken:
         col.problems.extend(check_project(project))
         col.problems.extend(portfolio_config.check(project))
+        col.problems.extend(evidence_problems(project))
     if col.problems:
         raise KamError(col.problems)
     return project

@@ -2,21 +2,31 @@
 
     python examples/generate.py [N] > examples/accounts.csv
 
-About 60 % healthy accounts, the rest with one to several risk signals, a few lost ones,
-Latin and Cyrillic company names.
+About 60 % of the accounts are healthy and the rest show one to several risk signals, the
+way a real portfolio looks. A dozen hand-written accounts among them make sure every one
+of the 16 signals and all 7 playbooks occur (tests/test_signals_catalog.py checks it):
+a client bringing more than 20 % of the revenue (dependency), a strategic account overdue
+for its QBR, and lost clients that are worth winning back, that are not, and one whose
+win-back estimate lacks an input. Company names are unique, in Latin and Cyrillic script.
 """
 from __future__ import annotations
 
 import csv
+import math
 import random
 import sys
 
 LATIN = ["Northwind", "Contoso", "Globex", "Initech", "Umbrella", "Stark Supply", "Wayne Logistics",
          "Acme Metals", "Vandelay Import", "Hooli Systems", "Soylent Foods", "Tyrell Parts",
-         "Cyberdyne Tools", "Oceanic Freight", "Monarch Paper", "Gringotts Trade"]
-CYRILLIC = ["Северсталь-Снаб", "ТехноПром", "Уралхим Трейд", "Вектор", "Альфа-Логистик", "Сибирский Лес",
+         "Cyberdyne Tools", "Oceanic Freight", "Monarch Paper", "Gringotts Trade", "Blue Harbor",
+         "Silverline", "Redwood Chemicals", "Polaris Components", "Nordic Timber", "Atlas Machinery",
+         "Helios Energy", "Quantum Plastics", "Evergreen Packaging", "Baltic Shipping", "Orion Textiles",
+         "Zenith Electronics", "Cobalt Mining", "Falcon Aero"]
+CYRILLIC = ["Сталь-Снаб", "ТехноПром", "Уралхим Трейд", "Вектор", "Альфа-Логистик", "Сибирский Лес",
             "Волга-Агро", "Кама Пласт", "Меридиан", "Балтийские Системы", "СтройИнвест", "Орион-Мед",
-            "Полюс Энерго", "Ладога Фуд", "Гранит", "Енисей Металл"]
+            "Полюс Энерго", "Ладога Фуд", "Гранит", "Енисей Металл", "Русь Снаб", "Амур Транс",
+            "Прогресс", "Дон Агро", "Север Кабель", "Байкал Вода", "Астра Фарм", "Восток Уголь",
+            "Мир Упаковки", "Нева Принт", "Альтаир", "Таймыр Сервис", "Зенит Оптика", "Светоч"]
 FORMS_LAT = ["Ltd", "GmbH", "LLC", "Inc."]
 FORMS_CYR = ["ООО", "АО", "ПАО"]
 OWNERS = ["Anna Petrova", "Ivan Sokolov", "Maria Ivanova", "Dmitry Kuznetsov", "Olga Smirnova"]
@@ -31,16 +41,23 @@ COLUMNS = ["account_id", "name", "owner", "segment", "status", "strategic", "rev
            "complaints_current", "complaints_previous", "competitor_mentions_90d", "dissatisfaction_noted",
            "nps", "days_since_qbr", "lost_reason", "expected_annual_revenue", "winback_cost",
            "win_probability"]
+# key-account criteria scores 1-10 (rules/portfolio.yaml), drawn from their own random stream
+SCORES = ["score_purchase_frequency", "score_growth_plans", "score_profitability", "score_criticality",
+          "score_reputation", "score_partnership", "score_our_attractiveness"]
+COLUMNS += SCORES
 
 
-def account(i: int, rng: random.Random) -> dict:
-    cyr = rng.random() < 0.5
-    name = (f"{rng.choice(FORMS_CYR)} «{rng.choice(CYRILLIC)}»" if cyr
-            else f"{rng.choice(LATIN)} {rng.choice(FORMS_LAT)}")
-    big = i < 3  # a few large clients: key accounts, one of them a risky dependency
-    prev = round(rng.lognormvariate(15, 1.0) * (40 if big else 1), 2)
-    a = {"account_id": f"ACC-{i:04d}", "name": name, "owner": rng.choice(OWNERS),
-         "segment": rng.choice(SEGMENTS), "status": "active", "strategic": "no",
+def names(rng: random.Random) -> list[str]:
+    """Every company name once, shuffled."""
+    every = [f"{b} {f}" for b in LATIN for f in FORMS_LAT] + [f"{f} «{b}»" for b in CYRILLIC for f in FORMS_CYR]
+    rng.shuffle(every)
+    return every
+
+
+def healthy(rng: random.Random) -> dict:
+    prev = round(rng.lognormvariate(15, 1.0), 2)
+    a = {"owner": rng.choice(OWNERS), "segment": rng.choice(SEGMENTS), "status": "active",
+         "strategic": "yes" if rng.random() < 0.06 else "no",
          "revenue_previous": prev, "revenue_current": round(prev * rng.uniform(0.9, 1.15), 2),
          "margin_pct": round(rng.uniform(5, 35), 1), "payment_overdue_days": rng.choice([0, 0, 0, 5, 12]),
          "restructuring_requests_90d": 0, "tenders_not_invited_90d": 0, "pricing_policy_changed": "no",
@@ -54,62 +71,136 @@ def account(i: int, rng: random.Random) -> dict:
     a["approval_days_current"] = a["approval_days_previous"]
     a["client_contacts_current"] = a["client_contacts_previous"]
     a["complaints_current"] = a["complaints_previous"]
-    if rng.random() < 0.08:
-        a["strategic"] = "yes"
-    if rng.random() < 0.4 or big:  # at risk: one to several signals
-        for _ in range(rng.choice([1, 1, 2, 3, 4])):
-            signal = rng.randrange(16)
-            if signal == 0:
-                a["revenue_current"] = round(prev * rng.uniform(0.5, 0.84), 2)
-            elif signal == 1:
-                a["payment_overdue_days"] = rng.randint(31, 120)
-            elif signal == 2:
-                a["restructuring_requests_90d"] = rng.randint(2, 4)
-            elif signal == 3:
-                a["tenders_not_invited_90d"] = rng.randint(2, 3)
-            elif signal == 4:
-                a["pricing_policy_changed"] = "yes"
-            elif signal == 5:
-                a["decision_maker_changed"] = "yes"
-            elif signal == 6:
-                a["buyer_changed"] = "yes"
-            elif signal == 7:
-                a["excluded_from_meetings"] = "yes"
-            elif signal == 8:
-                a["approval_days_current"] = round(a["approval_days_previous"] * rng.uniform(1.3, 2.0), 1)
-            elif signal == 9:
-                a["bypassing_contractors"] = "yes"
-            elif signal == 10:
-                a["key_contacts"] = rng.randint(0, 2)
-            elif signal == 11:
-                a["client_contacts_current"] = int(a["client_contacts_previous"] * rng.uniform(0.2, 0.7))
-            elif signal == 12:
-                a["dissatisfaction_noted"] = "yes"
-            elif signal == 13:
-                a["complaints_current"] = a["complaints_previous"] + rng.randint(1, 4)
-            elif signal == 14:
-                a["competitor_mentions_90d"] = rng.randint(2, 5)
-            else:
-                a["nps"] = rng.randint(0, 6)
-    if big:
-        a["days_since_qbr"] = rng.randint(95, 200)
-    if rng.random() < 0.04 and not big:
-        a["status"] = "lost"
-        a["revenue_current"] = 0
-        a["lost_reason"] = rng.choice(REASONS)
-        a["expected_annual_revenue"] = round(prev * rng.uniform(1.5, 4), 2)
-        a["winback_cost"] = round(prev * rng.uniform(0.1, 0.6), 2)
-        a["win_probability"] = round(rng.uniform(0.1, 0.7), 2)
     return a
+
+
+def add_signal(a: dict, signal: int, rng: random.Random) -> None:
+    """Make one of the 16 signals (domain.md order) fire, clearly past its threshold."""
+    prev = a["revenue_previous"]
+    if signal == 0:
+        a["revenue_current"] = round(prev * rng.uniform(0.5, 0.84), 2)
+    elif signal == 1:
+        a["payment_overdue_days"] = rng.randint(31, 120)
+    elif signal == 2:
+        a["restructuring_requests_90d"] = rng.randint(2, 4)
+    elif signal == 3:
+        a["tenders_not_invited_90d"] = rng.randint(2, 3)
+    elif signal == 4:
+        a["pricing_policy_changed"] = "yes"
+    elif signal == 5:
+        a["decision_maker_changed"] = "yes"
+    elif signal == 6:
+        a["buyer_changed"] = "yes"
+    elif signal == 7:
+        a["excluded_from_meetings"] = "yes"
+    elif signal == 8:
+        a["approval_days_current"] = round(a["approval_days_previous"] * rng.uniform(1.3, 2.0), 1)
+    elif signal == 9:
+        a["bypassing_contractors"] = "yes"
+    elif signal == 10:
+        a["key_contacts"] = rng.randint(0, 2)
+    elif signal == 11:
+        a["client_contacts_current"] = int(a["client_contacts_previous"] * rng.uniform(0.2, 0.7))
+    elif signal == 12:
+        a["dissatisfaction_noted"] = "yes"
+    elif signal == 13:
+        a["complaints_current"] = a["complaints_previous"] + rng.randint(1, 4)
+    elif signal == 14:
+        a["competitor_mentions_90d"] = rng.randint(2, 5)
+    else:
+        a["nps"] = rng.randint(0, 6)
+
+
+def lose(a: dict, reason: str, revenue: float | str, margin: float, chance: float | str,
+         cost: float | str) -> None:
+    """A lost client: no revenue this period, and the inputs of the win-back estimate."""
+    a.update(status="lost", revenue_current=0, lost_reason=reason, margin_pct=margin,
+             expected_annual_revenue=revenue, win_probability=chance, winback_cost=cost)
+
+
+def random_account(rng: random.Random) -> dict:
+    a = healthy(rng)
+    if rng.random() < 0.32:  # at risk: one to several signals
+        for _ in range(rng.choice([1, 1, 2, 3, 4])):
+            add_signal(a, rng.randrange(16), rng)
+    elif rng.random() < 0.03:
+        prev = float(a["revenue_previous"])
+        lose(a, rng.choice(REASONS), round(prev * rng.uniform(1.5, 4), 2), a["margin_pct"],
+             round(rng.uniform(0.1, 0.7), 2), round(prev * rng.uniform(0.1, 0.6), 2))
+    return a
+
+
+def scenarios(rng: random.Random) -> list[dict]:
+    """Hand-written accounts that make every signal and playbook occur at least once."""
+    out = []
+
+    def new(**values: object) -> dict:
+        a = healthy(rng)
+        a.update(values)
+        out.append(a)
+        return a
+
+    # more than 20 % of the revenue (set in main): dependency_risk; key account overdue for a
+    # QBR; a new decision maker and fewer calls from the client make the risk high
+    big = new(segment="enterprise", strategic="no", days_since_qbr=128, decision_maker_changed="yes",
+              client_contacts_previous=10, client_contacts_current=6, nps=8)
+    big["dependency_client"] = True
+    # strategic account, healthy, but no QBR for more than a quarter: qbr only
+    new(segment="enterprise", strategic="yes", days_since_qbr=104, revenue_previous=48_200_000,
+        revenue_current=51_700_000)
+    for signals in ([0, 1], [2, 3, 4], [6, 10, 9], [7, 8], [13, 14, 12], [15], [5, 11, 0]):
+        a = new()
+        for s in signals:
+            add_signal(a, s, rng)
+    # lost clients: worth winning back (twice), not worth it, and one without a chance estimate
+    lose(new(segment="mid_market"), "lack of attention", 12_400_000, 24.0, 0.5, 420_000)
+    lose(new(segment="enterprise"), "product spec change", 30_500_000, 18.5, 0.35, 1_150_000)
+    lose(new(segment="smb"), "price pressure", 3_100_000, 9.5, 0.2, 350_000)
+    lose(new(segment="mid_market"), "ownership change", 7_800_000, 21.0, "", 260_000)
+    return out
+
+
+def scores(a: dict, rng: random.Random) -> None:
+    """Bigger clients are worth more to us; how much they want us varies on its own. About one
+    account in ten is not scored yet, and a few miss one score (no criteria score then)."""
+    if rng.random() < 0.1:
+        return
+    size = max(1.0, min(9.0, (math.log(float(a["revenue_previous"])) - 12) * 1.5))
+    pull = rng.uniform(1.5, 9.5) - (3 if a["status"] == "lost" else 0)
+
+    def score(base: float) -> int:
+        return int(max(1, min(10, round(base + rng.gauss(0, 1.2)))))
+
+    for col in SCORES[:3] + ["score_reputation"]:
+        a[col] = score(size)
+    for col in ("score_criticality", "score_partnership", "score_our_attractiveness"):
+        a[col] = score(pull)
+    if rng.random() < 0.03:
+        a[rng.choice(SCORES)] = ""
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     rng = random.Random(7)
+    score_rng = random.Random(11)
+    special = scenarios(rng)
+    accounts = [random_account(rng) for _ in range(max(n - len(special), 0))]
+    # the hand-written accounts sit at random places in the file, not in a block
+    for a in special[:n]:
+        accounts.insert(rng.randrange(len(accounts) + 1), a)
+    for a in accounts:
+        if a.pop("dependency_client", False):  # about 23 % of the whole portfolio's revenue
+            others = sum(float(b["revenue_current"]) for b in accounts if b is not a)
+            a["revenue_current"] = round(others * 0.3, 2)
+            a["revenue_previous"] = round(others * 0.3 / 0.97, 2)
+    for i, (a, name) in enumerate(zip(accounts, names(rng))):
+        a["account_id"] = f"ACC-{i:04d}"
+        a["name"] = name
+        scores(a, score_rng)
     w = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()
-    for i in range(n):
-        w.writerow(account(i, rng))
+    for a in accounts:
+        w.writerow(a)
 
 
 if __name__ == "__main__":

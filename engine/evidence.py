@@ -1,0 +1,76 @@
+"""What a result says in words: each signal's evidence sentence, and the win-back
+cost–benefit of a lost account (source 001)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from . import expr
+from .errors import Problem
+from .i18n import fill, format_value, placeholder_problems
+from .model import Project, Signal, text_in
+
+# The win-back decision is made by rules (rules/classes.yaml) asserting one of these classes;
+# neither is asserted when an input is missing, and the plan then says what is missing.
+WINBACK_VALUE = "winback_value"
+WINBACK_COST = "winback_cost"
+PURSUE, DECLINE = "winback_pursue", "winback_decline"
+
+
+def evidence_problems(project: Project) -> list[Problem]:
+    """Malformed placeholders and unknown metric/threshold names in signal evidence texts."""
+    problems: list[Problem] = []
+    for s in project.signals.values():
+        for lang, text in s.evidence.items():
+            where = s.evidence_where.get(lang, s.where)
+            for _, message in placeholder_problems(text, project.metrics, project.thresholds):
+                problems.append(Problem(where.path, where.line, where.col,
+                                        f"signal '{s.id}' → evidence ({lang}): {message}"))
+    return problems
+
+
+def signal_text(project: Project, signal: Signal, lang: str, evidence: Mapping[str, Any],
+                values: Mapping[str, Any]) -> str:
+    """The evidence sentence of a fired signal in `lang`. Placeholders take the values that
+    made the rule fire, else the account's value (e.g. the revenues behind a percentage)."""
+    segment = values.get("segment")
+
+    def lookup(kind: str, name: str) -> str:
+        if kind == "metric":
+            m = project.metrics.get(name)
+            value = evidence["metrics"][name] if name in evidence["metrics"] else values.get(name)
+            return format_value(value, lang, m.unit if m else "")
+        t = project.thresholds.get(name)
+        if name in evidence["thresholds"]:
+            value = evidence["thresholds"][name]
+        else:
+            value = t.for_segment(segment) if t is not None else None
+        return format_value(value, lang, t.unit if t else "")
+
+    template = text_in(signal.evidence, lang)
+    if template:
+        return fill(template, lookup)
+    # no sentence written: name each value by its description
+    parts = [f"{text_in(project.metrics[m].description, lang) or m}: {lookup('metric', m)}"
+             for m in evidence["metrics"] if m in project.metrics]
+    parts += [f"{text_in(project.thresholds[t].description, lang) or t} {lookup('threshold', t)}"
+              for t in evidence["thresholds"] if t in project.thresholds]
+    return "; ".join(parts)
+
+
+def winback(project: Project, values: Mapping[str, Any], classes: list[str]) -> dict[str, Any] | None:
+    """The cost–benefit of winning back a lost account; None for active accounts or a project
+    without the `winback_value` metric."""
+    metric = project.metrics.get(WINBACK_VALUE)
+    if values.get("status") != "lost" or metric is None or metric.formula is None:
+        return None
+    inputs: list[str] = []
+    for ref in expr.refs(metric.formula):
+        if ref.parts[0] in project.metrics and ref.parts[0] not in inputs:
+            inputs.append(ref.parts[0])
+    if WINBACK_COST in project.metrics and WINBACK_COST not in inputs:
+        inputs.append(WINBACK_COST)
+    decision = "pursue" if PURSUE in classes else "do_not_pursue" if DECLINE in classes else "undecided"
+    return {"decision": decision, "value": values.get(WINBACK_VALUE), "cost": values.get(WINBACK_COST),
+            "inputs": {m: values.get(m) for m in inputs},
+            "missing": [m for m in inputs if values.get(m) is None],
+            "lost_reason": values.get("lost_reason")}

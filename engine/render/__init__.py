@@ -1,0 +1,179 @@
+"""Documents from Jinja2 templates that sales ops may edit: an action plan per account with
+a playbook, a digest per account manager and a run summary, in Markdown and HTML.
+
+The environment is sandboxed, an undefined variable fails the render (StrictUndefined) and
+HTML is autoescaped. The words come from templates/labels.yaml (see labels.py); what each
+document shows is computed in views.py.
+"""
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any, Mapping
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateSyntaxError, select_autoescape
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ..errors import KamError, Problem
+from ..i18n import format_number
+from ..io.writers import inside, safe_name
+from ..model import Project
+from . import views
+from .labels import Labels, load_labels, role_problems
+from .samples import sample_results
+
+TEMPLATE_SUFFIXES = (".md.j2", ".html.j2")
+DOCUMENTS = ("plan", "digest", "summary")
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"} | {"\n": " ", "\r": " "})
+
+
+def environment(project: Project) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(str(project.root / "templates")),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["num"] = _num
+    env.filters["md"] = md_escape
+    return env
+
+
+def md_escape(value: Any) -> str:
+    """Account data in Markdown: its *, _, <, | ... are text, not formatting or HTML."""
+    return str(value).translate(_MD_SPECIAL)
+
+
+def _num(value: Any, lang: str = "en") -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return format_number(value, lang)
+
+
+def template_names(project: Project) -> list[str]:
+    folder = project.root / "templates"
+    if not folder.is_dir():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and p.name.endswith(TEMPLATE_SUFFIXES))
+
+
+def template_syntax_problems(root: Path, shown: Path | None = None) -> list[Problem]:
+    """Parse every template and the labels of a project folder; needs no valid YAML, so
+    `kam validate` reports template errors together with YAML errors."""
+    folder = Path(root) / "templates"
+    if not folder.is_dir():
+        return []
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+    problems: list[Problem] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith(TEMPLATE_SUFFIXES)):
+        rel = path.relative_to(root)
+        display = str((shown if shown is not None else Path(root)) / rel)
+        try:
+            env.parse(path.read_text("utf-8"), str(rel), str(path))
+        except TemplateSyntaxError as exc:
+            problems.append(Problem(display, exc.lineno or 0, 1, f"template syntax: {exc.message}"))
+        except UnicodeDecodeError:
+            problems.append(Problem(display, 0, 0, "template is not UTF-8 text"))
+    return problems + load_labels(Path(root), shown)[1]
+
+
+def check_templates(project: Project, shown: Path | None = None) -> None:
+    """Every template parses and renders made-up results in every language of the labels,
+    every document the project writes has its templates, every playbook's template exists,
+    and the labels are complete; raise all problems at once."""
+    problems = template_syntax_problems(project.root, shown)
+    names = template_names(project)
+    for pb in project.playbooks.values():
+        if not any(n.startswith(pb.template + ".") for n in names):
+            problems.append(Problem(pb.where.path, pb.where.line, pb.where.col,
+                                    f"playbook '{pb.id}' → template: no templates/{pb.template}.md.j2 "
+                                    f"or .html.j2"))
+    for doc in DOCUMENTS:
+        for fmt in project.documents:
+            if f"{doc}.{fmt}.j2" not in names:
+                problems.append(Problem(str((shown or project.root) / "templates"), 0, 0,
+                                        f"missing {doc}.{fmt}.j2 (kam.yaml settings.documents has {fmt})"))
+    labels, _ = load_labels(project.root, shown)  # its problems are already in the list
+    if labels is not None:
+        problems += role_problems(project, labels)
+        if project.language not in labels.by_lang:
+            problems.append(Problem(labels.path, 0, 0, f"no labels for the project language "
+                                                       f"'{project.language}' (kam.yaml)"))
+    if not problems and labels is not None:
+        env = environment(project)
+        for lang in labels.by_lang:
+            try:
+                _render_all(project, env, labels, lang, sample_results(project, lang), None)
+            except KamError as exc:
+                problems += [Problem(p.path, p.line, p.col, f"{p.message} (rendering sample data, {lang})")
+                             for p in exc.problems]
+    if problems:
+        raise KamError(problems)
+
+
+def write_documents(project: Project, results: list[dict[str, Any]], out: Path, lang: str) -> None:
+    """plans/<account>.*, digests/<manager>.* and summary.* for every format of the project."""
+    labels, problems = load_labels(project.root)
+    if problems or labels is None:
+        raise KamError(problems)
+    _render_all(project, environment(project), labels, lang, results, out)
+
+
+def _render_all(project: Project, env: ImmutableSandboxedEnvironment, labels: Labels, lang: str,
+                results: list[dict[str, Any]], out: Path | None) -> None:
+    """Render every document; write them under `out` (None: render only, to check templates)."""
+    words = views.Words(project, lang, labels.get(lang))
+    base = {"project": {"name": project.name, "currency": project.currency}, "lang": lang,
+            "labels": words.labels}
+    formats = project.documents
+    try:
+        templates = {(d, f): env.get_template(f"{d}.{f}.j2") for d in DOCUMENTS for f in formats}
+    except TemplateError as exc:
+        raise KamError(_problem(project, exc)) from None
+
+    def emit(doc: str, folder: str, stem: str, **context: Any) -> None:
+        for fmt in formats:
+            try:
+                text = templates[(doc, fmt)].render(**base, ext=fmt, **context)
+            except TemplateError as exc:
+                raise KamError(_problem(project, exc)) from None
+            if out is not None:
+                target = out / folder if folder else out
+                target.mkdir(exist_ok=True)
+                inside(target, f"{stem}.{fmt}").write_text(text, "utf-8")
+
+    with_plan = [r for r in results if r["playbooks"]]
+    plan_files: dict[str, str] = {}
+    taken: set[str] = set()
+    for r in with_plan:
+        plan_files[r["account_id"]] = stem = safe_name(r["account_id"], taken)
+        emit("plan", "plans", stem, account=r, plan=views.plan(words, r))
+    unassigned = words.labels["unassigned"]
+    owners: dict[str, list[Mapping[str, Any]]] = {}
+    quiet: dict[str, int] = {}
+    for r in results:
+        owner = r.get("owner") or unassigned
+        if r["playbooks"]:
+            owners.setdefault(owner, []).append(r)
+        else:
+            quiet[owner] = quiet.get(owner, 0) + 1
+    digests: dict[str, str] = {}
+    taken = set()
+    for owner in sorted(owners):
+        digests[owner] = stem = safe_name(owner, taken)
+        emit("digest", "digests", stem,
+             digest=views.digest(words, owner, owners[owner], plan_files, quiet.get(owner, 0)))
+    emit("summary", "", "summary", summary=views.summary(words, results, digests, plan_files))
+
+
+def _problem(project: Project, exc: TemplateError) -> Problem:
+    """Where in which template a render failed: the innermost template frame of the traceback."""
+    folder = (project.root / "templates").resolve()
+    name, line = getattr(exc, "name", None) or getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename)
+        if path.suffix == ".j2" and path.resolve().is_relative_to(folder):
+            name, line = str(path.resolve().relative_to(folder)), frame.lineno
+            break
+    return Problem(f"templates/{name or '?'}", line or 0, 0, f"template: {exc.message or exc}")

@@ -1,0 +1,140 @@
+"""templates/labels.yaml: the words of the documents in each language, editable by sales ops.
+
+Loaded with engine.loader (safe YAML, duplicate keys are errors) and checked up front:
+every language has every key, each key has the right shape, every playbook step owner has
+a name, and a {placeholder} appears only where the code fills it in.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import KamError, Problem
+from ..i18n import fill
+from ..loader import Document, load_file
+from ..model import Project
+
+LABELS_FILE = "labels.yaml"
+MAPS = ("roles", "segments", "lost_reasons", "currencies")  # id -> words
+MONTHS = "months"
+# keys the code fills in, with the placeholders each accepts; any other key takes none
+PLACEHOLDERS: dict[str, set[str]] = {
+    "revenue_share": {"share"}, "negotiation_for": {"playbooks"},
+    "reason_pursue": {"value", "cost", "difference"}, "reason_do_not_pursue": {"value", "cost"},
+    "reason_undecided": {"missing"}, "advice_pursue": {"reason"}, "advice_do_not_pursue": {"reason"},
+    "more_steps": {"count"}, "no_action": {"count"},
+}
+# keys the Python side reads (templates read more; a trial render catches those)
+REQUIRED = ("risk_none", "lost_reason_unknown", "decision_pursue", "decision_do_not_pursue",
+            "decision_undecided", "advice_undecided", "unassigned", *PLACEHOLDERS, *MAPS, MONTHS)
+_HOLE = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class Labels:
+    path: str
+    by_lang: Mapping[str, Mapping[str, Any]]
+
+    def get(self, lang: str) -> Mapping[str, Any]:
+        if lang not in self.by_lang:
+            raise KamError(Problem(self.path, 0, 0, f"no labels for language '{lang}' "
+                                                    f"(have: {', '.join(self.by_lang)})"))
+        return self.by_lang[lang]
+
+
+def say(words: Mapping[str, Any], key: str, **values: Any) -> str:
+    """A label with its {placeholders} filled in."""
+    return fill(words[key], lambda _kind, name: str(values.get(name, "{" + name + "}")))
+
+
+def labels_path(root: Path) -> Path:
+    return Path(root) / "templates" / LABELS_FILE
+
+
+def load_labels(root: Path, shown: Path | None = None) -> tuple[Labels | None, list[Problem]]:
+    """The labels of a project folder and every problem in them (None when unusable)."""
+    path = labels_path(root)
+    display = str((shown if shown is not None else Path(root)) / "templates" / LABELS_FILE)
+    if not path.is_file():
+        return None, [Problem(display, 0, 0, "missing: the documents need their words "
+                                             "(copy templates/labels.yaml from the default project)")]
+    try:
+        doc = load_file(path, display)
+    except KamError as exc:
+        return None, list(exc.problems)
+    problems = _shape_problems(doc)
+    if problems:
+        return None, problems
+    return Labels(display, doc.data), []
+
+
+def _shape_problems(doc: Document) -> list[Problem]:
+    data = doc.data
+    if not isinstance(data, dict) or not data:
+        return [doc.problem((), "expected one block per language: en: {...}, ru: {...}")]
+    problems: list[Problem] = []
+    for lang, words in data.items():
+        if not isinstance(lang, str) or not re.fullmatch(r"[a-z]{2}", lang):
+            problems.append(doc.problem((lang,), f"'{lang}': a language is a two-letter code (en, ru)"))
+            continue
+        if not isinstance(words, dict):
+            problems.append(doc.problem((lang,), f"{lang}: expected a mapping of labels"))
+            continue
+        for key in REQUIRED:
+            if key not in words:
+                problems.append(doc.problem((lang,), f"{lang}: missing label '{key}'"))
+        for key, value in words.items():
+            problems += _value_problems(doc, lang, key, value)
+    langs = [k for k, v in data.items() if isinstance(v, dict)]
+    for lang in langs:  # a key one language has and another lacks would fail a render
+        for other in langs:
+            for key in data[other]:
+                if key not in data[lang] and key not in REQUIRED:
+                    problems.append(doc.problem((lang,), f"{lang}: missing label '{key}' "
+                                                         f"(it is in '{other}')"))
+            for m in MAPS:
+                mine, theirs = data[lang].get(m), data[other].get(m)
+                if isinstance(mine, dict) and isinstance(theirs, dict):
+                    for key in theirs:
+                        if key not in mine:
+                            problems.append(doc.problem((lang, m), f"{lang} → {m}: missing '{key}' "
+                                                                   f"(it is in '{other}')"))
+    return problems
+
+
+def _value_problems(doc: Document, lang: str, key: Any, value: Any) -> list[Problem]:
+    at = (lang, key)
+    if key in MAPS:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            return [doc.problem(at, f"{lang} → {key}: expected a mapping of id: words")]
+        return []
+    if key == MONTHS:
+        if not isinstance(value, list) or len(value) != 12 or not all(isinstance(v, str) for v in value):
+            return [doc.problem(at, f"{lang} → {key}: expected a list of the 12 month names "
+                                    "(as they read in a date: '23 ноября 2026')")]
+        return []
+    if not isinstance(value, str):
+        return [doc.problem(at, f"{lang} → {key}: expected text")]
+    allowed = PLACEHOLDERS.get(key, set())
+    problems = []
+    for name in _HOLE.findall(value):
+        if name not in allowed:
+            accepts = ", ".join("{" + a + "}" for a in sorted(allowed)) or "no placeholders"
+            problems.append(doc.problem(at, f"{lang} → {key}: unknown placeholder {{{name}}} "
+                                            f"(this label accepts {accepts})"))
+    return problems
+
+
+def role_problems(project: Project, labels: Labels) -> list[Problem]:
+    """Every step owner of every playbook needs a name in every language."""
+    problems: list[Problem] = []
+    for pb in project.playbooks.values():
+        for step in pb.steps:
+            for lang, words in labels.by_lang.items():
+                if step.owner not in words.get("roles", {}):
+                    problems.append(Problem(pb.where.path, pb.where.line, pb.where.col,
+                                            f"playbook '{pb.id}' → step '{step.id}': owner "
+                                            f"'{step.owner}' has no name in {labels.path} ({lang} → roles)"))
+    return problems

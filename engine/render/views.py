@@ -1,0 +1,273 @@
+"""What each document shows, computed once in Python: words in the reader's language,
+formatted numbers and dates, sorted lists. Templates only lay them out (and still get the
+raw result as `account` for anything else)."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from ..evidence import DECLINE, PURSUE
+from ..i18n import format_date, format_number, format_value
+from ..model import NO_RISK, Project, text_in
+from .labels import say
+
+
+@dataclass(frozen=True)
+class Words:
+    """Everything a view needs to speak: the project, the language and its labels."""
+
+    project: Project
+    lang: str
+    labels: Mapping[str, Any]
+
+    def date(self, iso: str) -> str:
+        return format_date(iso, self.labels["months"])
+
+    def num(self, value: Any, decimals: int = 2) -> str:
+        return "—" if value is None else format_number(value, self.lang, decimals)
+
+    def money(self, value: Any) -> str:
+        if value is None:
+            return "—"
+        code = self.project.currency
+        unit = self.labels["currencies"].get(code, code)
+        return format_number(value, self.lang, 0) + (f"\u00a0{unit}" if unit else "")
+
+    def metric(self, mid: str, value: Any) -> str:
+        m = self.project.metrics.get(mid)
+        unit = m.unit if m is not None else ""
+        if unit == "money":
+            return self.money(value)
+        text = format_value(value, self.lang, unit)
+        return f"{text}\u00a0%" if unit == "%" and value is not None else text
+
+    def metric_title(self, mid: str) -> str:
+        m = self.project.metrics.get(mid)
+        return (text_in(m.description, self.lang) if m is not None else "") or mid
+
+    def role(self, owner: str) -> str:
+        return self.labels["roles"].get(owner, owner.replace("_", " "))
+
+    def risk(self, level: str) -> str:
+        for r in self.project.risk_levels:
+            if r.id == level:
+                return text_in(r.title, self.lang)
+        return self.labels["risk_none"] if level == NO_RISK else level
+
+    def segment(self, value: Any) -> str:
+        return "—" if value in (None, "") else self.labels["segments"].get(value, str(value))
+
+    def lost_reason(self, value: Any) -> str:
+        if value in (None, ""):
+            return self.labels["lost_reason_unknown"]
+        key = "_".join(str(value).lower().replace("-", " ").split())
+        return self.labels["lost_reasons"].get(key, str(value))
+
+
+def _risk_order(project: Project, result: Mapping[str, Any]) -> int:
+    return project.risk_rank(result["risk_level"])
+
+
+def at_stake(result: Mapping[str, Any]) -> float:
+    """Revenue at stake: this period's revenue, or for a lost client what winning it back would bring."""
+    wb = result.get("winback")
+    if result.get("status") == "lost" and wb:
+        return wb["inputs"].get("expected_annual_revenue") or 0.0
+    return result.get("revenue_current") or 0.0
+
+
+def urgency_key(project: Project, result: Mapping[str, Any]) -> tuple:
+    """Accounts we can still keep first, highest risk and most revenue at stake first; then
+    lost clients, the most valuable to win back first."""
+    lost = result.get("status") == "lost"
+    return (lost, 0 if lost else -_risk_order(project, result), -at_stake(result),
+            str(result["account_id"]))
+
+
+def steps_by_due(w: Words, result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every step of every playbook, soonest first (playbook priority breaks ties)."""
+    rows = []
+    for p_index, p in enumerate(result["playbooks"]):
+        for s_index, s in enumerate(p["steps"]):
+            rows.append(((s["due"], p_index, s_index),
+                         {"title": s["title"], "playbook": p["title"], "who": w.role(s["owner"]),
+                          "due": w.date(s["due"]), "due_iso": s["due"]}))
+    return [r for _, r in sorted(rows, key=lambda kv: kv[0])]
+
+
+def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
+    p, lang = w.project, w.lang
+    signals = [{"title": s["title"], "text": s["text"], "severity": s["severity"],
+                "category": s["category"],
+                "category_title": text_in(p.categories[s["category"]].title, lang)
+                if s["category"] in p.categories else s["category"]}
+               for s in result["signals"]]
+    playbooks = []
+    for pr in result["playbooks"]:
+        pb = p.playbooks[pr["id"]]
+        by_id = {s.id: s for s in pb.steps}
+        steps = []
+        for s in pr["steps"]:
+            model = by_id.get(s["id"])
+            steps.append({"title": s["title"], "who": w.role(s["owner"]), "due": w.date(s["due"]),
+                          "due_iso": s["due"],
+                          "description": text_in(model.description, lang) if model else "",
+                          "checklist": [text_in(c, lang) for c in model.checklist] if model else []})
+        playbooks.append({"id": pr["id"], "title": pr["title"], "description": text_in(pb.description, lang),
+                          "steps": steps})
+    # the win-back classes are the decision, which its own section explains
+    classes = [text_in(p.classes[c].title, lang) for c in result["classes"]
+               if c in p.classes and c not in (PURSUE, DECLINE)]
+    share = result.get("revenue_share_pct")
+    return {
+        "title": result.get("name") or result["account_id"],
+        "account_id": result["account_id"],
+        "owner": result.get("owner") or w.labels["unassigned"],
+        "segment": w.segment(result.get("segment")),
+        "as_of": w.date(result["as_of"]),
+        "risk_id": result["risk_level"],
+        "risk": w.risk(result["risk_level"]),
+        "lost": result.get("status") == "lost",
+        "revenue": w.money(result.get("revenue_current")),
+        "revenue_share": say(w.labels, "revenue_share", share=w.num(share)) if share else "",
+        "classes": classes,
+        "signals": signals,
+        "next_steps": steps_by_due(w, result),
+        "playbooks": playbooks,
+        "negotiation": negotiation(w, result),
+        "winback": winback(w, result),
+    }
+
+
+def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One preparation section for all meetings of the plan: the playbooks' blocks merged,
+    each participant, problem and mistake once, in playbook priority order."""
+    blocks = [(pr["title"], w.project.playbooks[pr["id"]].negotiation) for pr in result["playbooks"]
+              if w.project.playbooks[pr["id"]].negotiation is not None]
+    if not blocks:
+        return None
+    lang = w.lang
+    participants: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    mistakes: dict[str, None] = {}
+    for _, n in blocks:
+        for role, wants in n.participants:
+            participants.setdefault(text_in(role, lang), text_in(wants, lang))
+        for problem, remedy in n.problems:
+            problems.setdefault(text_in(problem, lang), text_in(remedy, lang))
+        for m in n.mistakes:
+            mistakes.setdefault(text_in(m, lang), None)
+    return {"intro": say(w.labels, "negotiation_for", playbooks=", ".join(t for t, _ in blocks)),
+            "participants": [{"role": r, "wants": x} for r, x in participants.items()],
+            "problems": [{"problem": pr, "remedy": x} for pr, x in problems.items()],
+            "mistakes": list(mistakes)}
+
+
+def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
+    wb = result.get("winback")
+    if not wb:
+        return None
+    L = w.labels
+    reason = w.lost_reason(wb.get("lost_reason"))
+    decision = wb["decision"]
+    value, cost = w.money(wb["value"]), w.money(wb["cost"])
+    if decision == "pursue":
+        reasoning = [say(L, "reason_pursue", value=value, cost=cost,
+                         difference=w.money(wb["value"] - wb["cost"])),
+                     say(L, "advice_pursue", reason=reason)]
+    elif decision == "do_not_pursue":
+        reasoning = [say(L, "reason_do_not_pursue", value=value, cost=cost),
+                     say(L, "advice_do_not_pursue", reason=reason)]
+    else:
+        reasoning = [say(L, "reason_undecided",
+                         missing=", ".join(w.metric_title(m) for m in wb["missing"])),
+                     L["advice_undecided"]]
+    rows = [{"label": w.metric_title(m), "value": w.metric(m, v)} for m, v in wb["inputs"].items()
+            if m != "winback_cost"]
+    return {"decision_id": decision, "decision": L[f"decision_{decision}"], "lost_reason": reason,
+            "inputs": rows, "value_label": w.metric_title("winback_value"), "value": value,
+            "cost_label": w.metric_title("winback_cost"), "cost": cost,
+            "reasoning": reasoning, "missing": [w.metric_title(m) for m in wb["missing"]]}
+
+
+# ---- digests and summary ---------------------------------------------------------------
+
+NEXT_STEPS = 3  # a digest shows the soonest steps of each account; the plan has the rest
+
+
+def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: Mapping[str, str],
+           quiet: int) -> dict[str, Any]:
+    """One manager's accounts that have a plan, most urgent first."""
+    accounts = []
+    for r in sorted(results, key=lambda r: urgency_key(w.project, r)):
+        steps = steps_by_due(w, r)
+        wb = r.get("winback")
+        accounts.append({
+            "title": r.get("name") or r["account_id"], "account_id": r["account_id"],
+            "risk_id": r["risk_level"], "risk": w.risk(r["risk_level"]),
+            "at_stake": w.money(at_stake(r)), "lost": r.get("status") == "lost",
+            "signals": [s["title"] for s in r["signals"]],
+            "decision": w.labels[f"decision_{wb['decision']}"] if wb else "",
+            "next_steps": steps[:NEXT_STEPS],
+            "more": say(w.labels, "more_steps", count=len(steps) - NEXT_STEPS) if len(steps) > NEXT_STEPS else "",
+            "plan": plan_files.get(r["account_id"], "")})
+    return {"owner": owner, "accounts": accounts,
+            "quiet": say(w.labels, "no_action", count=quiet) if quiet else ""}
+
+
+def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, str],
+            plan_files: Mapping[str, str], top: int = 15) -> dict[str, Any]:
+    p = w.project
+    levels = [r.id for r in reversed(p.risk_levels)] + [NO_RISK]
+    by_level = {lvl: [r for r in results if r["risk_level"] == lvl] for lvl in levels}
+    at_risk = [r for r in results if r["risk_level"] != NO_RISK]
+    total_revenue = sum(r.get("revenue_current") or 0 for r in results)
+    signal_counts = Counter(s["id"] for r in results for s in r["signals"])
+    playbook_counts = Counter(pr["id"] for r in results for pr in r["playbooks"])
+    n = len(results) or 1
+    owners: dict[str, list[Mapping[str, Any]]] = {}
+    for r in results:
+        owners.setdefault(r.get("owner") or w.labels["unassigned"], []).append(r)
+    lost = sorted((r for r in results if r.get("winback")), key=lambda r: urgency_key(p, r))
+    return {
+        "accounts": len(results),
+        "with_plan": sum(1 for r in results if r["playbooks"]),
+        "by_risk": [{"id": lvl, "title": w.risk(lvl), "count": len(rs),
+                     "revenue": w.money(sum(r.get("revenue_current") or 0 for r in rs))}
+                    for lvl, rs in by_level.items()],
+        "revenue_at_risk": w.money(sum(r.get("revenue_current") or 0 for r in at_risk)),
+        "revenue_at_risk_share": w.num(sum(r.get("revenue_current") or 0 for r in at_risk)
+                                       / total_revenue * 100, 1) if total_revenue else "0",
+        "total_revenue": w.money(total_revenue),
+        "signals": [{"title": text_in(p.signals[sid].title, w.lang),
+                     "category": text_in(p.categories[p.signals[sid].category].title, w.lang)
+                     if p.signals[sid].category in p.categories else p.signals[sid].category,
+                     "count": c, "share": w.num(c / n * 100, 1)}
+                    for sid, c in sorted(signal_counts.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "playbooks": [{"title": text_in(p.playbooks[pid].title, w.lang), "count": c}
+                      for pid, c in sorted(playbook_counts.items(),
+                                           key=lambda kv: (-kv[1], p.playbooks[kv[0]].priority, kv[0]))],
+        "owners": [{"owner": o, "accounts": len(rs), "digest": digests.get(o, ""),
+                    "levels": [sum(1 for r in rs if r["risk_level"] == lvl) for lvl in levels[:-1]],
+                    "revenue_at_risk": w.money(sum(r.get("revenue_current") or 0 for r in rs
+                                                   if r["risk_level"] != NO_RISK))}
+                   for o, rs in sorted(owners.items())],
+        "level_titles": [w.risk(lvl) for lvl in levels[:-1]],
+        "top_accounts": [{"title": r.get("name") or r["account_id"], "account_id": r["account_id"],
+                          "owner": r.get("owner") or w.labels["unassigned"], "risk": w.risk(r["risk_level"]),
+                          "risk_id": r["risk_level"], "signals": len(r["signals"]),
+                          "at_stake": w.money(at_stake(r)), "plan": plan_files.get(r["account_id"], "")}
+                         for r in sorted((r for r in at_risk if r.get("status") != "lost"),
+                                         key=lambda r: urgency_key(p, r))[:top]],
+        "lost": [{"title": r.get("name") or r["account_id"], "account_id": r["account_id"],
+                  "owner": r.get("owner") or w.labels["unassigned"],
+                  "decision_id": r["winback"]["decision"],
+                  "decision": w.labels[f"decision_{r['winback']['decision']}"],
+                  "benefit": w.money(r["winback"]["value"]), "cost": w.money(r["winback"]["cost"]),
+                  "plan": plan_files.get(r["account_id"], "")} for r in lost],
+    }
+
+
+def owners_of(results: Iterable[Mapping[str, Any]], unassigned: str) -> list[str]:
+    return sorted({r.get("owner") or unassigned for r in results})
