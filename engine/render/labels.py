@@ -24,10 +24,11 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "revenue_share": {"share"}, "negotiation_for": {"playbooks"},
     "reason_pursue": {"value", "cost", "difference"}, "reason_do_not_pursue": {"value", "cost"},
     "reason_undecided": {"missing"}, "advice_pursue": {"reason"}, "advice_do_not_pursue": {"reason"},
-    "more_steps": {"count"}, "no_action": {"count"},
+    "more_steps": {"count"}, "no_action": {"count"}, "lost": {"reason"},
+    "why_dependency_risky": {"share"}, "why_dependency_mono": {"share"},
 }
 # keys the Python side reads (templates read more; a trial render catches those)
-REQUIRED = ("risk_none", "lost_reason_unknown", "decision_pursue", "decision_do_not_pursue",
+REQUIRED = ("risk_none", "lost_reason_unknown", "threshold", "decision_pursue", "decision_do_not_pursue",
             "decision_undecided", "advice_undecided", "unassigned", *PLACEHOLDERS, *MAPS, MONTHS)
 _HOLE = re.compile(r"\{([a-z_]+)\}")
 

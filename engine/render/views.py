@@ -39,6 +39,8 @@ class Words:
         unit = m.unit if m is not None else ""
         if unit == "money":
             return self.money(value)
+        if value is not None and not unit and m is not None and (m.min, m.max) == (0, 1):
+            return f"{format_number(value * 100, self.lang, 1)}\u00a0%"  # a probability
         text = format_value(value, self.lang, unit)
         return f"{text}\u00a0%" if unit == "%" and value is not None else text
 
@@ -117,8 +119,8 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         playbooks.append({"id": pr["id"], "title": pr["title"], "description": text_in(pb.description, lang),
                           "steps": steps})
     # the win-back classes are the decision, which its own section explains
-    classes = [text_in(p.classes[c].title, lang) for c in result["classes"]
-               if c in p.classes and c not in (PURSUE, DECLINE)]
+    classes = [text_in(c.title, lang) for c in p.classes.values()
+               if c.id in result["classes"] and c.id not in (PURSUE, DECLINE)]
     share = result.get("revenue_share_pct")
     return {
         "title": result.get("name") or result["account_id"],
@@ -130,14 +132,41 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "risk": w.risk(result["risk_level"]),
         "lost": result.get("status") == "lost",
         "revenue": w.money(result.get("revenue_current")),
-        "revenue_share": say(w.labels, "revenue_share", share=w.num(share)) if share else "",
+        "revenue_share": say(w.labels, "revenue_share", share=w.num(share, 1)) if share else "",
         "classes": classes,
         "signals": signals,
+        "reasons": reasons(w, result),
+        "lost_text": say(w.labels, "lost", reason=w.lost_reason((result.get("winback") or {}).get("lost_reason")))
+        if result.get("status") == "lost" else "",
         "next_steps": steps_by_due(w, result),
         "playbooks": playbooks,
         "negotiation": negotiation(w, result),
         "winback": winback(w, result),
     }
+
+
+def reasons(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Why the account has a plan beyond its signals: a dependency, and the
+    values behind playbooks assigned on account values (e.g. days since the last QBR)."""
+    out: list[dict[str, str]] = []
+    dependency = result.get("dependency")
+    if dependency in ("risky", "mono") and f"why_dependency_{dependency}" in w.labels:
+        text = say(w.labels, f"why_dependency_{dependency}", share=w.num(result.get("revenue_share_pct"), 1))
+        out.append({"title": "", "text": text[:1].upper() + text[1:]})
+    for pr in result["playbooks"]:
+        reason = pr.get("reason") or {}
+        metrics = {m: v for m, v in reason.get("metrics", {}).items() if m != "status"}
+        if not metrics:
+            continue  # assigned on signals, risk or classes: the lines above say why
+        text = "; ".join(f"{_lower_first(w.metric_title(m))}: {w.metric(m, v)}" for m, v in metrics.items())
+        limits = [f"{w.labels['threshold']}: {w.num(v)}" for v in reason.get("thresholds", {}).values()]
+        out.append({"title": pr["title"], "text": text + (f" ({'; '.join(limits)})" if limits else "")})
+    return out
+
+
+def _lower_first(text: str) -> str:
+    """'Days since …' -> 'days since …', but 'NPS …' stays."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -185,7 +214,7 @@ def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
                      L["advice_undecided"]]
     rows = [{"label": w.metric_title(m), "value": w.metric(m, v)} for m, v in wb["inputs"].items()
             if m != "winback_cost"]
-    return {"decision_id": decision, "decision": L[f"decision_{decision}"], "lost_reason": reason,
+    return {"decision_id": decision, "decision": L[f"decision_{decision}"],
             "inputs": rows, "value_label": w.metric_title("winback_value"), "value": value,
             "cost_label": w.metric_title("winback_cost"), "cost": cost,
             "reasoning": reasoning, "missing": [w.metric_title(m) for m in wb["missing"]]}

@@ -1,0 +1,254 @@
+"""The default project against the catalog of ../shared/docs/domain.md, item by item.
+
+Every signal fires just past its threshold and stays silent at it (strict where the source
+says "more than" / "below"; at-least thresholds fire at the value and not just below it);
+every playbook is assigned exactly when its rule says; the win-back decision follows the
+cost-benefit; the sample portfolio shows every signal and every playbook.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.evaluate import Evaluator
+from engine.project import load_project
+from engine.run import evaluate_portfolio
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = datetime.date(2026, 11, 23)
+NBSP = "\u00a0"
+
+# A healthy active account: no rule of the default project fires for it.
+HEALTHY: dict[str, Any] = {
+    "account_id": "T-1", "name": "Test Ltd", "owner": "Owner", "segment": "enterprise",
+    "status": "active", "strategic": False,
+    "revenue_current": 100.0, "revenue_previous": 100.0, "margin_pct": 20.0, "payment_overdue_days": 0,
+    "restructuring_requests_90d": 0, "tenders_not_invited_90d": 0, "pricing_policy_changed": False,
+    "decision_maker_changed": False, "buyer_changed": False, "excluded_from_meetings": False,
+    "bypassing_contractors": False, "approval_days_current": 10.0, "approval_days_previous": 10.0,
+    "key_contacts": 4, "client_contacts_current": 100, "client_contacts_previous": 100,
+    "complaints_current": 1, "complaints_previous": 1, "competitor_mentions_90d": 0,
+    "dissatisfaction_noted": False, "nps": 9, "days_since_qbr": 30, "dependency": "none",
+}
+
+# domain.md §1: id, category, the value that must stay silent, the value that must fire.
+# Strict thresholds ("more than", "below"): silent exactly at the threshold, firing just past it.
+# At-least thresholds (">= 2 requests", ">= 30 %"): silent just below, firing at the threshold.
+CATALOG: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
+    ("purchase_drop", "financial", {"revenue_current": 85.0}, {"revenue_current": 84.99}),  # > 15 %
+    ("payment_delay", "financial", {"payment_overdue_days": 30}, {"payment_overdue_days": 31}),  # > 30 days
+    ("restructuring_requests", "financial", {"restructuring_requests_90d": 1}, {"restructuring_requests_90d": 2}),
+    ("tenders_not_invited", "financial", {"tenders_not_invited_90d": 1}, {"tenders_not_invited_90d": 2}),
+    ("pricing_policy_change", "financial", {"pricing_policy_changed": False}, {"pricing_policy_changed": True}),
+    ("decision_maker_change", "operational", {"decision_maker_changed": False}, {"decision_maker_changed": True}),
+    ("buyer_change", "operational", {"buyer_changed": False}, {"buyer_changed": True}),
+    ("excluded_from_meetings", "operational", {"excluded_from_meetings": False}, {"excluded_from_meetings": True}),
+    ("approval_slowdown", "operational", {"approval_days_current": 12.99}, {"approval_days_current": 13.0}),  # >= 30 %
+    ("bypassing_contractors", "operational", {"bypassing_contractors": False}, {"bypassing_contractors": True}),
+    ("thin_stakeholder_coverage", "operational", {"key_contacts": 3}, {"key_contacts": 2}),  # fewer than 3
+    ("contact_decline", "emotional", {"client_contacts_current": 71}, {"client_contacts_current": 70}),  # >= 30 %
+    ("dissatisfaction", "emotional", {"dissatisfaction_noted": False}, {"dissatisfaction_noted": True}),
+    ("complaints_rise", "emotional", {"complaints_current": 1}, {"complaints_current": 2}),  # more than before
+    ("competitor_comparison", "emotional", {"competitor_mentions_90d": 1}, {"competitor_mentions_90d": 2}),
+    ("low_nps", "emotional", {"nps": 7}, {"nps": 6}),  # below 7
+]
+# domain.md's default thresholds, as the rules read them
+DEFAULT_THRESHOLDS = {"purchase_drop_pct": 15, "payment_overdue_days": 30, "restructuring_requests": 2,
+                      "tenders_not_invited": 2, "approval_growth_pct": 30, "min_key_contacts": 3,
+                      "contact_drop_pct": 30, "competitor_mentions": 2, "nps_min": 7, "qbr_max_days": 90,
+                      "key_account_share_pct": 10, "dependency_risky_pct": 20, "dependency_mono_pct": 50}
+PLAYBOOKS = {"financial_response", "operational_response", "emotional_response", "anti_crisis", "qbr",
+             "win_back", "dependency_risk"}
+
+
+@pytest.fixture(scope="module")
+def project():
+    return load_project(ROOT)
+
+
+@pytest.fixture(scope="module")
+def evaluators(project):
+    made = {lang: Evaluator(project, AS_OF, lang) for lang in ("en", "ru")}
+    yield made
+    for ev in made.values():
+        ev.close()
+
+
+@pytest.fixture(scope="module")
+def run(evaluators):
+    def evaluate(lang: str = "en", **changes: Any) -> dict[str, Any]:
+        values = {**HEALTHY, **changes}
+        return evaluators[lang].evaluate({k: v for k, v in values.items() if v is not None})
+    return evaluate
+
+
+def signal_ids(result: dict[str, Any]) -> set[str]:
+    return {s["id"] for s in result["signals"]}
+
+
+def playbook_ids(result: dict[str, Any]) -> set[str]:
+    return {p["id"] for p in result["playbooks"]}
+
+
+def test_the_catalog_covers_every_signal_of_the_project(project):
+    assert {c[0] for c in CATALOG} == set(project.signals)
+    assert {sid: project.signals[sid].category for sid, *_ in CATALOG} == {c[0]: c[1] for c in CATALOG}
+    assert set(project.playbooks) == PLAYBOOKS
+
+
+def test_default_thresholds_are_the_documented_ones(project):
+    assert {t: project.thresholds[t].value for t in DEFAULT_THRESHOLDS} == DEFAULT_THRESHOLDS
+
+
+def test_the_healthy_account_is_quiet(run):
+    r = run()
+    assert (r["signals"], r["playbooks"], r["risk_level"]) == ([], [], "none")
+
+
+@pytest.mark.parametrize("sid,category,silent,firing", CATALOG, ids=[c[0] for c in CATALOG])
+def test_signal_threshold(run, sid, category, silent, firing):
+    assert sid not in signal_ids(run(**silent))
+    fired = run(**firing)
+    assert signal_ids(fired) == {sid}
+    s = fired["signals"][0]
+    assert s["category"] == category and s["text"]
+    assert fired["risk_level"] == "medium"  # one category
+
+
+@pytest.mark.parametrize("sid,category,silent,firing", CATALOG, ids=[c[0] for c in CATALOG])
+def test_a_missing_value_never_fires(run, sid, category, silent, firing):
+    missing = {k: None for k in firing}
+    r = run(**missing)
+    assert sid not in signal_ids(r)
+    assert set(firing) <= set(r["missing"])
+
+
+# ---- evidence in words --------------------------------------------------------------------
+
+def test_evidence_sentence_in_both_languages(run):
+    drop = {"revenue_previous": 4_000_000.0, "revenue_current": 3_100_000.0}
+    en = run("en", **drop)["signals"][0]
+    ru = run("ru", **drop)["signals"][0]
+    assert en["text"] == ("purchases fell 22.5 % against the previous period of the same length "
+                          "(4,000,000 → 3,100,000); threshold: more than 15 %")
+    assert ru["text"] == (f"закупки снизились на 22,5 % к предыдущему периоду той же длины "
+                          f"(4{NBSP}000{NBSP}000 → 3{NBSP}100{NBSP}000); порог — более 15 %")
+    assert en["evidence"]["metrics"] == {"purchase_drop_pct": 22.5}
+    assert en["evidence"]["thresholds"] == {"purchase_drop_pct": 15}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_every_signal_has_a_sentence_without_placeholders(run, lang):
+    for sid, _, _, firing in CATALOG:
+        text = run(lang, **firing)["signals"][0]["text"]
+        assert text and "{" not in text and "}" not in text, (sid, text)
+
+
+# ---- risk levels (domain.md §2) -------------------------------------------------------------
+
+def test_risk_levels(run):
+    assert run()["risk_level"] == "none"
+    assert run(payment_overdue_days=45, tenders_not_invited_90d=3)["risk_level"] == "medium"  # one category
+    assert run(payment_overdue_days=45, nps=3)["risk_level"] == "high"  # two categories
+    assert run(payment_overdue_days=45, buyer_changed=True, nps=3)["risk_level"] == "high"
+
+
+# ---- playbooks (domain.md §4) ---------------------------------------------------------------
+
+PLAYBOOK_CASES = [
+    # (playbook, account changes, assigned?)
+    ("financial_response", {"payment_overdue_days": 31}, True),
+    ("financial_response", {"nps": 5}, False),  # an emotional signal only
+    ("financial_response", {"payment_overdue_days": 31, "status": "lost"}, False),  # lost: win-back only
+    ("operational_response", {"buyer_changed": True}, True),
+    ("operational_response", {"payment_overdue_days": 31}, False),
+    ("operational_response", {"buyer_changed": True, "status": "lost"}, False),
+    ("emotional_response", {"nps": 5}, True),
+    ("emotional_response", {"buyer_changed": True}, False),
+    ("emotional_response", {"nps": 5, "status": "lost"}, False),
+    ("anti_crisis", {"payment_overdue_days": 31, "nps": 5}, True),  # risk high
+    ("anti_crisis", {"payment_overdue_days": 31, "tenders_not_invited_90d": 2}, False),  # medium only
+    ("anti_crisis", {"payment_overdue_days": 31, "nps": 5, "status": "lost"}, False),
+    ("qbr", {"strategic": True, "days_since_qbr": 91}, True),
+    ("qbr", {"strategic": True, "days_since_qbr": 90}, False),  # more than a quarter
+    ("qbr", {"revenue_share_pct": 10.5, "days_since_qbr": 91}, True),  # key account by revenue share
+    ("qbr", {"revenue_share_pct": 10.0, "days_since_qbr": 91}, False),  # share more than 10 %
+    ("qbr", {"days_since_qbr": 200}, False),  # not a key account
+    ("qbr", {"strategic": True, "days_since_qbr": 91, "status": "lost"}, False),
+    ("qbr", {"strategic": True, "days_since_qbr": None}, False),  # unknown: no QBR plan on a guess
+    ("win_back", {"status": "lost"}, True),
+    ("win_back", {"status": "active"}, False),
+    ("dependency_risk", {"dependency": "risky"}, True),
+    ("dependency_risk", {"dependency": "mono"}, True),
+    ("dependency_risk", {"dependency": "none"}, False),
+]
+
+
+@pytest.mark.parametrize("pid,changes,assigned", PLAYBOOK_CASES,
+                         ids=[f"{c[0]}-{'yes' if c[2] else 'no'}-{i}" for i, c in enumerate(PLAYBOOK_CASES)])
+def test_playbook_assignment(run, pid, changes, assigned):
+    assert (pid in playbook_ids(run(**changes))) is assigned
+
+
+def test_every_playbook_has_a_case_both_ways():
+    assert {(c[0], c[2]) for c in PLAYBOOK_CASES} == {(p, a) for p in PLAYBOOKS for a in (True, False)}
+
+
+def test_playbooks_come_by_priority_with_due_dates(run, project):
+    r = run(payment_overdue_days=31, buyer_changed=True, nps=3, strategic=True, days_since_qbr=120)
+    ids = [p["id"] for p in r["playbooks"]]
+    assert ids[0] == "anti_crisis"
+    assert [project.playbooks[i].priority for i in ids] == sorted(project.playbooks[i].priority for i in ids)
+    step = r["playbooks"][0]["steps"][0]
+    assert step["due"] == (AS_OF + datetime.timedelta(days=project.playbooks["anti_crisis"].steps[0].due_days)
+                           ).isoformat()
+
+
+# ---- win-back cost-benefit (domain.md §5) ----------------------------------------------------
+
+LOST = {"status": "lost", "revenue_current": 0.0, "expected_annual_revenue": 10_000_000.0,
+        "margin_pct": 20.0, "win_probability": 0.5, "lost_reason": "price pressure"}
+
+
+def test_winback_pursue_when_the_benefit_exceeds_the_cost(run):
+    r = run(**LOST, winback_cost=999_999.99)  # benefit 10 M × 20 % × 0.5 = 1 M
+    assert r["winback"]["decision"] == "pursue" and "winback_pursue" in r["classes"]
+    assert r["winback"]["value"] == 1_000_000.0 and r["winback"]["missing"] == []
+
+
+def test_winback_not_pursued_when_the_benefit_only_equals_the_cost(run):
+    r = run(**LOST, winback_cost=1_000_000.0)
+    assert r["winback"]["decision"] == "do_not_pursue" and "winback_decline" in r["classes"]
+    assert "winback_pursue" not in r["classes"]
+
+
+def test_winback_undecided_names_the_missing_input(run):
+    r = run(**{**LOST, "win_probability": None}, winback_cost=100.0)
+    assert r["winback"]["decision"] == "undecided"
+    assert r["winback"]["missing"] == ["win_probability"]
+    assert not {"winback_pursue", "winback_decline"} & set(r["classes"])
+
+
+def test_no_winback_for_an_active_account(run):
+    assert run()["winback"] is None
+
+
+# ---- the sample portfolio ------------------------------------------------------------------
+
+def test_the_sample_portfolio_shows_every_signal_and_playbook(project, tmp_path):
+    report = evaluate_portfolio(project, [ROOT / "examples" / "accounts.csv"], tmp_path / "out", AS_OF)
+    assert report.rejected == 0 and 150 <= report.evaluated <= 250
+    assert set(report.by_signal) == set(project.signals)
+    assert set(report.by_playbook) == PLAYBOOKS
+    with (tmp_path / "out" / "results.jsonl").open(encoding="utf-8") as f:
+        results = [json.loads(line) for line in f]
+    assert {r["winback"]["decision"] for r in results if r["winback"]} == {"pursue", "do_not_pursue", "undecided"}
+    assert any(r["dependency"] in ("risky", "mono") for r in results)
+    names = [r["name"] for r in results]
+    assert len(set(names)) == len(names)
+    assert any(re.search("[а-яА-Я]", n) for n in names) and any(re.match("[A-Za-z]", n) for n in names)
