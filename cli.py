@@ -219,5 +219,125 @@ def schema(out_dir: str | None, kind: str | None) -> int:
     return 0
 
 
+# -- the safety net for rule edits: init, test, diff, backtest (issue 6) -------------------
+
+@main.command("init")
+@click.argument("directory", type=click.Path(file_okay=True))
+@_guard
+def init_command(directory: str) -> int:
+    """Create a new project in DIRECTORY: the default rules, playbooks, templates and rule tests,
+    with the JSON Schemas for editors. Refuses an existing project or a non-empty folder."""
+    from engine.project import load_project
+    from engine.scaffold import SCHEMA_DIR, init_project
+    made = init_project(Path(directory))
+    project = load_project(made.root, _display_root(made.root))  # what init wrote must be valid
+    click.echo(f"created {directory}: {len(project.rules)} rules, {len(project.playbooks)} playbooks, "
+               f"{made.tests} rule test files, schemas in {Path(directory) / SCHEMA_DIR}/")
+    click.echo(f"next: edit it, then `kam validate --project {directory}` and "
+               f"`kam test --project {directory}`")
+    return 0
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@project_option
+@click.option("-v", "--verbose", is_flag=True, help="List the passing cases too.")
+@_guard
+def rule_tests(paths: tuple[str, ...], project_dir: str | None, verbose: bool) -> int:
+    """Run the rule tests: YAML files with `kind: tests` under the project's tests/ folder
+    (or PATHS). Exit 1 when a case fails."""
+    from engine.errors import Problem
+    from engine.project import find_project, load_project
+    from engine.ruletests import TESTS_DIR, find_test_files, load_cases, report_lines, run_cases
+    root = find_project(project_dir)
+    shown = _display_root(root)
+    project = load_project(root, shown)
+    files = find_test_files(root, [Path(p) for p in paths])
+    if not files:
+        raise KamError(Problem(str(shown / TESTS_DIR) if not paths else ", ".join(paths), 0, 0,
+                               "no rule tests found (YAML files with `kind: tests`); "
+                               "`kam init` makes a project with a test for every default rule"))
+    outcomes = run_cases(project, load_cases(project, files, shown))
+    for line in report_lines(project, outcomes, verbose, whole_suite=not paths):
+        click.echo(line)
+    return 1 if any(not o.passed for o in outcomes) else 0
+
+
+@main.command("diff")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--base", required=True,
+              help="The version to compare with: a project folder, or a git revision of the "
+                   "project (HEAD~1, main, a commit).")
+@project_option
+@click.option("--as-of", "as_of", help="Evaluation date YYYY-MM-DD. Default: today.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_guard
+def diff_command(inputs: tuple[str, ...], base: str, project_dir: str | None, as_of: str | None,
+                 as_json: bool) -> int:
+    """Preview a rule change: evaluate INPUTS with --base and with the project, and show which
+    accounts gain or lose signals, risk level, classes and playbooks. Exit 0 either way."""
+    import tempfile
+
+    from engine.diff import compare, load_base, text_lines
+    from engine.project import find_project, load_project
+    root = find_project(project_dir)
+    current = load_project(root, _display_root(root))
+    with tempfile.TemporaryDirectory(prefix="kam-diff-") as tmp:
+        old, label = load_base(base, root, Path(tmp))
+        report = compare(old, current, label, str(_display_root(root)), [Path(i) for i in inputs],
+                         _as_of(as_of))
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        for line in text_lines(report):
+            click.echo(line)
+    return 0
+
+
+@main.command("backtest")
+@click.argument("history", type=click.Path(dir_okay=False))
+@click.option("--losses", required=True, type=click.Path(dir_okay=False),
+              help="CSV of account_id,lost_date (YYYY-MM-DD): the accounts really lost.")
+@project_option
+@click.option("--horizon", default=180, show_default=True, type=click.IntRange(1, 3660),
+              help="A firing counts as right when the account was lost within this many days after.")
+@click.option("--sweep", "sweep_spec", metavar="THRESHOLD=START:STOP:STEP",
+              help="Re-run with the threshold at each value, e.g. purchase_drop_pct=5:30:5.")
+@click.option("--target", help="What the sweep scores: a signal id or risk.<level>. Default: the "
+                               "signal the threshold's rules assert.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_guard
+def backtest_command(history: str, losses: str, project_dir: str | None, horizon: int,
+                     sweep_spec: str | None, target: str | None, as_json: bool) -> int:
+    """Replay the rules on a HISTORY of account snapshots (the account columns plus
+    snapshot_date) and score every signal and risk level against the real losses:
+    recall, precision, median lead time; with --sweep, the trade-off of one threshold."""
+    from engine import backtest as bt
+    project = _load(project_dir)
+    plan = None
+    if sweep_spec:
+        try:
+            tid, values = bt.parse_sweep(sweep_spec, project)
+            aim = bt.resolve_target(project, target) if target else bt.default_target(project, tid)
+        except bt.SweepError as exc:
+            raise click.BadParameter(str(exc), param_hint="--sweep" if not target else "--sweep/--target")
+        plan = (tid, values, aim)
+    elif target:
+        raise click.BadParameter("--target scores a --sweep; give --sweep too", param_hint="--target")
+    past = bt.read_history(project, Path(history), Path(losses))
+    report = bt.backtest(project, past, horizon)
+    if plan is not None:
+        report["sweep"] = bt.sweep(project, past, plan[0], plan[1], plan[2], horizon)
+    if as_json:
+        click.echo(json.dumps({**report, "rejected": past.rejected}, ensure_ascii=False, indent=2))
+        return 0
+    lines = bt.text_lines(report, past.rejected)
+    if plan is not None:
+        lines += [""] + bt.sweep_lines(report["sweep"])
+    for line in lines:
+        click.echo(line)
+    return 0
+
+
 if __name__ == "__main__":
     main()

@@ -7,7 +7,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent
-DEFAULT_PROJECT = ("kam.yaml", "rules", "playbooks", "templates")
+# tests/rules: the rule tests (`kam test`, copied by `kam init`), not the Python tests
+DEFAULT_PROJECT = ("kam.yaml", "rules", "playbooks", "templates", "tests/rules")
 
 
 class BuildWithDefaultProject(build_py):

@@ -246,9 +246,14 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
             kind = kind or "project"
             if isinstance(doc.data, dict):
                 doc.data.setdefault("kind", "project")
+        if kind == "tests":  # rule tests are read by `kam test`, from tests/
+            col.problems.append(doc.problem(("kind",), "rule tests belong in the project's tests/ "
+                                            "folder (run them with `kam test`)"))
+            continue
         if kind not in KINDS or (kind == "project") != (f.name == PROJECT_FILE and f.parent == root):
             col.problems.append(doc.problem(("kind",), f"kind: expected one of "
-                                f"{', '.join(k for k in KINDS if k != 'project')}, got {kind!r}"))
+                                f"{', '.join(k for k in KINDS if k not in ('project', 'tests'))}, "
+                                f"got {kind!r}"))
             continue
         schema_problems = validate(doc, kind)
         if schema_problems:

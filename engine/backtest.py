@@ -1,0 +1,343 @@
+"""Backtest (`kam backtest`): replay the rules on a history of account snapshots and measure,
+against the accounts that were really lost, how well each signal and risk level warned.
+
+Definitions (also in the README):
+- every snapshot date is evaluated as its own portfolio, with as_of = that date; snapshots on
+  or after an account's loss are not evaluated for it (there is nothing left to predict);
+- recall = lost accounts for which the target fired at some snapshot before the loss / lost
+  accounts that have a snapshot before their loss;
+- a firing at date d is *confirmed* when the account was lost within the horizon after it
+  (d < lost_date <= d + horizon); it is *judged* when confirmed or when d + horizon is not
+  after the end of observation (the later of the last snapshot and the last loss); firings
+  too recent to judge are left out of precision;
+- precision = accounts with a confirmed firing / accounts with a judged firing;
+- lead time = days from the first firing before the loss to the loss, median over the
+  lost accounts the target caught;
+- a risk level target `risk.medium` means "medium or higher".
+"""
+from __future__ import annotations
+
+import difflib
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from . import expr
+from .errors import KamError, Problem
+from .evaluate import Evaluator
+from .io.readers import read_table
+from .io.records import normalize
+from .model import Project
+from .portfolio import measure
+
+DATE_COLUMN = "snapshot_date"
+MAX_SWEEP = 100
+
+
+@dataclass
+class History:
+    source: str
+    snapshots: dict[date, list[dict[str, Any]]]  # typed values, per snapshot date
+    losses: dict[str, date]  # account_id -> lost_date, for accounts seen in the history
+    records: int = 0
+    rejected: list[str] = field(default_factory=list)  # "file row N: reason"
+    unknown_losses: int = 0  # lost accounts that never appear in the history
+
+    @property
+    def accounts(self) -> set[str]:
+        return {v["account_id"] for vs in self.snapshots.values() for v in vs}
+
+    @property
+    def end(self) -> date:
+        return max([max(self.snapshots)] + list(self.losses.values()))
+
+
+def _date(text: Any) -> date:
+    return date.fromisoformat(str(text).strip())
+
+
+def read_history(project: Project, path: Path, losses_path: Path) -> History:
+    """Snapshots (the account columns plus snapshot_date) and losses (account_id,lost_date)."""
+    table = read_table(Path(path), project.columns)
+    if DATE_COLUMN not in table.columns:
+        raise KamError(Problem(table.source, 1, 1, f"no '{DATE_COLUMN}' column: a history has one "
+                                                   "row per account and snapshot date (YYYY-MM-DD)"))
+    snapshots: dict[date, list[dict[str, Any]]] = defaultdict(list)
+    seen: set[tuple[date, str]] = set()
+    records, rejected = 0, []
+    for rec in table.records:
+        records += 1
+        where = f"{rec.source} row {rec.row}"
+        try:
+            when = _date(rec.cells.get(DATE_COLUMN, ""))
+        except ValueError:
+            rejected.append(f"{where}: {DATE_COLUMN}: expected YYYY-MM-DD, got "
+                            f"{str(rec.cells.get(DATE_COLUMN, ''))[:40]!r}")
+            continue
+        if rec.problem:
+            rejected.append(f"{where}: {rec.problem}")
+            continue
+        values, errors = normalize(project, rec.cells, table.decimal_comma)
+        if errors:
+            reasons = [f"{e.field}: {e.reason}" for e in errors]
+            rejected.append(f"{where}: {'; '.join(reasons)}")
+            continue
+        key = (when, values["account_id"])
+        if key in seen:
+            rejected.append(f"{where}: account '{key[1]}' appears twice in snapshot {when}")
+            continue
+        seen.add(key)
+        snapshots[when].append(values)
+    if not snapshots:
+        raise KamError(Problem(table.source, 0, 0, "no usable snapshot in the history"
+                                                   + (f" (first problem: {rejected[0]})" if rejected else "")))
+    losses = read_losses(losses_path)
+    accounts = {aid for _, aid in seen}
+    history = History(table.source, dict(sorted(snapshots.items())),
+                      {a: d for a, d in sorted(losses.items()) if a in accounts}, records, rejected)
+    history.unknown_losses = len(set(losses) - accounts)
+    return history
+
+
+def read_losses(path: Path) -> dict[str, date]:
+    table = read_table(Path(path))
+    for col in ("account_id", "lost_date"):
+        if col not in table.columns:
+            raise KamError(Problem(table.source, 1, 1, f"no '{col}' column: expected account_id,lost_date"))
+    losses: dict[str, date] = {}
+    problems: list[Problem] = []
+    id_col, date_col = (table.columns.index(c) + 1 for c in ("account_id", "lost_date"))
+    for rec in table.records:
+        if rec.problem:
+            problems.append(Problem(table.source, rec.row, 1, rec.problem))
+            continue
+        aid = str(rec.cells.get("account_id", "")).strip()
+        try:
+            when = _date(rec.cells.get("lost_date", ""))
+        except ValueError:
+            problems.append(Problem(table.source, rec.row, date_col, f"lost_date: expected YYYY-MM-DD, got "
+                                                              f"{str(rec.cells.get('lost_date'))[:40]!r}"))
+            continue
+        if not aid:
+            problems.append(Problem(table.source, rec.row, id_col, "account_id: required value is missing"))
+        elif aid in losses:
+            problems.append(Problem(table.source, rec.row, id_col, f"account '{aid}' is lost twice"))
+        else:
+            losses[aid] = when
+    if problems:
+        raise KamError(problems)
+    return losses
+
+
+# -- replay and measure -------------------------------------------------------------------
+
+def replay(project: Project, history: History) -> dict[str, dict[str, list[date]]]:
+    """target ('signal.x', 'risk.y') -> account -> snapshot dates it fired (before any loss).
+    One compiled ruleset for the whole history."""
+    fired: dict[str, dict[str, list[date]]] = defaultdict(lambda: defaultdict(list))
+    levels = [r.id for r in project.risk_levels]
+    evaluator = Evaluator(project, min(history.snapshots), project.language)
+    try:
+        for when, accounts in history.snapshots.items():
+            values = [dict(v) for v in accounts]
+            measure(project, values)  # each snapshot is the portfolio as it was that day
+            evaluator.as_of = when  # only due dates read it; the compiled rules stay
+            for v in values:
+                lost = history.losses.get(v["account_id"])
+                if lost is not None and when >= lost:
+                    continue
+                result = evaluator.evaluate(v)
+                for s in result["signals"]:
+                    fired[f"signal.{s['id']}"][v["account_id"]].append(when)
+                rank = project.risk_rank(result["risk_level"])
+                for level in levels[:rank]:
+                    fired[f"risk.{level}"][v["account_id"]].append(when)
+    finally:
+        evaluator.close()
+    return fired
+
+
+def score(firings: dict[str, list[date]], history: History, horizon: int) -> dict[str, Any]:
+    """Recall, precision, median lead time and counts for one target."""
+    window = timedelta(days=horizon)
+    first_seen: dict[str, date] = {}
+    for when, accounts in history.snapshots.items():
+        for v in accounts:
+            first_seen.setdefault(v["account_id"], when)
+    lost = {a: d for a, d in history.losses.items() if first_seen.get(a, d) < d}
+    caught = {a: d for a, d in lost.items() if firings.get(a)}
+    leads = [(d - min(firings[a])).days for a, d in caught.items()]
+    lead = statistics.median(leads) if leads else None
+    lead = int(lead) if lead is not None and lead == int(lead) else lead
+    confirmed = judged = 0
+    for a, dates in firings.items():
+        loss = history.losses.get(a)
+        ok = loss is not None and any(d < loss <= d + window for d in dates)
+        confirmed += ok
+        judged += ok or any(d + window <= history.end for d in dates)
+    return {"recall": round(len(caught) / len(lost), 4) if lost else None,
+            "precision": round(confirmed / judged, 4) if judged else None,
+            "median_lead_days": lead,
+            "flagged": len(firings), "judged": judged, "confirmed": confirmed,
+            "lost_caught": len(caught), "lost": len(lost)}
+
+
+def targets(project: Project) -> list[str]:
+    return [f"signal.{s}" for s in project.signals] + [f"risk.{r.id}" for r in project.risk_levels]
+
+
+def backtest(project: Project, history: History, horizon: int = 180) -> dict[str, Any]:
+    fired = replay(project, history)
+    rows = [{"target": t, **score(fired.get(t, {}), history, horizon)} for t in targets(project)]
+    return {"history": summary(history, horizon), "targets": rows}
+
+
+def summary(history: History, horizon: int) -> dict[str, Any]:
+    dates = list(history.snapshots)
+    accounts = history.accounts
+    return {"source": history.source, "accounts": len(accounts), "snapshots": len(dates),
+            "first": dates[0].isoformat(), "last": dates[-1].isoformat(), "records": history.records,
+            "rejected": len(history.rejected), "lost": len(history.losses),
+            "lost_not_in_history": history.unknown_losses,
+            "base_rate": round(len(history.losses) / len(accounts), 4) if accounts else None,
+            "horizon_days": horizon, "observed_until": history.end.isoformat()}
+
+
+# -- threshold sweep ----------------------------------------------------------------------
+
+class SweepError(ValueError):
+    """A --sweep that cannot be run (a usage error)."""
+
+
+def parse_sweep(spec: str, project: Project) -> tuple[str, list[float]]:
+    """'thresholds.purchase_drop_pct=5:30:5' (or without 'thresholds.') -> (id, [5, 10, ..., 30])."""
+    name, eq, rng = spec.partition("=")
+    name = name.strip()
+    tid = name.split(".", 1)[1] if name.startswith("thresholds.") else name
+    if not eq:
+        raise SweepError(f"expected NAME=START:STOP:STEP, got {spec!r}")
+    if tid not in project.thresholds:
+        compared = sorted({r.parts[1] for rule in project.rules if any(
+            x.parts == (tid,) for x in expr.refs(rule.when))
+            for r in expr.refs(rule.when) if r.parts[0] == "thresholds" and len(r.parts) == 2})
+        if tid in project.metrics and compared:
+            raise SweepError(f"'{tid}' is a metric; sweep the threshold it is compared with: "
+                             + ", ".join(f"thresholds.{c}" for c in compared))
+        close = difflib.get_close_matches(tid, list(project.thresholds), n=1)
+        raise SweepError(f"unknown threshold '{tid}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    try:
+        start, stop, step = (Decimal(x.strip()) for x in rng.split(":"))
+    except (ValueError, InvalidOperation):
+        raise SweepError(f"expected START:STOP:STEP numbers, got {rng!r}") from None
+    if step <= 0 or stop < start:
+        raise SweepError("expected START <= STOP and STEP > 0")
+    if (stop - start) / step >= MAX_SWEEP:
+        raise SweepError(f"at most {MAX_SWEEP} values")
+    values, v = [], start
+    while v <= stop:  # decimals: 0.1 steps land exactly on STOP
+        values.append(int(v) if v == v.to_integral_value() else float(v))
+        v += step
+    return tid, values
+
+
+def default_target(project: Project, tid: str) -> str:
+    """The signal the rules reading this threshold assert, when there is exactly one;
+    else the lowest risk level (any risk at all)."""
+    signals = sorted({i for r in project.rules for k, i in r.asserts if k == "signal"
+                      and any(x.parts == ("thresholds", tid) for x in expr.refs(r.when))})
+    if len(signals) == 1:
+        return f"signal.{signals[0]}"
+    return f"risk.{project.risk_levels[0].id}" if project.risk_levels else f"signal.{signals[0]}"
+
+
+def resolve_target(project: Project, text: str) -> str:
+    """'purchase_drop', 'signal.purchase_drop', 'risk.high' or 'high' -> a target id."""
+    options = targets(project)
+    for candidate in (text, f"signal.{text}", f"risk.{text}"):
+        if candidate in options:
+            return candidate
+    close = difflib.get_close_matches(text, options, n=1)
+    raise SweepError(f"unknown target {text!r}: a signal id or risk.<level>"
+                     + (f" (did you mean '{close[0]}'?)" if close else ""))
+
+
+def with_threshold(project: Project, tid: str, value: float) -> Project:
+    """The project with one threshold set to `value` for every segment (no YAML written)."""
+    t = replace(project.thresholds[tid], value=value, segments={})
+    return replace(project, thresholds={**project.thresholds, tid: t})
+
+
+def sweep(project: Project, history: History, tid: str, values: list[float], target: str,
+          horizon: int = 180) -> dict[str, Any]:
+    rows = []
+    for value in values:
+        fired = replay(with_threshold(project, tid, value), history)
+        rows.append({"value": value, **score(fired.get(target, {}), history, horizon)})
+    t = project.thresholds[tid]
+    return {"threshold": tid, "current": t.value, "segment_overrides_ignored": sorted(t.segments),
+            "target": target, "rows": rows}
+
+
+# -- text ---------------------------------------------------------------------------------
+
+def _ratio(value: float | None, num: int, den: int) -> str:
+    return "n/a" if value is None else f"{value:.2f} ({num}/{den})"
+
+
+def _lead(days: float | int | None) -> str:
+    return "n/a" if days is None else f"{days:g} days"
+
+
+def _label(target: str) -> str:
+    kind, ident = target.split(".", 1)
+    return f"risk ≥ {ident}" if kind == "risk" else ident
+
+
+def history_lines(h: dict[str, Any]) -> list[str]:
+    rate = f"{h['base_rate'] * 100:.1f} %" if h["base_rate"] is not None else "n/a"
+    lines = [f"history: {h['source']}: {h['accounts']} accounts, {h['snapshots']} snapshots "
+             f"({h['first']} … {h['last']}), {h['records']} records"
+             + (f", {h['rejected']} rejected" if h["rejected"] else ""),
+             f"losses: {h['lost']} lost accounts ({rate} of the accounts); a firing counts when the "
+             f"loss follows within {h['horizon_days']} days; observed until {h['observed_until']}"]
+    if h["lost_not_in_history"]:
+        lines.append(f"note: {h['lost_not_in_history']} lost accounts are not in the history (ignored)")
+    return lines
+
+
+def text_lines(report: dict[str, Any], rejected: list[str] | None = None) -> list[str]:
+    lines = history_lines(report["history"])
+    for r in (rejected or [])[:5]:
+        lines.append(f"rejected: {r}")
+    rows = [(_label(t["target"]), _ratio(t["recall"], t["lost_caught"], t["lost"]),
+             _ratio(t["precision"], t["confirmed"], t["judged"]), _lead(t["median_lead_days"]),
+             str(t["flagged"])) for t in report["targets"]]
+    head = ("signal / risk level", "recall", "precision", "median lead", "flagged")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    lines.append("")
+    lines.append("  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(head)))
+    for r in rows:
+        lines.append("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)))
+    return lines
+
+
+def sweep_lines(s: dict[str, Any]) -> list[str]:
+    lines = [f"sweep of thresholds.{s['threshold']} (now {s['current']:g}), scored on "
+             f"{_label(s['target'])}:"]
+    if s["segment_overrides_ignored"]:
+        lines.append(f"note: the sweep sets one value for every segment; the overrides for "
+                     f"{', '.join(s['segment_overrides_ignored'])} are left out")
+    head = ("value", "recall", "precision", "median lead", "flagged")
+    rows = [(f"{r['value']:g}" + (" *" if r["value"] == s["current"] else ""),
+             _ratio(r["recall"], r["lost_caught"], r["lost"]),
+             _ratio(r["precision"], r["confirmed"], r["judged"]), _lead(r["median_lead_days"]),
+             str(r["flagged"])) for r in s["rows"]]
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.append("(* the current value)")
+    return lines

@@ -1,0 +1,208 @@
+"""Impact preview (`kam diff`): the same accounts evaluated by two versions of a project's
+rules, and what changes for each account: signals, risk level, classes, playbooks.
+
+The other version is a folder, or a git revision of the project (its kam.yaml, rules/,
+playbooks/ and templates/ at that revision, taken with `git archive`; the project may be a
+sub-folder of the repository).
+"""
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .errors import KamError, Problem
+from .evaluate import Evaluator
+from .model import NO_RISK, Project
+from .portfolio import measure
+from .project import PROJECT_FILE, YAML_DIRS, load_project
+from .run import load_accounts
+from .runtime import EngineRuntimeError
+
+LISTS = ("signals", "classes", "playbooks")
+PROJECT_PARTS = (PROJECT_FILE,) + YAML_DIRS + ("templates",)
+
+
+# -- the base version ---------------------------------------------------------------------
+
+def _git(cwd: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False,
+                              text=not binary, timeout=120)
+    except FileNotFoundError:
+        raise KamError("--base: git is not installed, so only a folder can be compared") from None
+
+
+def materialize(base: str, project_root: Path, workdir: Path) -> tuple[Path, str]:
+    """(folder holding the base version, its label). `base` is a project folder, or a git
+    revision whose copy of the project is extracted into `workdir`."""
+    as_dir = Path(base)
+    if as_dir.is_dir():
+        if not (as_dir / PROJECT_FILE).is_file():
+            raise KamError(Problem(base, 0, 0, f"--base: not a kam project: no {PROJECT_FILE} here"))
+        return as_dir, base
+    if base.startswith("-"):  # never let a "revision" become a git option
+        raise KamError(f"--base: {base!r} is neither a folder nor a git revision")
+    top = _git(project_root, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise KamError(f"--base: {base!r} is not a folder, and the project {project_root} is not "
+                       "in a git repository, so it cannot be a revision either")
+    toplevel = Path(top.stdout.strip())
+    prefix = _git(project_root, "rev-parse", "--show-prefix").stdout.strip()
+    rev = _git(toplevel, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+    if rev.returncode != 0:
+        raise KamError(f"--base: {base!r} is neither a folder nor a git revision of {toplevel}")
+    sha = rev.stdout.strip()
+    wanted = [prefix + p for p in PROJECT_PARTS]
+    listed = _git(toplevel, "ls-tree", "--name-only", sha, "--", *wanted)
+    present = [p for p in listed.stdout.splitlines() if p]
+    if prefix + PROJECT_FILE not in present:
+        raise KamError(f"--base: the project has no {prefix}{PROJECT_FILE} at {base} ({sha[:10]})")
+    archive = _git(toplevel, "archive", "--format=tar", sha, "--", *present, binary=True)
+    if archive.returncode != 0:
+        raise KamError(f"--base: git archive {base} failed: "
+                       f"{archive.stderr.decode('utf-8', 'replace').strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(workdir, filter="data")  # refuses links and paths outside workdir
+    return workdir / prefix, f"{base} ({sha[:10]})"
+
+
+def load_base(base: str, project_root: Path, workdir: Path) -> tuple[Project, str]:
+    """The base project; its files are named `REV:/rules/x.yaml` in messages."""
+    root, label = materialize(base, project_root, workdir)
+    shown = root if root == Path(base) else Path(f"{base}:") / root.relative_to(workdir)
+    return load_project(root, shown), label
+
+
+# -- evaluating both ----------------------------------------------------------------------
+
+@dataclass
+class Evaluated:
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # account_id -> result
+    rejected: dict[str, str] = field(default_factory=dict)  # account_id -> reason
+    read: int = 0
+
+
+def evaluate_all(project: Project, inputs: list[Path], as_of: date) -> Evaluated:
+    loaded = load_accounts(project, inputs)
+    out = Evaluated(read=loaded.read)
+    for r in loaded.rejected:
+        out.rejected[str(r.get("account_id") or f"{r['source']} row {r['row']}")] = r["reason"]
+    accounts = [v for _, _, v in loaded.accepted]
+    measure(project, accounts)
+    evaluator = Evaluator(project, as_of, project.language)
+    try:
+        for values in accounts:
+            try:
+                out.results[values["account_id"]] = evaluator.evaluate(values)
+            except EngineRuntimeError as exc:
+                out.rejected[values["account_id"]] = str(exc)
+    finally:
+        evaluator.close()
+    return out
+
+
+def _ids(result: dict[str, Any], what: str) -> set[str]:
+    return set(result["classes"]) if what == "classes" else {x["id"] for x in result[what]}
+
+
+def compare(base: Project, current: Project, base_label: str, current_label: str,
+            inputs: list[Path], as_of: date) -> dict[str, Any]:
+    """The impact report as plain data (what --json prints); deterministic order throughout."""
+    old, new = evaluate_all(base, inputs, as_of), evaluate_all(current, inputs, as_of)
+    both = [a for a in new.results if a in old.results]
+    changes: list[dict[str, Any]] = []
+    totals: dict[str, dict[str, Counter]] = {w: {"gained": Counter(), "lost": Counter()} for w in LISTS}
+    transitions: Counter = Counter()
+    for aid in sorted(both):
+        a, b = old.results[aid], new.results[aid]
+        change: dict[str, Any] = {"account_id": aid, "name": b.get("name")}
+        transitions[(a["risk_level"], b["risk_level"])] += 1
+        if a["risk_level"] != b["risk_level"]:
+            change["risk_level"] = {"base": a["risk_level"], "current": b["risk_level"]}
+        for what in LISTS:
+            gained, lost = sorted(_ids(b, what) - _ids(a, what)), sorted(_ids(a, what) - _ids(b, what))
+            totals[what]["gained"].update(gained)
+            totals[what]["lost"].update(lost)
+            if gained or lost:
+                change[what] = {"gained": gained, "lost": lost}
+        if len(change) > 2:
+            changes.append(change)
+    levels = _levels(base, current)
+    return {
+        "base": {"version": base_label, "project": base.name, "rules": base.yaml_digest},
+        "current": {"version": current_label, "project": current.name, "rules": current.yaml_digest},
+        "identical_rules": base.yaml_digest == current.yaml_digest,
+        "as_of": as_of.isoformat(),
+        "accounts_read": new.read,
+        "accounts_compared": len(both),
+        "accounts_changed": len(changes),
+        "evaluated_by_base_only": _only(old, new),
+        "evaluated_by_current_only": _only(new, old),
+        "totals": {what: {i: {"gained": totals[what]["gained"][i], "lost": totals[what]["lost"][i]}
+                          for i in sorted(set(totals[what]["gained"]) | set(totals[what]["lost"]))}
+                   for what in LISTS},
+        "risk_levels": levels,
+        "risk_transitions": {f: {t: transitions[(f, t)] for t in levels} for f in levels},
+        "changes": changes,
+    }
+
+
+def _only(have: Evaluated, other: Evaluated) -> list[dict[str, str]]:
+    """Accounts one version evaluates and the other rejects (e.g. a new metric's range)."""
+    return [{"account_id": a, "rejected_by_other": other.rejected.get(a, "not read")}
+            for a in sorted(set(have.results) - set(other.results))]
+
+
+def _levels(base: Project, current: Project) -> list[str]:
+    order = [NO_RISK] + [r.id for r in current.risk_levels]
+    return order + [r.id for r in base.risk_levels if r.id not in order]
+
+
+# -- text ---------------------------------------------------------------------------------
+
+def text_lines(report: dict[str, Any]) -> list[str]:
+    b, c = report["base"], report["current"]
+    lines = [f"base:    {b['version']}  (rules {b['rules']})",
+             f"current: {c['version']}  (rules {c['rules']})",
+             f"{report['accounts_compared']} accounts compared, as of {report['as_of']}"
+             + ("; the rules are identical" if report["identical_rules"] else "")]
+    for key, label in (("evaluated_by_base_only", "base"), ("evaluated_by_current_only", "current")):
+        for x in report[key]:
+            lines.append(f"  {x['account_id']}: evaluated by {label} only; the other rejected it: "
+                         f"{x['rejected_by_other']}")
+    if not report["changes"]:
+        lines += ["", "no change: every account gets the same signals, risk level, classes and playbooks"]
+        return lines
+    lines += ["", f"{report['accounts_changed']} of {report['accounts_compared']} accounts change", ""]
+    width = max([len(i) for t in report["totals"].values() for i in t] + [10])
+    for what in LISTS:
+        rows = report["totals"][what]
+        if rows:
+            lines.append(f"{what:<{width + 2}}  gained   lost")
+            lines += [f"  {i:<{width}}  {'+' + str(n['gained']):>6}  {'-' + str(n['lost']):>5}"
+                      for i, n in rows.items()]
+    levels = report["risk_levels"]
+    cells = max(len(x) for x in levels) + 2
+    lines.append("risk level (rows: base, columns: current)")
+    lines.append(" " * (cells + 2) + "".join(f"{x:>{cells}}" for x in levels))
+    for f in levels:
+        row = report["risk_transitions"][f]
+        lines.append(f"  {f:<{cells}}" + "".join(f"{row[t]:>{cells}}" for t in levels))
+    lines += ["", "accounts"]
+    for ch in report["changes"]:
+        parts = []
+        if "risk_level" in ch:
+            parts.append(f"risk {ch['risk_level']['base']} → {ch['risk_level']['current']}")
+        for what in LISTS:
+            if what in ch:
+                moves = [f"+{i}" for i in ch[what]["gained"]] + [f"-{i}" for i in ch[what]["lost"]]
+                parts.append(f"{what} {' '.join(moves)}")
+        name = f" ({ch['name']})" if ch.get("name") else ""
+        lines.append(f"  {ch['account_id']}{name}: {'; '.join(parts)}")
+    return lines

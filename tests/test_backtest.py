@@ -1,0 +1,179 @@
+"""`kam backtest`: replaying the rules on snapshots against real losses; threshold sweeps."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "examples" / "history"
+HEADER = "snapshot_date,account_id,revenue_current,revenue_previous,revenue_share_pct,payment_overdue_days,nps\n"
+
+
+def run(*args: object):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def snapshot(when: str, aid: str, overdue: int = 0, nps: int | str = 9, current: float = 100) -> str:
+    return f"{when},{aid},{current},100,5,{overdue},{nps}\n"
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> tuple[Path, Path]:
+    """Three monthly snapshots. payment_delay fires before both losses (L1 first on 02-28,
+    lost 04-20: 51 days; L2 on 01-31, lost 04-10: 69 days) and once for an account that
+    stays (H2 on 01-31). L1 also has a snapshot after its loss, which must not count."""
+    rows = [snapshot("2025-01-31", "L1"), snapshot("2025-01-31", "L2", overdue=45),
+            snapshot("2025-01-31", "H1"), snapshot("2025-01-31", "H2", overdue=40),
+            snapshot("2025-02-28", "L1", overdue=35), snapshot("2025-02-28", "L2", overdue=75),
+            snapshot("2025-02-28", "H1"), snapshot("2025-02-28", "H2"),
+            snapshot("2025-03-31", "L1", overdue=65, nps=3), snapshot("2025-03-31", "L2", overdue=90),
+            snapshot("2025-03-31", "H1"), snapshot("2025-03-31", "H2"),
+            snapshot("2025-04-30", "L1", overdue=95, nps=2, current=10)]  # after the loss
+    history = tmp_path / "history.csv"
+    history.write_text(HEADER + "".join(rows), "utf-8")
+    losses = tmp_path / "losses.csv"
+    losses.write_text("account_id,lost_date\nL1,2025-04-20\nL2,2025-04-10\nGONE,2025-01-01\n", "utf-8")
+    return history, losses
+
+
+def target(report: dict, name: str) -> dict:
+    return next(t for t in report["targets"] if t["target"] == name)
+
+
+def test_a_signal_that_always_precedes_the_loss_has_recall_one_and_the_right_lead(tiny):
+    history, losses = tiny
+    r = run("backtest", history, "--losses", losses, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    h = report["history"]
+    assert (h["accounts"], h["snapshots"], h["lost"], h["lost_not_in_history"]) == (4, 4, 2, 1)
+    assert h["observed_until"] == "2025-04-30"
+    delay = target(report, "signal.payment_delay")
+    assert delay["recall"] == 1.0 and (delay["lost_caught"], delay["lost"]) == (2, 2)
+    assert delay["median_lead_days"] == 60  # median of 51 and 69
+    # H2's firing on 01-31 is too recent to judge with a 180-day horizon: precision 2/2
+    assert (delay["confirmed"], delay["judged"], delay["precision"]) == (2, 2, 1.0)
+    assert delay["flagged"] == 3
+    # low NPS fired for L1 only on 03-31 (the 04-30 snapshot is after the loss)
+    nps = target(report, "signal.low_nps")
+    assert (nps["recall"], nps["median_lead_days"]) == (0.5, 20)
+    assert target(report, "risk.medium")["recall"] == 1.0
+    assert target(report, "risk.high")["lost_caught"] == 1
+    assert target(report, "signal.purchase_drop")["flagged"] == 0  # the 90 % drop came after the loss
+
+
+def test_a_short_horizon_judges_early_firings_as_false_alarms(tiny):
+    history, losses = tiny
+    report = json.loads(run("backtest", history, "--losses", losses, "--horizon", "30", "--json").output)
+    delay = target(report, "signal.payment_delay")
+    # L1 (03-31 -> 04-20) is confirmed; L2 (last firing 03-31, lost 04-10) too; H2 (01-31) is judged
+    assert (delay["confirmed"], delay["judged"]) == (2, 3)
+    assert delay["precision"] == round(2 / 3, 4)
+    assert delay["recall"] == 1.0
+
+
+def test_text_report(tiny):
+    history, losses = tiny
+    r = run("backtest", history, "--losses", losses)
+    assert r.exit_code == 0, r.output
+    out = r.output
+    assert "4 accounts, 4 snapshots (2025-01-31 … 2025-04-30)" in out
+    assert "2 lost accounts (50.0 % of the accounts)" in out
+    assert "note: 1 lost accounts are not in the history (ignored)" in out
+    line = next(x for x in out.splitlines() if x.startswith("payment_delay "))
+    assert "1.00 (2/2)" in line and "60 days" in line
+    assert next(x for x in out.splitlines() if x.startswith("risk ≥ medium"))
+
+
+def test_sweep_prints_one_row_per_value_and_recall_falls_as_the_drop_threshold_rises():
+    r = run("backtest", SAMPLE / "snapshots.csv", "--losses", SAMPLE / "losses.csv",
+            "--sweep", "thresholds.purchase_drop_pct=5:30:5", "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    s = report["sweep"]
+    assert s["threshold"] == "purchase_drop_pct" and s["target"] == "signal.purchase_drop"
+    assert [row["value"] for row in s["rows"]] == [5, 10, 15, 20, 25, 30]
+    recall = [row["recall"] for row in s["rows"]]
+    flagged = [row["flagged"] for row in s["rows"]]
+    assert recall == sorted(recall, reverse=True) and recall[0] > recall[-1]
+    assert flagged == sorted(flagged, reverse=True) and flagged[0] > flagged[-1]
+    # the row at the current value is the main report's
+    current = next(row for row in s["rows"] if row["value"] == 15)
+    main_row = target(report, "signal.purchase_drop")
+    assert {k: current[k] for k in main_row if k != "target"} == {k: v for k, v in main_row.items()
+                                                                  if k != "target"}
+
+    text = run("backtest", SAMPLE / "snapshots.csv", "--losses", SAMPLE / "losses.csv",
+               "--sweep", "purchase_drop_pct=5:30:5").output
+    table = text[text.index("sweep of thresholds.purchase_drop_pct (now 15), scored on purchase_drop:"):]
+    rows = [x for x in table.splitlines()[2:] if x and not x.startswith("(")]
+    assert len(rows) == 6
+    assert rows[2].lstrip().startswith("15 *")
+
+
+def test_the_sample_history_shows_signals_ahead_of_losses():
+    report = json.loads(run("backtest", SAMPLE / "snapshots.csv", "--losses", SAMPLE / "losses.csv",
+                            "--json").output)
+    h = report["history"]
+    assert h["accounts"] == 300 and h["snapshots"] == 8 and 0.1 < h["base_rate"] < 0.3
+    drop = target(report, "signal.purchase_drop")
+    assert drop["recall"] > 0.5 and drop["precision"] > h["base_rate"]
+    assert drop["median_lead_days"] > 30
+
+
+def test_the_sample_is_what_its_script_generates(tmp_path):
+    subprocess.run([sys.executable, str(SAMPLE / "generate_history.py"), "--out", str(tmp_path)],
+                   check=True, capture_output=True)
+    for name in ("snapshots.csv", "losses.csv"):
+        assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+    assert (SAMPLE / "snapshots.csv").stat().st_size < 2_000_000
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("npss=1:3:1", "unknown threshold 'npss'"),
+    ("nps=1:3:1", "'nps' is a metric; sweep the threshold it is compared with: thresholds.nps_min"),
+    ("purchase_drop_pct=30:5:5", "expected START <= STOP and STEP > 0"),
+    ("purchase_drop_pct=5:x:5", "expected START:STOP:STEP numbers"),
+    ("purchase_drop_pct", "expected NAME=START:STOP:STEP"),
+    ("purchase_drop_pct=0:1000:1", "at most 100 values"),
+])
+def test_a_bad_sweep_is_a_usage_error(tiny, spec, message):
+    history, losses = tiny
+    r = run("backtest", history, "--losses", losses, "--sweep", spec)
+    assert r.exit_code == 2
+    assert message in r.output
+
+
+def test_sweep_values_with_decimal_steps(tiny):
+    history, losses = tiny
+    report = json.loads(run("backtest", history, "--losses", losses, "--sweep", "nps_min=6:7:0.5",
+                            "--target", "low_nps", "--json").output)
+    assert [row["value"] for row in report["sweep"]["rows"]] == [6, 6.5, 7]
+    assert report["sweep"]["target"] == "signal.low_nps"
+
+
+def test_bad_history_and_losses(tmp_path, tiny):
+    history, losses = tiny
+    no_date = tmp_path / "no_date.csv"
+    no_date.write_text("account_id,nps\nA,5\n", "utf-8")
+    r = run("backtest", no_date, "--losses", losses)
+    assert r.exit_code == 1 and "no 'snapshot_date' column" in r.output
+    bad_losses = tmp_path / "bad_losses.csv"
+    bad_losses.write_text("account_id,lost_date\nL1,20.04.2025\n", "utf-8")
+    r = run("backtest", history, "--losses", bad_losses)
+    assert r.exit_code == 1 and f"{bad_losses}:2:2: lost_date: expected YYYY-MM-DD, got '20.04.2025'" in r.output
+    # a bad row is rejected and reported; the rest is still scored
+    rows = history.read_text("utf-8") + "2025-03-31,H3,1,1,1,0,11\nsoon,H4,1,1,1,0,5\n"
+    history.write_text(rows, "utf-8")
+    r = run("backtest", history, "--losses", losses)
+    assert r.exit_code == 0
+    assert "2 rejected" in r.output
+    assert "rejected: " in r.output and "nps: 11 is above the maximum 10" in r.output
+    assert "snapshot_date: expected YYYY-MM-DD, got 'soon'" in r.output
