@@ -113,6 +113,12 @@ class Evaluator:
             "abc": values.get("abc"),
             "kaism": values.get("kaism"),
             "criteria_score": _round(values.get("criteria_score")),
+            # the KAISM axes and the inputs of the portfolio report's retention metrics
+            "kaism_value": _round(values.get("kaism_value")),
+            "kaism_attractiveness": _round(values.get("kaism_attractiveness")),
+            "nps": values.get("nps"),
+            "days_since_qbr": values.get("days_since_qbr"),
+            "revenue_previous": _round(values.get("revenue_previous")),
             "revenue_share_pct": _round(values.get("revenue_share_pct")),
             "revenue_current": _round(values.get("revenue_current")),
             "missing": missing,

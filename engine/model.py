@@ -180,6 +180,7 @@ class Portfolio:
     value: Axis = field(default_factory=lambda: Axis("value"))
     attractiveness: Axis = field(default_factory=lambda: Axis("attractiveness"))
     quadrants: Mapping[str, Text] = field(default_factory=dict)  # id -> title
+    quadrant_notes: Mapping[str, Text] = field(default_factory=dict)  # id -> description
     qbr_window_days: int = 90
     targets: Mapping[str, float] = field(default_factory=lambda: dict(TARGETS))
     where: Optional[Where] = None

@@ -87,6 +87,7 @@ def build(doc: Document) -> tuple[Portfolio, list[Problem]]:
         boundaries=bounds, criteria=criteria, scores=scores, value=axes["value"],
         attractiveness=axes["attractiveness"],
         quadrants={q: _text(v["title"]) for q, v in kaism.get("quadrants", {}).items()},
+        quadrant_notes={q: _text(v.get("description")) for q, v in kaism.get("quadrants", {}).items()},
         qbr_window_days=int(retention.get("qbr_window_days", 90)),
         targets={**TARGETS, **{k: float(v) for k, v in retention.get("targets", {}).items()}},
         where=_where(doc, ()))

@@ -19,6 +19,7 @@ from .io.records import normalize
 from .io.writers import AtomicDir
 from .model import Project
 from .portfolio import measure
+from .report import write_report
 from .runtime import EngineRuntimeError
 
 
@@ -151,6 +152,7 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
             json.dumps(report.summary(), ensure_ascii=False, indent=2) + "\n", "utf-8")
         if write_documents is not None:
             write_documents(project, results, staging, lang)
+            write_report(project, results, staging, lang)
     return report
 
 

@@ -283,3 +283,74 @@ def test_an_old_project_keeps_its_boundary_thresholds(make_project):
     thresholds = DEFAULT_FILES["rules/thresholds.yaml"] + "  - {id: dependency_risky_pct, value: 30}\n"
     p = load_project(make_project({"rules/thresholds.yaml": thresholds})).portfolio
     assert p.boundary("dependency_risky_pct") == 30 and p.boundary("dependency_mono_pct") == 50
+
+
+# ---- the portfolio report's numbers and safety -------------------------------------------
+
+def _result(i: int, **kw) -> dict:
+    base = {"account_id": f"A{i}", "name": f"Co {i}", "owner": "Anna", "status": "active",
+            "risk_level": "none", "signals": [], "key_account": False, "dependency": "none",
+            "abc": "A", "kaism": None, "criteria_score": None, "revenue_current": 10.0,
+            "revenue_share_pct": 10.0, "kaism_value": None, "kaism_attractiveness": None,
+            "nps": None, "days_since_qbr": None, "revenue_previous": None}
+    return base | kw
+
+
+def test_retention_metrics_against_targets(default_project):
+    from engine.report_data import accounts, retention
+
+    rows = accounts([_result(1, nps=10, key_account=True, days_since_qbr=90, revenue_previous=8.0),
+                     _result(2, nps=9, key_account=True, days_since_qbr=91),
+                     _result(3, nps=6, key_account=True),  # no QBR data: not counted either way
+                     _result(4, nps=7, status="lost", revenue_current=0.0, revenue_previous=5.0),
+                     _result(5)])
+    got = {m.id: (m.value, m.count, m.met) for m in retention(rows, default_project.portfolio)}
+    assert got["portfolio_nps"] == (pytest.approx(25.0), 4, False)  # (2 promoters - 1 detractor) / 4
+    assert got["key_qbr_coverage_pct"] == (50.0, 2, False)  # days_since_qbr <= 90 counts
+    assert got["retention_rate_pct"] == (80.0, 5, True)     # target: at least 80
+    assert got["terminations_pct"] == (20.0, 5, False)      # target: at most 5
+    assert got["revenue_growth_pct"] == (pytest.approx((10 - 13) / 13 * 100), 2, False)
+    assert {m.id: m.value for m in retention([], default_project.portfolio)}["portfolio_nps"] is None
+
+
+def test_report_figures(default_project):
+    from engine.report_data import accounts, at_risk_by_category, at_risk_by_owner, pareto, risk_totals
+
+    rows = accounts([
+        _result(1, risk_level="high", revenue_current=50.0, abc="A", owner="Ivan",
+                signals=[{"category": "financial"}, {"category": "emotional"}]),
+        _result(2, risk_level="medium", revenue_current=30.0, abc="A", signals=[{"category": "financial"}]),
+        _result(3, revenue_current=20.0, abc="B"), _result(4, revenue_current=None, abc=None)])
+    assert risk_totals(rows, ["none", "medium", "high"]) == {"none": (2, 20.0), "medium": (1, 30.0),
+                                                             "high": (1, 50.0)}
+    assert at_risk_by_category(rows, ["financial", "operational", "emotional"]) == [
+        ("financial", 80.0, 2), ("operational", 0.0, 0), ("emotional", 50.0, 1)]
+    assert at_risk_by_owner(rows) == [("Ivan", 50.0, {"high": 50.0}), ("Anna", 50.0, {"medium": 30.0})]
+    assert pareto(rows) == [(50.0, "A"), (80.0, "A"), (100.0, "B")]
+
+
+def test_report_escapes_account_data(tmp_path):
+    from engine.render import write_documents
+
+    f = tmp_path / "a.csv"
+    f.write_text("account_id,name,owner,revenue_current,score_purchase_frequency,score_growth_plans,"
+                 "score_profitability,score_criticality,score_reputation,score_partnership,"
+                 "score_our_attractiveness,strategic\n"
+                 '"</title><script>x</script>","<img src=x onerror=alert(1)>""&\'","<b>Boss</b>",90,'
+                 "9,9,9,9,9,9,9,yes\nB2,Plain,Anna,10,2,2,2,2,2,2,2,no\n", "utf-8")
+    out = tmp_path / "out"
+    evaluate_portfolio(load_project(ROOT), [f], out, datetime.date(2026, 11, 23), "en",
+                       write_documents=write_documents)
+    page = (out / "portfolio.html").read_text("utf-8")
+    assert "<img" not in page and "<script" not in page and "<b>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;&#34;&amp;&#39;" in page  # in text and in <title>
+    assert "&lt;/title&gt;&lt;script&gt;x&lt;/script&gt;" in page
+    assert page.count("<title>") == page.count("</title>")
+
+
+def test_no_report_without_its_template(make_project, tmp_path):
+    from engine.report import write_report
+
+    project = load_project(make_project())
+    assert write_report(project, [_result(1)], tmp_path, "en") is None
+    assert not (tmp_path / "portfolio.html").exists()

@@ -1,0 +1,147 @@
+"""The numbers of the portfolio report, from the results of a run (plus a few input values):
+risk by count and revenue, revenue at risk by category and manager, the Pareto curve, the
+KAISM points and the retention metrics of domain.md §6 the data allows. Plain functions over
+a list of small records, so they can be fed from results.jsonl as well as from memory."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from .model import NO_RISK, Portfolio
+
+Num = Optional[float]
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    owner: Optional[str]
+    status: Optional[str]
+    risk: str
+    categories: frozenset[str]
+    key: bool
+    dependency: str
+    abc: Optional[str]
+    kaism: Optional[str]
+    criteria_score: Num
+    revenue: float  # 0 when missing: sums only
+    share: Num
+    value: Num
+    attractiveness: Num
+    nps: Num
+    days_since_qbr: Num
+    revenue_previous: Num
+
+    @property
+    def at_risk(self) -> bool:
+        return self.risk != NO_RISK
+
+
+def accounts(results: Iterable[Mapping[str, Any]]) -> list[Account]:
+    """One record per result (a line of results.jsonl), in result order."""
+    out = []
+    for r in results:
+        get = r.get
+        out.append(Account(
+            id=str(r.get("account_id")), name=str(r.get("name") or r.get("account_id")),
+            owner=r.get("owner"), status=r.get("status"), risk=r.get("risk_level") or NO_RISK,
+            categories=frozenset(s["category"] for s in r.get("signals", ())),
+            key=bool(r.get("key_account")), dependency=r.get("dependency") or "none",
+            abc=r.get("abc"), kaism=r.get("kaism"), criteria_score=r.get("criteria_score"),
+            revenue=float(get("revenue_current") or 0.0), share=get("revenue_share_pct"),
+            value=get("kaism_value"), attractiveness=get("kaism_attractiveness"), nps=get("nps"),
+            days_since_qbr=get("days_since_qbr"), revenue_previous=get("revenue_previous")))
+    return out
+
+
+def pct(part: float, whole: float) -> Num:
+    return None if not whole else part / whole * 100
+
+
+def risk_totals(rows: Sequence[Account], levels: Sequence[str]) -> dict[str, tuple[int, float]]:
+    """level -> (accounts, revenue), for `levels` in order (lowest first, 'none' included)."""
+    out = {lv: (0, 0.0) for lv in levels}
+    for a in rows:
+        n, rev = out.get(a.risk, (0, 0.0))
+        out[a.risk] = (n + 1, rev + a.revenue)
+    return out
+
+
+def at_risk_by_category(rows: Sequence[Account], categories: Sequence[str]) -> list[tuple[str, float, int]]:
+    """(category, revenue of accounts with a signal of it, accounts); an account with signals
+    of two categories counts in both."""
+    rev: dict[str, float] = defaultdict(float)
+    n: dict[str, int] = defaultdict(int)
+    for a in rows:
+        for c in a.categories:
+            rev[c] += a.revenue
+            n[c] += 1
+    return [(c, rev[c], n[c]) for c in categories]
+
+
+def at_risk_by_owner(rows: Sequence[Account]) -> list[tuple[Optional[str], float, dict[str, float]]]:
+    """(manager, revenue of all their accounts, risk level -> revenue at that level), most
+    revenue at risk first."""
+    total: dict[Optional[str], float] = defaultdict(float)
+    risky: dict[Optional[str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for a in rows:
+        total[a.owner] += a.revenue
+        if a.at_risk:
+            risky[a.owner][a.risk] += a.revenue
+    out = [(o, total[o], dict(risky[o])) for o in total]
+    return sorted(out, key=lambda t: (-sum(t[2].values()), -t[1], t[0] or ""))
+
+
+def pareto(rows: Sequence[Account]) -> list[tuple[float, str]]:
+    """(cumulative % of revenue after the account, its ABC class), largest first; accounts
+    without a class (no revenue) are left out."""
+    ranked = sorted((a for a in rows if a.abc is not None), key=lambda a: (-a.revenue, a.id))
+    total = sum(a.revenue for a in ranked)
+    out, cumulative = [], 0.0
+    for a in ranked:
+        cumulative += a.revenue
+        out.append((cumulative / total * 100 if total else 0.0, a.abc or "C"))
+    return out
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A retention metric against its target (domain.md §6)."""
+
+    id: str
+    value: Num
+    target: float
+    at_most: bool = False  # the target is a ceiling
+    count: int = 0  # accounts the value is computed over
+    unit: str = "%"
+
+    @property
+    def met(self) -> Optional[bool]:
+        if self.value is None:
+            return None
+        return self.value <= self.target if self.at_most else self.value >= self.target
+
+
+def retention(rows: Sequence[Account], portfolio: Portfolio) -> list[Metric]:
+    t = portfolio.targets
+    scored = [a.nps for a in rows if a.nps is not None]
+    promoters = sum(1 for s in scored if s >= 9)
+    detractors = sum(1 for s in scored if s <= 6)
+    nps = (promoters - detractors) / len(scored) * 100 if scored else None
+    keys = [a for a in rows if a.key and a.status != "lost" and a.days_since_qbr is not None]
+    covered = sum(1 for a in keys if a.days_since_qbr <= portfolio.qbr_window_days)  # type: ignore[operator]
+    lost = sum(1 for a in rows if a.status == "lost")
+    both = [a for a in rows if a.revenue_previous is not None]
+    before = sum(a.revenue_previous for a in both)  # type: ignore[misc]
+    now = sum(a.revenue for a in both)
+    return [
+        Metric("portfolio_nps", nps, t["portfolio_nps"], count=len(scored), unit=""),
+        Metric("key_qbr_coverage_pct", pct(covered, len(keys)), t["key_qbr_coverage_pct"], count=len(keys)),
+        Metric("retention_rate_pct", pct(len(rows) - lost, len(rows)), t["retention_rate_pct"],
+               count=len(rows)),
+        Metric("terminations_pct", pct(lost, len(rows)), t["terminations_pct"], at_most=True,
+               count=len(rows)),
+        Metric("revenue_growth_pct", pct(now - before, before), t["revenue_growth_pct"], count=len(both)),
+    ]
