@@ -4,16 +4,17 @@ CSS and SVG charts drawn here, in Python. Every piece of account data that reach
 Jinja template (templates/portfolio.html.j2) with its words in templates/labels.yaml."""
 from __future__ import annotations
 
+import heapq
 import math
 import zlib
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from jinja2.exceptions import TemplateError
 from markupsafe import Markup, escape
 
+from . import report_svg as svg
 from .errors import KamError, Problem
-from .i18n import format_number
 from .io.writers import inside
 from .model import NO_RISK, Project, text_in
 from .report_data import (Account, accounts, at_risk_by_category, at_risk_by_owner, pareto, pct,
@@ -21,7 +22,6 @@ from .report_data import (Account, accounts, at_risk_by_category, at_risk_by_own
 
 TEMPLATE = "portfolio.html.j2"
 OUTPUT = "portfolio.html"
-NBSP = "\u00a0"
 RISK_COLORS = {NO_RISK: "#4caf50", "medium": "#f5a623", "high": "#d93025"}
 EXTRA_COLORS = ("#8e6ccf", "#26a69a", "#8d6e63", "#78909c")
 ABC_COLORS = {"A": "#1f4e79", "B": "#5b8fc7", "C": "#b7cde6"}
@@ -29,72 +29,14 @@ CATEGORY_COLORS = ("#3f51b5", "#8e24aa", "#ef6c00", "#00897b", "#6d4c41", "#546e
 DEPENDENCY_COLORS = {"none": "#5b8fc7", "risky": "#f5a623", "mono": "#d93025"}
 QUADRANT_FILLS = {"key": "#e2f3e4", "prospective": "#e3edfa", "maintaining": "#fdf3dc",
                   "low_priority": "#f0f1f3"}
-MAX_POINTS = 5000  # KAISM marks drawn; beyond this the largest accounts (a note says so)
-
-
-class Fmt:
-    """Numbers as the reader's language writes them."""
-
-    def __init__(self, lang: str, labels: Mapping[str, Any], currency: str):
-        self.lang, self.labels = lang, labels
-        self.currency = labels.get("currencies", {}).get(currency, currency)
-
-    def num(self, v: float | None, decimals: int = 1) -> str:
-        return "—" if v is None else format_number(v, self.lang, decimals)
-
-    def pct(self, v: float | None, decimals: int = 1) -> str:
-        return "—" if v is None else f"{format_number(v, self.lang, decimals)}{NBSP}%"
-
-    def money(self, v: float | None, unit: bool = True) -> str:
-        """Compact: 48.2 M RUB."""
-        if v is None:
-            return "—"
-        text = format_number(v, self.lang, 0)
-        for div, key in ((1e9, "report_billion"), (1e6, "report_million"), (1e3, "report_thousand")):
-            if abs(v) >= div:
-                text = f"{format_number(v / div, self.lang, 1)}{NBSP}{self.labels[key]}"
-                break
-        return f"{text}{NBSP}{self.currency}" if unit and self.currency else text
-
-
-# ---- SVG primitives -----------------------------------------------------------------------
-
-def _f(v: float) -> str:
-    return f"{v:.1f}".rstrip("0").rstrip(".")
-
-
-def _svg(width: float, height: float, body: Iterable[str], label: str) -> Markup:
-    return Markup(f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_f(width)} '
-                  f'{_f(height)}" width="{_f(width)}" height="{_f(height)}" role="img" '
-                  f'aria-label="{escape(label)}">' + "".join(body) + "</svg>")
-
-
-def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start", extra: str = "") -> str:
-    c = f' class="{cls}"' if cls else ""
-    return (f'<text x="{_f(x)}" y="{_f(y)}"{c} text-anchor="{anchor}"{extra}>{escape(text)}</text>')
-
-
-def _rect(x: float, y: float, w: float, h: float, fill: str, title: str = "", cls: str = "",
-          rx: float = 0) -> str:
-    c = f' class="{cls}"' if cls else ""
-    r = f' rx="{_f(rx)}"' if rx else ""
-    t = f"<title>{escape(title)}</title>" if title else ""
-    return (f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(max(w, 0))}" height="{_f(h)}" '
-            f'fill="{fill}"{r}{c}>{t}</rect>')
-
-
-def _line(x1: float, y1: float, x2: float, y2: float, cls: str) -> str:
-    return f'<line x1="{_f(x1)}" y1="{_f(y1)}" x2="{_f(x2)}" y2="{_f(y2)}" class="{cls}"/>'
-
-
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+MAX_ROWS = 100  # key accounts listed, largest first
+MAX_POINTS = 5000  # KAISM marks drawn: the largest accounts; the page says how many are left off
 
 
 # ---- charts -------------------------------------------------------------------------------
 
 def risk_chart(totals: Mapping[str, tuple[int, float]], titles: Mapping[str, str], colors: Mapping[str, str],
-               fmt: Fmt) -> Markup:
+               fmt: svg.Fmt) -> Markup:
     """Two 100 % bars: accounts by risk level, and revenue by risk level."""
     L = fmt.labels
     W, left, right, bar = 560, 118, 548, 30
@@ -104,8 +46,8 @@ def risk_chart(totals: Mapping[str, tuple[int, float]], titles: Mapping[str, str
     for row, (label, idx, whole) in enumerate(((L["report_by_count"], 0, n_all),
                                                (L["report_by_revenue"], 1, rev_all))):
         y = 10 + row * (bar + 22)
-        body.append(_text(left - 10, y + bar / 2 + 5, label, "lbl", "end"))
-        body.append(_rect(left, y, right - left, bar, "#eef0f3", rx=3))
+        body.append(svg.text(left - 10, y + bar / 2 + 5, label, "lbl", "end"))
+        body.append(svg.rect(left, y, right - left, bar, "#eef0f3", rx=3))
         x = float(left)
         for level, (n, rev) in totals.items():
             amount = n if idx == 0 else rev
@@ -114,12 +56,12 @@ def risk_chart(totals: Mapping[str, tuple[int, float]], titles: Mapping[str, str
             w = (right - left) * amount / whole
             shown = (f"{n}" if idx == 0 else fmt.money(rev))
             share = amount / whole * 100
-            body.append(_rect(x, y, w, bar, colors[level], f"{titles[level]}: {shown} ({fmt.pct(share)})"))
+            body.append(svg.rect(x, y, w, bar, colors[level], f"{titles[level]}: {shown} ({fmt.pct(share)})"))
             inner = f"{n}" if idx == 0 else fmt.pct(share, 0)
             if w > 8 * len(inner) + 8:
-                body.append(_text(x + w / 2, y + bar / 2 + 5, inner, "in", "middle"))
+                body.append(svg.text(x + w / 2, y + bar / 2 + 5, inner, "in", "middle"))
             x += w
-    return _svg(W, 10 + 2 * (bar + 22) - 12, body, L["report_risk_levels"])
+    return svg.figure(W, 10 + 2 * (bar + 22) - 12, body, L["report_risk_levels"])
 
 
 def bar_chart(rows: Sequence[tuple[str, float, str, str, str]], label: str, width: int = 560,
@@ -130,15 +72,15 @@ def bar_chart(rows: Sequence[tuple[str, float, str, str, str]], label: str, widt
     body: list[str] = []
     for i, (name, value, shown, color, title) in enumerate(rows):
         y = 6 + i * 34
-        body.append(_text(label_w, y + 17, _short(name, 21), "lbl", "end"))
+        body.append(svg.text(label_w, y + 17, svg.short(name, 21), "lbl", "end"))
         w = span * value / top
-        body.append(_rect(label_w + 8, y + 2, max(w, 1.5 if value else 0), 22, color, title, rx=2))
-        body.append(_text(label_w + 14 + w, y + 18, shown, "val"))
-    return _svg(width, 10 + 34 * max(len(rows), 1), body, label)
+        body.append(svg.rect(label_w + 8, y + 2, max(w, 1.5 if value else 0), 22, color, title, rx=2))
+        body.append(svg.text(label_w + 14 + w, y + 18, shown, "val"))
+    return svg.figure(width, 10 + 34 * max(len(rows), 1), body, label)
 
 
 def owner_chart(owners: Sequence[tuple[str, float, Mapping[str, float]]], levels: Sequence[str],
-                titles: Mapping[str, str], colors: Mapping[str, str], fmt: Fmt) -> Markup:
+                titles: Mapping[str, str], colors: Mapping[str, str], fmt: svg.Fmt) -> Markup:
     """Per manager: a pale bar for their whole revenue, the revenue at risk over it by level."""
     L = fmt.labels
     width, label_w, value_w = 560, 170, 150
@@ -148,22 +90,22 @@ def owner_chart(owners: Sequence[tuple[str, float, Mapping[str, float]]], levels
     for i, (name, total, by_level) in enumerate(owners):
         y = 6 + i * 34
         at_risk = sum(by_level.values())
-        body.append(_text(label_w, y + 17, _short(name, 21), "lbl", "end"))
-        body.append(_rect(label_w + 8, y + 2, span * total / top, 22, "#e3e7ee",
+        body.append(svg.text(label_w, y + 17, svg.short(name, 21), "lbl", "end"))
+        body.append(svg.rect(label_w + 8, y + 2, span * total / top, 22, "#e3e7ee",
                           f"{name}: {L['report_portfolio_revenue']} {fmt.money(total)}", rx=2))
         x = label_w + 8.0
         for level in reversed(levels):  # the highest level first, from the left
             rev = by_level.get(level, 0.0)
             if rev:
                 w = span * rev / top
-                body.append(_rect(x, y + 2, w, 22, colors[level], f"{name}: {titles[level]} {fmt.money(rev)}"))
+                body.append(svg.rect(x, y + 2, w, 22, colors[level], f"{name}: {titles[level]} {fmt.money(rev)}"))
                 x += w
-        body.append(_text(label_w + 14 + span * total / top, y + 18,
+        body.append(svg.text(label_w + 14 + span * total / top, y + 18,
                           f"{fmt.money(at_risk, unit=False)} / {fmt.money(total, unit=False)}", "val"))
-    return _svg(width, 10 + 34 * max(len(owners), 1), body, L["report_at_risk_by_manager"])
+    return svg.figure(width, 10 + 34 * max(len(owners), 1), body, L["report_at_risk_by_manager"])
 
 
-def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float, fmt: Fmt) -> Markup:
+def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float, fmt: svg.Fmt) -> Markup:
     """Cumulative share of revenue over the accounts ranked by revenue; the area under the
     curve coloured by ABC class, the class boundaries dashed."""
     L = fmt.labels
@@ -179,13 +121,13 @@ def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float
 
     body: list[str] = []
     for v in range(0, 101, 20):
-        body.append(_line(l, Y(v), l + pw, Y(v), "grid"))
-        body.append(_text(l - 8, Y(v) + 4, fmt.pct(v, 0), "tick", "end"))
+        body.append(svg.line(l, Y(v), l + pw, Y(v), "grid"))
+        body.append(svg.text(l - 8, Y(v) + 4, fmt.pct(v, 0), "tick", "end"))
     for q in range(0, 101, 20):
-        body.append(_text(X(n * q / 100), H - b + 18, fmt.pct(q, 0), "tick", "middle"))
-    body.append(_text(l + pw / 2, H - 6, L["report_pareto_x"], "axis", "middle"))
-    body.append(_text(14, t + ph / 2, L["report_pareto_y"], "axis", "middle",
-                      f' transform="rotate(-90 14 {_f(t + ph / 2)})"'))
+        body.append(svg.text(X(n * q / 100), H - b + 18, fmt.pct(q, 0), "tick", "middle"))
+    body.append(svg.text(l + pw / 2, H - 6, L["report_pareto_x"], "axis", "middle"))
+    body.append(svg.text(14, t + ph / 2, L["report_pareto_y"], "axis", "middle",
+                      f' transform="rotate(-90 14 {svg.coord(t + ph / 2)})"'))
     step = max(1, n // 800)  # a smooth enough curve without a point per account
     curve = [(0.0, 0.0)] + [(i + 1, v) for i, (v, _) in enumerate(points)]
     for cls in ("A", "B", "C"):
@@ -197,24 +139,24 @@ def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float
         share = points[hi - 1][0] - (points[lo - 1][0] if lo else 0.0)
         title = (f"{cls}: {len(idx)} {L['report_accounts_word']} ({fmt.pct(len(idx) / n * 100)}), "
                  f"{fmt.pct(share)} {L['report_of_revenue']}")
-        poly = " ".join(f"{_f(X(i))},{_f(Y(v))}" for i, v in pts)
-        body.append(f'<polygon points="{_f(X(lo))},{_f(Y(0))} {poly} {_f(X(hi))},{_f(Y(0))}" '
+        poly = " ".join(f"{svg.coord(X(i))},{svg.coord(Y(v))}" for i, v in pts)
+        body.append(f'<polygon points="{svg.coord(X(lo))},{svg.coord(Y(0))} {poly} {svg.coord(X(hi))},{svg.coord(Y(0))}" '
                     f'fill="{ABC_COLORS[cls]}" class="area"><title>{escape(title)}</title></polygon>')
         mid = (X(lo) + X(hi)) / 2
         if X(hi) - X(lo) > 26:
-            body.append(_text(mid, Y(0) - 10, cls, "cls" + (" dark" if cls == "C" else ""), "middle"))
-    line = " ".join(f"{_f(X(i))},{_f(Y(v))}" for i, v in curve[::step] + [curve[-1]])
+            body.append(svg.text(mid, Y(0) - 10, cls, "cls" + (" dark" if cls == "C" else ""), "middle"))
+    line = " ".join(f"{svg.coord(X(i))},{svg.coord(Y(v))}" for i, v in curve[::step] + [curve[-1]])
     body.append(f'<polyline points="{line}" class="curve"/>')
     for v, name in ((a_pct, "A"), (b_pct, "B")):
-        body.append(_line(l, Y(v), l + pw, Y(v), "boundary"))
-        body.append(_text(l + pw + 6, Y(v) + 4, f"{name}/{chr(ord(name) + 1)} {fmt.pct(v, 0)}", "note"))
+        body.append(svg.line(l, Y(v), l + pw, Y(v), "boundary"))
+        body.append(svg.text(l + pw + 6, Y(v) + 4, f"{name}/{chr(ord(name) + 1)} {fmt.pct(v, 0)}", "note"))
     reading = _top_fifth(points)
     if reading is not None:  # the Pareto reading: the top fifth of the accounts bring this much
         k, v = reading
-        body.append(f'<circle cx="{_f(X(k))}" cy="{_f(Y(v))}" r="5" class="mark"/>')
-        body.append(_text(X(k) + 9, Y(v) + 20, fmt.pct(v, 0), "in", "start"))
-    body.append(_line(l, Y(0), l + pw, Y(0), "axisline"))
-    return _svg(W, H, body, L["report_pareto"])
+        body.append(f'<circle cx="{svg.coord(X(k))}" cy="{svg.coord(Y(v))}" r="5" class="mark"/>')
+        body.append(svg.text(X(k) + 9, Y(v) + 20, fmt.pct(v, 0), "in", "start"))
+    body.append(svg.line(l, Y(0), l + pw, Y(0), "axisline"))
+    return svg.figure(W, H, body, L["report_pareto"])
 
 
 def _jitter(ident: str, value: float, cut: float) -> float:
@@ -229,7 +171,7 @@ def _jitter(ident: str, value: float, cut: float) -> float:
 
 def kaism_chart(rows: Sequence[Account], value_cut: float, attr_cut: float, titles: Mapping[str, str],
                 axis_titles: tuple[str, str], risk_titles: Mapping[str, str], colors: Mapping[str, str],
-                fmt: Fmt) -> Markup:
+                fmt: svg.Fmt) -> Markup:
     """KAISM: our attractiveness to the client across, the client's value to us up; every
     scored account a circle sized by revenue, coloured by risk, key accounts outlined."""
     L = fmt.labels
@@ -249,22 +191,22 @@ def kaism_chart(rows: Sequence[Account], value_cut: float, attr_cut: float, titl
     quads = {"prospective": (1, attr_cut, value_cut, 10), "key": (attr_cut, 10, value_cut, 10),
              "low_priority": (1, attr_cut, 1, value_cut), "maintaining": (attr_cut, 10, 1, value_cut)}
     for q, (x0, x1, y0, y1) in quads.items():
-        body.append(_rect(X(x0), Y(y1), X(x1) - X(x0), Y(y0) - Y(y1), QUADRANT_FILLS[q],
+        body.append(svg.rect(X(x0), Y(y1), X(x1) - X(x0), Y(y0) - Y(y1), QUADRANT_FILLS[q],
                           f"{titles[q]}: {counts[q]}"))
         right = q in ("key", "maintaining")
         tx = X(x1) - 8 if right else X(x0) + 8
         ty = Y(y1) + 20 if y1 == 10 else Y(y0) - 10
-        body.append(_text(tx, ty, f"{titles[q]} · {counts[q]}", "quad", "end" if right else "start"))
+        body.append(svg.text(tx, ty, f"{titles[q]} · {counts[q]}", "quad", "end" if right else "start"))
     for v in range(1, 11):
-        body.append(_text(X(v), H - b + 18, str(v), "tick", "middle"))
-        body.append(_text(l - 8, Y(v) + 4, str(v), "tick", "end"))
-    body.append(_line(X(attr_cut), t, X(attr_cut), t + ph, "cut"))
-    body.append(_line(l, Y(value_cut), l + pw, Y(value_cut), "cut"))
-    body.append(_text(l + pw / 2, H - 8, axis_titles[1], "axis", "middle"))
-    body.append(_text(14, t + ph / 2, axis_titles[0], "axis", "middle",
-                      f' transform="rotate(-90 14 {_f(t + ph / 2)})"'))
+        body.append(svg.text(X(v), H - b + 18, str(v), "tick", "middle"))
+        body.append(svg.text(l - 8, Y(v) + 4, str(v), "tick", "end"))
+    body.append(svg.line(X(attr_cut), t, X(attr_cut), t + ph, "cut"))
+    body.append(svg.line(l, Y(value_cut), l + pw, Y(value_cut), "cut"))
+    body.append(svg.text(l + pw / 2, H - 8, axis_titles[1], "axis", "middle"))
+    body.append(svg.text(14, t + ph / 2, axis_titles[0], "axis", "middle",
+                      f' transform="rotate(-90 14 {svg.coord(t + ph / 2)})"'))
     placed = [a for a in rows if a.value is not None and a.attractiveness is not None]
-    placed = sorted(placed, key=lambda a: (-a.revenue, a.id))[:MAX_POINTS]
+    placed = heapq.nsmallest(MAX_POINTS, placed, key=lambda a: (-a.revenue, a.id))
     top = max((a.revenue for a in placed), default=0) or 1
     for a in placed:  # largest first, so small marks stay on top
         radius = 3.5 + 13 * math.sqrt(max(a.revenue, 0) / top)
@@ -274,16 +216,16 @@ def kaism_chart(rows: Sequence[Account], value_cut: float, attr_cut: float, titl
                f"{fmt.num(a.attractiveness)}\n{titles.get(a.kaism or '', '')} · {risk_titles[a.risk]} · "
                f"{fmt.money(a.revenue)} ({fmt.pct(a.share)})" + (f" · {L['report_key_account']}" if a.key else ""))
         cls = "pt key" if a.key else "pt"
-        body.append(f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="{_f(radius)}" fill="{colors[a.risk]}" '
+        body.append(f'<circle cx="{svg.coord(cx)}" cy="{svg.coord(cy)}" r="{svg.coord(radius)}" fill="{colors[a.risk]}" '
                     f'class="{cls}"><title>{escape(tip)}</title></circle>')
-    return _svg(W, H, body, L["report_kaism"])
+    return svg.figure(W, H, body, L["report_kaism"])
 
 
-def concentration_chart(rows: Sequence[Account], bounds: Mapping[str, float], fmt: Fmt) -> Markup:
+def concentration_chart(rows: Sequence[Account], bounds: Mapping[str, float], fmt: svg.Fmt) -> Markup:
     """The largest clients' revenue shares against the key (10 %), risky (20 %) and mono (50 %)
     boundaries."""
     L = fmt.labels
-    top = sorted((a for a in rows if a.share is not None), key=lambda a: (-a.share, a.id))[:8]  # type: ignore[operator]
+    top = heapq.nsmallest(8, (a for a in rows if a.share is not None), key=lambda a: (-a.share, a.id))  # type: ignore[operator]
     width, label_w, value_w = 560, 170, 60
     span = width - label_w - value_w - 8
     scale = max(55.0, min(100.0, max((a.share for a in top), default=0) + 5))  # type: ignore[type-var]
@@ -297,17 +239,17 @@ def concentration_chart(rows: Sequence[Account], bounds: Mapping[str, float], fm
     for v, name in marks:
         x = label_w + 8 + span * v / scale
         high = x - last < 90  # two labels close together: stagger them
-        body.append(_line(x, (t - 28) if high else (t - 16), x, h, "boundary"))
-        body.append(_text(x + 4, t - 21 if high else t - 9, f"{fmt.pct(v, 0)} {name}", "note"))
+        body.append(svg.line(x, (t - 28) if high else (t - 16), x, h, "boundary"))
+        body.append(svg.text(x + 4, t - 21 if high else t - 9, f"{fmt.pct(v, 0)} {name}", "note"))
         last = x if not high else -1e9
     for i, a in enumerate(top):
         y = t + i * 30
-        body.append(_text(label_w, y + 17, _short(a.name, 21), "lbl", "end"))
+        body.append(svg.text(label_w, y + 17, svg.short(a.name, 21), "lbl", "end"))
         w = span * a.share / scale  # type: ignore[operator]
-        body.append(_rect(label_w + 8, y + 4, w, 20, DEPENDENCY_COLORS.get(a.dependency, "#5b8fc7"),
+        body.append(svg.rect(label_w + 8, y + 4, w, 20, DEPENDENCY_COLORS.get(a.dependency, "#5b8fc7"),
                           f"{a.name} ({a.id}): {fmt.pct(a.share, 2)}", rx=2))
-        body.append(_text(label_w + 14 + w, y + 19, fmt.pct(a.share), "val"))
-    return _svg(width, h + 6, body, L["report_concentration"])
+        body.append(svg.text(label_w + 14 + w, y + 19, fmt.pct(a.share), "val"))
+    return svg.figure(width, h + 6, body, L["report_concentration"])
 
 
 # ---- the page -----------------------------------------------------------------------------
@@ -329,7 +271,7 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
          as_of: str = "") -> dict[str, Any]:
     """Everything the template shows: words, formatted numbers and the charts."""
     L, p = labels, project.portfolio
-    fmt = Fmt(lang, L, project.currency)
+    fmt = svg.Fmt(lang, L, project.currency)
     levels = [NO_RISK] + [r.id for r in project.risk_levels]
     risk_titles = {NO_RISK: L["risk_none"], **{r.id: text_in(r.title, lang) for r in project.risk_levels}}
     colors = _colors(levels)
@@ -385,18 +327,20 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
                        fmt.money(sum(a.revenue for a in rows if a.kaism == q)),
                        text_in(p.quadrant_notes.get(q), lang)) for q in QUADRANT_FILLS],
         "unscored": unscored,
+        "not_drawn": max(0, len(rows) - unscored - MAX_POINTS),
         "concentration_chart": concentration_chart(rows, p.boundaries, fmt),
         "warnings": [{"name": a.name, "id": a.id, "share": fmt.pct(a.share), "dependency": a.dependency,
                       "text": L[f"report_dependency_{a.dependency}"]} for a in warnings],
         "largest": {"name": biggest.name, "share": fmt.pct(biggest.share)} if biggest else None,
         "retention": metrics,
         "key_accounts": [{"name": a.name, "id": a.id, "owner": a.owner or L["unassigned"],
-                          "share": fmt.pct(a.share), "abc": a.abc or "—",
+                          "share": fmt.pct(a.share, 2 if (a.share or 0) < 1 else 1), "abc": a.abc or "—",
                           "kaism": quadrant_titles.get(a.kaism or "", "—"), "risk": risk_titles[a.risk],
                           "risk_color": colors[a.risk], "score": fmt.num(a.criteria_score),
                           "qbr": fmt.num(a.days_since_qbr, 0),
                           "qbr_late": a.days_since_qbr is not None and a.days_since_qbr > p.qbr_window_days}
-                         for a in keys],
+                         for a in keys[:MAX_ROWS]],
+        "more_keys": max(0, len(keys) - MAX_ROWS),
         "qbr_window": p.qbr_window_days,
     }
 

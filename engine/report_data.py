@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from .model import NO_RISK, Portfolio
 
 Num = Optional[float]
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):  # a tuple: cheap to build for every account of a large run
     id: str
     name: str
     owner: Optional[str]
@@ -41,19 +40,14 @@ class Account:
 
 def accounts(results: Iterable[Mapping[str, Any]]) -> list[Account]:
     """One record per result (a line of results.jsonl), in result order."""
-    out = []
-    for r in results:
-        get = r.get
-        out.append(Account(
-            id=str(r.get("account_id")), name=str(r.get("name") or r.get("account_id")),
-            owner=r.get("owner"), status=r.get("status"), risk=r.get("risk_level") or NO_RISK,
-            categories=frozenset(s["category"] for s in r.get("signals", ())),
-            key=bool(r.get("key_account")), dependency=r.get("dependency") or "none",
-            abc=r.get("abc"), kaism=r.get("kaism"), criteria_score=r.get("criteria_score"),
-            revenue=float(get("revenue_current") or 0.0), share=get("revenue_share_pct"),
-            value=get("kaism_value"), attractiveness=get("kaism_attractiveness"), nps=get("nps"),
-            days_since_qbr=get("days_since_qbr"), revenue_previous=get("revenue_previous")))
-    return out
+    return [Account(
+        str(r.get("account_id")), str(r.get("name") or r.get("account_id")), r.get("owner"),
+        r.get("status"), r.get("risk_level") or NO_RISK,
+        frozenset(s["category"] for s in r.get("signals", ())), bool(r.get("key_account")),
+        r.get("dependency") or "none", r.get("abc"), r.get("kaism"), r.get("criteria_score"),
+        float(r.get("revenue_current") or 0.0), r.get("revenue_share_pct"), r.get("kaism_value"),
+        r.get("kaism_attractiveness"), r.get("nps"), r.get("days_since_qbr"), r.get("revenue_previous"))
+        for r in results]
 
 
 def pct(part: float, whole: float) -> Num:

@@ -1,0 +1,69 @@
+"""SVG building blocks and number formats for the portfolio report (engine/report.py).
+Every text that reaches the SVG goes through `escape`, attribute values are numbers or our
+own colours and classes."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from markupsafe import Markup, escape
+
+from .i18n import format_number
+
+NBSP = "\u00a0"
+
+
+class Fmt:
+    """Numbers as the reader's language writes them."""
+
+    def __init__(self, lang: str, labels: Mapping[str, Any], currency: str):
+        self.lang, self.labels = lang, labels
+        self.currency = labels.get("currencies", {}).get(currency, currency)
+
+    def num(self, v: float | None, decimals: int = 1) -> str:
+        return "—" if v is None else format_number(v, self.lang, decimals)
+
+    def pct(self, v: float | None, decimals: int = 1) -> str:
+        return "—" if v is None else f"{format_number(v, self.lang, decimals)}{NBSP}%"
+
+    def money(self, v: float | None, unit: bool = True) -> str:
+        """Compact: 48.2 M RUB."""
+        if v is None:
+            return "—"
+        shown = format_number(v, self.lang, 0)
+        for div, key in ((1e9, "report_billion"), (1e6, "report_million"), (1e3, "report_thousand")):
+            if abs(v) >= div:
+                shown = f"{format_number(v / div, self.lang, 1)}{NBSP}{self.labels[key]}"
+                break
+        return f"{shown}{NBSP}{self.currency}" if unit and self.currency else shown
+
+
+def coord(v: float) -> str:
+    return f"{v:.1f}".rstrip("0").rstrip(".")
+
+
+def figure(width: float, height: float, body: Iterable[str], label: str) -> Markup:
+    return Markup(f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {coord(width)} '
+                  f'{coord(height)}" width="{coord(width)}" height="{coord(height)}" role="img" '
+                  f'aria-label="{escape(label)}">' + "".join(body) + "</svg>")
+
+
+def text(x: float, y: float, content: str, cls: str = "", anchor: str = "start", extra: str = "") -> str:
+    c = f' class="{cls}"' if cls else ""
+    return f'<text x="{coord(x)}" y="{coord(y)}"{c} text-anchor="{anchor}"{extra}>{escape(content)}</text>'
+
+
+def rect(x: float, y: float, w: float, h: float, fill: str, title: str = "", cls: str = "",
+         rx: float = 0) -> str:
+    c = f' class="{cls}"' if cls else ""
+    r = f' rx="{coord(rx)}"' if rx else ""
+    t = f"<title>{escape(title)}</title>" if title else ""
+    return (f'<rect x="{coord(x)}" y="{coord(y)}" width="{coord(max(w, 0))}" height="{coord(h)}" '
+            f'fill="{fill}"{r}{c}>{t}</rect>')
+
+
+def line(x1: float, y1: float, x2: float, y2: float, cls: str) -> str:
+    return f'<line x1="{coord(x1)}" y1="{coord(y1)}" x2="{coord(x2)}" y2="{coord(y2)}" class="{cls}"/>'
+
+
+def short(content: str, limit: int) -> str:
+    return content if len(content) <= limit else content[: limit - 1] + "…"
