@@ -266,9 +266,15 @@ def resolve_target(project: Project, text: str) -> str:
 
 
 def with_threshold(project: Project, tid: str, value: float) -> Project:
-    """The project with one threshold set to `value` for every segment (no YAML written)."""
+    """The project with one threshold set to `value` for every segment (no YAML written).
+    A portfolio boundary (key_account_share_pct, dependency_risky_pct, ...) is both a
+    threshold the rules read and a setting of the portfolio pass: both move."""
     t = replace(project.thresholds[tid], value=value, segments={})
-    return replace(project, thresholds={**project.thresholds, tid: t})
+    changed = replace(project, thresholds={**project.thresholds, tid: t})
+    if tid in project.portfolio.boundaries:
+        bounds = {**project.portfolio.boundaries, tid: float(value)}
+        changed = replace(changed, portfolio=replace(project.portfolio, boundaries=bounds))
+    return changed
 
 
 def sweep(project: Project, history: History, tid: str, values: list[float], target: str,

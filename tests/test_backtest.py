@@ -177,3 +177,18 @@ def test_bad_history_and_losses(tmp_path, tiny):
     assert "2 rejected" in r.output
     assert "rejected: " in r.output and "nps: 11 is above the maximum 10" in r.output
     assert "snapshot_date: expected YYYY-MM-DD, got 'soon'" in r.output
+
+
+def test_sweeping_a_portfolio_boundary_moves_the_portfolio_pass_too():
+    from engine.backtest import with_threshold
+    from engine.portfolio import measure
+    from engine.project import load_project
+    project = load_project(ROOT)
+    changed = with_threshold(project, "dependency_risky_pct", 5)
+    assert changed.thresholds["dependency_risky_pct"].value == 5
+    accounts = [{"account_id": "A", "revenue_current": 6.0, "revenue_share_pct": 6.0}]
+    measure(changed, accounts)
+    assert accounts[0]["dependency"] == "risky"
+    measure(project, accounts)
+    assert accounts[0]["dependency"] == "none"
+    assert project.thresholds["dependency_risky_pct"].value == 20  # the original is untouched
