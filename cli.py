@@ -91,7 +91,7 @@ def validate(project_dir: str | None) -> int:
     except KamError as exc:  # add template problems: every problem at once
         raise KamError(exc.problems + template_syntax_problems(root, _display_root(root))) from None
     compiled = compile_project(project)
-    check_templates(project)
+    check_templates(project, _display_root(root))
     click.echo(f"{project.name}: valid — {len(project.metrics)} metrics, {len(project.thresholds)} "
                f"thresholds, {len(project.signals)} signals, {len(project.rules)} rules "
                f"({len(compiled.definition) - 1} engine rules, {len(compiled.phases) + 1} strata), "

@@ -183,7 +183,7 @@ def test_a_missing_label_is_reported_with_its_template_line(tmp_path):
     with pytest.raises(KamError) as exc:
         check_templates(load_project(root))
     problems = exc.value.problems
-    assert {(p.path, p.line) for p in problems} == {("templates/plan.md.j2", 6)}
+    assert {(p.path, p.line) for p in problems} == {(str(root / "templates" / "plan.md.j2"), 6)}
     assert all("no_such_label" in p.message for p in problems)
     assert {p.message.rsplit(", ", 1)[1] for p in problems} == {"en)", "ru)"}  # rendered in each language
 
@@ -236,3 +236,60 @@ def test_unknown_placeholder_in_signal_evidence_is_a_problem(tmp_path):
                      "(did you mean 'payment_overdue_days'?)") in got
     assert (ru_line, "signal 'purchase_drop' → evidence (ru): unknown threshold 'purchase_drop' in placeholder "
                      "(did you mean 'purchase_drop_pct'?)") in got
+
+
+# ---- numbers, dates and placeholders -----------------------------------------------------------
+
+def test_numbers_follow_the_language():
+    from engine.i18n import format_number, format_value
+    assert format_number(1234567.5, "en") == "1,234,567.5"
+    assert format_number(1234567.5, "ru") == "1\u00a0234\u00a0567,5"
+    assert format_number(22.456, "ru") == "22,46" and format_number(15, "en") == "15"
+    assert format_number(-0.001, "en") == "0" and format_number(-1500.25, "ru") == "-1\u00a0500,25"
+    assert format_value(171384096.85, "en", "money") == "171,384,097"
+    assert (format_value(True, "ru"), format_value(False, "en"), format_value(None, "en")) == ("да", "no", "—")
+
+
+def test_dates_follow_the_language(project):
+    from engine.i18n import format_date
+    from engine.render.labels import load_labels
+    labels, problems = load_labels(ROOT)
+    assert not problems
+    assert format_date("2026-11-23", labels.get("ru")["months"]) == "23 ноября 2026"
+    assert format_date(datetime.date(2027, 1, 7), labels.get("en")["months"]) == "7 January 2027"
+
+
+def test_placeholders_are_substituted_never_evaluated():
+    from engine.i18n import fill, placeholder_problems
+    values = {("metric", "nps"): "5", ("threshold", "nps_min"): "7"}
+    text = "NPS {nps} below {thresholds.nps_min}; {nps.__class__} {0} {{nps}}"
+    assert fill(text, lambda kind, name: values[(kind, name)]) == \
+        "NPS 5 below 7; {nps.__class__} {0} {5}"
+    problems = [m for _, m in placeholder_problems(text, {"nps": 1}, {"nps_min": 1})]
+    assert problems == ["placeholder {nps.__class__}: write {metric} or {thresholds.name}",
+                        "placeholder {0}: write {metric} or {thresholds.name}",
+                        "unmatched '{' (a placeholder is {metric} or {thresholds.name})",
+                        "unmatched '}' (a placeholder is {metric} or {thresholds.name})"]
+    assert placeholder_problems("{npss} {thresholds.nps}", {"nps": 1}, {"nps_min": 1}) == [
+        (0, "unknown metric 'npss' in placeholder (did you mean 'nps'?)"),
+        (7, "unknown threshold 'nps' in placeholder (did you mean 'nps_min'?)")]
+
+
+def test_readme_excerpt_is_real_output(project, tmp_path):
+    """The plan quoted in README.md ("What a manager receives") is what `make demo` writes."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme[readme.index("## What a manager receives"):readme.index("## Writing rules")]
+    account = re.search(r"out/demo/plans/([\w-]+)\.md", section).group(1)
+    blocks = re.findall(r"((?:\n    .*|\n)+)", section[section.index("after `make demo`"):])
+    quoted = [b for b in blocks if b.strip()]
+    assert len(quoted) == 2
+    for lang, block in zip(("en", "ru"), quoted):
+        out = tmp_path / lang
+        evaluate_portfolio(project, [ROOT / "examples" / "accounts.csv"], out, AS_OF, lang,
+                           write_documents=write_documents)
+        # README shows non-breaking spaces as plain ones
+        plan = (out / "plans" / f"{account}.md").read_text("utf-8").replace("\u00a0", " ").splitlines()
+        for line in block.splitlines():
+            line = line[4:].replace("\u00a0", " ")
+            if line.strip() and line.strip() != "…":
+                assert line in plan, (lang, line)

@@ -106,8 +106,9 @@ def check_templates(project: Project, shown: Path | None = None) -> None:
             try:
                 _render_all(project, env, labels, lang, sample_results(project, lang), None)
             except KamError as exc:
-                problems += [Problem(p.path, p.line, p.col, f"{p.message} (rendering sample data, {lang})")
-                             for p in exc.problems]
+                base = shown if shown is not None else project.root
+                problems += [Problem(str(base / p.path), p.line, p.col,
+                                     f"{p.message} (rendering sample data, {lang})") for p in exc.problems]
     if problems:
         raise KamError(problems)
 
@@ -176,4 +177,5 @@ def _problem(project: Project, exc: TemplateError) -> Problem:
         if path.suffix == ".j2" and path.resolve().is_relative_to(folder):
             name, line = str(path.resolve().relative_to(folder)), frame.lineno
             break
-    return Problem(f"templates/{name or '?'}", line or 0, 0, f"template: {exc.message or exc}")
+    return Problem(f"templates/{name or '?'}", line or 0, 1 if line else 0,
+                   f"template: {exc.message or exc}")
