@@ -103,6 +103,7 @@ class Rule:
     where: Where
     when_where: Where
     description: Text = field(default_factory=dict)
+    for_runs: int = 1  # the condition must hold this many consecutive runs (store) before it counts
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class Playbook:
     template: str = "plan"
     cooldown_days: int = 0
     negotiation: Optional[Negotiation] = None
+    keep_open_runs: int = 0  # a plan stays open this many runs after its trigger cleared (store)
 
 
 @dataclass(frozen=True)

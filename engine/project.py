@@ -185,7 +185,8 @@ class _Collector:
                     asserts.append((kind, ident))
             line, col = doc.where(("rules", i, "when"))
             self.rules.append(Rule(r["id"], r["when"], node, tuple(asserts), where,
-                                   Where(doc.path, line, col), _text(r.get("description"))))
+                                   Where(doc.path, line, col), _text(r.get("description")),
+                                   for_runs=r.get("for_runs", 1)))
 
     def add_playbook(self, doc: Document) -> None:
         p = doc.data
@@ -209,7 +210,8 @@ class _Collector:
             tuple(_text(x) for x in n.get("mistakes", [])))
         self.playbooks[p["id"]] = Playbook(
             p["id"], _text(p["title"]), tuple(steps), where, _text(p.get("description")),
-            p.get("priority", 5), p.get("template", "plan"), p.get("cooldown_days", 0), negotiation)
+            p.get("priority", 5), p.get("template", "plan"), p.get("cooldown_days", 0), negotiation,
+            keep_open_runs=p.get("keep_open_runs", 0))
 
 
 def _digest(files: Iterable[Path]) -> str:

@@ -110,6 +110,13 @@ def make_project(tmp_path: Path):
     return make
 
 
+@pytest.fixture(autouse=True)
+def _private_state_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kam evaluate` keeps plans in a state store (default ./.kam/state.sqlite for the bundled
+    project): every test gets its own, never the developer's."""
+    monkeypatch.setenv("KAM_STORE", str(tmp_path_factory.mktemp("store") / "state.sqlite"))
+
+
 @pytest.fixture
 def default_root() -> Path:
     return REPO_ROOT

@@ -1,0 +1,210 @@
+"""Plans across runs, as a pure function: an account's earlier plans and history plus this
+run's result -> what each plan is now (new, ongoing, escalated, resolved, or held back).
+
+No SQLite here: engine/store reads the inputs, calls these functions and writes the outcome,
+so every rule about plan states is unit-testable on plain values.
+
+Counting runs. "Runs" are the account's own evaluations, newest first, one per evaluation
+date (a second run on the same date is a correction: it supersedes the first). A run in which
+the account is absent neither counts nor breaks a streak.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Iterable, Mapping, Sequence
+
+from .model import Project
+
+NEW, ONGOING, ESCALATED, RESOLVED = "new", "ongoing", "escalated", "resolved"
+OPEN, SNOOZED, DONE = "open", "snoozed", "done"  # plan statuses (and RESOLVED)
+ACTIVE = (OPEN, SNOOZED)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a playbook says about its plans' lives (from the project's YAML)."""
+
+    cooldown_days: int = 0
+    keep_open_runs: int = 0
+    steps: tuple[tuple[str, int], ...] = ()  # (step id, due_days), in playbook order
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    due: str  # ISO date, fixed when the step first appeared in the plan
+    done_on: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_id: int | None  # None until the store has written a new plan
+    playbook: str
+    status: str  # open | snoozed | done | resolved
+    opened: str
+    steps: tuple[Step, ...]
+    state: str = NEW  # the state at the latest run that saw it
+    risk_level: str = "none"
+    snoozed_until: str | None = None
+    snooze_risk: str | None = None  # the risk level when snoozed: a rise above it ends the snooze
+    done_on: str | None = None
+    resolved_on: str | None = None
+    kept_open: bool = False  # open although its trigger cleared (keep_open_runs)
+
+    def overdue(self, as_of: str, shown: Iterable[str] | None = None) -> bool:
+        ids = None if shown is None else set(shown)
+        return any(s.done_on is None and s.due < as_of and (ids is None or s.id in ids) for s in self.steps)
+
+
+@dataclass(frozen=True)
+class Past:
+    """The account at one earlier evaluation date."""
+
+    as_of: str
+    risk_level: str
+    fired: frozenset[str]  # rules whose condition held (the engine's run, before for_runs)
+    playbooks: frozenset[str]  # the playbooks its rules assigned (after for_runs), shown or held
+
+
+@dataclass(frozen=True)
+class Held:
+    """A playbook that fired but is held back: its plan is snoozed, or done and cooling down."""
+
+    playbook: str
+    plan_id: int | None
+    state: str  # snoozed | cooldown
+    until: str
+
+
+@dataclass(frozen=True)
+class Change:
+    plan: Plan  # the plan after this run
+    event: str  # new | ongoing | escalated | kept_open | unsnoozed | snoozed | resolved
+
+
+@dataclass(frozen=True)
+class Outcome:
+    changes: tuple[Change, ...]
+    held: tuple[Held, ...]
+
+    @property
+    def active(self) -> list[Plan]:
+        """The plans the account's documents show this run."""
+        return [c.plan for c in self.changes if c.plan.status == OPEN]
+
+    @property
+    def resolved(self) -> list[Plan]:
+        return [c.plan for c in self.changes if c.event == RESOLVED]
+
+
+def pending_rules(for_runs: Mapping[str, int], fired: Iterable[str], history: Sequence[Past]) -> dict[str, int]:
+    """Rules whose condition holds now but not yet for `for_runs` consecutive runs:
+    rule id -> the runs it has held so far (this one included)."""
+    out: dict[str, int] = {}
+    for rule in sorted(set(fired)):
+        need = for_runs.get(rule, 1)
+        if need <= 1:
+            continue
+        held = 1
+        for past in history:
+            if held >= need or rule not in past.fired:
+                break
+            held += 1
+        if held < need:
+            out[rule] = held
+    return out
+
+
+def _rank(levels: Sequence[str], level: str | None) -> int:
+    return levels.index(level) + 1 if level in levels else 0
+
+
+def _days(iso: str, n: int) -> str:
+    return (date.fromisoformat(iso) + timedelta(days=n)).isoformat()
+
+
+def _steps(policy: Policy | None, as_of: str, kept: tuple[Step, ...] = ()) -> tuple[Step, ...]:
+    """Kept steps keep their due dates; a step new to the playbook is due from this run."""
+    have = {s.id for s in kept}
+    added = tuple(Step(sid, _days(as_of, days)) for sid, days in (policy.steps if policy else ())
+                  if sid not in have)
+    return kept + added
+
+
+def cleared_runs(playbook: str, history: Sequence[Past]) -> int:
+    """Consecutive earlier runs (newest first) in which the playbook was not assigned."""
+    n = 0
+    for past in history:
+        if playbook in past.playbooks:
+            break
+        n += 1
+    return n
+
+
+def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Sequence[Plan],
+              history: Sequence[Past], policies: Mapping[str, Policy], levels: Sequence[str]) -> Outcome:
+    """One account: this run's risk level and assigned playbooks against its plans.
+
+    `plans` are the account's open and snoozed plans and, per playbook, its latest done one
+    (for the cooldown); `history` its earlier runs, newest first, without this run's date;
+    `levels` the risk levels lowest first ('none' ranks below all)."""
+    day = as_of.isoformat()
+    fires = set(playbooks)
+    prev_risk = history[0].risk_level if history else None
+    rose = prev_risk is not None and _rank(levels, risk_level) > _rank(levels, prev_risk)
+    active = {p.playbook: p for p in plans if p.status in ACTIVE}
+    done: dict[str, Plan] = {}
+    for p in plans:
+        if p.status == DONE and (p.playbook not in done or (p.done_on or "") > (done[p.playbook].done_on or "")):
+            done[p.playbook] = p
+    changes: list[Change] = []
+    held: list[Held] = []
+
+    def running(plan: Plan, kept_open: bool, event: str | None = None) -> Change:
+        state = NEW if plan.opened == day else (ESCALATED if rose else ONGOING)
+        after = replace(plan, status=OPEN, state=state, risk_level=risk_level, snoozed_until=None,
+                        snooze_risk=None, kept_open=kept_open,
+                        steps=_steps(policies.get(plan.playbook), day, plan.steps))
+        return Change(after, event or ("kept_open" if kept_open else state))
+
+    for pb in sorted(fires | set(active)):
+        plan = active.get(pb)
+        policy = policies.get(pb)
+        if plan is None:  # fires, no plan yet
+            last = done.get(pb)
+            cooldown = policy.cooldown_days if policy else 0
+            if last is not None and last.done_on and cooldown and day < _days(last.done_on, cooldown):
+                held.append(Held(pb, last.plan_id, "cooldown", _days(last.done_on, cooldown)))
+                continue
+            changes.append(Change(Plan(None, pb, OPEN, day, _steps(policy, day), NEW, risk_level), NEW))
+            continue
+        # an open or snoozed plan: does its trigger still hold, or has it held off long enough?
+        clear = 0 if pb in fires else 1 + cleared_runs(pb, history)
+        if clear > (policy.keep_open_runs if policy else 0):
+            changes.append(Change(replace(plan, status=RESOLVED, state=RESOLVED, resolved_on=day,
+                                          risk_level=risk_level, kept_open=False), RESOLVED))
+            continue
+        if plan.status == SNOOZED:
+            worse = _rank(levels, risk_level) > _rank(levels, plan.snooze_risk)
+            if plan.snoozed_until is not None and day < plan.snoozed_until and not worse:
+                held.append(Held(pb, plan.plan_id, SNOOZED, plan.snoozed_until))
+                changes.append(Change(replace(plan, risk_level=risk_level), SNOOZED))
+                continue
+            change = running(plan, clear > 0)
+            if worse:  # a snooze never hides a rise in risk
+                change = Change(replace(change.plan, state=ESCALATED), ESCALATED)
+            changes.append(Change(change.plan, "unsnoozed" if change.event != ESCALATED else ESCALATED))
+            continue
+        changes.append(running(plan, clear > 0))
+    return Outcome(tuple(changes), tuple(held))
+
+
+def policies_of(project: Project) -> dict[str, Policy]:
+    return {pid: Policy(pb.cooldown_days, pb.keep_open_runs, tuple((s.id, s.due_days) for s in pb.steps))
+            for pid, pb in project.playbooks.items()}
+
+
+def for_runs_of(project: Project) -> dict[str, int]:
+    """Rules that must hold for more than one run."""
+    return {r.id: r.for_runs for r in project.rules if r.for_runs > 1}

@@ -1,0 +1,86 @@
+"""What the store adds to a result, as data: built from a reconcile outcome, stored per account
+and run, and applied to the engine's result. An identical re-run applies the stored overlay,
+so it reproduces the recorded run's output exactly.
+
+Fields a result gets (templates can rely on them after a run with a store):
+  playbooks[*]: state (new|ongoing|escalated), plan_id (null in a dry run for a new plan),
+                opened, overdue, kept_open; steps[*]: due (the plan's), done, overdue
+  held_plans:     [{id, title, plan_id, state: snoozed|cooldown, until}] fired but held back
+  resolved_plans: [{id, title, plan_id, opened, resolved}] closed by this run
+  pending_rules:  [{rule, runs, for_runs, asserts}] conditions that hold but not yet for_runs
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..model import Project, text_in
+from ..reconcile import Outcome
+
+
+def build(outcome: Outcome, ids: Mapping[int, int], pending: Mapping[str, int]) -> dict[str, Any] | None:
+    """`ids`: the store's plan id of each change (by position) once written."""
+    plans: dict[str, Any] = {}
+    resolved = []
+    for i, change in enumerate(outcome.changes):
+        p = change.plan
+        plan_id = ids.get(i, p.plan_id)
+        if p.status == "open":
+            plans[p.playbook] = {"plan_id": plan_id, "state": p.state, "opened": p.opened,
+                                 "kept_open": p.kept_open,
+                                 "steps": {s.id: [s.due, s.done_on] for s in p.steps}}
+        elif change.event == "resolved":
+            resolved.append({"playbook": p.playbook, "plan_id": plan_id, "opened": p.opened,
+                             "resolved": p.resolved_on})
+    held = [{"playbook": h.playbook, "plan_id": h.plan_id, "state": h.state, "until": h.until}
+            for h in outcome.held]
+    if not (plans or resolved or held or pending):
+        return None
+    return {"plans": plans, "resolved": resolved, "held": held, "pending": dict(pending)}
+
+
+def _title(project: Project, pid: str, lang: str) -> str:
+    pb = project.playbooks.get(pid)
+    return text_in(pb.title, lang) if pb is not None else pid
+
+
+def _entry(project: Project, pid: str, lang: str) -> dict[str, Any]:
+    """A playbook entry shaped like the engine's, for a plan kept open after its trigger cleared."""
+    pb = project.playbooks[pid]
+    return {"id": pid, "title": text_in(pb.title, lang), "priority": pb.priority,
+            "reason": {"metrics": {}, "thresholds": {}, "rules": []},
+            "steps": [{"id": s.id, "title": text_in(s.title, lang), "owner": s.owner, "due": ""}
+                      for s in pb.steps]}
+
+
+def apply(project: Project, result: dict[str, Any], overlay: Mapping[str, Any] | None, lang: str) -> dict[str, Any]:
+    """The result as the run reports it (in place, and returned)."""
+    ov = overlay or {}
+    day = result["as_of"]
+    engine_entries = {e["id"]: e for e in result["playbooks"]}
+    entries = []
+    for pid, info in (ov.get("plans") or {}).items():
+        if pid not in engine_entries and pid not in project.playbooks:
+            continue  # kept open, but its playbook left the project: listed by `kam plans` only
+        e = engine_entries.get(pid) or _entry(project, pid, lang)
+        steps = []
+        for s in e["steps"]:
+            due, done_on = info["steps"].get(s["id"], [s["due"], None])
+            steps.append({**s, "due": due, "done": done_on is not None,
+                          "overdue": done_on is None and due < day})
+        entries.append({**e, "steps": steps, "state": info["state"], "plan_id": info["plan_id"],
+                        "opened": info["opened"], "kept_open": info["kept_open"],
+                        "overdue": any(s["overdue"] for s in steps)})
+    entries.sort(key=lambda e: (e.get("priority", 5), e["id"]))
+    result["playbooks"] = entries
+    result["held_plans"] = [{"id": h["playbook"], "title": _title(project, h["playbook"], lang),
+                             "plan_id": h["plan_id"], "state": h["state"], "until": h["until"]}
+                            for h in ov.get("held", [])]
+    result["resolved_plans"] = [{"id": r["playbook"], "title": _title(project, r["playbook"], lang),
+                                 "plan_id": r["plan_id"], "opened": r["opened"], "resolved": r["resolved"]}
+                                for r in ov.get("resolved", [])]
+    rules = {r.id: r for r in project.rules}
+    result["pending_rules"] = [{"rule": rid, "runs": n, "for_runs": rules[rid].for_runs if rid in rules else n + 1,
+                                "asserts": [f"{k}.{i}" for k, i in rules[rid].asserts] if rid in rules else []}
+                               for rid, n in sorted((ov.get("pending") or {}).items())]
+    return result
+

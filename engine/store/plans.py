@@ -1,0 +1,108 @@
+"""Plans and account history in the store <-> the plain records of engine/reconcile.py."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Iterable, Sequence
+
+from ..reconcile import ACTIVE, DONE, Change, Past, Plan, Step
+from .db import Store
+
+_BATCH = 500  # ids per IN (...) list
+
+
+def _batches(ids: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(ids), _BATCH):
+        yield ids[i:i + _BATCH]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def to_plan(row: sqlite3.Row, steps: Sequence[sqlite3.Row]) -> Plan:
+    return Plan(row["plan_id"], row["playbook"], row["status"], row["opened"],
+                tuple(Step(s["step_id"], s["due"], s["done_on"]) for s in steps),
+                row["state"], row["risk_level"], row["snoozed_until"], row["snooze_risk"],
+                row["done_on"], row["resolved_on"], bool(row["kept_open"]))
+
+
+def steps_of(store: Store, plan_ids: Sequence[int]) -> dict[int, list[sqlite3.Row]]:
+    out: dict[int, list[sqlite3.Row]] = {pid: [] for pid in plan_ids}
+    for batch in _batches(list(plan_ids)):
+        for s in store.all(f"SELECT * FROM plan_steps WHERE plan_id IN ({_marks(len(batch))}) "
+                           "ORDER BY plan_id, position", batch):
+            out[s["plan_id"]].append(s)
+    return out
+
+
+def live_plans(store: Store, account_ids: Sequence[str]) -> dict[str, list[Plan]]:
+    """Each account's open and snoozed plans, and its latest done plan per playbook (cooldowns)."""
+    rows: list[sqlite3.Row] = []
+    for batch in _batches(list(account_ids)):
+        rows += store.all(f"SELECT * FROM plans WHERE account_id IN ({_marks(len(batch))}) "
+                          "AND status IN ('open', 'snoozed', 'done') ORDER BY plan_id", batch)
+    latest_done: dict[tuple[str, str], sqlite3.Row] = {}
+    keep: list[sqlite3.Row] = []
+    for r in rows:
+        if r["status"] in ACTIVE:
+            keep.append(r)
+        elif r["status"] == DONE:
+            key = (r["account_id"], r["playbook"])
+            if key not in latest_done or (r["done_on"] or "") >= (latest_done[key]["done_on"] or ""):
+                latest_done[key] = r
+    keep += latest_done.values()
+    steps = steps_of(store, [r["plan_id"] for r in keep])
+    out: dict[str, list[Plan]] = {}
+    for r in keep:
+        out.setdefault(r["account_id"], []).append(to_plan(r, steps[r["plan_id"]]))
+    return out
+
+
+def history(store: Store, account_id: str, before: str, limit: int) -> list[Past]:
+    """The account's earlier runs, newest first, one per evaluation date."""
+    rows = store.all("SELECT as_of, risk_level, fired, playbooks FROM account_runs WHERE account_id = ? "
+                     "AND current = 1 AND as_of < ? ORDER BY as_of DESC LIMIT ?", (account_id, before, limit))
+    return [Past(r["as_of"], r["risk_level"], frozenset(json.loads(r["fired"])),
+                 frozenset(json.loads(r["playbooks"]))) for r in rows]
+
+
+def write_change(store: Store, account: dict[str, Any], change: Change, run_id: int | None,
+                 day: str) -> int:
+    """Insert or update one plan as it stands after the run; log the run's event for it."""
+    p = change.plan
+    c = store.conn
+    values = (p.status, p.state, p.risk_level, int(p.kept_open), p.snoozed_until, p.snooze_risk,
+              p.done_on, p.resolved_on, run_id, account.get("owner"), account.get("name"))
+    if p.plan_id is None:
+        cur = c.execute("INSERT INTO plans (status, state, risk_level, kept_open, snoozed_until, snooze_risk, "
+                        "done_on, resolved_on, last_run, owner, account_name, account_id, playbook, opened, "
+                        "opened_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        values + (account["account_id"], p.playbook, p.opened, run_id))
+        plan_id = int(cur.lastrowid)
+    else:
+        plan_id = p.plan_id
+        c.execute("UPDATE plans SET status = ?, state = ?, risk_level = ?, kept_open = ?, snoozed_until = ?, "
+                  "snooze_risk = ?, done_on = ?, resolved_on = ?, last_run = ?, owner = ?, account_name = ? "
+                  "WHERE plan_id = ?", values + (plan_id,))
+    c.executemany("INSERT OR IGNORE INTO plan_steps (plan_id, step_id, position, due, done_on) "
+                  "VALUES (?, ?, ?, ?, ?)",
+                  [(plan_id, s.id, i, s.due, s.done_on) for i, s in enumerate(p.steps)])
+    c.execute("INSERT INTO plan_events (plan_id, run_id, at, event, detail) VALUES (?, ?, ?, ?, ?)",
+              (plan_id, run_id, day, change.event, f"risk {p.risk_level}"))
+    return plan_id
+
+
+def write_account_run(store: Store, run_id: int, day: str, result: dict[str, Any], fired: Sequence[str],
+                      assigned: Sequence[str], overlay: dict[str, Any] | None) -> None:
+    """The account in this run; an earlier run on the same date stops counting (a correction)."""
+    aid = result["account_id"]
+    store.conn.execute("UPDATE account_runs SET current = 0 WHERE account_id = ? AND as_of = ? AND current = 1",
+                       (aid, day))
+    store.conn.execute(
+        "INSERT INTO account_runs (run_id, account_id, as_of, name, owner, risk_level, signals, fired, "
+        "playbooks, overlay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, aid, day, result.get("name"), result.get("owner"), result["risk_level"],
+         json.dumps([s["id"] for s in result["signals"]]), json.dumps(sorted(set(fired))),
+         json.dumps(sorted(set(assigned))),
+         None if overlay is None else json.dumps(overlay, ensure_ascii=False, sort_keys=True)))
