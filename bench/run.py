@@ -1,0 +1,319 @@
+"""The benchmark of issue 8: kam end to end, and the same default rules on the same accounts
+in plain Python, CLIPS and polars. Results are checked for equality before any number
+is printed.
+
+    python bench/run.py --accounts 1000000 [--workers N] [--skip-clips] [--keep]
+
+Generated accounts are cached in bench/.data/ (named after size, seed and generator
+version). kam runs as users run it (`kam evaluate FILE --out DIR --as-of 2026-11-23 --json`)
+in a child process, measured by bench/measure.py; it runs on N and on N/10 accounts, to show
+whether peak memory grows with N. Plain Python and CLIPS evaluate a prefix of the accounts
+(--sample; their rate is per account, so the sample only shortens the wait), polars all.
+The report is Markdown: it goes into the README as printed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `engine` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import compare, frame as frames  # noqa: E402
+from bench.generate import COLUMNS, VERSION, generate  # noqa: E402
+from bench.logic import Codec, Outcome  # noqa: E402
+from engine.project import default_project_dir, load_project  # noqa: E402
+
+AS_OF = "2026-11-23"
+DATA = Path(__file__).resolve().parent / ".data"
+MIB = 1024
+TARGET_ACCOUNTS, TARGET_SECONDS = 1_000_000, 60.0
+TARGET_RSS_KIB = 1024 * MIB
+FLAT_FACTOR = 1.5  # "flat in N": 10x the accounts may cost at most 50 % more memory
+TARGET_DOCS_PER_S = 500.0
+
+
+@dataclass
+class KamRun:
+    accounts: int
+    wall: float
+    largest_kib: int
+    tree_kib: int
+    processes: int
+    summary: dict[str, Any]
+    out: Path
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return self.summary.get("timings") or {}
+
+
+@dataclass
+class Timed:
+    name: str
+    accounts: int
+    seconds: float
+    outcomes: list[Outcome] = field(repr=False, default_factory=list)
+    sampled: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.accounts / self.seconds if self.seconds > 0 else float("inf")
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def dataset(n: int, seed: int, data: Path) -> Path:
+    path = data / f"accounts-{n}-s{seed}-v{VERSION}.csv"
+    if not path.is_file():
+        say(f"generating {n:,} accounts -> {path}")
+        generate(path, n, seed)
+    return path
+
+
+def kam_command() -> list[str]:
+    here = Path(sys.executable).with_name("kam")
+    found = str(here) if here.is_file() else shutil.which("kam")
+    if not found:
+        raise SystemExit("kam is not installed in this environment (run `make test` first)")
+    return [found]
+
+
+def run_kam(csv: Path, n: int, workers: int | None, project_dir: Path, data: Path) -> KamRun:
+    """`kam evaluate` in a child process under bench/measure.py, with a fresh state store."""
+    folder = data / f"run-{n}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    out = folder / "out"
+    cmd = kam_command() + ["evaluate", str(csv), "--project", str(project_dir), "--out", str(out),
+                           "--as-of", AS_OF, "--json"]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    help_text = subprocess.run(kam_command() + ["evaluate", "--help"], capture_output=True, text=True).stdout
+    if "--store" in help_text:  # plans remembered across runs must not change a benchmark run
+        cmd += ["--store", str(folder / "state.sqlite")]
+    env = dict(os.environ, KAM_STORE=str(folder / "state.sqlite"))
+    say(f"running: {' '.join(cmd)}")
+    report_path = folder / "measure.json"
+    subprocess.run([sys.executable, str(Path(__file__).with_name("measure.py")), "--report", str(report_path),
+                    "--stdout", str(folder / "stdout.json"), "--stderr", str(folder / "stderr.txt"), "--", *cmd],
+                   check=True, env=env)
+    m = json.loads(report_path.read_text(encoding="utf-8"))
+    if m["returncode"] != 0:
+        tail = (folder / "stderr.txt").read_text(encoding="utf-8", errors="replace")[-3000:]
+        raise SystemExit(f"kam evaluate failed (exit {m['returncode']}):\n{tail}")
+    summary = json.loads((folder / "stdout.json").read_text(encoding="utf-8"))
+    if summary.get("rejected") or summary.get("evaluated") != n:
+        raise SystemExit(f"kam evaluated {summary.get('evaluated')} and rejected {summary.get('rejected')} of "
+                         f"{n} generated accounts (see {out / 'rejected.jsonl'}): the generator and the "
+                         "project disagree")
+    return KamRun(n, m["wall_s"], m["largest_kib"], m["tree_kib"], m["processes"], summary, out)
+
+
+def timed(name: str, accounts: int, fn: Callable[[], list[Outcome]], sampled: bool) -> Timed:
+    say(f"evaluating {accounts:,} accounts: {name}")
+    start = time.perf_counter()
+    outcomes = fn()
+    return Timed(name, accounts, time.perf_counter() - start, outcomes, sampled)
+
+
+def comparators(project, csv: Path, n: int, sample: int, reference_sample: int, skip_clips: bool
+                ) -> tuple[list[str], list[Timed]]:
+    from bench.plain import CompiledEvaluator, ReferenceEvaluator
+    from bench.vectorised import VectorisedEvaluator
+    say(f"reading {csv.name} with polars and running the portfolio pass")
+    frame = frames.read_frame(project, csv)
+    ids = frame.get_column("account_id").to_list()
+    out: list[Timed] = []
+
+    v = VectorisedEvaluator(project)
+    say(f"evaluating {n:,} accounts: {v.name}")
+    start = time.perf_counter()
+    columns = v.outcome_columns(frame)
+    out.append(Timed(v.name, n, time.perf_counter() - start, v.outcomes(columns), False))
+    del columns
+
+    values = frames.values(frame, 0, max(sample, reference_sample))
+    del frame
+    ref = ReferenceEvaluator(project)
+    k = min(reference_sample, n)
+    out.append(timed(ref.name, k, lambda: ref.evaluate_all(values[:k]), k < n))
+    compiled = CompiledEvaluator(project)
+    k = min(sample, n)
+    out.append(timed(compiled.name, k, lambda: compiled.evaluate_all(values[:k]), k < n))
+    if not skip_clips:
+        from bench.clips_engine import ClipsEvaluator
+        clips_eval = ClipsEvaluator(project)
+        out.append(timed(clips_eval.name, k, lambda: clips_eval.evaluate_all(values[:k]), k < n))
+    return ids, out
+
+
+# ---- report ------------------------------------------------------------------------------
+
+def _mib(kib: float) -> str:
+    return f"{kib / MIB:,.0f} MiB"
+
+
+def _s(x: float) -> str:
+    return f"{x:,.2f}"
+
+
+def _version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def report(args: argparse.Namespace, csv: Path, big: KamRun, small: KamRun | None, evaluators: list[Timed],
+           project_name: str) -> tuple[list[str], bool]:
+    t = big.timings
+    rules_s = t.get("rules")
+    basis = rules_s if rules_s else big.wall
+    basis_name = "kam, rules phase" if rules_s else "kam evaluate, end to end"
+    kam_rate = big.accounts / basis
+    lines = [f"kam benchmark: {big.accounts:,} accounts ({csv.name}, {csv.stat().st_size / MIB / MIB:,.0f} MiB), "
+             f"project '{project_name}', as of {AS_OF}",
+             f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, polars {_version('polars')}, "
+             f"clipspy {_version('clipspy')}; kam --workers {args.workers or 1}",
+             "",
+             "Checked before timing was shown: kam's results.jsonl equals every evaluator on every account it "
+             "evaluated (signals, classes, playbooks, risk level).",
+             "",
+             "| evaluator | accounts | seconds | accounts/s | × kam |",
+             "|---|---:|---:|---:|---:|",
+             f"| kam evaluate, end to end (read, portfolio, rules, write, render) | {big.accounts:,} | "
+             f"{_s(big.wall)} | {big.accounts / big.wall:,.0f} | {'—' if rules_s else '1.00'} |"]
+    if rules_s:
+        lines.append(f"| kam, rules phase (derived metrics, rules, result records) | {big.accounts:,} | "
+                     f"{_s(rules_s)} | {kam_rate:,.0f} | 1.00 |")
+    for e in evaluators:
+        shown = f"{e.accounts:,} (sample)" if e.sampled else f"{e.accounts:,}"
+        lines.append(f"| {e.name} | {shown} | {_s(e.seconds)} | {e.rate:,.0f} | {e.rate / kam_rate:.2f} |")
+    lines += ["",
+              f"× kam: accounts/s relative to {basis_name}. The comparison evaluators are timed from typed values in "
+              "memory (after reading the CSV and the portfolio pass) to each account's signals, classes, playbooks "
+              "and risk level, in one process; a sampled rate is measured on the first accounts of the same file."]
+    if t:
+        phases = ", ".join(f"{k} {_s(v)} s" for k, v in t.items())
+        lines += ["", f"kam phases ({big.accounts:,} accounts): {phases}"]
+    docs = big.summary.get("documents")
+    render_s = t.get("render")
+    docs_rate = docs / render_s if docs and render_s else None
+    if docs is not None:
+        lines.append(f"documents: {docs:,} written" + (f" in {_s(render_s)} s = {docs_rate:,.0f} documents/s"
+                                                       if docs_rate else ""))
+    def rss(run: KamRun) -> str:
+        if run.processes <= 1:
+            return _mib(run.largest_kib)
+        return f"largest process {_mib(run.largest_kib)}, {run.processes} processes together {_mib(run.tree_kib)}"
+
+    mem = f"peak RSS: {rss(big)} at {big.accounts:,} accounts"
+    if small:
+        mem += f"; {rss(small)} at {small.accounts:,}"
+    lines += [mem, ""]
+
+    ok = True
+    rows = ["| target (issue 8) | measured | met |", "|---|---|---|"]
+
+    def target(name: str, measured: str, met: bool | None) -> None:
+        nonlocal ok
+        ok = ok and met is not False
+        rows.append(f"| {name} | {measured} | {'yes' if met else ('no' if met is False else 'not measured')} |")
+
+    projected = big.wall * TARGET_ACCOUNTS / big.accounts
+    if big.accounts == TARGET_ACCOUNTS:
+        target("1,000,000 accounts, CSV to results.jsonl, ≤ 60 s", f"{_s(big.wall)} s", big.wall <= TARGET_SECONDS)
+    else:
+        target("1,000,000 accounts, CSV to results.jsonl, ≤ 60 s",
+               f"{_s(big.wall)} s for {big.accounts:,}; {_s(projected)} s projected linearly", None)
+    peak = max(big.tree_kib, big.largest_kib)
+    target("peak memory ≤ 1 GiB", f"{_mib(peak)} (all processes together)", peak <= TARGET_RSS_KIB)
+    if small:
+        factor = peak / max(1, max(small.tree_kib, small.largest_kib))
+        target(f"peak memory flat in N (10× the accounts: at most ×{FLAT_FACTOR})",
+               f"×{factor:.2f} from {small.accounts:,} to {big.accounts:,} accounts", factor <= FLAT_FACTOR)
+    else:
+        target("peak memory flat in N", "needs --small", None)
+    if docs_rate is not None:
+        target("rendering ≥ 500 documents/s", f"{docs_rate:,.0f} documents/s", docs_rate >= TARGET_DOCS_PER_S)
+    else:
+        target("rendering ≥ 500 documents/s", "no render timing in kam's --json output", None)
+    clips = [e for e in evaluators if e.name.startswith("CLIPS")]
+    if clips:
+        c = clips[0]
+        target("faster than CLIPS on the same rules",
+               f"{basis_name} {kam_rate:,.0f}/s, end to end {big.accounts / big.wall:,.0f}/s; CLIPS {c.rate:,.0f}/s",
+               kam_rate > c.rate)
+    else:
+        target("faster than CLIPS on the same rules", "--skip-clips", None)
+    return lines + rows, ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Benchmark kam against plain Python, CLIPS and polars (issue 8).")
+    ap.add_argument("--accounts", type=int, default=TARGET_ACCOUNTS, help="accounts to generate (default 1,000,000)")
+    ap.add_argument("--workers", type=int, help="passed to kam evaluate --workers")
+    ap.add_argument("--skip-clips", action="store_true", help="do not run the CLIPS comparison")
+    ap.add_argument("--keep", action="store_true", help="keep kam's output folders in bench/.data/run-N/")
+    ap.add_argument("--sample", type=int, default=100_000,
+                    help="accounts for the plain-Python (compiled) and CLIPS evaluators (default 100,000)")
+    ap.add_argument("--reference-sample", type=int, default=10_000,
+                    help="accounts for engine/reference.py, the slow AST interpreter (default 10,000)")
+    ap.add_argument("--small", type=int, help="second, smaller run for memory growth (default N/10; 0: none)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--data", type=Path, default=DATA, help="cache of generated files and runs")
+    args = ap.parse_args(argv)
+    if args.accounts < 1 or args.sample < 1 or args.reference_sample < 1:
+        ap.error("--accounts, --sample and --reference-sample must be at least 1")
+    small_n = args.accounts // 10 if args.small is None else args.small
+
+    project_dir = default_project_dir()
+    project = load_project(project_dir)
+    unknown = [c for c in COLUMNS if c not in project.metrics]
+    if unknown:
+        raise SystemExit(f"bench/generate.py writes columns the project does not declare: {', '.join(unknown)}")
+
+    csv = dataset(args.accounts, args.seed, args.data)
+    small = None
+    if small_n > 0:
+        small = run_kam(dataset(small_n, args.seed, args.data), small_n, args.workers, project_dir, args.data)
+    big = run_kam(csv, args.accounts, args.workers, project_dir, args.data)
+    ids, evaluators = comparators(project, csv, args.accounts, args.sample, args.reference_sample,
+                                  args.skip_clips)
+
+    say("comparing every account with kam's results.jsonl")
+    codec = Codec.of(project)
+    result = compare.check(big.out / "results.jsonl", codec, ids, {e.name: e.outcomes for e in evaluators})
+    if not args.keep and result.ok:  # a failed check keeps kam's output to look at
+        for run in (small, big):
+            if run is not None:
+                shutil.rmtree(run.out.parent, ignore_errors=True)
+    if not result.ok:
+        print(f"RESULTS DIFFER: {len(result.mismatches)} accounts" if result.mismatches else "RESULTS DIFFER")
+        if result.count_problem:
+            print(result.count_problem)
+        for m in result.mismatches:
+            if m.kam is not None:
+                print("\n".join(compare.describe(m, codec)))
+        return 1
+    lines, ok = report(args, csv, big, small, evaluators, project.name)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
