@@ -47,11 +47,12 @@ SCORES = ["score_purchase_frequency", "score_growth_plans", "score_profitability
 COLUMNS += SCORES
 
 
-def names(rng: random.Random) -> list[str]:
-    """Every company name once, shuffled."""
-    every = [f"{b} {f}" for b in LATIN for f in FORMS_LAT] + [f"{f} «{b}»" for b in CYRILLIC for f in FORMS_CYR]
+def names(rng: random.Random, n: int) -> list[str]:
+    """n unique company names, shuffled; past the 210 combinations they get a number."""
+    every = ([f"{b} {f}" for b in LATIN for f in FORMS_LAT]
+             + [f"{f} «{b}»" for b in CYRILLIC for f in FORMS_CYR])
     rng.shuffle(every)
-    return every
+    return [every[i % len(every)] + (f" {i // len(every) + 1}" if i >= len(every) else "") for i in range(n)]
 
 
 def healthy(rng: random.Random) -> dict:
@@ -193,7 +194,7 @@ def main() -> None:
             others = sum(float(b["revenue_current"]) for b in accounts if b is not a)
             a["revenue_current"] = round(others * 0.3, 2)
             a["revenue_previous"] = round(others * 0.3 / 0.97, 2)
-    for i, (a, name) in enumerate(zip(accounts, names(rng))):
+    for i, (a, name) in enumerate(zip(accounts, names(rng, len(accounts)))):
         a["account_id"] = f"ACC-{i:04d}"
         a["name"] = name
         scores(a, score_rng)

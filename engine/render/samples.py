@@ -25,7 +25,8 @@ def _result(project: Project, as_of: date, lang: str, account_id: str, **over: A
         "account_id": account_id, "name": f"<Sample & {account_id}>", "owner": "Sample Manager",
         "segment": "sample", "status": "active", "as_of": as_of.isoformat(), "risk_level": top,
         "signals": [{"id": s.id, "category": s.category, "severity": s.severity,
-                     "title": text_in(s.title, lang), "evidence": {"metrics": {}, "thresholds": {}, "rules": []},
+                     "title": text_in(s.title, lang),
+                     "evidence": {"metrics": {}, "thresholds": {}, "rules": []},
                      "text": text_in(s.evidence, lang) or s.id} for s in project.signals.values()],
         "classes": sorted(project.classes),
         "playbooks": [_playbook(project, pid, as_of, lang)

@@ -136,7 +136,8 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "classes": classes,
         "signals": signals,
         "reasons": reasons(w, result),
-        "lost_text": say(w.labels, "lost", reason=w.lost_reason((result.get("winback") or {}).get("lost_reason")))
+        "lost_text": say(w.labels, "lost",
+                         reason=w.lost_reason((result.get("winback") or {}).get("lost_reason")))
         if result.get("status") == "lost" else "",
         "next_steps": steps_by_due(w, result),
         "playbooks": playbooks,
@@ -239,7 +240,8 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
             "signals": [s["title"] for s in r["signals"]],
             "decision": w.labels[f"decision_{wb['decision']}"] if wb else "",
             "next_steps": steps[:NEXT_STEPS],
-            "more": say(w.labels, "more_steps", count=len(steps) - NEXT_STEPS) if len(steps) > NEXT_STEPS else "",
+            "more": say(w.labels, "more_steps", count=len(steps) - NEXT_STEPS)
+            if len(steps) > NEXT_STEPS else "",
             "plan": plan_files.get(r["account_id"], "")})
     return {"owner": owner, "accounts": accounts,
             "quiet": say(w.labels, "no_action", count=quiet) if quiet else ""}
