@@ -211,7 +211,7 @@ def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
                      say(L, "advice_do_not_pursue", reason=reason)]
     else:
         reasoning = [say(L, "reason_undecided",
-                         missing=", ".join(w.metric_title(m) for m in wb["missing"])),
+                         missing=", ".join(_lower_first(w.metric_title(m)) for m in wb["missing"])),
                      L["advice_undecided"]]
     rows = [{"label": w.metric_title(m), "value": w.metric(m, v)} for m, v in wb["inputs"].items()
             if m != "winback_cost"]
