@@ -11,6 +11,7 @@ from .compiler import Compiled, compile_project, threshold_field
 from .evidence import signal_text, winback
 from .metrics import Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
+from .prefilter import compile_filter, quiet_facts
 from .runtime import Engine, Outcome
 
 
@@ -35,6 +36,14 @@ class Evaluator:
         self.inputs = _input_metrics(self.project, self.compiled.metrics)
         # the account fact carries only what some rule reads: less JSON per account
         self.fields = [m for m in self.compiled.metrics]
+        # an account rule can fire first only if the facts it needs exist without any
+        # account rule having fired, i.e. among the facts fact-only rules derive alone
+        quiet = quiet_facts(self.compiled)
+        self.may_fire = compile_filter([r.account_test for r in self.compiled.rules.values()
+                                        if r.account_test is not None
+                                        and set(r.required_facts) <= quiet])
+        self._quiet: Outcome | None = None  # what fires when no account pattern matches
+        self.engine_runs = 0
 
     def close(self) -> None:
         self.engine.close()
@@ -49,8 +58,18 @@ class Evaluator:
     def evaluate(self, values: dict[str, Any]) -> dict[str, Any]:
         """The result record of one account whose values are already normalised."""
         self.deriver.apply(values)
-        outcome = self.engine.run(self.account_fact(values))
-        return self.result(values, outcome)
+        return self.result(values, self.outcome(self.account_fact(values)))
+
+    def outcome(self, fact: dict[str, Any], prefilter: bool = True) -> Outcome:
+        """Run the engine, unless the pre-filter proves no rule reading the account can
+        fire: then the result is the (account-independent) one of fact-only rules."""
+        if prefilter and not self.may_fire(fact):
+            if self._quiet is None:
+                self.engine_runs += 1
+                self._quiet = self.engine.run(fact)
+            return Outcome(list(self._quiet.fired), set(self._quiet.facts))
+        self.engine_runs += 1
+        return self.engine.run(fact)
 
     def result(self, values: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
         p, lang = self.project, self.lang
