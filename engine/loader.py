@@ -140,6 +140,8 @@ def load_text(text: str, path: str) -> Document:
         raise KamError(Problem(path, line, col, f"YAML syntax: {exc.problem or exc.context}")) from None
     except yaml.YAMLError as exc:
         raise KamError(Problem(path, 0, 0, f"YAML syntax: {exc}")) from None
+    except RecursionError:  # the composer recurses once per nesting level: '[[[[...'
+        raise KamError(Problem(path, 0, 0, "YAML nesting is too deep")) from None
     if node is None:
         return Document(path, None, {(): (1, 1)})
     builder = _Builder(path)

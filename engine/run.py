@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 from .evaluate import Evaluator
 from .errors import KamError, Problem
 from .io.readers import RawRecord, Table, read_table
-from .io.records import normalize
+from .io.records import normalize, shown_id
 from .io.writers import AtomicDir
 from .model import Project
 from .portfolio import measure
@@ -35,14 +35,6 @@ def _reject(source: str, row: int, account_id: Any, errors: list[tuple[str | Non
     return {"source": source, "row": row, "account_id": account_id,
             "reason": "; ".join(f"{f}: {r}" if f else r for f, r in errors),
             "errors": [{"field": f, "reason": r} for f, r in errors]}
-
-
-def _shown_id(raw: Any) -> str | None:
-    """The account id of a record that may be rejected, as far as it can be told."""
-    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-        return None
-    text = (f"{raw:g}" if isinstance(raw, float) and raw.is_integer() else str(raw)).strip()
-    return text[:200] or None
 
 
 def _required_columns(project: Project, table: Table) -> None:
@@ -78,7 +70,7 @@ def load_accounts(project: Project, inputs: Iterable[Path], sheet: str | None = 
 
 def _take(project: Project, rec: RawRecord, decimal_comma: bool, seen: dict[str, tuple[str, int]],
           out: Loaded) -> None:
-    account_id = _shown_id(rec.cells.get("account_id"))
+    account_id = shown_id(rec.cells.get("account_id"))
     if rec.problem is not None:
         out.rejected.append(_reject(rec.source, rec.row, account_id, [(None, rec.problem)]))
         return

@@ -131,6 +131,17 @@ def _show(v: float) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else repr(float(v))
 
 
+def shown_id(raw: Any) -> str | None:
+    """The account id of a record that may be rejected, as far as it can be told."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        return None
+    if isinstance(raw, float):
+        text = _show(raw) if math.isfinite(raw) else repr(raw)
+    else:
+        text = str(raw)
+    return text.strip()[:200] or None
+
+
 def is_empty(raw: Any) -> bool:
     if raw is None:
         return True

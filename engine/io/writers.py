@@ -1,5 +1,9 @@
 """Output written atomically: a run fills a staging folder and swaps it in at the end, so
-an interrupted run leaves the previous output intact rather than half a new one."""
+an interrupted run leaves the previous output intact rather than half a new one.
+
+File names made from account ids (untrusted text) go through safe_name and inside: no
+separators, no dot-dot, no device names, bounded length, unique ignoring case, and never a
+path outside the output folder."""
 from __future__ import annotations
 
 import os
@@ -12,14 +16,28 @@ from types import TracebackType
 from ..errors import KamError, Problem
 
 MARKER = ".kam-output"
+MAX_NAME_BYTES = 120  # a file system allows 255; room for '-12.html' and 4-byte characters
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, not ours
+    return True
 
 
 class AtomicDir:
     """`with AtomicDir(out) as staging:` write into staging; on success it becomes `out`."""
 
     def __init__(self, target: Path):
-        self.target = Path(target)
+        self.target = Path(os.path.abspath(target))  # '.' and '..' have no name to stage beside
+        if not self.target.name:
+            raise KamError(Problem(str(target), 0, 0, "refusing to write to the root folder"))
         self.staging = self.target.parent / f".{self.target.name}.staging-{os.getpid()}"
+        self.backup = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
 
     def __enter__(self) -> Path:
         t = self.target
@@ -27,37 +45,60 @@ class AtomicDir:
             raise KamError(Problem(str(t), 0, 0, "refusing to write here: it exists and is not a "
                                                  "kam output folder (choose another --out)"))
         t.parent.mkdir(parents=True, exist_ok=True)
+        self._sweep()
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir()
         (self.staging / MARKER).write_text("written by kam; replaced whole on every run\n")
         return self.staging
 
+    def _sweep(self) -> None:
+        """Remove what a killed run (no `finally` ran) left beside the target."""
+        for kind in ("staging", "old"):
+            for left in self.target.parent.glob(f".{glob_escape(self.target.name)}.{kind}-*"):
+                pid = left.name.rsplit("-", 1)[-1]
+                if pid.isdigit() and not _alive(int(pid)) and (left / MARKER).exists():
+                    shutil.rmtree(left, ignore_errors=True)
+
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
             return
-        backup = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
-        if self.target.exists():
-            os.replace(self.target, backup)
-        os.replace(self.staging, self.target)
-        shutil.rmtree(backup, ignore_errors=True)
+        moved = False
+        try:
+            if self.target.exists():
+                os.replace(self.target, self.backup)
+                moved = True
+            os.replace(self.staging, self.target)
+        except BaseException:
+            if moved and not self.target.exists():
+                os.replace(self.backup, self.target)  # put the previous output back
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+        shutil.rmtree(self.backup, ignore_errors=True)
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 _UNSAFE = re.compile(r"[^\w.-]+", re.UNICODE)
+_DEVICE = re.compile(r"(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9¹²³]|LPT[0-9¹²³])", re.IGNORECASE)
 
 
-def safe_name(text: str, taken: set[str], limit: int = 80) -> str:
-    """A file name made from untrusted text: no separators, no dot-dot, unique in `taken`."""
+def safe_name(text: str, taken: set[str], limit: int = MAX_NAME_BYTES) -> str:
+    """A file name made from untrusted text: no separators, no dot-dot, no device name
+    (Windows: CON, NUL, COM1...), at most `limit` bytes, unique in `taken` ignoring case
+    (case-insensitive file systems would merge 'Acme' and 'ACME')."""
     s = unicodedata.normalize("NFKC", str(text))
-    s = _UNSAFE.sub("_", s).strip("._") or "account"
-    s = s[:limit]
-    if s.upper().split(".")[0] in {"CON", "PRN", "AUX", "NUL", "COM1", "LPT1"}:
+    s = _UNSAFE.sub("_", s).strip("._")
+    s = s.encode("utf-8")[:limit].decode("utf-8", "ignore").rstrip("._") or "account"
+    if _DEVICE.fullmatch(s.split(".")[0]):
         s = "_" + s
     name, n = s, 2
-    while name.lower() in taken:
+    while name.casefold() in taken:
         name = f"{s}-{n}"
         n += 1
-    taken.add(name.lower())
+    taken.add(name.casefold())
     return name
 
 
