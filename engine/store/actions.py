@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import KamError
 from ..reconcile import DONE, ONGOING, OPEN, RESOLVED, SNOOZED
 from .db import Store
-from .plans import steps_of
+from .plans import steps_of, unpack
 
 STATUSES = ("open", "overdue", "new", "ongoing", "escalated", "resolved", "snoozed", "done")
 
@@ -152,7 +152,7 @@ def account_history(store: Store, account_id: str) -> dict[str, Any]:
         raise KamError(f"no account '{account_id}' in {store.path} ({n} run(s) recorded)")
     runs = []
     for r in rows:
-        overlay = json.loads(r["overlay"]) if r["overlay"] else {}
+        overlay = unpack(r["overlay"]) or {}
         runs.append({"run_id": r["run_id"], "as_of": r["as_of"], "risk_level": r["risk_level"],
                      "signals": json.loads(r["signals"]), "playbooks": json.loads(r["playbooks"]),
                      "pending_rules": sorted((overlay.get("pending") or {})),

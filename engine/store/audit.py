@@ -6,7 +6,6 @@ portfolio pass is made exactly as then, and the account is evaluated as of the r
 (without the rules `for_runs` held back in that run)."""
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import replace
 from datetime import date
@@ -15,6 +14,7 @@ from pathlib import Path
 from ..errors import KamError
 from .blobs import extract_rules, get_blob
 from .db import Store
+from .plans import unpack
 
 
 def find_run(store: Store, ref: str) -> int:
@@ -44,7 +44,7 @@ def explain_run(store: Store, account_id: str, ref: str) -> list[str]:
     row = store.one("SELECT * FROM account_runs WHERE run_id = ? AND account_id = ?", (run_id, account_id))
     if row is None:
         raise KamError(f"account '{account_id}' was not evaluated in run {run_id} (absent or rejected)")
-    overlay = json.loads(row["overlay"]) if row["overlay"] else {}
+    overlay = unpack(row["overlay"]) or {}
     held_back = sorted(overlay.get("pending") or {})
     inputs = store.all("SELECT name, sha256 FROM run_inputs WHERE run_id = ? ORDER BY position", (run_id,))
     with tempfile.TemporaryDirectory(prefix="kam-run-") as tmp:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from typing import Any, Iterable, Sequence
 
 from ..reconcile import ACTIVE, DONE, Change, Past, Plan, Step
@@ -93,16 +94,32 @@ def write_change(store: Store, account: dict[str, Any], change: Change, run_id: 
     return plan_id
 
 
-def write_account_run(store: Store, run_id: int, day: str, result: dict[str, Any], fired: Sequence[str],
-                      assigned: Sequence[str], overlay: dict[str, Any] | None) -> None:
-    """The account in this run; an earlier run on the same date stops counting (a correction)."""
-    aid = result["account_id"]
-    store.conn.execute("UPDATE account_runs SET current = 0 WHERE account_id = ? AND as_of = ? AND current = 1",
-                       (aid, day))
-    store.conn.execute(
-        "INSERT INTO account_runs (run_id, account_id, as_of, name, owner, risk_level, signals, fired, "
-        "playbooks, overlay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, aid, day, result.get("name"), result.get("owner"), result["risk_level"],
-         json.dumps([s["id"] for s in result["signals"]]), json.dumps(sorted(set(fired))),
-         json.dumps(sorted(set(assigned))),
-         None if overlay is None else json.dumps(overlay, ensure_ascii=False, sort_keys=True)))
+def pack(overlay: dict[str, Any] | None) -> bytes | None:
+    if overlay is None:
+        return None
+    return zlib.compress(json.dumps(overlay, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+
+
+def unpack(data: bytes | str | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    if isinstance(data, str):  # stores written before overlays were compressed
+        return json.loads(data)
+    return json.loads(zlib.decompress(data))
+
+
+def account_row(run_id: int, day: str, result: dict[str, Any], fired: Sequence[str], assigned: Sequence[str],
+                overlay: dict[str, Any] | None) -> tuple:
+    return (run_id, result["account_id"], day, result.get("name"), result.get("owner"), result["risk_level"],
+            json.dumps([s["id"] for s in result["signals"]]), json.dumps(sorted(set(fired))),
+            json.dumps(sorted(set(assigned))), pack(overlay))
+
+
+def write_account_runs(store: Store, rows: list[tuple], correction: bool) -> None:
+    """The accounts of a run; in a correction (an earlier run on the same date) their rows of
+    that date stop counting."""
+    if correction:
+        store.conn.executemany("UPDATE account_runs SET current = 0 WHERE account_id = ? AND as_of = ? "
+                               "AND current = 1", [(r[1], r[2]) for r in rows])
+    store.conn.executemany("INSERT INTO account_runs (run_id, account_id, as_of, name, owner, risk_level, signals, "
+                           "fired, playbooks, overlay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

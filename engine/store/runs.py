@@ -26,7 +26,7 @@ from .. import reconcile as rc
 from . import overlay as ov
 from .blobs import file_sha256, put_file, put_rules
 from .db import Store
-from .plans import history, live_plans, write_account_run, write_change
+from .plans import account_row, history, live_plans, unpack, write_account_runs, write_change
 
 CHUNK = 2000  # accounts reconciled (and written) at a time: memory stays flat
 
@@ -173,6 +173,9 @@ class _Job:
         self._values: dict[str, dict[str, Any]] | None = None
         self._evaluators: dict[frozenset[str], Any] = {}
         self.accounts = 0
+        # a second run on the same date: its accounts' earlier rows of that date stop counting
+        self.correction = store.one("SELECT 1 FROM runs WHERE as_of = ? AND run_id != ?",
+                                    (self.day, info.run_id)) is not None
 
     def close(self) -> None:
         for ev in self._evaluators.values():
@@ -188,11 +191,15 @@ class _Job:
         ids = [r["account_id"] for r in chunk]
         plans = live_plans(self.store, ids)
         done: list[dict[str, Any]] = []
+        rows: list[tuple] = []
         for r in chunk:
             aid = r["account_id"]
-            past = history(self.store, aid, self.day, self.window)
             fired = [f["rule"] for f in r["fired"]]
-            pending = rc.pending_rules(self.for_runs, fired, past) if self.for_runs else {}
+            # the past matters for live plans (escalation, keep_open_runs) and for_runs rules only
+            live = any(p.status in rc.ACTIVE for p in plans.get(aid, ()))
+            held = bool(self.for_runs) and not self.for_runs.keys().isdisjoint(fired)
+            past = history(self.store, aid, self.day, self.window) if live or held else []
+            pending = rc.pending_rules(self.for_runs, fired, past) if held else {}
             if pending:
                 r = self._evaluate(aid, frozenset(pending))
             assigned = [p["id"] for p in r["playbooks"]]
@@ -204,9 +211,10 @@ class _Job:
             if self.store.dry_run:  # plan ids of a dry run are the in-memory copy's: not real
                 overlay = _without_new_ids(overlay, outcome)
             final = ov.apply(self.project, r, overlay, self.lang)
-            write_account_run(self.store, self.info.run_id, self.day, final, fired, assigned, overlay)
+            rows.append(account_row(self.info.run_id, self.day, final, fired, assigned, overlay))
             self._count(final, outcome, pending)
             done.append(final)
+        write_account_runs(self.store, rows, self.correction)
         return done
 
     def _replay(self, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -217,7 +225,7 @@ class _Job:
             for row in self.store.all(f"SELECT account_id, overlay FROM account_runs WHERE run_id = ? AND "
                                       f"account_id IN ({','.join('?' * len(batch))})",
                                       [self.info.run_id, *batch]):
-                stored[row["account_id"]] = json.loads(row["overlay"]) if row["overlay"] else None
+                stored[row["account_id"]] = unpack(row["overlay"])
         done = []
         for r in chunk:
             overlay = stored.get(r["account_id"])

@@ -54,7 +54,7 @@ MIGRATIONS: tuple[str, ...] = (
         signals TEXT NOT NULL,          -- JSON ids, as reported (after for_runs)
         fired TEXT NOT NULL,            -- JSON rule ids the engine fired (before for_runs)
         playbooks TEXT NOT NULL,        -- JSON ids the rules assigned (after for_runs; snoozed ones too)
-        overlay TEXT,                   -- JSON: what the store added to the result (replayed by an identical run)
+        overlay BLOB,                   -- zlib JSON: what the store added to the result (replayed by an identical run)
         PRIMARY KEY (run_id, account_id)
     );
     CREATE INDEX account_runs_history ON account_runs (account_id, current, as_of);
