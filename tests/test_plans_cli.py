@@ -212,3 +212,18 @@ def test_the_readme_commands_of_plans_across_runs_exist():
             assert option in help_text, (words, option)
     for state in ("new", "ongoing", "escalated", "resolved"):
         assert f"| `{state}` |" in section
+
+
+def test_documents_render_from_results_with_plan_states(tmp_path):
+    """The bundled templates take results that carry plan states (a second week: ongoing plans)."""
+    store = tmp_path / "state.sqlite"
+    for day in ("2026-11-23", "2026-11-30"):
+        r = kam("evaluate", ROOT / "examples" / "accounts.csv", "--out", tmp_path / day, "--as-of", day,
+                "--store", store)
+        assert r.exit_code == 0, r.output
+    results = [json.loads(line) for line in (tmp_path / "2026-11-30" / "results.jsonl").read_text("utf-8").splitlines()]
+    planned = [r for r in results if r["playbooks"]]
+    assert planned and {p["state"] for r in planned for p in r["playbooks"]} == {"ongoing"}
+    assert all(p["opened"] == "2026-11-23" for r in planned for p in r["playbooks"])
+    plans = sorted((tmp_path / "2026-11-30" / "plans").glob("*.md"))
+    assert len(plans) == len(planned)
