@@ -446,3 +446,15 @@ def test_readers_stream_instead_of_loading_the_whole_file(tmp_path):
             tracemalloc.stop()
         assert count == n
         assert peak < 4_000_000, f"{path.name}: {peak} bytes at peak"  # the whole file is ~3 MB+ of objects
+
+
+def test_file_errors_have_no_traceback_unless_debug(tmp_path):
+    f = tmp_path / "dup.csv"
+    f.write_text("account_id,nps,NPS\nA1,1,2\n", "utf-8")
+    plain = evaluate(f, tmp_path / "out")
+    assert plain.exit_code == 1 and "Traceback" not in plain.output
+    assert plain.output.strip() == f"{f}:1:3: column 'NPS' appears twice (columns 2 and 3)"
+    debug = CliRunner().invoke(main, ["--debug", "evaluate", str(f), "--out", str(tmp_path / "out")],
+                               catch_exceptions=False)
+    assert debug.exit_code == 1 and "Traceback" in debug.output and "appears twice" in debug.output
+    assert not (tmp_path / "out").exists()

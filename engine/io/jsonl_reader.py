@@ -18,11 +18,13 @@ class _LineError(ValueError):
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise _LineError(f"key '{k[:60]}' appears twice")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # json.loads would keep the last of a repeated key silently
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise _LineError(f"key '{k[:60]}' appears twice")
+            seen.add(k)
     return out
 
 

@@ -5,7 +5,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..model import Metric, Project
 
@@ -56,69 +56,108 @@ def parse_number(text: str, decimal_comma: bool) -> float:
 
 
 def _number(raw: Any, decimal_comma: bool) -> float:
-    if isinstance(raw, bool):
-        raise ValueError(f"expected a number, got {raw!r}")
+    if raw.__class__ is not str and _not_single(raw):
+        raise ValueError(_not_single(raw))
     try:
-        if isinstance(raw, (int, float, Decimal)):
+        if raw.__class__ is str:
+            # the common '12', '-3.5', '1e3' straight to float; '1 234,5' and the like parsed
+            value = float(raw) if _PLAIN.fullmatch(raw) else parse_number(raw, decimal_comma)
+        elif isinstance(raw, bool):
+            raise ValueError(raw)
+        elif isinstance(raw, (int, float, Decimal)):
             value = float(raw)
-        elif isinstance(raw, str):
-            value = parse_number(raw, decimal_comma)
         else:
-            raise ValueError
+            value = parse_number(str(raw), decimal_comma)
     except OverflowError:
         raise ValueError(f"{_brief(raw)} is too large") from None
     except ValueError:
         raise ValueError(f"expected a number, got {_brief(raw)}") from None
-    if math.isnan(value) or math.isinf(value):
+    if not math.isfinite(value):
         raise ValueError(f"expected a number, got {_brief(raw)}")
     if abs(value) > MAX_ABS:
         raise ValueError(f"{_brief(raw)} is too large")
     return value
 
 
-def _convert(metric: Metric, raw: Any, decimal_comma: bool) -> Any:
-    """The value in its declared type; ValueError with a reason a person understands."""
-    if isinstance(raw, (dict, list, tuple)):
-        raise ValueError(f"expected a single value, got {'an object' if isinstance(raw, dict) else 'a list'}")
-    if metric.type in ("number", "integer"):
+Converter = Callable[[Any, bool], Any]
+
+
+def _numeric(metric: Metric) -> Converter:
+    integer, low, high = metric.type == "integer", metric.min, metric.max
+
+    def convert(raw: Any, decimal_comma: bool) -> Any:
         value = _number(raw, decimal_comma)
-        if metric.type == "integer":
+        if integer:
             if not value.is_integer():
                 raise ValueError(f"expected a whole number, got {_brief(raw)}")
             value = int(value)
-        if metric.min is not None and value < metric.min:
-            raise ValueError(f"{_show(value)} is below the minimum {_show(metric.min)}")
-        if metric.max is not None and value > metric.max:
-            raise ValueError(f"{_show(value)} is above the maximum {_show(metric.max)}")
+        if low is not None and value < low:
+            raise ValueError(f"{_show(value)} is below the minimum {_show(low)}")
+        if high is not None and value > high:
+            raise ValueError(f"{_show(value)} is above the maximum {_show(high)}")
         return value
-    if metric.type == "boolean":
+    return convert
+
+
+def _boolean(raw: Any, decimal_comma: bool) -> bool:
+    if raw.__class__ is not str:
         if isinstance(raw, bool):
             return raw
-        if isinstance(raw, (int, float, Decimal)) and not isinstance(raw, bool) and raw in (0, 1):
+        if isinstance(raw, (int, float, Decimal)) and raw in (0, 1):
             return bool(raw)
-        word = str(raw).strip().lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-        raise ValueError(f"expected yes/no (true/false, 1/0, да/нет), got {_brief(raw)}")
-    if isinstance(raw, str):
-        text = raw
-    elif isinstance(raw, bool):
-        text = "true" if raw else "false"
-    elif isinstance(raw, float) and math.isfinite(raw):
-        text = _show(raw)  # a spreadsheet's account 1001.0 reads as '1001', as in a CSV
-    else:
-        text = str(raw)
-    text = text.strip()
-    if "\x00" in text:
-        raise ValueError("text contains a NUL character")
-    if metric.values and text not in metric.values:
-        lowered = {v.lower(): v for v in metric.values}
-        if text.lower() in lowered:
-            return lowered[text.lower()]
-        raise ValueError(f"{text[:40]!r} is not one of {', '.join(metric.values)}")
-    return text
+        if _not_single(raw):
+            raise ValueError(_not_single(raw))
+    word = str(raw).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"expected yes/no (true/false, 1/0, да/нет), got {_brief(raw)}")
+
+
+def _textual(metric: Metric) -> Converter:
+    allowed = set(metric.values)
+    lowered = {v.lower(): v for v in metric.values}
+    listed = ", ".join(metric.values)
+
+    def convert(raw: Any, decimal_comma: bool) -> str:
+        if raw.__class__ is str:
+            text = raw
+        elif isinstance(raw, bool):
+            text = "true" if raw else "false"
+        elif isinstance(raw, float) and math.isfinite(raw):
+            text = _show(raw)  # a spreadsheet's account 1001.0 reads as '1001', as in a CSV
+        elif _not_single(raw):
+            raise ValueError(_not_single(raw))
+        else:
+            text = str(raw)
+        text = text.strip()
+        if "\x00" in text:
+            raise ValueError("text contains a NUL character")
+        if allowed and text not in allowed:
+            if text.lower() in lowered:
+                return lowered[text.lower()]
+            raise ValueError(f"{text[:40]!r} is not one of {listed}")
+        return text
+    return convert
+
+
+def _converter(metric: Metric) -> Converter:
+    """The value in its declared type; ValueError with a reason a person understands."""
+    if metric.type in ("number", "integer"):
+        return _numeric(metric)
+    return _boolean if metric.type == "boolean" else _textual(metric)
+
+
+def _not_single(raw: Any) -> str:
+    """Why a cell of a JSON line or a Parquet column is not one value ('' when it is)."""
+    if isinstance(raw, dict):
+        return "expected a single value, got an object"
+    if isinstance(raw, (list, tuple)):
+        return "expected a single value, got a list"
+    if isinstance(raw, (bytes, bytearray)):
+        return "expected a single value, got binary data"
+    return ""
 
 
 def _brief(raw: Any) -> str:
@@ -142,29 +181,37 @@ def shown_id(raw: Any) -> str | None:
     return text.strip()[:200] or None
 
 
-def is_empty(raw: Any) -> bool:
-    if raw is None:
-        return True
-    if isinstance(raw, float) and math.isnan(raw):
-        return False  # NaN is a bad number, not an empty cell
-    return isinstance(raw, str) and raw.strip() == ""
+_PLANS: dict[int, tuple[Project, list[tuple[str, Any, bool, Converter]]]] = {}
+
+
+def _plan(project: Project) -> list[tuple[str, Any, bool, Converter]]:
+    """Per-metric converters, built once per project (normalize runs per record)."""
+    cached = _PLANS.get(id(project))
+    if cached is not None and cached[0] is project:
+        return cached[1]
+    plan = [(mid, m.default if not m.derived else None, m.required, _converter(m))
+            for mid, m in project.metrics.items()]
+    if len(_PLANS) > 16:
+        _PLANS.clear()
+    _PLANS[id(project)] = (project, plan)
+    return plan
 
 
 def normalize(project: Project, raw: Mapping[str, Any], decimal_comma: bool = False
               ) -> tuple[dict[str, Any], list[FieldError]]:
-    """Typed values of the declared (non-derived) metrics, and every field problem."""
+    """Typed values of the declared metrics, and every field problem."""
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
-    for mid, metric in project.metrics.items():
+    for mid, default, required, convert in _plan(project):
         cell = raw.get(mid)
-        if is_empty(cell):
-            if metric.default is not None and not metric.derived:
-                values[mid] = metric.default
-            elif metric.required:
+        if cell is None or (isinstance(cell, str) and not cell.strip()):  # empty: missing, not zero
+            if default is not None:
+                values[mid] = default
+            elif required:
                 errors.append(FieldError(mid, "required value is missing"))
             continue
         try:
-            values[mid] = _convert(metric, cell, decimal_comma)
+            values[mid] = convert(cell, decimal_comma)
         except ValueError as exc:
             errors.append(FieldError(mid, str(exc)))
     return values, errors
