@@ -89,8 +89,14 @@ class CompiledEvaluator:
         self.bits = self.codec.bits
         self.ranks = {("risk", r.id): project.risk_rank(r.id) for r in project.risk_levels}
         self.derive = Derive(project)
-        self.groups = [(g.fixpoint, [(_condition(project, r.when), r.asserts) for r in g.rules])
-                       for g in schedule(project)]
+        # consecutive groups of one rule each run as one flat list
+        self.groups: list[tuple[bool, list]] = []
+        for g in schedule(project):
+            rules = [(_condition(project, r.when), r.asserts) for r in g.rules]
+            if not g.fixpoint and self.groups and not self.groups[-1][0]:
+                self.groups[-1][1].extend(rules)
+            else:
+                self.groups.append((g.fixpoint, rules))
 
     def facts(self, v: Values) -> Facts:
         facts: Facts = set()
