@@ -458,3 +458,11 @@ def test_file_errors_have_no_traceback_unless_debug(tmp_path):
                                catch_exceptions=False)
     assert debug.exit_code == 1 and "Traceback" in debug.output and "appears twice" in debug.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_mapping_onto_no_metric_is_reported_with_the_column(tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text("account_id,Оценка\nA1,7\n", "utf-8")
+    table = read_table(f, {"Оценка": "npss"}, PROJECT.metrics)  # a typo in kam.yaml's columns:
+    assert [r.cells for r in table.records] == [{"account_id": "A1"}]
+    assert table.unknown == ["Оценка (mapped to 'npss', which is not a metric)"]

@@ -295,3 +295,50 @@ def test_a_folder_that_is_not_kam_output_is_never_replaced(tmp_path):
     r = run("evaluate", write_csv(tmp_path / "a.csv", cols, rows), "--out", mine, "--as-of", AS_OF)
     assert r.exit_code == 1 and "not a kam output folder" in r.output
     assert snapshot(mine) == {"thesis.docx": b"precious"} and leftovers(tmp_path) == []
+
+
+# ---- workbooks are XML: entity tricks ----------------------------------------------------------
+
+def workbook_with_sheet_xml(path: Path, sheet_xml: str) -> Path:
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["account_id"])
+    book.active.append(["A1"])
+    plain = path.with_suffix(".plain.xlsx")
+    book.save(plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            data = sheet_xml.encode() if item.filename == "xl/worksheets/sheet1.xml" else src.read(item)
+            dst.writestr(item, data)
+    return path
+
+
+SHEET = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+         '<row r="1"><c r="A1" t="inlineStr"><is><t>account_id</t></is></c></row>'
+         '<row r="2"><c r="A2" t="inlineStr"><is><t>&x;</t></is></c></row></sheetData></worksheet>')
+
+
+@pytest.mark.parametrize("doctype", [
+    # billion laughs: 10**9 characters from a few hundred bytes
+    '<!DOCTYPE w [<!ENTITY a "lollollollollollollollollollol">'
+    + "".join(f'<!ENTITY {chr(98 + i)} "' + f"&{chr(97 + i)};" * 10 + '">' for i in range(8))
+    + '<!ENTITY x "&i;">]>',
+    '<!DOCTYPE w [<!ENTITY x SYSTEM "file:///etc/passwd">]>',  # external entity
+])
+def test_workbook_xml_entities_cannot_explode_or_read_files(tmp_path, doctype):
+    from engine.run import load_accounts
+
+    f = workbook_with_sheet_xml(tmp_path / "evil.xlsx", '<?xml version="1.0"?>' + doctype + SHEET)
+    project = load_project(ROOT)
+    started = time.perf_counter()
+    try:
+        loaded = load_accounts(project, [f])
+    except KamError as exc:
+        assert str(exc).startswith(str(f))
+    else:  # read, but the entity was not expanded into a value
+        values = [v.get("account_id", "") for _, _, v in loaded.accepted]
+        assert all("root:" not in v and len(v) < 1000 for v in values)
+    assert time.perf_counter() - started < 5

@@ -13,6 +13,10 @@ from ..errors import KamError, Problem
 from .table import Columns, RawRecord, Table, plain
 
 
+MAX_KEYS = 1000
+_UNSEEN = object()
+
+
 class _LineError(ValueError):
     pass
 
@@ -72,13 +76,16 @@ def _records(path: Path, source: str, columns: Columns, table: Table) -> Iterato
             origin: dict[str, str] = {}
             clash = None
             for key, value in obj.items():
-                if key not in resolved:
-                    resolved[key] = metric = columns.resolve(key)
-                    if metric is None:
-                        table.unknown.append(key)
-                    elif metric not in table.columns:
+                metric = resolved.get(key, _UNSEEN)
+                if metric is _UNSEEN:
+                    metric = columns.resolve(key)
+                    if len(resolved) < MAX_KEYS:  # lines of ever new keys must not grow memory
+                        resolved[key] = metric
+                    shown = columns.shown(key) if metric is None else ""
+                    if shown and len(table.unknown) < MAX_KEYS and shown not in table.unknown:
+                        table.unknown.append(shown)
+                    if metric is not None and metric not in table.columns:
                         table.columns.append(metric)
-                metric = resolved[key]
                 if metric is None:
                     continue
                 if metric in cells:

@@ -56,6 +56,11 @@ class Columns:
             return target or None
         return self.known.get(_fold(target))
 
+    def shown(self, name: str) -> str:
+        """An ignored column as reported: a mapping onto a metric that does not exist says so."""
+        target = self.mapping.get(_fold(name))
+        return f"{name} (mapped to '{target}', which is not a metric)" if target else name
+
     def header(self, table: Table, names: list[Any], row: int) -> list[str | None]:
         """Resolve a header row; unknown columns go to table.unknown, two columns giving
         the same metric are an error naming both."""
@@ -69,7 +74,7 @@ class Columns:
         for col, name in enumerate(shown, start=1):
             metric = self.resolve(name) if name else None
             if metric is None:
-                table.unknown.append(name or f"column {col} (no header)")
+                table.unknown.append(self.shown(name) if name else f"column {col} (no header)")
             elif metric in first:
                 other = first[metric]
                 how = (f"column '{name}' appears twice (columns {other} and {col})"

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from ..errors import KamError, Problem
 from .table import Columns, RawRecord, Table, plain, row_problem
 
 
-def _open(path: Path, source: str) -> Any:
+def _open(handle: BinaryIO, source: str) -> Any:
+    """The caller owns `handle`: openpyxl leaves its zip member streams open when a damaged
+    sheet fails mid-parse, and a file it opened itself would then leak."""
     import openpyxl
 
     try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+        return openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, EOFError):
         raise KamError(Problem(source, 0, 0, "not a readable .xlsx workbook (damaged, or not "
                                              "an Excel 2007+ file)")) from None
@@ -62,17 +64,18 @@ def _blank(cells: tuple[Any, ...]) -> bool:
 
 def read_xlsx(path: Path, columns: Columns, sheet: str | None = None) -> Table:
     source = str(path)
-    book = _open(path, source)
-    try:
-        ws = _sheet(book, sheet, source)
-        title = ws.title
-        header_row, header = 0, ()
-        for row, cells in _rows(ws, source):
-            if not _blank(cells):
-                header_row, header = row, cells
-                break
-    finally:
-        book.close()
+    with open(path, "rb") as handle:
+        book = _open(handle, source)
+        try:
+            ws = _sheet(book, sheet, source)
+            title = ws.title
+            header_row, header = 0, ()
+            for row, cells in _rows(ws, source):
+                if not _blank(cells):
+                    header_row, header = row, cells
+                    break
+        finally:
+            book.close()
     if not header_row:
         raise KamError(Problem(source, 0, 0, f"sheet '{title}' is empty: expected a header row"))
     table = Table(source, [], None, False, iter(()))
@@ -84,17 +87,18 @@ def read_xlsx(path: Path, columns: Columns, sheet: str | None = None) -> Table:
 def _records(path: Path, source: str, sheet: str | None, header_row: int,
              names: list[str | None]) -> Iterator[RawRecord]:
     width = len(names)
-    book = _open(path, source)
-    try:
-        ws = _sheet(book, sheet, source)
-        for row, cells in _rows(ws, source):
-            if row <= header_row or _blank(cells):
-                continue
-            values = {n: plain(c) for n, c in zip(names, cells) if n}
-            if not _blank(cells[width:]):
-                last = max(i for i, c in enumerate(cells, start=1) if c is not None)
-                yield RawRecord(source, row, values, row_problem(last, width) + " (cells right of the header)")
-                continue
-            yield RawRecord(source, row, values)
-    finally:
-        book.close()
+    with open(path, "rb") as handle:
+        book = _open(handle, source)
+        try:
+            ws = _sheet(book, sheet, source)
+            for row, cells in _rows(ws, source):
+                if row <= header_row or _blank(cells):
+                    continue
+                values = {n: plain(c) for n, c in zip(names, cells) if n}
+                if not _blank(cells[width:]):
+                    last = max(i for i, c in enumerate(cells, start=1) if c is not None)
+                    yield RawRecord(source, row, values, row_problem(last, width) + " (cells right of the header)")
+                    continue
+                yield RawRecord(source, row, values)
+        finally:
+            book.close()
