@@ -191,9 +191,9 @@ def test_a_run_that_fails_midway_leaves_the_store_as_it_was(tmp_path, monkeypatc
     w = Weekly(tmp_path)
     w.run(W1, {"A": {"nps": 5}, "B": {}})
     before = dump(w.store_path)
-    import engine.store.runs as runs
+    from engine.store.plans import PlanWriter
     calls = []
-    real = runs.write_change
+    real = PlanWriter.write
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -205,7 +205,7 @@ def test_a_run_that_fails_midway_leaves_the_store_as_it_was(tmp_path, monkeypatc
         raise RuntimeError("renderer on fire")
 
     if where == "store":
-        monkeypatch.setattr(runs, "write_change", flaky)
+        monkeypatch.setattr(PlanWriter, "write", flaky)
     with pytest.raises(RuntimeError, match="on fire"):
         w.run(W2, {"A": {"nps": 5, "late_days": 60}, "B": {"nps": 2}},
               write_documents=broken_documents if where == "documents" else None, out=tmp_path / "out-1")

@@ -68,30 +68,46 @@ def history(store: Store, account_id: str, before: str, limit: int) -> list[Past
                  frozenset(json.loads(r["playbooks"]))) for r in rows]
 
 
-def write_change(store: Store, account: dict[str, Any], change: Change, run_id: int | None,
-                 day: str) -> int:
-    """Insert or update one plan as it stands after the run; log the run's event for it."""
-    p = change.plan
-    c = store.conn
-    values = (p.status, p.state, p.risk_level, int(p.kept_open), p.snoozed_until, p.snooze_risk,
-              p.done_on, p.resolved_on, run_id, account.get("owner"), account.get("name"))
-    if p.plan_id is None:
-        cur = c.execute("INSERT INTO plans (status, state, risk_level, kept_open, snoozed_until, snooze_risk, "
-                        "done_on, resolved_on, last_run, owner, account_name, account_id, playbook, opened, "
-                        "opened_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        values + (account["account_id"], p.playbook, p.opened, run_id))
-        plan_id = int(cur.lastrowid)
-    else:
-        plan_id = p.plan_id
-        c.execute("UPDATE plans SET status = ?, state = ?, risk_level = ?, kept_open = ?, snoozed_until = ?, "
-                  "snooze_risk = ?, done_on = ?, resolved_on = ?, last_run = ?, owner = ?, account_name = ? "
-                  "WHERE plan_id = ?", values + (plan_id,))
-    c.executemany("INSERT OR IGNORE INTO plan_steps (plan_id, step_id, position, due, done_on) "
-                  "VALUES (?, ?, ?, ?, ?)",
-                  [(plan_id, s.id, i, s.due, s.done_on) for i, s in enumerate(p.steps)])
-    c.execute("INSERT INTO plan_events (plan_id, run_id, at, event, detail) VALUES (?, ?, ?, ?, ?)",
-              (plan_id, run_id, day, change.event, f"risk {p.risk_level}"))
-    return plan_id
+class PlanWriter:
+    """A run's plan changes: a new plan is inserted at once (its id goes into the result), the
+    updates, steps and events of a chunk go in a few batched statements (flush)."""
+
+    def __init__(self, store: Store, run_id: int | None, day: str):
+        self.store, self.run_id, self.day = store, run_id, day
+        self.updates: list[tuple] = []
+        self.steps: list[tuple] = []
+        self.events: list[tuple] = []
+
+    def write(self, account: dict[str, Any], change: Change) -> int:
+        """The plan as it stands after the run, with the run's event for it; returns its id."""
+        p = change.plan
+        values = (p.status, p.state, p.risk_level, int(p.kept_open), p.snoozed_until, p.snooze_risk,
+                  p.done_on, p.resolved_on, self.run_id, account.get("owner"), account.get("name"))
+        if p.plan_id is None:
+            cur = self.store.conn.execute(
+                "INSERT INTO plans (status, state, risk_level, kept_open, snoozed_until, snooze_risk, done_on, "
+                "resolved_on, last_run, owner, account_name, account_id, playbook, opened, opened_run) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values + (account["account_id"], p.playbook, p.opened, self.run_id))
+            plan_id = int(cur.lastrowid)
+        else:
+            plan_id = p.plan_id
+            self.updates.append(values + (plan_id,))
+        self.steps += [(plan_id, s.id, i, s.due, s.done_on) for i, s in enumerate(p.steps)]
+        self.events.append((plan_id, self.run_id, self.day, change.event, f"risk {p.risk_level}"))
+        return plan_id
+
+    def flush(self) -> None:
+        c = self.store.conn
+        c.executemany("UPDATE plans SET status = ?, state = ?, risk_level = ?, kept_open = ?, snoozed_until = ?, "
+                      "snooze_risk = ?, done_on = ?, resolved_on = ?, last_run = ?, owner = ?, account_name = ? "
+                      "WHERE plan_id = ?", self.updates)
+        # a step keeps its due date and done mark: only steps new to the plan are added
+        c.executemany("INSERT OR IGNORE INTO plan_steps (plan_id, step_id, position, due, done_on) "
+                      "VALUES (?, ?, ?, ?, ?)", self.steps)
+        c.executemany("INSERT INTO plan_events (plan_id, run_id, at, event, detail) VALUES (?, ?, ?, ?, ?)",
+                      self.events)
+        self.updates, self.steps, self.events = [], [], []
 
 
 def pack(overlay: dict[str, Any] | None) -> bytes | None:

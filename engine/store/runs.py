@@ -26,7 +26,7 @@ from .. import reconcile as rc
 from . import overlay as ov
 from .blobs import file_sha256, put_file, put_rules
 from .db import Store
-from .plans import account_row, history, live_plans, unpack, write_account_runs, write_change
+from .plans import PlanWriter, account_row, history, live_plans, unpack, write_account_runs
 
 CHUNK = 2000  # accounts reconciled (and written) at a time: memory stays flat
 
@@ -119,12 +119,12 @@ def _record_run(store: Store, project: Project, key: str, day: str, inputs: list
     return run_id
 
 
-def _chunks(path: Path) -> Iterator[list[dict[str, Any]]]:
+def _chunks(path: Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     with path.open(encoding="utf-8") as f:
-        chunk: list[dict[str, Any]] = []
+        chunk: list[tuple[str, dict[str, Any]]] = []
         for line in f:
             if line.strip():
-                chunk.append(json.loads(line))
+                chunk.append((line, json.loads(line)))
             if len(chunk) >= CHUNK:
                 yield chunk
                 chunk = []
@@ -141,8 +141,8 @@ def _rewrite(results_path: Path, out: Output, job: "_Job") -> None:
     try:
         with tmp.open("w", encoding="utf-8") as f:
             for chunk in _chunks(results_path):
-                for r in job.process(chunk):
-                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
+                for r, line in job.process(chunk):
+                    f.write(line)
                     counts[0][r["risk_level"]] += 1
                     counts[1].update(s["id"] for s in r["signals"])
                     counts[2].update(p["id"] for p in r["playbooks"])
@@ -184,15 +184,17 @@ class _Job:
 
     # -- per chunk -------------------------------------------------------------------------
 
-    def process(self, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def process(self, chunk: list[tuple[str, dict[str, Any]]]) -> list[tuple[dict[str, Any], str]]:
+        """(line, result) of results.jsonl -> (result, line) as the run reports them."""
         self.accounts += len(chunk)
         if self.info.replayed:
             return self._replay(chunk)
-        ids = [r["account_id"] for r in chunk]
+        ids = [r["account_id"] for _, r in chunk]
         plans = live_plans(self.store, ids)
-        done: list[dict[str, Any]] = []
+        writer = PlanWriter(self.store, self.info.run_id, self.day)
+        done: list[tuple[dict[str, Any], str]] = []
         rows: list[tuple] = []
-        for r in chunk:
+        for line, r in chunk:
             aid = r["account_id"]
             fired = [f["rule"] for f in r["fired"]]
             # the past matters for live plans (escalation, keep_open_runs) and for_runs rules only
@@ -205,20 +207,20 @@ class _Job:
             assigned = [p["id"] for p in r["playbooks"]]
             outcome = rc.reconcile(self.as_of, r["risk_level"], assigned, plans.get(aid, []), past,
                                    self.policies, self.levels)
-            ids_written = {i: write_change(self.store, r, c, self.info.run_id, self.day)
-                           for i, c in enumerate(outcome.changes)}
+            ids_written = {i: writer.write(r, c) for i, c in enumerate(outcome.changes)}
             overlay = ov.build(outcome, ids_written, pending)
             if self.store.dry_run:  # plan ids of a dry run are the in-memory copy's: not real
                 overlay = _without_new_ids(overlay, outcome)
             final = ov.apply(self.project, r, overlay, self.lang)
             rows.append(account_row(self.info.run_id, self.day, final, fired, assigned, overlay))
             self._count(final, outcome, pending)
-            done.append(final)
+            done.append((final, _line(line, final, overlay)))
+        writer.flush()
         write_account_runs(self.store, rows, self.correction)
         return done
 
-    def _replay(self, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        ids = [r["account_id"] for r in chunk]
+    def _replay(self, chunk: list[tuple[str, dict[str, Any]]]) -> list[tuple[dict[str, Any], str]]:
+        ids = [r["account_id"] for _, r in chunk]
         stored: dict[str, Any] = {}
         for i in range(0, len(ids), 500):
             batch = ids[i:i + 500]
@@ -227,16 +229,17 @@ class _Job:
                                       [self.info.run_id, *batch]):
                 stored[row["account_id"]] = unpack(row["overlay"])
         done = []
-        for r in chunk:
+        for line, r in chunk:
             overlay = stored.get(r["account_id"])
             pending = (overlay or {}).get("pending") or {}
             if pending:
                 r = self._evaluate(r["account_id"], frozenset(pending))
             final = ov.apply(self.project, r, overlay, self.lang)
             self.info.states.update(p["state"] for p in final["playbooks"])
+            self.info.states.update(h["state"] for h in final["held_plans"])
             self.info.states.update("resolved" for _ in final["resolved_plans"])
             self.info.pending_rules += len(pending)
-            done.append(final)
+            done.append((final, _line(line, final, overlay)))
         return done
 
     def _count(self, final: dict[str, Any], outcome: rc.Outcome, pending: dict[str, int]) -> None:
@@ -270,6 +273,17 @@ class _Job:
             measure(self.project, accepted)
             self._values = {v["account_id"]: v for v in accepted}
         return self._values
+
+
+_NOTHING = ', "held_plans": [], "resolved_plans": [], "pending_rules": []}\n'
+
+
+def _line(line: str, final: dict[str, Any], overlay: dict[str, Any] | None) -> str:
+    """The result's line: most accounts have no plan, and their line only gains empty lists."""
+    text = line.rstrip()
+    if overlay is None and not final["playbooks"] and text.endswith("}") and text != "{}":
+        return text[:-1] + _NOTHING
+    return json.dumps(final, ensure_ascii=False) + "\n"
 
 
 def _without_new_ids(overlay: dict[str, Any] | None, outcome: rc.Outcome) -> dict[str, Any] | None:
