@@ -1,6 +1,7 @@
 """Evaluate accounts: derived metrics -> engine -> a result record per account (contract.md)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Iterable
@@ -43,16 +44,41 @@ class Evaluator:
                                         if r.account_test is not None
                                         and set(r.required_facts) <= quiet])
         self._quiet: Outcome | None = None  # what fires when no account pattern matches
+        self._thresholds: dict[Any, dict[str, Any]] = {}
         self.engine_runs = 0
 
     def close(self) -> None:
         self.engine.close()
 
+    @functools.cached_property
+    def _signal_order(self) -> dict[str, tuple]:
+        """Signals sorted by severity, then category (as declared), then id."""
+        categories = list(self.project.categories)
+        return {sid: (-SEVERITY_RANK[s.severity],
+                      categories.index(s.category) if s.category in categories else 99, sid)
+                for sid, s in self.project.signals.items()}
+
+    @functools.cached_property
+    def _playbook_entries(self) -> dict[str, tuple[str, int, tuple[dict[str, Any], ...]]]:
+        """Each playbook's title, priority and steps with due dates: the same for every account."""
+        lang = self.lang
+        return {pid: (text_in(pb.title, lang), pb.priority,
+                      tuple({"id": s.id, "title": text_in(s.title, lang), "owner": s.owner,
+                             "due": (self.as_of + timedelta(days=s.due_days)).isoformat()}
+                            for s in pb.steps))
+                for pid, pb in self.project.playbooks.items()}
+
     def account_fact(self, values: dict[str, Any]) -> dict[str, Any]:
-        fact = {m: values[m] for m in self.fields if values.get(m) is not None}
-        segment = values.get("segment")
-        for tid in self.compiled.thresholds:
-            fact[threshold_field(tid)] = self.project.thresholds[tid].for_segment(segment)
+        get = values.get
+        fact = {m: v for m in self.fields if (v := get(m)) is not None}
+        segment = get("segment")
+        thresholds = self._thresholds.get(segment)
+        if thresholds is None:  # the thresholds of a segment, resolved once per segment
+            thresholds = {threshold_field(tid): self.project.thresholds[tid].for_segment(segment)
+                          for tid in self.compiled.thresholds}
+            if len(self._thresholds) < 10_000:
+                self._thresholds[segment] = thresholds
+        fact.update(thresholds)
         return fact
 
     def evaluate(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -92,11 +118,8 @@ class Evaluator:
                     "rules": sorted(set(by))}
 
         signal_ids = [k[1] for k in outcome.facts if k[0] == "signal"]
-        category_order = list(p.categories)
         signals = []
-        for sid in sorted(signal_ids, key=lambda s: (-SEVERITY_RANK[p.signals[s].severity],
-                                                     category_order.index(p.signals[s].category)
-                                                     if p.signals[s].category in category_order else 99, s)):
+        for sid in sorted(signal_ids, key=self._signal_order.__getitem__):
             s = p.signals[sid]
             ev = evidence(("signal", sid))
             signals.append({"id": sid, "category": s.category, "severity": s.severity,
@@ -108,13 +131,10 @@ class Evaluator:
         playbooks = []
         for pid in sorted((k[1] for k in outcome.facts if k[0] == "playbook"),
                           key=lambda i: (p.playbooks[i].priority, i)):
-            pb = p.playbooks[pid]
-            playbooks.append({
-                "id": pid, "title": text_in(pb.title, lang), "priority": pb.priority,
-                "reason": evidence(("playbook", pid)),
-                "steps": [{"id": s.id, "title": text_in(s.title, lang), "owner": s.owner,
-                           "due": (self.as_of + timedelta(days=s.due_days)).isoformat()}
-                          for s in pb.steps]})
+            title, priority, steps = self._playbook_entries[pid]
+            playbooks.append({"id": pid, "title": title, "priority": priority,
+                              "reason": evidence(("playbook", pid)),
+                              "steps": [dict(step) for step in steps]})  # copies: later passes annotate them
         missing = sorted(m for m in self.inputs if values.get(m) is None)
         return {
             "account_id": values.get("account_id"),

@@ -2,7 +2,7 @@
 floating-point noise never decides a strict comparison (3 -> 2.55 is a 15 % drop, exactly)."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from . import expr
 from .analysis import formula_order
@@ -13,41 +13,56 @@ class _Undefined(Exception):
     """A formula input is missing, or the formula divides by zero: the result is missing."""
 
 
-def _num(node: expr.Node, values: Mapping[str, Any]) -> float:
+def _compile(node: expr.Node) -> Callable[[Mapping[str, Any]], float]:
+    """A formula as nested closures, built once: no tree walk per account."""
     if isinstance(node, expr.Num):
-        return node.value
+        const = node.value
+        return lambda values: const
     if isinstance(node, expr.Ref):
-        v = values.get(node.parts[0])
-        if v is None:
-            raise _Undefined
-        return v
-    if isinstance(node, expr.Unary):
-        return -_num(node.operand, values)
-    if isinstance(node, expr.Binary):
-        a, b = _num(node.left, values), _num(node.right, values)
-        if node.op == "+":
-            return a + b
-        if node.op == "-":
-            return a - b
-        if node.op == "*":
-            return a * b
-        if b == 0:
-            raise _Undefined
-        return a / b
-    if isinstance(node, expr.Call):
-        args = [_num(a, values) for a in node.args]
-        if node.name in ("pct_change", "pct_drop"):
-            current, previous = args
-            if previous == 0:
+        name = node.parts[0]
+
+        def ref(values: Mapping[str, Any]) -> float:
+            v = values.get(name)
+            if v is None:
                 raise _Undefined
-            change = (current - previous) / previous * 100
-            return change if node.name == "pct_change" else -change
+            return v
+        return ref
+    if isinstance(node, expr.Unary):
+        inner = _compile(node.operand)
+        return lambda values: -inner(values)
+    if isinstance(node, expr.Binary):
+        a, b = _compile(node.left), _compile(node.right)
+        if node.op == "+":
+            return lambda values: a(values) + b(values)
+        if node.op == "-":
+            return lambda values: a(values) - b(values)
+        if node.op == "*":
+            return lambda values: a(values) * b(values)
+
+        def divide(values: Mapping[str, Any]) -> float:
+            x, y = a(values), b(values)
+            if y == 0:
+                raise _Undefined
+            return x / y
+        return divide
+    if isinstance(node, expr.Call):
+        args = [_compile(a) for a in node.args]
+        if node.name in ("pct_change", "pct_drop"):
+            sign = 1 if node.name == "pct_change" else -1
+            current, previous = args
+
+            def pct(values: Mapping[str, Any]) -> float:
+                c, p = current(values), previous(values)
+                if p == 0:
+                    raise _Undefined
+                return sign * ((c - p) / p * 100)
+            return pct
         if node.name == "abs":
-            return abs(args[0])
-        if node.name == "min":
-            return min(args)
-        if node.name == "max":
-            return max(args)
+            (only,) = args
+            return lambda values: abs(only(values))
+        if node.name in ("min", "max"):
+            pick = min if node.name == "min" else max
+            return lambda values: pick(f(values) for f in args)
     raise TypeError(f"not a formula: {node!r}")
 
 
@@ -55,7 +70,7 @@ class Deriver:
     """Computes a project's derived metrics in dependency order."""
 
     def __init__(self, project: Project):
-        self.steps = [(m, project.metrics[m].formula, project.metrics[m].decimals,
+        self.steps = [(m, _compile(project.metrics[m].formula), project.metrics[m].decimals,
                        project.metrics[m].type == "integer")
                       for m in formula_order(project)]
 
@@ -65,7 +80,7 @@ class Deriver:
             if values.get(mid) is not None:
                 continue
             try:
-                v = _num(formula, values)
+                v = formula(values)
             except (_Undefined, OverflowError):
                 continue
             if v != v or v in (float("inf"), float("-inf")):

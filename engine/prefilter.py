@@ -116,7 +116,13 @@ def _guarded_compare(items: list[Any]) -> Predicate | None:
 def compile_filter(account_tests: list[Any]) -> Predicate:
     """True when at least one of the account patterns may match the account fact."""
     preds = [compile_test(t) for t in account_tests]
-    return lambda fact: any(p(fact) for p in preds)
+
+    def may_fire(fact: dict[str, Any]) -> bool:
+        for p in preds:
+            if p(fact):
+                return True
+        return False
+    return may_fire
 
 
 def quiet_facts(compiled: "Compiled") -> set:
