@@ -21,7 +21,7 @@ from .evaluate import Evaluator
 from .model import NO_RISK, Project
 from .portfolio import measure
 from .project import PROJECT_FILE, YAML_DIRS, load_project
-from .run import load_accounts
+from .accounts import load_accounts
 from .runtime import EngineRuntimeError
 
 LISTS = ("signals", "classes", "playbooks")

@@ -20,28 +20,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
+from .accounts import reject, required_columns
 from .evaluate import Evaluator
 from .io.readers import read_table
-from .io.records import normalize
+from .io.records import normalize, shown_id
 from .model import Project
 from .portfolio import WRITTEN, measure_columns
 from .runtime import EngineRuntimeError
 
 CHUNK_SIZE = 10_000
-
-
-def reject(source: str, row: int, account_id: Any, errors: list[tuple[str | None, str]]) -> dict[str, Any]:
-    return {"source": source, "row": row, "account_id": account_id,
-            "reason": "; ".join(f"{f}: {r}" if f else r for f, r in errors),
-            "errors": [{"field": f, "reason": r} for f, r in errors]}
-
-
-def shown_id(raw: Any) -> str | None:
-    """The account id of a record that may be rejected, as far as it can be told."""
-    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-        return None
-    text = (f"{raw:g}" if isinstance(raw, float) and raw.is_integer() else str(raw)).strip()
-    return text[:200] or None
 
 
 # ---- per-process state ---------------------------------------------------------------------
@@ -269,10 +256,9 @@ class PipelineOutput:
 def chunks(project: Project, inputs: list[Path], sheet: str | None, out: PipelineOutput,
            size: int = CHUNK_SIZE) -> Iterator[tuple[list[tuple], bool]]:
     """Raw records of every input, `size` at a time (a chunk never spans two files)."""
-    from .run import _required_columns as check_required_columns  # file-level checks live with loading
     for path in inputs:
         table = read_table(path, project.columns, project.metrics, sheet)
-        check_required_columns(project, table)
+        required_columns(project, table)
         batch: list[tuple] = []
         for rec in table.records:
             batch.append((rec.source, rec.row, rec.cells, rec.problem))

@@ -30,7 +30,7 @@ from engine.errors import KamError
 from engine.io.readers import FORMATS
 from engine.loader import load_text
 from engine.project import load_project
-from engine.run import load_accounts
+from engine.accounts import load_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)

@@ -21,7 +21,7 @@ from engine.errors import KamError
 from engine.io.readers import read_table
 from engine.io.records import parse_number
 from engine.project import load_project
-from engine.run import load_accounts
+from engine.accounts import load_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)

@@ -329,7 +329,7 @@ SHEET = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006
     '<!DOCTYPE w [<!ENTITY x SYSTEM "file:///etc/passwd">]>',  # external entity
 ])
 def test_workbook_xml_entities_cannot_explode_or_read_files(tmp_path, doctype):
-    from engine.run import load_accounts
+    from engine.accounts import load_accounts
 
     f = workbook_with_sheet_xml(tmp_path / "evil.xlsx", '<?xml version="1.0"?>' + doctype + SHEET)
     project = load_project(ROOT)

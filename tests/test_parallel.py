@@ -1,0 +1,66 @@
+"""Chunks, worker processes and a Dask LocalCluster give output identical to one process,
+rejected records and duplicates across chunks included."""
+from __future__ import annotations
+
+import datetime
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.project import load_project
+from engine.run import evaluate_portfolio
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = datetime.date(2026, 11, 23)
+
+
+@pytest.fixture(scope="module")
+def portfolio(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("parallel")
+    lines = (ROOT / "examples" / "accounts.csv").read_text("utf-8").splitlines()
+    header, rows = lines[0], lines[1:]
+    bad = rows[5].split(",")
+    bad[header.split(",").index("nps")] = "eleven"
+    extra = [",".join(bad).replace(bad[0], "BAD-1", 1), rows[3], rows[150]]  # bad value + 2 duplicates
+    f = folder / "accounts.csv"
+    f.write_text("\n".join([header] + rows + extra) + "\n", "utf-8")
+    return f
+
+
+def _run(project, portfolio: Path, out: Path, **kw) -> tuple[bytes, bytes, dict]:
+    report = evaluate_portfolio(project, [portfolio], out, AS_OF, "en", None, None, **kw)
+    return ((out / "results.jsonl").read_bytes(), (out / "rejected.jsonl").read_bytes(), report.summary())
+
+
+def _same(a: tuple, b: tuple) -> None:
+    assert a[0] == b[0]
+    assert a[1] == b[1]
+    strip = lambda s: {k: v for k, v in s.items() if k != "timings"}  # noqa: E731
+    assert strip(a[2]) == strip(b[2])
+
+
+@pytest.fixture(scope="module")
+def project():
+    return load_project(ROOT)
+
+
+@pytest.fixture(scope="module")
+def single(project, portfolio, tmp_path_factory):
+    out = _run(project, portfolio, tmp_path_factory.mktemp("o") / "single")
+    assert out[2]["accounts_read"] == 203 and out[2]["rejected"] == 3
+    return out
+
+
+def test_small_chunks_equal_one_chunk(project, portfolio, single, tmp_path):
+    _same(single, _run(project, portfolio, tmp_path / "chunks", chunk_size=7))
+
+
+def test_worker_processes_equal_one_process(project, portfolio, single, tmp_path):
+    _same(single, _run(project, portfolio, tmp_path / "workers", workers=2, chunk_size=13))
+
+
+def test_dask_local_cluster_equals_one_process(project, portfolio, single, tmp_path):
+    pytest.importorskip("distributed")
+    _same(single, _run(project, portfolio, tmp_path / "dask", dask="local", chunk_size=17))
+    assert not list((tmp_path / "dask").glob(".spill*"))
