@@ -35,7 +35,7 @@ def explain_run(store: Store, account_id: str, ref: str) -> list[str]:
     from ..explain import explain
     from ..portfolio import measure
     from ..project import load_project
-    from ..run import load_accounts
+    from ..accounts import load_accounts
 
     run_id = find_run(store, ref)
     run = store.one("SELECT * FROM runs WHERE run_id = ?", (run_id,))

@@ -267,7 +267,7 @@ class _Job:
         again (only when some for_runs rule holds back an account)."""
         if self._values is None:
             from ..portfolio import measure
-            from ..run import load_accounts
+            from ..accounts import load_accounts
             loaded = load_accounts(self.project, self.inputs, self.sheet)
             accepted = [v for _, _, v in loaded.accepted]
             measure(self.project, accepted)
