@@ -55,6 +55,9 @@ def _guard(fn: Callable[..., int | None]) -> Callable[..., None]:
 project_option = click.option("--project", "project_dir", type=click.Path(file_okay=False),
                               help="Project folder (with kam.yaml). Default: the current folder "
                                    "if it has one, else the bundled default project.")
+store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False),
+                            help="State store of plans across runs. Default: <project>/.kam/state.sqlite "
+                                 "(./.kam/state.sqlite for the bundled project; $KAM_STORE wins).")
 
 
 def _load(project_dir: str | None):
@@ -117,9 +120,13 @@ def _as_of(value: str | None) -> date:
 @click.option("--lang", type=click.Choice(["en", "ru"]), help="Language of documents. Default: kam.yaml's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--sheet", help="Sheet of the .xlsx inputs to read. Default: the first.")
+@store_option
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Evaluate and render against the store's plans without changing the store.")
 @_guard
 def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_of: str | None,
-             lang: str | None, as_json: bool, sheet: str | None) -> int:
+             lang: str | None, as_json: bool, sheet: str | None,
+             store_path: str | None = None, dry_run: bool = False) -> int:
     """Evaluate every account of INPUTS; write results.jsonl, rejected.jsonl and documents."""
     from engine.render import write_documents
     from engine.run import evaluate_portfolio
@@ -137,11 +144,12 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
         if done == total:
             bar["bar"].__exit__(None, None, None)
 
-    report = evaluate_portfolio(project, [Path(i) for i in inputs], Path(out_dir), when, lang,
-                                progress, write_documents, sheet=sheet)
+    with _open_store(_store_file(project.root, store_path), dry_run=dry_run) as store:
+        report = evaluate_portfolio(project, [Path(i) for i in inputs], Path(out_dir), when, lang,
+                                    progress, write_documents, sheet=sheet, store=store)
     summary = report.summary()
     if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**summary, "plans": _run_plans(store.last_run)}, ensure_ascii=False, indent=2))
         return 0
     click.echo(f"{report.read} accounts read: {report.evaluated} evaluated, {report.rejected} rejected"
                + (f" (see {Path(out_dir) / 'rejected.jsonl'})" if report.rejected else ""))
@@ -155,18 +163,28 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
         click.echo("playbooks: " + ", ".join(f"{k} {v}" for k, v in summary["by_playbook"].items()))
     for source, cols in report.ignored_columns.items():
         click.echo(f"{source}: ignored unknown columns: {', '.join(cols)}", err=True)
+    click.echo(_plans_line(store.last_run))
     click.echo(f"written to {out_dir}/")
     return 0
 
 
 @main.command()
 @click.argument("account_id")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
 @project_option
 @click.option("--as-of", "as_of", help="Evaluation date YYYY-MM-DD. Default: today.")
+@click.option("--run", "run_ref", metavar="RUN_ID",
+              help="Explain the account's result in a recorded run (a number or 'latest'), with that "
+                   "run's rules and input, from the store; no INPUT then.")
+@store_option
 @_guard
-def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, as_of: str | None) -> int:
+def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, as_of: str | None,
+            run_ref: str | None = None, store_path: str | None = None) -> int:
     """Show the chain of rules that fired for ACCOUNT_ID, and why the others did not."""
+    if run_ref is not None:
+        return _explain_run(account_id, run_ref, inputs, project_dir, store_path, as_of)
+    if not inputs:
+        raise click.UsageError("give the INPUT file(s), or --run RUN_ID to explain a recorded run")
     from engine.analysis import chain_levels
     from engine.evaluate import Evaluator
     from engine.explain import explain as explain_account
@@ -336,6 +354,158 @@ def backtest_command(history: str, losses: str, project_dir: str | None, horizon
         lines += [""] + bt.sweep_lines(report["sweep"])
     for line in lines:
         click.echo(line)
+    return 0
+
+
+# ---- plans across runs: the state store (issue 9) -----------------------------------------
+
+def _store_file(project_root: Path | None, store_path: str | None, project_dir: str | None = None) -> Path:
+    from engine.project import find_project
+    from engine.store import default_store_path
+    if store_path:
+        return Path(store_path)
+    return default_store_path(project_root if project_root is not None else find_project(project_dir))
+
+
+def _open_store(path: Path, dry_run: bool = False, must_exist: bool = False):
+    from engine.store import Store
+    return Store.open(path, dry_run=dry_run, must_exist=must_exist)
+
+
+def _day(value: str | None, hint: str) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=hint)
+
+
+def _run_plans(info: Any) -> dict[str, Any]:
+    from engine.store.show import run_summary
+    return run_summary(info, _display_root(info.store))
+
+
+def _plans_line(info: Any) -> str:
+    from engine.store.show import run_line
+    return run_line(info, _display_root(info.store))
+
+
+def _explain_run(account_id: str, run_ref: str, inputs: tuple[str, ...], project_dir: str | None,
+                 store_path: str | None, as_of: str | None) -> int:
+    from engine.store.audit import explain_run
+    if inputs or as_of:
+        raise click.UsageError("--run explains a recorded run with its own input and date: "
+                               "give no INPUT and no --as-of")
+    with _open_store(_store_file(None, store_path, project_dir), must_exist=True) as store:
+        for line in explain_run(store, account_id, run_ref):
+            click.echo(line)
+    return 0
+
+
+def _in_plans(ctx: click.Context, store_path: str | None, project_dir: str | None) -> Path:
+    """A subcommand's --store/--project, else the group's."""
+    parent = ctx.parent.params if ctx.parent is not None else {}
+    return _store_file(None, store_path or parent.get("store_path"), project_dir or parent.get("project_dir"))
+
+
+@main.group("plans", invoke_without_command=True)
+@click.option("--owner", help="Only the plans of this account manager.")
+@click.option("--status", type=click.Choice(["open", "overdue", "new", "ongoing", "escalated", "resolved",
+                                             "snoozed", "done"]),
+              help="Which plans (default: open). new/ongoing/escalated: open plans by their latest run's state.")
+@click.option("--as-of", "as_of", help="Date for overdue steps, YYYY-MM-DD. Default: today.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
+@store_option
+@project_option
+@click.pass_context
+def plans_group(ctx: click.Context, owner: str | None, status: str | None, as_of: str | None, as_json: bool,
+                store_path: str | None, project_dir: str | None) -> None:
+    """List the plans in the state store; `kam plans done|snooze|reopen` change them."""
+    if ctx.invoked_subcommand is None:  # the listing is the group's default
+        _list_plans(owner, status, as_of, as_json, store_path, project_dir)
+
+
+@_guard
+def _list_plans(owner: str | None, status: str | None, as_of: str | None, as_json: bool,
+                store_path: str | None, project_dir: str | None) -> int:
+    from engine.store.actions import list_plans
+    from engine.store.show import plan_lines
+    with _open_store(_store_file(None, store_path, project_dir), must_exist=True) as store:
+        views = list_plans(store, _day(as_of, "--as-of"), owner, status)
+    if as_json:
+        click.echo(json.dumps(views, ensure_ascii=False, indent=2))
+    else:
+        for line in plan_lines(views, status or "open"):
+            click.echo(line)
+    return 0
+
+
+@plans_group.command("done")
+@click.argument("plan_id", type=int)
+@click.argument("step_id", required=False)
+@click.option("--on", "on", help="Date it was done, YYYY-MM-DD. Default: today.")
+@store_option
+@project_option
+@click.pass_context
+@_guard
+def plans_done(ctx: click.Context, plan_id: int, step_id: str | None, on: str | None, store_path: str | None,
+               project_dir: str | None) -> int:
+    """Mark PLAN_ID (or one of its steps) done. A done plan with a cooldown is not reopened within it."""
+    from engine.store.actions import mark_done
+    with _open_store(_in_plans(ctx, store_path, project_dir), must_exist=True) as store:
+        click.echo(mark_done(store, plan_id, step_id, _day(on, "--on")))
+    return 0
+
+
+@plans_group.command("snooze")
+@click.argument("plan_id", type=int)
+@click.option("--until", "until", required=True, help="Hold the plan back until this date, YYYY-MM-DD.")
+@click.option("--reason", required=True, help="Why (required, kept with the plan).")
+@store_option
+@project_option
+@click.pass_context
+@_guard
+def plans_snooze(ctx: click.Context, plan_id: int, until: str, reason: str, store_path: str | None,
+                 project_dir: str | None) -> int:
+    """Snooze PLAN_ID until a date; it comes back then (or sooner if the account's risk rises)."""
+    from engine.store.actions import snooze
+    with _open_store(_in_plans(ctx, store_path, project_dir), must_exist=True) as store:
+        click.echo(snooze(store, plan_id, _day(until, "--until"), reason, date.today()))
+    return 0
+
+
+@plans_group.command("reopen")
+@click.argument("plan_id", type=int)
+@store_option
+@project_option
+@click.pass_context
+@_guard
+def plans_reopen(ctx: click.Context, plan_id: int, store_path: str | None, project_dir: str | None) -> int:
+    """Open a done, snoozed or resolved plan again."""
+    from engine.store.actions import reopen
+    with _open_store(_in_plans(ctx, store_path, project_dir), must_exist=True) as store:
+        click.echo(reopen(store, plan_id, date.today()))
+    return 0
+
+
+@main.command("history")
+@click.argument("account_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+@store_option
+@project_option
+@_guard
+def history_command(account_id: str, as_json: bool, store_path: str | None, project_dir: str | None) -> int:
+    """ACCOUNT_ID's risk level, signals and plans over the recorded runs."""
+    from engine.store.actions import account_history
+    from engine.store.show import history_lines
+    with _open_store(_store_file(None, store_path, project_dir), must_exist=True) as store:
+        data = account_history(store, account_id)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for line in history_lines(data):
+            click.echo(line)
     return 0
 
 
