@@ -120,12 +120,19 @@ def _as_of(value: str | None) -> date:
 @click.option("--lang", type=click.Choice(["en", "ru"]), help="Language of documents. Default: kam.yaml's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--sheet", help="Sheet of the .xlsx inputs to read. Default: the first.")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Local worker processes (e.g. the number of cores).")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Evaluate on a Dask cluster: a scheduler address (tcp://host:8786) or 'local'.")
+@click.option("--no-documents", "no_documents", is_flag=True,
+              help="Write results only, no plans or reports (large batch runs).")
 @store_option
 @click.option("--dry-run", "dry_run", is_flag=True,
               help="Evaluate and render against the store's plans without changing the store.")
 @_guard
 def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_of: str | None,
-             lang: str | None, as_json: bool, sheet: str | None,
+             lang: str | None, as_json: bool, sheet: str | None, workers: int = 1,
+             dask_address: str | None = None, no_documents: bool = False,
              store_path: str | None = None, dry_run: bool = False) -> int:
     """Evaluate every account of INPUTS; write results.jsonl, rejected.jsonl and documents."""
     from engine.render import write_documents
@@ -146,7 +153,8 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
 
     with _open_store(_store_file(project.root, store_path), dry_run=dry_run) as store:
         report = evaluate_portfolio(project, [Path(i) for i in inputs], Path(out_dir), when, lang,
-                                    progress, write_documents, sheet=sheet, store=store)
+                                    progress, None if no_documents else write_documents, sheet=sheet,
+                                    workers=workers, dask=dask_address, store=store)
     summary = report.summary()
     if as_json:
         click.echo(json.dumps({**summary, "plans": _run_plans(store.last_run)}, ensure_ascii=False, indent=2))
@@ -189,7 +197,7 @@ def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, a
     from engine.evaluate import Evaluator
     from engine.explain import explain as explain_account
     from engine.portfolio import measure
-    from engine.run import load_accounts
+    from engine.accounts import load_accounts
     project = _load(project_dir)
     loaded = load_accounts(project, [Path(i) for i in inputs])
     measure(project, [v for _, _, v in loaded.accepted])
