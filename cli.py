@@ -5,6 +5,7 @@ Exit codes: 0 ok (accounts at risk are not an error), 1 invalid project or input
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -129,11 +130,13 @@ def _as_of(value: str | None) -> date:
 @store_option
 @click.option("--dry-run", "dry_run", is_flag=True,
               help="Evaluate and render against the store's plans without changing the store.")
+@click.option("--no-store", "no_store", is_flag=True,
+              help="Stateless run: no plan store at all (results carry no plan states).")
 @_guard
 def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_of: str | None,
              lang: str | None, as_json: bool, sheet: str | None, workers: int = 1,
              dask_address: str | None = None, no_documents: bool = False,
-             store_path: str | None = None, dry_run: bool = False) -> int:
+             store_path: str | None = None, dry_run: bool = False, no_store: bool = False) -> int:
     """Evaluate every account of INPUTS; write results.jsonl, rejected.jsonl and documents."""
     from engine.render import write_documents
     from engine.run import evaluate_portfolio
@@ -151,13 +154,18 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
         if done == total:
             bar["bar"].__exit__(None, None, None)
 
-    with _open_store(_store_file(project.root, store_path), dry_run=dry_run) as store:
+    if no_store and (store_path or dry_run):
+        raise click.UsageError("--no-store runs without a store: drop --store/--dry-run")
+    with contextlib.nullcontext() if no_store else \
+            _open_store(_store_file(project.root, store_path), dry_run=dry_run) as store:
         report = evaluate_portfolio(project, [Path(i) for i in inputs], Path(out_dir), when, lang,
                                     progress, None if no_documents else write_documents, sheet=sheet,
                                     workers=workers, dask=dask_address, store=store)
     summary = report.summary()
+    last_run = store.last_run if store is not None else None
     if as_json:
-        click.echo(json.dumps({**summary, "plans": _run_plans(store.last_run)}, ensure_ascii=False, indent=2))
+        plans = {"plans": _run_plans(last_run)} if last_run is not None else {}
+        click.echo(json.dumps({**summary, **plans}, ensure_ascii=False, indent=2))
         return 0
     click.echo(f"{report.read} accounts read: {report.evaluated} evaluated, {report.rejected} rejected"
                + (f" (see {Path(out_dir) / 'rejected.jsonl'})" if report.rejected else ""))
@@ -171,7 +179,8 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
         click.echo("playbooks: " + ", ".join(f"{k} {v}" for k, v in summary["by_playbook"].items()))
     for source, cols in report.ignored_columns.items():
         click.echo(f"{source}: ignored unknown columns: {', '.join(cols)}", err=True)
-    click.echo(_plans_line(store.last_run))
+    if last_run is not None:
+        click.echo(_plans_line(last_run))
     click.echo(f"written to {out_dir}/")
     return 0
 

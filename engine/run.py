@@ -74,7 +74,9 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                                progress=progress, chunk_size=chunk_size)
             shutil.rmtree(spill, ignore_errors=True)
             # plans across runs: states into results.jsonl and out.results (engine/store/runs.py)
+            started = time.perf_counter()
             out = reconcile_run(store, project, out, staging / "results.jsonl", as_of, inputs, lang, sheet)
+            out.timings["store"] = round(time.perf_counter() - started, 3)
             report = RunReport(out.read, out.evaluated, len(out.rejected), out.by_risk, out.by_signal,
                                out.by_playbook, out.ignored_columns, out_dir, out.results, out.timings)
             assert report.evaluated + report.rejected == report.read, "every record is evaluated or rejected"
