@@ -21,7 +21,7 @@ from .pipeline import Evaluated, Normalised, _stage_a, _stage_b, close_worker_st
 
 def _light(n: Normalised) -> Normalised:
     """What the client needs of a normalised chunk: everything but the records."""
-    return Normalised(n.index, n.read, n.rejected, n.ids, n.rows, n.columns)
+    return Normalised(n.index, n.read, n.rejected, n.ids, n.source, n.rows, n.columns)
 
 
 class DaskExecutor:

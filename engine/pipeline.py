@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 import pickle
 import time
 from collections import Counter
@@ -63,7 +64,8 @@ class Normalised:
     read: int
     rejected: list[dict[str, Any]]
     ids: list[Any]  # account ids of accepted records, in order
-    rows: list[tuple[str, int]]  # (source, row) of accepted records
+    source: str  # a chunk never spans two files
+    rows: "array[int]"  # row of each accepted record in its file (compact: one int each)
     columns: dict[str, list[Any]]  # what the portfolio pass reads
     spill: str | None = None  # pickle of the accepted values (process mode)
     values: list[dict[str, Any]] | None = None  # the accepted values (in-process / Dask)
@@ -80,7 +82,7 @@ def normalise_chunk(project: Project, index: int, records: list[tuple], decimal_
     """Type-check a chunk of raw records (source, row, cells, problem)."""
     rejected: list[dict[str, Any]] = []
     accepted: list[dict[str, Any]] = []
-    rows: list[tuple[str, int]] = []
+    rows = array("q")
     for source, row, cells, problem in records:
         if problem is not None:
             rejected.append(reject(source, row, shown_id(cells.get("account_id")), [(None, problem)]))
@@ -92,9 +94,10 @@ def normalise_chunk(project: Project, index: int, records: list[tuple], decimal_
                                    [(e.field, e.reason) for e in errors]))
             continue
         accepted.append(values)
-        rows.append((source, row))
+        rows.append(row)
     cols = {c: [v.get(c) for v in accepted] for c in portfolio_inputs(project)}
-    out = Normalised(index, len(records), rejected, [v.get("account_id") for v in accepted], rows, cols)
+    source = records[0][0] if records else ""
+    out = Normalised(index, len(records), rejected, [v.get("account_id") for v in accepted], source, rows, cols)
     if spill_dir is not None:
         path = os.path.join(spill_dir, f"chunk{index:06d}.pkl")
         with open(path, "wb") as f:
@@ -144,7 +147,7 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised,
         try:
             result = ev.evaluate(values)
         except EngineRuntimeError as exc:
-            source, row = chunk.rows[i]
+            source, row = chunk.source, chunk.rows[i]
             rejected.append(reject(source, row, values.get("account_id"), [(None, str(exc))]))
             continue
         lines.append(json.dumps(result, ensure_ascii=False))
@@ -292,19 +295,35 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
         out.rejected.extend(norm.rejected)
     t1 = time.perf_counter()
     drops = _duplicates(stage_a, out)
+
     # the pass sees each account once: duplicates (rejected) are left out of the totals
-    keep = [(k, i) for k, n in enumerate(stage_a) for i in range(len(n.ids))
-            if i not in drops.get(n.index, ())]
-    columns = {c: [stage_a[k].columns[c][i] for k, i in keep] for c in portfolio_inputs(project)}
+    def kept(n: Normalised, values: list[Any]) -> list[Any]:
+        d = drops.get(n.index)
+        return values if not d else [v for i, v in enumerate(values) if i not in d]
+
+    columns = {c: [v for n in stage_a for v in kept(n, n.columns[c])] for c in portfolio_inputs(project)}
+    ids = [v for n in stage_a for v in kept(n, n.ids)]
+    for n in stage_a:
+        n.columns = {}  # the main process keeps one copy of each column, not two
     cols = measure_columns(project.portfolio, columns["revenue_current"], columns["revenue_share_pct"],
                            columns["strategic"],
-                           {cid: columns[c.column] for cid, c in project.portfolio.scored().items()},
-                           [stage_a[k].ids[i] for k, i in keep])
-    slices: list[dict[str, list[Any]]] = [{name: [None] * len(n.ids) for name in WRITTEN} for n in stage_a]
-    for j, (k, i) in enumerate(keep):
-        for name in WRITTEN:
-            slices[k][name][i] = getattr(cols, name)[j]
-    del columns, cols, keep
+                           {cid: columns[c.column] for cid, c in project.portfolio.scored().items()}, ids)
+    del columns, ids
+
+    def portfolio_slices() -> Iterator[dict[str, list[Any]]]:
+        """Each chunk's share of the pass's columns, made when the chunk is sent."""
+        start = 0
+        for n in stage_a:
+            d = drops.get(n.index, ())
+            size = len(n.ids) - len(d)
+            part = {name: getattr(cols, name)[start:start + size] for name in WRITTEN}
+            if d:
+                for name, values in part.items():
+                    it = iter(values)
+                    part[name] = [None if i in d else next(it) for i in range(len(n.ids))]
+            start += size
+            yield part
+
     t2 = time.perf_counter()
     total = sum(len(n.ids) for n in stage_a)
     done = 0
@@ -312,7 +331,7 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
     write_seconds = 0.0
     with results_path.open("w", encoding="utf-8") as f:
         for ev in executor.stage_b((ref, as_of, lang, h, sl, drops.get(n.index, set()), keep_results)
-                                   for h, n, sl in zip(handles, stage_a, slices)):
+                                   for h, n, sl in zip(handles, stage_a, portfolio_slices())):
             w = time.perf_counter()
             f.write(ev.lines)
             write_seconds += time.perf_counter() - w
@@ -347,18 +366,16 @@ def _stage_b(args: tuple) -> Evaluated:
 
 def _duplicates(stage_a: list[Normalised], out: PipelineOutput) -> dict[int, set[int]]:
     """Second and later records of an account_id are rejected, naming the first."""
-    seen: dict[Any, tuple[str, int]] = {}
+    seen: dict[Any, int] = {}  # id -> position (chunk << 32 | record): an int, not a tuple, per account
     drops: dict[int, set[int]] = {}
-    for n in stage_a:
+    for k, n in enumerate(stage_a):
         for i, aid in enumerate(n.ids):
-            if aid in seen:
-                first = seen[aid]
-                source, row = n.rows[i]
-                out.rejected.append(reject(source, row, aid, [("account_id", f"duplicate account_id '{aid}' "
-                                                                              f"(first at {first[0]} row {first[1]})")]))
-                drops.setdefault(n.index, set()).add(i)
-            else:
-                seen[aid] = n.rows[i]
+            first = seen.get(aid)
+            if first is None:
+                seen[aid] = (k << 32) | i
+                continue
+            f = stage_a[first >> 32]
+            out.rejected.append(reject(n.source, n.rows[i], aid, [(
+                "account_id", f"duplicate account_id '{aid}' (first at {f.source} row {f.rows[first & 0xFFFFFFFF]})")]))
+            drops.setdefault(n.index, set()).add(i)
     return drops
-
-
