@@ -9,7 +9,7 @@ from .model import Project
 from .reference import Context, failing_part, operand_values
 
 
-def _show(v: Any) -> str:
+def show(v: Any) -> str:
     if v is None:
         return "missing"
     if isinstance(v, bool):
@@ -19,8 +19,23 @@ def _show(v: Any) -> str:
     return repr(v)
 
 
-def _values(d: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {_show(v)}" for k, v in d.items())
+def show_values(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {show(v)}" for k, v in d.items())
+
+
+def fired_chain(project: Project, fired_ids: list[str], ctx: Context, levels: dict[str, int],
+                indent: str = "  ") -> list[str]:
+    """The rules that fired, in the order they build on each other, with their values."""
+    rules = {r.id: r for r in project.rules}
+    lines: list[str] = []
+    for rid in sorted(fired_ids, key=lambda r: (levels.get(r, 0), r)):
+        r = rules[rid]
+        lines.append(f"{indent}[{levels.get(rid, 0) + 1}] {rid}: when {r.when_text}")
+        shown = operand_values(r.when, ctx)
+        if shown:
+            lines.append(f"{indent}      {show_values(shown)}")
+        lines.append(f"{indent}      => {', '.join(f'{k}.{i}' for k, i in r.asserts)}")
+    return lines
 
 
 def explain(project: Project, values: dict[str, Any], result: dict[str, Any],
@@ -29,20 +44,13 @@ def explain(project: Project, values: dict[str, Any], result: dict[str, Any],
     facts = {tuple(a.split(".", 1)) for f in result["fired"] for a in f["asserts"]}
     ctx = Context(project, values, facts)
     fired_ids = [f["rule"] for f in result["fired"]]
-    rules = {r.id: r for r in project.rules}
     name = f" ({result['name']})" if result.get("name") else ""
     lines = [f"Account {result['account_id']}{name}: risk level {result['risk_level']}"]
     if result["missing"]:
         lines.append(f"Missing inputs (conditions on them are not true): {', '.join(result['missing'])}")
     lines.append("")
     lines.append("Fired, in order of the chain:" if fired_ids else "No rule fired.")
-    for rid in sorted(fired_ids, key=lambda r: (levels.get(r, 0), r)):
-        r = rules[rid]
-        lines.append(f"  [{levels.get(rid, 0) + 1}] {rid}: when {r.when_text}")
-        shown = operand_values(r.when, ctx)
-        if shown:
-            lines.append(f"        {_values(shown)}")
-        lines.append(f"        => {', '.join(f'{k}.{i}' for k, i in r.asserts)}")
+    lines += fired_chain(project, fired_ids, ctx, levels)
     not_fired = [r for r in project.rules if r.id not in fired_ids]
     if not_fired:
         lines.append("")
@@ -52,5 +60,5 @@ def explain(project: Project, values: dict[str, Any], result: dict[str, Any],
         for part, truth in failing_part(r.when, ctx)[:4]:
             seen = operand_values(part, ctx)
             why = "unknown (a value is missing)" if truth is None else "false"
-            lines.append(f"        {expr.to_text(part)} is {why}" + (f": {_values(seen)}" if seen else ""))
+            lines.append(f"        {expr.to_text(part)} is {why}" + (f": {show_values(seen)}" if seen else ""))
     return lines

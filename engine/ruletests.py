@@ -28,6 +28,7 @@ from . import expr
 from .analysis import chain_levels
 from .errors import KamError, Problem
 from .evaluate import Evaluator
+from .explain import fired_chain, show_values
 from .io.records import normalize
 from .loader import Document, load_file
 from .model import NO_RISK, Project
@@ -235,18 +236,6 @@ def mismatches(project: Project, case: Case, outcome: Outcome) -> list[str]:
 
 # -- reporting ----------------------------------------------------------------------------
 
-def _show(v: Any) -> str:
-    if v is None:
-        return "missing"
-    if isinstance(v, (bool, int, float)):
-        return expr.fmt_number(v)
-    return repr(v)
-
-
-def _values(d: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {_show(v)}" for k, v in d.items())
-
-
 def failure_lines(project: Project, outcome: Outcome, levels: dict[str, int]) -> list[str]:
     """A failed case: the differences, the inputs the case set, the chain of rules that fired
     and, for each missing fact, why the rules that assert it did not fire."""
@@ -256,22 +245,15 @@ def failure_lines(project: Project, outcome: Outcome, levels: dict[str, int]) ->
     own = {k: outcome.values.get(k) for k in sorted(case.own)}
     replaced = [k for k, v in case.values.items() if k in case.given and outcome.values.get(k) != v]
     if own:
-        lines.append(f"  account (with the file's defaults): {_values(own)}")
+        lines.append(f"  account (with the file's defaults): {show_values(own)}")
     if replaced:
         lines.append(f"  note: the portfolio pass computes {', '.join(sorted(replaced))}; "
                      "the values the case gave were replaced")
     facts = {tuple(a.split(".", 1)) for f in result["fired"] for a in f["asserts"]}
     ctx = Context(project, outcome.values, facts)
-    rules = {r.id: r for r in project.rules}
-    fired = sorted((f["rule"] for f in result["fired"]), key=lambda r: (levels.get(r, 0), r))
+    fired = [f["rule"] for f in result["fired"]]
     lines.append("  fired, in chain order:" if fired else "  no rule fired")
-    for rid in fired:
-        r = rules[rid]
-        lines.append(f"    [{levels.get(rid, 0) + 1}] {rid}: when {r.when_text}")
-        shown = operand_values(r.when, ctx)
-        if shown:
-            lines.append(f"          {_values(shown)}")
-        lines.append(f"          => {', '.join(f'{k}.{i}' for k, i in r.asserts)}")
+    lines += fired_chain(project, fired, ctx, levels, indent="    ")
     wanted = [(FACT_OF[w], i) for w in LISTS
               for i in sorted(set(case.expect.get(w, ())) | set(case.at_least.get(w, ())))]
     if case.expect.get("risk_level", NO_RISK) != NO_RISK:
@@ -287,7 +269,7 @@ def failure_lines(project: Project, outcome: Outcome, levels: dict[str, int]) ->
                 seen = operand_values(part, ctx)
                 why = "unknown (a value is missing)" if truth is None else "false"
                 lines.append(f"  {key[0]}.{key[1]} not asserted: rule {r.id}: {expr.to_text(part)} "
-                             f"is {why}" + (f" ({_values(seen)})" if seen else ""))
+                             f"is {why}" + (f" ({show_values(seen)})" if seen else ""))
     return lines
 
 
