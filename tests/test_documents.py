@@ -1,7 +1,8 @@
 """The documents a manager reads, pinned as golden files, and what must hold for any of them.
 
 Golden files: tests/golden/<lang>/<account>.md|html, rendered from tests/golden/accounts.csv
-by the default project at 2026-11-23. After a deliberate change to templates, labels or
+by the default project at 2026-11-23 with a fresh state store, as `kam evaluate` runs it (so
+every plan is new). After a deliberate change to templates, labels or
 playbooks, regenerate them with
 
     KAM_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_documents.py
@@ -24,6 +25,7 @@ from engine.project import load_project
 from engine.render import check_templates, write_documents
 from engine.render.samples import sample_results
 from engine.run import evaluate_portfolio
+from engine.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -43,7 +45,9 @@ def rendered(project, tmp_path_factory):
     outs = {}
     for lang in ("en", "ru"):
         out = tmp_path_factory.mktemp(f"docs-{lang}") / "out"
-        evaluate_portfolio(project, [GOLDEN / "accounts.csv"], out, AS_OF, lang, write_documents=write_documents)
+        with Store.open(out.parent / "state.sqlite") as store:
+            evaluate_portfolio(project, [GOLDEN / "accounts.csv"], out, AS_OF, lang,
+                               write_documents=write_documents, store=store)
         outs[lang] = out
     return outs
 

@@ -19,9 +19,9 @@ from ..errors import KamError, Problem
 from ..i18n import format_number
 from ..io.writers import inside, safe_name
 from ..model import Project
-from . import views
+from . import states, views
 from .labels import Labels, load_labels, role_problems
-from .samples import sample_results
+from .samples import sample_results, without_store
 
 TEMPLATE_SUFFIXES = (".md.j2", ".html.j2")
 DOCUMENTS = ("plan", "digest", "summary")
@@ -103,8 +103,10 @@ def check_templates(project: Project, shown: Path | None = None) -> None:
     if not problems and labels is not None:
         env = environment(project)
         for lang in labels.by_lang:
-            try:
-                _render_all(project, env, labels, lang, sample_results(project, lang), None)
+            samples = sample_results(project, lang)
+            try:  # results with plan states (a run with a store) and without
+                _render_all(project, env, labels, lang, samples, None)
+                _render_all(project, env, labels, lang, without_store(samples), None)
             except KamError as exc:
                 base = shown if shown is not None else project.root
                 problems += [Problem(str(base / p.path), p.line, p.col,
@@ -152,6 +154,7 @@ def _render_all(project: Project, env: ImmutableSandboxedEnvironment, labels: La
         emit("plan", "plans", stem, account=r, plan=views.plan(words, r))
     unassigned = words.labels["unassigned"]
     owners: dict[str, list[Mapping[str, Any]]] = {}
+    closed: dict[str, list[Mapping[str, Any]]] = {}  # accounts whose plans this run closed
     quiet: dict[str, int] = {}
     for r in results:
         owner = r.get("owner") or unassigned
@@ -159,12 +162,16 @@ def _render_all(project: Project, env: ImmutableSandboxedEnvironment, labels: La
             owners.setdefault(owner, []).append(r)
         else:
             quiet[owner] = quiet.get(owner, 0) + 1
+        if r.get("resolved_plans"):
+            closed.setdefault(owner, []).append(r)
+    tracked = states.tracked(results)
     digests: dict[str, str] = {}
     taken = set()
-    for owner in sorted(owners):
+    for owner in sorted(owners.keys() | closed.keys()):  # a manager whose plans all closed hears so
         digests[owner] = stem = safe_name(owner, taken)
         emit("digest", "digests", stem,
-             digest=views.digest(words, owner, owners[owner], plan_files, quiet.get(owner, 0)))
+             digest=views.digest(words, owner, owners.get(owner, []), plan_files, quiet.get(owner, 0),
+                                 closed.get(owner, []), tracked))
     emit("summary", "", "summary", summary=views.summary(words, results, digests, plan_files))
 
 

@@ -17,7 +17,7 @@ from ..loader import Document, load_file
 from ..model import Project
 
 LABELS_FILE = "labels.yaml"
-MAPS = ("roles", "segments", "lost_reasons", "currencies")  # id -> words
+MAPS = ("roles", "segments", "lost_reasons", "currencies", "states", "state_counts")  # id -> words
 MONTHS = "months"
 # keys the code fills in, with the placeholders each accepts; any other key takes none
 PLACEHOLDERS: dict[str, set[str]] = {
@@ -26,10 +26,13 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "reason_undecided": {"missing"}, "advice_pursue": {"reason"}, "advice_do_not_pursue": {"reason"},
     "more_steps": {"count"}, "no_action": {"count"}, "lost": {"reason"},
     "why_dependency_risky": {"share"}, "why_dependency_mono": {"share"},
+    "state_new": {"opened"}, "state_ongoing": {"opened"}, "state_escalated": {"opened"},
+    "closed_line": {"opened", "resolved"}, "more_overdue": {"count"},
+    "snoozed_until": {"until"}, "cooldown_until": {"until"},
 }
 # keys the Python side reads (templates read more; a trial render catches those)
 REQUIRED = ("risk_none", "lost_reason_unknown", "threshold", "decision_pursue", "decision_do_not_pursue",
-            "decision_undecided", "advice_undecided", "unassigned", *PLACEHOLDERS, *MAPS, MONTHS)
+            "decision_undecided", "advice_undecided", "unassigned", "kept_open", *PLACEHOLDERS, *MAPS, MONTHS)
 _HOLE = re.compile(r"\{([a-z_]+)\}")
 
 

@@ -1,22 +1,52 @@
 """Made-up results with every part a document can show, for `kam validate` to render every
 template once in every language: a template that reads a missing field or label fails
-there, not in the middle of a run. The shape follows engine/evaluate.py (a test keeps
-the two in step)."""
+there, not in the middle of a run. The shape follows engine/evaluate.py and the store
+step (engine/store/overlay.py; a test keeps them in step): plans in every state, a step
+done and one overdue, plans on hold and closed. `without_store` gives the same results as
+a run without a store writes them, so both kinds are rendered."""
 from __future__ import annotations
 
+import copy
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Iterable
 
 from ..evidence import WINBACK_COST, WINBACK_VALUE
 from ..model import NO_RISK, Project, text_in
 
 
-def _playbook(project: Project, pid: str, as_of: date, lang: str) -> dict[str, Any]:
+STATES = ("escalated", "ongoing", "new")  # the playbooks of the sample account take these in turn
+PLAN_FIELDS = ("state", "plan_id", "opened", "kept_open", "overdue")
+STEP_FIELDS = ("done", "overdue")
+ACCOUNT_FIELDS = ("held_plans", "resolved_plans", "pending_rules")
+
+
+def _playbook(project: Project, pid: str, as_of: date, lang: str, n: int = 2) -> dict[str, Any]:
+    """The n-th plan of an account: new on `as_of`, or opened three weeks earlier (ongoing or
+    escalated, its first step done, the next ones overdue if their due dates have passed)."""
     pb = project.playbooks[pid]
+    state = STATES[n % len(STATES)]
+    opened = as_of if state == "new" else as_of - timedelta(days=21)
+    steps = []
+    for i, s in enumerate(pb.steps):
+        due = (opened + timedelta(days=s.due_days)).isoformat()
+        done = state != "new" and i == 0
+        steps.append({"id": s.id, "title": text_in(s.title, lang), "owner": s.owner, "due": due,
+                      "done": done, "overdue": not done and due < as_of.isoformat()})
     return {"id": pid, "title": text_in(pb.title, lang), "priority": pb.priority,
-            "reason": {"metrics": {}, "thresholds": {}, "rules": []},
-            "steps": [{"id": s.id, "title": text_in(s.title, lang), "owner": s.owner,
-                       "due": (as_of + timedelta(days=s.due_days)).isoformat()} for s in pb.steps]}
+            "reason": {"metrics": {}, "thresholds": {}, "rules": []}, "steps": steps,
+            "state": state, "plan_id": 100 + n, "opened": opened.isoformat(), "kept_open": n == 1,
+            "overdue": any(s["overdue"] for s in steps)}
+
+
+def _held_and_closed(project: Project, as_of: date, lang: str) -> dict[str, Any]:
+    ids = sorted(project.playbooks)[:2]
+    titles = [text_in(project.playbooks[i].title, lang) for i in ids]
+    later = (as_of + timedelta(days=30)).isoformat()
+    held = [{"id": i, "title": t, "plan_id": 90 + k, "state": ("snoozed", "cooldown")[k % 2], "until": later}
+            for k, (i, t) in enumerate(zip(ids, titles))]
+    closed = [{"id": i, "title": t, "plan_id": 80 + k, "opened": (as_of - timedelta(days=35)).isoformat(),
+               "resolved": as_of.isoformat()} for k, (i, t) in enumerate(zip(ids, titles))]
+    return {"held_plans": held, "resolved_plans": closed}
 
 
 def _result(project: Project, as_of: date, lang: str, account_id: str, **over: Any) -> dict[str, Any]:
@@ -29,11 +59,12 @@ def _result(project: Project, as_of: date, lang: str, account_id: str, **over: A
                      "evidence": {"metrics": {}, "thresholds": {}, "rules": []},
                      "text": text_in(s.evidence, lang) or s.id} for s in project.signals.values()],
         "classes": sorted(project.classes),
-        "playbooks": [_playbook(project, pid, as_of, lang)
-                      for pid in sorted(project.playbooks, key=lambda i: (project.playbooks[i].priority, i))],
+        "playbooks": [_playbook(project, pid, as_of, lang, n) for n, pid in enumerate(
+            sorted(project.playbooks, key=lambda i: (project.playbooks[i].priority, i)))],
         "key_account": True, "dependency": "risky", "abc": "A", "kaism": None,
         "revenue_share_pct": 12.5, "revenue_current": 1234567.89, "missing": [], "winback": None,
-        "fired": []}
+        "fired": [], **_held_and_closed(project, as_of, lang),
+        "pending_rules": [{"rule": r.id, "runs": 1, "for_runs": 2, "asserts": []} for r in project.rules[:1]]}
     r.update(over)
     return r
 
@@ -49,10 +80,15 @@ def _winback(decision: str, missing: list[str]) -> dict[str, Any]:
 
 
 def sample_results(project: Project, lang: str, as_of: date = date(2026, 11, 23)) -> list[dict[str, Any]]:
-    """An account with everything, a quiet one, and lost ones for each win-back decision."""
+    """An account with everything, a quiet one, one whose plans all closed (another manager's),
+    and lost ones for each win-back decision."""
+    quiet = {"signals": [], "playbooks": [], "classes": [], "risk_level": NO_RISK, "revenue_share_pct": None,
+             "revenue_current": None, "held_plans": [], "resolved_plans": [], "pending_rules": []}
+    closed = _held_and_closed(project, as_of, lang)["resolved_plans"]
     results = [_result(project, as_of, lang, "S-1"),
-               _result(project, as_of, lang, "S-2", owner=None, signals=[], playbooks=[], classes=[],
-                       risk_level=NO_RISK, revenue_share_pct=None, revenue_current=None)]
+               _result(project, as_of, lang, "S-2", **{**quiet, "owner": None}),
+               _result(project, as_of, lang, "S-3", **{**quiet, "owner": "Other Sample Manager",
+                                                       "resolved_plans": closed})]
     if WINBACK_VALUE in project.metrics:
         for i, (decision, missing) in enumerate((("pursue", []), ("do_not_pursue", []),
                                                  ("undecided", ["win_probability"]))):
@@ -60,5 +96,21 @@ def sample_results(project: Project, lang: str, as_of: date = date(2026, 11, 23)
             if decision == "do_not_pursue":
                 wb["value"], wb["lost_reason"] = 50_000.0, None
             results.append(_result(project, as_of, lang, f"S-L{i}", status="lost", revenue_current=0.0,
-                                   winback=wb))
+                                   winback=wb, held_plans=[], resolved_plans=[], pending_rules=[]))
     return results
+
+
+def without_store(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results as a run without a state store writes them: no plan states."""
+    out = []
+    for r in copy.deepcopy(list(results)):
+        for key in ACCOUNT_FIELDS:
+            r.pop(key, None)
+        for p in r["playbooks"]:
+            for key in PLAN_FIELDS:
+                p.pop(key, None)
+            for s in p["steps"]:
+                for key in STEP_FIELDS:
+                    s.pop(key, None)
+        out.append(r)
+    return out

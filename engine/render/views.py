@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping
 from ..evidence import DECLINE, PURSUE
 from ..i18n import format_date, format_number, format_value
 from ..model import NO_RISK, Project, text_in
+from . import states
 from .labels import say
 
 
@@ -88,13 +89,14 @@ def urgency_key(project: Project, result: Mapping[str, Any]) -> tuple:
 
 
 def steps_by_due(w: Words, result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every step of every playbook, soonest first (playbook priority breaks ties)."""
+    """Every step of every playbook, soonest first (playbook priority breaks ties); with a
+    store, each step says whether it is done or overdue."""
     rows = []
     for p_index, p in enumerate(result["playbooks"]):
         for s_index, s in enumerate(p["steps"]):
             rows.append(((s["due"], p_index, s_index),
                          {"title": s["title"], "playbook": p["title"], "who": w.role(s["owner"]),
-                          "due": w.date(s["due"]), "due_iso": s["due"]}))
+                          "due": w.date(s["due"]), "due_iso": s["due"], **states.step_flags(s)}))
     return [r for _, r in sorted(rows, key=lambda kv: kv[0])]
 
 
@@ -113,11 +115,12 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         for s in pr["steps"]:
             model = by_id.get(s["id"])
             steps.append({"title": s["title"], "who": w.role(s["owner"]), "due": w.date(s["due"]),
-                          "due_iso": s["due"],
+                          "due_iso": s["due"], **states.step_flags(s),
                           "description": text_in(model.description, lang) if model else "",
                           "checklist": [text_in(c, lang) for c in model.checklist] if model else []})
         playbooks.append({"id": pr["id"], "title": pr["title"], "description": text_in(pb.description, lang),
-                          "steps": steps})
+                          "steps": steps, "state_id": pr.get("state", ""), "state": states.state_text(w, pr),
+                          "kept_open": w.labels["kept_open"] if pr.get("kept_open") else ""})
     # the win-back classes are the decision, which its own section explains
     classes = [text_in(c.title, lang) for c in p.classes.values()
                if c.id in result["classes"] and c.id not in (PURSUE, DECLINE)]
@@ -143,6 +146,8 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "playbooks": playbooks,
         "negotiation": negotiation(w, result),
         "winback": winback(w, result),
+        "closed": states.closed(w, result),
+        "on_hold": states.on_hold(w, result),
     }
 
 
@@ -227,11 +232,14 @@ NEXT_STEPS = 3  # a digest shows the soonest steps of each account; the plan has
 
 
 def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: Mapping[str, str],
-           quiet: int) -> dict[str, Any]:
-    """One manager's accounts that have a plan, most urgent first."""
+           quiet: int, closed: Iterable[Mapping[str, Any]] = (), tracked: bool = False) -> dict[str, Any]:
+    """One manager's accounts that have a plan, most urgent first. With a store (`tracked`),
+    it leads with what needs attention (new and escalated plans, overdue steps) and what the
+    run closed (`closed`: the manager's results with resolved plans)."""
     accounts = []
-    for r in sorted(results, key=lambda r: urgency_key(w.project, r)):
-        steps = steps_by_due(w, r)
+    ordered = sorted(results, key=lambda r: urgency_key(w.project, r))
+    for r in ordered:
+        steps = [s for s in steps_by_due(w, r) if not s["done"]]  # done: nothing left to do
         wb = r.get("winback")
         accounts.append({
             "title": r.get("name") or r["account_id"], "account_id": r["account_id"],
@@ -242,8 +250,12 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
             "next_steps": steps[:NEXT_STEPS],
             "more": say(w.labels, "more_steps", count=len(steps) - NEXT_STEPS)
             if len(steps) > NEXT_STEPS else "",
-            "plan": plan_files.get(r["account_id"], "")})
-    return {"owner": owner, "accounts": accounts,
+            "plan": plan_files.get(r["account_id"], ""),
+            "plans": [{"title": p["title"], "state_id": p["state"], "state": states.state_word(w, p["state"])}
+                      for p in r["playbooks"] if p.get("state")]})
+    return {"owner": owner, "accounts": accounts, "tracked": tracked,
+            "attention": states.attention(w, ordered, plan_files) if tracked else [],
+            "closed": states.closed_rows(w, sorted(closed, key=lambda r: urgency_key(w.project, r))),
             "quiet": say(w.labels, "no_action", count=quiet) if quiet else ""}
 
 
@@ -264,6 +276,7 @@ def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, st
     return {
         "accounts": len(results),
         "with_plan": sum(1 for r in results if r["playbooks"]),
+        "plan_states": states.counts(w, results),
         "by_risk": [{"id": lvl, "title": w.risk(lvl), "count": len(rs),
                      "revenue": w.money(sum(r.get("revenue_current") or 0 for r in rs))}
                     for lvl, rs in by_level.items()],

@@ -1,0 +1,107 @@
+"""Plans across runs in the documents: each plan's state, overdue and done steps, what closed
+since the last run and what is on hold, and the digest's "needs attention" rows.
+
+The fields come from the store step (engine/store/overlay.py). Results of a run without a
+store lack them: then nothing here adds anything to a document, and the templates show the
+plans as they always did.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from .labels import say
+
+if TYPE_CHECKING:
+    from .views import Words
+
+SHOWN = ("new", "ongoing", "escalated")  # the states of a plan a document shows
+URGENT = ("new", "escalated")  # a digest lists these plans under "needs attention"
+
+
+def tracked(results: Iterable[Mapping[str, Any]]) -> bool:
+    """Did a store reconcile these results (so their plans have states)?"""
+    return any("resolved_plans" in r for r in results)
+
+
+def state_word(w: "Words", state: str) -> str:
+    """The short name of a state, for a badge or a table cell."""
+    return w.labels["states"].get(state, state)
+
+
+def state_text(w: "Words", entry: Mapping[str, Any]) -> str:
+    """'New', 'Ongoing since 5 January 2026', 'Escalated: …' — '' for a plan without a state."""
+    state = entry.get("state")
+    if state not in SHOWN:
+        return ""
+    return say(w.labels, f"state_{state}", opened=w.date(entry.get("opened") or ""))
+
+
+def step_flags(step: Mapping[str, Any]) -> dict[str, bool]:
+    return {"done": bool(step.get("done")), "overdue": bool(step.get("overdue"))}
+
+
+def closed(w: "Words", result: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The account's plans this run closed (their trigger no longer fires)."""
+    return [{"title": r["title"], "text": say(w.labels, "closed_line", opened=w.date(r["opened"]),
+                                              resolved=w.date(r["resolved"]))}
+            for r in result.get("resolved_plans") or ()]
+
+
+def on_hold(w: "Words", result: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Plans whose playbook fires but that are snoozed, or done and cooling down."""
+    rows = []
+    for h in result.get("held_plans") or ():
+        key = "snoozed_until" if h["state"] == "snoozed" else "cooldown_until"
+        rows.append({"title": h["title"], "state_id": h["state"], "state": state_word(w, h["state"]),
+                     "text": say(w.labels, key, until=w.date(h["until"]))})
+    return rows
+
+
+def attention(w: "Words", results: Iterable[Mapping[str, Any]], plan_files: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Rows for the top of a manager's digest: one per new or escalated plan and per plan with
+    an overdue step, showing its most overdue step (and how many more are overdue) or else its
+    next one. What got worse comes first, then what is late, then what is new; accounts in the
+    order of `results` (most urgent first) within each."""
+    rows = []
+    for r in results:
+        account = {"account": r.get("name") or r["account_id"], "account_id": r["account_id"],
+                   "plan": plan_files.get(r["account_id"], "")}
+        for p in r["playbooks"]:
+            state = p.get("state")
+            open_steps = sorted((s for s in p["steps"] if not s.get("done")), key=lambda s: s["due"])
+            overdue = [s for s in open_steps if s.get("overdue")]
+            if not overdue and state not in URGENT:
+                continue
+            s = (overdue or open_steps or [None])[0]  # a plan with every step done: no step to show
+            rows.append({**account, "playbook": p["title"], "state_id": state or "",
+                         "state": state_word(w, state) if state else "",
+                         "step": s["title"] if s else "", "who": w.role(s["owner"]) if s else "",
+                         "due": w.date(s["due"]) if s else "", "overdue": bool(overdue),
+                         "more": say(w.labels, "more_overdue", count=len(overdue) - 1)
+                         if len(overdue) > 1 else ""})
+    return sorted(rows, key=lambda x: 0 if x["state_id"] == "escalated" else 1 if x["overdue"] else 2)
+
+
+def closed_rows(w: "Words", results: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Every plan the run closed among `results`, account by account."""
+    return [{"account": r.get("name") or r["account_id"], **c} for r in results for c in closed(w, r)]
+
+
+COUNTED = ("new", "ongoing", "escalated", "resolved", "held", "overdue")
+
+
+def counts(w: "Words", results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Plans by state for the run summary ([] without a store): open plans by state, the
+    plans this run closed, those on hold, and the open plans with an overdue step."""
+    results = list(results)
+    if not tracked(results):
+        return []
+    n = dict.fromkeys(COUNTED, 0)
+    for r in results:
+        for p in r["playbooks"]:
+            if p.get("state") in n:
+                n[p["state"]] += 1
+            n["overdue"] += bool(p.get("overdue"))
+        n["resolved"] += len(r.get("resolved_plans") or ())
+        n["held"] += len(r.get("held_plans") or ())
+    return [{"id": k, "title": w.labels["state_counts"].get(k, k), "count": n[k]} for k in COUNTED]
