@@ -1,6 +1,8 @@
 """Shared fixtures: a small valid project written to tmp_path, and the default project."""
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,19 @@ def make_project(tmp_path: Path):
         return tmp_path
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_state_store(tmp_path_factory: pytest.TempPathFactory):
+    """Module- and session-scoped fixtures run before function-scoped ones: they too must
+    never write the developer's ./.kam/state.sqlite."""
+    old = os.environ.get("KAM_STORE")
+    os.environ["KAM_STORE"] = str(tmp_path_factory.mktemp("session-store") / "state.sqlite")
+    yield
+    if old is None:
+        os.environ.pop("KAM_STORE", None)
+    else:
+        os.environ["KAM_STORE"] = old
 
 
 @pytest.fixture(autouse=True)
