@@ -45,6 +45,8 @@ class Evaluator:
                                         and set(r.required_facts) <= quiet])
         self._quiet: Outcome | None = None  # what fires when no account pattern matches
         self._thresholds: dict[Any, dict[str, Any]] = {}
+        self._shapes: dict[tuple, _Shape] = {}
+        self._as_of_text = self.as_of.isoformat()
         self.engine_runs = 0
 
     def close(self) -> None:
@@ -97,74 +99,111 @@ class Evaluator:
         self.engine_runs += 1
         return self.engine.run(fact)
 
-    def result(self, values: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    def _shape(self, outcome: Outcome, segment: Any) -> "_Shape":
+        """Everything in a result that depends only on which rules fired (and the segment's
+        thresholds): worked out once per combination, not once per account."""
+        key = (frozenset(outcome.fired), segment)  # what fired decides which facts exist
+        shape = self._shapes.get(key)
+        if shape is not None:
+            return shape
         p, lang = self.project, self.lang
         rules = self.compiled.rules
         fired = sorted((rules[n] for n in outcome.fired), key=lambda r: (r.stratum, r.rule_id, r.name))
-        segment = values.get("segment")
+        facts = outcome.facts
 
-        def evidence(key: tuple[str, str]) -> dict[str, Any]:
-            metrics: dict[str, Any] = {}
+        def reason(key: tuple[str, str]) -> tuple[tuple[str, ...], dict[str, Any], list[str]]:
+            metrics: dict[str, None] = {}
             thresholds: dict[str, Any] = {}
-            by: list[str] = []
+            by: set[str] = set()
             for r in fired:
                 if key in r.asserts:
-                    by.append(r.rule_id)
-                    for m in r.metrics:
-                        metrics[m] = _round(values.get(m))
+                    by.add(r.rule_id)
+                    metrics.update(dict.fromkeys(r.metrics))
                     for t in r.thresholds:
                         thresholds[t] = p.thresholds[t].for_segment(segment)
-            return {"metrics": dict(sorted(metrics.items())), "thresholds": dict(sorted(thresholds.items())),
-                    "rules": sorted(set(by))}
+            return tuple(sorted(metrics)), dict(sorted(thresholds.items())), sorted(by)
 
-        signal_ids = [k[1] for k in outcome.facts if k[0] == "signal"]
         signals = []
-        for sid in sorted(signal_ids, key=self._signal_order.__getitem__):
+        for sid in sorted((k[1] for k in facts if k[0] == "signal"), key=self._signal_order.__getitem__):
             s = p.signals[sid]
-            ev = evidence(("signal", sid))
-            signals.append({"id": sid, "category": s.category, "severity": s.severity,
-                            "title": text_in(s.title, lang), "evidence": ev,
-                            "text": signal_text(p, s, lang, ev, values)})
-        risks = [k[1] for k in outcome.facts if k[0] == "risk"]
-        risk_level = max(risks, key=p.risk_rank) if risks else NO_RISK
-        classes = sorted(k[1] for k in outcome.facts if k[0] == "class")
+            signals.append((s, text_in(s.title, lang), *reason(("signal", sid))))
+        risks = [k[1] for k in facts if k[0] == "risk"]
+        classes = sorted(k[1] for k in facts if k[0] == "class")
         playbooks = []
-        for pid in sorted((k[1] for k in outcome.facts if k[0] == "playbook"),
+        for pid in sorted((k[1] for k in facts if k[0] == "playbook"),
                           key=lambda i: (p.playbooks[i].priority, i)):
             title, priority, steps = self._playbook_entries[pid]
-            playbooks.append({"id": pid, "title": title, "priority": priority,
-                              "reason": evidence(("playbook", pid)),
-                              "steps": [dict(step) for step in steps]})  # copies: later passes annotate them
-        missing = sorted(m for m in self.inputs if values.get(m) is None)
+            playbooks.append((pid, title, priority, *reason(("playbook", pid)), steps))
+        shape = _Shape(
+            risk_level=max(risks, key=p.risk_rank) if risks else NO_RISK,
+            signals=tuple(signals), classes=classes, playbooks=tuple(playbooks),
+            key_account=("class", "key_account") in facts,
+            fired=[{"rule": r.rule_id, "asserts": [f"{k}.{i}" for k, i in r.asserts]}
+                   for r in _unique_rules(fired)])
+        if len(self._shapes) < 20_000:  # combinations are few in practice; stay bounded anyway
+            self._shapes[key] = shape
+        return shape
+
+    def result(self, values: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+        """The result record (contract.md) of an account and what fired on it. Nested
+        lists and dicts are fresh per account: later passes annotate them."""
+        p, lang = self.project, self.lang
+        segment = values.get("segment")
+        shape = self._shape(outcome, segment)
+        get = values.get
+
+        def evidence(metrics: tuple[str, ...], thresholds: dict[str, Any], rules: list[str]) -> dict[str, Any]:
+            return {"metrics": {m: _round(get(m)) for m in metrics}, "thresholds": dict(thresholds),
+                    "rules": list(rules)}
+
+        signals = []
+        for s, title, metrics, thresholds, rules in shape.signals:
+            ev = evidence(metrics, thresholds, rules)
+            signals.append({"id": s.id, "category": s.category, "severity": s.severity, "title": title,
+                            "evidence": ev, "text": signal_text(p, s, lang, ev, values)})
+        playbooks = [{"id": pid, "title": title, "priority": priority,
+                      "reason": evidence(metrics, thresholds, rules),
+                      "steps": [dict(step) for step in steps]}
+                     for pid, title, priority, metrics, thresholds, rules, steps in shape.playbooks]
+        classes = list(shape.classes)
         return {
-            "account_id": values.get("account_id"),
-            "name": values.get("name"),
-            "owner": values.get("owner"),
+            "account_id": get("account_id"),
+            "name": get("name"),
+            "owner": get("owner"),
             "segment": segment,
-            "status": values.get("status"),
-            "as_of": self.as_of.isoformat(),
-            "risk_level": risk_level,
+            "status": get("status"),
+            "as_of": self._as_of_text,
+            "risk_level": shape.risk_level,
             "signals": signals,
             "classes": classes,
             "playbooks": playbooks,
-            "key_account": ("class", "key_account") in outcome.facts,
-            "dependency": values.get("dependency", "none"),
-            "abc": values.get("abc"),
-            "kaism": values.get("kaism"),
-            "criteria_score": _round(values.get("criteria_score")),
+            "key_account": shape.key_account,
+            "dependency": get("dependency", "none"),
+            "abc": get("abc"),
+            "kaism": get("kaism"),
+            "criteria_score": _round(get("criteria_score")),
             # the KAISM axes and the inputs of the portfolio report's retention metrics
-            "kaism_value": _round(values.get("kaism_value")),
-            "kaism_attractiveness": _round(values.get("kaism_attractiveness")),
-            "nps": values.get("nps"),
-            "days_since_qbr": values.get("days_since_qbr"),
-            "revenue_previous": _round(values.get("revenue_previous")),
-            "revenue_share_pct": _round(values.get("revenue_share_pct")),
-            "revenue_current": _round(values.get("revenue_current")),
-            "missing": missing,
+            "kaism_value": _round(get("kaism_value")),
+            "kaism_attractiveness": _round(get("kaism_attractiveness")),
+            "nps": get("nps"),
+            "days_since_qbr": get("days_since_qbr"),
+            "revenue_previous": _round(get("revenue_previous")),
+            "revenue_share_pct": _round(get("revenue_share_pct")),
+            "revenue_current": _round(get("revenue_current")),
+            "missing": [m for m in self.inputs if get(m) is None],  # self.inputs is sorted
             "winback": winback(p, values, classes),
-            "fired": [{"rule": r.rule_id, "asserts": [f"{k}.{i}" for k, i in r.asserts]}
-                      for r in _unique_rules(fired)],
+            "fired": [{"rule": f["rule"], "asserts": list(f["asserts"])} for f in shape.fired],
         }
+
+
+@dataclass(frozen=True)
+class _Shape:
+    risk_level: str
+    signals: tuple  # (signal, title, evidence metrics, evidence thresholds, rules)
+    classes: list[str]
+    playbooks: tuple  # (id, title, priority, reason metrics, reason thresholds, rules, steps)
+    key_account: bool
+    fired: list[dict[str, Any]]
 
 
 def _unique_rules(fired: Iterable) -> list:

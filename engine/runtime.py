@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import durable_rules_engine as _dre
+import orjson
 
 from .compiler import ACCOUNT_RULE, Compiled
 
@@ -80,7 +81,10 @@ def _plain_float(v: Any) -> bool:
 def dumps(value: Any) -> str:
     """JSON as durable-rules' parser accepts it (no exponents, no NaN)."""
     if type(value) is dict and all(_plain_float(v) for v in value.values()):
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)  # the fast, common case
+        try:  # the fast, common case: orjson writes these floats without exponents, as repr does
+            return orjson.dumps(value).decode()
+        except TypeError:  # an int beyond 64 bits, a non-str key: the careful path decides
+            pass
     return _scalar(value)
 
 
