@@ -2,26 +2,56 @@
 (or `--dask local` for a LocalCluster on this machine).
 
 The client reads the input and sends chunks of raw records to the cluster. Stage A's
-normalised chunks stay on the workers as futures; only the portfolio columns come back.
-The portfolio pass runs on the client over those few columns (shares, ABC ranks and
-KAISM need the whole portfolio's order), and stage B evaluates each chunk where its
-data is. Every
-worker process compiles the rules once for the project it received (scattered to all
-workers), so the results equal a single-process run line for line.
+normalised chunks stay on the workers as futures; only ids and row numbers come back
+(duplicates are found on the client). The whole-portfolio part of the pass runs on the
+cluster as a dask dataframe: the known revenues of every chunk, sorted by revenue (ties by
+id, then input order), exact partition sums, then each partition's ABC letters from the
+exact revenue before it. Stage B evaluates each chunk where its data is. Every worker
+process compiles the rules once for the project it received (scattered to all workers),
+so the results equal a single-process run line for line.
 """
 from __future__ import annotations
 
+from array import array
 from collections import deque
+from fractions import Fraction
 from typing import Any, Iterable, Iterator
 
 from .errors import KamError, Problem
 from .model import Project
 from .pipeline import Evaluated, Normalised, _stage_a, _stage_b, close_worker_state
+from .portfolio import abc_limits, exact_sum, letters_in_order
 
 
 def _light(n: Normalised) -> Normalised:
-    """What the client needs of a normalised chunk: everything but the records."""
-    return Normalised(n.index, n.read, n.rejected, n.ids, n.source, n.rows, n.columns)
+    """What the client needs of a normalised chunk: ids and rows, not records or revenues."""
+    return Normalised(n.index, n.read, n.rejected, n.ids, n.source, n.rows, array("d"))
+
+
+# ---- the whole-portfolio part of the pass, as a dask dataframe ----------------------------------
+
+def _revenue_frame(chunk: Normalised, order: int, drop: set[int]) -> Any:
+    """One chunk's known revenues (clipped at 0) with what sorts ties: id, then input order."""
+    import numpy as np
+    import pandas as pd
+    revenue = np.frombuffer(chunk.revenue, dtype=np.float64).copy() if len(chunk.revenue) else np.empty(0)
+    if drop:
+        revenue[sorted(drop)] = np.nan  # a duplicate counts nowhere
+    keep = np.flatnonzero(~np.isnan(revenue))
+    return pd.DataFrame({"neg": -np.maximum(revenue[keep], 0.0) + 0.0,  # + 0.0: no -0.0
+                         "key": pd.array([str(chunk.ids[i]) for i in keep], dtype=object),
+                         "chunk": np.full(len(keep), order, dtype=np.int64),
+                         "pos": keep.astype(np.int64)})
+
+
+def _partition_sum(part: Any) -> Fraction:
+    return exact_sum((-part["neg"].to_numpy()).tolist())
+
+
+def _partition_letters(part: Any, before: Fraction, limits: tuple[Fraction, Fraction]) -> Any:
+    import numpy as np
+    letters = letters_in_order(-part["neg"].to_numpy(dtype=np.float64), before, limits)
+    return part[["chunk", "pos"]].assign(letter=letters)
 
 
 class DaskExecutor:
@@ -57,6 +87,42 @@ class DaskExecutor:
         while pending:
             full, light = pending.popleft()
             yield full, light.result()
+
+    def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
+                  drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
+        """Total revenue and ABC on the cluster: a dataframe of every chunk's revenues, sorted
+        there; only the partition sums and the letters come back."""
+        import dask
+        import dask.dataframe as dd
+        import numpy as np
+        import pandas as pd
+        empty = pd.DataFrame({"neg": pd.Series(dtype="float64"), "key": pd.Series(dtype=object),
+                              "chunk": pd.Series(dtype="int64"), "pos": pd.Series(dtype="int64")})
+        parts = [dask.delayed(_revenue_frame)(h, k, drops.get(n.index, set()))
+                 for k, (h, n) in enumerate(zip(handles, stage_a))]
+        out = [np.full(len(n.ids), ord(" "), dtype=np.uint8) for n in stage_a]
+        if not parts:
+            return 0.0, []
+        frame = dd.from_delayed(parts, meta=empty, verify_meta=False)
+        # sorted once, kept on the workers for both passes over it
+        ranked = self.client.persist(frame.sort_values(["neg", "key", "chunk", "pos"])).to_delayed()
+        sums = dask.compute(*[dask.delayed(_partition_sum)(p) for p in ranked], scheduler=self.client.get)
+        total = sum(sums, Fraction(0))
+        if total > 0:
+            config = project.portfolio
+            limits = abc_limits(config.boundary("abc_a_pct"), config.boundary("abc_b_pct"), total)
+            befores, run = [], Fraction(0)
+            for s_ in sums:
+                befores.append(run)
+                run += s_
+            lettered = dask.compute(*[dask.delayed(_partition_letters)(p, b, limits)
+                                      for p, b in zip(ranked, befores)], scheduler=self.client.get)
+            offsets = np.cumsum([0] + [len(n.ids) for n in stage_a])
+            flat = np.concatenate(out)
+            for part in lettered:
+                flat[offsets[part["chunk"].to_numpy()] + part["pos"].to_numpy()] = part["letter"].to_numpy()
+            out = np.split(flat, offsets[1:-1])
+        return float(total), [o.tobytes() for o in out]
 
     def stage_b(self, tasks: Iterable[tuple]) -> Iterator[Evaluated]:
         pending: deque = deque()

@@ -1,7 +1,8 @@
 """The evaluation pipeline over chunks, in one process, a pool of processes, or a Dask cluster.
 
-    read (main, streaming) -> [A] normalise a chunk  -> portfolio pass over a few columns
-                           -> [B] evaluate a chunk   -> results lines, in input order
+    read (main, streaming) -> [A] normalise a chunk  -> portfolio pass over the revenue column
+                           -> [B] the account's own part of the pass, evaluate a chunk
+                                                     -> results lines, in input order
 
 Stage A keeps its accepted records out of the main process (a spill file per chunk, or
 the chunk's future on a Dask worker) and hands back only what the portfolio pass needs,
@@ -15,6 +16,7 @@ import os
 import pickle
 import time
 from array import array
+from math import nan
 from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from .io.readers import read_table
 from .io.batch import normalize_many
 from .io.records import shown_id
 from .model import Project
-from .portfolio import WRITTEN, measure_columns
+from .portfolio import RowPass, abc_codes, revenue_total
 from .runtime import EngineRuntimeError
 
 CHUNK_SIZE = 5_000  # small chunks: fewer raw records in flight (memory), same speed
@@ -41,7 +43,7 @@ CHUNK_SIZE = 5_000  # small chunks: fewer raw records in flight (memory), same s
 _WORKER: dict[str, Any] = {}
 
 
-def _evaluator(project: Project, as_of: date, lang: str) -> Evaluator:
+def _evaluator(project: Project, as_of: date, lang: str) -> tuple[Evaluator, RowPass]:
     # the same Project object (one per process: an initializer or a scattered copy) means
     # the same compiled rules; a changed project (e.g. a threshold sweep) is another object
     key = (id(project), as_of, lang)
@@ -49,13 +51,15 @@ def _evaluator(project: Project, as_of: date, lang: str) -> Evaluator:
         if "evaluator" in _WORKER:
             _WORKER["evaluator"].close()
         _WORKER["evaluator"] = Evaluator(project, as_of, lang)
+        _WORKER["row_pass"] = RowPass(project.portfolio)
         _WORKER["key"] = key
-    return _WORKER["evaluator"]
+    return _WORKER["evaluator"], _WORKER["row_pass"]
 
 
 def close_worker_state() -> None:
     ev = _WORKER.pop("evaluator", None)
     _WORKER.pop("key", None)
+    _WORKER.pop("row_pass", None)
     if ev is not None:
         ev.close()
 
@@ -70,15 +74,10 @@ class Normalised:
     ids: list[Any]  # account ids of accepted records, in order
     source: str  # a chunk never spans two files
     rows: "array[int]"  # row of each accepted record in its file (compact: one int each)
-    columns: dict[str, list[Any]]  # what the portfolio pass reads
+    revenue: "array[float]"  # revenue_current of each accepted record, NaN when missing:
+    # all the whole-portfolio part of the pass reads (the rest is per account, in stage B)
     spill: str | None = None  # pickle of the accepted values (process mode)
     values: list[dict[str, Any]] | None = None  # the accepted values (in-process / Dask)
-
-
-def portfolio_inputs(project: Project) -> list[str]:
-    cols = ["revenue_current", "revenue_share_pct", "strategic"]
-    cols += [c.column for c in project.portfolio.scored().values()]
-    return list(dict.fromkeys(cols))
 
 
 def normalise_chunk(project: Project, index: int, records: list[tuple], decimal_comma: bool,
@@ -101,9 +100,9 @@ def normalise_chunk(project: Project, index: int, records: list[tuple], decimal_
             continue
         accepted.append(values)
         rows.append(row)
-    cols = {c: [v.get(c) for v in accepted] for c in portfolio_inputs(project)}
+    revenue = array("d", (nan if (r := v.get("revenue_current")) is None else r for v in accepted))
     source = records[0][0] if records else ""
-    out = Normalised(index, len(records), rejected, [v.get("account_id") for v in accepted], source, rows, cols)
+    out = Normalised(index, len(records), rejected, [v.get("account_id") for v in accepted], source, rows, revenue)
     if spill_dir is not None:
         path = os.path.join(spill_dir, f"chunk{index:06d}.pkl")
         with open(path, "wb") as f:
@@ -128,9 +127,10 @@ class Evaluated:
     seconds: float = 0.0
 
 
-def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised,
-                   portfolio: dict[str, list[Any]], drop: set[int], keep_results: bool) -> Evaluated:
-    """Evaluate the accepted records of a chunk with the portfolio values computed for it."""
+def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, total: float,
+                   abc: bytes, drop: set[int], keep_results: bool) -> Evaluated:
+    """Evaluate the accepted records of a chunk, given the whole portfolio's total revenue
+    and the chunk's ABC classes (one byte per accepted record, b" " for none)."""
     started = time.perf_counter()
     if chunk.values is not None:
         accepted = chunk.values
@@ -138,7 +138,8 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised,
         with open(chunk.spill, "rb") as f:
             accepted = pickle.load(f)
         os.unlink(chunk.spill)
-    ev = _evaluator(project, as_of, lang)
+    ev, row_pass = _evaluator(project, as_of, lang)
+    letters = [None if c == " " else c for c in abc.decode("ascii")]
     lines: list[bytes] = []
     rejected: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
@@ -148,8 +149,7 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised,
     for i, values in enumerate(accepted):
         if i in drop:
             continue
-        for name in WRITTEN:
-            values[name] = portfolio[name][i]
+        row_pass.apply(values, total, letters[i])
         try:
             result = ev.evaluate(values)
         except EngineRuntimeError as exc:
@@ -178,9 +178,38 @@ class Executor(Protocol):
 
     def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]: ...
 
+    def portfolio(self, project: Project, handles: list[Any], stage_a: list["Normalised"],
+                  drops: dict[int, set[int]]) -> tuple[float, list[bytes]]: ...
+
     def stage_b(self, tasks: Iterable[tuple]) -> Iterator["Evaluated"]: ...
 
     def close(self) -> None: ...
+
+
+def portfolio_pass(project: Project, stage_a: list["Normalised"], drops: dict[int, set[int]]
+                   ) -> tuple[float, list[bytes]]:
+    """The whole-portfolio part of the pass, in this process over one float per account:
+    the exact total revenue, and each chunk's ABC classes (one byte per accepted record)."""
+    import numpy as np
+    parts = []
+    for n in stage_a:
+        rev = np.frombuffer(n.revenue, dtype=np.float64) if len(n.revenue) else np.empty(0)
+        d = drops.get(n.index)
+        if d:
+            rev = rev.copy()
+            rev[list(d)] = np.nan  # a duplicate counts nowhere
+        parts.append(rev)
+    revenue = np.concatenate(parts) if parts else np.empty(0)
+    ids = [aid for n in stage_a for aid in n.ids]  # for ties only; one list of references
+    config = project.portfolio
+    codes = abc_codes(revenue, config.boundary("abc_a_pct"), config.boundary("abc_b_pct"), ids)
+    del ids
+    total = float(revenue_total(revenue[~np.isnan(revenue)].tolist()))
+    out, start = [], 0
+    for n in stage_a:
+        out.append(codes[start:start + len(n.ids)])
+        start += len(n.ids)
+    return total, out
 
 
 class Inline:
@@ -195,6 +224,10 @@ class Inline:
         for t in tasks:
             n = _stage_a(t)
             yield n, n
+
+    def portfolio(self, project: Project, handles: list[Any], stage_a: list["Normalised"],
+                  drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
+        return portfolio_pass(project, stage_a, drops)
 
     def stage_b(self, tasks: Iterable[tuple]) -> Iterator["Evaluated"]:
         return map(_stage_b, tasks)
@@ -231,6 +264,10 @@ class Processes:
     def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]:
         for n in self._ordered(_stage_a, tasks):
             yield n, n
+
+    def portfolio(self, project: Project, handles: list[Any], stage_a: list["Normalised"],
+                  drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
+        return portfolio_pass(project, stage_a, drops)
 
     def stage_b(self, tasks: Iterable[tuple]) -> Iterator["Evaluated"]:
         return self._ordered(_stage_b, tasks)
@@ -302,42 +339,19 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
     t1 = time.perf_counter()
     drops = _duplicates(stage_a, out)
 
-    # the pass sees each account once: duplicates (rejected) are left out of the totals
-    def kept(n: Normalised, values: list[Any]) -> list[Any]:
-        d = drops.get(n.index)
-        return values if not d else [v for i, v in enumerate(values) if i not in d]
-
-    columns = {c: [v for n in stage_a for v in kept(n, n.columns[c])] for c in portfolio_inputs(project)}
-    ids = [v for n in stage_a for v in kept(n, n.ids)]
+    # the whole-portfolio part of the pass: the total revenue and ABC classes. Each account
+    # counts once: duplicates (rejected) are left out
+    revenue, abc = executor.portfolio(project, handles, stage_a, drops)
     for n in stage_a:
-        n.columns = {}  # the main process keeps one copy of each column, not two
-    cols = measure_columns(project.portfolio, columns["revenue_current"], columns["revenue_share_pct"],
-                           columns["strategic"],
-                           {cid: columns[c.column] for cid, c in project.portfolio.scored().items()}, ids)
-    del columns, ids
-
-    def portfolio_slices() -> Iterator[dict[str, list[Any]]]:
-        """Each chunk's share of the pass's columns, made when the chunk is sent."""
-        start = 0
-        for n in stage_a:
-            d = drops.get(n.index, ())
-            size = len(n.ids) - len(d)
-            part = {name: getattr(cols, name)[start:start + size] for name in WRITTEN}
-            if d:
-                for name, values in part.items():
-                    it = iter(values)
-                    part[name] = [None if i in d else next(it) for i in range(len(n.ids))]
-            start += size
-            yield part
-
+        n.revenue = array("d")  # read: the main process keeps ids and rows only
     t2 = time.perf_counter()
     total = sum(len(n.ids) for n in stage_a)
     done = 0
     rules_seconds = 0.0
     write_seconds = 0.0
     with results_path.open("wb") as f:
-        for ev in executor.stage_b((ref, as_of, lang, h, sl, drops.get(n.index, set()), keep_results)
-                                   for h, n, sl in zip(handles, stage_a, portfolio_slices())):
+        for ev in executor.stage_b((ref, as_of, lang, h, revenue, letters, drops.get(n.index, set()), keep_results)
+                                   for h, n, letters in zip(handles, stage_a, abc)):
             w = time.perf_counter()
             f.write(ev.lines)
             write_seconds += time.perf_counter() - w

@@ -13,7 +13,10 @@ account, 20 % is not risky, 50 % is not mono); a KAISM axis score at its cut-off
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from fractions import Fraction
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
 
 from .model import Portfolio, Project
 
@@ -38,19 +41,107 @@ class Columns:
         return {name: getattr(self, name)[i] for name in self.__dataclass_fields__}
 
 
+_BLOCK = 1 << 16  # floats turned into Python integers at a time (bounded memory)
+
+
+def _scale(values: np.ndarray) -> int:
+    """k such that every value is an integer multiple of 2**-k (floats are binary fractions)."""
+    if len(values) == 0:
+        return 0
+    _, exponent = np.frexp(values)  # values = mantissa * 2**exponent, 53-bit mantissa
+    return max(0, 53 - int(exponent.min()))
+
+
+def _integers(values: np.ndarray, k: int) -> list[int]:
+    """values * 2**k, exactly, as Python integers."""
+    mantissa, exponent = np.frexp(values)
+    ints = (mantissa * 2.0 ** 53).astype(np.int64).tolist()  # exact: 53 bits
+    shifts = (exponent.astype(np.int64) - 53 + k).tolist()
+    return [m << e if e >= 0 else m >> -e for m, e in zip(ints, shifts)]  # >> drops zero bits only
+
+
+def exact_sum(values: Iterable[float]) -> Fraction:
+    """The exact sum of floats, as a fraction: whatever the order, the chunking or the
+    machine that adds them, the same accounts give the same total - no last-bit noise
+    deciding a boundary."""
+    array = np.fromiter(values, dtype=np.float64)
+    k = _scale(array)
+    return Fraction(sum(sum(_integers(array[i:i + _BLOCK], k)) for i in range(0, len(array), _BLOCK)), 1 << k)
+
+
+def revenue_total(revenue: Iterable[Num]) -> Fraction:
+    """What shares and ABC divide by: the exact sum of the known, non-negative revenues."""
+    return exact_sum(r for r in revenue if r is not None and r > 0)
+
+
+def share_of(revenue: Num, given: Num, total: float) -> Num:
+    """An account's % of the portfolio's revenue (`total` as a float); a given share wins."""
+    if given is not None:
+        return float(given)
+    if revenue is None or total <= 0:
+        return None
+    return round(max(revenue, 0.0) / total * 100, DECIMALS)
+
+
 def shares(revenue: Sequence[Num], given: Sequence[Num] | None = None) -> list[Num]:
     """Each account's % of the portfolio's revenue; a share given in the input wins."""
-    total = sum(r for r in revenue if r is not None and r > 0)
-    out: list[Num] = []
-    for i, r in enumerate(revenue):
-        g = given[i] if given is not None else None
-        if g is not None:
-            out.append(float(g))
-        elif r is None or total <= 0:
-            out.append(None)
-        else:
-            out.append(round(max(r, 0.0) / total * 100, DECIMALS))
-    return out
+    total = float(revenue_total(revenue))
+    return [share_of(r, given[i] if given is not None else None, total) for i, r in enumerate(revenue)]
+
+
+def abc_codes(revenue: Sequence[Num], a_pct: float, b_pct: float,
+              ids: Sequence[Any] | None = None) -> bytes:
+    """ABC as one byte per account (b"A", b"B", b"C", b" " for none): see abc_classes."""
+    rev = np.array([np.nan if r is None else float(r) for r in revenue], dtype=np.float64) \
+        if not isinstance(revenue, np.ndarray) else revenue.astype(np.float64, copy=False)
+    out = np.full(len(rev), ord(" "), dtype=np.uint8)
+    known = np.flatnonzero(~np.isnan(rev))
+    clipped = np.maximum(rev[known], 0.0)
+    if not clipped.any():  # no revenue to share out: no classes
+        return out.tobytes()
+    # by revenue, largest first; ties in input order for now (a stable sort)
+    ranked = np.argsort(-clipped, kind="stable")
+    order, values = known[ranked], clipped[ranked]
+    letters = letters_in_order(values, Fraction(0), abc_limits(a_pct, b_pct, exact_sum(values)))
+    # equal revenues: the smaller id comes first (then input order). Letters by position are
+    # right already; only a run of equal revenues that spans two letters is put in id order
+    for cut in np.flatnonzero(letters[1:] != letters[:-1]) + 1:
+        if values[cut - 1] == values[cut]:
+            same = np.flatnonzero(values == values[cut])
+            lo, hi = int(same[0]), int(same[-1]) + 1
+            order[lo:hi] = sorted(order[lo:hi].tolist(), key=lambda i: (str(ids[i]) if ids is not None else "", i))
+    out[order] = letters
+    return out.tobytes()
+
+
+def abc_limits(a_pct: float, b_pct: float, total: Fraction) -> tuple[Fraction, Fraction]:
+    """The cumulative revenue below which an account is A, and B: a % and b % of the total."""
+    return Fraction(str(a_pct)) * total / 100, Fraction(str(b_pct)) * total / 100
+
+
+def letters_in_order(values: np.ndarray, before: Fraction, limits: tuple[Fraction, Fraction]) -> np.ndarray:
+    """ABC letters (bytes) of accounts sorted by revenue, largest first, whose predecessors
+    had `before` in revenue: A while the revenue before an account is below limits[0], B
+    below limits[1], C after - compared exactly. A dataframe partition of a sorted portfolio
+    passes the exact sum of the partitions before it."""
+    k = _scale(values)
+    letters = np.full(len(values), ord("C"), dtype=np.uint8)
+    # before + s/2**k < limit  <=>  s < ceil((limit - before) * 2**k), s an integer partial sum
+    ends = [_run_length(values, k, -((before - limit) * (1 << k) // 1)) for limit in limits]
+    letters[:ends[0]] = ord("A")
+    letters[ends[0]:max(ends)] = ord("B")
+    return letters
+
+
+def _run_length(values: np.ndarray, k: int, bound: int) -> int:
+    """How many leading positions have (sum of the values before them) * 2**k < bound."""
+    before = 0
+    for i in range(0, len(values), _BLOCK):
+        for j, v in enumerate(_integers(values[i:i + _BLOCK], k)):
+            if before >= bound:
+                return i + j
+            before += v
+    return len(values)
 
 
 def abc_classes(revenue: Sequence[Num], a_pct: float, b_pct: float,
@@ -58,31 +149,31 @@ def abc_classes(revenue: Sequence[Num], a_pct: float, b_pct: float,
     """Accounts sorted by revenue (ties by id, else input order): A while the cumulative share
     before the account is below a_pct, B below b_pct, C after. So the account that crosses
     80 % is still A (a single 90 % client is A), and the one starting at exactly 80 % is B.
+    Cumulative shares are compared exactly (fractions), never through rounded floats.
     Missing revenue: no class."""
-    known = [i for i, r in enumerate(revenue) if r is not None]
-    total = sum(max(revenue[i], 0.0) for i in known)  # type: ignore[arg-type]
-    out: list[Optional[str]] = [None] * len(revenue)
-    if total <= 0:
-        return out
-    tie = (lambda i: (str(ids[i]), i)) if ids is not None else (lambda i: ("", i))
-    cumulative = 0.0
-    for i in sorted(known, key=lambda i: (-revenue[i], tie(i))):  # type: ignore[operator]
-        before = round(cumulative / total * 100, DECIMALS)
-        out[i] = "A" if before < a_pct else ("B" if before < b_pct else "C")
-        cumulative += max(revenue[i], 0.0)  # type: ignore[arg-type]
-    return out
+    return [None if c == " " else c for c in abc_codes(revenue, a_pct, b_pct, ids).decode("ascii")]
+
+
+def dependency_of(share: Num, risky_pct: float, mono_pct: float) -> str:
+    return "none" if share is None or share <= risky_pct else ("mono" if share > mono_pct else "risky")
 
 
 def dependency_classes(share: Sequence[Num], risky_pct: float, mono_pct: float) -> list[str]:
     """'risky' above risky_pct, 'mono' above mono_pct (strict), 'none' otherwise or unknown."""
-    return ["none" if s is None or s <= risky_pct else ("mono" if s > mono_pct else "risky")
-            for s in share]
+    return [dependency_of(s, risky_pct, mono_pct) for s in share]
 
 
 def key_accounts(share: Sequence[Num], strategic: Sequence[Any] | None, key_pct: float) -> list[bool]:
     """Share above key_pct (strict), or flagged strategic by hand."""
     return [(s is not None and s > key_pct) or bool(strategic is not None and strategic[i])
             for i, s in enumerate(share)]
+
+
+def weighted_of(scores: Sequence[Num], weights: Sequence[float], total_weight: float) -> Num:
+    """sum(weight × score) / sum(weight) on the scores' 1-10 scale; missing when any is."""
+    if not weights or any(v is None for v in scores):
+        return None
+    return round(sum(w * v for w, v in zip(weights, scores)) / total_weight, DECIMALS)  # type: ignore[operator]
 
 
 def weighted(scores: Mapping[str, Sequence[Num]], weights: Mapping[str, float], n: int) -> list[Num]:
@@ -92,30 +183,25 @@ def weighted(scores: Mapping[str, Sequence[Num]], weights: Mapping[str, float], 
     if not weights:
         return [None] * n
     total_weight = sum(weights.values())
-    columns = [(w, scores.get(c)) for c, w in weights.items()]
-    out: list[Num] = []
-    for i in range(n):
-        row = [(w, col[i] if col is not None else None) for w, col in columns]
-        if any(v is None for _, v in row):
-            out.append(None)
-        else:
-            out.append(round(sum(w * v for w, v in row) / total_weight, DECIMALS))  # type: ignore[operator]
-    return out
+    columns = [scores.get(c) for c in weights]
+    w = list(weights.values())
+    return [weighted_of([col[i] if col is not None else None for col in columns], w, total_weight)
+            for i in range(n)]
+
+
+def quadrant_of(value: Num, attractiveness: Num, value_cut: float, attractiveness_cut: float) -> Optional[str]:
+    if value is None or attractiveness is None:
+        return None
+    if value >= value_cut:
+        return "key" if attractiveness >= attractiveness_cut else "prospective"
+    return "maintaining" if attractiveness >= attractiveness_cut else "low_priority"
 
 
 def quadrants(value: Sequence[Num], attractiveness: Sequence[Num], value_cut: float,
               attractiveness_cut: float) -> list[Optional[str]]:
     """KAISM quadrant: high value and high attractiveness = key; valuable but we are weak
     there = prospective; we are attractive but they are small = maintaining; else low_priority."""
-    out: list[Optional[str]] = []
-    for v, a in zip(value, attractiveness):
-        if v is None or a is None:
-            out.append(None)
-        elif v >= value_cut:
-            out.append("key" if a >= attractiveness_cut else "prospective")
-        else:
-            out.append("maintaining" if a >= attractiveness_cut else "low_priority")
-    return out
+    return [quadrant_of(v, a, value_cut, attractiveness_cut) for v, a in zip(value, attractiveness)]
 
 
 def measure_columns(config: Portfolio, revenue: Sequence[Num], share: Sequence[Num] | None = None,
@@ -144,6 +230,41 @@ def measure_columns(config: Portfolio, revenue: Sequence[Num], share: Sequence[N
 # the values the pass writes into each account (key_account is the rules' decision)
 WRITTEN = ("revenue_share_pct", "abc", "dependency", "criteria_score", "kaism_value",
            "kaism_attractiveness", "kaism")
+
+
+class RowPass:
+    """The per-account rest of the pass, once the whole portfolio gave its two results
+    (the total revenue and each account's ABC class): what a worker runs over its chunk,
+    with the same helpers as measure_columns."""
+
+    def __init__(self, config: Portfolio):
+        scored = config.scored()
+
+        def axis(weights: Mapping[str, float]) -> tuple[list[str | None], list[float], float]:
+            return ([scored[c].column if c in scored else None for c in weights], list(weights.values()),
+                    sum(weights.values()))
+        self.criteria = axis({c.id: c.weight for c in config.criteria})
+        self.value = axis(config.value.weights)
+        self.attractiveness = axis(config.attractiveness.weights)
+        self.risky, self.mono = config.boundary("dependency_risky_pct"), config.boundary("dependency_mono_pct")
+        self.cuts = (config.value.cutoff, config.attractiveness.cutoff)
+
+    def apply(self, values: dict[str, Any], total: float, abc: Optional[str]) -> None:
+        """Write the pass's values (WRITTEN) into an account's values, in place."""
+        get = values.get
+        share = share_of(get("revenue_current"), get("revenue_share_pct"), total)
+
+        def score(axis: tuple[list[str | None], list[float], float]) -> Num:
+            columns, weights, total_weight = axis
+            return weighted_of([get(c) if c is not None else None for c in columns], weights, total_weight)
+        value, attractiveness = score(self.value), score(self.attractiveness)
+        values["revenue_share_pct"] = share
+        values["abc"] = abc
+        values["dependency"] = dependency_of(share, self.risky, self.mono)
+        values["criteria_score"] = score(self.criteria)
+        values["kaism_value"] = value
+        values["kaism_attractiveness"] = attractiveness
+        values["kaism"] = quadrant_of(value, attractiveness, *self.cuts)
 
 
 def measure(project: Project, accounts: list[dict[str, Any]]) -> Columns:

@@ -64,3 +64,33 @@ def test_dask_local_cluster_equals_one_process(project, portfolio, single, tmp_p
     pytest.importorskip("distributed")
     _same(single, _run(project, portfolio, tmp_path / "dask", dask="local", chunk_size=17))
     assert not list((tmp_path / "dask").glob(".spill*"))
+
+
+@pytest.fixture(scope="module")
+def tied(tmp_path_factory) -> Path:
+    """Revenues from a handful of values, rows in reverse id order: the ABC boundaries fall
+    inside runs of equal revenue, where only the id decides."""
+    folder = tmp_path_factory.mktemp("tied")
+    lines = (ROOT / "examples" / "accounts.csv").read_text("utf-8").splitlines()
+    header, rows = lines[0].split(","), [r.split(",") for r in lines[1:]]
+    col = header.index("revenue_current")
+    for i, r in enumerate(rows):
+        r[col] = ["10", "10", "10.5", "3", "0.1", "10"][i % 6]
+    f = folder / "tied.csv"
+    f.write_text("\n".join([",".join(header)] + [",".join(r) for r in reversed(rows)]) + "\n", "utf-8")
+    return f
+
+
+def test_dask_dataframe_portfolio_pass_breaks_ties_as_one_process(project, tied, tmp_path):
+    pytest.importorskip("distributed")
+    import json
+    single = _run(project, tied, tmp_path / "single")
+    abc = [json.loads(line)["abc"] for line in single[0].decode().splitlines()]
+    assert {"A", "B", "C"} <= set(abc)
+    # a run of 10.0 revenues spans two letters: which ones get the upper letter is the id's call
+    tens = sorted((json.loads(line)["account_id"], json.loads(line)["abc"]) for line in single[0].decode().splitlines()
+                  if json.loads(line)["revenue_current"] == 10.0)
+    letters = [letter for _, letter in tens]
+    assert len(set(letters)) > 1 and letters == sorted(letters)
+    _same(single, _run(project, tied, tmp_path / "dask", dask="local", chunk_size=11))
+    _same(single, _run(project, tied, tmp_path / "workers", workers=2, chunk_size=5))

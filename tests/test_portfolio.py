@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import DEFAULT_FILES
 from engine.errors import KamError
@@ -354,3 +356,72 @@ def test_no_report_without_its_template(make_project, tmp_path):
     project = load_project(make_project())
     assert write_report(project, [_result(1)], tmp_path, "en") is None
     assert not (tmp_path / "portfolio.html").exists()
+
+
+# ---- exactness: ABC and totals do not depend on float summation order ------------------------
+
+def _abc_by_fractions(revenue, a_pct, b_pct, ids):
+    """The definition, written plainly with exact fractions."""
+    from fractions import Fraction
+    known = [i for i, r in enumerate(revenue) if r is not None]
+    total = sum((Fraction(max(revenue[i], 0.0)) for i in known), Fraction(0))
+    out = [None] * len(revenue)
+    if total <= 0:
+        return out
+    before = Fraction(0)
+    for i in sorted(known, key=lambda i: (-max(revenue[i], 0.0), str(ids[i]), i)):
+        share = before / total * 100
+        out[i] = "A" if share < Fraction(str(a_pct)) else ("B" if share < Fraction(str(b_pct)) else "C")
+        before += Fraction(max(revenue[i], 0.0))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(revenue=st.lists(st.one_of(st.none(), st.sampled_from([0.0, 1.0, 5.0, 10.0, 0.1, 0.2, 0.3, -4.0]),
+                                  st.floats(-1e3, 1e15, allow_nan=False)), max_size=40),
+       a_pct=st.sampled_from([50, 80, 33.3, 70.5]), b_pct=st.sampled_from([90, 95, 99.9, 100]),
+       seed=st.randoms(use_true_random=False))
+def test_abc_matches_the_exact_definition_and_ignores_input_order(revenue, a_pct, b_pct, seed):
+    ids = [f"id{i:03d}" for i in range(len(revenue))]
+    want = _abc_by_fractions(revenue, a_pct, b_pct, ids)
+    assert abc_classes(revenue, a_pct, b_pct, ids) == want
+    perm = list(range(len(revenue)))
+    seed.shuffle(perm)
+    shuffled = abc_classes([revenue[i] for i in perm], a_pct, b_pct, [ids[i] for i in perm])
+    assert shuffled == [want[i] for i in perm]
+
+
+def test_shares_divide_by_the_exact_total_so_order_never_changes_a_share():
+    revenue = [0.1] * 10 + [1e15, 0.3, 0.2]
+    forward, backward = shares(revenue), shares(revenue[::-1])[::-1]
+    assert forward == backward
+
+
+SCORE = st.one_of(st.none(), st.integers(1, 10).map(float))
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.fixed_dictionaries({
+    "revenue_current": st.one_of(st.none(), st.sampled_from([0.0, 5.0, 10.0, 250.5]), st.floats(0, 1e9)),
+    "revenue_share_pct": st.one_of(st.none(), st.floats(0, 100)),
+    "strategic": st.booleans(),
+    **{c: SCORE for c in ("score_purchase_frequency", "score_growth_plans", "score_profitability",
+                          "score_criticality", "score_reputation", "score_partnership", "score_our_attractiveness")},
+}), max_size=25))
+def test_the_chunked_pass_writes_what_measure_writes(rows):
+    """The pipeline splits the pass: the whole-portfolio part (total, ABC) in one place and
+    RowPass per account. Together they write what `measure` writes."""
+    from engine.portfolio import RowPass, abc_codes, revenue_total
+    project = load_project(ROOT)
+    whole = [dict(r, account_id=f"A{i:02d}") for i, r in enumerate(rows)]
+    measure(project, whole)
+    config = project.portfolio
+    revenue = [r["revenue_current"] for r in rows]
+    codes = abc_codes(revenue, config.boundary("abc_a_pct"), config.boundary("abc_b_pct"),
+                      [f"A{i:02d}" for i in range(len(rows))]).decode()
+    total = float(revenue_total(revenue))
+    row_pass = RowPass(config)
+    for i, r in enumerate(rows):
+        values = dict(r, account_id=f"A{i:02d}")
+        row_pass.apply(values, total, None if codes[i] == " " else codes[i])
+        assert values == whole[i]
