@@ -29,7 +29,8 @@ import orjson
 from .accounts import reject, required_columns
 from .evaluate import Evaluator
 from .io.readers import read_table
-from .io.batch import normalize_many
+from .io.batch import normalize_columns, normalize_many
+from .io.csv_reader import Block
 from .io.records import shown_id
 from .model import Project
 from .portfolio import RowPass, abc_codes, revenue_total
@@ -80,15 +81,21 @@ class Normalised:
     values: list[dict[str, Any]] | None = None  # the accepted values (in-process / Dask)
 
 
-def normalise_chunk(project: Project, index: int, records: list[tuple], decimal_comma: bool,
+def normalise_chunk(project: Project, index: int, records: "list[tuple] | Block", decimal_comma: bool,
                     spill_dir: str | None) -> Normalised:
-    """Type-check a chunk of raw records (source, row, cells, problem)."""
+    """Type-check a chunk of raw records (source, row, cells, problem), or a Block of lines."""
+    source = records.source if isinstance(records, Block) else (records[0][0] if records else "")
+    if isinstance(records, Block):
+        table = records.columns()
+        if table is not None:
+            return _normalise_columns(project, index, source, *table, decimal_comma, spill_dir)
+        records = [(r.source, r.row, r.cells, r.problem) for r in records.records()]
     rejected: list[dict[str, Any]] = []
     accepted: list[dict[str, Any]] = []
     rows = array("q")
     clean = [r for r in records if r[3] is None]
     normalised = iter(normalize_many(project, [r[2] for r in clean], decimal_comma))
-    for source, row, cells, problem in records:
+    for _, row, cells, problem in records:
         if problem is not None:
             rejected.append(reject(source, row, shown_id(cells.get("account_id")), [(None, problem)]))
             continue
@@ -100,9 +107,13 @@ def normalise_chunk(project: Project, index: int, records: list[tuple], decimal_
             continue
         accepted.append(values)
         rows.append(row)
+    return _finish(index, len(records), rejected, accepted, source, rows, spill_dir)
+
+
+def _finish(index: int, read: int, rejected: list[dict[str, Any]], accepted: list[dict[str, Any]], source: str,
+            rows: "array[int]", spill_dir: str | None) -> Normalised:
     revenue = array("d", (nan if (r := v.get("revenue_current")) is None else r for v in accepted))
-    source = records[0][0] if records else ""
-    out = Normalised(index, len(records), rejected, [v.get("account_id") for v in accepted], source, rows, revenue)
+    out = Normalised(index, read, rejected, [v.get("account_id") for v in accepted], source, rows, revenue)
     if spill_dir is not None:
         path = os.path.join(spill_dir, f"chunk{index:06d}.pkl")
         with open(path, "wb") as f:
@@ -111,6 +122,24 @@ def normalise_chunk(project: Project, index: int, records: list[tuple], decimal_
     else:
         out.values = accepted
     return out
+
+
+def _normalise_columns(project: Project, index: int, source: str, lines: range, columns: dict[str, tuple],
+                       decimal_comma: bool, spill_dir: str | None) -> Normalised:
+    """normalise_chunk for a block read as columns: every line a record, none malformed."""
+    rejected: list[dict[str, Any]] = []
+    accepted: list[dict[str, Any]] = []
+    rows = array("q")
+    ids = columns["account_id"]
+    for i, (values, errors) in enumerate(normalize_columns(project, columns.get, len(lines), decimal_comma)):
+        if errors:
+            aid = values.get("account_id")
+            rejected.append(reject(source, lines[i], aid if aid is not None else shown_id(ids[i]),
+                                   [(e.field, e.reason) for e in errors]))
+            continue
+        accepted.append(values)
+        rows.append(lines[i])
+    return _finish(index, len(lines), rejected, accepted, source, rows, spill_dir)
 
 
 # ---- stage B: evaluate -----------------------------------------------------------------------
@@ -300,11 +329,19 @@ class PipelineOutput:
 
 
 def chunks(project: Project, inputs: list[Path], sheet: str | None, out: PipelineOutput,
-           size: int = CHUNK_SIZE) -> Iterator[tuple[list[tuple], bool]]:
-    """Raw records of every input, `size` at a time (a chunk never spans two files)."""
+           size: int = CHUNK_SIZE) -> Iterator[tuple["list[tuple] | Block", bool]]:
+    """Raw records of every input, `size` at a time (a chunk never spans two files); for a
+    CSV file that can be cut at line feeds, blocks of `size` lines the workers parse."""
     for path in inputs:
         table = read_table(path, project.columns, project.metrics, sheet)
         required_columns(project, table)
+        split = table.blocks(size) if table.blocks is not None else None
+        if split is not None:  # the workers parse the lines: the main process only cuts them
+            for block in split:
+                yield block, table.decimal_comma
+            if table.unknown:
+                out.ignored_columns[table.source] = list(dict.fromkeys(table.unknown))
+            continue
         batch: list[tuple] = []
         for rec in table.records:
             batch.append((rec.source, rec.row, rec.cells, rec.problem))

@@ -11,7 +11,7 @@ tests/test_batch_normalise.py checks that on random cells.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from ..model import Metric, Project
 from .records import FALSE_WORDS, TRUE_WORDS, Converter, FieldError, _plan
@@ -122,10 +122,19 @@ def _column_plan(project: Project) -> list[tuple[str, Any, bool, Converter, Call
 def normalize_many(project: Project, raws: list[Mapping[str, Any]], decimal_comma: bool = False
                    ) -> list[tuple[dict[str, Any], list[FieldError]]]:
     """`[records.normalize(project, raw, decimal_comma) for raw in raws]`, column by column."""
-    values: list[dict[str, Any]] = [{} for _ in raws]
-    errors: list[list[FieldError]] = [[] for _ in raws]
+    return normalize_columns(project, lambda mid: [raw.get(mid) for raw in raws], len(raws), decimal_comma)
+
+
+def normalize_columns(project: Project, column: Callable[[str], Sequence[Any] | None], n: int,
+                      decimal_comma: bool = False) -> list[tuple[dict[str, Any], list[FieldError]]]:
+    """The same for n records given as columns: column(metric id) -> its n cells, or None
+    when the input has no such column."""
+    values: list[dict[str, Any]] = [{} for _ in range(n)]
+    errors: list[list[FieldError]] = [[] for _ in range(n)]
     for mid, default, required, convert, fast in _column_plan(project):
-        cells = [raw.get(mid) for raw in raws]
+        cells = column(mid)
+        if cells is None:
+            cells = [None] * n
         out = fast(cells)
         if _SLOW not in out and (default is None and not required or _MISSING not in out):
             # the common cases: every cell a value, or empty cells that simply stay missing

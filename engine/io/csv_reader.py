@@ -13,6 +13,9 @@ import codecs
 import csv
 import io
 import re
+from dataclasses import dataclass
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Iterator
 
@@ -51,6 +54,7 @@ def read_csv(path: Path, columns: Columns) -> Table:
         header_line, header = _header(reader, source, skip)
     names = columns.header(table, header, header_line)
     table.records = _records(path, encoding, skip, delimiter, header_line, names, source)
+    table.blocks = partial(_blocks, path, source, encoding, delimiter, header_line, names)
     return table
 
 
@@ -72,29 +76,118 @@ def _header(reader: "csv._reader", source: str, skip: int) -> tuple[int, list[st
 
 def _records(path: Path, encoding: str, skip: int, delimiter: str, header_line: int,
              names: list[str | None], source: str) -> Iterator[RawRecord]:
-    width = len(names)
     with open(path, encoding=encoding, newline="") as f:
         reader = _reader(f, skip, delimiter)
         while reader.line_num + skip < header_line:
             next(reader)
-        while True:
-            line = reader.line_num + skip + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                if reader.line_num + skip < line:  # nothing consumed: cannot move on safely
-                    raise KamError(Problem(source, line, 0, f"malformed CSV: {exc}")) from None
-                yield RawRecord(source, line, {}, f"malformed CSV: {exc}")
-                continue
-            if not any(c.strip() for c in cells):
-                continue  # a blank line (or only delimiters) is no record
-            row = {n: c for n, c in zip(names, cells) if n}
-            if len(cells) < width or any(c.strip() for c in cells[width:]):
-                yield RawRecord(source, line, row, row_problem(len(cells), width))  # cells: for its id
-                continue
-            yield RawRecord(source, line, row)
+        yield from _parse(reader, skip, names, source)
+
+
+def _parse(reader: "csv._reader", skip: int, names: list[str | None], source: str) -> Iterator[RawRecord]:
+    """Records from a csv reader whose first line is line `skip + 1` of the file."""
+    width = len(names)
+    while True:
+        line = reader.line_num + skip + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if reader.line_num + skip < line:  # nothing consumed: cannot move on safely
+                raise KamError(Problem(source, line, 0, f"malformed CSV: {exc}")) from None
+            yield RawRecord(source, line, {}, f"malformed CSV: {exc}")
+            continue
+        if not any(c.strip() for c in cells):
+            continue  # a blank line (or only delimiters) is no record
+        row = {n: c for n, c in zip(names, cells) if n}
+        if len(cells) < width or any(c.strip() for c in cells[width:]):
+            yield RawRecord(source, line, row, row_problem(len(cells), width))  # cells: for its id
+            continue
+        yield RawRecord(source, line, row)
+
+
+# ---- blocks: a large file read by the workers, not the main process ------------------------
+
+@dataclass
+class Block:
+    """Whole lines of a CSV file, parsed where they are evaluated. Only for files where a
+    line break always ends a record (no quote characters, no lone CR) in an encoding where
+    the byte 0x0A is always a line feed: then cutting at line feeds cuts between records,
+    and a block parses exactly as the same lines would in the whole file."""
+
+    source: str
+    data: bytes
+    lines_before: int  # physical lines of the file before the block's first
+    encoding: str
+    delimiter: str
+    names: list[str | None]
+
+    def records(self) -> Iterator[RawRecord]:
+        text = self.data.decode(self.encoding)
+        yield from _parse(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter),
+                          self.lines_before, self.names, self.source)
+
+    def columns(self) -> tuple[range, dict[str, tuple]] | None:
+        """The block as columns (metric id -> cells) with each record's line, when every line
+        is a record of exactly the header's width - the common case, read without a dict per
+        record. None otherwise (a blank line, a ragged row, a CSV error): then `records`."""
+        try:
+            rows = list(csv.reader(io.StringIO(self.data.decode(self.encoding), newline=""),
+                                   delimiter=self.delimiter))
+        except csv.Error:
+            return None
+        width = len(self.names)
+        if any(len(r) != width for r in rows):  # a blank line reads as [], a ragged row otherwise
+            return None
+        columns = {name: cells for name, cells in zip(self.names, zip(*rows)) if name}
+        if len(columns) != len([n for n in self.names if n]):  # no rows, or a name twice
+            return None
+        # a line of only delimiters (and spaces) is no record; its id cell is blank too
+        ids = columns.get("account_id")
+        if ids is None or any(not c.strip() for c in ids):
+            return None
+        # no quotes and no lone CR in the file (see Block): line k of the block is record k
+        return range(self.lines_before + 1, self.lines_before + 1 + len(rows)), columns
+
+
+_SPLITTABLE = {"utf-8", "utf-8-sig", "cp1251"}  # ASCII-compatible: 0x0A is only ever a line feed
+
+
+def _blocks(path: Path, source: str, encoding: str, delimiter: str, header_line: int,
+            names: list[str | None], lines: int) -> Iterator[Block] | None:
+    """The file's records as blocks of `lines` lines, or None when the file cannot be cut
+    safely (see Block) and must be parsed as one stream."""
+    if encoding not in _SPLITTABLE or not _plain_lines(path):
+        return None
+
+    def generate() -> Iterator[Block]:
+        with open(path, "rb") as f:
+            for _ in range(header_line):
+                f.readline()  # the header's line and the ones before it (sep=, blank lines)
+            before = header_line
+            while True:
+                chunk = list(islice(f, lines))
+                if not chunk:
+                    return
+                # a BOM belongs to the first line only: later blocks are plain UTF-8
+                yield Block(source, b"".join(chunk), before,
+                            "utf-8" if encoding == "utf-8-sig" else encoding, delimiter, names)
+                before += len(chunk)
+    return generate()
+
+
+def _plain_lines(path: Path) -> bool:
+    """No quote character and no CR without its LF anywhere in the file."""
+    tail = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            if b'"' in chunk:
+                return False
+            both = tail + chunk
+            if both.count(b"\r") != both.count(b"\r\n") + (1 if both.endswith(b"\r") else 0):
+                return False
+            tail = chunk[-1:] if chunk.endswith(b"\r") else b""
+    return not tail
 
 
 def _encoding(path: Path, head: bytes, source: str) -> str:

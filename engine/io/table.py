@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import KamError, Problem
 
@@ -31,6 +31,9 @@ class Table:
     records: Iterator[RawRecord]
     unknown: list[str] = field(default_factory=list)  # columns that name no metric: ignored
     columns: list[str] = field(default_factory=list)  # metric ids present, in file order
+    # CSV only: blocks(lines) -> the records as blocks of lines that workers parse
+    # themselves, or None when the file must be read as one stream (see csv_reader.Block)
+    blocks: Callable[[int], Iterator[Any] | None] | None = None
 
 
 _SPACE = re.compile(r"\s+")
