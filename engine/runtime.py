@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from decimal import Decimal
 from dataclasses import dataclass
 from typing import Any
@@ -73,18 +74,21 @@ def _scalar(value: Any) -> str:
     raise EngineRuntimeError(f"cannot pass {type(value).__name__} to the engine")
 
 
-def _plain_float(v: Any) -> bool:
-    """Floats whose repr has no exponent and that JSON can carry."""
-    return type(v) is not float or v == 0.0 or 1e-4 <= abs(v) < 1e16
+_EXPONENT = re.compile(rb"[0-9][eE]")  # a number written with an exponent (or text like '1e5')
 
 
 def dumps(value: Any) -> str:
     """JSON as durable-rules' parser accepts it (no exponents, no NaN)."""
-    if type(value) is dict and all(_plain_float(v) for v in value.values()):
-        try:  # the fast, common case: orjson writes these floats without exponents, as repr does
-            return orjson.dumps(value).decode()
-        except TypeError:  # an int beyond 64 bits, a non-str key: the careful path decides
-            pass
+    if type(value) is dict:
+        # the fast, common case: orjson writes floats as repr does, without exponents from
+        # 1e-5 to 1e16. What may not pass - an exponent, a null (also NaN's), a type orjson
+        # refuses - goes the careful way, which writes the same JSON or raises
+        try:
+            text = orjson.dumps(value)
+        except TypeError:
+            text = None
+        if text is not None and b"null" not in text and not _EXPONENT.search(text):
+            return text.decode()
     return _scalar(value)
 
 
