@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import expr
 from .analysis import MetricRef, resolve
@@ -12,7 +12,7 @@ from .compiler import Compiled, compile_project, threshold_field
 from .evidence import signal_text, winback
 from .metrics import Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
-from .prefilter import compile_filter, quiet_facts
+from .prefilter import Unsure, atoms, compile_atom, compile_filter, quiet_facts, with_constants
 from .runtime import Engine, Outcome
 
 
@@ -40,9 +40,14 @@ class Evaluator:
         # an account rule can fire first only if the facts it needs exist without any
         # account rule having fired, i.e. among the facts fact-only rules derive alone
         quiet = quiet_facts(self.compiled)
-        self.may_fire = compile_filter([r.account_test for r in self.compiled.rules.values()
-                                        if r.account_test is not None
-                                        and set(r.required_facts) <= quiet])
+        self._account_tests = [r.account_test for r in self.compiled.rules.values()
+                               if r.account_test is not None and set(r.required_facts) <= quiet]
+        self._filters: dict[Any, Callable[[dict[str, Any]], bool]] = {}
+        # outcomes by the truth of every atomic account test (see evaluate)
+        self._all_atoms = atoms([r.account_test for r in self.compiled.rules.values()
+                                 if r.account_test is not None])
+        self._segment_atoms: dict[Any, list[Callable[[dict[str, Any]], Any]]] = {}
+        self._outcomes: dict[tuple, Outcome] = {}
         self._quiet: Outcome | None = None  # what fires when no account pattern matches
         self._thresholds: dict[Any, dict[str, Any]] = {}
         self._shapes: dict[tuple, _Shape] = {}
@@ -83,21 +88,58 @@ class Evaluator:
         fact.update(thresholds)
         return fact
 
-    def evaluate(self, values: dict[str, Any]) -> dict[str, Any]:
-        """The result record of one account whose values are already normalised."""
+    def evaluate(self, values: dict[str, Any], prefilter: bool = True) -> dict[str, Any]:
+        """The result record of one account whose values are already normalised. The engine
+        runs unless the pre-filter proves no rule reading the account can fire: then the
+        result is the (account-independent) one of fact-only rules, computed once."""
         self.deriver.apply(values)
-        return self.result(values, self.outcome(self.account_fact(values)))
-
-    def outcome(self, fact: dict[str, Any], prefilter: bool = True) -> Outcome:
-        """Run the engine, unless the pre-filter proves no rule reading the account can
-        fire: then the result is the (account-independent) one of fact-only rules."""
-        if prefilter and not self.may_fire(fact):
+        if not prefilter:
+            self.engine_runs += 1
+            return self.result(values, self.engine.run(self.account_fact(values)))
+        segment = values.get("segment")
+        if not self._filter(segment)(values):
             if self._quiet is None:
                 self.engine_runs += 1
-                self._quiet = self.engine.run(fact)
-            return Outcome(list(self._quiet.fired), set(self._quiet.facts))
-        self.engine_runs += 1
-        return self.engine.run(fact)
+                self._quiet = self.engine.run(self.account_fact(values))
+            return self.result(values, Outcome(list(self._quiet.fired), set(self._quiet.facts)))
+        # durable-rules reads an account only through the atomic tests of its patterns: two
+        # accounts on which every test comes out the same fire the same rules
+        try:
+            key: tuple | None = tuple(atom(values) for atom in self._atoms(segment))
+        except Unsure:
+            key = None
+        known = self._outcomes.get(key) if key is not None else None
+        if known is None:
+            self.engine_runs += 1
+            known = self.engine.run(self.account_fact(values))
+            if key is not None and len(self._outcomes) < 200_000:
+                self._outcomes[key] = known
+        return self.result(values, Outcome(list(known.fired), set(known.facts)))
+
+    def _atoms(self, segment: Any) -> list[Callable[[dict[str, Any]], Any]]:
+        """The atomic tests of every account pattern, with the segment's thresholds."""
+        found = self._segment_atoms.get(segment)
+        if found is None:
+            found = [compile_atom(with_constants(a, self._constants(segment))) for a in self._all_atoms]
+            if len(self._segment_atoms) < 10_000:
+                self._segment_atoms[segment] = found
+        return found
+
+    def _constants(self, segment: Any) -> dict[str, Any]:
+        return {threshold_field(tid): value for tid in self.compiled.thresholds
+                if (value := self.project.thresholds[tid].for_segment(segment)) is not None}
+
+    def _filter(self, segment: Any) -> Callable[[dict[str, Any]], bool]:
+        """The pre-filter of a segment, reading the account's values directly: the account
+        fact is the values of the metrics rules read plus the segment's thresholds, which
+        are constants here (one filter per segment, like the thresholds)."""
+        found = self._filters.get(segment)
+        if found is None:
+            constants = self._constants(segment)
+            found = compile_filter([with_constants(t, constants) for t in self._account_tests])
+            if len(self._filters) < 10_000:
+                self._filters[segment] = found
+        return found
 
     def _shape(self, outcome: Outcome, segment: Any) -> "_Shape":
         """Everything in a result that depends only on which rules fired (and the segment's

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import shutil
 import time
 from array import array
 from math import nan
@@ -147,13 +148,15 @@ def _normalise_columns(project: Project, index: int, source: str, lines: range, 
 @dataclass
 class Evaluated:
     index: int
-    lines: bytes  # results.jsonl lines of the chunk (UTF-8)
+    lines: bytes  # results.jsonl lines of the chunk (UTF-8), or b"" when written to `part`
+    count: int  # how many lines
     rejected: list[dict[str, Any]]
     by_risk: Counter
     by_signal: Counter
     by_playbook: Counter
     results: list[dict[str, Any]] | None = None  # kept only when documents are rendered
     seconds: float = 0.0
+    part: str | None = None  # a file holding the lines: a worker on the same disk writes them
 
 
 def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, total: float,
@@ -192,8 +195,14 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
         if keep_results:
             kept.append(result)
     text = b"\n".join(lines) + (b"\n" if lines else b"")
-    return Evaluated(chunk.index, text, rejected, by_risk, by_signal, by_playbook,
-                     kept if keep_results else None, time.perf_counter() - started)
+    part = None
+    if chunk.spill is not None:  # the main process shares this disk: it copies the file, not bytes
+        part = chunk.spill[:-len(".pkl")] + ".jsonl"
+        with open(part, "wb") as f:
+            f.write(text)
+        text = b""
+    return Evaluated(chunk.index, text, len(lines), rejected, by_risk, by_signal, by_playbook,
+                     kept if keep_results else None, time.perf_counter() - started, part)
 
 
 # ---- executors -------------------------------------------------------------------------------
@@ -390,14 +399,17 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
         for ev in executor.stage_b((ref, as_of, lang, h, revenue, letters, drops.get(n.index, set()), keep_results)
                                    for h, n, letters in zip(handles, stage_a, abc)):
             w = time.perf_counter()
-            f.write(ev.lines)
+            if ev.part is not None:
+                _append(f, ev.part)
+            else:
+                f.write(ev.lines)
             write_seconds += time.perf_counter() - w
             rules_seconds += ev.seconds
             out.rejected.extend(ev.rejected)
             out.by_risk.update(ev.by_risk)
             out.by_signal.update(ev.by_signal)
             out.by_playbook.update(ev.by_playbook)
-            out.evaluated += ev.lines.count(b"\n")
+            out.evaluated += ev.count
             if ev.results is not None:
                 out.results.extend(ev.results)
             done += len(stage_a[ev.index].ids)
@@ -409,6 +421,25 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
                    "rules": round(t3 - t2 - write_seconds, 3), "write": round(write_seconds, 3),
                    "rules_cpu": round(rules_seconds, 3)}
     return out
+
+
+def _append(f: Any, part: str) -> None:
+    """Append a file to an open file and delete it; in the kernel where it can."""
+    f.flush()
+    with open(part, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        try:
+            done = 0
+            while done < size:
+                n = os.copy_file_range(src.fileno(), f.fileno(), size - done)
+                if n == 0:
+                    break
+                done += n
+        except (AttributeError, OSError):  # no copy_file_range here: a plain copy
+            src.seek(done)
+            shutil.copyfileobj(src, f, 1 << 20)
+            f.flush()
+    os.unlink(part)
 
 
 @contextmanager

@@ -10,8 +10,11 @@ a false positive costs time, never a different result.
 """
 from __future__ import annotations
 
+import json
 import operator
 from typing import TYPE_CHECKING, Any, Callable
+
+from .compiler import THRESHOLD_PREFIX
 
 if TYPE_CHECKING:
     from .compiler import Compiled
@@ -113,6 +116,20 @@ def _guarded_compare(items: list[Any]) -> Predicate | None:
     return None
 
 
+def with_constants(test: Any, constants: dict[str, Any]) -> Any:
+    """The test with references to these fields ({"$m": field}) replaced by their values:
+    the same test of a fact that carries them, for a record that does not."""
+    if isinstance(test, dict):
+        if set(test) == {"$m"} and test["$m"] in constants:
+            return constants[test["$m"]]
+        if len(test) == 1 and ("$ex" in test or "$nex" in test) and set(next(iter(test.values()))) <= set(constants):
+            return {}  # a test of a constant's presence: an unknown shape, "may match" (sound)
+        return {k: with_constants(v, constants) for k, v in test.items()}
+    if isinstance(test, list):
+        return [with_constants(t, constants) for t in test]
+    return test
+
+
 def compile_filter(account_tests: list[Any]) -> Predicate:
     """True when at least one of the account patterns may match the account fact."""
     preds = [compile_test(t) for t in account_tests]
@@ -143,3 +160,81 @@ def quiet_facts(compiled: "Compiled") -> set:
                                 facts.add(k)
                                 changed = True
     return facts
+
+
+# ---- the truth of every account test: a key for the engine's outcome ---------------------------
+
+class Unsure(Exception):
+    """An account test whose truth in durable-rules is not known here for certain."""
+
+
+def atoms(account_tests: list[Any]) -> list[Any]:
+    """The distinct atomic tests (no $and/$or) of account patterns, in a fixed order."""
+    found: dict[str, Any] = {}
+
+    def walk(test: Any) -> None:
+        if isinstance(test, dict) and len(test) == 1 and next(iter(test)) in ("$and", "$or"):
+            for t in next(iter(test.values())):
+                walk(t)
+        elif test != {"t": "account"}:
+            found.setdefault(json.dumps(test, sort_keys=True), test)
+    for t in account_tests:
+        walk(t)
+    return [found[k] for k in sorted(found)]
+
+
+def compile_atom(test: Any) -> Callable[[dict[str, Any]], Any]:
+    """One atomic test over an account's values: True or False as durable-rules decides it,
+    None when a field it reads is missing (whatever durable makes of that, it makes it
+    the same way for every such account), or Unsure."""
+    def unsure(values: dict[str, Any]) -> Any:
+        raise Unsure
+
+    if not isinstance(test, dict) or len(test) != 1:
+        return unsure
+    (key, arg), = test.items()
+    if key in ("$ex", "$nex"):
+        if not isinstance(arg, dict) or len(arg) != 1:
+            return unsure
+        (field,) = arg
+        if field.startswith(THRESHOLD_PREFIX):
+            return unsure  # a threshold without a value for this segment: a null in the fact
+        want = key == "$ex"
+        return lambda values: (values.get(field) is not None) == want
+    if key in _OPS:
+        if not isinstance(arg, dict) or len(arg) != 1:
+            return unsure
+        ((field, spec),) = arg.items()
+        op = _OPS[key]
+        if isinstance(spec, dict) and set(spec) == {"$m"} and isinstance(spec["$m"], str) \
+                and not spec["$m"].startswith(THRESHOLD_PREFIX) and not field.startswith(THRESHOLD_PREFIX):
+            other = spec["$m"]
+
+            def compare_fields(values: dict[str, Any]) -> Any:  # one metric against another
+                a, b = values.get(field), values.get(other)
+                if a is None or b is None:
+                    return (a is None, b is None)  # which one is missing
+                try:
+                    return bool(op(a, b))
+                except TypeError:
+                    raise Unsure from None
+            return compare_fields
+        if isinstance(spec, (dict, list)) or spec is None or field.startswith(THRESHOLD_PREFIX):
+            return unsure  # a threshold with no value for this segment: a null in the fact
+
+        def compare(values: dict[str, Any]) -> Any:
+            a = values.get(field)
+            if a is None:
+                return None
+            try:
+                return bool(op(a, spec))
+            except TypeError:
+                raise Unsure from None
+        return compare
+    if key.startswith("$") or isinstance(arg, (dict, list)) or arg is None or key.startswith(THRESHOLD_PREFIX):
+        return unsure
+
+    def equal(values: dict[str, Any]) -> Any:
+        a = values.get(key)
+        return None if a is None else a == arg
+    return equal

@@ -36,10 +36,8 @@ def test_prefilter_gives_identical_results(portfolio):
     accounts = [dict(a, account_id=f"a{i}") for i, a in enumerate(portfolio)]
     measure(PROJECT, accounts)
     for values in accounts:
-        EVALUATOR.deriver.apply(values)
-        fact = EVALUATOR.account_fact(values)
-        filtered = EVALUATOR.result(values, EVALUATOR.outcome(fact, prefilter=True))
-        full = EVALUATOR.result(values, EVALUATOR.outcome(fact, prefilter=False))
+        filtered = EVALUATOR.evaluate(dict(values))
+        full = EVALUATOR.evaluate(dict(values), prefilter=False)
         assert filtered == full
 
 
@@ -52,4 +50,45 @@ def test_prefilter_skips_the_engine_for_healthy_accounts():
     assert ev.engine_runs == 1  # computed once, then reused
     assert ev.evaluate(dict(sick))["risk_level"] == "medium"
     assert ev.engine_runs == 2
+    ev.close()
+
+
+def _narrow(m):
+    """Few distinct values near the thresholds: many accounts share the truth of every test
+    while their values differ - what the outcome memo keys on."""
+    if m.type == "boolean":
+        return st.booleans()
+    if m.type == "text":
+        return st.sampled_from(list(m.values) or ["enterprise", "smb"])
+    return st.sampled_from([0, 1, 2, 3, 5, 7, 10, 15, 16, 25, 40])
+
+
+NARROW = st.fixed_dictionaries({}, optional={m.id: _narrow(m) for m in PROJECT.metrics.values()
+                                             if not m.derived and m.id != "account_id"})
+
+
+INPUTS = [m for m in PROJECT.metrics.values() if not m.derived and m.id != "account_id"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(base=NARROW, changes=st.lists(st.tuples(st.sampled_from(INPUTS), st.data()), min_size=1, max_size=12),
+       data=st.data())
+def test_outcomes_reused_by_the_truth_of_every_test_equal_the_engine_run(base, changes, data):
+    """Accounts on which every atomic account test comes out the same share one engine run.
+    Variants of one account that differ in a single value - the same truth everywhere
+    else - must each still get the result of their own engine run."""
+    ev = Evaluator(PROJECT, datetime.date(2026, 11, 23))
+    accounts = [dict(base, account_id="base")]
+    for i, (metric, _) in enumerate(changes):
+        value = data.draw(st.one_of(st.none(), _narrow(metric)))
+        variant = {k: v for k, v in base.items() if k != metric}
+        if value is not None:
+            variant[metric.id] = value
+        accounts.append(dict(variant, account_id=f"v{i}"))
+    accounts = accounts * 2  # the second time round, every outcome is known
+    for values in accounts:
+        alone = [dict(values)]
+        measure(PROJECT, alone)  # each account's own pass: variants differ only where changed
+        assert ev.evaluate(dict(alone[0])) == EVALUATOR.evaluate(dict(alone[0]), prefilter=False)
+    assert ev.engine_runs <= len(accounts) // 2 + 1
     ev.close()
