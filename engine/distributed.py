@@ -100,7 +100,7 @@ class DaskExecutor:
                               "chunk": pd.Series(dtype="int64"), "pos": pd.Series(dtype="int64")})
         parts = [dask.delayed(_revenue_frame)(h, k, drops.get(n.index, set()))
                  for k, (h, n) in enumerate(zip(handles, stage_a))]
-        out = [np.full(len(n.ids), ord(" "), dtype=np.uint8) for n in stage_a]
+        out = [np.full(len(n.rows), ord(" "), dtype=np.uint8) for n in stage_a]
         if not parts:
             return 0.0, []
         frame = dd.from_delayed(parts, meta=empty, verify_meta=False)
@@ -117,7 +117,7 @@ class DaskExecutor:
                 run += s_
             lettered = dask.compute(*[dask.delayed(_partition_letters)(p, b, limits)
                                       for p, b in zip(ranked, befores)], scheduler=self.client.get)
-            offsets = np.cumsum([0] + [len(n.ids) for n in stage_a])
+            offsets = np.cumsum([0] + [len(n.rows) for n in stage_a])
             flat = np.concatenate(out)
             for part in lettered:
                 flat[offsets[part["chunk"].to_numpy()] + part["pos"].to_numpy()] = part["letter"].to_numpy()

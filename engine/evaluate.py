@@ -47,10 +47,12 @@ class Evaluator:
         self._all_atoms = atoms([r.account_test for r in self.compiled.rules.values()
                                  if r.account_test is not None])
         self._segment_atoms: dict[Any, list[Callable[[dict[str, Any]], Any]]] = {}
-        self._outcomes: dict[tuple, Outcome] = {}
+        self._outcomes: dict[tuple, tuple[tuple[str, ...], frozenset]] = {}
         self._quiet: Outcome | None = None  # what fires when no account pattern matches
         self._thresholds: dict[Any, dict[str, Any]] = {}
         self._shapes: dict[tuple, _Shape] = {}
+        self._interned: dict[Any, Any] = {}
+        self._fired_entries: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._as_of_text = self.as_of.isoformat()
         self.engine_runs = 0
 
@@ -109,12 +111,13 @@ class Evaluator:
         except Unsure:
             key = None
         known = self._outcomes.get(key) if key is not None else None
-        if known is None:
-            self.engine_runs += 1
-            known = self.engine.run(self.account_fact(values))
-            if key is not None and len(self._outcomes) < 200_000:
-                self._outcomes[key] = known
-        return self.result(values, Outcome(list(known.fired), set(known.facts)))
+        if known is not None:
+            return self.result(values, Outcome(list(known[0]), set(known[1])))
+        self.engine_runs += 1
+        outcome = self.engine.run(self.account_fact(values))
+        if key is not None and len(self._outcomes) < 100_000:  # ~0.5 kB each, outcomes shared
+            self._outcomes[key] = self._intern((tuple(outcome.fired), frozenset(outcome.facts)))
+        return self.result(values, outcome)
 
     def _atoms(self, segment: Any) -> list[Callable[[dict[str, Any]], Any]]:
         """The atomic tests of every account pattern, with the segment's thresholds."""
@@ -163,28 +166,44 @@ class Evaluator:
                     metrics.update(dict.fromkeys(r.metrics))
                     for t in r.thresholds:
                         thresholds[t] = p.thresholds[t].for_segment(segment)
-            return tuple(sorted(metrics)), dict(sorted(thresholds.items())), sorted(by)
+            parts = (tuple(sorted(metrics)), tuple(sorted(thresholds.items())), tuple(sorted(by)))
+            return self._intern(parts)  # shared by every shape with them
 
         signals = []
         for sid in sorted((k[1] for k in facts if k[0] == "signal"), key=self._signal_order.__getitem__):
             s = p.signals[sid]
-            signals.append((s, text_in(s.title, lang), *reason(("signal", sid))))
+            signals.append(self._intern((s, text_in(s.title, lang), *reason(("signal", sid)))))
         risks = [k[1] for k in facts if k[0] == "risk"]
         classes = sorted(k[1] for k in facts if k[0] == "class")
         playbooks = []
         for pid in sorted((k[1] for k in facts if k[0] == "playbook"),
                           key=lambda i: (p.playbooks[i].priority, i)):
             title, priority, steps = self._playbook_entries[pid]
-            playbooks.append((pid, title, priority, *reason(("playbook", pid)), steps))
+            playbooks.append(self._intern((pid, title, priority, *reason(("playbook", pid)), steps)))
         shape = _Shape(
             risk_level=max(risks, key=p.risk_rank) if risks else NO_RISK,
-            signals=tuple(signals), classes=classes, playbooks=tuple(playbooks),
+            signals=self._intern(tuple(signals)), classes=self._intern(tuple(classes)),
+            playbooks=self._intern(tuple(playbooks)),
             key_account=("class", "key_account") in facts,
-            fired=[{"rule": r.rule_id, "asserts": [f"{k}.{i}" for k, i in r.asserts]}
-                   for r in _unique_rules(fired)])
-        if len(self._shapes) < 20_000:  # combinations are few in practice; stay bounded anyway
+            fired=self._intern(tuple(self._fired_entry(r) for r in _unique_rules(fired))))
+        if len(self._shapes) < 8_000:  # the commonest combinations come first; a miss costs ~50 µs
             self._shapes[key] = shape
         return shape
+
+    def _intern(self, item: Any) -> Any:
+        """One shared copy of equal (immutable) pieces of shapes: memory per shape stays small."""
+        if len(self._interned) > 50_000:
+            return item
+        try:
+            return self._interned.setdefault(item, item)
+        except TypeError:  # holds something unhashable (a playbook's step dicts): not shared
+            return item
+
+    def _fired_entry(self, rule: Any) -> tuple[str, tuple[str, ...]]:
+        entry = self._fired_entries.get(rule.rule_id)
+        if entry is None:
+            entry = self._fired_entries[rule.rule_id] = (rule.rule_id, tuple(f"{k}.{i}" for k, i in rule.asserts))
+        return entry
 
     def result(self, values: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
         """The result record (contract.md) of an account and what fired on it. Nested
@@ -194,7 +213,7 @@ class Evaluator:
         shape = self._shape(outcome, segment)
         get = values.get
 
-        def evidence(metrics: tuple[str, ...], thresholds: dict[str, Any], rules: list[str]) -> dict[str, Any]:
+        def evidence(metrics: tuple[str, ...], thresholds: tuple, rules: tuple[str, ...]) -> dict[str, Any]:
             return {"metrics": {m: _round(get(m)) for m in metrics}, "thresholds": dict(thresholds),
                     "rules": list(rules)}
 
@@ -234,18 +253,18 @@ class Evaluator:
             "revenue_current": _round(get("revenue_current")),
             "missing": [m for m in self.inputs if get(m) is None],  # self.inputs is sorted
             "winback": winback(p, values, classes),
-            "fired": [{"rule": f["rule"], "asserts": list(f["asserts"])} for f in shape.fired],
+            "fired": [{"rule": rule, "asserts": list(asserts)} for rule, asserts in shape.fired],
         }
 
 
 @dataclass(frozen=True)
 class _Shape:
     risk_level: str
-    signals: tuple  # (signal, title, evidence metrics, evidence thresholds, rules)
-    classes: list[str]
+    signals: tuple  # (signal, title, evidence metrics, evidence thresholds (pairs), rules)
+    classes: tuple[str, ...]
     playbooks: tuple  # (id, title, priority, reason metrics, reason thresholds, rules, steps)
     key_account: bool
-    fired: list[dict[str, Any]]
+    fired: tuple[tuple[str, tuple[str, ...]], ...]  # (rule id, what it asserts)
 
 
 def _unique_rules(fired: Iterable) -> list:

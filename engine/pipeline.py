@@ -17,11 +17,13 @@ import pickle
 import shutil
 import time
 from array import array
-from math import nan
-from contextlib import contextmanager
+from bisect import bisect_right
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import accumulate
+from math import nan
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
@@ -73,13 +75,27 @@ class Normalised:
     index: int
     read: int
     rejected: list[dict[str, Any]]
-    ids: list[Any]  # account ids of accepted records, in order
+    ids: list[Any] | None  # account ids of accepted records, in order; in the main process
+    # only as `compact()` leaves them: one hash each and the list pickled
     source: str  # a chunk never spans two files
     rows: "array[int]"  # row of each accepted record in its file (compact: one int each)
     revenue: "array[float]"  # revenue_current of each accepted record, NaN when missing:
     # all the whole-portfolio part of the pass reads (the rest is per account, in stage B)
     spill: str | None = None  # pickle of the accepted values (process mode)
     values: list[dict[str, Any]] | None = None  # the accepted values (in-process / Dask)
+    hashes: "array[int]" = field(default_factory=lambda: array("q"))  # hash(id) per record
+    ids_pickled: bytes = b""
+
+    def compact(self) -> None:
+        """What the main process keeps of the ids of a million accounts: 8 bytes of hash and
+        a pickled list (~16 bytes) per account, not a Python object each."""
+        if self.ids is not None:
+            self.hashes = array("q", map(hash, self.ids))
+            self.ids_pickled = pickle.dumps(self.ids, protocol=pickle.HIGHEST_PROTOCOL)
+            self.ids = None
+
+    def account_ids(self) -> list[Any]:
+        return self.ids if self.ids is not None else pickle.loads(self.ids_pickled)
 
 
 def normalise_chunk(project: Project, index: int, records: "list[tuple] | Block", decimal_comma: bool,
@@ -238,16 +254,30 @@ def portfolio_pass(project: Project, stage_a: list["Normalised"], drops: dict[in
             rev[list(d)] = np.nan  # a duplicate counts nowhere
         parts.append(rev)
     revenue = np.concatenate(parts) if parts else np.empty(0)
-    ids = [aid for n in stage_a for aid in n.ids]  # for ties only; one list of references
     config = project.portfolio
-    codes = abc_codes(revenue, config.boundary("abc_a_pct"), config.boundary("abc_b_pct"), ids)
-    del ids
-    total = float(revenue_total(revenue[~np.isnan(revenue)].tolist()))
+    codes = abc_codes(revenue, config.boundary("abc_a_pct"), config.boundary("abc_b_pct"), _Ids(stage_a))
+    total = float(revenue_total(revenue[~np.isnan(revenue)]))
     out, start = [], 0
     for n in stage_a:
-        out.append(codes[start:start + len(n.ids)])
-        start += len(n.ids)
+        out.append(codes[start:start + len(n.rows)])
+        start += len(n.rows)
     return total, out
+
+
+class _Ids:
+    """All accepted ids by position in the run, read from the chunks' pickled lists only
+    where asked (ABC needs the ids of equal revenues at a class boundary)."""
+
+    def __init__(self, stage_a: list["Normalised"]):
+        self.stage_a = stage_a
+        self.starts = list(accumulate((len(n.rows) for n in stage_a), initial=0))
+        self.cached: tuple[int, list[Any]] = (-1, [])
+
+    def __getitem__(self, position: int) -> Any:
+        k = bisect_right(self.starts, position) - 1
+        if self.cached[0] != k:
+            self.cached = (k, self.stage_a[k].account_ids())
+        return self.cached[1][position - self.starts[k]]
 
 
 class Inline:
@@ -378,6 +408,7 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
              for i, (recs, dc) in enumerate(chunks(project, inputs, sheet, out, chunk_size)))
     # stage A runs while the main process reads: the generator feeds the executor lazily
     for handle, norm in executor.stage_a(tasks):
+        norm.compact()
         handles.append(handle)
         stage_a.append(norm)
         out.read += norm.read
@@ -391,7 +422,7 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
     for n in stage_a:
         n.revenue = array("d")  # read: the main process keeps ids and rows only
     t2 = time.perf_counter()
-    total = sum(len(n.ids) for n in stage_a)
+    total = sum(len(n.rows) for n in stage_a)
     done = 0
     rules_seconds = 0.0
     write_seconds = 0.0
@@ -412,7 +443,7 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
             out.evaluated += ev.count
             if ev.results is not None:
                 out.results.extend(ev.results)
-            done += len(stage_a[ev.index].ids)
+            done += len(stage_a[ev.index].rows)
             if progress is not None:
                 progress(done, total)
     t3 = time.perf_counter()
@@ -442,6 +473,23 @@ def _append(f: Any, part: str) -> None:
     os.unlink(part)
 
 
+def _release_memory() -> None:
+    """Give freed heap back to the system after a chunk (glibc keeps it otherwise, and a
+    worker's resident memory would creep up with the number of chunks it has seen)."""
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc: nothing to do
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """A chunk makes tens of thousands of short-lived dicts and no reference cycles: the
@@ -465,21 +513,43 @@ def _stage_a(args: tuple) -> Normalised:
 def _stage_b(args: tuple) -> Evaluated:
     project, *rest = args
     with _gc_paused():
-        return evaluate_chunk(_project(project), *rest)
+        out = evaluate_chunk(_project(project), *rest)
+    _release_memory()
+    return out
 
 
 def _duplicates(stage_a: list[Normalised], out: PipelineOutput) -> dict[int, set[int]]:
-    """Second and later records of an account_id are rejected, naming the first."""
-    seen: dict[Any, int] = {}  # id -> position (chunk << 32 | record): an int, not a tuple, per account
+    """Second and later records of an account_id are rejected, naming the first. Found by
+    sorting one hash per account; only records whose hashes meet compare their ids."""
+    import numpy as np
+    if not stage_a:
+        return {}
+    hashes = np.concatenate([np.frombuffer(n.hashes, dtype=np.int64) for n in stage_a])
+    order = np.argsort(hashes, kind="stable")  # equal hashes stay in input order
+    sorted_hashes = hashes[order]
+    same = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1])
+    if same.size == 0:
+        return {}
+    ids = _Ids(stage_a)
+    starts = ids.starts
     drops: dict[int, set[int]] = {}
-    for k, n in enumerate(stage_a):
-        for i, aid in enumerate(n.ids):
-            first = seen.get(aid)
-            if first is None:
-                seen[aid] = (k << 32) | i
+    # runs of equal hashes, each in input order; within a run, equal ids are duplicates
+    run_starts = same[np.concatenate(([True], same[1:] != same[:-1] + 1))]
+    for first in run_starts.tolist():
+        end = first + 1
+        while end < len(order) and sorted_hashes[end] == sorted_hashes[first]:
+            end += 1
+        seen: dict[Any, int] = {}
+        for position in order[first:end].tolist():
+            k = bisect_right(starts, position) - 1
+            n, i = stage_a[k], position - starts[k]
+            aid = ids[position]
+            if aid not in seen:
+                seen[aid] = position
                 continue
-            f = stage_a[first >> 32]
+            fk = bisect_right(starts, seen[aid]) - 1
+            f = stage_a[fk]
             out.rejected.append(reject(n.source, n.rows[i], aid, [(
-                "account_id", f"duplicate account_id '{aid}' (first at {f.source} row {f.rows[first & 0xFFFFFFFF]})")]))
+                "account_id", f"duplicate account_id '{aid}' (first at {f.source} row {f.rows[seen[aid] - starts[fk]]})")]))
             drops.setdefault(n.index, set()).add(i)
     return drops

@@ -64,13 +64,15 @@ def exact_sum(values: Iterable[float]) -> Fraction:
     """The exact sum of floats, as a fraction: whatever the order, the chunking or the
     machine that adds them, the same accounts give the same total - no last-bit noise
     deciding a boundary."""
-    array = np.fromiter(values, dtype=np.float64)
+    array = values if isinstance(values, np.ndarray) else np.fromiter(values, dtype=np.float64)
     k = _scale(array)
     return Fraction(sum(sum(_integers(array[i:i + _BLOCK], k)) for i in range(0, len(array), _BLOCK)), 1 << k)
 
 
-def revenue_total(revenue: Iterable[Num]) -> Fraction:
+def revenue_total(revenue: Iterable[Num] | np.ndarray) -> Fraction:
     """What shares and ABC divide by: the exact sum of the known, non-negative revenues."""
+    if isinstance(revenue, np.ndarray):
+        return exact_sum(revenue[revenue > 0])  # NaN (missing) compares false: left out
     return exact_sum(r for r in revenue if r is not None and r > 0)
 
 
