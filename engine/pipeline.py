@@ -419,8 +419,9 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
     # the whole-portfolio part of the pass: the total revenue and ABC classes. Each account
     # counts once: duplicates (rejected) are left out
     revenue, abc = executor.portfolio(project, handles, stage_a, drops)
-    for n in stage_a:
-        n.revenue = array("d")  # read: the main process keeps ids and rows only
+    for n in stage_a:  # duplicates and the pass are done: rows are all the main process keeps
+        n.revenue, n.hashes, n.ids_pickled = array("d"), array("q"), b""
+    _release_memory()
     t2 = time.perf_counter()
     total = sum(len(n.rows) for n in stage_a)
     done = 0

@@ -104,6 +104,7 @@ def abc_codes(revenue: Sequence[Num], a_pct: float, b_pct: float,
     # by revenue, largest first; ties in input order for now (a stable sort)
     ranked = np.argsort(-clipped, kind="stable")
     order, values = known[ranked], clipped[ranked]
+    del known, clipped, ranked  # a million accounts: 8 MB each
     letters = letters_in_order(values, Fraction(0), abc_limits(a_pct, b_pct, exact_sum(values)))
     # equal revenues: the smaller id comes first (then input order). Letters by position are
     # right already; only a run of equal revenues that spans two letters is put in id order
