@@ -14,7 +14,6 @@ from __future__ import annotations
 import gc
 import os
 import pickle
-import shutil
 import time
 from array import array
 from bisect import bisect_right
@@ -164,7 +163,7 @@ def _normalise_columns(project: Project, index: int, source: str, lines: range, 
 @dataclass
 class Evaluated:
     index: int
-    lines: bytes  # results.jsonl lines of the chunk (UTF-8), or b"" when written to `part`
+    lines: bytes  # results.jsonl lines of the chunk (UTF-8)
     count: int  # how many lines
     rejected: list[dict[str, Any]]
     by_risk: Counter
@@ -172,7 +171,6 @@ class Evaluated:
     by_playbook: Counter
     results: list[dict[str, Any]] | None = None  # kept only when documents are rendered
     seconds: float = 0.0
-    part: str | None = None  # a file holding the lines: a worker on the same disk writes them
 
 
 def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, total: float,
@@ -211,14 +209,8 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
         if keep_results:
             kept.append(result)
     text = b"\n".join(lines) + (b"\n" if lines else b"")
-    part = None
-    if chunk.spill is not None:  # the main process shares this disk: it copies the file, not bytes
-        part = chunk.spill[:-len(".pkl")] + ".jsonl"
-        with open(part, "wb") as f:
-            f.write(text)
-        text = b""
     return Evaluated(chunk.index, text, len(lines), rejected, by_risk, by_signal, by_playbook,
-                     kept if keep_results else None, time.perf_counter() - started, part)
+                     kept if keep_results else None, time.perf_counter() - started)
 
 
 # ---- executors -------------------------------------------------------------------------------
@@ -431,10 +423,7 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
         for ev in executor.stage_b((ref, as_of, lang, h, revenue, letters, drops.get(n.index, set()), keep_results)
                                    for h, n, letters in zip(handles, stage_a, abc)):
             w = time.perf_counter()
-            if ev.part is not None:
-                _append(f, ev.part)
-            else:
-                f.write(ev.lines)
+            f.write(ev.lines)
             write_seconds += time.perf_counter() - w
             rules_seconds += ev.seconds
             out.rejected.extend(ev.rejected)
@@ -455,40 +444,36 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
     return out
 
 
-def _append(f: Any, part: str) -> None:
-    """Append a file to an open file and delete it; in the kernel where it can."""
-    f.flush()
-    with open(part, "rb") as src:
-        size = os.fstat(src.fileno()).st_size
-        try:
-            done = 0
-            while done < size:
-                n = os.copy_file_range(src.fileno(), f.fileno(), size - done)
-                if n == 0:
-                    break
-                done += n
-        except (AttributeError, OSError):  # no copy_file_range here: a plain copy
-            src.seek(done)
-            shutil.copyfileobj(src, f, 1 << 20)
-            f.flush()
-    os.unlink(part)
-
-
 def _release_memory() -> None:
-    """Give freed heap back to the system after a chunk (glibc keeps it otherwise, and a
-    worker's resident memory would creep up with the number of chunks it has seen)."""
-    global _TRIM
+    """Give freed heap back to the system when it has piled up (glibc keeps it otherwise, and
+    a worker's resident memory would creep up with the number of chunks it has seen). Only
+    past a margin: trimming after every chunk costs page faults when the next chunk starts."""
+    global _TRIM, _TRIMMED_AT
     if _TRIM is None:
         try:
             import ctypes
             _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
         except (OSError, AttributeError):  # not glibc: nothing to do
             _TRIM = False
-    if _TRIM:
+    if not _TRIM:
+        return
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            resident = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        resident = _TRIMMED_AT + _TRIM_MARGIN + 1  # cannot tell: trim
+    if resident > _TRIMMED_AT + _TRIM_MARGIN:
         _TRIM(0)
+        try:
+            with open("/proc/self/statm", "rb") as f:
+                _TRIMMED_AT = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            _TRIMMED_AT = 0
 
 
 _TRIM: Any = None
+_TRIMMED_AT = 0  # resident bytes after the last trim
+_TRIM_MARGIN = 32 << 20
 
 
 @contextmanager
