@@ -32,7 +32,7 @@ from .accounts import reject, required_columns
 from .evaluate import Evaluator
 from .io.readers import read_table
 from .io.batch import normalize_columns, normalize_many
-from .io.csv_reader import Block
+from .io.csv_reader import Block, Rows
 from .io.records import shown_id
 from .model import Project
 from .portfolio import RowPass, abc_codes, revenue_total
@@ -97,11 +97,12 @@ class Normalised:
         return self.ids if self.ids is not None else pickle.loads(self.ids_pickled)
 
 
-def normalise_chunk(project: Project, index: int, records: "list[tuple] | Block", decimal_comma: bool,
+def normalise_chunk(project: Project, index: int, records: "list[tuple] | Block | Rows", decimal_comma: bool,
                     spill_dir: str | None) -> Normalised:
-    """Type-check a chunk of raw records (source, row, cells, problem), or a Block of lines."""
-    source = records.source if isinstance(records, Block) else (records[0][0] if records else "")
-    if isinstance(records, Block):
+    """Type-check a chunk of raw records (source, row, cells, problem), a Block of lines or
+    the Rows of a CSV file."""
+    source = records.source if isinstance(records, (Block, Rows)) else (records[0][0] if records else "")
+    if isinstance(records, (Block, Rows)):
         table = records.columns()
         if table is not None:
             return _normalise_columns(project, index, source, *table, decimal_comma, spill_dir)
@@ -140,7 +141,8 @@ def _finish(index: int, read: int, rejected: list[dict[str, Any]], accepted: lis
     return out
 
 
-def _normalise_columns(project: Project, index: int, source: str, lines: range, columns: dict[str, tuple],
+def _normalise_columns(project: Project, index: int, source: str, lines: "range | list[int]",
+                       columns: dict[str, tuple],
                        decimal_comma: bool, spill_dir: str | None) -> Normalised:
     """normalise_chunk for a block read as columns: every line a record, none malformed."""
     rejected: list[dict[str, Any]] = []
@@ -367,7 +369,7 @@ def chunks(project: Project, inputs: list[Path], sheet: str | None, out: Pipelin
         table = read_table(path, project.columns, project.metrics, sheet)
         required_columns(project, table)
         split = table.blocks(size) if table.blocks is not None else None
-        if split is not None:  # the workers parse the lines: the main process only cuts them
+        if split is not None:  # the workers finish reading: blocks of lines, or parsed rows
             for block in split:
                 yield block, table.decimal_comma
             if table.unknown:

@@ -3,7 +3,9 @@ regular blocks, read as columns). Cut or not, the run is the same: results, reje
 records and their line numbers."""
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -53,7 +55,8 @@ def test_blocks_read_as_the_whole_file_does(rows, ids, delimiter, newline, encod
         f = Path(d) / "accounts.csv"
         f.write_bytes((newline.join(lines) + newline).encode(encoding, errors="replace"))
         table = read_table(f, PROJECT.columns, PROJECT.metrics, None)
-        assert table.blocks is not None and table.blocks(chunk_size) is not None  # the file is cut
+        first = next(table.blocks(chunk_size), None)
+        assert first is None or isinstance(first, csv_reader.Block)  # the file is cut
         cut = run(f, Path(d) / "cut", chunk_size)
         original = csv_reader._blocks
         csv_reader._blocks = lambda *a, **k: None  # the same run, read as one stream in the main process
@@ -71,14 +74,41 @@ def test_blocks_read_as_the_whole_file_does(rows, ids, delimiter, newline, encod
     ("account_id,name\nA,B\n", True),
 ])
 def test_only_files_whose_line_feeds_end_records_are_cut(tmp_path, text, cut):
+    """The others are parsed by the main process and handed on as rows."""
     f = tmp_path / "a.csv"
     f.write_bytes(text.encode("utf-8"))
     table = read_table(f, PROJECT.columns, PROJECT.metrics, None)
-    assert (table.blocks(10) is not None) == cut
+    assert isinstance(next(table.blocks(10)), csv_reader.Block if cut else csv_reader.Rows)
 
 
-def test_utf16_files_are_read_as_one_stream(tmp_path):
+def test_utf16_files_are_parsed_by_the_main_process(tmp_path):
     f = tmp_path / "a.csv"
     f.write_bytes("account_id,name\nA,B\n".encode("utf-16"))
     table = read_table(f, PROJECT.columns, PROJECT.metrics, None)
-    assert table.blocks(10) is None
+    assert isinstance(next(table.blocks(10)), csv_reader.Rows)
+
+
+QUOTED = st.one_of(CELLS, st.sampled_from(['a "b"', "x,y", "line\nbreak", "cr\r\nlf", '"', "5\" screen", ""]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.one_of(st.lists(QUOTED, min_size=len(COLUMNS), max_size=len(COLUMNS)),
+                               st.lists(QUOTED, max_size=len(COLUMNS) + 2), st.just([])), max_size=25),
+       quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]), newline=st.sampled_from(["\n", "\r\n"]),
+       encoding=st.sampled_from(["utf-8", "utf-16"]), chunk_size=st.integers(1, 7))
+def test_rows_parsed_by_the_main_process_read_as_the_whole_file_does(rows, quoting, newline, encoding, chunk_size):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator=newline, quoting=quoting)
+    w.writerow(COLUMNS)
+    w.writerows(rows)
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "accounts.csv"
+        f.write_bytes(buf.getvalue().encode(encoding, errors="replace"))
+        cut = run(f, Path(d) / "rows", chunk_size)
+        original = csv_reader._blocks
+        csv_reader._blocks = lambda *a, **k: None  # the same run, read as one stream in the main process
+        try:
+            whole = run(f, Path(d) / "whole", chunk_size)
+        finally:
+            csv_reader._blocks = original
+    assert cut == whole

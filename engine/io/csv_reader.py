@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..errors import KamError, Problem
 from .table import Columns, RawRecord, Table, row_problem
@@ -54,7 +54,7 @@ def read_csv(path: Path, columns: Columns) -> Table:
         header_line, header = _header(reader, source, skip)
     names = columns.header(table, header, header_line)
     table.records = _records(path, encoding, skip, delimiter, header_line, names, source)
-    table.blocks = partial(_blocks, path, source, encoding, delimiter, header_line, names)
+    table.blocks = partial(_blocks, path, source, encoding, skip, delimiter, header_line, names)
     return table
 
 
@@ -86,6 +86,15 @@ def _records(path: Path, encoding: str, skip: int, delimiter: str, header_line: 
 def _parse(reader: "csv._reader", skip: int, names: list[str | None], source: str) -> Iterator[RawRecord]:
     """Records from a csv reader whose first line is line `skip + 1` of the file."""
     width = len(names)
+    for line, cells, error in _lines(reader, skip, source):
+        record = _record(source, names, width, line, cells, error)
+        if record is not None:
+            yield record
+
+
+def _lines(reader: "csv._reader", skip: int, source: str) -> Iterator[tuple[int, list[str], str | None]]:
+    """(line, cells, csv error) of every row: the part of reading that needs the whole
+    stream in order (quotes may hold line breaks)."""
     while True:
         line = reader.line_num + skip + 1
         try:
@@ -95,15 +104,38 @@ def _parse(reader: "csv._reader", skip: int, names: list[str | None], source: st
         except csv.Error as exc:
             if reader.line_num + skip < line:  # nothing consumed: cannot move on safely
                 raise KamError(Problem(source, line, 0, f"malformed CSV: {exc}")) from None
-            yield RawRecord(source, line, {}, f"malformed CSV: {exc}")
+            yield line, [], f"malformed CSV: {exc}"
             continue
-        if not any(c.strip() for c in cells):
-            continue  # a blank line (or only delimiters) is no record
-        row = {n: c for n, c in zip(names, cells) if n}
-        if len(cells) < width or any(c.strip() for c in cells[width:]):
-            yield RawRecord(source, line, row, row_problem(len(cells), width))  # cells: for its id
-            continue
-        yield RawRecord(source, line, row)
+        yield line, cells, None
+
+
+def _record(source: str, names: list[str | None], width: int, line: int, cells: list[str],
+            error: str | None) -> RawRecord | None:
+    """A row as a record, or None for a blank line (or only delimiters): no record."""
+    if error is not None:
+        return RawRecord(source, line, {}, error)
+    if not any(c.strip() for c in cells):
+        return None
+    row = {n: c for n, c in zip(names, cells) if n}
+    if len(cells) < width or any(c.strip() for c in cells[width:]):
+        return RawRecord(source, line, row, row_problem(len(cells), width))  # cells: for its id
+    return RawRecord(source, line, row)
+
+
+def _as_columns(names: list[str | None], rows: list[list[str]], lines: Any) -> tuple[Any, dict[str, tuple]] | None:
+    """Rows as columns (metric id -> cells) when every row is a record of exactly the
+    header's width with an id; None otherwise (then record by record)."""
+    width = len(names)
+    if any(len(r) != width for r in rows):  # a blank line reads as [], a ragged row otherwise
+        return None
+    columns = {name: cells for name, cells in zip(names, zip(*rows)) if name}
+    if len(columns) != len([n for n in names if n]):  # no rows, or a name twice
+        return None
+    # a line of only delimiters (and spaces) is no record; its id cell is blank too
+    ids = columns.get("account_id")
+    if ids is None or any(not c.strip() for c in ids):
+        return None
+    return lines, columns
 
 
 # ---- blocks: a large file read by the workers, not the main process ------------------------
@@ -136,29 +168,41 @@ class Block:
                                    delimiter=self.delimiter))
         except csv.Error:
             return None
-        width = len(self.names)
-        if any(len(r) != width for r in rows):  # a blank line reads as [], a ragged row otherwise
-            return None
-        columns = {name: cells for name, cells in zip(self.names, zip(*rows)) if name}
-        if len(columns) != len([n for n in self.names if n]):  # no rows, or a name twice
-            return None
-        # a line of only delimiters (and spaces) is no record; its id cell is blank too
-        ids = columns.get("account_id")
-        if ids is None or any(not c.strip() for c in ids):
-            return None
         # no quotes and no lone CR in the file (see Block): line k of the block is record k
-        return range(self.lines_before + 1, self.lines_before + 1 + len(rows)), columns
+        return _as_columns(self.names, rows, range(self.lines_before + 1, self.lines_before + 1 + len(rows)))
+
+
+@dataclass
+class Rows:
+    """Rows of a CSV file the main process had to parse (quotes may hold line breaks), as
+    plain cell lists with their lines: the workers make them records."""
+
+    source: str
+    names: list[str | None]
+    rows: list[tuple[int, list[str], str | None]]  # (line, cells, csv error)
+
+    def records(self) -> Iterator[RawRecord]:
+        width = len(self.names)
+        for line, cells, error in self.rows:
+            record = _record(self.source, self.names, width, line, cells, error)
+            if record is not None:
+                yield record
+
+    def columns(self) -> tuple[list[int], dict[str, tuple]] | None:
+        if any(error is not None for _, _, error in self.rows):
+            return None
+        return _as_columns(self.names, [cells for _, cells, _ in self.rows], [line for line, _, _ in self.rows])
 
 
 _SPLITTABLE = {"utf-8", "utf-8-sig", "cp1251"}  # ASCII-compatible: 0x0A is only ever a line feed
 
 
-def _blocks(path: Path, source: str, encoding: str, delimiter: str, header_line: int,
-            names: list[str | None], lines: int) -> Iterator[Block] | None:
-    """The file's records as blocks of `lines` lines, or None when the file cannot be cut
-    safely (see Block) and must be parsed as one stream."""
+def _blocks(path: Path, source: str, encoding: str, skip: int, delimiter: str, header_line: int,
+            names: list[str | None], lines: int) -> Iterator[Block | Rows]:
+    """The file's records as blocks of `lines` lines the workers parse, or, when the file
+    cannot be cut safely (see Block), as rows parsed here, `lines` rows at a time."""
     if encoding not in _SPLITTABLE or not _plain_lines(path):
-        return None
+        return _row_chunks(path, source, encoding, skip, delimiter, header_line, names, lines)
 
     def generate() -> Iterator[Block]:
         with open(path, "rb") as f:
@@ -174,6 +218,17 @@ def _blocks(path: Path, source: str, encoding: str, delimiter: str, header_line:
                             "utf-8" if encoding == "utf-8-sig" else encoding, delimiter, names)
                 before += len(chunk)
     return generate()
+
+
+def _row_chunks(path: Path, source: str, encoding: str, skip: int, delimiter: str, header_line: int,
+                names: list[str | None], size: int) -> Iterator[Rows]:
+    with open(path, encoding=encoding, newline="") as f:
+        reader = _reader(f, skip, delimiter)
+        while reader.line_num + skip < header_line:
+            next(reader)
+        rows = _lines(reader, skip, source)
+        while chunk := list(islice(rows, size)):
+            yield Rows(source, names, chunk)
 
 
 def _plain_lines(path: Path) -> bool:

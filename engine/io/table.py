@@ -31,8 +31,8 @@ class Table:
     records: Iterator[RawRecord]
     unknown: list[str] = field(default_factory=list)  # columns that name no metric: ignored
     columns: list[str] = field(default_factory=list)  # metric ids present, in file order
-    # CSV only: blocks(lines) -> the records as blocks of lines that workers parse
-    # themselves, or None when the file must be read as one stream (see csv_reader.Block)
+    # CSV only: blocks(n) -> the records as chunks of n lines (or rows) that the workers
+    # finish reading (csv_reader.Block, csv_reader.Rows)
     blocks: Callable[[int], Iterator[Any] | None] | None = None
 
 
