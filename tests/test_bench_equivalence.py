@@ -24,6 +24,7 @@ from bench.clips_engine import ClipsEvaluator, Program  # noqa: E402
 from bench.frame import read_frame, values  # noqa: E402
 from bench.generate import generate  # noqa: E402
 from bench.logic import Codec, schedule  # noqa: E402
+from bench.kam_inprocess import KamEvaluator  # noqa: E402
 from bench.plain import CompiledEvaluator, ReferenceEvaluator  # noqa: E402
 from bench.vectorised import VectorisedEvaluator, python_round  # noqa: E402
 
@@ -40,7 +41,8 @@ def all_evaluators(project, accounts: Path) -> tuple[list[str], dict[str, list]]
     frame = read_frame(project, accounts)
     rows = values(frame)
     outcomes = {"polars": VectorisedEvaluator(project).evaluate_all(frame)}
-    for evaluator in (ReferenceEvaluator(project), CompiledEvaluator(project), ClipsEvaluator(project, batch=97)):
+    for evaluator in (ReferenceEvaluator(project), CompiledEvaluator(project), ClipsEvaluator(project, batch=97),
+                      KamEvaluator(project, "2026-11-23")):
         outcomes[evaluator.name] = evaluator.evaluate_all(rows)
     return frame.get_column("account_id").to_list(), outcomes
 
