@@ -92,8 +92,10 @@ class Evaluator:
 
     def evaluate(self, values: dict[str, Any], prefilter: bool = True) -> dict[str, Any]:
         """The result record of one account whose values are already normalised. The engine
-        runs unless the pre-filter proves no rule reading the account can fire: then the
-        result is the (account-independent) one of fact-only rules, computed once."""
+        runs unless the pre-filter proves no rule reading the account can fire (then the
+        result is the account-independent one of fact-only rules, computed once) or an
+        account with the same truth of every atomic account test already ran it.
+        prefilter=False runs the engine on every account (the differential tests' yardstick)."""
         self.deriver.apply(values)
         if not prefilter:
             self.engine_runs += 1
