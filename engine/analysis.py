@@ -357,6 +357,14 @@ def check_project(project: Project) -> list[Problem]:
             known = project.fact_ids(kind)
             if ident not in known:
                 at(r.where, 0, f"rule '{r.id}' → then: unknown {kind} '{ident}'{_hint(ident, known)}")
+    for pb in project.playbooks.values():
+        for st in pb.steps:
+            if st.when is not None and st.when_where is not None:
+                try:
+                    check_condition(project, st.when)
+                except expr.ExprError as exc:
+                    at(st.when_where, exc.offset, f"playbook '{pb.id}' → step '{st.id}' → when: {exc}")
+    problems += _priority_problems(project)
     if not problems:
         try:
             strata(project)
@@ -364,6 +372,32 @@ def check_project(project: Project) -> list[Problem]:
             first = min((r for r in project.rules), key=lambda r: r.id)
             at(first.where, 0, str(exc))
     return problems
+
+
+def _priority_problems(project: Project) -> list[Problem]:
+    pr = project.priority
+    if pr.where is None:
+        return []
+    out: list[Problem] = []
+
+    def at(where: Where, offset: int, message: str) -> None:
+        out.append(Problem(where.path, where.line, where.col + offset, message))
+
+    for name, mid in (("at_stake", pr.at_stake), ("margin", pr.margin)):
+        m = project.metrics.get(mid)
+        if m is None or not m.numeric:
+            at(pr.where, 0, f"priority → {name}: '{mid}' is not a number metric"
+                            f"{_hint(mid, [k for k, v in project.metrics.items() if v.numeric])}")
+    levels = ["none"] + [r.id for r in project.risk_levels]
+    for level in pr.risk_weights:
+        if level not in levels:
+            at(pr.where, 0, f"priority → risk_weights: unknown risk level '{level}'{_hint(level, levels)}")
+    for b in pr.boosts:
+        try:
+            check_condition(project, b.when)
+        except expr.ExprError as exc:
+            at(b.where, exc.offset, f"priority → boost '{b.id}' → when: {exc}")
+    return out
 
 
 def _formula_cycle(project: Project) -> list[str]:

@@ -12,7 +12,9 @@ from .compiler import Compiled, compile_project, threshold_field
 from .evidence import signal_text, winback
 from .metrics import Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
+from .planning import Planner
 from .prefilter import Unsure, atoms, compile_atom, compile_filter, quiet_facts, with_constants
+from .reference import Context
 from .runtime import Engine, Outcome
 
 
@@ -34,6 +36,7 @@ class Evaluator:
         self.compiled = compile_project(self.project)
         self.engine = Engine(self.compiled)
         self.deriver = Deriver(self.project)
+        self.planner = Planner(self.project)
         self.inputs = _input_metrics(self.project, self.compiled.metrics)
         # the account fact carries only what some rule reads: less JSON per account
         self.fields = [m for m in self.compiled.metrics]
@@ -229,6 +232,10 @@ class Evaluator:
                       "steps": [dict(step) for step in steps]}
                      for pid, title, priority, metrics, thresholds, rules, steps in shape.playbooks]
         classes = list(shape.classes)
+        ctx = Context(p, values, outcome.facts)
+        playbooks = self.planner.shape(playbooks, ctx)
+        wb = winback(p, values, classes)
+        rank = self.planner.priority(values, ctx, shape.risk_level, wb)
         return {
             "account_id": get("account_id"),
             "name": get("name"),
@@ -254,7 +261,11 @@ class Evaluator:
             "revenue_share_pct": _round(get("revenue_share_pct")),
             "revenue_current": _round(get("revenue_current")),
             "missing": [m for m in self.inputs if get(m) is None],  # self.inputs is sorted
-            "winback": winback(p, values, classes),
+            "winback": wb,
+            # which account comes first (rules/priority.yaml): expected loss × boosts
+            "priority": rank.priority,
+            "expected_loss": rank.expected_loss,
+            "priority_boosts": [b for b, _ in rank.boosts],
             "fired": [{"rule": rule, "asserts": list(asserts)} for rule, asserts in shape.fired],
         }
 

@@ -114,6 +114,12 @@ class Step:
     due_days: int
     description: Text = field(default_factory=dict)
     checklist: tuple[Text, ...] = ()
+    # the step is in an account's plan only when this holds (signals, classes, decisions, values)
+    when: Optional[expr.Node] = None
+    when_text: str = ""
+    when_where: Optional[Where] = None
+    # steps of one account that share an action (across its playbooks) become one step
+    action: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,38 @@ class Portfolio:
 
 
 @dataclass(frozen=True)
+class Boost:
+    """A priority multiplier for accounts we can least afford to lose."""
+
+    id: str
+    when: expr.Node
+    when_text: str
+    factor: float
+    title: Text
+    where: Where
+
+
+RISK_WEIGHTS = {"none": 0.05, "medium": 0.2, "high": 0.5}
+
+
+@dataclass(frozen=True)
+class Priority:
+    """rules/priority.yaml: which account comes first.
+
+    expected loss = money at stake × margin × the chance of losing it at the account's risk level
+    (a lost client: the net benefit of winning it back); priority = expected loss × every boost
+    whose condition holds."""
+
+    at_stake: str = "revenue_current"
+    margin: str = "margin_pct"
+    default_margin_pct: float = 100.0
+    risk_weights: Mapping[str, float] = field(default_factory=lambda: dict(RISK_WEIGHTS))
+    lost_unknown_chance: float = 0.2  # a lost client whose cost-benefit cannot be weighed yet
+    boosts: tuple[Boost, ...] = ()
+    where: Optional[Where] = None
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     root: Path
@@ -213,6 +251,8 @@ class Project:
     currency: str = ""
     yaml_digest: str = ""  # hash of every YAML and template file, identifies a rules version
     portfolio: Portfolio = field(default_factory=Portfolio)
+    priority: Priority = field(default_factory=Priority)
+    capacity: Mapping[str, int] = field(default_factory=dict)  # role -> steps per week
 
     def risk_rank(self, level: str) -> int:
         for i, r in enumerate(self.risk_levels, start=1):

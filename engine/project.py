@@ -11,8 +11,8 @@ from typing import Any, Iterable
 from . import expr
 from .errors import KamError, Problem
 from .loader import Document, load_file
-from .model import (Metric, Named, Negotiation, Playbook, Project, Rule, Signal, Step, Text,
-                    Threshold, Where)
+from .model import (Boost, Metric, Named, Negotiation, Playbook, Priority, Project, Rule, Signal,
+                    Step, Text, Threshold, Where)
 from .schema import KINDS, validate
 from . import portfolio_config
 
@@ -78,6 +78,7 @@ class _Collector:
         self.playbooks: dict[str, Playbook] = {}
         self.project: dict[str, Any] = {}
         self.portfolio: portfolio_config.Portfolio | None = None
+        self.priority: Priority | None = None
 
     def declare(self, doc: Document, key: tuple, what: str, ident: str) -> Where | None:
         """Register an id; a second declaration is a problem. Returns where, or None if dup."""
@@ -200,9 +201,16 @@ class _Collector:
                 self.problems.append(doc.problem(("steps", i, "id"),
                                                  f"playbook '{p['id']}': duplicate step id '{s['id']}'"))
             step_ids.add(s["id"])
+            when = None
+            if "when" in s:
+                when = self.expression(doc, ("steps", i, "when"), s["when"],
+                                       f"playbook '{p['id']}' → step '{s['id']}' → when")
             steps.append(Step(s["id"], _text(s["title"]), s["owner"], s["due_days"],
                               _text(s.get("description")),
-                              tuple(_text(c) for c in s.get("checklist", []))))
+                              tuple(_text(c) for c in s.get("checklist", [])),
+                              when=when, when_text=s.get("when", ""),
+                              when_where=Where(doc.path, *doc.where(("steps", i, "when"))) if when else None,
+                              action=s.get("action", "")))
         n = p.get("negotiation")
         negotiation = None if n is None else Negotiation(
             tuple((_text(x["role"]), _text(x["wants"])) for x in n.get("participants", [])),
@@ -212,6 +220,28 @@ class _Collector:
             p["id"], _text(p["title"]), tuple(steps), where, _text(p.get("description")),
             p.get("priority", 5), p.get("template", "plan"), p.get("cooldown_days", 0), negotiation,
             keep_open_runs=p.get("keep_open_runs", 0))
+
+
+    def add_priority(self, doc: Document) -> None:
+        if self.priority is not None:
+            first = self.priority.where
+            self.problems.append(doc.problem(("kind",), f"a project has one priority file "
+                                             f"(first: {first.path if first else '?'})"))
+            return
+        d = doc.data
+        boosts = []
+        for i, b in enumerate(d.get("boosts", [])):
+            node = self.expression(doc, ("boosts", i, "when"), b["when"], f"priority → boost '{b['id']}' → when")
+            if node is not None:
+                boosts.append(Boost(b["id"], node, b["when"], float(b["factor"]), _text(b.get("title")),
+                                    Where(doc.path, *doc.where(("boosts", i, "when")))))
+        default = Priority()
+        self.priority = Priority(
+            at_stake=d.get("at_stake", default.at_stake), margin=d.get("margin", default.margin),
+            default_margin_pct=float(d.get("default_margin_pct", default.default_margin_pct)),
+            risk_weights={k: float(v) for k, v in d.get("risk_weights", default.risk_weights).items()},
+            lost_unknown_chance=float(d.get("lost_unknown_chance", default.lost_unknown_chance)),
+            boosts=tuple(boosts), where=Where(doc.path, *doc.where(())))
 
 
 def _digest(files: Iterable[Path]) -> str:
@@ -279,7 +309,12 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         currency=settings.get("currency", ""),
         yaml_digest=_digest(p for p in files + template_files(root) if p.is_file()),
         portfolio=col.portfolio or portfolio_config.from_thresholds(col.thresholds),
+        priority=col.priority or Priority(),
+        capacity=dict(col.project.get("capacity", {})) if col.project else {},
     )
+    project_doc = next((d for d, k in documents if k == "project"), None)
+    if project_doc is not None:
+        col.problems.extend(_capacity_problems(project_doc, project))
     if not vocabulary_broken:
         col.problems.extend(check_project(project))
         col.problems.extend(portfolio_config.check(project))
@@ -287,6 +322,19 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
     if col.problems:
         raise KamError(col.problems)
     return project
+
+
+def _capacity_problems(doc: Document, project: Project) -> list[Problem]:
+    """A capacity for a role no step has is a typo, not a limit that never applies."""
+    import difflib
+    roles = sorted({st.owner for pb in project.playbooks.values() for st in pb.steps})
+    out = []
+    for role in project.capacity:
+        if role not in roles:
+            close = difflib.get_close_matches(role, roles, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (steps have: {', '.join(roles)})"
+            out.append(doc.problem(("capacity", role), f"capacity: no step is owned by role '{role}'{hint}"))
+    return out
 
 
 def template_files(root: Path) -> list[Path]:

@@ -13,7 +13,7 @@ from jsonschema.exceptions import ValidationError
 from .errors import Problem
 from .loader import Document
 
-KINDS = ("project", "metrics", "thresholds", "facts", "rules", "playbook", "portfolio", "tests")
+KINDS = ("project", "metrics", "thresholds", "facts", "rules", "playbook", "portfolio", "priority", "tests")
 
 
 @lru_cache(maxsize=None)
