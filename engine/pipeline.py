@@ -37,6 +37,7 @@ from .io.records import shown_id
 from .model import Project
 from .portfolio import RowPass, abc_codes, revenue_total
 from .runtime import EngineRuntimeError
+from . import schedule
 
 CHUNK_SIZE = 5_000  # small chunks: fewer raw records in flight (memory), same speed
 
@@ -173,6 +174,7 @@ class Evaluated:
     by_playbook: Counter
     results: list[dict[str, Any]] | None = None  # kept only when documents are rendered
     seconds: float = 0.0
+    demands: list = field(default_factory=list)  # steps of roles with a capacity (engine/schedule.py)
 
 
 def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, total: float,
@@ -194,6 +196,8 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
     by_risk: Counter = Counter()
     by_signal: Counter = Counter()
     by_playbook: Counter = Counter()
+    capacity = project.capacity
+    demands: list[schedule.Demand] = []
     for i, values in enumerate(accepted):
         if i in drop:
             continue
@@ -205,6 +209,8 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
             rejected.append(reject(source, row, values.get("account_id"), [(None, str(exc))]))
             continue
         lines.append(orjson.dumps(result))  # json.dumps minus the spaces, 3.4x faster
+        if capacity and result["playbooks"]:
+            demands += schedule.demands_of(result, capacity)
         by_risk[result["risk_level"]] += 1
         by_signal.update(s["id"] for s in result["signals"])
         by_playbook.update(p["id"] for p in result["playbooks"])
@@ -212,7 +218,7 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
             kept.append(result)
     text = b"\n".join(lines) + (b"\n" if lines else b"")
     return Evaluated(chunk.index, text, len(lines), rejected, by_risk, by_signal, by_playbook,
-                     kept if keep_results else None, time.perf_counter() - started)
+                     kept if keep_results else None, time.perf_counter() - started, demands)
 
 
 # ---- executors -------------------------------------------------------------------------------
@@ -359,6 +365,7 @@ class PipelineOutput:
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    demands: list = field(default_factory=list)  # steps of roles with a capacity, for scheduling
 
 
 def chunks(project: Project, inputs: list[Path], sheet: str | None, out: PipelineOutput,
@@ -435,6 +442,7 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
             out.evaluated += ev.count
             if ev.results is not None:
                 out.results.extend(ev.results)
+            out.demands += ev.demands
             done += len(stage_a[ev.index].rows)
             if progress is not None:
                 progress(done, total)

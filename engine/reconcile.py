@@ -124,12 +124,15 @@ def _days(iso: str, n: int) -> str:
     return (date.fromisoformat(iso) + timedelta(days=n)).isoformat()
 
 
-def _steps(policy: Policy | None, as_of: str, kept: tuple[Step, ...] = ()) -> tuple[Step, ...]:
-    """Kept steps keep their due dates; a step new to the playbook is due from this run."""
+def _steps(policy: Policy | None, as_of: str, kept: tuple[Step, ...] = (),
+           wanted: Sequence[tuple[str, str]] | None = None) -> tuple[Step, ...]:
+    """Kept steps keep their due dates; a step new to the plan is due from this run. `wanted`
+    is this run's (step id, due) for the account, after step conditions, merging and capacity
+    scheduling; without it (a plan kept open after its trigger cleared) the playbook's steps."""
     have = {s.id for s in kept}
-    added = tuple(Step(sid, _days(as_of, days)) for sid, days in (policy.steps if policy else ())
-                  if sid not in have)
-    return kept + added
+    if wanted is None:
+        wanted = [(sid, _days(as_of, days)) for sid, days in (policy.steps if policy else ())]
+    return kept + tuple(Step(sid, due) for sid, due in wanted if sid not in have)
 
 
 def cleared_runs(playbook: str, history: Sequence[Past]) -> int:
@@ -143,14 +146,19 @@ def cleared_runs(playbook: str, history: Sequence[Past]) -> int:
 
 
 def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Sequence[Plan],
-              history: Sequence[Past], policies: Mapping[str, Policy], levels: Sequence[str]) -> Outcome:
+              history: Sequence[Past], policies: Mapping[str, Policy], levels: Sequence[str],
+              steps: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> Outcome:
     """One account: this run's risk level and assigned playbooks against its plans.
+
+    `steps`: per assigned playbook, the (step id, due) this run gives the account; a
+    playbook not in it gets all its steps, due from the policy.
 
     `plans` are the account's open and snoozed plans and, per playbook, its latest done one
     (for the cooldown); `history` its earlier runs, newest first, without this run's date;
     `levels` the risk levels lowest first ('none' ranks below all)."""
     day = as_of.isoformat()
     fires = set(playbooks)
+    wanted = steps or {}
     prev_risk = history[0].risk_level if history else None
     rose = prev_risk is not None and _rank(levels, risk_level) > _rank(levels, prev_risk)
     active = {p.playbook: p for p in plans if p.status in ACTIVE}
@@ -165,7 +173,7 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
         state = NEW if plan.opened == day else (ESCALATED if rose else ONGOING)
         after = replace(plan, status=OPEN, state=state, risk_level=risk_level, snoozed_until=None,
                         snooze_risk=None, kept_open=kept_open,
-                        steps=_steps(policies.get(plan.playbook), day, plan.steps))
+                        steps=_steps(policies.get(plan.playbook), day, plan.steps, wanted.get(plan.playbook)))
         return Change(after, event or ("kept_open" if kept_open else state))
 
     for pb in sorted(fires | set(active)):
@@ -177,7 +185,8 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
             if last is not None and last.done_on and cooldown and day < _days(last.done_on, cooldown):
                 held.append(Held(pb, last.plan_id, "cooldown", _days(last.done_on, cooldown)))
                 continue
-            changes.append(Change(Plan(None, pb, OPEN, day, _steps(policy, day), NEW, risk_level), NEW))
+            changes.append(Change(Plan(None, pb, OPEN, day, _steps(policy, day, (), wanted.get(pb)), NEW,
+                                       risk_level), NEW))
             continue
         # an open or snoozed plan: does its trigger still hold, or has it held off long enough?
         clear = 0 if pb in fires else 1 + cleared_runs(pb, history)

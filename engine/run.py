@@ -13,11 +13,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
+import orjson
+
 from .io.writers import AtomicDir
 from .model import Project
 from .report import write_report
 from .pipeline import CHUNK_SIZE, Inline, Processes, run_pipeline
+from . import schedule
 from .store import Store, reconcile_run
+from .store.plans import booked_steps
 
 
 @dataclass
@@ -73,9 +77,14 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                                executor, spill, keep_results=write_documents is not None, sheet=sheet,
                                progress=progress, chunk_size=chunk_size)
             shutil.rmtree(spill, ignore_errors=True)
-            # plans across runs: states into results.jsonl and out.results (engine/store/runs.py)
             started = time.perf_counter()
-            out = reconcile_run(store, project, out, staging / "results.jsonl", as_of, inputs, lang, sheet)
+            moved = _schedule(project, out.demands, as_of, store)
+            out.demands = []
+            # plans across runs: states into results.jsonl and out.results (engine/store/runs.py)
+            out = reconcile_run(store, project, out, staging / "results.jsonl", as_of, inputs, lang, sheet,
+                                moved)
+            if store is None and moved:
+                _reschedule(staging / "results.jsonl", out.results, moved)
             out.timings["store"] = round(time.perf_counter() - started, 3)
             report = RunReport(out.read, out.evaluated, len(out.rejected), out.by_risk, out.by_signal,
                                out.by_playbook, out.ignored_columns, out_dir, out.results, out.timings)
@@ -93,6 +102,32 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
     finally:
         executor.close()
     return report
+
+
+def _schedule(project: Project, demands: list, as_of: date, store: Store | None) -> dict:
+    """Steps of roles with a capacity that move to a later week (engine/schedule.py)."""
+    if not project.capacity:
+        return {}
+    owners = {(pid, s.id): s.owner for pid, pb in project.playbooks.items() for s in pb.steps
+              if s.owner in project.capacity}
+    booked = booked_steps(store, owners) if store is not None else ()
+    return schedule.plan(demands, project.capacity, as_of, schedule.next_weekday, booked)
+
+
+def _reschedule(path: Path, results: list[dict[str, Any]], moved: dict) -> None:
+    """results.jsonl (and the kept results) with queued steps' new dates; a run without a
+    store rewrites only the lines of accounts with a moved step."""
+    accounts = {key[0] for key in moved}
+    tmp = path.with_name(path.name + ".schedule")
+    with path.open("rb") as src, tmp.open("wb") as dst:
+        for line in src:
+            result = orjson.loads(line)
+            if str(result["account_id"]) in accounts:
+                line = orjson.dumps(schedule.apply(result, moved)) + b"\n"
+            dst.write(line)
+    tmp.replace(path)
+    for r in results:
+        schedule.apply(r, moved)
 
 
 def _count_files(folder: Path) -> int:

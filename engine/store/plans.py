@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..reconcile import ACTIVE, DONE, Change, Past, Plan, Step
 from .db import Store
@@ -58,6 +58,20 @@ def live_plans(store: Store, account_ids: Sequence[str]) -> dict[str, list[Plan]
     for r in keep:
         out.setdefault(r["account_id"], []).append(to_plan(r, steps[r["plan_id"]]))
     return out
+
+
+def booked_steps(store: Store, owners: Mapping[tuple[str, str], str]) -> Iterator[tuple[tuple[str, str, str], str, str]]:
+    """((account, playbook, step), due, role) of every undone step of an open plan whose
+    (playbook, step) has a role in `owners`: the work already scheduled (capacity)."""
+    if not owners:
+        return
+    rows = store.conn.execute("SELECT p.account_id, p.playbook, s.step_id, s.due FROM plans p "
+                              "JOIN plan_steps s ON s.plan_id = p.plan_id "
+                              "WHERE p.status = 'open' AND s.done_on IS NULL")
+    for account, playbook, step, due in rows:
+        role = owners.get((playbook, step))
+        if role is not None:
+            yield (account, playbook, step), due, role
 
 
 def history(store: Store, account_id: str, before: str, limit: int) -> list[Past]:

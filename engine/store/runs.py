@@ -18,11 +18,13 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Iterator, Mapping, Protocol, Sequence
 
 from ..errors import KamError, Problem
 from ..model import Project
 from .. import reconcile as rc
+from .. import schedule
+from ..schedule import Moved, StepKey
 from . import overlay as ov
 from .blobs import file_sha256, put_file, put_rules
 from .db import Store
@@ -60,21 +62,23 @@ def run_key(digest: str, as_of: date, input_shas: Sequence[str], sheet: str | No
 
 
 def reconcile_run(store: Store | None, project: Project, out: Output, results_path: Path, as_of: date,
-                  inputs: Sequence[Path], lang: str | None = None, sheet: str | None = None) -> Output:
+                  inputs: Sequence[Path], lang: str | None = None, sheet: str | None = None,
+                  moved: Mapping[StepKey, Moved] | None = None) -> Output:
     """Record the run and give every result its plans' states (results.jsonl rewritten,
-    `out.results` and the counters updated). Without a store: nothing happens."""
+    `out.results` and the counters updated), queued steps their scheduled dates (`moved`)
+    before the store fixes them. Without a store: nothing happens."""
     if store is None:
         return out
     try:
         return _reconcile(store, project, out, Path(results_path), as_of, [Path(p) for p in inputs],
-                          lang or project.language, sheet)
+                          lang or project.language, sheet, moved or {})
     except BaseException:
         store.rollback()
         raise
 
 
 def _reconcile(store: Store, project: Project, out: Output, results_path: Path, as_of: date,
-               inputs: list[Path], lang: str, sheet: str | None) -> Output:
+               inputs: list[Path], lang: str, sheet: str | None, moved: Mapping[StepKey, Moved]) -> Output:
     day = as_of.isoformat()
     shas = [file_sha256(p) for p in inputs]
     key = run_key(project.yaml_digest, as_of, shas, sheet)
@@ -91,7 +95,7 @@ def _reconcile(store: Store, project: Project, out: Output, results_path: Path, 
                                    f"a run as of {day} would go back in time. Plans are reconciled in date "
                                    "order: use --dry-run, or another --store"))
         info.run_id = _record_run(store, project, key, day, inputs, shas, sheet)
-    job = _Job(store, project, as_of, inputs, lang, sheet, info)
+    job = _Job(store, project, as_of, inputs, lang, sheet, info, moved)
     try:
         _rewrite(results_path, out, job)
     finally:
@@ -161,8 +165,9 @@ class _Job:
     re-evaluations), and an evaluator per set of rules for_runs holds back."""
 
     def __init__(self, store: Store, project: Project, as_of: date, inputs: list[Path], lang: str,
-                 sheet: str | None, info: RunInfo):
+                 sheet: str | None, info: RunInfo, moved: Mapping[StepKey, Moved]):
         self.store, self.project, self.as_of, self.inputs = store, project, as_of, inputs
+        self.moved = moved
         self.lang, self.sheet, self.info = lang, sheet, info
         self.day = as_of.isoformat()
         self.policies = rc.policies_of(project)
@@ -204,9 +209,11 @@ class _Job:
             pending = rc.pending_rules(self.for_runs, fired, past) if held else {}
             if pending:
                 r = self._evaluate(aid, frozenset(pending))
+            schedule.apply(r, self.moved)
             assigned = [p["id"] for p in r["playbooks"]]
             outcome = rc.reconcile(self.as_of, r["risk_level"], assigned, plans.get(aid, []), past,
-                                   self.policies, self.levels)
+                                   self.policies, self.levels,
+                                   {p["id"]: [(s["id"], s["due"]) for s in p["steps"]] for p in r["playbooks"]})
             ids_written = {i: writer.write(r, c) for i, c in enumerate(outcome.changes)}
             overlay = ov.build(outcome, ids_written, pending)
             if self.store.dry_run:  # plan ids of a dry run are the in-memory copy's: not real
@@ -234,6 +241,7 @@ class _Job:
             pending = (overlay or {}).get("pending") or {}
             if pending:
                 r = self._evaluate(r["account_id"], frozenset(pending))
+            schedule.apply(r, self.moved)
             final = ov.apply(self.project, r, overlay, self.lang)
             self.info.states.update(p["state"] for p in final["playbooks"])
             self.info.states.update(h["state"] for h in final["held_plans"])
