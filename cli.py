@@ -479,16 +479,19 @@ def plans_done(ctx: click.Context, plan_id: int, step_id: str | None, on: str | 
 @click.argument("plan_id", type=int)
 @click.option("--until", "until", required=True, help="Hold the plan back until this date, YYYY-MM-DD.")
 @click.option("--reason", required=True, help="Why (required, kept with the plan).")
+@click.option("--by", "by", help="Who snoozes it, shown in the plan. Default: your login name.")
 @store_option
 @project_option
 @click.pass_context
 @_guard
-def plans_snooze(ctx: click.Context, plan_id: int, until: str, reason: str, store_path: str | None,
-                 project_dir: str | None) -> int:
+def plans_snooze(ctx: click.Context, plan_id: int, until: str, reason: str, by: str | None,
+                 store_path: str | None, project_dir: str | None) -> int:
     """Snooze PLAN_ID until a date; it comes back then (or sooner if the account's risk rises)."""
+    import getpass
     from engine.store.actions import snooze
+    who = (by or "").strip() or getpass.getuser()
     with _open_store(_in_plans(ctx, store_path, project_dir), must_exist=True) as store:
-        click.echo(snooze(store, plan_id, _day(until, "--until"), reason, date.today()))
+        click.echo(snooze(store, plan_id, _day(until, "--until"), reason, date.today(), who))
     return 0
 
 

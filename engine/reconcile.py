@@ -51,6 +51,8 @@ class Plan:
     done_on: str | None = None
     resolved_on: str | None = None
     kept_open: bool = False  # open although its trigger cleared (keep_open_runs)
+    snooze_reason: str | None = None
+    snoozed_by: str | None = None
 
     def overdue(self, as_of: str, shown: Iterable[str] | None = None) -> bool:
         ids = None if shown is None else set(shown)
@@ -75,6 +77,8 @@ class Held:
     plan_id: int | None
     state: str  # snoozed | cooldown
     until: str
+    reason: str | None = None  # a snooze's reason and who set it
+    by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,8 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
         if plan.status == SNOOZED:
             worse = _rank(levels, risk_level) > _rank(levels, plan.snooze_risk)
             if plan.snoozed_until is not None and day < plan.snoozed_until and not worse:
-                held.append(Held(pb, plan.plan_id, SNOOZED, plan.snoozed_until))
+                held.append(Held(pb, plan.plan_id, SNOOZED, plan.snoozed_until, plan.snooze_reason,
+                                 plan.snoozed_by))
                 changes.append(Change(replace(plan, risk_level=risk_level), SNOOZED))
                 continue
             change = running(plan, clear > 0)

@@ -17,7 +17,7 @@ from ..loader import Document, load_file
 from ..model import Project
 
 LABELS_FILE = "labels.yaml"
-MAPS = ("roles", "segments", "lost_reasons", "currencies", "states", "state_counts")  # id -> words
+MAPS = ("roles", "segments", "lost_reasons", "currencies", "states", "state_counts", "ask")  # id -> words
 MONTHS = "months"
 # keys the code fills in, with the placeholders each accepts; any other key takes none
 PLACEHOLDERS: dict[str, set[str]] = {
@@ -29,6 +29,10 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "state_new": {"opened"}, "state_ongoing": {"opened"}, "state_escalated": {"opened"},
     "closed_line": {"opened", "resolved"}, "more_overdue": {"count"},
     "snoozed_until": {"until"}, "cooldown_until": {"until"},
+    "snoozed_by": {"until", "by", "reason"}, "plan_ref": {"id"}, "ids_hint": {"example"},
+    "queued": {"week", "role"}, "also_covers": {"steps"}, "with_roles": {"roles"},
+    "agenda_from": {"step", "playbook"}, "priority_raised": {"boosts"}, "score_of_ten": {"score"},
+    "unknown_input": {"metric"}, "expected_loss_line": {"loss", "share"}, "this_week_title": {"end"},
 }
 # keys the Python side reads (templates read more; a trial render catches those)
 REQUIRED = ("risk_none", "lost_reason_unknown", "threshold", "decision_pursue", "decision_do_not_pursue",

@@ -51,9 +51,15 @@ def on_hold(w: "Words", result: Mapping[str, Any]) -> list[dict[str, str]]:
     """Plans whose playbook fires but that are snoozed, or done and cooling down."""
     rows = []
     for h in result.get("held_plans") or ():
-        key = "snoozed_until" if h["state"] == "snoozed" else "cooldown_until"
+        if h["state"] == "snoozed" and h.get("reason"):
+            text = say(w.labels, "snoozed_by", until=w.date(h["until"]), by=h.get("by") or "—",
+                       reason=h["reason"])
+        else:
+            key = "snoozed_until" if h["state"] == "snoozed" else "cooldown_until"
+            text = say(w.labels, key, until=w.date(h["until"]))
         rows.append({"title": h["title"], "state_id": h["state"], "state": state_word(w, h["state"]),
-                     "text": say(w.labels, key, until=w.date(h["until"]))})
+                     "plan_ref": say(w.labels, "plan_ref", id=h["plan_id"]) if h.get("plan_id") is not None else "",
+                     "text": text})
     return rows
 
 

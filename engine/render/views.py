@@ -3,10 +3,14 @@ formatted numbers and dates, sorted lists. Templates only lay them out (and stil
 raw result as `account` for anything else)."""
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Iterable, Mapping
 
+from .. import expr
+from ..analysis import MetricRef, resolve
 from ..evidence import DECLINE, PURSUE
 from ..i18n import format_date, format_number, format_value
 from ..model import NO_RISK, Project, text_in
@@ -61,6 +65,38 @@ class Words:
     def segment(self, value: Any) -> str:
         return "—" if value in (None, "") else self.labels["segments"].get(value, str(value))
 
+    @functools.cached_property
+    def signal_inputs(self) -> frozenset[str]:
+        """Raw metrics the signal rules read (through formulas): the inputs whose absence
+        keeps a warning from firing, which a plan asks the manager to find out."""
+        p = self.project
+        signal_rules = [r for r in p.rules if any(k == "signal" for k, _ in r.asserts)]
+        seen: set[str] = set()
+        stack = [ref for r in signal_rules for ref in expr.refs(r.when)]
+        out: set[str] = set()
+        while stack:
+            ref = stack.pop()
+            try:
+                target = resolve(p, ref)
+            except expr.ExprError:
+                continue
+            if not isinstance(target, MetricRef) or target.id in seen:
+                continue
+            seen.add(target.id)
+            m = p.metrics[target.id]
+            if m.formula is not None:
+                stack += expr.refs(m.formula)
+            else:
+                out.add(target.id)
+        return frozenset(out)
+
+    def unknown(self, result: Mapping[str, Any]) -> list[dict[str, str]]:
+        """What the plan cannot see because an input is empty, with what to do about it."""
+        ask = self.labels["ask"]
+        return [{"metric": self.metric_title(m),
+                 "text": ask.get(m) or say(self.labels, "unknown_input", metric=_lower_first(self.metric_title(m)))}
+                for m in result.get("missing") or () if m in self.signal_inputs]
+
     def lost_reason(self, value: Any) -> str:
         if value in (None, ""):
             return self.labels["lost_reason_unknown"]
@@ -81,11 +117,49 @@ def at_stake(result: Mapping[str, Any]) -> float:
 
 
 def urgency_key(project: Project, result: Mapping[str, Any]) -> tuple:
-    """Accounts we can still keep first, highest risk and most revenue at stake first; then
-    lost clients, the most valuable to win back first."""
-    lost = result.get("status") == "lost"
-    return (lost, 0 if lost else -_risk_order(project, result), -at_stake(result),
+    """Highest priority first (rules/priority.yaml: expected loss × boosts); then the
+    higher risk, more revenue at stake, the id."""
+    return (-(result.get("priority") or 0.0), -_risk_order(project, result), -at_stake(result),
             str(result["account_id"]))
+
+
+def step_ref(playbook: Mapping[str, Any], step: Mapping[str, Any]) -> str:
+    """What `kam plans done` takes for this step: the plan id and the step id ('' without a store)."""
+    plan_id = playbook.get("plan_id")
+    return f"{plan_id} {step['id']}" if plan_id is not None else ""
+
+
+def queued_text(w: Words, step: Mapping[str, Any]) -> str:
+    q = step.get("queued")
+    if not q:
+        return ""
+    return say(w.labels, "queued", week=w.date(q["week"]), role=_lower_first(w.role(step["owner"])))
+
+
+def priority_view(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
+    """The account's expected loss and what raised its priority."""
+    boosts = {b.id: b for b in w.project.priority.boosts}
+    raised = [f"{text_in(boosts[b].title, w.lang) or b} ×{w.num(boosts[b].factor, 1)}"
+              for b in result.get("priority_boosts") or () if b in boosts]
+    return {"value": w.money(result.get("priority")), "expected_loss": w.money(result.get("expected_loss")),
+            "raised": say(w.labels, "priority_raised", boosts=", ".join(raised)) if raised else ""}
+
+
+def profile(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
+    """ABC class, the KAISM quadrant with its advice (source 004) and the criteria score."""
+    rows = []
+    if result.get("abc"):
+        rows.append({"label": w.labels["abc_class"], "value": str(result["abc"]), "note": ""})
+    quadrant = result.get("kaism")
+    if quadrant:
+        port = w.project.portfolio
+        rows.append({"label": w.labels["kaism_quadrant"],
+                     "value": text_in(port.quadrants.get(quadrant), w.lang) or quadrant,
+                     "note": text_in(port.quadrant_notes.get(quadrant), w.lang)})
+    if result.get("criteria_score") is not None:
+        rows.append({"label": w.labels["criteria_score"],
+                     "value": say(w.labels, "score_of_ten", score=w.num(result["criteria_score"], 1)), "note": ""})
+    return rows
 
 
 def steps_by_due(w: Words, result: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -96,7 +170,8 @@ def steps_by_due(w: Words, result: Mapping[str, Any]) -> list[dict[str, Any]]:
         for s_index, s in enumerate(p["steps"]):
             rows.append(((s["due"], p_index, s_index),
                          {"title": s["title"], "playbook": p["title"], "who": w.role(s["owner"]),
-                          "due": w.date(s["due"]), "due_iso": s["due"], **states.step_flags(s)}))
+                          "owner": s["owner"], "due": w.date(s["due"]), "due_iso": s["due"],
+                          "ref": step_ref(p, s), "queued": queued_text(w, s), **states.step_flags(s)}))
     return [r for _, r in sorted(rows, key=lambda kv: kv[0])]
 
 
@@ -115,11 +190,15 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         for s in pr["steps"]:
             model = by_id.get(s["id"])
             steps.append({"title": s["title"], "who": w.role(s["owner"]), "due": w.date(s["due"]),
-                          "due_iso": s["due"], **states.step_flags(s),
+                          "due_iso": s["due"], **states.step_flags(s), "ref": step_ref(pr, s),
+                          "queued": queued_text(w, s),
                           "description": text_in(model.description, lang) if model else "",
-                          "checklist": [text_in(c, lang) for c in model.checklist] if model else []})
+                          "checklist": [text_in(c, lang) for c in model.checklist] if model else [],
+                          **_merged(w, s)})
         playbooks.append({"id": pr["id"], "title": pr["title"], "description": text_in(pb.description, lang),
                           "steps": steps, "state_id": pr.get("state", ""), "state": states.state_text(w, pr),
+                          "plan_id": pr.get("plan_id"),
+                          "plan_ref": say(w.labels, "plan_ref", id=pr["plan_id"]) if pr.get("plan_id") is not None else "",
                           "kept_open": w.labels["kept_open"] if pr.get("kept_open") else ""})
     # the win-back classes are the decision, which its own section explains
     classes = [text_in(c.title, lang) for c in p.classes.values()
@@ -148,7 +227,46 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "winback": winback(w, result),
         "closed": states.closed(w, result),
         "on_hold": states.on_hold(w, result),
+        "priority": priority_view(w, result),
+        "profile": profile(w, result),
+        "unknown": w.unknown(result),
+        "ids_hint": _ids_hint(w, result),
     }
+
+
+def _merged(w: Words, step: Mapping[str, Any]) -> dict[str, Any]:
+    """A step that carries the same action for other playbooks: which, who else takes part,
+    and their checklists as its agenda (each item once)."""
+    merged = step.get("merged") or ()
+    if not merged:
+        return {"also": "", "with": "", "agenda": []}
+    p = w.project
+    seen: set[str] = set()
+    agenda = []
+    for m in merged:
+        pb = p.playbooks.get(m["playbook"])
+        model = next((x for x in pb.steps if x.id == m["step"]), None) if pb else None
+        items = [t for c in (model.checklist if model else ()) if (t := text_in(c, w.lang)) not in seen]
+        seen.update(items)
+        if items:
+            agenda.append({"title": say(w.labels, "agenda_from", step=m["title"],
+                                        playbook=text_in(pb.title, w.lang) if pb else m["playbook"]),
+                           "items": items})
+    others = list(dict.fromkeys(w.role(m["owner"]) for m in merged if m["owner"] != step["owner"]))
+    return {"also": say(w.labels, "also_covers", steps="; ".join(
+                f"{m['title']} ({text_in(p.playbooks[m['playbook']].title, w.lang) if m['playbook'] in p.playbooks else m['playbook']})"
+                for m in merged)),
+            "with": say(w.labels, "with_roles", roles=", ".join(_lower_first(o) for o in others)) if others else "",
+            "agenda": agenda}
+
+
+def _ids_hint(w: Words, result: Mapping[str, Any]) -> str:
+    for pr in result["playbooks"]:
+        for s in pr["steps"]:
+            ref = step_ref(pr, s)
+            if ref:
+                return say(w.labels, "ids_hint", example=f"kam plans done {ref}")
+    return ""
 
 
 def reasons(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -229,6 +347,25 @@ def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
 # ---- digests and summary ---------------------------------------------------------------
 
 NEXT_STEPS = 3  # a digest shows the soonest steps of each account; the plan has the rest
+MANAGER_ROLE = "key_account_manager"  # the role a digest's reader, the account's owner, holds
+
+
+def this_week(w: Words, results: Iterable[Mapping[str, Any]], as_of: str) -> list[dict[str, Any]]:
+    """The manager's own open steps due by the end of the run's week (overdue ones included),
+    accounts by priority, then by due date."""
+    end = _week_end(as_of)
+    rows = []
+    for rank, r in enumerate(results):
+        for s in steps_by_due(w, r):
+            if s["owner"] == MANAGER_ROLE and not s["done"] and s["due_iso"] <= end:
+                rows.append(((rank, s["due_iso"]), {**s, "account": r.get("name") or r["account_id"],
+                                                    "account_id": r["account_id"]}))
+    return [row for _, row in sorted(rows, key=lambda kv: kv[0])]
+
+
+def _week_end(iso: str) -> str:
+    d = date.fromisoformat(iso)
+    return (d + timedelta(days=6 - d.weekday())).isoformat()
 
 
 def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: Mapping[str, str],
@@ -245,6 +382,7 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
             "title": r.get("name") or r["account_id"], "account_id": r["account_id"],
             "risk_id": r["risk_level"], "risk": w.risk(r["risk_level"]),
             "at_stake": w.money(at_stake(r)), "lost": r.get("status") == "lost",
+            "priority": priority_view(w, r), "abc": r.get("abc") or "",
             "signals": [s["title"] for s in r["signals"]],
             "decision": w.labels[f"decision_{wb['decision']}"] if wb else "",
             "next_steps": steps[:NEXT_STEPS],
@@ -253,7 +391,10 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
             "plan": plan_files.get(r["account_id"], ""),
             "plans": [{"title": p["title"], "state_id": p["state"], "state": states.state_word(w, p["state"])}
                       for p in r["playbooks"] if p.get("state")]})
+    as_of = ordered[0]["as_of"] if ordered else ""
     return {"owner": owner, "accounts": accounts, "tracked": tracked,
+            "this_week": this_week(w, ordered, as_of) if as_of else [],
+            "week_end": w.date(_week_end(as_of)) if as_of else "",
             "attention": states.attention(w, ordered, plan_files) if tracked else [],
             "closed": states.closed_rows(w, sorted(closed, key=lambda r: urgency_key(w.project, r))),
             "quiet": say(w.labels, "no_action", count=quiet) if quiet else ""}
@@ -273,7 +414,11 @@ def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, st
     for r in results:
         owners.setdefault(r.get("owner") or w.labels["unassigned"], []).append(r)
     lost = sorted((r for r in results if r.get("winback")), key=lambda r: urgency_key(p, r))
+    expected = sum(r.get("expected_loss") or 0.0 for r in results if r["playbooks"])
     return {
+        "expected_loss": w.money(expected),
+        "expected_loss_share": w.num(expected / total_revenue * 100, 1) if total_revenue else "0",
+        "workload": workload(w, results),
         "accounts": len(results),
         "with_plan": sum(1 for r in results if r["playbooks"]),
         "plan_states": states.counts(w, results),
@@ -295,14 +440,17 @@ def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, st
         "owners": [{"owner": o, "accounts": len(rs), "digest": digests.get(o, ""),
                     "levels": [sum(1 for r in rs if r["risk_level"] == lvl) for lvl in levels[:-1]],
                     "revenue_at_risk": w.money(sum(r.get("revenue_current") or 0 for r in rs
-                                                   if r["risk_level"] != NO_RISK))}
+                                                   if r["risk_level"] != NO_RISK)),
+                    "expected_loss": w.money(sum(r.get("expected_loss") or 0.0 for r in rs if r["playbooks"]))}
                    for o, rs in sorted(owners.items())],
         "level_titles": [w.risk(lvl) for lvl in levels[:-1]],
         "top_accounts": [{"title": r.get("name") or r["account_id"], "account_id": r["account_id"],
                           "owner": r.get("owner") or w.labels["unassigned"], "risk": w.risk(r["risk_level"]),
                           "risk_id": r["risk_level"], "signals": len(r["signals"]),
-                          "at_stake": w.money(at_stake(r)), "plan": plan_files.get(r["account_id"], "")}
-                         for r in sorted((r for r in at_risk if r.get("status") != "lost"),
+                          "at_stake": w.money(at_stake(r)), "expected_loss": w.money(r.get("expected_loss")),
+                          "priority": w.money(r.get("priority")), "abc": r.get("abc") or "",
+                          "plan": plan_files.get(r["account_id"], "")}
+                         for r in sorted((r for r in results if r["playbooks"] and r.get("status") != "lost"),
                                          key=lambda r: urgency_key(p, r))[:top]],
         "lost": [{"title": r.get("name") or r["account_id"], "account_id": r["account_id"],
                   "owner": r.get("owner") or w.labels["unassigned"],
@@ -311,6 +459,34 @@ def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, st
                   "benefit": w.money(r["winback"]["value"]), "cost": w.money(r["winback"]["cost"]),
                   "plan": plan_files.get(r["account_id"], "")} for r in lost],
     }
+
+
+def workload(w: Words, results: Iterable[Mapping[str, Any]], weeks: int = 6) -> dict[str, Any] | None:
+    """Open steps per week of each role with a capacity (kam.yaml), for the next `weeks` weeks
+    and what lies beyond, so the people at the top see their load and the queue."""
+    capacity = w.project.capacity
+    if not capacity:
+        return None
+    per: dict[str, Counter] = {role: Counter() for role in capacity}
+    first = ""
+    for r in results:
+        first = first or r["as_of"]
+        for pr in r["playbooks"]:
+            for s in pr["steps"]:
+                if s["owner"] in per and not s.get("done"):
+                    d = date.fromisoformat(max(s["due"], r["as_of"]))  # overdue: this week's work
+                    per[s["owner"]][(d - timedelta(days=d.weekday())).isoformat()] += 1
+    if not first:
+        return None
+    start = date.fromisoformat(first)
+    start -= timedelta(days=start.weekday())
+    columns = [(start + timedelta(weeks=i)).isoformat() for i in range(weeks)]
+    rows = [{"role": w.role(role), "capacity": capacity[role],
+             "weeks": [per[role].get(c, 0) for c in columns],
+             "later": sum(n for k, n in per[role].items() if k > columns[-1]),
+             "last": w.date(max(per[role])) if per[role] else "—"}
+            for role in sorted(capacity)]
+    return {"columns": [w.date(c) for c in columns], "rows": rows}
 
 
 def owners_of(results: Iterable[Mapping[str, Any]], unassigned: str) -> list[str]:

@@ -104,7 +104,7 @@ def mark_done(store: Store, plan_id: int, step_id: str | None, on: date) -> str:
         return f"plan {plan_id} ({plan['account_id']}, {plan['playbook']}) done on {day}"
 
 
-def snooze(store: Store, plan_id: int, until: date, reason: str, on: date) -> str:
+def snooze(store: Store, plan_id: int, until: date, reason: str, on: date, by: str | None = None) -> str:
     """Hold an open plan back until a date, for a stated reason (as alert silences ask)."""
     reason = reason.strip()
     if not reason:
@@ -116,9 +116,10 @@ def snooze(store: Store, plan_id: int, until: date, reason: str, on: date) -> st
         if plan["status"] not in (OPEN, SNOOZED):
             raise KamError(f"plan {plan_id} is {plan['status']}: only an open plan can be snoozed")
         store.conn.execute("UPDATE plans SET status = 'snoozed', snoozed_until = ?, snooze_reason = ?, "
-                           "snooze_risk = ? WHERE plan_id = ?",
-                           (until.isoformat(), reason, plan["risk_level"], plan_id))
-        _event(store, plan_id, on, "snoozed", f"until {until.isoformat()}: {reason}")
+                           "snooze_risk = ?, snoozed_by = ? WHERE plan_id = ?",
+                           (until.isoformat(), reason, plan["risk_level"], by, plan_id))
+        _event(store, plan_id, on, "snoozed", f"until {until.isoformat()}" + (f" by {by}" if by else "")
+               + f": {reason}")
     return f"plan {plan_id} ({plan['account_id']}, {plan['playbook']}) snoozed until {until.isoformat()}"
 
 
@@ -137,8 +138,8 @@ def reopen(store: Store, plan_id: int, on: date) -> str:
             store.conn.execute("UPDATE plan_steps SET done_on = NULL WHERE plan_id = ?", (plan_id,))
         state = ONGOING if plan["state"] == RESOLVED else plan["state"]
         store.conn.execute("UPDATE plans SET status = 'open', state = ?, done_on = NULL, resolved_on = NULL, "
-                           "snoozed_until = NULL, snooze_reason = NULL, snooze_risk = NULL WHERE plan_id = ?",
-                           (state, plan_id))
+                           "snoozed_until = NULL, snooze_reason = NULL, snooze_risk = NULL, snoozed_by = NULL "
+                           "WHERE plan_id = ?", (state, plan_id))
         _event(store, plan_id, on, "reopened", f"was {plan['status']}")
     return f"plan {plan_id} ({plan['account_id']}, {plan['playbook']}) open again"
 

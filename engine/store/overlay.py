@@ -5,7 +5,7 @@ so it reproduces the recorded run's output exactly.
 Fields a result gets (templates can rely on them after a run with a store):
   playbooks[*]: state (new|ongoing|escalated), plan_id (null in a dry run for a new plan),
                 opened, overdue, kept_open; steps[*]: due (the plan's), done, overdue
-  held_plans:     [{id, title, plan_id, state: snoozed|cooldown, until}] fired but held back
+  held_plans:     [{id, title, plan_id, state: snoozed|cooldown, until, reason, by}] fired but held back
   resolved_plans: [{id, title, plan_id, opened, resolved}] closed by this run
   pending_rules:  [{rule, runs, for_runs, asserts}] conditions that hold but not yet for_runs
 """
@@ -31,7 +31,8 @@ def build(outcome: Outcome, ids: Mapping[int, int], pending: Mapping[str, int]) 
         elif change.event == "resolved":
             resolved.append({"playbook": p.playbook, "plan_id": plan_id, "opened": p.opened,
                              "resolved": p.resolved_on})
-    held = [{"playbook": h.playbook, "plan_id": h.plan_id, "state": h.state, "until": h.until}
+    held = [{"playbook": h.playbook, "plan_id": h.plan_id, "state": h.state, "until": h.until,
+             **({"reason": h.reason, "by": h.by} if h.reason else {})}
             for h in outcome.held]
     if not (plans or resolved or held or pending):
         return None
@@ -73,7 +74,8 @@ def apply(project: Project, result: dict[str, Any], overlay: Mapping[str, Any] |
     entries.sort(key=lambda e: (e.get("priority", 5), e["id"]))
     result["playbooks"] = entries
     result["held_plans"] = [{"id": h["playbook"], "title": _title(project, h["playbook"], lang),
-                             "plan_id": h["plan_id"], "state": h["state"], "until": h["until"]}
+                             "plan_id": h["plan_id"], "state": h["state"], "until": h["until"],
+                             "reason": h.get("reason"), "by": h.get("by")}
                             for h in ov.get("held", [])]
     result["resolved_plans"] = [{"id": r["playbook"], "title": _title(project, r["playbook"], lang),
                                  "plan_id": r["plan_id"], "opened": r["opened"], "resolved": r["resolved"]}

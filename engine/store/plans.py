@@ -25,7 +25,8 @@ def to_plan(row: sqlite3.Row, steps: Sequence[sqlite3.Row]) -> Plan:
     return Plan(row["plan_id"], row["playbook"], row["status"], row["opened"],
                 tuple(Step(s["step_id"], s["due"], s["done_on"]) for s in steps),
                 row["state"], row["risk_level"], row["snoozed_until"], row["snooze_risk"],
-                row["done_on"], row["resolved_on"], bool(row["kept_open"]))
+                row["done_on"], row["resolved_on"], bool(row["kept_open"]), row["snooze_reason"],
+                row["snoozed_by"])
 
 
 def steps_of(store: Store, plan_ids: Sequence[int]) -> dict[int, list[sqlite3.Row]]:

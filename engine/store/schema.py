@@ -98,6 +98,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX plan_events_plan ON plan_events (plan_id);
     """,
+    """
+    ALTER TABLE plans ADD COLUMN snoozed_by TEXT;  -- who snoozed it (shown in the plan's "On hold")
+    """,
 )
 
 VERSION = len(MIGRATIONS)
