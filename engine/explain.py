@@ -6,7 +6,8 @@ from typing import Any
 
 from . import expr
 from .model import Project
-from .reference import Context, failing_part, operand_values
+from .planning import Planner
+from .reference import Context, failing_part, operand_values, truth
 
 
 def show(v: Any) -> str:
@@ -17,6 +18,11 @@ def show(v: Any) -> str:
     if isinstance(v, (int, float)):
         return expr.fmt_number(v)
     return repr(v)
+
+
+def money(v: float) -> str:
+    """Money with thousands separators and at most two decimals."""
+    return f"{v:,.2f}".rstrip("0").rstrip(".")
 
 
 def show_values(d: dict[str, Any]) -> str:
@@ -51,6 +57,8 @@ def explain(project: Project, values: dict[str, Any], result: dict[str, Any],
     lines.append("")
     lines.append("Fired, in order of the chain:" if fired_ids else "No rule fired.")
     lines += fired_chain(project, fired_ids, ctx, levels)
+    lines += priority_lines(project, values, result, ctx)
+    lines += step_lines(project, result, ctx)
     not_fired = [r for r in project.rules if r.id not in fired_ids]
     if not_fired:
         lines.append("")
@@ -62,3 +70,47 @@ def explain(project: Project, values: dict[str, Any], result: dict[str, Any],
             why = "unknown (a value is missing)" if truth is None else "false"
             lines.append(f"        {expr.to_text(part)} is {why}" + (f": {show_values(seen)}" if seen else ""))
     return lines
+
+
+def priority_lines(project: Project, values: dict[str, Any], result: dict[str, Any], ctx: Context) -> list[str]:
+    """How the account's priority was worked out (rules/priority.yaml)."""
+    parts = Planner(project).priority(values, ctx, result["risk_level"], result.get("winback"))
+    pr = project.priority
+    boosts = " × ".join(f"{show(f)} ({b})" for b, f in parts.boosts)
+    lines = ["", f"Priority {money(parts.priority)} = expected loss {money(parts.expected_loss)}"
+             + (f" × {boosts}" if boosts else " (no boost applies)")]
+    if parts.margin_pct is None:
+        lines.append(f"  expected loss = win-back value − cost = {money(parts.money)} (a lost client worth winning back)")
+    else:
+        margin = (f"{pr.margin} {show(parts.margin_pct)} %" if parts.margin_known
+                  else f"default_margin_pct {show(parts.margin_pct)} % ({pr.margin} is missing)")
+        at = pr.at_stake if result.get("status") != "lost" else "expected annual revenue"
+        chance = (f"chance {show(parts.chance)} at risk level {result['risk_level']}" if result.get("status") != "lost"
+                  else f"lost_unknown_chance {show(parts.chance)}")
+        lines.append(f"  expected loss = {at} {money(parts.money)} × {margin} × {chance}")
+    for b in pr.boosts:
+        if b.id not in dict(parts.boosts):
+            lines.append(f"  boost {b.id} ×{show(b.factor)} does not apply: when {b.when_text}")
+    return lines
+
+
+def step_lines(project: Project, result: dict[str, Any], ctx: Context) -> list[str]:
+    """Steps the account's conditions left out, and steps merged into another (same action)."""
+    lines: list[str] = []
+    shown = {(p["id"], s["id"]) for p in result["playbooks"] for s in p["steps"]}
+    merged = {(m["playbook"], m["step"]): (p["id"], s["id"]) for p in result["playbooks"] for s in p["steps"]
+              for m in s.get("merged") or ()}
+    for p in result["playbooks"]:
+        pb = project.playbooks.get(p["id"])
+        for st in pb.steps if pb else ():
+            key = (pb.id, st.id)
+            if key in shown:
+                continue
+            if key in merged:
+                into = merged[key]
+                lines.append(f"  {pb.id}/{st.id}: merged into {into[0]}/{into[1]} (action {st.action})")
+            elif st.when is not None:
+                v = truth(st.when, ctx)
+                lines.append(f"  {pb.id}/{st.id}: left out, when {st.when_text} is "
+                             f"{'false' if v is False else 'unknown'}")
+    return ["", "Steps shaped by conditions and merging:", *lines] if lines else []
