@@ -106,8 +106,9 @@ def write_project(root: Path, changes: dict[str, str] | None = None) -> Path:
 
 def write_accounts(path: Path, accounts: dict[str, dict[str, Any]]) -> Path:
     """accounts: id -> changes from a healthy account."""
+    extra = sorted({k for changes in accounts.values() for k in changes} - set(COLUMNS))
     with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, COLUMNS)
+        w = csv.DictWriter(f, COLUMNS + extra)
         w.writeheader()
         for aid, changes in accounts.items():
             w.writerow({**HEALTHY, "account_id": aid, "name": f"Company {aid}", "owner": "Olga", **changes})

@@ -1,0 +1,162 @@
+"""One account, one plan: step conditions, merging by action, priority and capacity scheduling."""
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import pytest
+
+from engine import schedule
+from engine.errors import KamError
+from engine.project import load_project
+from store_project import FILES, Weekly, write_project
+
+CRISIS = """\
+kind: playbook
+id: crisis
+title: Crisis
+priority: 1
+steps:
+  - {id: meet, title: Meet top management, owner: director, due_days: 3, action: contact,
+     when: "revenue_current > 50"}
+  - {id: meet_manager, title: Meet the decision maker, owner: kam, due_days: 5, action: contact,
+     when: "revenue_current <= 50"}
+  - {id: fix, title: Fix the terms, owner: kam, due_days: 20}
+"""
+RESPOND = """\
+kind: playbook
+id: respond
+title: Respond
+priority: 2
+steps:
+  - {id: call, title: Call the client, owner: kam, due_days: 1, action: contact}
+  - {id: visit, title: Visit the client, owner: kam, due_days: 30, when: "signal.late"}
+"""
+PRIORITY = """\
+kind: priority
+at_stake: revenue_current
+margin: margin_pct
+default_margin_pct: 50
+risk_weights: {none: 0.1, medium: 0.2, high: 0.5}
+boosts:
+  - {id: key, when: class.key, factor: 3, title: {en: key account, ru: ключевой клиент}}
+"""
+METRICS = FILES["rules/metrics.yaml"] + "  - {id: margin_pct, type: number, min: -100, max: 100}\n"
+LATE = {"late_days": 40, "nps": 3}  # two categories: high risk, respond and crisis
+
+
+def shaped(tmp_path, **changes):
+    root = write_project(tmp_path / "project", {"playbooks/crisis.yaml": CRISIS, "playbooks/respond.yaml": RESPOND,
+                                                "rules/priority.yaml": PRIORITY, "rules/metrics.yaml": METRICS,
+                                                **changes})
+    return Weekly(tmp_path, root)
+
+
+def steps(result):
+    return {(p["id"], s["id"]): s for p in result["playbooks"] for s in p["steps"]}
+
+
+def test_a_false_condition_drops_a_step_and_an_unknown_one_keeps_it(tmp_path):
+    out = shaped(tmp_path).run("2026-11-23", {"BIG": {**LATE, "revenue_current": 100},
+                                              "SMALL": {**LATE, "revenue_current": 10},
+                                              "UNKNOWN": {**LATE, "revenue_current": ""}})
+    big, small, unknown = (steps(out[a]) for a in ("BIG", "SMALL", "UNKNOWN"))
+    assert ("crisis", "meet") in big and ("crisis", "meet_manager") not in big
+    assert ("crisis", "meet_manager") in small and ("crisis", "meet") not in small
+    # both variants hold "unknown" without a revenue: kept, then merged into one by their action
+    assert ("crisis", "meet") in unknown and ("crisis", "meet_manager") not in unknown
+    assert [m["step"] for m in unknown[("crisis", "meet")]["merged"]] == ["meet_manager", "call"]
+    # a condition on a signal: `visit` only where the late signal fired
+    assert ("respond", "visit") in big
+    nps_only = shaped(tmp_path / "b").run("2026-11-23", {"A": {"nps": 3, "revenue_current": 100}})["A"]
+    assert nps_only["playbooks"] and ("respond", "visit") not in steps(nps_only)
+
+
+def test_steps_with_one_action_become_one_step_due_at_the_earliest_date(tmp_path):
+    out = shaped(tmp_path).run("2026-11-23", {"BIG": {**LATE, "revenue_current": 100}})["BIG"]
+    s = steps(out)
+    meet = s[("crisis", "meet")]  # crisis is the more urgent playbook: it carries the step
+    assert ("respond", "call") not in s
+    assert meet["merged"] == [{"playbook": "respond", "step": "call", "title": "Call the client", "owner": "kam"}]
+    assert meet["due"] == min(meet["due"], s[("crisis", "fix")]["due"])
+    # respond's call (1 day) was earlier than crisis' meet (3 days): the merged step takes it
+    assert date.fromisoformat(meet["due"]) < date(2026, 11, 23) + timedelta(days=3)
+    actions = [x for p in out["playbooks"] for x in p["steps"]]
+    assert len(actions) == len({(x["id"]) for x in actions})
+
+
+def test_priority_is_expected_loss_times_the_boosts_that_hold(tmp_path):
+    out = shaped(tmp_path).run("2026-11-23", {
+        "KNOWN": {**LATE, "revenue_current": 1000, "margin_pct": 20},
+        "DEFAULT_MARGIN": {**LATE, "revenue_current": 1000, "margin_pct": ""},
+        "KEY": {**LATE, "revenue_current": 1000, "margin_pct": 20, "strategic": "yes"},
+        "QUIET": {"revenue_current": 1000, "margin_pct": 20}})
+    assert out["KNOWN"]["expected_loss"] == 1000 * 0.20 * 0.5 == out["KNOWN"]["priority"]
+    assert out["DEFAULT_MARGIN"]["expected_loss"] == 1000 * 0.50 * 0.5
+    assert out["KEY"]["priority"] == 1000 * 0.20 * 0.5 * 3 and out["KEY"]["priority_boosts"] == ["key"]
+    assert out["QUIET"]["priority"] == 1000 * 0.20 * 0.1 and out["QUIET"]["playbooks"] == []
+
+
+def test_priority_problems_are_validation_errors(tmp_path):
+    bad = PRIORITY.replace("high: 0.5", "hihg: 0.5").replace("class.key", "class.kee")
+    root = write_project(tmp_path / "p", {"rules/priority.yaml": bad, "rules/metrics.yaml": METRICS})
+    with pytest.raises(KamError) as exc:
+        load_project(root)
+    text = str(exc.value)
+    assert "unknown risk level 'hihg' (did you mean 'high'?)" in text
+    assert "boost 'key' → when: unknown class 'kee'" in text
+
+
+def test_a_capacity_for_a_role_no_step_has_is_an_error_with_a_hint(tmp_path):
+    root = write_project(tmp_path / "p", {"kam.yaml": "kind: project\nname: x\ncapacity:\n  directr: 2\n"})
+    with pytest.raises(KamError) as exc:
+        load_project(root)
+    assert "capacity: no step is owned by role 'directr' (did you mean 'director'?)" in str(exc.value)
+
+
+# ---- capacity -----------------------------------------------------------------------------
+
+def _demand(priority: float, account: str, due: str = "2026-11-26") -> schedule.Demand:
+    return (priority, account, "crisis", "meet", due, "director")
+
+
+def test_a_full_week_queues_the_lower_priorities_to_the_next_week_with_room():
+    demands = [_demand(p, f"A{p}") for p in (5, 4, 3, 2, 1)]
+    moved = schedule.plan(demands, {"director": 2}, date(2026, 11, 23), schedule.next_weekday)
+    assert set(moved) == {("A3", "crisis", "meet"), ("A2", "crisis", "meet"), ("A1", "crisis", "meet")}
+    assert moved[("A3", "crisis", "meet")].due == "2026-12-03"  # the same weekday, a week later
+    assert moved[("A1", "crisis", "meet")].due == "2026-12-10"
+    assert moved[("A1", "crisis", "meet")].week == "2026-12-07"
+    shuffled = demands[:]
+    random.Random(7).shuffle(shuffled)  # input order never changes who waits
+    assert schedule.plan(shuffled, {"director": 2}, date(2026, 11, 23), schedule.next_weekday) == moved
+
+
+def test_booked_steps_fill_their_weeks_first_and_keep_their_dates():
+    booked = [(("OLD", "crisis", "meet"), "2026-11-20", "director")]  # overdue: this week's work
+    moved = schedule.plan([_demand(9, "NEW"), _demand(8, "OLD")], {"director": 1}, date(2026, 11, 23),
+                          schedule.next_weekday, booked)
+    assert ("OLD", "crisis", "meet") not in moved
+    assert moved[("NEW", "crisis", "meet")].week == "2026-11-30"
+
+
+def test_no_role_has_more_steps_in_a_week_than_its_capacity_across_runs(tmp_path):
+    weekly = shaped(tmp_path, **{"kam.yaml": "kind: project\nname: cap\ncapacity:\n  director: 2\n"})
+    accounts = {f"A{i}": {**LATE, "revenue_current": 100 + i} for i in range(7)}
+    first = weekly.run("2026-11-23", accounts)
+    second = weekly.run("2026-11-30", {**accounts, **{f"B{i}": {**LATE, "revenue_current": 500 + i}
+                                                      for i in range(3)}})
+    for out in (first, second):
+        per_week: dict[date, int] = {}
+        for r in out.values():
+            for (pid, sid), s in steps(r).items():
+                if s["owner"] == "director":
+                    d = date.fromisoformat(s["due"])
+                    week = d - timedelta(days=d.weekday())
+                    per_week[week] = per_week.get(week, 0) + 1
+        assert per_week and max(per_week.values()) <= 2
+    # the highest priority keeps its date; the lowest waits, and says so
+    meet = {a: steps(first[a])[("crisis", "meet")] for a in accounts}
+    assert "queued" not in meet["A6"] and meet["A0"]["queued"]["from"] < meet["A0"]["due"]
+    # a step the store holds keeps its date on the next run, even behind new higher priorities
+    assert steps(second["A6"])[("crisis", "meet")]["due"] == meet["A6"]["due"]
