@@ -227,6 +227,12 @@ def lift(confirmed: int, judged: int, base: tuple[int, int]) -> dict[str, float 
     return out
 
 
+def no_better_than_chance(row: dict[str, Any], history: dict[str, Any]) -> bool:
+    """Precision at or below the base rate, compared on the counts (rounding could tip a tie)."""
+    return row["lift"] is not None and \
+        row["confirmed"] * history["base_judged"] <= history["base_confirmed"] * row["judged"]
+
+
 def score(firings: dict[str, list[date]], history: History, horizon: int,
           base: tuple[int, int]) -> dict[str, Any]:
     """Recall, precision, lift against `base` (from base_rate), median lead time and counts
@@ -367,47 +373,67 @@ def _label(target: str) -> str:
     return f"risk ≥ {ident}" if kind == "risk" else ident
 
 
+def _lift(row: dict[str, Any]) -> str:
+    if row["lift"] is None:
+        return "n/a"
+    return f"{row['lift']:.2f} ({row['lift_low']:.2f}–{row['lift_high']:.2f})"
+
+
+CHANCE = "≤ chance"  # marks a row whose precision is at or below the base rate
+
+
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]], left: int) -> list[str]:
+    """Columns right-aligned but the first `left`; the marker column's blanks leave no trailing space."""
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    return ["  ".join(c.ljust(w) if i < left else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in [head] + rows]
+
+
 def history_lines(h: dict[str, Any]) -> list[str]:
-    rate = f"{h['lost'] / h['accounts'] * 100:.1f} %"
+    rate = _ratio(h["base_rate"], h["base_confirmed"], h["base_judged"])
     lines = [f"history: {h['source']}: {h['accounts']} accounts, {h['snapshots']} snapshots "
              f"({h['first']} … {h['last']}), {h['records']} records"
              + (f", {h['rejected']} rejected" if h["rejected"] else ""),
-             f"losses: {h['lost']} lost accounts ({rate} of the accounts); a firing counts when the "
-             f"loss follows within {h['horizon_days']} days; observed until {h['observed_until']}"]
+             f"losses: {h['lost']} lost accounts ({h['lost'] / h['accounts'] * 100:.1f} % of the accounts); "
+             f"a firing counts when the loss follows within {h['horizon_days']} days; "
+             f"observed until {h['observed_until']}",
+             f"base rate: {rate}, the precision of warning about every account at every snapshot; "
+             f"lift = precision / base rate"]
     if h["lost_not_in_history"]:
         lines.append(f"note: {h['lost_not_in_history']} lost accounts are not in the history (ignored)")
     return lines
 
 
 def text_lines(report: dict[str, Any], rejected: list[str] | None = None) -> list[str]:
-    lines = history_lines(report["history"])
+    h = report["history"]
+    lines = history_lines(h)
     for r in (rejected or [])[:5]:
         lines.append(f"rejected: {r}")
+    chance = [_label(t["target"]) for t in report["targets"] if no_better_than_chance(t, h)]
     rows = [(_label(t["target"]), _ratio(t["recall"], t["lost_caught"], t["lost"]),
-             _ratio(t["precision"], t["confirmed"], t["judged"]), _lead(t["median_lead_days"]),
-             str(t["flagged"])) for t in report["targets"]]
-    head = ("signal / risk level", "recall", "precision", "median lead", "flagged")
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-    lines.append("")
-    lines.append("  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(head)))
-    for r in rows:
-        lines.append("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)))
+             _ratio(t["precision"], t["confirmed"], t["judged"]), _lift(t), _lead(t["median_lead_days"]),
+             str(t["flagged"]), CHANCE if _label(t["target"]) in chance else "") for t in report["targets"]]
+    head = ("signal / risk level", "recall", "precision", "lift (95 %)", "median lead", "flagged", "")
+    lines += [""] + _table(head, rows, left=1)
+    if chance:
+        what = "signal or risk level warns" if len(chance) == 1 else "signals or risk levels warn"
+        lines += ["", f"{len(chance)} {what} no better than chance (precision ≤ base rate): "
+                      f"{', '.join(chance)}"]
     return lines
 
 
-def sweep_lines(s: dict[str, Any]) -> list[str]:
+def sweep_lines(s: dict[str, Any], history: dict[str, Any]) -> list[str]:
     lines = [f"sweep of thresholds.{s['threshold']} (now {s['current']:g}), scored on "
              f"{_label(s['target'])}:"]
     if s["segment_overrides_ignored"]:
         lines.append(f"note: the sweep sets one value for every segment; the overrides for "
                      f"{', '.join(s['segment_overrides_ignored'])} are left out")
-    head = ("value", "recall", "precision", "median lead", "flagged")
+    head = ("value", "recall", "precision", "lift (95 %)", "median lead", "flagged", "")
     rows = [(f"{r['value']:g}" + (" *" if r["value"] == s["current"] else ""),
              _ratio(r["recall"], r["lost_caught"], r["lost"]),
-             _ratio(r["precision"], r["confirmed"], r["judged"]), _lead(r["median_lead_days"]),
-             str(r["flagged"])) for r in s["rows"]]
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-    lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-    lines.append("(* the current value)")
+             _ratio(r["precision"], r["confirmed"], r["judged"]), _lift(r), _lead(r["median_lead_days"]),
+             str(r["flagged"]), CHANCE if no_better_than_chance(r, history) else "") for r in s["rows"]]
+    lines += _table(head, rows, left=0)
+    lines.append("(* the current value" + (f"; {CHANCE}: precision at or below the base rate)"
+                                           if any(r[-1] for r in rows) else ")"))
     return lines

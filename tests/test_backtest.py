@@ -141,6 +141,42 @@ def test_base_rate_and_lift_on_a_hand_counted_history(counted):
     assert lifts["signal.purchase_drop"] == (0, 0, None, 0.25, None, None, None)  # never fired
 
 
+def test_a_target_no_better_than_chance_is_called_out(counted):
+    history, losses = counted
+    r = run("backtest", history, "--losses", losses, "--horizon", 90)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert "base rate: 0.25 (2/8), the precision of warning about every account at every snapshot" in r.output
+    assert "lift (95 %)" in next(x for x in lines if x.startswith("signal / risk level"))
+    delay = next(x for x in lines if x.startswith("payment_delay "))
+    assert "2.67 (0.83–3.75)" in delay and not delay.endswith("≤ chance")
+    nps = next(x for x in lines if x.startswith("low_nps "))
+    assert "1.00 (0.18–2.80)" in nps and nps.endswith("≤ chance")  # equal to the base rate counts
+    assert not next(x for x in lines if x.startswith("purchase_drop ")).endswith("≤ chance")  # n/a
+    assert lines[-1] == "1 signal or risk level warns no better than chance (precision ≤ base rate): low_nps"
+
+
+def test_the_sweep_shows_lift_and_warning_everyone_scores_the_base_rate(counted):
+    history, losses = counted
+    common = ("backtest", history, "--losses", losses, "--horizon", 90)
+    s = json.loads(run(*common, "--sweep", "payment_overdue_days=30:60:30", "--json").output)["sweep"]
+    assert [(r["value"], r["confirmed"], r["judged"], r["lift"], r["lift_low"], r["lift_high"])
+            for r in s["rows"]] == [(30, 2, 3, 2.6667, 0.8306, 3.754), (60, 1, 1, 4.0, 0.8262, 4.0)]
+    # nps < 10 fires for every account at every snapshot: precision is the base rate, lift 1
+    s = json.loads(run(*common, "--sweep", "nps_min=7:10:3", "--target", "low_nps", "--json").output)["sweep"]
+    assert [(r["value"], r["confirmed"], r["judged"], r["lift"]) for r in s["rows"]] == [(7, 1, 4, 1.0),
+                                                                                         (10, 2, 8, 1.0)]
+    text = run(*common, "--sweep", "payment_overdue_days=30:60:30").output
+    table = text[text.index("sweep of thresholds.payment_overdue_days"):].splitlines()
+    assert "lift (95 %)" in table[1]
+    assert "2.67 (0.83–3.75)" in table[2] and table[2].lstrip().startswith("30 *")
+    assert "4.00 (0.83–4.00)" in table[3] and table[-1] == "(* the current value)"
+    text = run(*common, "--sweep", "nps_min=7:10:3", "--target", "low_nps").output
+    table = text[text.index("sweep of thresholds.nps_min"):].splitlines()
+    assert all(row.endswith("≤ chance") for row in table[2:4])
+    assert table[-1] == "(* the current value; ≤ chance: precision at or below the base rate)"
+
+
 def test_sweep_prints_one_row_per_value_and_recall_falls_as_the_drop_threshold_rises():
     r = run("backtest", SAMPLE / "snapshots.csv", "--losses", SAMPLE / "losses.csv",
             "--sweep", "thresholds.purchase_drop_pct=5:30:5", "--json")
