@@ -368,7 +368,7 @@ def backtest_command(history: str, losses: str, project_dir: str | None, horizon
         return 0
     lines = bt.text_lines(report, past.rejected)
     if plan is not None:
-        lines += [""] + bt.sweep_lines(report["sweep"])
+        lines += [""] + bt.sweep_lines(report["sweep"], report["history"])
     for line in lines:
         click.echo(line)
     return 0

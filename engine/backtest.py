@@ -11,6 +11,19 @@ Definitions (also in the README):
   after the end of observation (the later of the last snapshot and the last loss); firings
   too recent to judge are left out of precision;
 - precision = accounts with a confirmed firing / accounts with a judged firing;
+- base rate = the precision of warning about every account at every snapshot it is
+  evaluated at: accounts with a snapshot followed by the loss within the horizon / accounts
+  with a judged snapshot (same rules as for firings). It is per account, as precision is:
+  a per-snapshot rate (the share of judged (account, date) pairs followed by the loss) is
+  much lower once accounts have several snapshots each, and a target that fires for nearly
+  every account would look better than chance against it;
+- lift = precision / base rate: how many times more often an account the target flagged is
+  lost than an account picked at random. Its 95 % interval is the Wilson score interval of
+  the precision divided by the base rate. The base rate's own sampling error is ignored: it
+  is measured on all the judged accounts, the flagged ones among them, so it is much steadier
+  than a precision, and the two are not independent samples (which a Katz log-ratio interval
+  would assume). A target whose precision is at or below the base rate (lift <= 1) warns no
+  better than chance;
 - lead time = days from the first firing before the loss to the loss, median over the
   lost accounts the target caught;
 - a risk level target `risk.medium` means "medium or higher".
@@ -18,6 +31,7 @@ Definitions (also in the README):
 from __future__ import annotations
 
 import difflib
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -36,6 +50,7 @@ from .portfolio import measure
 
 DATE_COLUMN = "snapshot_date"
 MAX_SWEEP = 100
+Z95 = 1.959963984540054  # the standard normal's 97.5th percentile: two-sided 95 %
 
 
 @dataclass
@@ -161,9 +176,67 @@ def replay(project: Project, history: History) -> dict[str, dict[str, list[date]
     return fired
 
 
-def score(firings: dict[str, list[date]], history: History, horizon: int) -> dict[str, Any]:
-    """Recall, precision, median lead time and counts for one target."""
+def evaluated(history: History) -> dict[str, list[date]]:
+    """account -> the snapshot dates it is evaluated at (those before its loss): where a target
+    that warned about every account every time would fire."""
+    dates: dict[str, list[date]] = defaultdict(list)
+    for when, accounts in history.snapshots.items():
+        for v in accounts:
+            lost = history.losses.get(v["account_id"])
+            if lost is None or when < lost:
+                dates[v["account_id"]].append(when)
+    return dates
+
+
+def judge(firings: dict[str, list[date]], history: History, horizon: int) -> tuple[int, int]:
+    """(accounts with a confirmed firing, accounts with a judged firing)."""
     window = timedelta(days=horizon)
+    confirmed = judged = 0
+    for a, dates in firings.items():
+        loss = history.losses.get(a)
+        ok = loss is not None and any(d < loss <= d + window for d in dates)
+        confirmed += ok
+        judged += ok or any(d + window <= history.end for d in dates)
+    return confirmed, judged
+
+
+def base_rate(history: History, horizon: int) -> tuple[int, int]:
+    """(confirmed, judged) of warning about every account at every evaluated snapshot."""
+    return judge(evaluated(history), history, horizon)
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of k successes in n > 0 trials: unlike p ± z·se it stays in
+    [0, 1] and keeps a width at k = 0 and k = n, where signals with few firings often sit."""
+    p, zz = k / n, z * z / n
+    centre = (p + zz / 2) / (1 + zz)
+    half = z * math.sqrt(p * (1 - p) / n + zz / (4 * n)) / (1 + zz)
+    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+
+
+def lift(confirmed: int, judged: int, base: tuple[int, int]) -> dict[str, float | None]:
+    """base_rate, lift = precision / base rate and its 95 % interval (None when either rate is
+    undefined or the base rate is 0)."""
+    rate = base[0] / base[1] if base[1] else None
+    out: dict[str, float | None] = {"base_rate": None if rate is None else round(rate, 4),
+                                    "lift": None, "lift_low": None, "lift_high": None}
+    if judged and rate:
+        low, high = wilson(confirmed, judged)
+        out.update(lift=round(confirmed / judged / rate, 4), lift_low=round(low / rate, 4),
+                   lift_high=round(high / rate, 4))
+    return out
+
+
+def no_better_than_chance(row: dict[str, Any], history: dict[str, Any]) -> bool:
+    """Precision at or below the base rate, compared on the counts (rounding could tip a tie)."""
+    return row["lift"] is not None and \
+        row["confirmed"] * history["base_judged"] <= history["base_confirmed"] * row["judged"]
+
+
+def score(firings: dict[str, list[date]], history: History, horizon: int,
+          base: tuple[int, int]) -> dict[str, Any]:
+    """Recall, precision, lift against `base` (from base_rate), median lead time and counts
+    for one target."""
     first_seen: dict[str, date] = {}
     for when, accounts in history.snapshots.items():
         for v in accounts:
@@ -173,14 +246,10 @@ def score(firings: dict[str, list[date]], history: History, horizon: int) -> dic
     leads = [(d - min(firings[a])).days for a, d in caught.items()]
     lead = statistics.median(leads) if leads else None
     lead = int(lead) if lead is not None and lead == int(lead) else lead
-    confirmed = judged = 0
-    for a, dates in firings.items():
-        loss = history.losses.get(a)
-        ok = loss is not None and any(d < loss <= d + window for d in dates)
-        confirmed += ok
-        judged += ok or any(d + window <= history.end for d in dates)
+    confirmed, judged = judge(firings, history, horizon)
     return {"recall": round(len(caught) / len(lost), 4) if lost else None,
             "precision": round(confirmed / judged, 4) if judged else None,
+            **lift(confirmed, judged, base),
             "median_lead_days": lead,
             "flagged": len(firings), "judged": judged, "confirmed": confirmed,
             "lost_caught": len(caught), "lost": len(lost)}
@@ -192,18 +261,19 @@ def targets(project: Project) -> list[str]:
 
 def backtest(project: Project, history: History, horizon: int = 180) -> dict[str, Any]:
     fired = replay(project, history)
-    rows = [{"target": t, **score(fired.get(t, {}), history, horizon)} for t in targets(project)]
-    return {"history": summary(history, horizon), "targets": rows}
+    base = base_rate(history, horizon)
+    rows = [{"target": t, **score(fired.get(t, {}), history, horizon, base)} for t in targets(project)]
+    return {"history": summary(history, horizon, base), "targets": rows}
 
 
-def summary(history: History, horizon: int) -> dict[str, Any]:
+def summary(history: History, horizon: int, base: tuple[int, int]) -> dict[str, Any]:
     dates = list(history.snapshots)
-    accounts = history.accounts
-    return {"source": history.source, "accounts": len(accounts), "snapshots": len(dates),
+    return {"source": history.source, "accounts": len(history.accounts), "snapshots": len(dates),
             "first": dates[0].isoformat(), "last": dates[-1].isoformat(), "records": history.records,
             "rejected": len(history.rejected), "lost": len(history.losses),
             "lost_not_in_history": history.unknown_losses,
-            "base_rate": round(len(history.losses) / len(accounts), 4) if accounts else None,
+            "base_rate": round(base[0] / base[1], 4) if base[1] else None,
+            "base_confirmed": base[0], "base_judged": base[1],
             "horizon_days": horizon, "observed_until": history.end.isoformat()}
 
 
@@ -279,10 +349,10 @@ def with_threshold(project: Project, tid: str, value: float) -> Project:
 
 def sweep(project: Project, history: History, tid: str, values: list[float], target: str,
           horizon: int = 180) -> dict[str, Any]:
-    rows = []
+    rows, base = [], base_rate(history, horizon)
     for value in values:
         fired = replay(with_threshold(project, tid, value), history)
-        rows.append({"value": value, **score(fired.get(target, {}), history, horizon)})
+        rows.append({"value": value, **score(fired.get(target, {}), history, horizon, base)})
     t = project.thresholds[tid]
     return {"threshold": tid, "current": t.value, "segment_overrides_ignored": sorted(t.segments),
             "target": target, "rows": rows}
@@ -303,47 +373,67 @@ def _label(target: str) -> str:
     return f"risk ≥ {ident}" if kind == "risk" else ident
 
 
+def _lift(row: dict[str, Any]) -> str:
+    if row["lift"] is None:
+        return "n/a"
+    return f"{row['lift']:.2f} ({row['lift_low']:.2f}–{row['lift_high']:.2f})"
+
+
+CHANCE = "≤ chance"  # marks a row whose precision is at or below the base rate
+
+
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]], left: int) -> list[str]:
+    """Columns right-aligned but the first `left`; the marker column's blanks leave no trailing space."""
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    return ["  ".join(c.ljust(w) if i < left else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in [head] + rows]
+
+
 def history_lines(h: dict[str, Any]) -> list[str]:
-    rate = f"{h['base_rate'] * 100:.1f} %" if h["base_rate"] is not None else "n/a"
+    rate = _ratio(h["base_rate"], h["base_confirmed"], h["base_judged"])
     lines = [f"history: {h['source']}: {h['accounts']} accounts, {h['snapshots']} snapshots "
              f"({h['first']} … {h['last']}), {h['records']} records"
              + (f", {h['rejected']} rejected" if h["rejected"] else ""),
-             f"losses: {h['lost']} lost accounts ({rate} of the accounts); a firing counts when the "
-             f"loss follows within {h['horizon_days']} days; observed until {h['observed_until']}"]
+             f"losses: {h['lost']} lost accounts ({h['lost'] / h['accounts'] * 100:.1f} % of the accounts); "
+             f"a firing counts when the loss follows within {h['horizon_days']} days; "
+             f"observed until {h['observed_until']}",
+             f"base rate: {rate}, the precision of warning about every account at every snapshot; "
+             f"lift = precision / base rate"]
     if h["lost_not_in_history"]:
         lines.append(f"note: {h['lost_not_in_history']} lost accounts are not in the history (ignored)")
     return lines
 
 
 def text_lines(report: dict[str, Any], rejected: list[str] | None = None) -> list[str]:
-    lines = history_lines(report["history"])
+    h = report["history"]
+    lines = history_lines(h)
     for r in (rejected or [])[:5]:
         lines.append(f"rejected: {r}")
+    chance = [_label(t["target"]) for t in report["targets"] if no_better_than_chance(t, h)]
     rows = [(_label(t["target"]), _ratio(t["recall"], t["lost_caught"], t["lost"]),
-             _ratio(t["precision"], t["confirmed"], t["judged"]), _lead(t["median_lead_days"]),
-             str(t["flagged"])) for t in report["targets"]]
-    head = ("signal / risk level", "recall", "precision", "median lead", "flagged")
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-    lines.append("")
-    lines.append("  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(head)))
-    for r in rows:
-        lines.append("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)))
+             _ratio(t["precision"], t["confirmed"], t["judged"]), _lift(t), _lead(t["median_lead_days"]),
+             str(t["flagged"]), CHANCE if _label(t["target"]) in chance else "") for t in report["targets"]]
+    head = ("signal / risk level", "recall", "precision", "lift (95 %)", "median lead", "flagged", "")
+    lines += [""] + _table(head, rows, left=1)
+    if chance:
+        what = "signal or risk level warns" if len(chance) == 1 else "signals or risk levels warn"
+        lines += ["", f"{len(chance)} {what} no better than chance (precision ≤ base rate): "
+                      f"{', '.join(chance)}"]
     return lines
 
 
-def sweep_lines(s: dict[str, Any]) -> list[str]:
+def sweep_lines(s: dict[str, Any], history: dict[str, Any]) -> list[str]:
     lines = [f"sweep of thresholds.{s['threshold']} (now {s['current']:g}), scored on "
              f"{_label(s['target'])}:"]
     if s["segment_overrides_ignored"]:
         lines.append(f"note: the sweep sets one value for every segment; the overrides for "
                      f"{', '.join(s['segment_overrides_ignored'])} are left out")
-    head = ("value", "recall", "precision", "median lead", "flagged")
+    head = ("value", "recall", "precision", "lift (95 %)", "median lead", "flagged", "")
     rows = [(f"{r['value']:g}" + (" *" if r["value"] == s["current"] else ""),
              _ratio(r["recall"], r["lost_caught"], r["lost"]),
-             _ratio(r["precision"], r["confirmed"], r["judged"]), _lead(r["median_lead_days"]),
-             str(r["flagged"])) for r in s["rows"]]
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-    lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-    lines.append("(* the current value)")
+             _ratio(r["precision"], r["confirmed"], r["judged"]), _lift(r), _lead(r["median_lead_days"]),
+             str(r["flagged"]), CHANCE if no_better_than_chance(r, history) else "") for r in s["rows"]]
+    lines += _table(head, rows, left=0)
+    lines.append("(* the current value" + (f"; {CHANCE}: precision at or below the base rate)"
+                                           if any(r[-1] for r in rows) else ")"))
     return lines

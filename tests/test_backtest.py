@@ -92,6 +92,91 @@ def test_text_report(tiny):
     assert next(x for x in out.splitlines() if x.startswith("risk ≥ medium"))
 
 
+@pytest.fixture
+def counted(tmp_path: Path) -> tuple[Path, Path]:
+    """For lift, scored with --horizon 90. Quarterly snapshots, observed until 07-31 (the last
+    snapshot): a date is judged when d + 90 <= 07-31, so 01-31 and 04-30 are (04-30 + 90 = 07-29)
+    and 07-31 is not. Eight accounts have a judged snapshot: L1 (lost 03-15, 43 days after 01-31)
+    and L2 (lost 06-01, 32 days after 04-30; 01-31 + 90 = 05-01 is too early) are confirmed,
+    H1..H6 stay. N1 only shows on 07-31: not judged. Base rate 2/8 = 0.25.
+    payment_delay (overdue > 30): L1 01-31, L2 04-30 (confirmed), H1 01-31 -> 2/3, lift 8/3.
+    low_nps (nps < 7): L1 01-31 (confirmed), H2 and H5 01-31, H3 04-30 -> 1/4 = the base rate;
+    H4 fires on 07-31 only, too recent: flagged, not judged.
+    risk >= medium (either): 2/6, lift 4/3. risk >= high (both at once): L1 only, 1/1, lift 4."""
+    rows = [snapshot("2025-01-31", "L1", overdue=45, nps=5), snapshot("2025-01-31", "L2"),
+            snapshot("2025-04-30", "L2", overdue=75)]
+    quiet = {"H1": {"2025-01-31": {"overdue": 45}}, "H2": {"2025-01-31": {"nps": 5}},
+             "H3": {"2025-04-30": {"nps": 5}}, "H4": {"2025-07-31": {"nps": 5}},
+             "H5": {"2025-01-31": {"nps": 5}}, "H6": {}}
+    for aid, odd in quiet.items():
+        rows += [snapshot(when, aid, **odd.get(when, {})) for when in ("2025-01-31", "2025-04-30", "2025-07-31")]
+    rows.append(snapshot("2025-07-31", "N1"))
+    history = tmp_path / "history.csv"
+    history.write_text(HEADER + "".join(rows), "utf-8")
+    losses = tmp_path / "losses.csv"
+    losses.write_text("account_id,lost_date\nL1,2025-03-15\nL2,2025-06-01\n", "utf-8")
+    return history, losses
+
+
+def test_wilson_interval_matches_the_published_values():
+    from engine.backtest import wilson
+    assert tuple(round(x, 4) for x in wilson(8, 10)) == (0.4902, 0.9433)
+    assert tuple(round(x, 4) for x in wilson(0, 10)) == (0.0, 0.2775)  # keeps a width at 0 ...
+    assert tuple(round(x, 4) for x in wilson(10, 10)) == (0.7225, 1.0)  # ... and at n out of n
+
+
+def test_base_rate_and_lift_on_a_hand_counted_history(counted):
+    history, losses = counted
+    report = json.loads(run("backtest", history, "--losses", losses, "--horizon", 90, "--json").output)
+    h = report["history"]
+    assert (h["base_confirmed"], h["base_judged"], h["base_rate"]) == (2, 8, 0.25)
+    lifts = {t["target"]: (t["confirmed"], t["judged"], t["precision"], t["base_rate"], t["lift"],
+                           t["lift_low"], t["lift_high"]) for t in report["targets"]}
+    # the bounds are the Wilson interval of the precision (2/3: 0.2077-0.9385) over the base rate
+    assert lifts["signal.payment_delay"] == (2, 3, 0.6667, 0.25, 2.6667, 0.8306, 3.754)
+    assert lifts["signal.low_nps"] == (1, 4, 0.25, 0.25, 1.0, 0.1823, 2.7974)
+    assert target(report, "signal.low_nps")["flagged"] == 5  # H4 counted as flagged, not judged
+    assert lifts["risk.medium"] == (2, 6, 0.3333, 0.25, 1.3333, 0.3871, 2.8)
+    assert lifts["risk.high"] == (1, 1, 1.0, 0.25, 4.0, 0.8262, 4.0)
+    assert lifts["signal.purchase_drop"] == (0, 0, None, 0.25, None, None, None)  # never fired
+
+
+def test_a_target_no_better_than_chance_is_called_out(counted):
+    history, losses = counted
+    r = run("backtest", history, "--losses", losses, "--horizon", 90)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert "base rate: 0.25 (2/8), the precision of warning about every account at every snapshot" in r.output
+    assert "lift (95 %)" in next(x for x in lines if x.startswith("signal / risk level"))
+    delay = next(x for x in lines if x.startswith("payment_delay "))
+    assert "2.67 (0.83–3.75)" in delay and not delay.endswith("≤ chance")
+    nps = next(x for x in lines if x.startswith("low_nps "))
+    assert "1.00 (0.18–2.80)" in nps and nps.endswith("≤ chance")  # equal to the base rate counts
+    assert not next(x for x in lines if x.startswith("purchase_drop ")).endswith("≤ chance")  # n/a
+    assert lines[-1] == "1 signal or risk level warns no better than chance (precision ≤ base rate): low_nps"
+
+
+def test_the_sweep_shows_lift_and_warning_everyone_scores_the_base_rate(counted):
+    history, losses = counted
+    common = ("backtest", history, "--losses", losses, "--horizon", 90)
+    s = json.loads(run(*common, "--sweep", "payment_overdue_days=30:60:30", "--json").output)["sweep"]
+    assert [(r["value"], r["confirmed"], r["judged"], r["lift"], r["lift_low"], r["lift_high"])
+            for r in s["rows"]] == [(30, 2, 3, 2.6667, 0.8306, 3.754), (60, 1, 1, 4.0, 0.8262, 4.0)]
+    # nps < 10 fires for every account at every snapshot: precision is the base rate, lift 1
+    s = json.loads(run(*common, "--sweep", "nps_min=7:10:3", "--target", "low_nps", "--json").output)["sweep"]
+    assert [(r["value"], r["confirmed"], r["judged"], r["lift"]) for r in s["rows"]] == [(7, 1, 4, 1.0),
+                                                                                         (10, 2, 8, 1.0)]
+    text = run(*common, "--sweep", "payment_overdue_days=30:60:30").output
+    table = text[text.index("sweep of thresholds.payment_overdue_days"):].splitlines()
+    assert "lift (95 %)" in table[1]
+    assert "2.67 (0.83–3.75)" in table[2] and table[2].lstrip().startswith("30 *")
+    assert "4.00 (0.83–4.00)" in table[3] and table[-1] == "(* the current value)"
+    text = run(*common, "--sweep", "nps_min=7:10:3", "--target", "low_nps").output
+    table = text[text.index("sweep of thresholds.nps_min"):].splitlines()
+    assert all(row.endswith("≤ chance") for row in table[2:4])
+    assert table[-1] == "(* the current value; ≤ chance: precision at or below the base rate)"
+
+
 def test_sweep_prints_one_row_per_value_and_recall_falls_as_the_drop_threshold_rises():
     r = run("backtest", SAMPLE / "snapshots.csv", "--losses", SAMPLE / "losses.csv",
             "--sweep", "thresholds.purchase_drop_pct=5:30:5", "--json")
@@ -126,6 +211,10 @@ def test_the_sample_history_shows_signals_ahead_of_losses():
     drop = target(report, "signal.purchase_drop")
     assert drop["recall"] > 0.5 and drop["precision"] > h["base_rate"]
     assert drop["median_lead_days"] > 30
+    assert drop["lift_low"] > 1.5  # clearly better than chance
+    # risk >= medium flags nearly every account: no better than warning about everyone
+    medium = target(report, "risk.medium")
+    assert medium["flagged"] > 0.9 * h["accounts"] and medium["lift"] < 1
 
 
 def test_the_sample_is_what_its_script_generates(tmp_path):
