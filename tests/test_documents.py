@@ -107,10 +107,14 @@ def test_digest_per_manager_sorted_by_risk_then_revenue(rendered):
     assert "1 other accounts need no action." in ivan
 
 
-def test_summary_counts_and_revenue_at_risk(rendered):
+def test_summary_counts_and_expected_loss(rendered):
     md = (rendered["en"] / "summary.md").read_text("utf-8")
-    # medium/high accounts: G-HIGH (3,100,000) and the lost G-LOST (0 this period)
-    assert "**Revenue at risk (accounts at medium or high risk):** 3,100,000\u00a0RUB" in md
+    with (rendered["en"] / "results.jsonl").open(encoding="utf-8") as f:
+        results = list(map(json.loads, f))
+    # the headline is the expected loss of the accounts with a plan, not all their revenue
+    expected = sum(r["expected_loss"] for r in results if r["playbooks"])
+    assert 0 < expected < sum(r["revenue_current"] for r in results if r["playbooks"])
+    assert f"- **Expected loss:** {expected:,.0f}\u00a0RUB across the accounts with a plan" in md
     assert "| High | 1 | 3,100,000\u00a0RUB |" in md and "| Medium | 1 | 0\u00a0RUB |" in md
     assert "| No risk | 2 | 50,700,000\u00a0RUB |" in md
     assert "| Payment overdue | Financial | 1 |" in md

@@ -4,6 +4,7 @@ what is on hold, and a digest that leads with what needs attention)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -40,7 +41,8 @@ def weeks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     with Store.open(w.store_path) as store:
         mark_done(store, r["STEADY"]["playbooks"][0]["plan_id"], "visit", date(2026, 1, 14))
         crisis = next(p for p in r["WORSE"]["playbooks"] if p["id"] == "crisis")
-        snooze(store, crisis["plan_id"], date(2026, 2, 2), "top management on holiday", date(2026, 1, 14))
+        snooze(store, crisis["plan_id"], date(2026, 2, 2), "top management on holiday", date(2026, 1, 14),
+               by="Olga")
     outs[W3] = run(w, W3, {"STEADY": SICK, "WORSE": WORSE, "BETTER": {}, "WATCH": IVAN})
     outs["project"] = root
     return outs
@@ -70,15 +72,19 @@ def section(text: str, heading: str) -> str:
 
 def test_the_first_run_shows_every_plan_as_new(weeks):
     plan = read(weeks[W1], "plans/STEADY.md")
-    assert "### 1. Respond\n\n**New**\n" in plan
-    assert "**1.1. Call the client** — kam, due 12 January 2026\n" in plan  # neither overdue nor done
+    plan_id = results(weeks[W1])["STEADY"]["playbooks"][0]["plan_id"]
+    assert f"### 1. Respond (plan {plan_id})\n\n**New**\n" in plan
+    # neither overdue nor done; the ids are what `kam plans done` takes
+    assert f"**1.1. Call the client** — kam, due 12 January 2026 · `{plan_id} call`\n" in plan
+    assert f"To record a step as done: kam plans done {plan_id} call" in plan
     digest = read(weeks[W1], "digests/Olga.md")
     attention = section(digest, "## Needs attention")
     assert digest.index("## Needs attention") < digest.index("## 1. ")
     assert "| [Company STEADY](../plans/STEADY.md) | Respond | Call the client | 12 January 2026 | New |" in attention
     assert "Closed since the last run" not in digest
     html = read(weeks[W1], "plans/STEADY.html")
-    assert '<h3>1. Respond</h3>\n<p><span class="badge state-new">New</span></p>' in html
+    assert (f'<h3>1. Respond <span class="meta">(plan {plan_id})</span></h3>\n'
+            '<p><span class="badge state-new">New</span></p>') in html
 
 
 def test_the_second_run_shows_the_plan_ongoing_with_its_original_due_dates(weeks):
@@ -86,15 +92,16 @@ def test_the_second_run_shows_the_plan_ongoing_with_its_original_due_dates(weeks
     assert [s["due"] for s in second["playbooks"][0]["steps"]] == [s["due"] for s in first["playbooks"][0]["steps"]]
     plan = read(weeks[W2], "plans/STEADY.md")
     assert "**Ongoing since 5 January 2026**" in plan and "**New**" not in plan
-    assert "— kam, due 12 January 2026\n" in plan and "— kam, due 4 February 2026\n" in plan
+    assert "— kam, due 12 January 2026 · `" in plan and "— kam, due 4 February 2026 · `" in plan
     # an ongoing plan that is not late does not need attention
     assert "STEADY" not in section(read(weeks[W2], "digests/Olga.md"), "## Needs attention")
 
 
 def test_an_escalation_is_marked_and_leads_the_digest(weeks):
     plan = read(weeks[W2], "plans/WORSE.md")
-    assert "### 1. Crisis\n\n**New**\n" in plan
-    assert "### 2. Respond\n\n**Escalated: the risk has risen (open since 5 January 2026)**\n" in plan
+    assert re.search(r"### 1\. Crisis \(plan \d+\)\n\n\*\*New\*\*\n", plan)
+    assert re.search(r"### 2\. Respond \(plan \d+\)\n\n\*\*Escalated: the risk has risen "
+                     r"\(open since 5 January 2026\)\*\*\n", plan)
     digest = read(weeks[W2], "digests/Olga.md")
     rows = [line for line in section(digest, "## Needs attention").splitlines() if line.startswith("| [")]
     assert rows[0] == ("| [Company WORSE](../plans/WORSE.md) | Respond | Call the client | 12 January 2026 "
@@ -126,8 +133,8 @@ def test_a_plan_kept_open_says_so_and_a_manager_whose_plans_all_closed_still_hea
 
 def test_overdue_steps_are_marked_done_steps_ticked_and_snoozed_plans_on_hold(weeks):
     plan = read(weeks[W3], "plans/STEADY.md")
-    assert "**1.1. Call the client** — kam, due 12 January 2026 · **overdue**\n" in plan
-    assert "**1.2. Visit the client** — kam, due 4 February 2026 · ✓ done\n" in plan
+    assert "**1.1. Call the client** — kam, due 12 January 2026 · **overdue** · `" in plan
+    assert "**1.2. Visit the client** — kam, due 4 February 2026 · ✓ done · `" in plan
     assert "| 12 January 2026 · **overdue** | Call the client |" in plan
     digest = read(weeks[W3], "digests/Olga.md")
     attention = section(digest, "## Needs attention")
@@ -136,7 +143,10 @@ def test_overdue_steps_are_marked_done_steps_ticked_and_snoozed_plans_on_hold(we
     steady = section(digest, "## 2. Company STEADY")
     assert "Visit the client" not in steady  # done: not among the next steps
     worse = read(weeks[W3], "plans/WORSE.md")
-    assert "## On hold\n\n- **Crisis** — snoozed until 2 February 2026\n" in worse
+    crisis = next(h for h in results(weeks[W3])["WORSE"]["held_plans"] if h["id"] == "crisis")
+    # the snooze's reason and who set it, and the plan id to reopen it with
+    assert (f"## On hold\n\n- **Crisis** (plan {crisis['plan_id']}) — snoozed until 2 February 2026 by Olga: "
+            "top management on holiday\n") in worse
     assert "### 1. Crisis" not in worse
 
 
@@ -162,7 +172,8 @@ def test_the_states_read_in_russian(weeks, tmp_path):
     plan = read(out, "plans/STEADY.md")
     assert "**В работе с 5 января 2026**" in plan
     assert "срок 12 января 2026 · **просрочен**" in plan and "срок 4 февраля 2026 · ✓ выполнен" in plan
-    assert "## Отложено\n\n- **Crisis** — отложен до 2 февраля 2026\n" in read(out, "plans/WORSE.md")
+    assert re.search(r"## Отложено\n\n- \*\*Crisis\*\* \(план \d+\) — отложен до 2 февраля 2026, Olga: "
+                     r"top management on holiday\n", read(out, "plans/WORSE.md"))
     digest = read(out, "digests/Olga.md")
     assert digest.index("## Требует внимания") < digest.index("## 1. ")
     assert "12 января 2026, **просрочен** | В работе |" in digest

@@ -42,7 +42,8 @@ def _held_and_closed(project: Project, as_of: date, lang: str) -> dict[str, Any]
     ids = sorted(project.playbooks)[:2]
     titles = [text_in(project.playbooks[i].title, lang) for i in ids]
     later = (as_of + timedelta(days=30)).isoformat()
-    held = [{"id": i, "title": t, "plan_id": 90 + k, "state": ("snoozed", "cooldown")[k % 2], "until": later}
+    held = [{"id": i, "title": t, "plan_id": 90 + k, "state": ("snoozed", "cooldown")[k % 2], "until": later,
+             **({"reason": "<the client's & team on holiday>", "by": "Sample Director"} if k % 2 == 0 else {})}
             for k, (i, t) in enumerate(zip(ids, titles))]
     closed = [{"id": i, "title": t, "plan_id": 80 + k, "opened": (as_of - timedelta(days=35)).isoformat(),
                "resolved": as_of.isoformat()} for k, (i, t) in enumerate(zip(ids, titles))]
@@ -61,12 +62,31 @@ def _result(project: Project, as_of: date, lang: str, account_id: str, **over: A
         "classes": sorted(project.classes),
         "playbooks": [_playbook(project, pid, as_of, lang, n) for n, pid in enumerate(
             sorted(project.playbooks, key=lambda i: (project.playbooks[i].priority, i)))],
-        "key_account": True, "dependency": "risky", "abc": "A", "kaism": None,
-        "revenue_share_pct": 12.5, "revenue_current": 1234567.89, "missing": [], "winback": None,
+        "key_account": True, "dependency": "risky", "abc": "A", "kaism": "key", "criteria_score": 7.5,
+        "revenue_share_pct": 12.5, "revenue_current": 1234567.89, "missing": sorted(project.metrics)[:2],
+        "winback": None, "priority": 1_500_000.0, "expected_loss": 500_000.0,
+        "priority_boosts": [b.id for b in project.priority.boosts][:2],
         "fired": [], **_held_and_closed(project, as_of, lang),
         "pending_rules": [{"rule": r.id, "runs": 1, "for_runs": 2, "asserts": []} for r in project.rules[:1]]}
+    _merge_and_queue(r["playbooks"])
     r.update(over)
     return r
+
+
+def _merge_and_queue(playbooks: list[dict[str, Any]]) -> None:
+    """The first step carries the second playbook's first step (merged, engine/planning.py);
+    the first playbook's last step waits for capacity (engine/schedule.py)."""
+    if len(playbooks) < 2 or not playbooks[1]["steps"]:
+        return
+    other = playbooks[1]["steps"].pop(0)
+    first = playbooks[0]["steps"][0]
+    first["merged"] = [{"playbook": playbooks[1]["id"], "step": other["id"], "title": other["title"],
+                        "owner": other["owner"]}]
+    last = playbooks[0]["steps"][-1]
+    due = date.fromisoformat(last["due"])
+    week = due + timedelta(days=7 - due.weekday())
+    last["queued"] = {"from": last["due"], "week": week.isoformat()}
+    last["due"] = week.isoformat()
 
 
 def _winback(decision: str, missing: list[str]) -> dict[str, Any]:

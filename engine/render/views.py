@@ -251,7 +251,7 @@ def _merged(w: Words, step: Mapping[str, Any]) -> dict[str, Any]:
         if items:
             agenda.append({"title": say(w.labels, "agenda_from", step=m["title"],
                                         playbook=text_in(pb.title, w.lang) if pb else m["playbook"]),
-                           "items": items})
+                           "checklist": items})
     others = list(dict.fromkeys(w.role(m["owner"]) for m in merged if m["owner"] != step["owner"]))
     return {"also": say(w.labels, "also_covers", steps="; ".join(
                 f"{m['title']} ({text_in(p.playbooks[m['playbook']].title, w.lang) if m['playbook'] in p.playbooks else m['playbook']})"

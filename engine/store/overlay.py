@@ -75,7 +75,7 @@ def apply(project: Project, result: dict[str, Any], overlay: Mapping[str, Any] |
     result["playbooks"] = entries
     result["held_plans"] = [{"id": h["playbook"], "title": _title(project, h["playbook"], lang),
                              "plan_id": h["plan_id"], "state": h["state"], "until": h["until"],
-                             "reason": h.get("reason"), "by": h.get("by")}
+                             **({"reason": h["reason"], "by": h.get("by")} if h.get("reason") else {})}
                             for h in ov.get("held", [])]
     result["resolved_plans"] = [{"id": r["playbook"], "title": _title(project, r["playbook"], lang),
                                  "plan_id": r["plan_id"], "opened": r["opened"], "resolved": r["resolved"]}
