@@ -1,0 +1,122 @@
+"""Working days (engine/workdays.py): weekends, public holidays with their transferred days,
+declared days off and working days, and the series of recurring steps."""
+from __future__ import annotations
+
+from calendar import monthrange
+from datetime import date, timedelta
+
+import pytest
+
+from engine.errors import KamError
+from engine.workdays import WorkCalendar
+
+WEEKENDS = WorkCalendar()
+RU = WorkCalendar("RU")
+
+
+def d(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+# -- the calendar ------------------------------------------------------------------------------
+
+def test_working_days_skip_the_weekend():
+    fri, sat, sun, mon = d("2026-11-27"), d("2026-11-28"), d("2026-11-29"), d("2026-11-30")
+    assert [WEEKENDS.is_working(x) for x in (fri, sat, sun, mon)] == [True, False, False, True]
+    assert WEEKENDS.add_working_days(fri, 0) == fri
+    assert WEEKENDS.add_working_days(fri, 1) == mon
+    assert WEEKENDS.add_working_days(sat, 0) == mon  # a day off counts from the next working day
+    assert WEEKENDS.add_working_days(sat, 1) == mon
+    assert WEEKENDS.add_working_days(sun, 2) == d("2026-12-01")
+    assert WEEKENDS.add_working_days(mon, 10) == d("2026-12-14")
+    assert WEEKENDS.next_working_day(sun) == mon and WEEKENDS.next_working_day(fri) == fri
+    with pytest.raises(ValueError):
+        WEEKENDS.add_working_days(mon, -1)
+
+
+def test_russian_new_year_holidays_and_transferred_days():
+    # 2026-12-31 is a day off moved from Sunday 4 January 2026; 1-8 January 2027 are the New
+    # Year holidays, 9-10 January a weekend: the first working day of 2027 is Monday 11 January
+    assert not RU.is_working(d("2026-12-31"))
+    assert RU.add_working_days(d("2026-12-30"), 1) == d("2027-01-11")
+    assert RU.add_working_days(d("2026-12-31"), 1) == d("2027-01-11")
+    assert RU.add_working_days(d("2026-12-31"), 0) == d("2027-01-11")
+    assert WEEKENDS.add_working_days(d("2026-12-31"), 1) == d("2027-01-01")
+    # Saturday 20 February 2027 is worked so that Monday 22 February is off (23rd: a holiday)
+    assert RU.is_working(d("2027-02-20")) and not RU.is_working(d("2027-02-22"))
+    assert RU.add_working_days(d("2027-02-19"), 1) == d("2027-02-20")
+    assert RU.add_working_days(d("2027-02-20"), 1) == d("2027-02-24")
+    # a holiday on a weekend moves to the next working day: 9 May 2026 is a Saturday
+    assert not RU.is_working(d("2026-05-11"))
+
+
+def test_declared_holidays_and_working_days_apply():
+    cal = WorkCalendar("RU", extra_holidays=(d("2026-11-24"),), extra_working_days=(d("2026-11-28"),))
+    assert not cal.is_working(d("2026-11-24")) and cal.is_working(d("2026-11-28"))
+    assert cal.add_working_days(d("2026-11-23"), 1) == d("2026-11-25")
+    assert cal.add_working_days(d("2026-11-27"), 1) == d("2026-11-28")
+    assert cal.add_working_days(d("2026-11-23"), 4) == d("2026-11-28")
+    friday_off = WorkCalendar(weekend=(4, 5))
+    assert friday_off.add_working_days(d("2026-11-26"), 1) == d("2026-11-29")  # Thursday -> Sunday
+
+
+def test_long_spans_stay_exact():
+    # one working day at a time agrees with a jump of any length, across many years
+    start, day = d("2026-11-23"), d("2026-11-23")
+    for n in range(1, 3651):
+        day = RU.add_working_days(day, 1)
+        if n in (1, 250, 251, 1000, 3650):
+            assert RU.add_working_days(start, n) == day
+    assert day.year == 2041
+
+
+def test_dates_past_9999_are_a_clear_error():
+    assert WEEKENDS.add_working_days(d("9999-12-30"), 1) == d("9999-12-31")
+    with pytest.raises(KamError, match="past the year 9999"):
+        WEEKENDS.add_working_days(d("9999-12-30"), 2)
+    with pytest.raises(KamError, match="past the year 9999"):
+        RU.add_working_days(d("2026-11-23"), 10_000_000)
+    with pytest.raises(KamError, match="past the year 9999"):
+        WEEKENDS.next_occurrence("quarter", d("9999-11-01"), d("9999-12-31"))
+
+
+def test_week_start_is_monday():
+    assert WEEKENDS.week_start(d("2026-11-29")) == d("2026-11-23")
+    assert WEEKENDS.week_start(d("2026-11-23")) == d("2026-11-23")
+
+
+def test_next_occurrence_is_the_first_working_date_of_the_series_on_or_after_the_day():
+    first = d("2026-11-30")  # Monday
+    assert RU.next_occurrence("month", first, d("2026-11-23")) == first
+    assert RU.next_occurrence("month", first, first) == first
+    assert RU.next_occurrence("month", first, d("2026-12-01")) == d("2026-12-30")
+    assert RU.next_occurrence("month", first, d("2026-12-30")) == d("2026-12-30")
+    # 30 January 2027 is a Saturday
+    assert RU.next_occurrence("month", first, d("2026-12-31")) == d("2027-02-01")
+    assert RU.next_occurrence("quarter", first, d("2026-12-01")) == d("2027-03-01")  # 2 March is a Tuesday
+    assert RU.next_occurrence("week", first, d("2026-12-29")) == d("2027-01-11")  # 4 January: holidays
+    # the 31st of a month: the last day of shorter months, and the 31st again after them
+    jan31 = d("2025-01-31")
+    assert WEEKENDS.next_occurrence("month", jan31, d("2025-02-01")) == d("2025-02-28")
+    assert WEEKENDS.next_occurrence("month", jan31, d("2025-03-01")) == d("2025-03-31")
+    # a date before the day that moves onto it counts: Saturday 31 January -> Monday 2 February
+    assert WEEKENDS.next_occurrence("month", d("2026-01-31"), d("2026-02-01")) == d("2026-02-02")
+    with pytest.raises(ValueError):
+        WEEKENDS.next_occurrence("day", first, first)
+
+
+def test_next_occurrence_agrees_with_walking_the_series():
+    anchor = d("2026-11-30")
+    for every, step in (("week", 7), ("month", 0), ("quarter", 0)):
+        series = []
+        for k in range(30):
+            if step:
+                raw = anchor + timedelta(days=step * k)
+            else:
+                y, m = divmod(anchor.month - 1 + k * (1 if every == "month" else 3), 12)
+                raw = date(anchor.year + y, m + 1, min(anchor.day, monthrange(anchor.year + y, m + 1)[1]))
+            series.append(RU.next_working_day(raw))
+        for offset in range(0, 200, 3):
+            day = anchor + timedelta(days=offset)
+            assert RU.next_occurrence(every, anchor, day) == min(x for x in series if x >= day), (every, day)
+
