@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from . import expr
+from .workdays import WorkCalendar
 
 Text = Mapping[str, str]  # language -> text
 FACT_KINDS = ("signal", "class", "risk", "playbook")
@@ -213,6 +214,7 @@ class Project:
     currency: str = ""
     yaml_digest: str = ""  # hash of every YAML and template file, identifies a rules version
     portfolio: Portfolio = field(default_factory=Portfolio)
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)  # kam.yaml calendar:, counts due_days
 
     def risk_rank(self, level: str) -> int:
         for i, r in enumerate(self.risk_levels, start=1):

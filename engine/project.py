@@ -15,6 +15,7 @@ from .model import (Metric, Named, Negotiation, Playbook, Project, Rule, Signal,
                     Threshold, Where)
 from .schema import KINDS, validate
 from . import portfolio_config
+from .workdays import WorkCalendar, calendar_of
 
 PROJECT_FILE = "kam.yaml"
 YAML_DIRS = ("rules", "playbooks")
@@ -77,6 +78,7 @@ class _Collector:
         self.rules: list[Rule] = []
         self.playbooks: dict[str, Playbook] = {}
         self.project: dict[str, Any] = {}
+        self.calendar = WorkCalendar()
         self.portfolio: portfolio_config.Portfolio | None = None
 
     def declare(self, doc: Document, key: tuple, what: str, ident: str) -> Where | None:
@@ -104,6 +106,8 @@ class _Collector:
 
     def add_project(self, doc: Document) -> None:
         self.project = doc.data
+        self.calendar, problems = calendar_of(doc)
+        self.problems.extend(problems)
 
     def add_portfolio(self, doc: Document) -> None:
         if self.portfolio is not None:
@@ -279,6 +283,7 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         currency=settings.get("currency", ""),
         yaml_digest=_digest(p for p in files + template_files(root) if p.is_file()),
         portfolio=col.portfolio or portfolio_config.from_thresholds(col.thresholds),
+        calendar=col.calendar,
     )
     if not vocabulary_broken:
         col.problems.extend(check_project(project))

@@ -1,13 +1,15 @@
 """Working days of a declared calendar: due dates count them and recurring steps land on them.
 
-Without a country only the weekend (Saturday and Sunday) is off. A country's public
-holidays come from the `holidays` package, with the days off it moves by decree and the
-weekend days it makes working days where the package knows them (for Russia the
-government's yearly transfers); a company adds days off and working days of its own.
+kam.yaml declares the calendar (`calendar:`, read by `calendar_of`); without one only
+Saturdays and Sundays are days off. A country's public holidays come from the `holidays`
+package, with the days off it moves by decree and the weekend days it makes working days
+where the package knows them (for Russia the government's yearly transfers); kam.yaml adds
+company days off and working days of its own.
 """
 from __future__ import annotations
 
 import calendar as _months
+import difflib
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import MAXYEAR, MINYEAR, date, timedelta
@@ -15,9 +17,11 @@ from typing import Any
 
 import holidays
 
-from .errors import KamError
+from .errors import KamError, Problem
+from .loader import Document
 
 EVERY = ("week", "month", "quarter")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS_IN = {"month": 1, "quarter": 3}
 _YEARS = 10  # years of working days built at a time: due dates rarely reach further
 
@@ -27,7 +31,7 @@ class WorkCalendar:
     country: str | None = None  # a country code of the holidays package, e.g. "RU"; None: weekends only
     subdivision: str | None = None
     weekend: tuple[int, ...] = (5, 6)  # date.weekday() numbers
-    extra_holidays: tuple[date, ...] = ()  # company days off
+    extra_holidays: tuple[date, ...] = ()  # company days off, declared in kam.yaml
     extra_working_days: tuple[date, ...] = ()  # e.g. a transferred working Saturday
     # built lazily: year -> that year's working days as sorted ordinals, and under "table"
     # (first ordinal, last ordinal, working days) of the contiguous years built so far
@@ -142,3 +146,62 @@ def _nth(every: str, anchor: date, k: int) -> date:
     except OverflowError:
         raise KamError(f"the {every}ly series from {anchor.isoformat()} runs past the year {MAXYEAR}") from None
 
+
+# -- kam.yaml --------------------------------------------------------------------------------
+
+def calendar_of(doc: Document) -> tuple[WorkCalendar, list[Problem]]:
+    """The `calendar:` of kam.yaml (already checked against its schema) and its problems."""
+    spec = doc.data.get("calendar") if isinstance(doc.data, dict) else None
+    if not spec:
+        return WorkCalendar(), []
+    problems: list[Problem] = []
+    country, subdivision = spec.get("country"), spec.get("subdivision")
+    if country is not None and _country_problem(doc, country, subdivision, problems):
+        country = subdivision = None
+    elif subdivision is not None and country is None:
+        problems.append(doc.problem(("calendar", "subdivision"), "calendar → subdivision: needs a country"))
+    dates: dict[str, tuple[date, ...]] = {}
+    for key in ("holidays", "working_days"):
+        ok = []
+        for i, text in enumerate(spec.get(key, [])):
+            try:
+                ok.append(date.fromisoformat(text))
+            except ValueError:
+                problems.append(doc.problem(("calendar", key, i), f"calendar → {key}: '{text}' is not a date "
+                                                                  "(YYYY-MM-DD)"))
+        dates[key] = tuple(ok)
+    for i, d in enumerate(dates["working_days"]):
+        if d in dates["holidays"]:
+            problems.append(doc.problem(("calendar", "working_days", i), f"calendar → working_days: "
+                                        f"{d.isoformat()} is also in calendar → holidays"))
+    weekend = tuple(WEEKDAYS.index(day) for day in spec.get("weekend", ("saturday", "sunday")))
+    if len(weekend) == 7:
+        problems.append(doc.problem(("calendar", "weekend"), "calendar → weekend: leaves no working day"))
+        weekend = (5, 6)
+    return WorkCalendar(country, subdivision, weekend, dates["holidays"], dates["working_days"]), problems
+
+
+def _country_problem(doc: Document, country: str, subdivision: str | None, problems: list[Problem]) -> bool:
+    """Whether the holidays package lacks the country (or its subdivision): a problem with a hint."""
+    known = holidays.list_supported_countries()
+    if country not in known:
+        names = {name.lower(): code for name, code, *_ in holidays.registry.COUNTRIES.values()}
+        by_name = difflib.get_close_matches(country.lower(), list(names), n=1, cutoff=0.8)
+        by_code = difflib.get_close_matches(country.upper(), list(known), n=1)
+        code = country.upper() if country.upper() in known else names[by_name[0]] if by_name else \
+            by_code[0] if by_code else None
+        hint = f"did you mean '{code}'? " if code else ""
+        problems.append(doc.problem(("calendar", "country"), f"calendar → country: unknown country code "
+                                    f"'{country}' ({hint}codes are ISO 3166, as the holidays package "
+                                    "knows them: RU, DE, US)"))
+        return True
+    if subdivision is not None and subdivision not in known[country]:
+        subs = known[country]
+        near = ([subdivision.upper()] if subdivision.upper() in subs
+                else difflib.get_close_matches(subdivision, subs, n=1))
+        hint = (f"did you mean '{near[0]}'?" if near else f"{country} has {', '.join(subs)}" if subs
+                else f"the holidays package has none for {country}")
+        problems.append(doc.problem(("calendar", "subdivision"), f"calendar → subdivision: unknown "
+                                    f"subdivision '{subdivision}' of {country} ({hint})"))
+        return True
+    return False

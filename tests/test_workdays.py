@@ -1,15 +1,18 @@
 """Working days (engine/workdays.py): weekends, public holidays with their transferred days,
-declared days off and working days, and the series of recurring steps."""
+declared days off and working days, the series of recurring steps, and the calendar of kam.yaml."""
 from __future__ import annotations
 
 from calendar import monthrange
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
 from engine.errors import KamError
+from engine.project import load_project
 from engine.workdays import WorkCalendar
 
+ROOT = Path(__file__).resolve().parent.parent
 WEEKENDS = WorkCalendar()
 RU = WorkCalendar("RU")
 
@@ -119,4 +122,38 @@ def test_next_occurrence_agrees_with_walking_the_series():
         for offset in range(0, 200, 3):
             day = anchor + timedelta(days=offset)
             assert RU.next_occurrence(every, anchor, day) == min(x for x in series if x >= day), (every, day)
+
+
+# -- kam.yaml ----------------------------------------------------------------------------------
+
+def test_the_default_project_counts_russian_working_days():
+    assert load_project(ROOT).calendar == WorkCalendar("RU")
+
+
+def test_kam_yaml_declares_the_calendar(make_project):
+    root = make_project({"kam.yaml": "kind: project\nname: t\ncalendar:\n  country: RU\n"
+                                     "  weekend: [friday, saturday]\n  holidays: [2026-11-24]\n"
+                                     "  working_days: ['2026-11-27']\n"})
+    project = load_project(root)
+    assert project.calendar == WorkCalendar("RU", None, (4, 5), (d("2026-11-24"),), (d("2026-11-27"),))
+
+
+@pytest.mark.parametrize("calendar, line, message", [
+    ("  country: Rusia\n", 4, "calendar → country: unknown country code 'Rusia' (did you mean 'RU'?"),
+    ("  country: ru\n", 4, "unknown country code 'ru' (did you mean 'RU'?"),
+    ("  country: RU\n  subdivision: MOW\n", 5, "unknown subdivision 'MOW' of RU (the holidays package has none"),
+    ("  country: US\n  subdivision: ca\n", 5, "unknown subdivision 'ca' of US (did you mean 'CA'?)"),
+    ("  subdivision: CA\n", 4, "calendar → subdivision: needs a country"),
+    ("  holidays: [2026-02-30]\n", 4, "calendar → holidays: '2026-02-30' is not a date"),
+    ("  holidays: [2026-11-28]\n  working_days: [2026-11-28]\n", 5, "2026-11-28 is also in calendar → holidays"),
+    ("  weekend: [monday, tuesday, wednesday, thursday, friday, saturday, sunday]\n", 4, "leaves no working day"),
+    ("  contry: RU\n", 4, "unknown key 'contry' (did you mean 'country'?)"),
+])
+def test_a_bad_calendar_is_a_validation_error_with_file_line_and_hint(make_project, calendar, line, message):
+    root = make_project({"kam.yaml": "kind: project\nname: t\ncalendar:\n" + calendar})
+    with pytest.raises(KamError) as exc:
+        load_project(root)
+    (problem,) = exc.value.problems
+    assert problem.path == str(root / "kam.yaml") and problem.line == line
+    assert message in problem.message, problem.message
 
