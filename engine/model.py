@@ -112,7 +112,7 @@ class Step:
     id: str
     title: Text
     owner: str
-    due_days: int
+    due_days: int  # working days of the project's calendar
     description: Text = field(default_factory=dict)
     checklist: tuple[Text, ...] = ()
 

@@ -10,11 +10,12 @@ the account is absent neither counts nor breaks a streak.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Iterable, Mapping, Sequence
 
 from .model import Project
+from .workdays import WorkCalendar
 
 NEW, ONGOING, ESCALATED, RESOLVED = "new", "ongoing", "escalated", "resolved"
 OPEN, SNOOZED, DONE = "open", "snoozed", "done"  # plan statuses (and RESOLVED)
@@ -25,9 +26,10 @@ ACTIVE = (OPEN, SNOOZED)
 class Policy:
     """What a playbook says about its plans' lives (from the project's YAML)."""
 
-    cooldown_days: int = 0
+    cooldown_days: int = 0  # calendar days: a pause, not a deadline
     keep_open_runs: int = 0
     steps: tuple[tuple[str, int], ...] = ()  # (step id, due_days), in playbook order
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)  # the working days due_days count
 
 
 @dataclass(frozen=True)
@@ -125,11 +127,13 @@ def _days(iso: str, n: int) -> str:
 
 
 def _steps(policy: Policy | None, as_of: str, kept: tuple[Step, ...] = ()) -> tuple[Step, ...]:
-    """Kept steps keep their due dates; a step new to the playbook is due from this run."""
-    have = {s.id for s in kept}
-    added = tuple(Step(sid, _days(as_of, days)) for sid, days in (policy.steps if policy else ())
-                  if sid not in have)
-    return kept + added
+    """Kept steps keep their due dates; a step new to the playbook is due `due_days` working
+    days from this run."""
+    if policy is None:
+        return kept
+    day, have = date.fromisoformat(as_of), {s.id for s in kept}
+    return kept + tuple(Step(sid, policy.calendar.add_working_days(day, days).isoformat())
+                        for sid, days in policy.steps if sid not in have)
 
 
 def cleared_runs(playbook: str, history: Sequence[Past]) -> int:
@@ -201,7 +205,8 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
 
 
 def policies_of(project: Project) -> dict[str, Policy]:
-    return {pid: Policy(pb.cooldown_days, pb.keep_open_runs, tuple((s.id, s.due_days) for s in pb.steps))
+    return {pid: Policy(pb.cooldown_days, pb.keep_open_runs, tuple((s.id, s.due_days) for s in pb.steps),
+                        project.calendar)
             for pid, pb in project.playbooks.items()}
 
 

@@ -1,14 +1,19 @@
 """Working days (engine/workdays.py): weekends, public holidays with their transferred days,
-declared days off and working days, the series of recurring steps, and the calendar of kam.yaml."""
+declared days off and working days, the series of recurring steps, the calendar of kam.yaml,
+and due dates that count its working days."""
 from __future__ import annotations
 
+import json
 from calendar import monthrange
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from cli import main
 from engine.errors import KamError
+from engine.evaluate import Evaluator
 from engine.project import load_project
 from engine.workdays import WorkCalendar
 
@@ -136,6 +141,14 @@ def test_kam_yaml_declares_the_calendar(make_project):
                                      "  working_days: ['2026-11-27']\n"})
     project = load_project(root)
     assert project.calendar == WorkCalendar("RU", None, (4, 5), (d("2026-11-24"),), (d("2026-11-27"),))
+    ev = Evaluator(project, d("2026-11-23"))
+    try:  # the call is 7 working days out: 25, 26, 27 (declared working), 29, 30 November, 1, 2 December
+        result = ev.evaluate({"account_id": "A", "nps": 3, "status": "active", "revenue_current": 50.0,
+                              "revenue_previous": 100.0})
+    finally:
+        ev.close()
+    assert result["playbooks"][0]["steps"][0]["due"] == "2026-12-02"
+
 
 
 @pytest.mark.parametrize("calendar, line, message", [
@@ -156,4 +169,22 @@ def test_a_bad_calendar_is_a_validation_error_with_file_line_and_hint(make_proje
     (problem,) = exc.value.problems
     assert problem.path == str(root / "kam.yaml") and problem.line == line
     assert message in problem.message, problem.message
+
+
+# -- due dates of runs -------------------------------------------------------------------------
+
+def test_every_due_date_of_the_sample_is_a_working_day(tmp_path):
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["evaluate", str(ROOT / "examples" / "accounts.csv"), "--out", str(out),
+                                  "--as-of", "2026-11-23", "--store", str(tmp_path / "state.sqlite"),
+                                  "--no-documents"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text("utf-8").splitlines()]
+    steps = [s for r in results for p in r["playbooks"] for s in p["steps"]]
+    assert len({s["due"] for s in steps}) > 5
+    assert all(RU.is_working(d(s["due"])) for s in steps)
+    # 5 working days after Monday 23 November
+    turnover = [s for s in steps if s["id"] == "track_turnover_monthly"]
+    assert turnover and all(s["due"] == "2026-11-30" for s in turnover)
 
