@@ -70,11 +70,12 @@ class Evaluator:
     @functools.cached_property
     def _playbook_entries(self) -> dict[str, tuple[str, int, tuple[dict[str, Any], ...]]]:
         """Each playbook's title, priority and steps with due dates (working days of the
-        project's calendar): the same for every account."""
+        project's calendar; a recurring step's series starts there): the same for every account."""
         lang, due = self.lang, self.project.calendar.add_working_days
         return {pid: (text_in(pb.title, lang), pb.priority,
                       tuple({"id": s.id, "title": text_in(s.title, lang), "owner": s.owner,
-                             "due": due(self.as_of, s.due_days).isoformat()}
+                             "due": due(self.as_of, s.due_days).isoformat(),
+                             **({"every": s.every} if s.every else {})}
                             for s in pb.steps))
                 for pid, pb in self.project.playbooks.items()}
 

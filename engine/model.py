@@ -115,6 +115,7 @@ class Step:
     due_days: int  # working days of the project's calendar
     description: Text = field(default_factory=dict)
     checklist: tuple[Text, ...] = ()
+    every: str | None = None  # week | month | quarter: a recurring step
 
 
 @dataclass(frozen=True)

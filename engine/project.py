@@ -206,7 +206,7 @@ class _Collector:
             step_ids.add(s["id"])
             steps.append(Step(s["id"], _text(s["title"]), s["owner"], s["due_days"],
                               _text(s.get("description")),
-                              tuple(_text(c) for c in s.get("checklist", []))))
+                              tuple(_text(c) for c in s.get("checklist", [])), s.get("every")))
         n = p.get("negotiation")
         negotiation = None if n is None else Negotiation(
             tuple((_text(x["role"]), _text(x["wants"])) for x in n.get("participants", [])),

@@ -29,13 +29,14 @@ class Policy:
     cooldown_days: int = 0  # calendar days: a pause, not a deadline
     keep_open_runs: int = 0
     steps: tuple[tuple[str, int], ...] = ()  # (step id, due_days), in playbook order
+    every: Mapping[str, str] = field(default_factory=dict)  # step id -> week|month|quarter: recurring steps
     calendar: WorkCalendar = field(default_factory=WorkCalendar)  # the working days due_days count
 
 
 @dataclass(frozen=True)
 class Step:
     id: str
-    due: str  # ISO date, fixed when the step first appeared in the plan
+    due: str  # ISO date, fixed when the step first appeared in the plan; a recurring step's next one
     done_on: str | None = None
 
 
@@ -126,14 +127,25 @@ def _days(iso: str, n: int) -> str:
     return (date.fromisoformat(iso) + timedelta(days=n)).isoformat()
 
 
-def _steps(policy: Policy | None, as_of: str, kept: tuple[Step, ...] = ()) -> tuple[Step, ...]:
+def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[Step, ...] = ()) -> tuple[Step, ...]:
     """Kept steps keep their due dates; a step new to the playbook is due `due_days` working
-    days from this run."""
+    days from this run. A recurring step, not done, is due on the first date on or after this
+    run of its series, which starts at the due date of the plan's opening day: never overdue."""
     if policy is None:
         return kept
-    day, have = date.fromisoformat(as_of), {s.id for s in kept}
-    return kept + tuple(Step(sid, policy.calendar.add_working_days(day, days).isoformat())
-                        for sid, days in policy.steps if sid not in have)
+    day, cal = date.fromisoformat(as_of), policy.calendar
+    days = dict(policy.steps)
+
+    def due(sid: str) -> str:
+        every = policy.every.get(sid)
+        if every is None:
+            return cal.add_working_days(day, days[sid]).isoformat()
+        anchor = cal.add_working_days(date.fromisoformat(opened), days[sid])
+        return cal.next_occurrence(every, anchor, day).isoformat()
+
+    have = {s.id for s in kept}
+    moved = tuple(replace(s, due=due(s.id)) if s.id in policy.every and s.done_on is None else s for s in kept)
+    return moved + tuple(Step(sid, due(sid)) for sid, _ in policy.steps if sid not in have)
 
 
 def cleared_runs(playbook: str, history: Sequence[Past]) -> int:
@@ -169,7 +181,7 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
         state = NEW if plan.opened == day else (ESCALATED if rose else ONGOING)
         after = replace(plan, status=OPEN, state=state, risk_level=risk_level, snoozed_until=None,
                         snooze_risk=None, kept_open=kept_open,
-                        steps=_steps(policies.get(plan.playbook), day, plan.steps))
+                        steps=_steps(policies.get(plan.playbook), day, plan.opened, plan.steps))
         return Change(after, event or ("kept_open" if kept_open else state))
 
     for pb in sorted(fires | set(active)):
@@ -181,7 +193,7 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
             if last is not None and last.done_on and cooldown and day < _days(last.done_on, cooldown):
                 held.append(Held(pb, last.plan_id, "cooldown", _days(last.done_on, cooldown)))
                 continue
-            changes.append(Change(Plan(None, pb, OPEN, day, _steps(policy, day), NEW, risk_level), NEW))
+            changes.append(Change(Plan(None, pb, OPEN, day, _steps(policy, day, day), NEW, risk_level), NEW))
             continue
         # an open or snoozed plan: does its trigger still hold, or has it held off long enough?
         clear = 0 if pb in fires else 1 + cleared_runs(pb, history)
@@ -206,7 +218,7 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
 
 def policies_of(project: Project) -> dict[str, Policy]:
     return {pid: Policy(pb.cooldown_days, pb.keep_open_runs, tuple((s.id, s.due_days) for s in pb.steps),
-                        project.calendar)
+                        {s.id: s.every for s in pb.steps if s.every}, project.calendar)
             for pid, pb in project.playbooks.items()}
 
 

@@ -153,3 +153,18 @@ def test_overdue_counts_undone_steps_past_their_date():
     done = replace(p, steps=(replace(p.steps[0], done_on="2026-01-10"), p.steps[1]))
     assert not done.overdue("2026-01-13")
 
+
+def test_a_recurring_step_is_due_on_its_next_date_and_never_overdue():
+    policies = {"watch": Policy(steps=(("look", 5), ("report", 5)), every={"report": "month"})}
+    opened = reconcile(D1, "medium", ["watch"], [], [], policies, LEVELS).changes[0].plan  # Monday 5 January
+    assert [(s.id, s.due) for s in opened.steps] == [("look", "2026-01-12"), ("report", "2026-01-12")]
+    history = [past("2026-01-05", "medium", playbooks=("watch",))]
+    for day, due in ((date(2026, 1, 12), "2026-01-12"), (date(2026, 1, 13), "2026-02-12"),
+                     (date(2026, 3, 13), "2026-04-13")):  # 12 April is a Sunday
+        out = reconcile(day, "medium", ["watch"], [opened], history, policies, LEVELS)
+        plan_now = out.changes[0].plan
+        assert [(s.id, s.due) for s in plan_now.steps] == [("look", "2026-01-12"), ("report", due)]
+        assert plan_now.overdue(day.isoformat(), ["report"]) is False
+    done = replace(opened, steps=(opened.steps[0], replace(opened.steps[1], done_on="2026-01-12")))
+    out = reconcile(date(2026, 3, 13), "medium", ["watch"], [done], history, policies, LEVELS)
+    assert out.changes[0].plan.steps == done.steps  # a done step keeps its date

@@ -1,9 +1,9 @@
-"""Working days (engine/workdays.py): weekends, public holidays with their transferred days,
-declared days off and working days, the series of recurring steps, the calendar of kam.yaml,
-and due dates that count its working days."""
+"""Working days (engine/workdays.py): the calendar of kam.yaml, due dates that count working
+days, and recurring steps that show their next date run after run."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from calendar import monthrange
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,7 +15,10 @@ from cli import main
 from engine.errors import KamError
 from engine.evaluate import Evaluator
 from engine.project import load_project
+from engine.store import Store
+from engine.store.actions import list_plans
 from engine.workdays import WorkCalendar
+from store_project import FILES, Weekly, write_project
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEKENDS = WorkCalendar()
@@ -150,7 +153,6 @@ def test_kam_yaml_declares_the_calendar(make_project):
     assert result["playbooks"][0]["steps"][0]["due"] == "2026-12-02"
 
 
-
 @pytest.mark.parametrize("calendar, line, message", [
     ("  country: Rusia\n", 4, "calendar → country: unknown country code 'Rusia' (did you mean 'RU'?"),
     ("  country: ru\n", 4, "unknown country code 'ru' (did you mean 'RU'?"),
@@ -184,7 +186,44 @@ def test_every_due_date_of_the_sample_is_a_working_day(tmp_path):
     steps = [s for r in results for p in r["playbooks"] for s in p["steps"]]
     assert len({s["due"] for s in steps}) > 5
     assert all(RU.is_working(d(s["due"])) for s in steps)
-    # 5 working days after Monday 23 November
+    # the monthly step: its first date, 5 working days after Monday 23 November
     turnover = [s for s in steps if s["id"] == "track_turnover_monthly"]
-    assert turnover and all(s["due"] == "2026-11-30" for s in turnover)
+    assert turnover and all(s["due"] == "2026-11-30" and s["every"] == "month" for s in turnover)
+    assert all("every" not in s for s in steps if s["id"] == "analyse_project_margins")
+
+
+RECURRING = (FILES["playbooks/respond.yaml"]
+             + "  - {id: report, title: Report turnover, owner: kam, due_days: 5, every: month}\n")
+
+
+def test_a_recurring_step_shows_its_next_date_run_after_run(tmp_path):
+    root = write_project(tmp_path / "project", {"kam.yaml": "kind: project\nname: weekly\ncalendar: {country: RU}\n",
+                                                "playbooks/respond.yaml": RECURRING})
+    w = Weekly(tmp_path, root)
+    low = {"A": {"nps": 5}}
+
+    def steps(result: dict) -> dict[str, tuple]:
+        (plan,) = result["playbooks"]
+        return {s["id"]: (s["due"], s.get("every"), s["overdue"]) for s in plan["steps"]}
+
+    # opened on Monday 23 November: the series starts 5 working days later
+    assert steps(w.run("2026-11-23", low)["A"]) == {
+        "call": ("2026-12-02", None, False), "visit": ("2027-01-13", None, False),
+        "report": ("2026-11-30", "month", False)}
+    assert steps(w.run("2026-11-30", low)["A"])["report"] == ("2026-11-30", "month", False)
+    # past its first date the step is not overdue: it shows the next one, 30 December
+    assert steps(w.run("2026-12-01", low)["A"])["report"] == ("2026-12-30", "month", False)
+    later = steps(w.run("2026-12-31", low)["A"])
+    assert later["call"] == ("2026-12-02", None, True)  # a one-off step stays overdue
+    assert later["report"] == ("2027-02-01", "month", False)  # 30 January 2027 is a Saturday
+    with Store.open(w.store_path) as store:
+        (listed,) = list_plans(store, d("2026-12-31"))
+    assert {s["id"]: s["due"] for s in listed["steps"]}["report"] == "2027-02-01"
+    assert listed["next_due"] == "2026-12-02" and listed["overdue"]
+    conn = sqlite3.connect(w.store_path)
+    try:
+        dues = dict(conn.execute("SELECT step_id, due FROM plan_steps"))
+    finally:
+        conn.close()
+    assert dues == {"call": "2026-12-02", "visit": "2027-01-13", "report": "2027-02-01"}
 

@@ -29,6 +29,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "state_new": {"opened"}, "state_ongoing": {"opened"}, "state_escalated": {"opened"},
     "closed_line": {"opened", "resolved"}, "more_overdue": {"count"},
     "snoozed_until": {"until"}, "cooldown_until": {"until"},
+    "every_week": {"date"}, "every_month": {"date"}, "every_quarter": {"date"},
 }
 # keys the Python side reads (templates read more; a trial render catches those)
 REQUIRED = ("risk_none", "lost_reason_unknown", "threshold", "decision_pursue", "decision_do_not_pursue",

@@ -96,8 +96,15 @@ def steps_by_due(w: Words, result: Mapping[str, Any]) -> list[dict[str, Any]]:
         for s_index, s in enumerate(p["steps"]):
             rows.append(((s["due"], p_index, s_index),
                          {"title": s["title"], "playbook": p["title"], "who": w.role(s["owner"]),
-                          "due": w.date(s["due"]), "due_iso": s["due"], **states.step_flags(s)}))
+                          "due": w.date(s["due"]), "due_iso": s["due"], "every": _every(w, s),
+                          **states.step_flags(s)}))
     return [r for _, r in sorted(rows, key=lambda kv: kv[0])]
+
+
+def _every(w: Words, step: Mapping[str, Any]) -> str:
+    """'every month, next: 23 December 2026' for a recurring step, '' for any other."""
+    every = step.get("every")
+    return say(w.labels, f"every_{every}", date=w.date(step["due"])) if every else ""
 
 
 def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,7 +122,7 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         for s in pr["steps"]:
             model = by_id.get(s["id"])
             steps.append({"title": s["title"], "who": w.role(s["owner"]), "due": w.date(s["due"]),
-                          "due_iso": s["due"], **states.step_flags(s),
+                          "due_iso": s["due"], "every": _every(w, s), **states.step_flags(s),
                           "description": text_in(model.description, lang) if model else "",
                           "checklist": [text_in(c, lang) for c in model.checklist] if model else []})
         playbooks.append({"id": pr["id"], "title": pr["title"], "description": text_in(pb.description, lang),
