@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Callable, Iterable
 
 from . import expr
@@ -72,11 +72,13 @@ class Evaluator:
 
     @functools.cached_property
     def _playbook_entries(self) -> dict[str, tuple[str, int, tuple[dict[str, Any], ...]]]:
-        """Each playbook's title, priority and steps with due dates: the same for every account."""
-        lang = self.lang
+        """Each playbook's title, priority and steps with due dates (working days of the
+        project's calendar; a recurring step's series starts there): the same for every account."""
+        lang, due = self.lang, self.project.calendar.add_working_days
         return {pid: (text_in(pb.title, lang), pb.priority,
                       tuple({"id": s.id, "title": text_in(s.title, lang), "owner": s.owner,
-                             "due": (self.as_of + timedelta(days=s.due_days)).isoformat()}
+                             "due": due(self.as_of, s.due_days).isoformat(),
+                             **({"every": s.every} if s.every else {})}
                             for s in pb.steps))
                 for pid, pb in self.project.playbooks.items()}
 

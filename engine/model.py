@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from . import expr
+from .workdays import WorkCalendar
 
 Text = Mapping[str, str]  # language -> text
 FACT_KINDS = ("signal", "class", "risk", "playbook")
@@ -111,7 +112,7 @@ class Step:
     id: str
     title: Text
     owner: str
-    due_days: int
+    due_days: int  # working days of the project's calendar
     description: Text = field(default_factory=dict)
     checklist: tuple[Text, ...] = ()
     # the step is in an account's plan only when this holds (signals, classes, decisions, values)
@@ -120,6 +121,7 @@ class Step:
     when_where: Optional[Where] = None
     # steps of one account that share an action (across its playbooks) become one step
     action: str = ""
+    every: str | None = None  # week | month | quarter: a recurring step
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,7 @@ class Project:
     portfolio: Portfolio = field(default_factory=Portfolio)
     priority: Priority = field(default_factory=Priority)
     capacity: Mapping[str, int] = field(default_factory=dict)  # role -> steps per week
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)  # kam.yaml calendar:, counts due_days
 
     def risk_rank(self, level: str) -> int:
         for i, r in enumerate(self.risk_levels, start=1):

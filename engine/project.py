@@ -15,6 +15,7 @@ from .model import (Boost, Metric, Named, Negotiation, Playbook, Priority, Proje
                     Step, Text, Threshold, Where)
 from .schema import KINDS, validate
 from . import portfolio_config
+from .workdays import WorkCalendar, calendar_of
 
 PROJECT_FILE = "kam.yaml"
 YAML_DIRS = ("rules", "playbooks")
@@ -77,6 +78,7 @@ class _Collector:
         self.rules: list[Rule] = []
         self.playbooks: dict[str, Playbook] = {}
         self.project: dict[str, Any] = {}
+        self.calendar = WorkCalendar()
         self.portfolio: portfolio_config.Portfolio | None = None
         self.priority: Priority | None = None
 
@@ -105,6 +107,8 @@ class _Collector:
 
     def add_project(self, doc: Document) -> None:
         self.project = doc.data
+        self.calendar, problems = calendar_of(doc)
+        self.problems.extend(problems)
 
     def add_portfolio(self, doc: Document) -> None:
         if self.portfolio is not None:
@@ -210,7 +214,7 @@ class _Collector:
                               tuple(_text(c) for c in s.get("checklist", [])),
                               when=when, when_text=s.get("when", ""),
                               when_where=Where(doc.path, *doc.where(("steps", i, "when"))) if when else None,
-                              action=s.get("action", "")))
+                              action=s.get("action", ""), every=s.get("every")))
         n = p.get("negotiation")
         negotiation = None if n is None else Negotiation(
             tuple((_text(x["role"]), _text(x["wants"])) for x in n.get("participants", [])),
@@ -311,6 +315,7 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         portfolio=col.portfolio or portfolio_config.from_thresholds(col.thresholds),
         priority=col.priority or Priority(),
         capacity=dict(col.project.get("capacity", {})) if col.project else {},
+        calendar=col.calendar,
     )
     project_doc = next((d for d, k in documents if k == "project"), None)
     if project_doc is not None:

@@ -10,11 +10,12 @@ the account is absent neither counts nor breaks a streak.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Iterable, Mapping, Sequence
 
 from .model import Project
+from .workdays import WorkCalendar
 
 NEW, ONGOING, ESCALATED, RESOLVED = "new", "ongoing", "escalated", "resolved"
 OPEN, SNOOZED, DONE = "open", "snoozed", "done"  # plan statuses (and RESOLVED)
@@ -25,15 +26,17 @@ ACTIVE = (OPEN, SNOOZED)
 class Policy:
     """What a playbook says about its plans' lives (from the project's YAML)."""
 
-    cooldown_days: int = 0
+    cooldown_days: int = 0  # calendar days: a pause, not a deadline
     keep_open_runs: int = 0
     steps: tuple[tuple[str, int], ...] = ()  # (step id, due_days), in playbook order
+    every: Mapping[str, str] = field(default_factory=dict)  # step id -> week|month|quarter: recurring steps
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)  # the working days due_days count
 
 
 @dataclass(frozen=True)
 class Step:
     id: str
-    due: str  # ISO date, fixed when the step first appeared in the plan
+    due: str  # ISO date, fixed when the step first appeared in the plan; a recurring step's next one
     done_on: str | None = None
 
 
@@ -128,15 +131,31 @@ def _days(iso: str, n: int) -> str:
     return (date.fromisoformat(iso) + timedelta(days=n)).isoformat()
 
 
-def _steps(policy: Policy | None, as_of: str, kept: tuple[Step, ...] = (),
+def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[Step, ...] = (),
            wanted: Sequence[tuple[str, str]] | None = None) -> tuple[Step, ...]:
-    """Kept steps keep their due dates; a step new to the plan is due from this run. `wanted`
-    is this run's (step id, due) for the account, after step conditions, merging and capacity
-    scheduling; without it (a plan kept open after its trigger cleared) the playbook's steps."""
+    """Kept steps keep their due dates; a step new to the plan is due from this run: at the
+    date `wanted` gives it (this run's (step id, due) for the account, after step conditions,
+    merging and capacity scheduling), or without it (a plan kept open after its trigger
+    cleared) `due_days` working days from this run. A recurring step, not done, is due on the
+    first date on or after this run of its series, which starts at the due date of the plan's
+    opening day: never overdue."""
+    if policy is None:
+        return kept + tuple(Step(sid, d) for sid, d in wanted or ())
+    day, cal = date.fromisoformat(as_of), policy.calendar
+    days = dict(policy.steps)
+
+    def due(sid: str) -> str:
+        every = policy.every.get(sid)
+        if every is None:
+            return cal.add_working_days(day, days[sid]).isoformat()
+        anchor = cal.add_working_days(date.fromisoformat(opened), days[sid])
+        return cal.next_occurrence(every, anchor, day).isoformat()
+
     have = {s.id for s in kept}
+    moved = tuple(replace(s, due=due(s.id)) if s.id in policy.every and s.done_on is None else s for s in kept)
     if wanted is None:
-        wanted = [(sid, _days(as_of, days)) for sid, days in (policy.steps if policy else ())]
-    return kept + tuple(Step(sid, due) for sid, due in wanted if sid not in have)
+        wanted = [(sid, due(sid)) for sid, _ in policy.steps]
+    return moved + tuple(Step(sid, d) for sid, d in wanted if sid not in have)
 
 
 def cleared_runs(playbook: str, history: Sequence[Past]) -> int:
@@ -177,7 +196,8 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
         state = NEW if plan.opened == day else (ESCALATED if rose else ONGOING)
         after = replace(plan, status=OPEN, state=state, risk_level=risk_level, snoozed_until=None,
                         snooze_risk=None, kept_open=kept_open,
-                        steps=_steps(policies.get(plan.playbook), day, plan.steps, wanted.get(plan.playbook)))
+                        steps=_steps(policies.get(plan.playbook), day, plan.opened, plan.steps,
+                                     wanted.get(plan.playbook)))
         return Change(after, event or ("kept_open" if kept_open else state))
 
     for pb in sorted(fires | set(active)):
@@ -189,7 +209,7 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
             if last is not None and last.done_on and cooldown and day < _days(last.done_on, cooldown):
                 held.append(Held(pb, last.plan_id, "cooldown", _days(last.done_on, cooldown)))
                 continue
-            changes.append(Change(Plan(None, pb, OPEN, day, _steps(policy, day, (), wanted.get(pb)), NEW,
+            changes.append(Change(Plan(None, pb, OPEN, day, _steps(policy, day, day, (), wanted.get(pb)), NEW,
                                        risk_level), NEW))
             continue
         # an open or snoozed plan: does its trigger still hold, or has it held off long enough?
@@ -215,7 +235,8 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
 
 
 def policies_of(project: Project) -> dict[str, Policy]:
-    return {pid: Policy(pb.cooldown_days, pb.keep_open_runs, tuple((s.id, s.due_days) for s in pb.steps))
+    return {pid: Policy(pb.cooldown_days, pb.keep_open_runs, tuple((s.id, s.due_days) for s in pb.steps),
+                        {s.id: s.every for s in pb.steps if s.every}, project.calendar)
             for pid, pb in project.playbooks.items()}
 
 

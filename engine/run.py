@@ -111,7 +111,7 @@ def _schedule(project: Project, demands: list, as_of: date, store: Store | None)
     owners = {(pid, s.id): s.owner for pid, pb in project.playbooks.items() for s in pb.steps
               if s.owner in project.capacity}
     booked = booked_steps(store, owners) if store is not None else ()
-    return schedule.plan(demands, project.capacity, as_of, schedule.next_weekday, booked)
+    return schedule.plan(demands, project.capacity, as_of, project.calendar.next_working_day, booked)
 
 
 def _reschedule(path: Path, results: list[dict[str, Any]], moved: dict) -> None:

@@ -30,12 +30,6 @@ def week_start(d: date) -> date:
     return d - timedelta(days=d.weekday())
 
 
-def next_weekday(d: date) -> date:
-    while d.weekday() >= 5:
-        d += timedelta(days=1)
-    return d
-
-
 def demands_of(result: Mapping[str, Any], capacity: Mapping[str, int]) -> list[Demand]:
     """The steps of one result whose role has a capacity."""
     if not capacity:

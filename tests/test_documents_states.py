@@ -19,7 +19,7 @@ from store_project import Weekly, write_project
 
 ROOT = Path(__file__).resolve().parent.parent
 W1, W2, W3 = "2026-01-05", "2026-01-12", "2026-01-19"
-SICK = {"nps": 5}  # one category: medium risk, the Respond plan (call in 7 days, visit in 30)
+SICK = {"nps": 5}  # one category: medium risk, the Respond plan (call in 7 working days, visit in 30)
 WORSE = {"nps": 5, "late_days": 45}  # two categories: high risk, Respond and Crisis
 IVAN = {"owner": "Ivan"}
 
@@ -75,12 +75,12 @@ def test_the_first_run_shows_every_plan_as_new(weeks):
     plan_id = results(weeks[W1])["STEADY"]["playbooks"][0]["plan_id"]
     assert f"### 1. Respond (plan {plan_id})\n\n**New**\n" in plan
     # neither overdue nor done; the ids are what `kam plans done` takes
-    assert f"**1.1. Call the client** — kam, due 12 January 2026 · `{plan_id} call`\n" in plan
+    assert f"**1.1. Call the client** — kam, due 14 January 2026 · `{plan_id} call`\n" in plan
     assert f"To record a step as done: kam plans done {plan_id} call" in plan
     digest = read(weeks[W1], "digests/Olga.md")
     attention = section(digest, "## Needs attention")
     assert digest.index("## Needs attention") < digest.index("## 1. ")
-    assert "| [Company STEADY](../plans/STEADY.md) | Respond | Call the client | 12 January 2026 | New |" in attention
+    assert "| [Company STEADY](../plans/STEADY.md) | Respond | Call the client | 14 January 2026 | New |" in attention
     assert "Closed since the last run" not in digest
     html = read(weeks[W1], "plans/STEADY.html")
     assert (f'<h3>1. Respond <span class="meta">(plan {plan_id})</span></h3>\n'
@@ -92,7 +92,7 @@ def test_the_second_run_shows_the_plan_ongoing_with_its_original_due_dates(weeks
     assert [s["due"] for s in second["playbooks"][0]["steps"]] == [s["due"] for s in first["playbooks"][0]["steps"]]
     plan = read(weeks[W2], "plans/STEADY.md")
     assert "**Ongoing since 5 January 2026**" in plan and "**New**" not in plan
-    assert "— kam, due 12 January 2026 · `" in plan and "— kam, due 4 February 2026 · `" in plan
+    assert "— kam, due 14 January 2026 · `" in plan and "— kam, due 16 February 2026 · `" in plan
     # an ongoing plan that is not late does not need attention
     assert "STEADY" not in section(read(weeks[W2], "digests/Olga.md"), "## Needs attention")
 
@@ -104,7 +104,7 @@ def test_an_escalation_is_marked_and_leads_the_digest(weeks):
                      r"\(open since 5 January 2026\)\*\*\n", plan)
     digest = read(weeks[W2], "digests/Olga.md")
     rows = [line for line in section(digest, "## Needs attention").splitlines() if line.startswith("| [")]
-    assert rows[0] == ("| [Company WORSE](../plans/WORSE.md) | Respond | Call the client | 12 January 2026 "
+    assert rows[0] == ("| [Company WORSE](../plans/WORSE.md) | Respond | Call the client | 14 January 2026 "
                        "| Escalated |")
     assert rows[1:] == ["| [Company WORSE](../plans/WORSE.md) | Crisis | Meet top management | 15 January 2026 | New |"]
     assert digest.index("## Needs attention") < digest.index("## 1. Company WORSE")
@@ -133,12 +133,12 @@ def test_a_plan_kept_open_says_so_and_a_manager_whose_plans_all_closed_still_hea
 
 def test_overdue_steps_are_marked_done_steps_ticked_and_snoozed_plans_on_hold(weeks):
     plan = read(weeks[W3], "plans/STEADY.md")
-    assert "**1.1. Call the client** — kam, due 12 January 2026 · **overdue** · `" in plan
-    assert "**1.2. Visit the client** — kam, due 4 February 2026 · ✓ done · `" in plan
-    assert "| 12 January 2026 · **overdue** | Call the client |" in plan
+    assert "**1.1. Call the client** — kam, due 14 January 2026 · **overdue** · `" in plan
+    assert "**1.2. Visit the client** — kam, due 16 February 2026 · ✓ done · `" in plan
+    assert "| 14 January 2026 · **overdue** | Call the client |" in plan
     digest = read(weeks[W3], "digests/Olga.md")
     attention = section(digest, "## Needs attention")
-    assert ("| [Company STEADY](../plans/STEADY.md) | Respond | Call the client | 12 January 2026, **overdue** "
+    assert ("| [Company STEADY](../plans/STEADY.md) | Respond | Call the client | 14 January 2026, **overdue** "
             "| Ongoing |") in attention
     steady = section(digest, "## 2. Company STEADY")
     assert "Visit the client" not in steady  # done: not among the next steps
@@ -157,9 +157,9 @@ def test_the_summary_counts_plans_by_state(weeks):
     assert counts(weeks[W1]) == ["| New | 4 |", "| Ongoing | 0 |", "| Escalated (the risk has risen) | 0 |",
                                  "| Closed since the last run | 0 |", "| On hold (snoozed or recently done) | 0 |",
                                  "| Open plans with an overdue step | 0 |"]
-    # W2: crisis new; STEADY and WATCH ongoing (WATCH's look was due on 10 January); WORSE's respond
-    # escalated; BETTER's closed
-    assert [c.rsplit("|", 2)[1].strip() for c in counts(weeks[W2])] == ["1", "2", "1", "1", "0", "1"]
+    # W2: crisis new; STEADY and WATCH ongoing (WATCH's look is due on 12 January, the run's day:
+    # not overdue yet); WORSE's respond escalated; BETTER's closed
+    assert [c.rsplit("|", 2)[1].strip() for c in counts(weeks[W2])] == ["1", "2", "1", "1", "0", "0"]
     # W3: STEADY's and WORSE's respond ongoing, both calls late; WATCH closed; WORSE's crisis snoozed
     assert [c.rsplit("|", 2)[1].strip() for c in counts(weeks[W3])] == ["0", "2", "0", "1", "1", "2"]
 
@@ -171,12 +171,12 @@ def test_the_states_read_in_russian(weeks, tmp_path):
     write_documents(load_project(weeks["project"]), list(results(weeks[W3]).values()), out, "ru")
     plan = read(out, "plans/STEADY.md")
     assert "**В работе с 5 января 2026**" in plan
-    assert "срок 12 января 2026 · **просрочен**" in plan and "срок 4 февраля 2026 · ✓ выполнен" in plan
+    assert "срок 14 января 2026 · **просрочен**" in plan and "срок 16 февраля 2026 · ✓ выполнен" in plan
     assert re.search(r"## Отложено\n\n- \*\*Crisis\*\* \(план \d+\) — отложен до 2 февраля 2026, Olga: "
                      r"top management on holiday\n", read(out, "plans/WORSE.md"))
     digest = read(out, "digests/Olga.md")
     assert digest.index("## Требует внимания") < digest.index("## 1. ")
-    assert "12 января 2026, **просрочен** | В работе |" in digest
+    assert "14 января 2026, **просрочен** | В работе |" in digest
     assert "был открыт с 5 января 2026 по 19 января 2026" in read(out, "digests/Ivan.md")
 
 

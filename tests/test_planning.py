@@ -9,6 +9,7 @@ import pytest
 from engine import schedule
 from engine.errors import KamError
 from engine.project import load_project
+from engine.workdays import WorkCalendar
 from store_project import FILES, Weekly, write_project
 
 CRISIS = """\
@@ -42,6 +43,7 @@ boosts:
   - {id: key, when: class.key, factor: 3, title: {en: key account, ru: ключевой клиент}}
 """
 METRICS = FILES["rules/metrics.yaml"] + "  - {id: margin_pct, type: number, min: -100, max: 100}\n"
+WEEKDAYS = WorkCalendar()  # weekends only
 LATE = {"late_days": 40, "nps": 3}  # two categories: high risk, respond and crisis
 
 
@@ -122,20 +124,20 @@ def _demand(priority: float, account: str, due: str = "2026-11-26") -> schedule.
 
 def test_a_full_week_queues_the_lower_priorities_to_the_next_week_with_room():
     demands = [_demand(p, f"A{p}") for p in (5, 4, 3, 2, 1)]
-    moved = schedule.plan(demands, {"director": 2}, date(2026, 11, 23), schedule.next_weekday)
+    moved = schedule.plan(demands, {"director": 2}, date(2026, 11, 23), WEEKDAYS.next_working_day)
     assert set(moved) == {("A3", "crisis", "meet"), ("A2", "crisis", "meet"), ("A1", "crisis", "meet")}
     assert moved[("A3", "crisis", "meet")].due == "2026-12-03"  # the same weekday, a week later
     assert moved[("A1", "crisis", "meet")].due == "2026-12-10"
     assert moved[("A1", "crisis", "meet")].week == "2026-12-07"
     shuffled = demands[:]
     random.Random(7).shuffle(shuffled)  # input order never changes who waits
-    assert schedule.plan(shuffled, {"director": 2}, date(2026, 11, 23), schedule.next_weekday) == moved
+    assert schedule.plan(shuffled, {"director": 2}, date(2026, 11, 23), WEEKDAYS.next_working_day) == moved
 
 
 def test_booked_steps_fill_their_weeks_first_and_keep_their_dates():
     booked = [(("OLD", "crisis", "meet"), "2026-11-20", "director")]  # overdue: this week's work
     moved = schedule.plan([_demand(9, "NEW"), _demand(8, "OLD")], {"director": 1}, date(2026, 11, 23),
-                          schedule.next_weekday, booked)
+                          WEEKDAYS.next_working_day, booked)
     assert ("OLD", "crisis", "meet") not in moved
     assert moved[("NEW", "crisis", "meet")].week == "2026-11-30"
 

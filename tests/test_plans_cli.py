@@ -66,8 +66,8 @@ def test_plans_lists_open_plans_by_owner_status_and_overdue(week):
     assert len(lines) == 3 and all("new" in line and "opened 2026-01-05" in line for line in lines)
     anna = json.loads(kam("plans", "--store", week.store, "--owner", "Anna", "--json").output)
     assert [(p["account_id"], p["playbook"], p["state"], p["next_due"]) for p in anna] == [
-        ("A", "respond", "new", "2026-01-12")]
-    # crisis is due on the 8th, respond on the 12th
+        ("A", "respond", "new", "2026-01-14")]
+    # crisis is due on the 8th, respond on the 14th (3 and 7 working days)
     overdue = json.loads(kam("plans", "--store", week.store, "--status", "overdue", "--as-of", "2026-01-10",
                              "--json").output)
     assert [(p["account_id"], p["playbook"]) for p in overdue] == [("B", "crisis")]

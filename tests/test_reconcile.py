@@ -34,7 +34,8 @@ def test_a_new_playbook_opens_a_new_plan_with_due_dates_from_the_run():
     out = run(D1, "medium", ["respond"], [], [])
     (change,) = out.changes
     assert change.event == "new" and change.plan.plan_id is None and change.plan.state == "new"
-    assert [(s.id, s.due) for s in change.plan.steps] == [("call", "2026-01-12"), ("visit", "2026-02-04")]
+    # 7 and 30 working days: without a declared calendar, weekends are the days off
+    assert [(s.id, s.due) for s in change.plan.steps] == [("call", "2026-01-14"), ("visit", "2026-02-16")]
     assert out.active == [change.plan] and out.resolved == [] and out.held == ()
 
 
@@ -143,7 +144,7 @@ def test_a_correction_run_on_the_same_date_keeps_new_plans_new():
 def test_a_step_added_to_the_playbook_gets_a_due_date_from_this_run():
     before = replace(plan("respond"), steps=(Step("call", "2026-01-12"),))
     out = run(D2, "medium", ["respond"], [before], [past("2026-01-05", "medium", playbooks=("respond",))])
-    assert [(s.id, s.due) for s in out.changes[0].plan.steps] == [("call", "2026-01-12"), ("visit", "2026-02-11")]
+    assert [(s.id, s.due) for s in out.changes[0].plan.steps] == [("call", "2026-01-12"), ("visit", "2026-02-23")]
 
 
 def test_overdue_counts_undone_steps_past_their_date():
@@ -151,3 +152,19 @@ def test_overdue_counts_undone_steps_past_their_date():
     assert not p.overdue("2026-01-12") and p.overdue("2026-01-13")
     done = replace(p, steps=(replace(p.steps[0], done_on="2026-01-10"), p.steps[1]))
     assert not done.overdue("2026-01-13")
+
+
+def test_a_recurring_step_is_due_on_its_next_date_and_never_overdue():
+    policies = {"watch": Policy(steps=(("look", 5), ("report", 5)), every={"report": "month"})}
+    opened = reconcile(D1, "medium", ["watch"], [], [], policies, LEVELS).changes[0].plan  # Monday 5 January
+    assert [(s.id, s.due) for s in opened.steps] == [("look", "2026-01-12"), ("report", "2026-01-12")]
+    history = [past("2026-01-05", "medium", playbooks=("watch",))]
+    for day, due in ((date(2026, 1, 12), "2026-01-12"), (date(2026, 1, 13), "2026-02-12"),
+                     (date(2026, 3, 13), "2026-04-13")):  # 12 April is a Sunday
+        out = reconcile(day, "medium", ["watch"], [opened], history, policies, LEVELS)
+        plan_now = out.changes[0].plan
+        assert [(s.id, s.due) for s in plan_now.steps] == [("look", "2026-01-12"), ("report", due)]
+        assert plan_now.overdue(day.isoformat(), ["report"]) is False
+    done = replace(opened, steps=(opened.steps[0], replace(opened.steps[1], done_on="2026-01-12")))
+    out = reconcile(date(2026, 3, 13), "medium", ["watch"], [done], history, policies, LEVELS)
+    assert out.changes[0].plan.steps == done.steps  # a done step keeps its date

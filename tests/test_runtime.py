@@ -74,7 +74,7 @@ def test_chain_metric_signal_risk_playbook(evaluate):
     assert signal_ids(result) == ["drop", "low_nps"]
     assert result["risk_level"] == "high"
     assert [p["id"] for p in result["playbooks"]] == ["respond"]
-    assert result["playbooks"][0]["steps"][0]["due"] == "2026-01-08"
+    assert result["playbooks"][0]["steps"][0]["due"] == "2026-01-12"  # 7 working days from Thursday 1 January
     assert result["playbooks"][0]["reason"]["rules"] == ["respond"]
 
 

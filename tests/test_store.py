@@ -48,14 +48,14 @@ def test_an_account_goes_from_healthy_to_medium_to_high_and_is_resolved(tmp_path
     assert r["risk_level"] == "medium" and states(r) == {"respond": "new"}
     respond = r["playbooks"][0]
     assert respond["opened"] == W2 and respond["overdue"] is False
-    assert [s["due"] for s in respond["steps"]] == ["2026-01-19", "2026-02-11"]
+    assert [s["due"] for s in respond["steps"]] == ["2026-01-21", "2026-02-23"]  # 7 and 30 working days
     assert w.last.states["new"] == 1
 
     r = w.run(W3, {"A": {"nps": 5, "late_days": 45}})["A"]  # two categories: high
     assert r["risk_level"] == "high" and states(r) == {"crisis": "new", "respond": "escalated"}
     by_id = {p["id"]: p for p in r["playbooks"]}
     assert by_id["respond"]["plan_id"] == respond["plan_id"] and by_id["respond"]["opened"] == W2
-    assert [s["due"] for s in by_id["respond"]["steps"]] == ["2026-01-19", "2026-02-11"]  # unchanged
+    assert [s["due"] for s in by_id["respond"]["steps"]] == ["2026-01-21", "2026-02-23"]  # unchanged
     assert by_id["crisis"]["steps"][0]["due"] == "2026-01-22"
     # the documents were given the same results, states and all
     assert w.documents == [r]
@@ -63,7 +63,7 @@ def test_an_account_goes_from_healthy_to_medium_to_high_and_is_resolved(tmp_path
     r = w.run(W4, {"A": {"nps": 5, "late_days": 45}})["A"]
     assert states(r) == {"crisis": "ongoing", "respond": "ongoing"}
     overdue = {p["id"]: p["overdue"] for p in r["playbooks"]}
-    assert overdue == {"crisis": True, "respond": True}  # 22 and 19 January are past on the 26th
+    assert overdue == {"crisis": True, "respond": True}  # 22 and 21 January are past on the 26th
 
     r = w.run(W5, {"A": {}})["A"]
     assert r["risk_level"] == "none" and r["playbooks"] == []
@@ -111,7 +111,7 @@ def test_a_snoozed_plan_comes_back_after_its_date(tmp_path):
     r = w.run(W4, sick)["S"]
     (p,) = r["playbooks"]
     assert (p["plan_id"], p["state"], p["opened"]) == (plan_id, "ongoing", W1)
-    assert p["steps"][0]["due"] == "2026-01-12" and p["overdue"] is True
+    assert p["steps"][0]["due"] == "2026-01-14" and p["overdue"] is True
     assert events(w.store_path, plan_id) == ["new", "snoozed", "snoozed", "snoozed", "unsnoozed"]
 
 

@@ -33,6 +33,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "queued": {"week", "role"}, "also_covers": {"steps"}, "with_roles": {"roles"},
     "agenda_from": {"step", "playbook"}, "priority_raised": {"boosts"}, "score_of_ten": {"score"},
     "unknown_input": {"metric"}, "expected_loss_line": {"loss", "share"}, "this_week_title": {"end"},
+    "every_week": {"date"}, "every_month": {"date"}, "every_quarter": {"date"},
 }
 # keys the Python side reads (templates read more; a trial render catches those)
 REQUIRED = ("risk_none", "lost_reason_unknown", "threshold", "decision_pursue", "decision_do_not_pursue",

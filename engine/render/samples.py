@@ -22,15 +22,19 @@ ACCOUNT_FIELDS = ("held_plans", "resolved_plans", "pending_rules")
 
 def _playbook(project: Project, pid: str, as_of: date, lang: str, n: int = 2) -> dict[str, Any]:
     """The n-th plan of an account: new on `as_of`, or opened three weeks earlier (ongoing or
-    escalated, its first step done, the next ones overdue if their due dates have passed)."""
+    escalated, its first step done, the next ones overdue if their due dates have passed and
+    they do not recur)."""
     pb = project.playbooks[pid]
+    cal = project.calendar
     state = STATES[n % len(STATES)]
     opened = as_of if state == "new" else as_of - timedelta(days=21)
     steps = []
     for i, s in enumerate(pb.steps):
-        due = (opened + timedelta(days=s.due_days)).isoformat()
         done = state != "new" and i == 0
+        first = cal.add_working_days(opened, s.due_days)
+        due = (cal.next_occurrence(s.every, first, as_of) if s.every and not done else first).isoformat()
         steps.append({"id": s.id, "title": text_in(s.title, lang), "owner": s.owner, "due": due,
+                      **({"every": s.every} if s.every else {}),
                       "done": done, "overdue": not done and due < as_of.isoformat()})
     return {"id": pid, "title": text_in(pb.title, lang), "priority": pb.priority,
             "reason": {"metrics": {}, "thresholds": {}, "rules": []}, "steps": steps,

@@ -171,8 +171,15 @@ def steps_by_due(w: Words, result: Mapping[str, Any]) -> list[dict[str, Any]]:
             rows.append(((s["due"], p_index, s_index),
                          {"title": s["title"], "playbook": p["title"], "who": w.role(s["owner"]),
                           "owner": s["owner"], "due": w.date(s["due"]), "due_iso": s["due"],
-                          "ref": step_ref(p, s), "queued": queued_text(w, s), **states.step_flags(s)}))
+                          "every": _every(w, s), "ref": step_ref(p, s), "queued": queued_text(w, s),
+                          **states.step_flags(s)}))
     return [r for _, r in sorted(rows, key=lambda kv: kv[0])]
+
+
+def _every(w: Words, step: Mapping[str, Any]) -> str:
+    """'every month, next: 23 December 2026' for a recurring step, '' for any other."""
+    every = step.get("every")
+    return say(w.labels, f"every_{every}", date=w.date(step["due"])) if every else ""
 
 
 def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
@@ -190,8 +197,8 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         for s in pr["steps"]:
             model = by_id.get(s["id"])
             steps.append({"title": s["title"], "who": w.role(s["owner"]), "due": w.date(s["due"]),
-                          "due_iso": s["due"], **states.step_flags(s), "ref": step_ref(pr, s),
-                          "queued": queued_text(w, s),
+                          "due_iso": s["due"], "every": _every(w, s), **states.step_flags(s),
+                          "ref": step_ref(pr, s), "queued": queued_text(w, s),
                           "description": text_in(model.description, lang) if model else "",
                           "checklist": [text_in(c, lang) for c in model.checklist] if model else [],
                           **_merged(w, s)})

@@ -4,7 +4,8 @@ so it reproduces the recorded run's output exactly.
 
 Fields a result gets (templates can rely on them after a run with a store):
   playbooks[*]: state (new|ongoing|escalated), plan_id (null in a dry run for a new plan),
-                opened, overdue, kept_open; steps[*]: due (the plan's), done, overdue
+                opened, overdue, kept_open; steps[*]: due (the plan's; a recurring step's
+                next one), done, overdue
   held_plans:     [{id, title, plan_id, state: snoozed|cooldown, until, reason, by}] fired but held back
   resolved_plans: [{id, title, plan_id, opened, resolved}] closed by this run
   pending_rules:  [{rule, runs, for_runs, asserts}] conditions that hold but not yet for_runs
@@ -49,8 +50,8 @@ def _entry(project: Project, pid: str, lang: str) -> dict[str, Any]:
     pb = project.playbooks[pid]
     return {"id": pid, "title": text_in(pb.title, lang), "priority": pb.priority,
             "reason": {"metrics": {}, "thresholds": {}, "rules": []},
-            "steps": [{"id": s.id, "title": text_in(s.title, lang), "owner": s.owner, "due": ""}
-                      for s in pb.steps]}
+            "steps": [{"id": s.id, "title": text_in(s.title, lang), "owner": s.owner, "due": "",
+                       **({"every": s.every} if s.every else {})} for s in pb.steps]}
 
 
 def apply(project: Project, result: dict[str, Any], overlay: Mapping[str, Any] | None, lang: str) -> dict[str, Any]:

@@ -117,9 +117,11 @@ class PlanWriter:
         c.executemany("UPDATE plans SET status = ?, state = ?, risk_level = ?, kept_open = ?, snoozed_until = ?, "
                       "snooze_risk = ?, done_on = ?, resolved_on = ?, last_run = ?, owner = ?, account_name = ? "
                       "WHERE plan_id = ?", self.updates)
-        # a step keeps its due date and done mark: only steps new to the plan are added
-        c.executemany("INSERT OR IGNORE INTO plan_steps (plan_id, step_id, position, due, done_on) "
-                      "VALUES (?, ?, ?, ?, ?)", self.steps)
+        # a step keeps its done mark, and its due date unless it is a recurring step's next one
+        # (reconcile passes every other kept step on as stored): steps new to the plan are added
+        c.executemany("INSERT INTO plan_steps (plan_id, step_id, position, due, done_on) VALUES (?, ?, ?, ?, ?) "
+                      "ON CONFLICT (plan_id, step_id) DO UPDATE SET due = excluded.due "
+                      "WHERE plan_steps.due != excluded.due", self.steps)
         c.executemany("INSERT INTO plan_events (plan_id, run_id, at, event, detail) VALUES (?, ?, ?, ?, ?)",
                       self.events)
         self.updates, self.steps, self.events = [], [], []
