@@ -94,14 +94,17 @@ def test_negotiation_preparation_only_for_plans_with_meetings(rendered, project)
     assert project.playbooks["financial_response"].negotiation is None
 
 
-def test_digest_per_manager_sorted_by_risk_then_revenue(rendered):
+def test_digest_per_manager_sorted_by_priority(rendered):
     digests = rendered["en"] / "digests"
     assert sorted(p.name for p in digests.iterdir()) == ["Anna_Petrova.html", "Anna_Petrova.md",
                                                          "Ivan_Sokolov.html", "Ivan_Sokolov.md"]
     anna = (digests / "Anna_Petrova.md").read_text("utf-8")
-    # G-HIGH (high risk) before G-KEY (no risk, but more revenue)
-    assert anna.index("Северный Ветер") < anna.index("Меридиан")
-    assert "(../plans/G-HIGH.md)" in anna and "26 November 2026" in anna
+    with (rendered["en"] / "results.jsonl").open(encoding="utf-8") as f:
+        mine = [r for r in map(json.loads, f) if r["owner"] == "Anna Petrova" and r["playbooks"]]
+    assert len(mine) == 2 and mine[0]["priority"] != mine[1]["priority"]
+    ranked = sorted(mine, key=lambda r: -r["priority"])
+    assert anna.index(f"## 1. {ranked[0]['name']}") < anna.index(f"## 2. {ranked[1]['name']}")
+    assert "(../plans/G-HIGH.md)" in anna
     ivan = (digests / "Ivan_Sokolov.md").read_text("utf-8")
     assert "Helios Energy" in ivan and "Blue Harbor" not in ivan  # no plan, no entry
     assert "1 other accounts need no action." in ivan
