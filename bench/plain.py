@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Optional
 from engine import expr
 from engine.analysis import FactRef, ThresholdRef, expand_facts, formula_order, resolve
 from engine.metrics import Deriver
-from engine.model import Project
+from engine.model import Project, value_key
 from engine.reference import evaluate as reference_evaluate
 
 from .logic import Codec, Outcome, risk_level, schedule
@@ -59,11 +59,18 @@ class Derive:
     missing when an input is missing or a divisor is zero, rounded to `decimals`."""
 
     def __init__(self, project: Project):
+        self.defaults = Deriver(project).defaults  # default_by: (metric, picked by, map)
         self.steps = [(mid, _formula(project.metrics[mid].formula), project.metrics[mid].decimals,
                        project.metrics[mid].type == "integer") for mid in formula_order(project)]
 
     def __call__(self, v: Values) -> Values:
-        """Add the derived values to v, in place (a given value wins); returns v."""
+        """Add the derived values to v, in place (a given value wins); returns v. An empty
+        input with a default_by takes its default first, as engine/metrics.py does."""
+        for mid, by, table in self.defaults:
+            if v.get(mid) is None and (key := v.get(by)) is not None:
+                found = table.get(value_key(key))
+                if found is not None:
+                    v[mid] = found
         for mid, formula, decimals, integer in self.steps:
             if v.get(mid) is not None:
                 continue

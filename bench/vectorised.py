@@ -20,6 +20,7 @@ import polars as pl
 
 from engine import expr
 from engine.analysis import FactRef, ThresholdRef, expand_facts, formula_order, resolve
+from engine.metrics import Deriver
 from engine.model import FACT_KINDS, NO_RISK, Project
 
 from .logic import Codec, Outcome, schedule
@@ -43,6 +44,14 @@ class VectorisedEvaluator:
     # ---- derived metrics ---------------------------------------------------------------
 
     def derive(self, frame: pl.DataFrame) -> pl.DataFrame:
+        for mid, by, table in Deriver(self.p).defaults:  # default_by, before the formulas
+            if mid not in frame.columns or by not in frame.columns:
+                continue
+            dtype = frame.schema[mid]
+            key = (pl.col(by).cast(pl.Utf8).str.to_lowercase()  # engine.model.value_key
+                   .str.replace_all(r"[\s\-]+", "_").str.strip_chars("_"))
+            picked = key.replace_strict(list(table), [table[k] for k in table], default=None, return_dtype=dtype)
+            frame = frame.with_columns(pl.col(mid).fill_null(picked))
         for mid in formula_order(self.p):
             m = self.p.metrics[mid]
             x = _formula(m.formula).cast(pl.Float64)

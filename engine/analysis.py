@@ -7,7 +7,7 @@ from typing import Iterable
 
 from . import expr
 from .errors import Problem
-from .model import FACT_KINDS, Project, Rule, Where
+from .model import FACT_KINDS, Metric, Project, Rule, Where, value_key
 
 FACT_PREFIXES = FACT_KINDS + ("category",)
 FORMULA_FUNCTIONS = {"pct_change": 2, "pct_drop": 2, "abs": 1, "min": 2, "max": 2}
@@ -340,6 +340,11 @@ def check_project(project: Project) -> list[Problem]:
                 at(m.where, 0, f"metric '{m.id}' → formula: {exc}")
         if m.values and m.type != "text":
             at(m.where, 0, f"metric '{m.id}': values are for text metrics")
+    for m in project.metrics.values():
+        if m.default_by is not None:
+            for key, message in _default_by_problems(project, m):
+                where = m.default_by.value_where.get(key, m.default_by.where) if key else m.default_by.where
+                at(where, 0, f"metric '{m.id}' → default_by: {message}")
     cycle = _formula_cycle(project)
     if cycle:
         m = project.metrics[cycle[0]]
@@ -372,6 +377,60 @@ def check_project(project: Project) -> list[Problem]:
             first = min((r for r in project.rules), key=lambda r: r.id)
             at(first.where, 0, str(exc))
     return problems
+
+
+def _default_by_problems(project: Project, m: Metric) -> list[tuple[str, str]]:
+    """(key of `values:` or "" for the whole block, message). default_by fills an empty input
+    from another input's value: that metric must be a text input, every key one of its values
+    as compared (lower case, underscores), every default a valid value of this metric."""
+    d = m.default_by
+    assert d is not None
+    out: list[tuple[str, str]] = []
+    if m.derived:
+        out.append(("", "a derived metric is computed, not defaulted (give the default to an input)"))
+    if m.default is not None:
+        out.append(("", "the metric already has a default:, so default_by would never apply"))
+    other = project.metrics.get(d.metric)
+    known: set[str] = set()
+    if other is None:
+        out.append(("", f"unknown metric '{d.metric}'{_hint(d.metric, project.metrics)}"))
+    elif other.id == m.id:
+        out.append(("", "a metric cannot take its default from itself"))
+    elif other.derived or other.type != "text":
+        out.append(("", f"'{other.id}' must be a text input (its value picks the default)"))
+    elif other.values:
+        known = {value_key(v) for v in other.values}
+    for key, value in d.values.items():
+        if key != value_key(key):
+            out.append((key, f"'{key}': write it lower case with underscores ('{value_key(key)}'), "
+                             "as values are compared"))
+        elif known and key not in known:
+            out.append((key, f"'{key}' is not a value of '{d.metric}' ({', '.join(sorted(known))})"
+                             f"{_hint(key, known)}"))
+        problem = _default_value_problem(m, value)
+        if problem:
+            out.append((key, f"'{key}': {problem}"))
+    return out
+
+
+def _default_value_problem(m: Metric, value: object) -> str:
+    if m.numeric:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{value!r} is not a number"
+        if m.type == "integer" and value != int(value):
+            return f"{value!r} is not a whole number"
+        if m.min is not None and value < m.min:
+            return f"{value!r} is below the metric's min {m.min:g}"
+        if m.max is not None and value > m.max:
+            return f"{value!r} is above the metric's max {m.max:g}"
+        return ""
+    if m.type == "boolean":
+        return "" if isinstance(value, bool) else f"{value!r} is not true or false"
+    if not isinstance(value, str):
+        return f"{value!r} is not text"
+    if m.values and value not in m.values:
+        return f"'{value}' is not a value of '{m.id}' ({', '.join(m.values)})"
+    return ""
 
 
 def _priority_problems(project: Project) -> list[Problem]:

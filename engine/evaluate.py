@@ -10,7 +10,7 @@ from . import expr
 from .analysis import MetricRef, resolve
 from .compiler import Compiled, compile_project, threshold_field
 from .evidence import signal_text, winback
-from .metrics import Deriver
+from .metrics import DEFAULTED, Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
 from .planning import Planner
 from .prefilter import Unsure, atoms, compile_atom, compile_filter, quiet_facts, with_constants
@@ -262,7 +262,8 @@ class Evaluator:
             "revenue_previous": _round(get("revenue_previous")),
             "revenue_share_pct": _round(get("revenue_share_pct")),
             "revenue_current": _round(get("revenue_current")),
-            "missing": [m for m in self.inputs if get(m) is None],  # self.inputs is sorted
+            # absent from the input, a project default (default_by) standing in or not
+            "missing": [m for m in self.inputs if get(m) is None or m in (get(DEFAULTED) or ())],
             "winback": wb,
             # which account comes first (rules/priority.yaml): expected loss × boosts
             "priority": rank.priority,

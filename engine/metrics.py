@@ -6,7 +6,11 @@ from typing import Any, Callable, Mapping
 
 from . import expr
 from .analysis import formula_order
-from .model import Project
+from .model import Project, value_key
+
+# The key under which Deriver.apply records which inputs took a default (default_by): not a
+# metric id (those start with a letter), so it never meets a rule or a column.
+DEFAULTED = "_defaulted"
 
 
 class _Undefined(Exception):
@@ -66,16 +70,42 @@ def _compile(node: expr.Node) -> Callable[[Mapping[str, Any]], float]:
     raise TypeError(f"not a formula: {node!r}")
 
 
+def _typed(kind: str, value: Any) -> Any:
+    """A default as the reader would have normalised the value (YAML's 1 for a number is 1.0)."""
+    if kind == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind == "integer" and isinstance(value, float):
+        return int(value)
+    return value
+
+
 class Deriver:
     """Computes a project's derived metrics in dependency order."""
 
     def __init__(self, project: Project):
+        # inputs with a default_by, in a stable order: (metric, the metric that picks, map)
+        self.defaults = [(m.id, m.default_by.metric,
+                          {k: _typed(m.type, v) for k, v in m.default_by.values.items()})
+                         for m in sorted(project.metrics.values(), key=lambda m: m.id)
+                         if m.default_by is not None and not m.derived]
         self.steps = [(m, _compile(project.metrics[m].formula), project.metrics[m].decimals,
                        project.metrics[m].type == "integer")
                       for m in formula_order(project)]
 
     def apply(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Add derived values in place (a given value of a derived metric wins); returns values."""
+        """Add derived values in place (a given value of a derived metric wins); returns values.
+        First an empty input with a default_by takes its default (never a given value); the
+        inputs that did are listed under DEFAULTED."""
+        if self.defaults:
+            defaulted = []
+            for mid, by, table in self.defaults:
+                if values.get(mid) is None and (key := values.get(by)) is not None:
+                    value = table.get(value_key(key))
+                    if value is not None:
+                        values[mid] = value
+                        defaulted.append(mid)
+            if defaulted:
+                values[DEFAULTED] = defaulted
         for mid, formula, decimals, integer in self.steps:
             if values.get(mid) is not None:
                 continue

@@ -13,6 +13,12 @@ FACT_KINDS = ("signal", "class", "risk", "playbook")
 NO_RISK = "none"
 
 
+def value_key(value: object) -> str:
+    """A text value as a lookup key: lower case, spaces and hyphens as underscores
+    ('Price pressure', 'price-pressure' -> 'price_pressure')."""
+    return "_".join(str(value).lower().replace("-", " ").split())
+
+
 def text_in(value: Text | None, lang: str) -> str:
     """The text in `lang`, else English, else any language; '' when absent."""
     if not value:
@@ -30,6 +36,17 @@ class Where:
 
 
 @dataclass(frozen=True)
+class DefaultBy:
+    """An input left empty takes the value this map gives for another metric's value
+    (normalised by value_key), e.g. the chance of winning a client back by why it left."""
+
+    metric: str
+    values: Mapping[str, object]
+    where: Where  # of `metric:`, the other metric's name
+    value_where: Mapping[str, Where] = field(default_factory=dict)  # key -> position
+
+
+@dataclass(frozen=True)
 class Metric:
     id: str
     type: str  # number | integer | boolean | text
@@ -44,6 +61,7 @@ class Metric:
     formula: Optional[expr.Node] = None
     formula_text: str = ""
     decimals: int = 6
+    default_by: Optional[DefaultBy] = None
 
     @property
     def derived(self) -> bool:

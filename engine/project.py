@@ -11,8 +11,8 @@ from typing import Any, Iterable
 from . import expr
 from .errors import KamError, Problem
 from .loader import Document, load_file
-from .model import (Boost, Metric, Named, Negotiation, Playbook, Priority, Project, Rule, Signal,
-                    Step, Text, Threshold, Where)
+from .model import (Boost, DefaultBy, Metric, Named, Negotiation, Playbook, Priority, Project, Rule,
+                    Signal, Step, Text, Threshold, Where)
 from .schema import KINDS, validate
 from . import portfolio_config
 from .workdays import WorkCalendar, calendar_of
@@ -131,12 +131,19 @@ class _Collector:
             if "formula" in m:
                 formula = self.expression(doc, ("metrics", i, "formula"), m["formula"],
                                           f"metric '{m['id']}' → formula")
+            default_by = None
+            if "default_by" in m:
+                d = m["default_by"]
+                at = ("metrics", i, "default_by")
+                default_by = DefaultBy(d["metric"], dict(d["values"]),
+                                       Where(doc.path, *doc.where(at + ("metric",))),
+                                       {k: Where(doc.path, *doc.where(at + ("values", k))) for k in d["values"]})
             self.metrics[m["id"]] = Metric(
                 id=m["id"], type=m["type"], where=where, unit=m.get("unit", ""),
                 description=_text(m.get("description")), min=m.get("min"), max=m.get("max"),
                 values=tuple(m.get("values", ())), required=m.get("required", False),
                 default=m.get("default"), formula=formula, formula_text=m.get("formula", ""),
-                decimals=m.get("decimals", 6))
+                decimals=m.get("decimals", 6), default_by=default_by)
 
     def add_thresholds(self, doc: Document) -> None:
         for i, t in enumerate(doc.data["thresholds"]):

@@ -189,6 +189,49 @@ def test_text_value_not_among_declared_values(make_project):
                 "'lots' is not a value of 'status' (active, lost)", "(did you mean 'lost'?)")
 
 
+# ---- default_by: an empty input's default picked by another metric ---------------------
+
+DEFAULT_BY_METRICS = DEFAULT_FILES["rules/metrics.yaml"] + """\
+  - {id: reason, type: text}
+  - id: chance
+    type: number
+    min: 0
+    max: 1
+    default_by:
+      metric: %s
+      values: {%s}
+"""
+
+
+def test_default_by_names_a_known_text_metric(make_project):
+    text = DEFAULT_BY_METRICS % ("reasn", "price_pressure: 0.4")
+    root = make_project({"rules/metrics.yaml": text})
+    one_problem(root, "rules/metrics.yaml", *locate(text, "reasn"),
+                "metric 'chance' → default_by: unknown metric 'reasn' (did you mean 'reason'?)")
+    text = DEFAULT_BY_METRICS % ("nps", "price_pressure: 0.4")
+    root = make_project({"rules/metrics.yaml": text})
+    one_problem(root, "rules/metrics.yaml", *locate(text, "nps\n"), "'nps' must be a text input")
+
+
+@pytest.mark.parametrize("values, needle, phrase", [
+    ("price_pressure: 1.4", "1.4", "'price_pressure': 1.4 is above the metric's max 1"),
+    ("price_pressure: -1", "-1", "'price_pressure': -1 is below the metric's min 0"),
+    ("price_pressure: high", "high", "'price_pressure': 'high' is not a number"),
+    ("Price pressure: 0.4", "0.4", "'Price pressure': write it lower case with underscores ('price_pressure')"),
+])
+def test_default_by_values_fit_the_metric(make_project, values, needle, phrase):
+    text = DEFAULT_BY_METRICS % ("reason", values)
+    root = make_project({"rules/metrics.yaml": text})
+    one_problem(root, "rules/metrics.yaml", *locate(text, needle, text.count(needle)), phrase)
+
+
+def test_default_by_keys_are_values_of_the_other_metric_when_it_declares_them(make_project):
+    text = DEFAULT_BY_METRICS % ("status", "lots: 0.4")
+    root = make_project({"rules/metrics.yaml": text})
+    one_problem(root, "rules/metrics.yaml", *locate(text, "0.4"),
+                "'lots' is not a value of 'status' (active, lost) (did you mean 'lost'?)")
+
+
 # ---- the whole project ------------------------------------------------------------------
 
 def test_all_problems_of_all_files_are_reported_together(make_project):
