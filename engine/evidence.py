@@ -7,11 +7,15 @@ from typing import Any, Mapping
 from . import expr
 from .errors import Problem
 from .i18n import fill, format_value, placeholder_problems
-from .model import Project, Signal, text_in
+from .metrics import DEFAULTED
+from .model import Metric, Project, Signal, text_in
 
 # The win-back decision is made by rules (rules/classes.yaml) asserting one of these classes;
-# neither is asserted when an input is missing, and the plan then says what is missing.
+# neither is asserted when an input is missing, and the plan then says what is missing. The
+# cost is the total (the effort and the concessions to the client's special requirements)
+# when the project declares it, else the effort alone (projects made before it existed).
 WINBACK_VALUE = "winback_value"
+WINBACK_TOTAL_COST = "winback_total_cost"
 WINBACK_COST = "winback_cost"
 PURSUE, DECLINE = "winback_pursue", "winback_decline"
 
@@ -59,18 +63,37 @@ def signal_text(project: Project, signal: Signal, lang: str, evidence: Mapping[s
 
 def winback(project: Project, values: Mapping[str, Any], classes: list[str]) -> dict[str, Any] | None:
     """The cost–benefit of winning back a lost account; None for active accounts or a project
-    without the `winback_value` metric."""
+    without the `winback_value` metric. `inputs` are the values the decision rests on (the
+    benefit's, then the cost's: `cost_inputs`); `defaulted` the inputs that were empty and took
+    the project's default (default_by), which the plan marks."""
     metric = project.metrics.get(WINBACK_VALUE)
     if values.get("status") != "lost" or metric is None or metric.formula is None:
         return None
-    inputs: list[str] = []
-    for ref in expr.refs(metric.formula):
-        if ref.parts[0] in project.metrics and ref.parts[0] not in inputs:
-            inputs.append(ref.parts[0])
-    if WINBACK_COST in project.metrics and WINBACK_COST not in inputs:
-        inputs.append(WINBACK_COST)
+    cost_id = WINBACK_TOTAL_COST if WINBACK_TOTAL_COST in project.metrics else WINBACK_COST
+    cost_metric = project.metrics.get(cost_id)
+    inputs = _inputs(project, metric)
+    cost_inputs = _inputs(project, cost_metric) if cost_metric is not None and cost_metric.derived \
+        else [cost_id] if cost_metric is not None else []
+    inputs += [m for m in cost_inputs if m not in inputs]
+    defaulted = [m for m in values.get(DEFAULTED) or () if m in inputs]
     decision = "pursue" if PURSUE in classes else "do_not_pursue" if DECLINE in classes else "undecided"
-    return {"decision": decision, "value": values.get(WINBACK_VALUE), "cost": values.get(WINBACK_COST),
-            "inputs": {m: values.get(m) for m in inputs},
+    return {"decision": decision, "value": values.get(WINBACK_VALUE), "cost": values.get(cost_id),
+            "cost_metric": cost_id, "inputs": {m: values.get(m) for m in inputs},
+            "cost_inputs": cost_inputs,
             "missing": [m for m in inputs if values.get(m) is None],
+            "defaulted": defaulted,
             "lost_reason": values.get("lost_reason")}
+
+
+def _inputs(project: Project, metric: Metric) -> list[str]:
+    """The input metrics a derived metric's formula rests on, through other derived metrics,
+    in formula order."""
+    out: list[str] = []
+    for ref in expr.refs(metric.formula):
+        m = project.metrics.get(ref.parts[0])
+        if m is None:
+            continue
+        for mid in (_inputs(project, m) if m.derived else [m.id]):
+            if mid not in out:
+                out.append(mid)
+    return out

@@ -7,7 +7,10 @@ way a real portfolio looks. A dozen hand-written accounts among them make sure e
 of the 16 signals and all 7 playbooks occur (tests/test_signals_catalog.py checks it):
 a client bringing more than 20 % of the revenue (dependency), a strategic account overdue
 for its QBR, and lost clients that are worth winning back, that are not, and one whose
-win-back estimate lacks an input. Company names are unique, in Latin and Cyrillic script.
+win-back estimate lacks an input (its chance of success is the default for its reason, but
+the cost of its special requirements is not estimated yet). Company names are unique, in
+Latin and Cyrillic script. The cost of lost clients' special requirements (concessions_cost)
+comes from a random stream of its own, so adding it changed no other column.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ COLUMNS = ["account_id", "name", "owner", "segment", "status", "strategic", "rev
            "approval_days_previous", "key_contacts", "client_contacts_current", "client_contacts_previous",
            "complaints_current", "complaints_previous", "competitor_mentions_90d", "dissatisfaction_noted",
            "nps", "days_since_qbr", "lost_reason", "expected_annual_revenue", "winback_cost",
-           "win_probability"]
+           "concessions_cost", "win_probability"]
 # key-account criteria scores 1-10 (rules/portfolio.yaml), drawn from their own random stream
 SCORES = ["score_purchase_frequency", "score_growth_plans", "score_profitability", "score_criticality",
           "score_reputation", "score_partnership", "score_our_attractiveness"]
@@ -68,7 +71,7 @@ def healthy(rng: random.Random) -> dict:
          "complaints_previous": rng.randint(0, 3), "competitor_mentions_90d": rng.randint(0, 1),
          "dissatisfaction_noted": "no", "nps": rng.choice([7, 8, 9, 10, ""]),
          "days_since_qbr": rng.randint(10, 80), "lost_reason": "", "expected_annual_revenue": "",
-         "winback_cost": "", "win_probability": ""}
+         "winback_cost": "", "concessions_cost": "", "win_probability": ""}
     a["approval_days_current"] = a["approval_days_previous"]
     a["client_contacts_current"] = a["client_contacts_previous"]
     a["complaints_current"] = a["complaints_previous"]
@@ -112,11 +115,21 @@ def add_signal(a: dict, signal: int, rng: random.Random) -> None:
         a["nps"] = rng.randint(0, 6)
 
 
+# What meeting a lost client's special requirements costs, as a share of the expected annual
+# revenue, by why it left: a discount for price pressure, product work for a changed
+# specification, service for lack of attention.
+CONCESSIONS = {"contract term ended": (0.0, 0.01), "lack of attention": (0.01, 0.03),
+               "price pressure": (0.03, 0.08), "product spec change": (0.02, 0.06),
+               "ownership change": (0.01, 0.04)}
+DRAW = object()  # concessions_cost to be drawn from its own stream (see main)
+
+
 def lose(a: dict, reason: str, revenue: float | str, margin: float, chance: float | str,
-         cost: float | str) -> None:
+         cost: float | str, concessions: object = DRAW) -> None:
     """A lost client: no revenue this period, and the inputs of the win-back estimate."""
     a.update(status="lost", revenue_current=0, lost_reason=reason, margin_pct=margin,
-             expected_annual_revenue=revenue, win_probability=chance, winback_cost=cost)
+             expected_annual_revenue=revenue, win_probability=chance, winback_cost=cost,
+             concessions_cost=concessions)
 
 
 def random_account(rng: random.Random) -> dict:
@@ -154,10 +167,10 @@ def scenarios(rng: random.Random) -> list[dict]:
         for s in signals:
             add_signal(a, s, rng)
     # lost clients: worth winning back (twice), not worth it, and one without a chance estimate
-    lose(new(segment="mid_market"), "lack of attention", 12_400_000, 24.0, 0.5, 420_000)
-    lose(new(segment="enterprise"), "product spec change", 30_500_000, 18.5, 0.35, 1_150_000)
-    lose(new(segment="smb"), "price pressure", 3_100_000, 9.5, 0.2, 350_000)
-    lose(new(segment="mid_market"), "ownership change", 7_800_000, 21.0, "", 260_000)
+    lose(new(segment="mid_market"), "lack of attention", 12_400_000, 24.0, 0.5, 420_000, 180_000)
+    lose(new(segment="enterprise"), "product spec change", 30_500_000, 18.5, 0.35, 1_150_000, 640_000)
+    lose(new(segment="smb"), "price pressure", 3_100_000, 9.5, 0.2, 350_000, 155_000)
+    lose(new(segment="mid_market"), "ownership change", 7_800_000, 21.0, "", 260_000, "")
     return out
 
 
@@ -184,6 +197,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     rng = random.Random(7)
     score_rng = random.Random(11)
+    concessions_rng = random.Random(13)
     special = scenarios(rng)
     accounts = [random_account(rng) for _ in range(max(n - len(special), 0))]
     # the hand-written accounts sit at random places in the file, not in a block
@@ -198,6 +212,10 @@ def main() -> None:
         a["account_id"] = f"ACC-{i:04d}"
         a["name"] = name
         scores(a, score_rng)
+        if a["concessions_cost"] is DRAW:
+            low, high = CONCESSIONS[a["lost_reason"]]
+            a["concessions_cost"] = round(float(a["expected_annual_revenue"])
+                                          * concessions_rng.uniform(low, high), 2)
     w = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()
     for a in accounts:

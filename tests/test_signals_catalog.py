@@ -212,23 +212,26 @@ def test_playbooks_come_by_priority_with_due_dates(run, project):
 # ---- win-back cost-benefit (domain.md §5) ----------------------------------------------------
 
 LOST = {"status": "lost", "revenue_current": 0.0, "expected_annual_revenue": 10_000_000.0,
-        "margin_pct": 20.0, "win_probability": 0.5, "lost_reason": "price pressure"}
+        "margin_pct": 20.0, "win_probability": 0.5, "lost_reason": "price pressure",
+        "concessions_cost": 200_000.0}
 
 
 def test_winback_pursue_when_the_benefit_exceeds_the_cost(run):
-    r = run(**LOST, winback_cost=999_999.99)  # benefit 10 M × 20 % × 0.5 = 1 M
+    r = run(**LOST, winback_cost=799_999.99)  # benefit 10 M × 20 % × 0.5 = 1 M; cost 0.8 M + 0.2 M
     assert r["winback"]["decision"] == "pursue" and "winback_pursue" in r["classes"]
     assert r["winback"]["value"] == 1_000_000.0 and r["winback"]["missing"] == []
+    assert r["winback"]["cost"] == 999_999.99 and r["winback"]["defaulted"] == []
 
 
 def test_winback_not_pursued_when_the_benefit_only_equals_the_cost(run):
-    r = run(**LOST, winback_cost=1_000_000.0)
+    r = run(**LOST, winback_cost=800_000.0)
     assert r["winback"]["decision"] == "do_not_pursue" and "winback_decline" in r["classes"]
     assert "winback_pursue" not in r["classes"]
 
 
 def test_winback_undecided_names_the_missing_input(run):
-    r = run(**{**LOST, "win_probability": None}, winback_cost=100.0)
+    # the chance of success would default from the reason: without one it stays missing
+    r = run(**{**LOST, "win_probability": None, "lost_reason": None}, winback_cost=100.0)
     assert r["winback"]["decision"] == "undecided"
     assert r["winback"]["missing"] == ["win_probability"]
     assert not {"winback_pursue", "winback_decline"} & set(r["classes"])

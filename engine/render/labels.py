@@ -24,6 +24,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "revenue_share": {"share"}, "negotiation_for": {"playbooks"},
     "reason_pursue": {"value", "cost", "difference"}, "reason_do_not_pursue": {"value", "cost"},
     "reason_undecided": {"missing"}, "advice_pursue": {"reason"}, "advice_do_not_pursue": {"reason"},
+    "defaulted_value": {"value", "by"},
     "more_steps": {"count"}, "no_action": {"count"}, "lost": {"reason"},
     "why_dependency_risky": {"share"}, "why_dependency_mono": {"share"},
     "state_new": {"opened"}, "state_ongoing": {"opened"}, "state_escalated": {"opened"},

@@ -10,7 +10,7 @@ import copy
 from datetime import date, timedelta
 from typing import Any, Iterable
 
-from ..evidence import WINBACK_COST, WINBACK_VALUE
+from ..evidence import WINBACK_COST, WINBACK_TOTAL_COST, WINBACK_VALUE
 from ..model import NO_RISK, Project, text_in
 
 
@@ -95,12 +95,13 @@ def _merge_and_queue(playbooks: list[dict[str, Any]]) -> None:
 
 def _winback(decision: str, missing: list[str]) -> dict[str, Any]:
     inputs = {"expected_annual_revenue": 2_000_000.0, "margin_pct": 25.0, "win_probability": 0.5,
-              WINBACK_COST: 100_000.0}
+              WINBACK_COST: 100_000.0, "concessions_cost": 50_000.0}
     for m in missing:
         inputs[m] = None
     return {"decision": decision, "value": None if missing else 250_000.0,
-            "cost": inputs[WINBACK_COST], "inputs": inputs, "missing": missing,
-            "lost_reason": "price pressure"}
+            "cost": None if missing else 150_000.0, "cost_metric": WINBACK_TOTAL_COST,
+            "cost_inputs": [WINBACK_COST, "concessions_cost"], "inputs": inputs, "missing": missing,
+            "defaulted": [] if missing else ["win_probability"], "lost_reason": "price pressure"}
 
 
 def sample_results(project: Project, lang: str, as_of: date = date(2026, 11, 23)) -> list[dict[str, Any]]:
@@ -115,10 +116,10 @@ def sample_results(project: Project, lang: str, as_of: date = date(2026, 11, 23)
                                                        "resolved_plans": closed})]
     if WINBACK_VALUE in project.metrics:
         for i, (decision, missing) in enumerate((("pursue", []), ("do_not_pursue", []),
-                                                 ("undecided", ["win_probability"]))):
+                                                 ("undecided", ["concessions_cost"]))):
             wb = _winback(decision, missing)
             if decision == "do_not_pursue":
-                wb["value"], wb["lost_reason"] = 50_000.0, None
+                wb["value"], wb["lost_reason"], wb["defaulted"] = 50_000.0, None, []
             results.append(_result(project, as_of, lang, f"S-L{i}", status="lost", revenue_current=0.0,
                                    winback=wb, held_plans=[], resolved_plans=[], pending_rules=[]))
     return results

@@ -13,7 +13,7 @@ from .. import expr
 from ..analysis import MetricRef, resolve
 from ..evidence import DECLINE, PURSUE
 from ..i18n import format_date, format_number, format_value
-from ..model import NO_RISK, Project, text_in
+from ..model import NO_RISK, Project, text_in, value_key
 from . import states
 from .labels import say
 
@@ -100,8 +100,7 @@ class Words:
     def lost_reason(self, value: Any) -> str:
         if value in (None, ""):
             return self.labels["lost_reason_unknown"]
-        key = "_".join(str(value).lower().replace("-", " ").split())
-        return self.labels["lost_reasons"].get(key, str(value))
+        return self.labels["lost_reasons"].get(value_key(value), str(value))
 
 
 def _risk_order(project: Project, result: Mapping[str, Any]) -> int:
@@ -343,12 +342,32 @@ def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
         reasoning = [say(L, "reason_undecided",
                          missing=", ".join(_lower_first(w.metric_title(m)) for m in wb["missing"])),
                      L["advice_undecided"]]
-    rows = [{"label": w.metric_title(m), "value": w.metric(m, v)} for m, v in wb["inputs"].items()
-            if m != "winback_cost"]
+    cost_id = wb.get("cost_metric", "winback_cost")
+    cost_inputs = [m for m in wb.get("cost_inputs", ()) if m != cost_id]
+
+    def row(m: str, v: Any) -> dict[str, str]:
+        text = w.metric(m, v)
+        if m in wb.get("defaulted", ()):
+            text = say(L, "defaulted_value", value=text, by=_default_key(w, m, wb))
+        return {"label": w.metric_title(m), "value": text}
+
     return {"decision_id": decision, "decision": L[f"decision_{decision}"],
-            "inputs": rows, "value_label": w.metric_title("winback_value"), "value": value,
-            "cost_label": w.metric_title("winback_cost"), "cost": cost,
+            "inputs": [row(m, v) for m, v in wb["inputs"].items() if m not in cost_inputs and m != cost_id],
+            "value_label": w.metric_title("winback_value"), "value": value,
+            "costs": [row(m, wb["inputs"][m]) for m in cost_inputs if m in wb["inputs"]],
+            "cost_label": w.metric_title(cost_id), "cost": cost,
             "reasoning": reasoning, "missing": [w.metric_title(m) for m in wb["missing"]]}
+
+
+def _default_key(w: Words, mid: str, wb: Mapping[str, Any]) -> str:
+    """The value that picked an input's default (default_by), as the plan names it: a lost
+    client's reason in the labels' words, else the value itself."""
+    m = w.project.metrics.get(mid)
+    by = m.default_by.metric if m is not None and m.default_by is not None else ""
+    if by == "lost_reason":
+        return w.lost_reason(wb.get("lost_reason"))
+    value = wb.get("inputs", {}).get(by)
+    return "—" if value is None else str(value)
 
 
 # ---- digests and summary ---------------------------------------------------------------
