@@ -363,6 +363,13 @@ def check_project(project: Project) -> list[Problem]:
             if ident not in known:
                 at(r.where, 0, f"rule '{r.id}' → then: unknown {kind} '{ident}'{_hint(ident, known)}")
     for pb in project.playbooks.values():
+        n = pb.negotiation
+        if n is not None and n.meetings:
+            ids = [st.id for st in pb.steps]
+            for mid in n.meetings:
+                if mid not in ids:
+                    at(n.meetings_where or pb.where, 0,
+                       f"playbook '{pb.id}' → negotiation → meetings: unknown step '{mid}'{_hint(mid, ids)}")
         for st in pb.steps:
             if st.when is not None and st.when_where is not None:
                 try:

@@ -149,6 +149,10 @@ class Negotiation:
     participants: tuple[tuple[Text, Text], ...] = ()  # (role on the client's side, what it wants)
     problems: tuple[tuple[Text, Text], ...] = ()  # (common problem, remedy)
     mistakes: tuple[Text, ...] = ()
+    # the playbook's steps that are meetings with the client: the preparation shows only in a
+    # plan that has one of them (kept or merged); empty: whenever the playbook is there
+    meetings: tuple[str, ...] = ()
+    meetings_where: Optional[Where] = None
 
 
 @dataclass(frozen=True)

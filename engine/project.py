@@ -226,7 +226,9 @@ class _Collector:
         negotiation = None if n is None else Negotiation(
             tuple((_text(x["role"]), _text(x["wants"])) for x in n.get("participants", [])),
             tuple((_text(x["problem"]), _text(x["remedy"])) for x in n.get("problems", [])),
-            tuple(_text(x) for x in n.get("mistakes", [])))
+            tuple(_text(x) for x in n.get("mistakes", [])),
+            tuple(n.get("meetings", ())),
+            Where(doc.path, *doc.where(("negotiation", "meetings"))) if "meetings" in n else None)
         self.playbooks[p["id"]] = Playbook(
             p["id"], _text(p["title"]), tuple(steps), where, _text(p.get("description")),
             p.get("priority", 5), p.get("template", "plan"), p.get("cooldown_days", 0), negotiation,

@@ -232,6 +232,13 @@ def test_default_by_keys_are_values_of_the_other_metric_when_it_declares_them(ma
                 "'lots' is not a value of 'status' (active, lost) (did you mean 'lost'?)")
 
 
+def test_negotiation_meetings_are_steps_of_the_playbook(make_project):
+    text = DEFAULT_FILES["playbooks/respond.yaml"] + "negotiation:\n  meetings: [cal]\n  mistakes: [Pressure]\n"
+    root = make_project({"playbooks/respond.yaml": text})
+    one_problem(root, "playbooks/respond.yaml", *locate(text, "[cal]"),
+                "playbook 'respond' → negotiation → meetings: unknown step 'cal' (did you mean 'call'?)")
+
+
 # ---- the whole project ------------------------------------------------------------------
 
 def test_all_problems_of_all_files_are_reported_together(make_project):

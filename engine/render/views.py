@@ -302,8 +302,14 @@ def _lower_first(text: str) -> str:
 def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
     """One preparation section for all meetings of the plan: the playbooks' blocks merged,
     each participant, problem and mistake once, in playbook priority order."""
-    blocks = [(pr["title"], w.project.playbooks[pr["id"]].negotiation) for pr in result["playbooks"]
-              if w.project.playbooks[pr["id"]].negotiation is not None]
+    # the steps in the plan, kept or merged into another: a block that names its meetings
+    # shows only when one of them is here (a lost client we do not pursue has no meeting)
+    present = {(pr["id"], s["id"]) for pr in result["playbooks"] for s in pr["steps"]}
+    present |= {(m["playbook"], m["step"]) for pr in result["playbooks"] for s in pr["steps"]
+                for m in s.get("merged") or ()}
+    blocks = [(pr["title"], n) for pr in result["playbooks"]
+              if (n := w.project.playbooks[pr["id"]].negotiation) is not None
+              and (not n.meetings or any((pr["id"], m) in present for m in n.meetings))]
     if not blocks:
         return None
     lang = w.lang
