@@ -227,6 +227,7 @@ def test_a_step_owner_without_a_name_is_a_problem(tmp_path):
     problems = exc.value.problems
     assert {p.path.rsplit("/", 1)[1] for p in problems} == {"financial_response.yaml"}
     assert {p.message.split(" has no name")[0] for p in problems} == {
+        "playbook 'financial_response' → step 'credit_control': owner 'finance'",
         "playbook 'financial_response' → step 'analyse_project_margins': owner 'finance'"}
 
 
