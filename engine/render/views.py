@@ -382,22 +382,27 @@ NEXT_STEPS = 3  # a digest shows the soonest steps of each account; the plan has
 MANAGER_ROLE = "key_account_manager"  # the role a digest's reader, the account's owner, holds
 
 
+THIS_WEEK = 10  # at most this many of the manager's own steps lead the digest
+
+
 def this_week(w: Words, results: Iterable[Mapping[str, Any]], as_of: str) -> list[dict[str, Any]]:
-    """The manager's own open steps due by the end of the run's week (overdue ones included),
-    accounts by priority, then by due date."""
-    end = _week_end(as_of)
+    """The manager's own open steps to start this week: due by the end of next week (a step
+    due in six working days needs work now) or overdue; accounts by priority, then by due
+    date, at most THIS_WEEK."""
+    end = _week_end(as_of, weeks=2)
     rows = []
     for rank, r in enumerate(results):
         for s in steps_by_due(w, r):
             if s["owner"] == MANAGER_ROLE and not s["done"] and s["due_iso"] <= end:
                 rows.append(((rank, s["due_iso"]), {**s, "account": r.get("name") or r["account_id"],
                                                     "account_id": r["account_id"]}))
-    return [row for _, row in sorted(rows, key=lambda kv: kv[0])]
+    return [row for _, row in sorted(rows, key=lambda kv: kv[0])][:THIS_WEEK]
 
 
-def _week_end(iso: str) -> str:
+def _week_end(iso: str, weeks: int = 1) -> str:
+    """The Sunday ending the week of `iso` (weeks=2: the next week's)."""
     d = date.fromisoformat(iso)
-    return (d + timedelta(days=6 - d.weekday())).isoformat()
+    return (d + timedelta(days=6 - d.weekday(), weeks=weeks - 1)).isoformat()
 
 
 def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: Mapping[str, str],
@@ -426,7 +431,7 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
     as_of = ordered[0]["as_of"] if ordered else ""
     return {"owner": owner, "accounts": accounts, "tracked": tracked,
             "this_week": this_week(w, ordered, as_of) if as_of else [],
-            "week_end": w.date(_week_end(as_of)) if as_of else "",
+            "week_end": w.date(_week_end(as_of, weeks=2)) if as_of else "",
             "attention": states.attention(w, ordered, plan_files) if tracked else [],
             "closed": states.closed_rows(w, sorted(closed, key=lambda r: urgency_key(w.project, r))),
             "quiet": say(w.labels, "no_action", count=quiet) if quiet else ""}
