@@ -162,3 +162,62 @@ def test_no_role_has_more_steps_in_a_week_than_its_capacity_across_runs(tmp_path
     assert "queued" not in meet["A6"] and meet["A0"]["queued"]["from"] < meet["A0"]["due"]
     # a step the store holds keeps its date on the next run, even behind new higher priorities
     assert steps(second["A6"])[("crisis", "meet")]["due"] == meet["A6"]["due"]
+
+
+# ---- the default project on the bundled sample ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    import json
+    from engine.run import evaluate_portfolio
+    from engine.project import default_project_dir
+    from engine.render import write_documents
+    root = default_project_dir()
+    project = load_project(root)
+    out = tmp_path_factory.mktemp("sample") / "out"
+    evaluate_portfolio(project, [root / "examples" / "accounts.csv"], out, date(2026, 11, 23),
+                       write_documents=write_documents)
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text("utf-8").splitlines()]
+    return project, out, results
+
+
+def test_every_account_with_a_plan_has_a_priority_and_key_accounts_outrank_small_ones(sample):
+    _, _, results = sample
+    assert all(isinstance(r["priority"], float) for r in results if r["playbooks"])
+    high = [r for r in results if r["risk_level"] == "high" and r["status"] == "active"]
+    key = [r["priority"] for r in high if r["key_account"]]
+    small = [r["priority"] for r in high if r["abc"] == "C" and not r["key_account"]]
+    assert key and small and min(key) > max(small)
+
+
+def test_the_sample_plans_hold_what_the_issue_asks(sample):
+    project, _, results = sample
+    cal, capacity = project.calendar, project.capacity
+    load: dict[tuple[str, date], int] = {}
+    for r in results:
+        for p in r["playbooks"]:
+            for s in p["steps"]:
+                due = date.fromisoformat(s["due"])
+                assert cal.is_working(due), (r["account_id"], s["id"], s["due"])
+                if s["owner"] in capacity:
+                    week = (s["owner"], due - timedelta(days=due.weekday()))
+                    load[week] = load.get(week, 0) + 1
+        meetings = [s for p in r["playbooks"] for s in p["steps"]
+                    if project.playbooks[p["id"]].steps and any(
+                        m.id == s["id"] and m.action == "top_management_meeting"
+                        for m in project.playbooks[p["id"]].steps)]
+        assert len(meetings) <= 1, r["account_id"]
+    assert capacity and load and all(n <= capacity[role] for (role, _), n in load.items())
+
+
+def test_digests_list_accounts_in_priority_order(sample):
+    _, out, results = sample
+    import re
+    for owner in {r["owner"] for r in results if r["playbooks"]}:
+        priority = {f"../plans/{r['account_id']}.md": r["priority"] for r in results if r["owner"] == owner}
+        digest = (out / "digests" / f"{owner.replace(' ', '_')}.md").read_text("utf-8")
+        # each account's section ends with the link to its plan, in the digest's order
+        links = re.findall(r"^\[open the plan\]\((\.\./plans/[^)]+)\)$", digest, re.M)
+        assert len(links) == sum(1 for r in results if r["owner"] == owner and r["playbooks"])
+        shown = [priority[link] for link in links]
+        assert shown == sorted(shown, reverse=True)
