@@ -140,7 +140,7 @@ def priority_view(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
     boosts = {b.id: b for b in w.project.priority.boosts}
     raised = [f"{text_in(boosts[b].title, w.lang) or b} ×{w.num(boosts[b].factor, 1)}"
               for b in result.get("priority_boosts") or () if b in boosts]
-    return {"value": w.money(result.get("priority")), "expected_loss": w.money(result.get("expected_loss")),
+    return {"value": w.num(result.get("priority"), 0), "expected_loss": w.money(result.get("expected_loss")),
             "raised": say(w.labels, "priority_raised", boosts=", ".join(raised)) if raised else ""}
 
 
@@ -485,7 +485,7 @@ def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, st
                           "owner": r.get("owner") or w.labels["unassigned"], "risk": w.risk(r["risk_level"]),
                           "risk_id": r["risk_level"], "signals": len(r["signals"]),
                           "at_stake": w.money(at_stake(r)), "expected_loss": w.money(r.get("expected_loss")),
-                          "priority": w.money(r.get("priority")), "abc": r.get("abc") or "",
+                          "priority": w.num(r.get("priority"), 0), "abc": r.get("abc") or "",
                           "plan": plan_files.get(r["account_id"], "")}
                          for r in sorted((r for r in results if r["playbooks"] and r.get("status") != "lost"),
                                          key=lambda r: urgency_key(p, r))[:top]],
@@ -523,7 +523,8 @@ def workload(w: Words, results: Iterable[Mapping[str, Any]], weeks: int = 6) -> 
              "later": sum(n for k, n in per[role].items() if k > columns[-1]),
              "last": w.date(max(per[role])) if per[role] else "—"}
             for role in sorted(capacity)]
-    return {"columns": [w.date(c) for c in columns], "rows": rows}
+    # short column heads (dd.mm): six full dates do not fit a page's width
+    return {"columns": [f"{c[8:10]}.{c[5:7]}" for c in columns], "rows": rows}
 
 
 def owners_of(results: Iterable[Mapping[str, Any]], unassigned: str) -> list[str]:
