@@ -64,6 +64,17 @@ def test_plan_matches_golden(rendered, lang, account, fmt):
     assert text == golden.read_text("utf-8"), f"{golden} differs (KAM_UPDATE_GOLDEN=1 to regenerate)"
 
 
+@pytest.mark.parametrize("lang", ["en", "ru"])
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_digest_matches_golden(rendered, lang, fmt):
+    """Anna Petrova's digest: her own steps to start this week first, then her accounts by priority."""
+    text = (rendered[lang] / "digests" / f"Anna_Petrova.{fmt}").read_text("utf-8")
+    golden = GOLDEN / lang / f"digest-Anna_Petrova.{fmt}"
+    if UPDATE:
+        golden.write_text(text, "utf-8")
+    assert text == golden.read_text("utf-8"), f"{golden} differs (KAM_UPDATE_GOLDEN=1 to regenerate)"
+
+
 def test_only_accounts_with_a_playbook_get_a_plan(rendered):
     plans = sorted(p.name for p in (rendered["en"] / "plans").iterdir())
     assert plans == sorted(f"{a}.{f}" for a in ACCOUNTS for f in ("md", "html"))

@@ -20,23 +20,14 @@ from engine.render import write_documents
 from engine.render.labels import load_labels
 from engine.render.views import Words, winback
 from engine.run import evaluate_portfolio
+from test_signals_catalog import HEALTHY as CATALOG_HEALTHY
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = datetime.date(2026, 11, 23)
 
 # An active account on which no rule fires; revenue_share_pct given so that a one-account
 # portfolio pass does not make it 100 % of the revenue.
-HEALTHY: dict[str, Any] = {
-    "account_id": "P-1", "name": "Plan Ltd", "owner": "Owner", "segment": "enterprise",
-    "status": "active", "strategic": False, "revenue_share_pct": 5.0,
-    "revenue_current": 100.0, "revenue_previous": 100.0, "margin_pct": 20.0, "payment_overdue_days": 0,
-    "restructuring_requests_90d": 0, "tenders_not_invited_90d": 0, "pricing_policy_changed": False,
-    "decision_maker_changed": False, "buyer_changed": False, "excluded_from_meetings": False,
-    "bypassing_contractors": False, "approval_days_current": 10.0, "approval_days_previous": 10.0,
-    "key_contacts": 4, "client_contacts_current": 100, "client_contacts_previous": 100,
-    "complaints_current": 1, "complaints_previous": 1, "competitor_mentions_90d": 0,
-    "dissatisfaction_noted": False, "nps": 9, "days_since_qbr": 30,
-}
+HEALTHY: dict[str, Any] = {**CATALOG_HEALTHY, "account_id": "P-1", "name": "Plan Ltd", "revenue_share_pct": 5.0}
 # A lost client worth winning back: 10 M × 20 % × 0.5 = 1 M against 0.6 M + 0.2 M.
 LOST: dict[str, Any] = {
     "status": "lost", "revenue_current": 0.0, "revenue_previous": 100.0, "lost_reason": "lack of attention",
