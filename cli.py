@@ -298,6 +298,24 @@ def rule_tests(paths: tuple[str, ...], project_dir: str | None, verbose: bool) -
     return 1 if any(not o.passed for o in outcomes) else 0
 
 
+@main.command("inspect")
+@click.argument("file", type=click.Path(dir_okay=False))
+@project_option
+@click.option("--sheet", help="Sheet of an .xlsx file. Default: the first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_guard
+def inspect_command(file: str, project_dir: str | None, sheet: str | None, as_json: bool) -> int:
+    """Show how FILE will be read: header row, column -> metric, typed samples, rejected rows."""
+    from engine.inspect import as_json as report_json, inspect_file, text_lines
+    report = inspect_file(_load(project_dir), Path(file), sheet)
+    if as_json:
+        click.echo(json.dumps(report_json(report), ensure_ascii=False, indent=2, default=str))
+    else:
+        for line in text_lines(report):
+            click.echo(line)
+    return 0
+
+
 @main.command("diff")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--base", required=True,

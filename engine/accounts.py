@@ -51,15 +51,17 @@ def load_accounts(project: Project, inputs: Iterable[Path], sheet: str | None = 
         required_columns(project, table)
         for rec in table.records:
             out.read += 1
-            _take(project, rec, table.decimal_comma, seen, out)
+            take_record(project, rec, table.decimal_comma, seen, out)
         if table.unknown:
             out.ignored_columns[table.source] = list(dict.fromkeys(table.unknown))
     assert out.read == len(out.accepted) + len(out.rejected), "every record is accepted or rejected"
     return out
 
 
-def _take(project: Project, rec: RawRecord, decimal_comma: bool, seen: dict[str, tuple[str, int]],
-          out: Loaded) -> None:
+def take_record(project: Project, rec: RawRecord, decimal_comma: bool, seen: dict[str, tuple[str, int]],
+                out: Loaded) -> None:
+    """Type-check one record into `out` (accepted or rejected with its reasons); `seen`
+    holds the accepted ids so far, for duplicates."""
     account_id = shown_id(rec.cells.get("account_id"))
     if rec.problem is not None:
         out.rejected.append(reject(rec.source, rec.row, account_id, [(None, rec.problem)]))
