@@ -11,6 +11,7 @@ and read the diff before committing it.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import json
@@ -299,20 +300,28 @@ def test_placeholders_are_substituted_never_evaluated():
 
 
 def test_readme_excerpt_is_real_output(project, tmp_path):
-    """The plan quoted in README.md ("What a manager receives") is what `make demo` writes."""
+    """The plan and digest quoted in README.md ("What a manager receives") are what `make demo`
+    writes (with its store: plan ids), and the Russian plan what `--lang ru --no-store` writes."""
     readme = (ROOT / "README.md").read_text("utf-8")
     section = readme[readme.index("## What a manager receives"):readme.index("## Writing rules")]
     account = re.search(r"out/demo/plans/([\w-]+)\.md", section).group(1)
+    digest = re.search(r"out/demo/digests/([\w-]+)\.md", section).group(1)
     blocks = re.findall(r"((?:\n    .*|\n)+)", section[section.index("after `make demo`"):])
     quoted = [b for b in blocks if b.strip()]
-    assert len(quoted) == 2
-    for lang, block in zip(("en", "ru"), quoted):
+    assert len(quoted) == 3
+    runs = {}
+    for lang, stored in (("en", True), ("ru", False)):
         out = tmp_path / lang
-        evaluate_portfolio(project, [ROOT / "examples" / "accounts.csv"], out, AS_OF, lang,
-                           write_documents=write_documents)
+        with Store.open(tmp_path / f"{lang}.sqlite") if stored else contextlib.nullcontext() as store:
+            evaluate_portfolio(project, [ROOT / "examples" / "accounts.csv"], out, AS_OF, lang,
+                               write_documents=write_documents, store=store)
+        runs[lang] = out
+    files = [runs["en"] / "plans" / f"{account}.md", runs["en"] / "digests" / f"{digest}.md",
+             runs["ru"] / "plans" / f"{account}.md"]
+    for path, block in zip(files, quoted):
         # README shows non-breaking spaces as plain ones
-        plan = (out / "plans" / f"{account}.md").read_text("utf-8").replace("\u00a0", " ").splitlines()
+        written = path.read_text("utf-8").replace("\u00a0", " ").splitlines()
         for line in block.splitlines():
             line = line[4:].replace("\u00a0", " ")
             if line.strip() and line.strip() != "…":
-                assert line in plan, (lang, line)
+                assert line in written, (path.name, line)
