@@ -221,3 +221,13 @@ def test_digests_list_accounts_in_priority_order(sample):
         assert len(links) == sum(1 for r in results if r["owner"] == owner and r["playbooks"])
         shown = [priority[link] for link in links]
         assert shown == sorted(shown, reverse=True)
+
+
+def test_an_identical_rerun_shows_the_same_queued_steps(tmp_path):
+    weekly = shaped(tmp_path, **{"kam.yaml": "kind: project\nname: cap\ncapacity:\n  director: 1\n"})
+    accounts = {f"A{i}": {**LATE, "revenue_current": 100 + i} for i in range(3)}
+    first = weekly.run("2026-11-23", accounts)
+    again = weekly.run("2026-11-23", accounts)  # same rules, date and input: the recorded run replayed
+    assert weekly.last.replayed
+    assert any("queued" in s for r in first.values() for s in steps(r).values())
+    assert again == first

@@ -9,6 +9,7 @@ Fields a result gets (templates can rely on them after a run with a store):
   held_plans:     [{id, title, plan_id, state: snoozed|cooldown, until, reason, by}] fired but held back
   resolved_plans: [{id, title, plan_id, opened, resolved}] closed by this run
   pending_rules:  [{rule, runs, for_runs, asserts}] conditions that hold but not yet for_runs
+  steps[*].queued: {from, week} for a step this run moved for capacity (engine/schedule.py)
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from ..model import Project, text_in
 from ..reconcile import Outcome
 
 
-def build(outcome: Outcome, ids: Mapping[int, int], pending: Mapping[str, int]) -> dict[str, Any] | None:
-    """`ids`: the store's plan id of each change (by position) once written."""
+def build(outcome: Outcome, ids: Mapping[int, int], pending: Mapping[str, int],
+          queued: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any] | None:
+    """`ids`: the store's plan id of each change (by position) once written; `queued`: the
+    steps this run moved for capacity (playbook -> step -> {from, week})."""
     plans: dict[str, Any] = {}
     resolved = []
     for i, change in enumerate(outcome.changes):
@@ -37,7 +40,11 @@ def build(outcome: Outcome, ids: Mapping[int, int], pending: Mapping[str, int]) 
             for h in outcome.held]
     if not (plans or resolved or held or pending):
         return None
-    return {"plans": plans, "resolved": resolved, "held": held, "pending": dict(pending)}
+    out = {"plans": plans, "resolved": resolved, "held": held, "pending": dict(pending)}
+    queued = {pid: steps for pid, steps in (queued or {}).items() if pid in plans}
+    if queued:
+        out["queued"] = queued
+    return out
 
 
 def _title(project: Project, pid: str, lang: str) -> str:
@@ -65,10 +72,14 @@ def apply(project: Project, result: dict[str, Any], overlay: Mapping[str, Any] |
             continue  # kept open, but its playbook left the project: listed by `kam plans` only
         e = engine_entries.get(pid) or _entry(project, pid, lang)
         steps = []
+        queued = (ov.get("queued") or {}).get(pid, {})
         for s in e["steps"]:
             due, done_on = info["steps"].get(s["id"], [s["due"], None])
-            steps.append({**s, "due": due, "done": done_on is not None,
-                          "overdue": done_on is None and due < day})
+            step = {**s, "due": due, "done": done_on is not None, "overdue": done_on is None and due < day}
+            step.pop("queued", None)
+            if s["id"] in queued:
+                step["queued"] = queued[s["id"]]
+            steps.append(step)
         entries.append({**e, "steps": steps, "state": info["state"], "plan_id": info["plan_id"],
                         "opened": info["opened"], "kept_open": info["kept_open"],
                         "overdue": any(s["overdue"] for s in steps)})

@@ -215,7 +215,7 @@ class _Job:
                                    self.policies, self.levels,
                                    {p["id"]: [(s["id"], s["due"]) for s in p["steps"]] for p in r["playbooks"]})
             ids_written = {i: writer.write(r, c) for i, c in enumerate(outcome.changes)}
-            overlay = ov.build(outcome, ids_written, pending)
+            overlay = ov.build(outcome, ids_written, pending, _queued(r))
             if self.store.dry_run:  # plan ids of a dry run are the in-memory copy's: not real
                 overlay = _without_new_ids(overlay, outcome)
             final = ov.apply(self.project, r, overlay, self.lang)
@@ -241,8 +241,7 @@ class _Job:
             pending = (overlay or {}).get("pending") or {}
             if pending:
                 r = self._evaluate(r["account_id"], frozenset(pending))
-            schedule.apply(r, self.moved)
-            final = ov.apply(self.project, r, overlay, self.lang)
+            final = ov.apply(self.project, r, overlay, self.lang)  # queued steps come with the overlay
             self.info.states.update(p["state"] for p in final["playbooks"])
             self.info.states.update(h["state"] for h in final["held_plans"])
             self.info.states.update("resolved" for _ in final["resolved_plans"])
@@ -281,6 +280,17 @@ class _Job:
             measure(self.project, accepted)
             self._values = {v["account_id"]: v for v in accepted}
         return self._values
+
+
+def _queued(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The steps this run queued for capacity, per playbook: kept with the overlay, so an
+    identical re-run shows them queued too."""
+    out = {}
+    for p in result["playbooks"]:
+        steps = {s["id"]: s["queued"] for s in p["steps"] if "queued" in s}
+        if steps:
+            out[p["id"]] = steps
+    return out
 
 
 _NOTHING = ', "held_plans": [], "resolved_plans": [], "pending_rules": []}\n'
