@@ -38,17 +38,17 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from . import expr
 from .errors import KamError, Problem
 from .evaluate import Evaluator
+from .io.dates import LOST_DATE, SNAPSHOT_DATE, parse_date
 from .io.readers import read_table
 from .io.records import normalize
 from .model import Project
 from .portfolio import measure
 
-DATE_COLUMN = "snapshot_date"
 MAX_SWEEP = 100
 Z95 = 1.959963984540054  # the standard normal's 97.5th percentile: two-sided 95 %
 
@@ -71,16 +71,12 @@ class History:
         return max([max(self.snapshots)] + list(self.losses.values()))
 
 
-def _date(text: Any) -> date:
-    return date.fromisoformat(str(text).strip())
-
-
 def read_history(project: Project, path: Path, losses_path: Path) -> History:
     """Snapshots (the account columns plus snapshot_date) and losses (account_id,lost_date)."""
     table = read_table(Path(path), project.columns)
-    if DATE_COLUMN not in table.columns:
-        raise KamError(Problem(table.source, 1, 1, f"no '{DATE_COLUMN}' column: a history has one "
-                                                   "row per account and snapshot date (YYYY-MM-DD)"))
+    if SNAPSHOT_DATE not in table.columns:
+        raise KamError(Problem(table.source, 1, 1, f"no '{SNAPSHOT_DATE}' column: a history has one "
+                                                   "row per account and snapshot date"))
     snapshots: dict[date, list[dict[str, Any]]] = defaultdict(list)
     seen: set[tuple[date, str]] = set()
     records, rejected = 0, []
@@ -88,10 +84,9 @@ def read_history(project: Project, path: Path, losses_path: Path) -> History:
         records += 1
         where = f"{rec.source} row {rec.row}"
         try:
-            when = _date(rec.cells.get(DATE_COLUMN, ""))
-        except ValueError:
-            rejected.append(f"{where}: {DATE_COLUMN}: expected YYYY-MM-DD, got "
-                            f"{str(rec.cells.get(DATE_COLUMN, ''))[:40]!r}")
+            when = parse_date(rec.cells.get(SNAPSHOT_DATE))
+        except ValueError as exc:
+            rejected.append(f"{where}: {SNAPSHOT_DATE}: {exc}")
             continue
         if rec.problem:
             rejected.append(f"{where}: {rec.problem}")
@@ -110,7 +105,7 @@ def read_history(project: Project, path: Path, losses_path: Path) -> History:
     if not snapshots:
         raise KamError(Problem(table.source, 0, 0, "no usable snapshot in the history"
                                                    + (f" (first problem: {rejected[0]})" if rejected else "")))
-    losses = read_losses(losses_path)
+    losses = read_losses(losses_path, project.columns)
     accounts = {aid for _, aid in seen}
     history = History(table.source, dict(sorted(snapshots.items())),
                       {a: d for a, d in sorted(losses.items()) if a in accounts}, records, rejected)
@@ -118,24 +113,24 @@ def read_history(project: Project, path: Path, losses_path: Path) -> History:
     return history
 
 
-def read_losses(path: Path) -> dict[str, date]:
-    table = read_table(Path(path))
-    for col in ("account_id", "lost_date"):
+def read_losses(path: Path, columns: Mapping[str, str] | None = None) -> dict[str, date]:
+    """account_id -> lost_date; `columns`: kam.yaml's mapping, as for the history."""
+    table = read_table(Path(path), columns)
+    for col in ("account_id", LOST_DATE):
         if col not in table.columns:
-            raise KamError(Problem(table.source, 1, 1, f"no '{col}' column: expected account_id,lost_date"))
+            raise KamError(Problem(table.source, 1, 1, f"no '{col}' column: expected account_id,{LOST_DATE}"))
     losses: dict[str, date] = {}
     problems: list[Problem] = []
-    id_col, date_col = (table.columns.index(c) + 1 for c in ("account_id", "lost_date"))
+    id_col, date_col = (table.columns.index(c) + 1 for c in ("account_id", LOST_DATE))
     for rec in table.records:
         if rec.problem:
             problems.append(Problem(table.source, rec.row, 1, rec.problem))
             continue
         aid = str(rec.cells.get("account_id", "")).strip()
         try:
-            when = _date(rec.cells.get("lost_date", ""))
-        except ValueError:
-            problems.append(Problem(table.source, rec.row, date_col, f"lost_date: expected YYYY-MM-DD, got "
-                                                              f"{str(rec.cells.get('lost_date'))[:40]!r}"))
+            when = parse_date(rec.cells.get(LOST_DATE))
+        except ValueError as exc:
+            problems.append(Problem(table.source, rec.row, date_col, f"{LOST_DATE}: {exc}"))
             continue
         if not aid:
             problems.append(Problem(table.source, rec.row, id_col, "account_id: required value is missing"))

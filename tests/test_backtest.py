@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -255,9 +257,12 @@ def test_bad_history_and_losses(tmp_path, tiny):
     r = run("backtest", no_date, "--losses", losses)
     assert r.exit_code == 1 and "no 'snapshot_date' column" in r.output
     bad_losses = tmp_path / "bad_losses.csv"
-    bad_losses.write_text("account_id,lost_date\nL1,20.04.2025\n", "utf-8")
+    bad_losses.write_text("account_id,lost_date\nL1,31.04.2025\nL2,03/04/2025\n", "utf-8")
     r = run("backtest", history, "--losses", bad_losses)
-    assert r.exit_code == 1 and f"{bad_losses}:2:2: lost_date: expected YYYY-MM-DD, got '20.04.2025'" in r.output
+    assert r.exit_code == 1
+    assert f"{bad_losses}:2:2: lost_date: '31.04.2025' is not a date: April 2025 has no day 31" in r.output
+    assert (f"{bad_losses}:3:2: lost_date: '03/04/2025' is ambiguous: day/month or month/day? "
+            "Write it as 2025-MM-DD or DD.MM.2025") in r.output
     # a bad row is rejected and reported; the rest is still scored
     rows = history.read_text("utf-8") + "2025-03-31,H3,1,1,1,0,11\nsoon,H4,1,1,1,0,5\n"
     history.write_text(rows, "utf-8")
@@ -265,7 +270,59 @@ def test_bad_history_and_losses(tmp_path, tiny):
     assert r.exit_code == 0
     assert "2 rejected" in r.output
     assert "rejected: " in r.output and "nps: 11 is above the maximum 10" in r.output
-    assert "snapshot_date: expected YYYY-MM-DD, got 'soon'" in r.output
+    assert (f"rejected: {history} row 16: snapshot_date: expected a date (2026-11-23, 23.11.2026, "
+            "23 ноября 2026, 23 Nov 2026), got 'soon'") in r.output
+
+
+GENITIVE = {1: "января", 2: "февраля", 3: "марта", 4: "апреля"}
+ABBR = {1: "Jan", 2: "Feb", 3: "Mar", 4: "Apr"}
+
+
+def _report(*args: object) -> dict:
+    r = run("backtest", *args, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    del report["history"]["source"]
+    return report
+
+
+def test_dates_as_exports_write_them_give_the_same_backtest(tiny, tmp_path):
+    """A Russian CRM export (';', its own headers mapped in kam.yaml, dd.mm.yyyy and month
+    names) and an .xlsx with date cells replay exactly as the ISO history."""
+    import openpyxl
+    history, losses = tiny
+    want = _report(history, "--losses", losses)
+    rows = [line.split(",") for line in history.read_text("utf-8").splitlines()[1:]]
+    forms = [lambda d: d.strftime("%d.%m.%Y"), lambda d: f"{d.day} {GENITIVE[d.month]} {d.year} г.",
+             lambda d: d.strftime("%d.%m.%y"), lambda d: f"{d.day}-{ABBR[d.month]}-{d.year}",
+             lambda d: f"{ABBR[d.month]} {d.day}, {d.year}", lambda d: f"{d.isoformat()} 0:00:00"]
+    project = tmp_path / "project"
+    for part in ("rules", "playbooks", "templates"):
+        shutil.copytree(ROOT / part, project / part)
+    (project / "kam.yaml").write_text((ROOT / "kam.yaml").read_text("utf-8") + (
+        "columns:\n  Дата среза: snapshot_date\n  ИД клиента: account_id\n  Дата ухода: lost_date\n"), "utf-8")
+    crm = tmp_path / "история.csv"
+    head = HEADER.strip().replace("snapshot_date", "Дата среза").replace("account_id", "ИД клиента")
+    crm.write_text("\n".join([head.replace(",", ";")] + [
+        ";".join([forms[i % len(forms)](date.fromisoformat(r[0]))] + r[1:]) for i, r in enumerate(rows)]) + "\n",
+        "utf-8-sig")
+    crm_losses = tmp_path / "ушедшие.csv"
+    crm_losses.write_text("ИД клиента;Дата ухода\nL1;20 апреля 2025\nL2;10.04.2025\nGONE;1 Jan 2025\n", "utf-8")
+    assert _report(crm, "--losses", crm_losses, "--project", project) == want
+
+    book = openpyxl.Workbook()
+    book.active.append(HEADER.strip().split(","))
+    for r in rows:
+        book.active.append([datetime.fromisoformat(r[0])] + [r[1]] + [float(x) for x in r[2:]])
+    sheet = tmp_path / "history.xlsx"
+    book.save(sheet)
+    book = openpyxl.Workbook()
+    book.active.append(["account_id", "lost_date"])
+    for aid, when in (("L1", date(2025, 4, 20)), ("L2", datetime(2025, 4, 10, 9, 30)), ("GONE", date(2025, 1, 1))):
+        book.active.append([aid, when])
+    sheet_losses = tmp_path / "losses.xlsx"
+    book.save(sheet_losses)
+    assert _report(sheet, "--losses", sheet_losses) == want
 
 
 def test_sweeping_a_portfolio_boundary_moves_the_portfolio_pass_too():
