@@ -340,6 +340,9 @@ def check_project(project: Project) -> list[Problem]:
                 at(m.where, 0, f"metric '{m.id}' → formula: {exc}")
         if m.values and m.type != "text":
             at(m.where, 0, f"metric '{m.id}': values are for text metrics")
+        if m.fractions and (not m.numeric or m.unit != "%" or m.derived):
+            at(m.where, 0, f"metric '{m.id}' → percent: only for a number metric with unit \"%\" "
+                           "that input files give (not a formula)")
     for m in project.metrics.values():
         if m.default_by is not None:
             for key, message in _default_by_problems(project, m):

@@ -62,6 +62,7 @@ class Metric:
     formula_text: str = ""
     decimals: int = 6
     default_by: Optional[DefaultBy] = None
+    fractions: bool = False  # percent: {fractions: true}: a bare number is a fraction of 1 (0.15 = 15 %)
 
     @property
     def derived(self) -> bool:

@@ -143,7 +143,8 @@ class _Collector:
                 description=_text(m.get("description")), min=m.get("min"), max=m.get("max"),
                 values=tuple(m.get("values", ())), required=m.get("required", False),
                 default=m.get("default"), formula=formula, formula_text=m.get("formula", ""),
-                decimals=m.get("decimals", 6), default_by=default_by)
+                decimals=m.get("decimals", 6), default_by=default_by,
+                fractions=m.get("percent", {}).get("fractions", False))
 
     def add_thresholds(self, doc: Document) -> None:
         for i, t in enumerate(doc.data["thresholds"]):

@@ -266,3 +266,26 @@ def test_default_project_loads_without_problems(default_root):
     project = load_project(default_root)
     assert project.rules and project.metrics and project.playbooks
     assert {r.id for r in project.rules} >= {"low_nps", "risk_high", "assign_anti_crisis"}
+
+
+# ---- percent: (issue 15) ------------------------------------------------------------------
+
+def exactly(root: Path, rel: str, text: str, needle: str, message: str, occurrence: int = 1) -> None:
+    """One problem: `message` at the position of `needle` in rel's text."""
+    problems = problems_of(root)
+    line, col = locate(text, needle, occurrence)
+    assert list(map(str, problems)) == [f"{root / rel}:{line}:{col}: {message}"]
+
+
+def test_percent_is_declared_only_for_percent_inputs(make_project):
+    metrics = DEFAULT_FILES["rules/metrics.yaml"] + (
+        "  - {id: share, type: number, percent: {fractions: true}}\n"
+        "  - {id: margin, type: number, unit: \"%\", percent: {fraction: true}}\n")
+    root = make_project({"rules/metrics.yaml": metrics})
+    exactly(root, "rules/metrics.yaml", metrics, "true}}", "metric 'margin' → percent → fraction: "
+            "unknown key 'fraction' (did you mean 'fractions'?)", occurrence=2)
+    metrics = metrics.replace("{fraction: true}", "{fractions: true}")
+    root = make_project({"rules/metrics.yaml": metrics})
+    exactly(root, "rules/metrics.yaml", metrics, "{id: share",
+            "metric 'share' → percent: only for a number metric with unit \"%\" that input files give "
+            "(not a formula)")

@@ -98,16 +98,24 @@ def _textual(metric: Metric) -> Callable[[list[Any]], list[Any]]:
     return convert
 
 
+def _fractions(cells: list[Any]) -> list[Any]:
+    """A percent metric whose bare numbers are fractions (x 100): the converter reads them all."""
+    return [_MISSING if x is None or x == "" else _SLOW for x in cells]
+
+
 def _column_converter(metric: Metric) -> Callable[[list[Any]], list[Any]]:
+    if metric.fractions:
+        return _fractions
     if metric.type in ("number", "integer"):
-        return _numeric(metric)
+        return _numeric(metric)  # a percent's '15 %' is no plain number: the converter reads it
     return _boolean if metric.type == "boolean" else _textual(metric)
 
 
-_COLUMN_PLANS: dict[int, tuple[Project, list[tuple[str, Any, bool, Converter, Callable]]]] = {}
+ColumnPlan = list[tuple[str, Any, bool, Converter, Callable]]
+_COLUMN_PLANS: dict[int, tuple[Project, ColumnPlan]] = {}
 
 
-def _column_plan(project: Project) -> list[tuple[str, Any, bool, Converter, Callable]]:
+def _column_plan(project: Project) -> ColumnPlan:
     cached = _COLUMN_PLANS.get(id(project))
     if cached is not None and cached[0] is project:
         return cached[1]

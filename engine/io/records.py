@@ -15,6 +15,7 @@ MAX_ABS = 1e15  # beyond this a "number" is a data error (and the engine cannot 
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")  # thousands: space, no-break spaces, 1'234
 _PLAIN = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 _GROUPED = {sep: re.compile(rf"[-+]?[1-9]\d{{0,2}}(\{sep}\d{{3}})+") for sep in ",."}
+_PERCENT = re.compile(r"\s*(.*?)\s*%\s*")  # '15 %', '15,5%' (\s: no-break spaces too): the number
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,9 @@ def parse_number(text: str, decimal_comma: bool) -> float:
     return float(s)
 
 
-def _number(raw: Any, decimal_comma: bool) -> float:
+def _number(raw: Any, decimal_comma: bool, shown: Any = None) -> float:
+    """`shown`: the cell as written, when `raw` is only part of it (a percent's number)."""
+    shown = raw if shown is None else shown
     if raw.__class__ is not str and _not_single(raw):
         raise ValueError(_not_single(raw))
     try:
@@ -69,14 +72,19 @@ def _number(raw: Any, decimal_comma: bool) -> float:
         else:
             value = parse_number(str(raw), decimal_comma)
     except OverflowError:
-        raise ValueError(f"{_brief(raw)} is too large") from None
+        raise ValueError(f"{_brief(shown)} is too large") from None
     except ValueError:
-        raise ValueError(f"expected a number, got {_brief(raw)}") from None
+        raise ValueError(f"expected a number, got {_brief(shown)}") from None
     if not math.isfinite(value):
-        raise ValueError(f"expected a number, got {_brief(raw)}")
+        raise ValueError(f"expected a number, got {_brief(shown)}")
     if abs(value) > MAX_ABS:
-        raise ValueError(f"{_brief(raw)} is too large")
+        raise ValueError(f"{_brief(shown)} is too large")
     return value
+
+
+def percent_of(fraction: float) -> float:
+    """A fraction of 1 in percent, exactly: 0.155 is 15.5 (the float product is 15.500000000000002)."""
+    return float(Decimal(repr(float(fraction))) * 100)
 
 
 Converter = Callable[[Any, bool], Any]
@@ -84,17 +92,26 @@ Converter = Callable[[Any, bool], Any]
 
 def _numeric(metric: Metric) -> Converter:
     integer, low, high = metric.type == "integer", metric.min, metric.max
+    percent, fractions = metric.unit == "%", metric.fractions
 
     def convert(raw: Any, decimal_comma: bool) -> Any:
-        value = _number(raw, decimal_comma)
+        sign = _PERCENT.fullmatch(raw) if percent and raw.__class__ is str else None
+        value = _number(sign[1], decimal_comma, raw) if sign else _number(raw, decimal_comma)
+        read_as = ""
+        if fractions and not sign:
+            written = raw.strip()[:40] if raw.__class__ is str else _show(value)
+            read_as = f" ({written} is read as a fraction of 1, ×100; write '{written} %' for {written} %)"
+            value = percent_of(value)
+            if abs(value) > MAX_ABS:
+                raise ValueError(f"{_brief(raw)} is too large{read_as}")
         if integer:
             if not value.is_integer():
-                raise ValueError(f"expected a whole number, got {_brief(raw)}")
+                raise ValueError(f"expected a whole number, got {_brief(raw)}{read_as}")
             value = int(value)
         if low is not None and value < low:
-            raise ValueError(f"{_show(value)} is below the minimum {_show(low)}")
+            raise ValueError(f"{_show(value)} is below the minimum {_show(low)}{read_as}")
         if high is not None and value > high:
-            raise ValueError(f"{_show(value)} is above the maximum {_show(high)}")
+            raise ValueError(f"{_show(value)} is above the maximum {_show(high)}{read_as}")
         return value
     return convert
 
@@ -181,10 +198,11 @@ def shown_id(raw: Any) -> str | None:
     return text.strip()[:200] or None
 
 
-_PLANS: dict[int, tuple[Project, list[tuple[str, Any, bool, Converter]]]] = {}
+Plan = list[tuple[str, Any, bool, Converter]]
+_PLANS: dict[int, tuple[Project, Plan]] = {}
 
 
-def _plan(project: Project) -> list[tuple[str, Any, bool, Converter]]:
+def _plan(project: Project) -> Plan:
     """Per-metric converters, built once per project (normalize runs per record)."""
     cached = _PLANS.get(id(project))
     if cached is not None and cached[0] is project:
