@@ -7,6 +7,7 @@ from typing import Iterable
 
 from . import expr
 from .errors import Problem
+from .io.records import match_key, percent_of
 from .model import FACT_KINDS, Metric, Project, Rule, Where, value_key
 
 FACT_PREFIXES = FACT_KINDS + ("category",)
@@ -380,6 +381,7 @@ def check_project(project: Project) -> list[Problem]:
                 except expr.ExprError as exc:
                     at(st.when_where, exc.offset, f"playbook '{pb.id}' → step '{st.id}' → when: {exc}")
     problems += _priority_problems(project)
+    problems += _input_problems(project)
     if not problems:
         try:
             strata(project)
@@ -423,6 +425,41 @@ def _default_by_problems(project: Project, m: Metric) -> list[tuple[str, str]]:
     return out
 
 
+def _input_problems(project: Project) -> list[Problem]:
+    """kam.yaml's `values:`: a value mapped onto one the metric does not take would be rejected
+    in every row, only at run time; a name written twice (as case and spaces are ignored)
+    would hide one of them."""
+    out: list[Problem] = []
+
+    def at(where: Where, message: str) -> None:
+        out.append(Problem(where.path, where.line, where.col, message))
+
+    for mid, vm in project.values.items():
+        m = project.metrics.get(mid)
+        if m is None:
+            at(vm.where, f"values: unknown metric '{mid}'{_hint(mid, project.metrics)}")
+            continue
+        first: dict[str | None, str] = {}
+        for written, value in vm.values.items():
+            where, crumb = vm.value_where[written], f"values → {mid} → '{written}'"
+            if not written.strip():
+                at(where, f"{crumb}: an empty cell is a missing value, it is never mapped")
+                continue
+            other = first.setdefault(match_key(written), written)
+            if other != written:
+                at(where, f"{crumb}: the same as '{other}' (values match ignoring case and spaces)")
+            if isinstance(value, str) and not value.strip():
+                at(where, f"{crumb}: maps to empty text (leave the value out to read it as written)")
+                continue
+            # a mapped value is read as if the file had it: a fraction of 1 too, where bare numbers are
+            fraction = m.fractions and isinstance(value, (int, float)) and not isinstance(value, bool)
+            problem = _default_value_problem(m, percent_of(value) if fraction else value)
+            if problem:
+                at(where, f"{crumb}: {problem}" + (f" ({value!r} is read as a fraction of 1, ×100)"
+                                                   if fraction else ""))
+    return out
+
+
 def _default_value_problem(m: Metric, value: object) -> str:
     if m.numeric:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -439,7 +476,7 @@ def _default_value_problem(m: Metric, value: object) -> str:
     if not isinstance(value, str):
         return f"{value!r} is not text"
     if m.values and value not in m.values:
-        return f"'{value}' is not a value of '{m.id}' ({', '.join(m.values)})"
+        return f"'{value}' is not a value of '{m.id}' ({', '.join(m.values)}){_hint(value, m.values)}"
     return ""
 
 

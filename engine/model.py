@@ -47,6 +47,17 @@ class DefaultBy:
 
 
 @dataclass(frozen=True)
+class ValueMap:
+    """kam.yaml `values:` for one metric: a value as an export writes it -> the metric's value,
+    matched ignoring case and runs of spaces, before the value is typed."""
+
+    metric: str
+    values: Mapping[str, object]
+    where: Where  # of the metric's entry
+    value_where: Mapping[str, Where] = field(default_factory=dict)  # value as written -> position
+
+
+@dataclass(frozen=True)
 class Metric:
     id: str
     type: str  # number | integer | boolean | text
@@ -272,6 +283,7 @@ class Project:
     rules: tuple[Rule, ...]  # sorted by id: file order never matters
     playbooks: Mapping[str, Playbook]
     columns: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, ValueMap] = field(default_factory=dict)  # metric id -> kam.yaml values:
     documents: tuple[str, ...] = ("md", "html")
     currency: str = ""
     yaml_digest: str = ""  # hash of every YAML and template file, identifies a rules version

@@ -12,7 +12,7 @@ from . import expr
 from .errors import KamError, Problem
 from .loader import Document, load_file
 from .model import (Boost, DefaultBy, Metric, Named, Negotiation, Playbook, Priority, Project, Rule,
-                    Signal, Step, Text, Threshold, Where)
+                    Signal, Step, Text, Threshold, ValueMap, Where)
 from .schema import KINDS, validate
 from . import portfolio_config
 from .workdays import WorkCalendar, calendar_of
@@ -78,6 +78,7 @@ class _Collector:
         self.rules: list[Rule] = []
         self.playbooks: dict[str, Playbook] = {}
         self.project: dict[str, Any] = {}
+        self.values: dict[str, ValueMap] = {}
         self.calendar = WorkCalendar()
         self.portfolio: portfolio_config.Portfolio | None = None
         self.priority: Priority | None = None
@@ -109,6 +110,22 @@ class _Collector:
         self.project = doc.data
         self.calendar, problems = calendar_of(doc)
         self.problems.extend(problems)
+        for mid, table in doc.data.get("values", {}).items():
+            at = ("values", mid)
+            kept = {k: v for k, v in table.items() if self.written(doc, at + (k,), f"values → {mid}")}
+            self.values[str(mid)] = ValueMap(str(mid), kept, Where(doc.path, *doc.where(at)),
+                                             {k: Where(doc.path, *doc.where(at + (k,))) for k in kept})
+
+    def written(self, doc: Document, key: tuple, crumb: str) -> bool:
+        """A name as an input file writes it is text; YAML reads `2024:`, `yes:` or `~:` as a
+        number, true/false or null, which no longer say what the file has."""
+        name = key[-1]
+        if isinstance(name, str):
+            return True
+        what = "true/false" if isinstance(name, bool) else "null" if name is None else "a number"
+        self.problems.append(doc.problem(key, f"{crumb} → {name}: YAML reads this name as {what}: "
+                                              "write it in quotes, as the file has it"))
+        return False
 
     def add_portfolio(self, doc: Document) -> None:
         if self.portfolio is not None:
@@ -319,6 +336,7 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         signals=col.signals, classes=col.classes, risk_levels=tuple(col.risk_levels),
         rules=tuple(sorted(col.rules, key=lambda r: r.id)), playbooks=col.playbooks,
         columns=dict(col.project.get("columns", {})) if col.project else {},
+        values=col.values,
         documents=tuple(settings.get("documents", ("md", "html"))),
         currency=settings.get("currency", ""),
         yaml_digest=_digest(p for p in files + template_files(root) if p.is_file()),

@@ -289,3 +289,40 @@ def test_percent_is_declared_only_for_percent_inputs(make_project):
     exactly(root, "rules/metrics.yaml", metrics, "{id: share",
             "metric 'share' → percent: only for a number metric with unit \"%\" that input files give "
             "(not a formula)")
+
+
+# ---- kam.yaml values: (issue 15) ----------------------------------------------------------
+
+KAM = "kind: project\nname: test\n"
+
+
+@pytest.mark.parametrize("values, needle, message", [
+    ("statuss:\n    Активный: active", "Активный",
+     "values: unknown metric 'statuss' (did you mean 'status'?)"),
+    ("status: {Активный: actve, Ушёл: lost}", "actve",
+     "values → status → 'Активный': 'actve' is not a value of 'status' (active, lost) (did you mean 'active'?)"),
+    ("strategic: {Стратегический: да}", "да",
+     "values → strategic → 'Стратегический': 'да' is not true or false"),
+    ("nps: {высокий: 11}", "11", "values → nps → 'высокий': 11 is above the metric's max 10"),
+    ("nps: {высокий: 9.5}", "9.5", "values → nps → 'высокий': 9.5 is not a whole number"),
+    ("status: {Ушёл: 0}", "0", "values → status → 'Ушёл': 0 is not text"),
+    ("status: {Ушёл: ' '}", "' '",
+     "values → status → 'Ушёл': maps to empty text (leave the value out to read it as written)"),
+    ("status: {Ушёл: lost, ' ушёл ': lost}", "lost}",
+     "values → status → ' ушёл ': the same as 'Ушёл' (values match ignoring case and spaces)"),
+    ("status: {1: active}", "active",
+     "values → status → 1: YAML reads this name as a number: write it in quotes, as the file has it"),
+])
+def test_values_name_a_metric_and_map_to_a_value_it_takes(make_project, values, needle, message):
+    text = KAM + "values:\n  " + values + "\n"
+    root = make_project({"kam.yaml": text})
+    exactly(root, "kam.yaml", text, needle, message)
+
+
+def test_a_valid_mapping_loads(make_project):
+    text = KAM + ("columns:\n  Статус: status\n  Дата среза: snapshot_date\n  Дата ухода: lost_date\n"
+                  "values:\n  status: {Активный: active, Ушёл: lost}\n"
+                  "  strategic: {Стратегический: true, Обычный: false}\n  nps: {'н/д': 0}\n")
+    project = load_project(make_project({"kam.yaml": text}))
+    assert project.columns == {"Статус": "status", "Дата среза": "snapshot_date", "Дата ухода": "lost_date"}
+    assert dict(project.values["strategic"].values) == {"Стратегический": True, "Обычный": False}

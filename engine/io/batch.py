@@ -14,7 +14,7 @@ import re
 from typing import Any, Callable, Mapping, Sequence
 
 from ..model import Metric, Project
-from .records import FALSE_WORDS, TRUE_WORDS, Converter, FieldError, _plan
+from .records import FALSE_WORDS, TRUE_WORDS, Converter, FieldError, Mapper, _plan
 
 # The plainest numbers: what `records._PLAIN` accepts, `float()` reads identically, and
 # MAX_ABS (1e15) can never refuse (at most 15 digits before the point).
@@ -111,7 +111,7 @@ def _column_converter(metric: Metric) -> Callable[[list[Any]], list[Any]]:
     return _boolean if metric.type == "boolean" else _textual(metric)
 
 
-ColumnPlan = list[tuple[str, Any, bool, Converter, Callable]]
+ColumnPlan = list[tuple[str, Any, bool, Converter, Callable, Mapper | None]]
 _COLUMN_PLANS: dict[int, tuple[Project, ColumnPlan]] = {}
 
 
@@ -119,8 +119,8 @@ def _column_plan(project: Project) -> ColumnPlan:
     cached = _COLUMN_PLANS.get(id(project))
     if cached is not None and cached[0] is project:
         return cached[1]
-    plan = [(mid, default, required, convert, _column_converter(project.metrics[mid]))
-            for mid, default, required, convert in _plan(project)]
+    plan = [(mid, default, required, convert, _column_converter(project.metrics[mid]), mapped)
+            for mid, default, required, convert, mapped in _plan(project)]
     if len(_COLUMN_PLANS) > 16:
         _COLUMN_PLANS.clear()
     _COLUMN_PLANS[id(project)] = (project, plan)
@@ -139,10 +139,12 @@ def normalize_columns(project: Project, column: Callable[[str], Sequence[Any] | 
     when the input has no such column."""
     values: list[dict[str, Any]] = [{} for _ in range(n)]
     errors: list[list[FieldError]] = [[] for _ in range(n)]
-    for mid, default, required, convert, fast in _column_plan(project):
+    for mid, default, required, convert, fast, mapped in _column_plan(project):
         cells = column(mid)
         if cells is None:
             cells = [None] * n
+        elif mapped is not None:
+            cells = [mapped(x) for x in cells]  # kam.yaml values:, as normalize maps a cell
         out = fast(cells)
         if _SLOW not in out and (default is None and not required or _MISSING not in out):
             # the common cases: every cell a value, or empty cells that simply stay missing

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 from ..model import Metric, Project
+from .table import _fold
 
 TRUE_WORDS = {"true", "yes", "1", "да", "y", "t", "истина"}
 FALSE_WORDS = {"false", "no", "0", "нет", "n", "f", "ложь"}
@@ -198,16 +199,42 @@ def shown_id(raw: Any) -> str | None:
     return text.strip()[:200] or None
 
 
-Plan = list[tuple[str, Any, bool, Converter]]
+Mapper = Callable[[Any], Any]
+
+
+def match_key(raw: Any) -> str | None:
+    """A cell as kam.yaml's `values:` matches it: text, or a number as a CSV writes it (a
+    sheet's 2.0 is '2'), ignoring case and runs of spaces as column names are; None for
+    any other cell."""
+    if raw.__class__ is str:
+        return _fold(raw)
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
+        return _fold(_show(raw))
+    return None
+
+
+def _mapper(project: Project, mid: str) -> Mapper | None:
+    """The metric's `values:` map: a cell -> the value it stands for; other cells as they are."""
+    if mid not in project.values:
+        return None
+    table = {_fold(k): v for k, v in project.values[mid].values.items()}
+
+    def mapped(raw: Any) -> Any:
+        key = match_key(raw)
+        return raw if key is None else table.get(key, raw)
+    return mapped
+
+
+Plan = list[tuple[str, Any, bool, Converter, Mapper | None]]
 _PLANS: dict[int, tuple[Project, Plan]] = {}
 
 
 def _plan(project: Project) -> Plan:
-    """Per-metric converters, built once per project (normalize runs per record)."""
+    """Per-metric converters and value maps, built once per project (normalize runs per record)."""
     cached = _PLANS.get(id(project))
     if cached is not None and cached[0] is project:
         return cached[1]
-    plan = [(mid, m.default if not m.derived else None, m.required, _converter(m))
+    plan = [(mid, m.default if not m.derived else None, m.required, _converter(m), _mapper(project, mid))
             for mid, m in project.metrics.items()]
     if len(_PLANS) > 16:
         _PLANS.clear()
@@ -220,7 +247,7 @@ def normalize(project: Project, raw: Mapping[str, Any], decimal_comma: bool = Fa
     """Typed values of the declared metrics, and every field problem."""
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
-    for mid, default, required, convert in _plan(project):
+    for mid, default, required, convert, mapped in _plan(project):
         cell = raw.get(mid)
         if cell is None or (isinstance(cell, str) and not cell.strip()):  # empty: missing, not zero
             if default is not None:
@@ -229,7 +256,7 @@ def normalize(project: Project, raw: Mapping[str, Any], decimal_comma: bool = Fa
                 errors.append(FieldError(mid, "required value is missing"))
             continue
         try:
-            values[mid] = convert(cell, decimal_comma)
+            values[mid] = convert(cell if mapped is None else mapped(cell), decimal_comma)
         except ValueError as exc:
             errors.append(FieldError(mid, str(exc)))
     return values, errors
