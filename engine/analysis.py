@@ -7,6 +7,7 @@ from typing import Iterable
 
 from . import expr
 from .errors import Problem
+from .io.dates import DATE_COLUMNS
 from .io.records import match_key, percent_of
 from .model import FACT_KINDS, Metric, Project, Rule, Where, value_key
 
@@ -426,26 +427,35 @@ def _default_by_problems(project: Project, m: Metric) -> list[tuple[str, str]]:
 
 
 def _input_problems(project: Project) -> list[Problem]:
-    """kam.yaml's `values:`: a value mapped onto one the metric does not take would be rejected
-    in every row, only at run time; a name written twice (as case and spaces are ignored)
-    would hide one of them."""
+    """kam.yaml's `columns:` and `values:`: a column mapped onto no metric would be ignored
+    and a value mapped onto one the metric does not take rejected in every row, both only at
+    run time; a name written twice (as case and spaces are ignored) would hide one of them."""
     out: list[Problem] = []
 
     def at(where: Where, message: str) -> None:
         out.append(Problem(where.path, where.line, where.col, message))
 
+    targets = list(project.metrics) + list(DATE_COLUMNS)
+    names: dict[str | None, str] = {}  # as matched -> as written first
+    for name, target in project.columns.items():
+        where = project.columns_where[name]
+        if target not in targets:
+            at(where, f"columns → '{name}': unknown metric '{target}'{_hint(target, targets)}")
+        other = names.setdefault(match_key(name), name)
+        if other != name:
+            at(where, f"columns → '{name}': the same column as '{other}' (names match ignoring case and spaces)")
     for mid, vm in project.values.items():
         m = project.metrics.get(mid)
         if m is None:
             at(vm.where, f"values: unknown metric '{mid}'{_hint(mid, project.metrics)}")
             continue
-        first: dict[str | None, str] = {}
+        names = {}
         for written, value in vm.values.items():
             where, crumb = vm.value_where[written], f"values → {mid} → '{written}'"
             if not written.strip():
                 at(where, f"{crumb}: an empty cell is a missing value, it is never mapped")
                 continue
-            other = first.setdefault(match_key(written), written)
+            other = names.setdefault(match_key(written), written)
             if other != written:
                 at(where, f"{crumb}: the same as '{other}' (values match ignoring case and spaces)")
             if isinstance(value, str) and not value.strip():

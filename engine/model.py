@@ -283,6 +283,7 @@ class Project:
     rules: tuple[Rule, ...]  # sorted by id: file order never matters
     playbooks: Mapping[str, Playbook]
     columns: Mapping[str, str] = field(default_factory=dict)
+    columns_where: Mapping[str, Where] = field(default_factory=dict)  # column name -> position
     values: Mapping[str, ValueMap] = field(default_factory=dict)  # metric id -> kam.yaml values:
     documents: tuple[str, ...] = ("md", "html")
     currency: str = ""

@@ -78,6 +78,8 @@ class _Collector:
         self.rules: list[Rule] = []
         self.playbooks: dict[str, Playbook] = {}
         self.project: dict[str, Any] = {}
+        self.columns: dict[str, str] = {}
+        self.columns_where: dict[str, Where] = {}
         self.values: dict[str, ValueMap] = {}
         self.calendar = WorkCalendar()
         self.portfolio: portfolio_config.Portfolio | None = None
@@ -110,6 +112,10 @@ class _Collector:
         self.project = doc.data
         self.calendar, problems = calendar_of(doc)
         self.problems.extend(problems)
+        for name, metric in doc.data.get("columns", {}).items():
+            if self.written(doc, ("columns", name), "columns"):
+                self.columns[name] = metric
+                self.columns_where[name] = Where(doc.path, *doc.where(("columns", name)))
         for mid, table in doc.data.get("values", {}).items():
             at = ("values", mid)
             kept = {k: v for k, v in table.items() if self.written(doc, at + (k,), f"values → {mid}")}
@@ -335,8 +341,7 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         metrics=col.metrics, thresholds=col.thresholds, categories=col.categories,
         signals=col.signals, classes=col.classes, risk_levels=tuple(col.risk_levels),
         rules=tuple(sorted(col.rules, key=lambda r: r.id)), playbooks=col.playbooks,
-        columns=dict(col.project.get("columns", {})) if col.project else {},
-        values=col.values,
+        columns=col.columns, columns_where=col.columns_where, values=col.values,
         documents=tuple(settings.get("documents", ("md", "html"))),
         currency=settings.get("currency", ""),
         yaml_digest=_digest(p for p in files + template_files(root) if p.is_file()),

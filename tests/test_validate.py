@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from cli import main
 from conftest import DEFAULT_FILES, locate
 from engine.analysis import strata
 from engine.errors import KamError
@@ -291,9 +293,16 @@ def test_percent_is_declared_only_for_percent_inputs(make_project):
             "(not a formula)")
 
 
-# ---- kam.yaml values: (issue 15) ----------------------------------------------------------
+# ---- kam.yaml columns: and values: (issue 15) -------------------------------------------
 
 KAM = "kind: project\nname: test\n"
+
+
+def test_a_column_mapped_onto_no_metric_is_an_error_with_a_hint(make_project):
+    text = KAM + "columns:\n  ИД клиента: account_id\n  Выручка: revenue_curent\n"
+    root = make_project({"kam.yaml": text})
+    exactly(root, "kam.yaml", text, "revenue_curent",
+            "columns → 'Выручка': unknown metric 'revenue_curent' (did you mean 'revenue_current'?)")
 
 
 @pytest.mark.parametrize("values, needle, message", [
@@ -317,6 +326,30 @@ def test_values_name_a_metric_and_map_to_a_value_it_takes(make_project, values, 
     text = KAM + "values:\n  " + values + "\n"
     root = make_project({"kam.yaml": text})
     exactly(root, "kam.yaml", text, needle, message)
+
+
+def test_a_mistyped_column_stops_validate_and_evaluate(make_project, tmp_path):
+    """Issue 15: the run went on and one account silently lost its purchase-drop signal."""
+    root = make_project({"kam.yaml": KAM + "columns:\n  Выручка: revenue_curent\n"})
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("account_id,Выручка,revenue_previous\nA1,10,100\n", "utf-8")
+    for args in (["validate"], ["evaluate", str(accounts), "--out", str(tmp_path / "out")]):
+        r = CliRunner().invoke(main, [*args, "--project", str(root)], catch_exceptions=False)
+        assert r.exit_code == 1 and "columns → 'Выручка': unknown metric 'revenue_curent'" in r.output, r.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_columns_named_twice_and_names_yaml_does_not_keep_as_text(make_project):
+    text = KAM + "columns:\n  Выручка: revenue_current\n  ' выручка': revenue_previous\n  yes: strategic\n"
+    root = make_project({"kam.yaml": text})
+    problems = problems_of(root)
+    at = {needle: f"{root / 'kam.yaml'}:{':'.join(map(str, locate(text, needle)))}"
+          for needle in ("revenue_previous", "strategic")}
+    assert list(map(str, problems)) == [
+        f"{at['revenue_previous']}: columns → ' выручка': the same column as 'Выручка' "
+        "(names match ignoring case and spaces)",
+        f"{at['strategic']}: columns → True: YAML reads this name as true/false: write it in quotes, "
+        "as the file has it"]
 
 
 def test_a_valid_mapping_loads(make_project):
