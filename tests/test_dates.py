@@ -43,6 +43,8 @@ def test_day_first_short_years_and_month_abbreviations(cell, expected):
     ("soon", "expected a date (2026-11-23, 23.11.2026, 23 ноября 2026, 23 Nov 2026), got 'soon'"),
     ("23 ноября", "expected a date (2026-11-23, 23.11.2026, 23 ноября 2026, 23 Nov 2026), got '23 ноября'"),
     ("11/23/26", "expected a date (2026-11-23, 23.11.2026, 23 ноября 2026, 23 Nov 2026), got '11/23/26'"),
+    ("23.11.2026" + " " * 100 + "x", "expected a date (2026-11-23, 23.11.2026, 23 ноября 2026, 23 Nov 2026), "
+                                    f"got '23.11.2026{' ' * 30}…'"),  # refused by its length, unparsed
     (46349, "expected a date, got the number 46349 (format the column as dates)"),
     ("", "required value is missing"), (None, "required value is missing"),
 ])

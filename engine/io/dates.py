@@ -58,6 +58,8 @@ def parse_date(value: Any) -> date:
         raise ValueError(f"expected a date, got the number {value!r} (format the column as dates)")
     text = str(value).strip()
     shown = repr(text[:40] + ("…" if len(text) > 40 else ""))
+    if len(text) > 64:  # no date is longer; and the patterns need not backtrack over a long cell
+        raise ValueError(f"expected a date (2026-11-23, 23.11.2026, 23 ноября 2026, 23 Nov 2026), got {shown}")
     if m := _ISO.fullmatch(text) or _YEAR_FIRST.fullmatch(text):
         return _day(int(m[1]), int(m[2]), int(m[3]), shown)
     if m := _DOTTED.fullmatch(text):

@@ -16,7 +16,6 @@ MAX_ABS = 1e15  # beyond this a "number" is a data error (and the engine cannot 
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")  # thousands: space, no-break spaces, 1'234
 _PLAIN = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 _GROUPED = {sep: re.compile(rf"[-+]?[1-9]\d{{0,2}}(\{sep}\d{{3}})+") for sep in ",."}
-_PERCENT = re.compile(r"\s*(.*?)\s*%\s*")  # '15 %', '15,5%' (\s: no-break spaces too): the number
 
 
 @dataclass(frozen=True)
@@ -96,8 +95,9 @@ def _numeric(metric: Metric) -> Converter:
     percent, fractions = metric.unit == "%", metric.fractions
 
     def convert(raw: Any, decimal_comma: bool) -> Any:
-        sign = _PERCENT.fullmatch(raw) if percent and raw.__class__ is str else None
-        value = _number(sign[1], decimal_comma, raw) if sign else _number(raw, decimal_comma)
+        # '15 %', '15,5%': the number before the sign (no regex: a long cell must not backtrack)
+        sign = percent and raw.__class__ is str and raw.rstrip().endswith("%")
+        value = _number(raw.rstrip()[:-1], decimal_comma, raw) if sign else _number(raw, decimal_comma)
         read_as = ""
         if fractions and not sign:
             written = raw.strip()[:40] if raw.__class__ is str else _show(value)
