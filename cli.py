@@ -350,7 +350,7 @@ def diff_command(inputs: tuple[str, ...], base: str, project_dir: str | None, as
 @main.command("backtest")
 @click.argument("history", type=click.Path(dir_okay=False))
 @click.option("--losses", required=True, type=click.Path(dir_okay=False),
-              help="CSV of account_id,lost_date (YYYY-MM-DD): the accounts really lost.")
+              help="File of account_id,lost_date (2026-11-23, 23.11.2026, 23 ноября 2026, …): the accounts really lost.")
 @project_option
 @click.option("--horizon", default=180, show_default=True, type=click.IntRange(1, 3660),
               help="A firing counts as right when the account was lost within this many days after.")
