@@ -19,6 +19,7 @@ from .workdays import WorkCalendar, calendar_of
 
 PROJECT_FILE = "kam.yaml"
 YAML_DIRS = ("rules", "playbooks")
+TEMPLATES_DIR = "templates"
 # The project that ships with the tool: copied into the package when installed
 # (see setup.py), or the repository root when running from a checkout.
 _PACKAGED = Path(__file__).resolve().parent / "default_project"
@@ -45,6 +46,41 @@ def find_project(explicit: str | Path | None, cwd: Path | None = None) -> Path:
     return default_project_dir()
 
 
+def outside(path: Path, root: Path) -> Path | None:
+    """Where `path` really is when a symlink takes it out of the project `root` (a template
+    linked to /etc/passwd would be copied into every plan); None when it stays inside.
+    A link to another file of the project is fine."""
+    try:
+        real = path.resolve()
+        base = root.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        return path
+    return None if real.is_relative_to(base) else real
+
+
+def linked_out(root: Path, shown: Path | None = None) -> list[Problem]:
+    """kam.yaml, the folders rules/, playbooks/, templates/ and everything in them must stay
+    inside the project: one problem per link that leads out (its contents are not read)."""
+    base = shown if shown is not None else root
+    candidates = [root / PROJECT_FILE]
+    for sub in YAML_DIRS + (TEMPLATES_DIR,):
+        folder = root / sub
+        candidates.append(folder)
+        if folder.is_dir() and outside(folder, root) is None:
+            # rglob lists a linked folder but does not descend into it
+            candidates += sorted(folder.rglob("*"))
+    problems = [link_problem(p, root, str(base / p.relative_to(root))) for p in candidates if p.is_symlink()]
+    return [p for p in problems if p is not None]
+
+
+def link_problem(path: Path, root: Path, display: str) -> Problem | None:
+    real = outside(path, root)
+    if real is None:
+        return None
+    return Problem(display, 0, 0, f"a link to {real}, outside the project: kam reads only files inside "
+                                  "the project folder (copy the file in instead of linking it)")
+
+
 def project_files(root: Path) -> list[Path]:
     """kam.yaml and every YAML file under rules/ and playbooks/, in a stable order."""
     files = [root / PROJECT_FILE]
@@ -52,7 +88,7 @@ def project_files(root: Path) -> list[Path]:
         folder = root / sub
         if folder.is_dir():
             files += sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    return files
+    return [f for f in files if outside(f, root) is None]
 
 
 def _text(value: Any) -> Text:
@@ -297,6 +333,7 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
     root = Path(root)
     shown = display_root if display_root is not None else root
     col = _Collector()
+    col.problems.extend(linked_out(root, shown))
     documents: list[tuple[Document, str]] = []
     vocabulary_broken = False  # then name checks would only echo the broken declarations
     files = project_files(root)
@@ -376,5 +413,7 @@ def _capacity_problems(doc: Document, project: Project) -> list[Problem]:
 
 
 def template_files(root: Path) -> list[Path]:
-    folder = root / "templates"
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    folder = root / TEMPLATES_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and outside(p, root) is None)

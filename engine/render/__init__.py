@@ -11,14 +11,16 @@ import traceback
 from pathlib import Path
 from typing import Any, Mapping
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateSyntaxError, select_autoescape
-from jinja2.exceptions import TemplateError
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateSyntaxError, select_autoescape
+from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import KamError, Problem
 from ..i18n import format_number
 from ..io.writers import inside, safe_name
 from ..model import Project
+from ..project import outside
 from . import states, views
 from .labels import Labels, load_labels, role_problems
 from .samples import sample_results, without_store
@@ -28,9 +30,27 @@ DOCUMENTS = ("plan", "digest", "summary")
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"} | {"\n": " ", "\r": " "})
 
 
+class _ProjectLoader(FileSystemLoader):
+    """Templates of the project folder only: an include that reaches a file through a link
+    out of the project is refused before the file is read (load_project refuses such links
+    up front; this also covers links made since, and linked folders)."""
+
+    def __init__(self, root: Path):
+        super().__init__(str(root / "templates"))
+        self.root = root
+
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str, Any]:
+        path = Path(self.searchpath[0], *split_template_path(template))
+        real = outside(path, self.root)
+        if real is not None:
+            raise SecurityError(f"'{template}' is a link to {real}, outside the project: copy the "
+                                "file into templates/ instead of linking it")
+        return super().get_source(environment, template)
+
+
 def environment(project: Project) -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(str(project.root / "templates")),
+        loader=_ProjectLoader(project.root),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
@@ -66,7 +86,8 @@ def template_syntax_problems(root: Path, shown: Path | None = None) -> list[Prob
         return []
     env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
     problems: list[Problem] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith(TEMPLATE_SUFFIXES)):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith(TEMPLATE_SUFFIXES)
+                       and outside(p, Path(root)) is None):  # load_project reports the links out
         rel = path.relative_to(root)
         display = str((shown if shown is not None else Path(root)) / rel)
         try:

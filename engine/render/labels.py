@@ -15,6 +15,7 @@ from ..errors import KamError, Problem
 from ..i18n import fill
 from ..loader import Document, load_file
 from ..model import Project
+from ..project import link_problem
 
 LABELS_FILE = "labels.yaml"
 MAPS = ("roles", "segments", "lost_reasons", "currencies", "states", "state_counts", "ask")  # id -> words
@@ -70,6 +71,9 @@ def load_labels(root: Path, shown: Path | None = None) -> tuple[Labels | None, l
     if not path.is_file():
         return None, [Problem(display, 0, 0, "missing: the documents need their words "
                                              "(copy templates/labels.yaml from the default project)")]
+    linked = link_problem(path, Path(root), display)
+    if linked is not None:
+        return None, [linked]
     try:
         doc = load_file(path, display)
     except KamError as exc:
