@@ -9,6 +9,7 @@ against the project vocabulary (see `typing_.py`-style checks in `analysis.py`).
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Union
@@ -271,7 +272,12 @@ class _Parser:
         if t.kind == "num":
             self.next()
             text = t.text
-            value: float | int = float(text) if any(c in text for c in ".eE") else int(text)
+            try:  # int() refuses more than 4300 digits; float() gives inf for 1e400
+                value: float | int = float(text) if any(c in text for c in ".eE") else int(text)
+            except ValueError:
+                value = math.inf
+            if not math.isfinite(value):
+                raise ExprError(f"number too large: {text[:20]}{'...' if len(text) > 20 else ''}", t.pos)
             return Num(value, t.pos)
         if t.kind == "str":
             self.next()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -75,9 +76,25 @@ def validate(doc: Document, kind: str) -> list[Problem]:
     """Every schema violation of one document, positioned and named by breadcrumb."""
     problems: list[Problem] = []
     for err in _validator(kind).iter_errors(doc.data):
-        path, message = _message(err)
-        crumb = _breadcrumb(doc, path[:-1] if path and not isinstance(path[-1], int) else path)
-        field = path[-1] if path and not isinstance(path[-1], int) else None
-        where = " → ".join(p for p in (crumb, str(field) if field is not None else "") if p)
-        problems.append(doc.problem(path, f"{where}: {message}" if where else message))
+        problems.append(_problem(doc, *_message(err)))
+    # JSON Schema's "number" admits YAML's .nan and .inf; no threshold, weight or bound may be one
+    problems += [_problem(doc, path, f"{_YAML_FLOAT.get(repr(v), repr(v))} is not a number; write a "
+                                     "finite number") for path, v in _non_finite(doc.data, ())]
     return problems
+
+
+_YAML_FLOAT = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}
+
+
+def _non_finite(data: Any, path: tuple) -> list[tuple[tuple, float]]:
+    if isinstance(data, float):
+        return [] if math.isfinite(data) else [(path, data)]
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    return [found for k, v in items for found in _non_finite(v, path + (k,))]
+
+
+def _problem(doc: Document, path: tuple, message: str) -> Problem:
+    crumb = _breadcrumb(doc, path[:-1] if path and not isinstance(path[-1], int) else path)
+    field = path[-1] if path and not isinstance(path[-1], int) else None
+    where = " → ".join(p for p in (crumb, str(field) if field is not None else "") if p)
+    return doc.problem(path, f"{where}: {message}" if where else message)

@@ -91,3 +91,63 @@ def test_an_include_through_a_link_made_after_loading_is_refused(tmp_path, secre
         f"{proj}/templates/plan.md.j2:{line}:1: template: 'sub/secret.txt' is a link to "
         f"{secret.resolve()}, outside the project: copy the file into templates/ instead of linking it "
         f"(rendering sample data, {lang})" for lang in ("en", "ru")]
+
+
+# ---- 7: NaN and infinity where a number is declared -----------------------------------------
+
+def replaced(proj: Path, rel: str, old: str, new: str) -> str:
+    text = (proj / rel).read_text("utf-8")
+    assert old in text
+    (proj / rel).write_text(text.replace(old, new, 1), "utf-8")
+    return (proj / rel).read_text("utf-8")
+
+
+@pytest.mark.parametrize("rel, old, new, message", [
+    ("rules/thresholds.yaml", "id: purchase_drop_pct, value: 15,", "id: purchase_drop_pct, value: .nan,",
+     "threshold 'purchase_drop_pct' → value: .nan is not a number; write a finite number"),
+    ("rules/thresholds.yaml", "value: 15,", "value: 15, segments: {key: .inf},",
+     "threshold 'purchase_drop_pct' → segments → key: .inf is not a number; write a finite number"),
+    ("rules/metrics.yaml", "min: 0, max: 100,", "min: 0, max: .Inf,",
+     "metric 'revenue_share_pct' → max: .inf is not a number; write a finite number"),
+    ("rules/metrics.yaml", "contract_term_ended: 0.6", "contract_term_ended: .NaN",
+     "metric 'win_probability' → default_by → values → contract_term_ended: .nan is not a number; "
+     "write a finite number"),
+    ("rules/portfolio.yaml", "key_account_share_pct: 10", "key_account_share_pct: -.inf",
+     "boundaries → key_account_share_pct: -.inf is not a number; write a finite number"),
+    ("rules/priority.yaml", "medium: 0.2", "medium: .nan",
+     "risk_weights → medium: .nan is not a number; write a finite number"),
+    ("rules/priority.yaml", "factor: 3", "factor: .inf",
+     "boost 'key_account' → factor: .inf is not a number; write a finite number"),
+])
+def test_nan_or_infinity_in_a_project_file_is_a_validation_error(tmp_path, rel, old, new, message):
+    proj = copy_project(tmp_path / "proj")
+    text = replaced(proj, rel, old, new)
+    line = text[:text.index(new)].count("\n") + 1
+    with pytest.raises(KamError) as exc:
+        load_project(proj)
+    found = [p for p in exc.value.problems if "not a number" in p.message]
+    assert [(p.path, p.line, p.message) for p in found] == [(str(proj / rel), line, message)]
+
+
+def test_a_nan_threshold_fails_validate_not_every_account(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    proj = copy_project(tmp_path / "proj")
+    replaced(proj, "rules/thresholds.yaml", "value: 15,", "value: .nan,")
+    expected = ("proj/rules/thresholds.yaml:7:36: threshold 'purchase_drop_pct' → value: .nan is not a "
+                "number; write a finite number")
+    for args in (["validate"], ["evaluate", accounts(tmp_path), "--out", "out", "--as-of", AS_OF]):
+        r = run(*args, "--project", "proj")
+        assert (r.exit_code, r.output) == (1, expected + "\n")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("number", ["1e400", "9" * 5000])
+def test_a_number_too_large_in_a_condition_is_a_validation_error(make_project, number):
+    root = make_project(extra_rules=f"  - id: huge\n    when: nps < {number}\n    then: {{class: watch}}\n")
+    with pytest.raises(KamError) as exc:
+        load_project(root)
+    text = (root / "rules/rules.yaml").read_text("utf-8")
+    line, col = text[:text.index("nps < " + number[:5])].count("\n") + 1, 17
+    assert [str(p) for p in exc.value.problems] == [
+        f"{root}/rules/rules.yaml:{line}:{col}: rule 'huge' → when: number too large: {number[:20]}"
+        + ("..." if len(number) > 20 else "")]
