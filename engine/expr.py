@@ -12,12 +12,16 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Union
+from typing import Callable, Union
 
 COMPARISONS = ("<=", ">=", "==", "!=", "<", ">")
 FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
 NEGATE = {"<": ">=", ">=": "<", ">": "<=", "<=": ">", "==": "!=", "!=": "=="}
 KEYWORDS = {"and", "or", "not", "in", "true", "false"}
+# Every walker of the tree (compiler, explain, formulas) recurses once per level; the
+# parser itself about eight frames per parenthesis: a bound far below Python's 1000 frames.
+MAX_DEPTH = 64
+MAX_LIST = 200  # values in `x in [...]`: durable-rules hangs past 512 tests under one node
 
 
 class ExprError(ValueError):
@@ -162,6 +166,15 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0  # parentheses, `not`, `-` and calls open around the current token
+
+    def nested(self, parse: Callable[[], Node], pos: int) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError(_TOO_DEEP, pos)
+        node = parse()
+        self.depth -= 1
+        return node
 
     @property
     def tok(self) -> Token:
@@ -212,7 +225,7 @@ class _Parser:
     def not_(self) -> Node:
         if self.at("not"):
             pos = self.next().pos
-            return Not(self.not_(), pos)
+            return Not(self.nested(self.not_, pos), pos)
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -238,6 +251,9 @@ class _Parser:
         self.expect("[")
         items: list[Node] = []
         while not self.at("]"):
+            if len(items) == MAX_LIST:
+                raise ExprError(f"more than {MAX_LIST} values in a list: split the rule, or map the "
+                                "values to fewer with a derived metric", self.tok.pos)
             items.append(self.primary())
             if not self.at("]"):
                 self.expect(",")
@@ -261,7 +277,7 @@ class _Parser:
     def unary(self) -> Node:
         if self.tok.kind == "op" and self.tok.text == "-":
             t = self.next()
-            operand = self.unary()
+            operand = self.nested(self.unary, t.pos)
             if isinstance(operand, Num):
                 return Num(-operand.value, t.pos)
             return Unary("-", operand, t.pos)
@@ -287,7 +303,7 @@ class _Parser:
             return self.unary()
         if t.kind == "op" and t.text == "(":
             self.next()
-            node = self.or_()
+            node = self.nested(self.or_, t.pos)
             self.expect(")")
             return node
         if t.kind == "name":
@@ -301,7 +317,7 @@ class _Parser:
                 self.next()
                 args: list[Node] = []
                 while not self.at(")"):
-                    args.append(self.or_())
+                    args.append(self.nested(self.or_, t.pos))
                     if not self.at(")"):
                         self.expect(",")
                 self.expect(")")
@@ -318,11 +334,43 @@ class _Parser:
         raise ExprError(f"expected a value but found {self.describe(t)}", t.pos)
 
 
+_TOO_DEEP = (f"expression nested too deeply (more than {MAX_DEPTH} levels of parentheses, 'not', "
+             "'-' or chained operators): split it into derived metrics or rules")
+
+
 def parse(text: str) -> Node:
     """Parse an expression; raise ExprError with the offset of the problem."""
     if not isinstance(text, str):
         raise ExprError("an expression must be text", 0)
-    return _Parser(text).parse()
+    node = _Parser(text).parse()
+    _check_depth(node)
+    return node
+
+
+def _children(n: Node) -> tuple[Node, ...]:
+    if isinstance(n, Call):
+        return n.args
+    if isinstance(n, Unary):
+        return (n.operand,)
+    if isinstance(n, (Binary, Compare)):
+        return (n.left, n.right)
+    if isinstance(n, In):
+        return (n.left,) + n.items
+    if isinstance(n, (And, Or)):
+        return n.items
+    if isinstance(n, Not):
+        return (n.item,)
+    return ()
+
+
+def _check_depth(root: Node) -> None:
+    """Chains like `a + b + c + ...` nest one level per operator without any parenthesis."""
+    stack = [(root, 1)]
+    while stack:  # iterative: the tree may be deeper than the recursion limit
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExprError(_TOO_DEEP, node.pos)
+        stack.extend((c, depth + 1) for c in reversed(_children(node)))  # leftmost first
 
 
 def refs(node: Node) -> list[Ref]:
@@ -332,23 +380,8 @@ def refs(node: Node) -> list[Ref]:
     def walk(n: Node) -> None:
         if isinstance(n, Ref):
             out.append(n)
-        elif isinstance(n, Call):
-            for a in n.args:
-                walk(a)
-        elif isinstance(n, (Unary,)):
-            walk(n.operand)
-        elif isinstance(n, (Binary, Compare)):
-            walk(n.left)
-            walk(n.right)
-        elif isinstance(n, In):
-            walk(n.left)
-            for a in n.items:
-                walk(a)
-        elif isinstance(n, (And, Or)):
-            for a in n.items:
-                walk(a)
-        elif isinstance(n, Not):
-            walk(n.item)
+        for child in _children(n):
+            walk(child)
 
     walk(node)
     return out

@@ -151,3 +151,41 @@ def test_a_number_too_large_in_a_condition_is_a_validation_error(make_project, n
     assert [str(p) for p in exc.value.problems] == [
         f"{root}/rules/rules.yaml:{line}:{col}: rule 'huge' → when: number too large: {number[:20]}"
         + ("..." if len(number) > 20 else "")]
+
+
+# ---- 12, 9: deep and long conditions -----------------------------------------------------------
+
+TOO_DEEP = ("expression nested too deeply (more than 64 levels of parentheses, 'not', '-' or chained "
+            "operators): split it into derived metrics or rules")
+
+
+@pytest.mark.parametrize("when, offset, message", [
+    ("(" * 150 + "nps < 5" + ")" * 150, 64, TOO_DEEP),  # at the 65th parenthesis
+    ("not " * 5000 + "nps < 5", 4 * 64, TOO_DEEP),
+    ("-" * 500 + "nps < 5", 64, TOO_DEEP),
+    ("count(" * 100 + ")" * 100 + " > 1", 6 * 64, TOO_DEEP),
+    (" + ".join(["nps"] * 3000) + " < 5", len(" + ".join(["nps"] * 2936)) + 1, TOO_DEEP),  # a chain
+    ("segment in [" + ", ".join(f"'s{i}'" for i in range(1000)) + "]",
+     len("segment in [" + ", ".join(f"'s{i}'" for i in range(200))) + 2,
+     "more than 200 values in a list: split the rule, or map the values to fewer with a derived metric"),
+])
+def test_deep_or_long_conditions_are_positioned_errors(make_project, when, offset, message):
+    root = make_project(extra_rules=f"  - id: deep\n    when: {when}\n    then: {{class: watch}}\n")
+    with pytest.raises(KamError) as exc:
+        load_project(root)
+    text = (root / "rules/rules.yaml").read_text("utf-8")
+    line = text.count("\n") - 1
+    assert [str(p) for p in exc.value.problems] == [f"{root}/rules/rules.yaml:{line}:{11 + offset}: "
+                                                    f"rule 'deep' → when: {message}"]
+
+
+def test_64_levels_and_200_values_are_fine(make_project):
+    from conftest import DEFAULT_FILES
+
+    whens = ["(" * 64 + "nps < 5" + ")" * 64, "account_id in [" + ", ".join(f"'a{i}'" for i in range(200)) + "]"]
+    chain = " + ".join(["nps"] * 64)  # a formula 64 levels deep: 63 operators and the leftmost name
+    metrics = DEFAULT_FILES["rules/metrics.yaml"] + f"  - {{id: total, type: number, formula: '{chain}'}}\n"
+    project = load_project(make_project(
+        {"rules/metrics.yaml": metrics},
+        extra_rules="".join(f"  - id: r{i}\n    when: {w}\n    then: {{class: watch}}\n" for i, w in enumerate(whens))))
+    assert project.metrics["total"].formula is not None
