@@ -12,6 +12,7 @@ fact of stratum k only once strata below k reached their fixpoint (durable's own
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from . import expr
 from .analysis import FactRef, MetricRef, ThresholdRef, expand_facts, resolve, strata
 from .errors import EngineLimitError, Problem
-from .model import Project
+from .model import Project, Where
 
 ACCOUNT_RULE = "__account__"  # catch-all: every session runs at least one action
 RESERVED_FIELDS = ("sid", "id", "t", "k", "n")
@@ -27,13 +28,24 @@ THRESHOLD_PREFIX = "_thr_"
 OP_JSON = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
 
 # Limits of durable-rules' C engine (see the runtime module); checked here, at compile time.
+# The constants are durable-rules 2.0.28's (src/rules/rules.h, rete.h, rete.c).
 MAX_RULES = 4096
 MAX_FACT_PROPERTIES = 250  # 255 in the engine, minus headroom for sid/id/t
 MAX_JOINED = 16
-MAX_FIELD_REFS = 32
 MAX_MATCHING_FACTS = 60  # ~64 facts matching one condition level at once
-MAX_CHILD_CONDITIONS = 500  # 513 distinct children under one node hangs create_ruleset
 MAX_CONJUNCTS = 256  # per rule, after expanding count(...) and or-over-facts
+# A pattern's expression sequence has MAX_SEQUENCE_EXPRESSIONS = 32 slots and refuses the
+# 32nd (error 113); every $and / $or group takes two (its start and end). Comparisons with
+# the pattern's own fields ($m), the only ones we write, take none.
+MAX_GROUPS = 15
+# The alpha network shares a test between rules; under one test, the distinct next tests
+# live in a hash table of NEXT_BUCKET_LENGTH = 512 buckets, and looking up a 513th loops
+# forever inside create_ruleset. `$nex` tests and the ends of or-branches go into a list
+# of NEXT_LIST_LENGTH = 128 (error 107), the patterns ending at a test into one of
+# BETA_LIST_LENGTH = 256 (error 108).
+MAX_NEXT_TESTS = 512
+MAX_NEXT_LIST = 128
+MAX_PATTERNS_AT_TEST = 256
 
 
 def threshold_field(tid: str) -> str:
@@ -53,6 +65,7 @@ class CompiledRule:
     required_facts: tuple[tuple[str, str], ...]
     negated_facts: tuple[tuple[str, str], ...]
     account_test: Any = None  # the account pattern, or None when the rule reads facts only
+    where: Where | None = None  # of the project rule, for errors the engine reports
 
 
 @dataclass(frozen=True)
@@ -259,12 +272,90 @@ def _fact_pattern(key: tuple[str, str]) -> dict:
     return {"$and": [{"t": key[0]}, {"k": key[1]}]}
 
 
-def _count_refs(j: Any) -> int:
+def _spliced(tests: list) -> list:
+    """An and inside an and as one chain of tests: each group costs the pattern two of its
+    few expression slots (MAX_GROUPS), a chain none."""
+    out: list = []
+    for t in tests:
+        out += _spliced(t["$and"]) if isinstance(t, dict) and list(t) == ["$and"] else [t]
+    return out
+
+
+def _groups(j: Any) -> int:
     if isinstance(j, dict):
-        return sum(1 if k == "$m" else _count_refs(v) for k, v in j.items())
+        return sum((k in ("$and", "$or")) + _groups(v) for k, v in j.items())
     if isinstance(j, list):
-        return sum(_count_refs(v) for v in j)
+        return sum(_groups(v) for v in j)
     return 0
+
+
+class _Alpha:
+    """A test in durable-rules' alpha network, counted as rete.c's createAlpha builds it."""
+
+    def __init__(self) -> None:
+        self.next: dict[str, _Alpha] = {}  # distinct tests after this one (hash table)
+        self.absent: dict[str, _Alpha] = {}  # $nex tests after this one (next list)
+        self.branch_ends = 0  # or-branches ending here (next list)
+        self.patterns = 0  # patterns ending here (beta list)
+
+
+_LIST_FULL = (f"with it, more than {MAX_NEXT_LIST} or-branches and absence tests end at the same test "
+              "(durable-rules error 107): split its `or`s into rules")
+
+
+def _alpha(j: dict, parent: _Alpha, full: list[str]) -> _Alpha:
+    """Add one pattern's tests under `parent`; the test the pattern ends at. `full` collects
+    what overflowed."""
+    if "$and" in j:
+        node = parent
+        for item in j["$and"]:
+            node = _alpha(item, node, full)
+        return node
+    if "$or" in j:
+        joined = _Alpha()  # each or gets a node of its own, after all its branches
+        for item in j["$or"]:
+            end = _alpha(item, parent, full)
+            end.branch_ends += 1
+            if len(end.absent) + end.branch_ends > MAX_NEXT_LIST:
+                full.append(_LIST_FULL)
+        return joined
+    key = json.dumps(j, sort_keys=True)
+    absent = "$nex" in j
+    table = parent.absent if absent else parent.next
+    node = table.get(key)
+    if node is None:
+        node = table[key] = _Alpha()
+        if not absent and len(parent.next) > MAX_NEXT_TESTS:
+            full.append(f"with it, more than {MAX_NEXT_TESTS} different tests follow the same test (many "
+                        "rules or long `in` lists on one metric), on which durable-rules hangs: merge such "
+                        "rules, or map the values to fewer with a derived metric")
+        if absent and len(parent.absent) + parent.branch_ends > MAX_NEXT_LIST:
+            full.append(_LIST_FULL)
+    return node
+
+
+def _network_problems(definition: dict[str, Any], rules: dict[str, CompiledRule]) -> list[Problem]:
+    """What durable-rules would refuse (or hang on) when building the network, by rule."""
+    root = _Alpha()
+    problems: list[Problem] = []
+    for name, rule in definition.items():
+        full: list[str] = []
+        for pattern in rule["all"]:
+            test = next(iter(pattern.values()))
+            if _groups(test) > MAX_GROUPS:
+                full.append(f"too complex for durable-rules: {_groups(test)} and/or groups in one "
+                            f"alternative, {MAX_GROUPS} allowed (an `or` of comparisons costs one plus one "
+                            "per comparison); split it into rules that assert an intermediate class")
+            end = _alpha(test, root, full)
+            end.patterns += 1
+            if end.patterns > MAX_PATTERNS_AT_TEST:
+                full.append(f"with it, more than {MAX_PATTERNS_AT_TEST} rules end at the same test "
+                            "(durable-rules error 108): merge rules that test the same thing")
+        compiled = rules.get(name)
+        if full and compiled is not None and compiled.where is not None:
+            w = compiled.where
+            problems += [Problem(w.path, w.line, w.col, f"rule '{compiled.rule_id}': {m}") for m in dict.fromkeys(full)]
+    return problems
 
 
 def compile_project(project: Project) -> Compiled:
@@ -298,11 +389,7 @@ def compile_project(project: Project) -> Compiled:
             thresholds = frozenset().union(*(a.thresholds for a in accs)) if accs else frozenset()
             acc = None
             if accs or not (pos or neg):
-                acc = {"$and": [{"t": "account"}] + [a.json for a in accs]}
-                if _count_refs(acc) > MAX_FIELD_REFS:
-                    problems.append(Problem(rule.where.path, rule.where.line, rule.where.col,
-                                            f"rule '{rule.id}' compares more than {MAX_FIELD_REFS} "
-                                            "metrics with other fields in one alternative"))
+                acc = {"$and": _spliced([{"t": "account"}] + [a.json for a in accs])}
                 patterns.append({"a": acc})
             for i, key in enumerate(pos):
                 patterns.append({f"f{i}": _fact_pattern(key)})
@@ -320,10 +407,12 @@ def compile_project(project: Project) -> Compiled:
             definition[name] = {"all": patterns}
             compiled[name] = CompiledRule(name, rule.id, stratum, rule.asserts,
                                           tuple(sorted(metrics)), tuple(sorted(thresholds)),
-                                          tuple(pos), tuple(neg), acc)
+                                          tuple(pos), tuple(neg), acc, rule.where)
             used_metrics |= metrics
             used_thresholds |= thresholds
     _check_limits(project, definition, consumed, used_metrics, used_thresholds, problems)
+    if not problems:  # the network of a ruleset already refused is not worth modelling
+        problems += _network_problems(definition, compiled)
     if problems:
         raise EngineLimitError(problems)
     payloads = {}
@@ -356,14 +445,6 @@ def _check_limits(project: Project, definition: dict, consumed: set, metrics: se
         if n > MAX_MATCHING_FACTS:
             add(f"rules read {n} different {kind} facts; the engine matches at most "
                 f"{MAX_MATCHING_FACTS} facts of one kind at once")
-    tests: set[str] = set()
-    for rule in definition.values():
-        for pattern in rule["all"]:
-            for part in next(iter(pattern.values())).get("$and", []):
-                tests.add(repr(part))
-    if len(tests) > MAX_CHILD_CONDITIONS:
-        add(f"the rules use {len(tests)} distinct tests; durable-rules hangs beyond "
-            f"{MAX_CHILD_CONDITIONS}: merge rules that test the same thing")
     for m in project.metrics:
         if m in RESERVED_FIELDS:
             add(f"metric id '{m}' is reserved by the engine; rename it")

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from engine.compiler import compile_project
 from engine.errors import KamError
 from engine.project import load_project
 
@@ -189,3 +190,86 @@ def test_64_levels_and_200_values_are_fine(make_project):
         {"rules/metrics.yaml": metrics},
         extra_rules="".join(f"  - id: r{i}\n    when: {w}\n    then: {{class: watch}}\n" for i, w in enumerate(whens))))
     assert project.metrics["total"].formula is not None
+
+
+# ---- 11, 9: what durable-rules accepts -----------------------------------------------------------
+
+def rules_file(root: Path) -> str:
+    return (root / "rules/rules.yaml").read_text("utf-8")
+
+
+def at_rule(root: Path, rule_id: str) -> str:
+    from conftest import locate
+
+    line, col = locate(rules_file(root), f"id: {rule_id}")
+    return f"{root}/rules/rules.yaml:{line}:{col}: rule '{rule_id}': "
+
+
+def cases(root: Path, body: str) -> None:
+    (root / "tests").mkdir(exist_ok=True)
+    (root / "tests" / "cases.yaml").write_text("kind: tests\n" + body, "utf-8")
+
+
+def test_a_rule_of_fourteen_conditions_is_evaluated(make_project):
+    """Thirteen worked and fourteen crashed evaluate and test (durable-rules error 113): an and
+    inside an and is now one chain of tests."""
+    when = " and ".join(f"revenue_current > {i}" for i in range(30))
+    root = make_project(extra_rules=f"  - id: many\n    when: {when}\n    then: {{class: watch}}\n")
+    cases(root, "cases:\n"
+                "  - {name: all hold, account: {revenue_current: 30}, expect: {classes: [watch]}}\n"
+                "  - {name: one fails, account: {revenue_current: 29}, expect: {classes: []}}\n")
+    compile_project(load_project(root))
+    r = run("test", "--project", root)
+    assert r.exit_code == 0 and r.output.strip().splitlines()[-1] == "2 cases, 0 failed", r.output
+
+
+def test_too_many_or_groups_is_a_validation_error_for_every_command(make_project, tmp_path):
+    when = " and ".join(f"(nps == {i} or revenue_current > {i})" for i in range(5))
+    root = make_project(extra_rules=f"  - id: knotty\n    when: {when}\n    then: {{class: watch}}\n")
+    cases(root, "cases:\n  - {name: any, account: {nps: 1}, expect: {classes: []}}\n")
+    expected = at_rule(root, "knotty") + (
+        "too complex for durable-rules: 16 and/or groups in one alternative, 15 allowed (an `or` of "
+        "comparisons costs one plus one per comparison); split it into rules that assert an "
+        "intermediate class\n")
+    (tmp_path / "a.csv").write_text("account_id,nps\nA1,1\n", "utf-8")
+    for args in (["validate"], ["test"], ["evaluate", tmp_path / "a.csv", "--out", tmp_path / "out"]):
+        r = run(*args, "--project", root)
+        assert (r.exit_code, r.output) == (1, expected), args
+    assert not (tmp_path / "out").exists()
+
+
+def test_more_than_512_values_after_one_test_is_refused_not_a_hang(make_project):
+    """Three lists of 200 values on one metric: 600 tests under its exists test. The 513th
+    made durable-rules' create_ruleset loop forever."""
+    rules = "".join(f"  - id: list{k}\n    when: account_id in [{', '.join(repr(f'a{k}_{i}') for i in range(200))}]\n"
+                    f"    then: {{class: watch}}\n" for k in range(3))
+    root = make_project(extra_rules=rules)
+    r = run("validate", "--project", root)
+    assert (r.exit_code, r.output) == (1, at_rule(root, "list2") + (
+        "with it, more than 512 different tests follow the same test (many rules or long `in` lists on "
+        "one metric), on which durable-rules hangs: merge such rules, or map the values to fewer with a "
+        "derived metric\n"))
+
+
+def test_more_than_128_absence_tests_after_one_test_is_refused(make_project):
+    metrics = "".join(f"  - {{id: m{i}, type: number}}\n" for i in range(129))
+    from conftest import DEFAULT_FILES
+
+    rules = "".join(f"  - id: gone{i}\n    when: not present(m{i})\n    then: {{class: watch}}\n" for i in range(129))
+    root = make_project({"rules/metrics.yaml": DEFAULT_FILES["rules/metrics.yaml"] + metrics}, extra_rules=rules)
+    r = run("validate", "--project", root)
+    last = sorted(f"gone{i}" for i in range(129))[-1]  # rules compile in the order of their ids
+    assert (r.exit_code, r.output) == (1, at_rule(root, last) + (
+        "with it, more than 128 or-branches and absence tests end at the same test (durable-rules error "
+        "107): split its `or`s into rules\n"))
+
+
+def test_more_than_256_rules_ending_at_one_test_is_refused(make_project):
+    rules = "".join(f"  - id: same{i:03}\n    when: strategic\n    then: {{class: watch}}\n" for i in range(256))
+    root = make_project(extra_rules=rules)
+    r = run("validate", "--project", root)
+    # the default rule `key` tests `strategic` too: the 257th pattern is same255's
+    assert (r.exit_code, r.output) == (1, at_rule(root, "same255") + (
+        "with it, more than 256 rules end at the same test (durable-rules error 108): merge rules that "
+        "test the same thing\n"))
+
