@@ -89,12 +89,14 @@ def validate(project_dir: str | None) -> int:
     from engine.compiler import compile_project
     from engine.project import find_project, load_project
     from engine.render import check_templates, template_syntax_problems
+    from engine.runtime import check_ruleset
     root = find_project(project_dir)
     try:
         project = load_project(root, _display_root(root))
     except KamError as exc:  # add template problems: every problem at once
         raise KamError(exc.problems + template_syntax_problems(root, _display_root(root))) from None
     compiled = compile_project(project)
+    check_ruleset(compiled)
     check_templates(project, _display_root(root))
     click.echo(f"{project.name}: valid — {len(project.metrics)} metrics, {len(project.thresholds)} "
                f"thresholds, {len(project.signals)} signals, {len(project.rules)} rules "

@@ -16,7 +16,10 @@
   declared types and every referenced field is guarded by an existence test (compiler);
 - floats with a bare exponent (1e-05) are rejected (error 204): `dumps` never writes one;
 - a session left half-made by an engine error segfaults when touched: the ruleset
-  handle is discarded and rebuilt.
+  handle is discarded and rebuilt;
+- the compiler checks the network limits of create_ruleset (one of them hangs it); what
+  it refuses nonetheless is blamed on the rules that cause it, each tried alone, and
+  `kam validate` builds the ruleset once to find out.
 The C extension never releases the GIL: parallelism is by processes, each compiling
 its own ruleset (handles cannot be pickled).
 """
@@ -34,6 +37,8 @@ import durable_rules_engine as _dre
 import orjson
 
 from .compiler import ACCOUNT_RULE, Compiled
+from .errors import EngineLimitError, Problem
+from .model import Where
 
 _SID = "1"
 _names = itertools.count()
@@ -92,6 +97,32 @@ def dumps(value: Any) -> str:
     return _scalar(value)
 
 
+def check_ruleset(compiled: Compiled) -> None:
+    """Build the ruleset once, as a run would: what durable-rules refuses beyond the limits
+    the compiler knows is a validation error naming the rule."""
+    Engine(compiled).close()
+
+
+def _refused(compiled: Compiled, exc: Exception) -> list[Problem]:
+    """The rules durable-rules refuses, each tried alone (with the catch-all account rule)."""
+    problems = []
+    for name, rule in compiled.rules.items():
+        alone = {ACCOUNT_RULE: compiled.definition[ACCOUNT_RULE], name: compiled.definition[name]}
+        try:
+            handle = _dre.create_ruleset(f"kam{next(_names)}", dumps(alone))
+        except Exception as err:  # noqa: BLE001 - a bare Exception with an error code
+            w = rule.where or Where("rules")
+            problems.append(Problem(w.path, w.line, w.col, f"rule '{rule.rule_id}': durable-rules refuses "
+                                                          f"it ({err}); simplify or split the rule"))
+        else:
+            _dre.delete_ruleset(handle)
+    if problems:
+        return problems
+    first = next((r.where for r in compiled.rules.values() if r.where is not None), Where("rules"))
+    return [Problem(first.path, 0, 0, f"durable-rules refuses the rules together ({exc}), though each "
+                                      "rule alone is accepted: try removing rules to find the conflict")]
+
+
 @dataclass
 class Outcome:
     fired: list[str]  # compiled rule names, in firing order (each once)
@@ -119,7 +150,7 @@ class Engine:
         try:
             self._handle = _dre.create_ruleset(f"kam{next(_names)}", self._definition)
         except Exception as exc:  # the C module raises a bare Exception with an error code
-            raise EngineRuntimeError(f"durable-rules rejected the compiled ruleset: {exc}") from exc
+            raise EngineLimitError(_refused(self.compiled, exc)) from exc
 
     def close(self) -> None:
         if self._handle is not None:

@@ -13,6 +13,7 @@ from cli import main
 from engine.compiler import compile_project
 from engine.errors import KamError
 from engine.project import load_project
+from engine.runtime import check_ruleset
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2026-11-23"
@@ -218,7 +219,7 @@ def test_a_rule_of_fourteen_conditions_is_evaluated(make_project):
     cases(root, "cases:\n"
                 "  - {name: all hold, account: {revenue_current: 30}, expect: {classes: [watch]}}\n"
                 "  - {name: one fails, account: {revenue_current: 29}, expect: {classes: []}}\n")
-    compile_project(load_project(root))
+    check_ruleset(compile_project(load_project(root)))  # what validate does (this project has no templates)
     r = run("test", "--project", root)
     assert r.exit_code == 0 and r.output.strip().splitlines()[-1] == "2 cases, 0 failed", r.output
 
@@ -273,3 +274,18 @@ def test_more_than_256_rules_ending_at_one_test_is_refused(make_project):
         "with it, more than 256 rules end at the same test (durable-rules error 108): merge rules that "
         "test the same thing\n"))
 
+
+def test_what_durable_rules_refuses_beyond_the_known_limits_names_the_rule(make_project, monkeypatch, tmp_path):
+    """validate builds the ruleset in durable-rules: were a limit unknown to the compiler
+    (here: the compiler's check switched off), the engine's refusal still names the rule."""
+    import engine.compiler
+
+    monkeypatch.setattr(engine.compiler, "MAX_GROUPS", 99)
+    when = " and ".join(f"(nps == {i} or revenue_current > {i})" for i in range(5))
+    root = make_project(extra_rules=f"  - id: knotty\n    when: {when}\n    then: {{class: watch}}\n")
+    expected = at_rule(root, "knotty") + ("durable-rules refuses it (Could not create ruleset, error code: "
+                                          "113); simplify or split the rule\n")
+    (tmp_path / "a.csv").write_text("account_id,nps\nA1,1\n", "utf-8")
+    for args in (["validate"], ["evaluate", tmp_path / "a.csv", "--out", tmp_path / "out", "--no-store"]):
+        r = run(*args, "--project", root)
+        assert (r.exit_code, r.output) == (1, expected), args
