@@ -349,6 +349,7 @@ def write_report(project: Project, results: Sequence[Mapping[str, Any]], out: Pa
     """out/portfolio.html; nothing when the project has no templates/portfolio.html.j2."""
     from .render import environment
     from .render.labels import load_labels
+    from .render.limits import load, render
 
     if not (project.root / "templates" / TEMPLATE).is_file():
         return None
@@ -359,9 +360,9 @@ def write_report(project: Project, results: Sequence[Mapping[str, Any]], out: Pa
     rows = accounts(results)
     as_of = str(results[0].get("as_of", "")) if results else ""
     try:
-        html = environment(project).get_template(TEMPLATE).render(
+        html = render(load(environment(project), TEMPLATE), dict(
             lang=lang, labels=words, project={"name": project.name, "currency": project.currency},
-            report=view(project, rows, lang, words, as_of))
+            report=view(project, rows, lang, words, as_of)))
     except TemplateError as exc:
         raise KamError(Problem(f"templates/{TEMPLATE}", getattr(exc, "lineno", 0) or 0, 0,
                                f"template: {exc}")) from None

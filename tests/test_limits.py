@@ -4,6 +4,7 @@ file (and line) and what to do. The limits are listed in the README's Limits sec
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,129 @@ def test_what_durable_rules_refuses_beyond_the_known_limits_names_the_rule(make_
     for args in (["validate"], ["evaluate", tmp_path / "a.csv", "--out", tmp_path / "out", "--no-store"]):
         r = run(*args, "--project", root)
         assert (r.exit_code, r.output) == (1, expected), args
+
+
+# ---- 9, 12: what a template may compute --------------------------------------------------------
+
+def render_text(source: str, **context) -> str:
+    from jinja2 import DictLoader, StrictUndefined
+
+    from engine.render.limits import LimitedSandbox, load, render
+
+    env = LimitedSandbox(loader=DictLoader({"t.md.j2": source}), undefined=StrictUndefined)
+    return render(load(env, "t.md.j2"), context)
+
+
+def too_big(what: str, size: int) -> str:
+    return f"{what} would be {size} characters or items long; a template may build at most 1000000"
+
+
+@pytest.mark.parametrize("source, message", [
+    ("{{ 'x' * 10**9 }}", too_big("'*'", 10**9)),
+    ("{{ [0] * 10**7 }}", too_big("'*'", 2 * 10**7)),  # the list and its item, 10**7 times
+    ("{{ ['x' * 600000] * 2 }}", too_big("'*'", 1200002)),  # short list, long text
+    ("{{ 'x' * 600000 + 'y' * 600000 }}", too_big("'+'", 1200000)),
+    ("{{ 'x' * 600000 ~ 'y' * 600000 }}", too_big("'~'", 1200000)),
+    ("{{ ['x' * 600000, 'y' * 600000] }}", too_big("printing this value", 1200001)),
+    ("{{ 9**(9**9) }}", "'**' would make a number of more than 4300 digits"),
+    ("{{ (10**3000) * (10**3000) }}", "'*' would make a number of more than 4300 digits"),
+    ("{{ 10.0 ** 400 }}", "'**' makes a number too large"),
+    ("{{ '%0999999999d' % 1 }}", too_big("a %-format", 999999999)),
+    ("{{ '%*d' % (10**9, 1) }}", too_big("a %-format", 10**9)),
+    ("{{ '%0999999999d'|format(1) }}", too_big("a %-format", 999999999)),
+    ("{{ '{:>999999999}'.format(1) }}", too_big("a format", 999999999)),
+    ("{{ 'x'.center(10**9) }}", too_big("str.center", 10**9)),
+    ("{{ ('\t' * 1000).expandtabs(10**6) }}", too_big("str.expandtabs", 1000001000)),
+    ("{{ ('x' * 100000).replace('x', 'y' * 100000) }}", too_big("replace", 10**10)),
+    ("{{ ('x' * 100000)|replace('x', 'y' * 100000) }}", too_big("replace", 10**10)),
+    ("{{ (',' * 100).join(['x' * 999] * 1000) }}", too_big("join", 1098900)),
+    ("{{ range(100000)|join(',' * 1000) }}", too_big("filter 'join'", 100487890)),
+    ("{{ 'x'|center(10**9) }}", too_big("filter 'center'", 10**9)),
+    ("{{ 'x'|indent(10**9, true) }}", too_big("filter 'indent'", 10**9)),
+    ("{{ ('x\n' * 500000)|indent(1000) }}", too_big("filter 'indent'", 501001000)),
+    ("{{ [1]|batch(10**9, 0)|list }}", too_big("filter 'batch'", 10**9)),
+    ("{{ ('x' * 10**6)|wordwrap(1, wrapstring='y' * 10**6) }}", too_big("filter 'wordwrap'", 1000002000000)),
+    ("{{ ('x' * 10**6)|list|tojson }}", too_big("filter 'tojson'", 1000001)),
+    ("{{ lipsum(10**6) }}", too_big("lipsum", 10**8)),
+    ("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+     too_big("'~'", 2**20)),
+    ("{% macro d(s, n) %}{{ d(s ~ s, n - 1) if n else s|length }}{% endmacro %}{{ d('x', 40) }}",
+     too_big("'~'", 2**20)),
+    ("{% macro m() %}{% for i in range(99999) %}{% for j in range(99999) %}{{ 'x' * 1000 }}{% endfor %}"
+     "{% endfor %}{% endmacro %}{{ m()|length }}",
+     "the template wrote more than 20000000 characters for one document"),
+    ("{% for i in range(30000) %}{{ 'x' * 1000 }}{% endfor %}",
+     "the template wrote more than 20000000 characters for one document"),
+])
+def test_templates_cannot_build_huge_values(source, message):
+    from engine.render.limits import TemplateLimitError
+
+    started = time.perf_counter()
+    with pytest.raises(TemplateLimitError) as exc:
+        render_text(source)
+    assert exc.value.message == message
+    assert time.perf_counter() - started < 3
+
+
+@pytest.mark.parametrize("source, error, message", [
+    ("{{ 1 / 0 }}", "TemplateRuntimeError", "'/': division by zero"),
+    ("{{ 'a' - 1 }}", "TemplateRuntimeError", "'-': unsupported operand type(s) for -: 'str' and 'int'"),
+    ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "TemplateLimitError",
+     "recursion too deep (a macro or include that calls itself?)"),
+    ("{% include 't.md.j2' %}", "TemplateLimitError", "recursion too deep (a macro or include that calls itself?)"),
+    ("{{ 1" + " + 1" * 3000 + " }}", "TemplateSyntaxError", "nested too deeply to compile"),
+])
+def test_template_arithmetic_and_recursion_are_template_errors(source, error, message):
+    with pytest.raises(Exception) as exc:
+        render_text(source)
+    assert (type(exc.value).__name__, exc.value.message) == (error, message)
+
+
+def test_a_template_that_runs_too_long_is_stopped(monkeypatch):
+    from engine.render import limits
+
+    monkeypatch.setattr(limits, "RENDER_SECONDS", 0.3)
+    started = time.perf_counter()
+    with pytest.raises(limits.TemplateLimitError) as exc:  # no output, no call: only the loops tick
+        render_text("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}")
+    assert exc.value.message == "rendering took more than 0.3 s (a loop or recursion that does not end?)"
+    assert time.perf_counter() - started < 2
+
+
+def test_the_limits_leave_ordinary_templates_alone():
+    source = ("{% macro row(a) %}| {{ a.name|e }} | {{ '%.1f'|format(a.share) }} |{% endmacro %}"
+              "{% for a in accounts|sort(attribute='name') %}{{ loop.index }}/{{ loop.length }} {{ row(a) }}\n"
+              "{% endfor %}{{ '-' * 20 }} {{ ', '.join(names) }} {{ 2 ** 10 }} {{ 7 // 2 }} {{ 'x'|center(9) }}")
+    accounts = [{"name": f"A{i}", "share": i / 3} for i in range(3)]
+    assert render_text(source, accounts=accounts, names=["a", "b"]) == (
+        "1/3 | A0 | 0.0 |\n2/3 | A1 | 0.3 |\n3/3 | A2 | 0.7 |\n-------------------- a, b 1024 3     x    ")
+
+
+@pytest.mark.parametrize("payload, message", [
+    ("{{ 'x' * 10**9 }}", too_big("'*'", 10**9)),
+    ("{{ 9**(9**9) }}", "'**' would make a number of more than 4300 digits"),
+    ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+     "recursion too deep (a macro or include that calls itself?)"),
+])
+def test_validate_and_evaluate_refuse_a_hostile_template_fast(tmp_path, monkeypatch, payload, message):
+    monkeypatch.chdir(tmp_path)
+    proj = copy_project(tmp_path / "proj")
+    plan = proj / "templates" / "plan.md.j2"
+    plan.write_text(plan.read_text("utf-8") + payload + "\n", "utf-8")
+    line = plan.read_text("utf-8").count("\n")
+    at = f"proj/templates/plan.md.j2:{line}:1: template: {message}"
+    started = time.perf_counter()
+    r = run("validate", "--project", "proj")
+    assert (r.exit_code, r.output) == (1, f"{at} (rendering sample data, en)\n{at} (rendering sample data, ru)\n")
+    r = run("evaluate", accounts(tmp_path), "--project", "proj", "--out", "out", "--as-of", AS_OF)
+    assert (r.exit_code, r.output) == (1, at.removeprefix("proj/") + "\n")  # evaluate names it in the project
+    assert not (tmp_path / "out").exists()
+    assert time.perf_counter() - started < 20
+
+
+def test_a_template_nested_too_deeply_to_parse_is_a_syntax_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    proj = copy_project(tmp_path / "proj")
+    (proj / "templates" / "plan.md.j2").write_text("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}\n", "utf-8")
+    r = run("validate", "--project", "proj")
+    assert (r.exit_code, r.output) == (1, "proj/templates/plan.md.j2: template syntax: nested too deeply\n")

@@ -23,6 +23,7 @@ from ..model import Project
 from ..project import outside
 from . import states, views
 from .labels import Labels, load_labels, role_problems
+from .limits import LimitedSandbox, load, render
 from .samples import sample_results, without_store
 
 TEMPLATE_SUFFIXES = (".md.j2", ".html.j2")
@@ -48,8 +49,8 @@ class _ProjectLoader(FileSystemLoader):
         return super().get_source(environment, template)
 
 
-def environment(project: Project) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+def environment(project: Project) -> LimitedSandbox:
+    env = LimitedSandbox(
         loader=_ProjectLoader(project.root),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
@@ -94,6 +95,8 @@ def template_syntax_problems(root: Path, shown: Path | None = None) -> list[Prob
             env.parse(path.read_text("utf-8"), str(rel), str(path))
         except TemplateSyntaxError as exc:
             problems.append(Problem(display, exc.lineno or 0, 1, f"template syntax: {exc.message}"))
+        except RecursionError:  # the parser recurses once per level: '{{ ((((...'
+            problems.append(Problem(display, 0, 0, "template syntax: nested too deeply"))
         except UnicodeDecodeError:
             problems.append(Problem(display, 0, 0, "template is not UTF-8 text"))
     return problems + load_labels(Path(root), shown)[1]
@@ -144,7 +147,7 @@ def write_documents(project: Project, results: list[dict[str, Any]], out: Path, 
     _render_all(project, environment(project), labels, lang, results, out)
 
 
-def _render_all(project: Project, env: ImmutableSandboxedEnvironment, labels: Labels, lang: str,
+def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str,
                 results: list[dict[str, Any]], out: Path | None) -> None:
     """Render every document; write them under `out` (None: render only, to check templates)."""
     words = views.Words(project, lang, labels.get(lang))
@@ -152,14 +155,14 @@ def _render_all(project: Project, env: ImmutableSandboxedEnvironment, labels: La
             "labels": words.labels}
     formats = project.documents
     try:
-        templates = {(d, f): env.get_template(f"{d}.{f}.j2") for d in DOCUMENTS for f in formats}
+        templates = {(d, f): load(env, f"{d}.{f}.j2") for d in DOCUMENTS for f in formats}
     except TemplateError as exc:
         raise KamError(_problem(project, exc)) from None
 
     def emit(doc: str, folder: str, stem: str, **context: Any) -> None:
         for fmt in formats:
             try:
-                text = templates[(doc, fmt)].render(**base, ext=fmt, **context)
+                text = render(templates[(doc, fmt)], {**base, "ext": fmt, **context})
             except TemplateError as exc:
                 raise KamError(_problem(project, exc)) from None
             if out is not None:

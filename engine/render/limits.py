@@ -1,0 +1,400 @@
+"""Bounds on what a template may compute. Templates are code that sales ops edit: the
+sandbox keeps them away from Python's internals and from files; these limits keep them
+from exhausting memory or time (issue 17: `{{ 'x' * 10**9 }}` wrote 2.8 GB, `{{ 9**(9**9) }}`
+never finished). Each refusal is a template error at the template's line.
+
+- a text or list a template builds (an operator, a call, a filter): MAX_VALUE characters
+  or items, checked before it is built where its size is known in advance;
+- a whole number: MAX_INT_DIGITS digits (Python's own limit for printing one);
+- the text written while rendering one document, into the document and into the buffers
+  of macros, {% set %} and {% filter %} blocks: MAX_TEXT characters;
+- RENDER_SECONDS per document, checked at every loop iteration, call, operator, attribute
+  and filter;
+- recursion (a macro or include that calls itself): Python's recursion limit, reported
+  at the template line where it happened.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import re
+import string
+import time
+import types
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from jinja2 import Template, nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
+from jinja2.exceptions import SecurityError, TemplateRuntimeError, TemplateSyntaxError
+from jinja2.runtime import Context, Macro
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_VALUE = 1_000_000
+MAX_INT_DIGITS = 4300
+MAX_TEXT = 20_000_000
+RENDER_SECONDS = 5.0
+_MAX_INT_BITS = int(MAX_INT_DIGITS * math.log2(10))
+# filters whose int arguments are widths or counts of what they build
+_SIZED_FILTERS = ("center", "indent", "batch", "slice")
+# filters that make one text of a whole value (a list of long texts prints long)
+_WHOLE_FILTERS = ("string", "tojson", "pprint", "urlencode", "join", "sum", "e", "escape", "forceescape")
+_WIDTH_METHODS = ("center", "ljust", "rjust", "zfill")
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+class TemplateLimitError(SecurityError):
+    """A template went past one of the limits above."""
+
+
+@dataclass
+class _Budget:
+    deadline: float
+    text: int = 0
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("kam_render_budget", default=None)
+
+
+def _tick() -> None:
+    budget = _budget.get()
+    if budget is not None and time.monotonic() > budget.deadline:
+        raise TemplateLimitError(f"rendering took more than {RENDER_SECONDS:g} s (a loop or recursion "
+                                 "that does not end?)")
+
+
+def _wrote(n: int) -> None:
+    budget = _budget.get()
+    if budget is not None:
+        budget.text += n
+        if budget.text > MAX_TEXT:
+            raise TemplateLimitError(f"the template wrote more than {MAX_TEXT} characters for one document")
+
+
+def _too_big(what: str, size: int) -> TemplateLimitError:
+    return TemplateLimitError(f"{what} would be {size} characters or items long; a template may "
+                              f"build at most {MAX_VALUE}")
+
+
+def _size(value: Any) -> int:
+    """About how many characters `value` prints as, counted up to just past MAX_VALUE (a
+    list holding one long text a million times is short but prints long)."""
+    total, stack = 0, [value]
+    while stack and total <= MAX_VALUE:
+        v = stack.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, dict):
+            total += 1
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            total += 1
+            stack.extend(v)
+        else:
+            total += 1
+    return total
+
+
+def _check_value(what: str, value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_VALUE:
+        raise _too_big(what, len(value))
+    return value
+
+
+def _percent_widths(fmt: str, args: Any) -> None:
+    """`'%0999999999d' % 1`, `'%*d' % (10**9, 1)`: the width is the size."""
+    starred = False
+    for m in _PERCENT_SPEC.finditer(fmt):
+        for part in m.groups():
+            if part == "*":
+                starred = True
+            elif part is not None and int(part) > MAX_VALUE:
+                raise _too_big("a %-format", int(part))
+    if starred:
+        values = args if isinstance(args, tuple) else (args,)
+        for v in values:
+            if isinstance(v, int) and abs(v) > MAX_VALUE:
+                raise _too_big("a %-format", abs(v))
+
+
+def _format_widths(fmt: str, args: Iterable[Any]) -> None:
+    """`'{:>999999999}'.format(1)`, and `'{:{w}}'` with a huge w."""
+    try:
+        fields = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return  # format() itself will say what is wrong
+    for _, _, spec, _ in fields:
+        for digits in re.findall(r"\d+", spec or ""):
+            if int(digits) > MAX_VALUE:
+                raise _too_big("a format", int(digits))
+        if spec and "{" in spec:
+            for v in args:
+                if isinstance(v, int) and abs(v) > MAX_VALUE:
+                    raise _too_big("a format", abs(v))
+
+
+def _binop_size(op: str, left: Any, right: Any) -> None:
+    ints = isinstance(left, int) and isinstance(right, int)
+    if op == "**" and ints and right > 0 and abs(left) > 1:
+        if right * math.log2(abs(left)) > _MAX_INT_BITS:
+            raise TemplateLimitError(f"'**' would make a number of more than {MAX_INT_DIGITS} digits")
+    elif op == "*" and ints:
+        if left.bit_length() + right.bit_length() > _MAX_INT_BITS + 1:
+            raise TemplateLimitError(f"'*' would make a number of more than {MAX_INT_DIGITS} digits")
+    elif op == "*":
+        seq, n = (left, right) if isinstance(right, int) else (right, left)
+        if isinstance(n, int) and isinstance(seq, (str, list, tuple)):
+            if _size(seq) * max(n, 0) > MAX_VALUE:
+                raise _too_big("'*'", _size(seq) * n)
+    elif op == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+        if _size(left) + _size(right) > MAX_VALUE:
+            raise _too_big("'+'", _size(left) + _size(right))
+    elif op == "%" and isinstance(left, str):
+        _percent_widths(left, right)
+
+
+def _str_method(obj: Any) -> tuple[str, str] | None:
+    """(the text, the method name) when `obj` is a method of a str."""
+    target = getattr(obj, "__wrapped__", obj)  # str.format comes wrapped by the sandbox
+    if isinstance(target, types.BuiltinMethodType) and isinstance(target.__self__, str):
+        return target.__self__, target.__name__
+    return None
+
+
+def _method_size(s: str, name: str, args: tuple, kwargs: dict) -> None:
+    """The str methods that build far more than they are given."""
+    if name in _WIDTH_METHODS and args and isinstance(args[0], int) and args[0] > MAX_VALUE:
+        raise _too_big(f"str.{name}", args[0])
+    if name == "expandtabs":
+        tab = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(tab, int) and len(s) + s.count("\t") * tab > MAX_VALUE:
+            raise _too_big("str.expandtabs", len(s) + s.count("\t") * tab)
+    if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        _replace_size(s, args[0], args[1])
+    if name == "join" and args:
+        _join_size(args[0], s)
+    if name == "format":
+        _format_widths(s, list(args) + list(kwargs.values()))
+    if name == "format_map" and args and isinstance(args[0], dict):
+        _format_widths(s, list(args[0].values()))
+
+
+def _replace_size(s: str, old: str, new: str) -> None:
+    times = s.count(old) if old else len(s) + 1
+    size = len(s) + times * (len(new) - len(old))
+    if size > MAX_VALUE:
+        raise _too_big("replace", size)
+
+
+def _join_size(items: Iterable[Any], sep: str) -> None:
+    items = list(items)
+    size = sum(_size(i) for i in items) + len(sep) * max(len(items) - 1, 0)
+    if size > MAX_VALUE:
+        raise _too_big("join", size)
+
+
+class _Ticking:
+    """A loop's iterable that checks the render clock at every item."""
+
+    def __init__(self, iterable: Any):
+        self.iterable = iterable
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.iterable:
+            _tick()
+            yield item
+
+    def __len__(self) -> int:  # loop.length and loop.last without reading ahead
+        return len(self.iterable)
+
+
+class _Buffer(list):
+    """The buffer of a macro or block: what the template writes into it counts."""
+
+    def append(self, text: Any) -> None:
+        _wrote(len(text))
+        super().append(text)
+
+    def extend(self, texts: Iterable[Any]) -> None:
+        texts = list(texts)
+        _wrote(sum(len(t) for t in texts))
+        super().extend(texts)
+
+
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator with two hooks: every for loop iterates through
+    environment.ticking, every buffer is a counting one."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        node = copy.copy(node)
+        node.iter = nodes.Call(nodes.EnvironmentAttribute("ticking"), [node.iter], [], None, None,
+                               lineno=node.lineno)
+        super().visit_For(node, frame)
+
+    def buffer(self, frame: Frame) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.counting_buffer()")
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        """`a ~ b` joins through environment.concat_parts, which measures the parts first."""
+        if frame.eval_ctx.volatile:
+            func_name = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            func_name = "markup_join"
+        else:
+            func_name = "str_join"
+        self.write(f"{func_name}(environment.concat_parts((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write(")))")
+
+
+class LimitedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with the limits of this module."""
+
+    code_generator_class = _CodeGenerator
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, finalize=self._finalize, **kwargs)
+        self.globals["lipsum"] = _lipsum
+        for name in _SIZED_FILTERS + _WHOLE_FILTERS + ("replace", "wordwrap", "format"):
+            self.filters[name] = _limited_filter(name, self.filters[name])
+
+    @staticmethod
+    def ticking(iterable: Any) -> _Ticking:
+        return _Ticking(iterable)
+
+    @staticmethod
+    def counting_buffer() -> _Buffer:
+        return _Buffer()
+
+    @staticmethod
+    def concat_parts(parts: tuple) -> tuple:
+        _tick()
+        size = sum(_size(p) for p in parts)
+        if size > MAX_VALUE:
+            raise _too_big("'~'", size)
+        return parts
+
+    @staticmethod
+    def _finalize(value: Any) -> Any:
+        if not isinstance(value, (str, int, float)) and _size(value) > MAX_VALUE:
+            raise _too_big("printing this value", _size(value))
+        return value
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _tick()
+        _binop_size(operator, left, right)
+        try:
+            return super().call_binop(context, operator, left, right)
+        except OverflowError:
+            raise TemplateLimitError(f"'{operator}' makes a number too large") from None
+        except (ArithmeticError, TypeError) as exc:  # the template's own operands: its error
+            raise TemplateRuntimeError(f"'{operator}': {exc}") from None
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _tick()
+        for a in args + tuple(kwargs.values()):  # a macro passing itself `s ~ s` doubles per call
+            _check_value("an argument", a)
+        method = _str_method(__obj)
+        if method is not None:
+            if method[1] == "join" and args:
+                args = (list(args[0]),) + args[1:]  # read once: to measure it, then to join it
+            _method_size(*method, args, kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        # what a macro writes is counted as it is written (MAX_TEXT)
+        return result if isinstance(__obj, Macro) else _check_value("the call's result", result)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _tick()
+        return _check_value(f"'{attribute}'", super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _tick()
+        return _check_value("the item", super().getitem(obj, argument))
+
+
+def _limited_filter(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(real)
+    # the filtered value: the first parameter after the environment or eval context, if passed
+    value_name = list(signature.parameters)[1 if hasattr(real, "jinja_pass_arg") else 0]
+
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        try:
+            given = signature.bind(*args, **kwargs).arguments
+        except TypeError:
+            return real(*args, **kwargs)  # a wrong call: the filter says what is wrong
+        value = given.get(value_name)
+        if name in _SIZED_FILTERS:
+            for key, v in given.items():
+                if key != value_name and isinstance(v, int) and not isinstance(v, bool) and v > MAX_VALUE:
+                    raise _too_big(f"filter '{name}'", v)
+        if name in _WHOLE_FILTERS and _size(value) > MAX_VALUE:
+            raise _too_big(f"filter '{name}'", _size(value))
+        if name == "join" and isinstance(value, (list, tuple)) and isinstance(given.get("d", ""), str):
+            _join_size(value, given.get("d", ""))
+        if name == "replace" and isinstance(value, str) and isinstance(given.get("old"), str) \
+                and isinstance(given.get("new"), str):
+            _replace_size(value, given["old"], given["new"])
+        if name == "indent" and isinstance(value, str):
+            width = given.get("width", 4)
+            pad = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
+            if len(value) + (value.count("\n") + 1) * pad > MAX_VALUE:
+                raise _too_big(f"filter '{name}'", len(value) + (value.count("\n") + 1) * pad)
+        if name == "wordwrap" and isinstance(value, str):
+            width, wrap = given.get("width", 79), given.get("wrapstring") or "\n"
+            size = len(value) + (len(value) // max(width, 1) + 1) * len(wrap) if isinstance(width, int) else 0
+            if size > MAX_VALUE:
+                raise _too_big(f"filter '{name}'", size)
+        if name == "format" and isinstance(value, str):
+            _percent_widths(value, tuple(given.get("args", ())))
+        return _check_value(f"filter '{name}'", real(*args, **kwargs))
+
+    for attr in ("jinja_pass_arg", "__name__", "__doc__"):  # keep how Jinja calls it
+        if hasattr(real, attr):
+            setattr(limited, attr, getattr(real, attr))
+    return limited
+
+
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+    from jinja2.utils import generate_lorem_ipsum
+
+    if n * max > MAX_VALUE:
+        raise _too_big("lipsum", n * max)
+    return generate_lorem_ipsum(n, html, min, max)
+
+
+def load(env: LimitedSandbox, name: str) -> Template:
+    """env.get_template; a template nested too deeply for Jinja's compiler (which recurses
+    once per level: `{{ 1 + 1 + ... }}`) or for Python's is a syntax error of the template."""
+    try:
+        return env.get_template(name)
+    except (RecursionError, SyntaxError, MemoryError):
+        raise TemplateSyntaxError("nested too deeply to compile", 0, name) from None
+
+
+def render(template: Template, context: dict[str, Any]) -> str:
+    """The template rendered within the limits; RecursionError and MemoryError become
+    template errors where they happened."""
+    budget = _Budget(time.monotonic() + RENDER_SECONDS)
+    token = _budget.set(budget)
+    parts: list[str] = []
+    try:
+        for chunk in template.generate(**context):
+            _wrote(len(chunk))
+            parts.append(chunk)
+    except RecursionError as exc:
+        raise TemplateLimitError("recursion too deep (a macro or include that calls itself?)"
+                                 ).with_traceback(exc.__traceback__) from None
+    except MemoryError as exc:
+        raise TemplateLimitError("out of memory while rendering").with_traceback(exc.__traceback__) from None
+    finally:
+        _budget.reset(token)
+    return "".join(parts)
