@@ -106,12 +106,7 @@ def validate(project_dir: str | None) -> int:
 
 
 def _as_of(value: str | None) -> date:
-    if value is None:
-        return date.today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint="--as-of")
+    return _day(value, "--as-of")
 
 
 @main.command()
@@ -410,12 +405,13 @@ def _open_store(path: Path, dry_run: bool = False, must_exist: bool = False):
 
 
 def _day(value: str | None, hint: str) -> date:
+    from engine.date_range import parse_day
     if value is None:
         return date.today()
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=hint)
+        return parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint)
 
 
 def _run_plans(info: Any) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import expr
+from .date_range import in_range
 from .errors import KamError, Problem
 from .evaluate import Evaluator
 from .io.dates import LOST_DATE, SNAPSHOT_DATE, parse_date
@@ -84,7 +85,7 @@ def read_history(project: Project, path: Path, losses_path: Path) -> History:
         records += 1
         where = f"{rec.source} row {rec.row}"
         try:
-            when = parse_date(rec.cells.get(SNAPSHOT_DATE))
+            when = in_range(parse_date(rec.cells.get(SNAPSHOT_DATE)))
         except ValueError as exc:
             rejected.append(f"{where}: {SNAPSHOT_DATE}: {exc}")
             continue
@@ -128,7 +129,7 @@ def read_losses(path: Path, columns: Mapping[str, str] | None = None) -> dict[st
             continue
         aid = str(rec.cells.get("account_id", "")).strip()
         try:
-            when = parse_date(rec.cells.get(LOST_DATE))
+            when = in_range(parse_date(rec.cells.get(LOST_DATE)))
         except ValueError as exc:
             problems.append(Problem(table.source, rec.row, date_col, f"{LOST_DATE}: {exc}"))
             continue

@@ -128,7 +128,10 @@ def _rank(levels: Sequence[str], level: str | None) -> int:
 
 
 def _days(iso: str, n: int) -> str:
-    return (date.fromisoformat(iso) + timedelta(days=n)).isoformat()
+    try:
+        return (date.fromisoformat(iso) + timedelta(days=n)).isoformat()
+    except OverflowError:  # a store written before dates were checked (done --on 9999-12-31)
+        return date.max.isoformat()
 
 
 def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[Step, ...] = (),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -416,3 +417,64 @@ def test_a_template_nested_too_deeply_to_parse_is_a_syntax_error(tmp_path, monke
     (proj / "templates" / "plan.md.j2").write_text("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}\n", "utf-8")
     r = run("validate", "--project", "proj")
     assert (r.exit_code, r.output) == (1, "proj/templates/plan.md.j2: template syntax: nested too deeply\n")
+
+
+# ---- 10: dates -------------------------------------------------------------------------------
+
+OUT_OF_RANGE = "{day} is outside the dates kam works with, 1900-01-01 to 2199-12-31"
+
+
+@pytest.fixture
+def store_with_a_plan(tmp_path) -> Path:
+    store = tmp_path / "state.sqlite"
+    r = run("evaluate", accounts(tmp_path), "--out", tmp_path / "out", "--as-of", AS_OF, "--store", store)
+    assert r.exit_code == 0, r.output
+    return store
+
+
+@pytest.mark.parametrize("args, option, day", [
+    (["plans", "done", "1", "--on", "9999-12-31"], "--on", "9999-12-31"),
+    (["plans", "snooze", "1", "--until", "2200-01-01", "--reason", "later"], "--until", "2200-01-01"),
+    (["plans", "--as-of", "0001-01-01"], "--as-of", "0001-01-01"),
+    (["evaluate", "{accounts}", "--out", "{out}", "--as-of", "9999-12-31"], "--as-of", "9999-12-31"),
+])
+def test_dates_out_of_range_are_refused_before_anything_is_written(tmp_path, store_with_a_plan, args, option, day):
+    before = store_with_a_plan.read_bytes()
+    args = [a.format(accounts=tmp_path / "a.csv", out=tmp_path / "out2") for a in args]
+    r = run(*args, "--store", store_with_a_plan)
+    assert r.exit_code == 2
+    assert r.output.splitlines()[-1] == f"Error: Invalid value for {option}: " + OUT_OF_RANGE.format(day=day)
+    assert store_with_a_plan.read_bytes() == before and not (tmp_path / "out2").exists()
+
+
+def test_a_cooldown_longer_than_ten_years_is_a_validation_error(make_project):
+    playbook = ("kind: playbook\nid: respond\ntitle: Respond\ncooldown_days: 3000000\n"
+                "steps:\n  - {id: call, title: Call, owner: kam, due_days: 7}\n")
+    root = make_project({"playbooks/respond.yaml": playbook})
+    with pytest.raises(KamError) as exc:
+        load_project(root)
+    assert f"{root}/playbooks/respond.yaml:4:16: cooldown_days: 3000000 is greater than the maximum of 3650" in [
+        str(p) for p in exc.value.problems]  # (with: rule 'respond' → then: unknown playbook 'respond')
+
+
+def test_a_plan_done_on_the_last_day_python_knows_cools_down_forever():
+    """A store written before --on was checked may hold done_on 9999-12-31: its cooldown
+    ends past the last date Python has, which is never, not an OverflowError every run."""
+    from engine.reconcile import Plan, Policy, Step, reconcile
+
+    done = Plan(7, "qbr", "done", "2026-01-05", (Step("review", "2026-01-19", "9999-12-31"),), done_on="9999-12-31")
+    out = reconcile(date(2026, 11, 23), "medium", ["qbr"], [done], [], {"qbr": Policy(cooldown_days=90)},
+                    ["medium"])
+    assert out.changes == () and [(h.plan_id, h.state, h.until) for h in out.held] == [(7, "cooldown", "9999-12-31")]
+
+
+def test_a_history_date_out_of_range_is_a_rejected_row(tmp_path):
+    history = tmp_path / "history.csv"
+    history.write_text("snapshot_date,account_id,nps\n2026-01-05,A1,9\n9999-12-31,A1,3\n", "utf-8")
+    losses = tmp_path / "losses.csv"
+    losses.write_text("account_id,lost_date\nA1,2026-03-01\n", "utf-8")
+    from engine.backtest import read_history
+
+    past = read_history(load_project(ROOT), history, losses)
+    assert past.rejected == [f"{history} row 3: snapshot_date: " + OUT_OF_RANGE.format(day="9999-12-31")]
+    assert list(past.snapshots) == [date(2026, 1, 5)]
