@@ -478,3 +478,68 @@ def test_a_history_date_out_of_range_is_a_rejected_row(tmp_path):
     past = read_history(load_project(ROOT), history, losses)
     assert past.rejected == [f"{history} row 3: snapshot_date: " + OUT_OF_RANGE.format(day="9999-12-31")]
     assert list(past.snapshots) == [date(2026, 1, 5)]
+
+
+# ---- 13: the environment: output folder, store, init, plan ids --------------------------------
+
+def oserror(code: int, path: Path) -> OSError:
+    import os
+
+    return OSError(code, os.strerror(code), str(path))
+
+
+@pytest.mark.parametrize("code, message", [
+    (13, "cannot write the output folder (Permission denied): choose another --out"),
+    (30, "cannot write the output folder (Read-only file system): choose another --out"),
+    (28, "cannot write the output folder (No space left on device): free some space or choose another --out"),
+])
+def test_an_output_folder_that_cannot_be_written_is_a_user_error(tmp_path, monkeypatch, code, message):
+    """Read-only, or full half way: nothing is left behind, the previous output stays."""
+    import engine.run
+
+    out = tmp_path / "out"
+    r = run("evaluate", accounts(tmp_path), "--out", out, "--as-of", AS_OF, "--no-store")
+    assert r.exit_code == 0, r.output
+    before = sorted(p.name for p in out.iterdir())
+
+    def failing(path: Path, rows: list) -> None:
+        raise oserror(code, path)
+
+    monkeypatch.setattr(engine.run, "_write_jsonl", failing)  # rejected.jsonl, inside the staging folder
+    r = run("evaluate", tmp_path / "a.csv", "--out", out, "--as-of", AS_OF, "--no-store")
+    assert (r.exit_code, r.output) == (1, f"{out}: {message}\n")
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "out"]
+
+
+def test_an_output_folder_in_a_read_only_place_is_a_user_error(tmp_path, monkeypatch):
+    real_mkdir = Path.mkdir
+
+    def mkdir(self: Path, *args, **kwargs) -> None:
+        if ".staging-" in self.name:
+            raise oserror(13, self)
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    r = run("evaluate", accounts(tmp_path), "--out", tmp_path / "out", "--as-of", AS_OF, "--no-store")
+    assert (r.exit_code, r.output) == (
+        1, f"{tmp_path / 'out'}: cannot write the output folder (Permission denied): choose another --out\n")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_output_folder_under_proc_is_a_user_error(tmp_path):
+    r = run("evaluate", accounts(tmp_path), "--out", "/proc/x", "--as-of", AS_OF, "--no-store")
+    assert (r.exit_code, r.output) == (
+        1, "/proc/x: cannot write the output folder (No such file or directory): choose another --out\n")
+
+
+def test_a_linked_output_folder_is_replaced_through_its_link(tmp_path):
+    """The link stays and points at the new output; nothing is left beside it (it was moved
+    aside as .link.old-PID and left there)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to("real")
+    for _ in range(2):
+        r = run("evaluate", accounts(tmp_path), "--out", tmp_path / "link", "--as-of", AS_OF, "--no-store")
+        assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "link", "real"]
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "results.jsonl").is_file()

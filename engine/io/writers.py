@@ -6,6 +6,7 @@ separators, no dot-dot, no device names, bounded length, unique ignoring case, a
 path outside the output folder."""
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -33,7 +34,10 @@ class AtomicDir:
     """`with AtomicDir(out) as staging:` write into staging; on success it becomes `out`."""
 
     def __init__(self, target: Path):
-        self.target = Path(os.path.abspath(target))  # '.' and '..' have no name to stage beside
+        self.shown = str(target)
+        # '.' and '..' have no name to stage beside; a link stays, the folder it points to is
+        # replaced (moving the link aside left it behind as .<name>.old-<pid>)
+        self.target = Path(os.path.realpath(target) if os.path.islink(target) else os.path.abspath(target))
         if not self.target.name:
             raise KamError(Problem(str(target), 0, 0, "refusing to write to the root folder"))
         self.staging = self.target.parent / f".{self.target.name}.staging-{os.getpid()}"
@@ -44,12 +48,28 @@ class AtomicDir:
         if t.exists() and (not t.is_dir() or (any(t.iterdir()) and not (t / MARKER).exists())):
             raise KamError(Problem(str(t), 0, 0, "refusing to write here: it exists and is not a "
                                                  "kam output folder (choose another --out)"))
-        t.parent.mkdir(parents=True, exist_ok=True)
-        self._sweep()
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self.staging.mkdir()
-        (self.staging / MARKER).write_text("written by kam; replaced whole on every run\n")
+        try:
+            t.parent.mkdir(parents=True, exist_ok=True)
+            self._sweep()
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging.mkdir()
+            (self.staging / MARKER).write_text("written by kam; replaced whole on every run\n")
+        except OSError as exc:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise self._unwritable(exc) from None
         return self.staging
+
+    def _unwritable(self, exc: OSError) -> KamError:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        advice = "free some space or choose another --out" if full else "choose another --out"
+        return KamError(Problem(self.shown, 0, 0,
+                                f"cannot write the output folder ({exc.strerror or exc}): {advice}"))
+
+    def _written_here(self, exc: OSError) -> bool:
+        """Whether `exc` is about a file of the staging folder, or the target being swapped."""
+        ours = [Path(os.path.realpath(p)) for p in (self.staging, self.target, self.backup)]
+        names = [Path(os.path.realpath(n)) for n in (exc.filename, exc.filename2) if n is not None]
+        return any(n.is_relative_to(ours[0]) or n in ours for n in names)
 
     def _sweep(self) -> None:
         """Remove what a killed run (no `finally` ran) left beside the target."""
@@ -62,6 +82,8 @@ class AtomicDir:
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
+            if isinstance(exc, OSError) and self._written_here(exc):  # a read-only or full disk
+                raise self._unwritable(exc) from None
             return
         moved = False
         try:
@@ -69,10 +91,12 @@ class AtomicDir:
                 os.replace(self.target, self.backup)
                 moved = True
             os.replace(self.staging, self.target)
-        except BaseException:
+        except BaseException as failed:
             if moved and not self.target.exists():
                 os.replace(self.backup, self.target)  # put the previous output back
             shutil.rmtree(self.staging, ignore_errors=True)
+            if isinstance(failed, OSError) and self._written_here(failed):
+                raise self._unwritable(failed) from None
             raise
         shutil.rmtree(self.backup, ignore_errors=True)
 
