@@ -543,3 +543,63 @@ def test_a_linked_output_folder_is_replaced_through_its_link(tmp_path):
         assert r.exit_code == 0, r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "link", "real"]
     assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "results.jsonl").is_file()
+
+
+def test_a_store_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "state.sqlite"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    r = run("evaluate", accounts(tmp_path), "--out", tmp_path / "out", "--as-of", AS_OF, "--store", fifo)
+    assert (r.exit_code, r.output) == (1, f"{fifo}: the state store is not a regular file (a folder, FIFO or "
+                                          "device?): choose another --store\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_text_file_as_store_is_refused(tmp_path):
+    junk = tmp_path / "state.sqlite"
+    junk.write_text("my notes\n" * 100, "utf-8")
+    for args in (["evaluate", accounts(tmp_path), "--out", tmp_path / "out", "--as-of", AS_OF], ["plans"]):
+        r = run(*args, "--store", junk)
+        assert (r.exit_code, r.output) == (1, f"{junk}: not a kam state store, or a damaged one: choose another "
+                                              "--store, or move this file away to start a new one (file is not "
+                                              "a database)\n")
+    assert junk.read_text("utf-8") == "my notes\n" * 100 and not (tmp_path / "out").exists()
+
+
+READ_ONLY = ("the state store is read-only: make it (and its folder) writable, or choose another --store "
+             "(--dry-run only reads it) (attempt to write a readonly database)")
+
+
+def test_a_read_only_store_is_a_user_error(tmp_path, monkeypatch, store_with_a_plan):
+    import engine.store.db
+
+    real = engine.store.db._connect
+
+    def read_only(target: str, timeout: float, uri: bool = False):
+        return real(target if target == ":memory:" else f"file:{target}?mode=ro", timeout, uri=target != ":memory:")
+
+    monkeypatch.setattr(engine.store.db, "_connect", read_only)
+    for args in (["evaluate", tmp_path / "a.csv", "--out", tmp_path / "out2", "--as-of", "2026-11-30"],
+                 ["plans", "done", "1"]):
+        r = run(*args, "--store", store_with_a_plan)
+        assert (r.exit_code, r.output) == (1, f"{store_with_a_plan}: {READ_ONLY}\n"), args
+    assert not (tmp_path / "out2").exists()
+    r = run("plans", "--store", store_with_a_plan)  # reading works
+    assert r.exit_code == 0
+
+
+def test_a_full_disk_while_changing_a_plan_is_a_user_error(tmp_path, monkeypatch, store_with_a_plan):
+    import sqlite3
+
+    import engine.store.actions
+
+    def full(*args) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(engine.store.actions, "_event", full)
+    r = run("plans", "done", "1", "--store", store_with_a_plan)
+    assert (r.exit_code, r.output) == (1, f"{store_with_a_plan}: the disk holding the state store is full: free "
+                                          "some space, or choose another --store (database or disk is full)\n")
+    r = run("plans", "--status", "done", "--store", store_with_a_plan)
+    assert (r.exit_code, r.output) == (0, "no done plans\n")  # rolled back: plan 1 is not done

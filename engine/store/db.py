@@ -39,21 +39,27 @@ class Store:
         dry_run: work on an in-memory copy; the file is only read (and need not exist).
         must_exist: for commands that only read or change plans: no store is an error."""
         path = Path(path)
-        if (must_exist or dry_run) and path.exists() and not path.is_file():
-            raise KamError(Problem(str(path), 0, 0, "the state store path is not a file"))
+        if path.exists() and not path.is_file():  # SQLite would block on a FIFO or fail on a folder
+            raise KamError(Problem(str(path), 0, 0, "the state store is not a regular file (a folder, "
+                                                    "FIFO or device?): choose another --store"))
         if must_exist and not path.is_file():
             raise KamError(Problem(str(path), 0, 0, "no state store here (a `kam evaluate` run creates "
                                                     "it; see --store)"))
         if dry_run:
             conn = _memory_copy(path, timeout)
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = _connect(str(path), timeout)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise KamError(Problem(str(path), 0, 0, f"cannot create the state store's folder "
+                                                        f"({exc.strerror}): choose another --store")) from None
+            conn = _guard(path, lambda: _connect(str(path), timeout))
             _guard(path, lambda: conn.execute("PRAGMA journal_mode=WAL"))
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: consistent after a crash
+            # WAL + NORMAL: consistent after a crash
+            _guard(path, lambda: conn.execute("PRAGMA synchronous=NORMAL"))
         store = cls(conn, path, dry_run, timeout)
         try:
-            store._check_and_migrate()
+            _guard(path, store._check_and_migrate)
         except BaseException:
             conn.close()
             raise
@@ -100,6 +106,10 @@ class Store:
                 self.commit()
         finally:
             self.close()
+        if isinstance(exc, sqlite3.DatabaseError):  # a write of a run or a plan change failed
+            error = _user_error(self.path, exc)
+            if error is not None:
+                raise error from None
 
     # -- small helpers ----------------------------------------------------------------------
 
@@ -149,16 +159,41 @@ def _memory_copy(path: Path, timeout: float) -> sqlite3.Connection:
     return mem
 
 
+# What SQLite says when the file or its disk is the problem, and what to do about it.
+# Anything else (a syntax error, a constraint) is a bug and stays one.
+_ADVICE = (
+    (("readonly", "read-only"), "the state store is read-only: make it (and its folder) writable, "
+                                "or choose another --store (--dry-run only reads it)"),
+    (("unable to open",), "cannot open the state store: its folder must exist and be writable; "
+                          "choose another --store"),
+    (("disk is full", "database or disk is full"), "the disk holding the state store is full: free "
+                                                   "some space, or choose another --store"),
+    (("disk i/o error",), "cannot read or write the state store (disk I/O error): it must be a regular "
+                          "file on a local disk; choose another --store"),
+    (("not a database", "malformed", "file is encrypted"), "not a kam state store, or a damaged one: "
+                                                           "choose another --store, or move this file "
+                                                           "away to start a new one"),
+)
+
+
+def _user_error(path: Path, exc: sqlite3.DatabaseError, waited: float | None = None) -> KamError | None:
+    """SQLite's error about the store file as a user error naming it and what to do."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        wait = f" (waited {waited:g} s)" if waited else ""
+        return KamError(Problem(str(path), 0, 0, f"the state store is in use by another kam run{wait}; "
+                                                 "try again when it has finished"))
+    for needles, advice in _ADVICE:
+        if any(n in text.lower() for n in needles):
+            return KamError(Problem(str(path), 0, 0, f"{advice} ({text})"))
+    return None
+
+
 def _guard(path: Path, action: Any, waited: float | None = None) -> Any:
-    """SQLite's errors as user errors naming the store."""
     try:
         return action()
-    except sqlite3.OperationalError as exc:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            wait = f" (waited {waited:g} s)" if waited else ""
-            raise KamError(Problem(str(path), 0, 0, f"the state store is in use by another kam run{wait}; "
-                                                    "try again when it has finished")) from None
-        raise KamError(Problem(str(path), 0, 0, f"cannot use the state store: {text}")) from None
     except sqlite3.DatabaseError as exc:
-        raise KamError(Problem(str(path), 0, 0, f"not a kam state store ({exc})")) from None
+        error = _user_error(path, exc, waited)
+        if error is None:
+            raise
+        raise error from None
