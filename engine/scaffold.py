@@ -33,6 +33,9 @@ class Scaffold:
 
 
 def _refuse(target: Path) -> None:
+    if target.is_symlink() and not target.exists():
+        raise KamError(Problem(str(target), 0, 0, f"a link to {os.readlink(target)}, which does not exist: "
+                                                  "remove the link, or give the folder it should point to"))
     if target.exists() and not target.is_dir():
         raise KamError(Problem(str(target), 0, 0, "exists and is not a folder"))
     if (target / PROJECT_FILE).exists():
@@ -99,10 +102,14 @@ def init_project(target: Path, source: Path | None = None) -> Scaffold:
     source = Path(source) if source is not None else default_project_dir()
     name = target.resolve().name or "kam project"
     parent = target.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
     staging = parent / f".{name}.kam-init-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    except OSError as exc:
+        raise KamError(Problem(str(target), 0, 0, f"cannot create the project here ({exc.strerror}): "
+                                                  "choose a folder you can write to")) from None
     try:
         tests = _copy(source, staging)
         (staging / SCHEMA_DIR).mkdir()
@@ -118,7 +125,10 @@ def init_project(target: Path, source: Path | None = None) -> Scaffold:
             staging.rmdir()
         else:
             staging.rename(target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, or the folder made read-only meanwhile
+            raise KamError(Problem(str(target), 0, 0, f"cannot create the project here ({exc.strerror}): "
+                                                      "choose a folder you can write to")) from None
         raise
     return Scaffold(target, files, tests)

@@ -603,3 +603,24 @@ def test_a_full_disk_while_changing_a_plan_is_a_user_error(tmp_path, monkeypatch
                                           "some space, or choose another --store (database or disk is full)\n")
     r = run("plans", "--status", "done", "--store", store_with_a_plan)
     assert (r.exit_code, r.output) == (0, "no done plans\n")  # rolled back: plan 1 is not done
+
+
+def test_a_plan_id_larger_than_the_store_holds_is_no_such_plan(store_with_a_plan):
+    r = run("plans", "done", "99999999999999999999", "x", "--store", store_with_a_plan)
+    assert (r.exit_code, r.output) == (1, f"kam: no plan 99999999999999999999 in {store_with_a_plan} "
+                                          "(see `kam plans`)\n")
+
+
+def test_init_onto_a_dangling_link_is_a_user_error(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    r = run("init", tmp_path / "link")
+    assert (r.exit_code, r.output) == (1, f"{tmp_path / 'link'}: a link to {tmp_path / 'nowhere'}, which does "
+                                          "not exist: remove the link, or give the folder it should point to\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_init_where_nothing_can_be_written_is_a_user_error():
+    r = run("init", "/proc/kam-project")
+    assert (r.exit_code, r.output) == (1, "/proc/kam-project: cannot create the project here (No such file or "
+                                          "directory): choose a folder you can write to\n")

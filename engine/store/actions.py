@@ -62,7 +62,8 @@ def list_plans(store: Store, as_of: date, owner: str | None = None, status: str 
 
 
 def _plan(store: Store, plan_id: int) -> sqlite3.Row:
-    row = store.one("SELECT * FROM plans WHERE plan_id = ?", (plan_id,))
+    # SQLite's integers are 64-bit: a larger id names no plan (and cannot be a query parameter)
+    row = store.one("SELECT * FROM plans WHERE plan_id = ?", (plan_id,)) if 0 < plan_id < 2**63 else None
     if row is None:
         raise KamError(f"no plan {plan_id} in {store.path} (see `kam plans`)")
     return row
