@@ -624,3 +624,27 @@ def test_init_where_nothing_can_be_written_is_a_user_error():
     r = run("init", "/proc/kam-project")
     assert (r.exit_code, r.output) == (1, "/proc/kam-project: cannot create the project here (No such file or "
                                           "directory): choose a folder you can write to\n")
+
+
+# ---- 13: text that reorders documents ----------------------------------------------------------
+
+def test_bidi_controls_in_account_text_do_not_reach_the_documents(tmp_path):
+    import csv
+
+    with (ROOT / "examples" / "accounts.csv").open(encoding="utf-8", newline="") as source:
+        rows = list(csv.DictReader(source))[:40]
+    rows[0]["name"] = "Acme\u202egnp.exe"
+    rows[0]["owner"] = "Olga\u2066 Smirnova\u2069\u200f"
+    f = tmp_path / "a.csv"
+    with f.open("w", encoding="utf-8", newline="") as out:
+        w = csv.DictWriter(out, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    r = run("evaluate", f, "--out", tmp_path / "out", "--as-of", AS_OF, "--no-store")
+    assert r.exit_code == 0, r.output
+    docs = {p.name: p.read_text("utf-8") for p in (tmp_path / "out").rglob("*") if p.suffix in (".md", ".html")}
+    bidi = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    assert not [name for name, text in docs.items() if any(c in text for c in bidi)]
+    plan = docs[f"{rows[0]['account_id']}.md"]
+    assert "Acmegnp.exe" in plan and "Olga Smirnova" in plan
+    assert "Acme\u202egnp.exe" in (tmp_path / "out" / "results.jsonl").read_text("utf-8")  # the data as read

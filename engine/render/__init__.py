@@ -29,6 +29,11 @@ from .samples import sample_results, without_store
 TEMPLATE_SUFFIXES = (".md.j2", ".html.j2")
 DOCUMENTS = ("plan", "digest", "summary")
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"} | {"\n": " ", "\r": " "})
+# Unicode's Bidi_Control characters. In an account's name, U+202E (right-to-left override)
+# shows "Acme\u202egnp.exe" as "Acmeexe.png" and reorders the text after it; documents drop
+# them from every value they print (results.jsonl keeps the data as read).
+_BIDI_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                                        "\u2066\u2067\u2068\u2069"))
 
 
 class _ProjectLoader(FileSystemLoader):
@@ -51,6 +56,7 @@ class _ProjectLoader(FileSystemLoader):
 
 def environment(project: Project) -> LimitedSandbox:
     env = LimitedSandbox(
+        finalize=without_bidi_controls,
         loader=_ProjectLoader(project.root),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
@@ -58,6 +64,11 @@ def environment(project: Project) -> LimitedSandbox:
     env.filters["num"] = _num
     env.filters["md"] = md_escape
     return env
+
+
+def without_bidi_controls(value: Any) -> Any:
+    """What a document prints, without the characters that reorder text around them."""
+    return value.translate(_BIDI_CONTROLS) if isinstance(value, str) else value
 
 
 def md_escape(value: Any) -> str:

@@ -260,8 +260,8 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _CodeGenerator
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, finalize=self._finalize, **kwargs)
+    def __init__(self, *args: Any, finalize: Callable[[Any], Any] = lambda v: v, **kwargs: Any) -> None:
+        super().__init__(*args, finalize=lambda v: finalize(self._measured(v)), **kwargs)
         self.globals["lipsum"] = _lipsum
         for name in _SIZED_FILTERS + _WHOLE_FILTERS + ("replace", "wordwrap", "format"):
             self.filters[name] = _limited_filter(name, self.filters[name])
@@ -283,7 +283,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         return parts
 
     @staticmethod
-    def _finalize(value: Any) -> Any:
+    def _measured(value: Any) -> Any:
         if not isinstance(value, (str, int, float)) and _size(value) > MAX_VALUE:
             raise _too_big("printing this value", _size(value))
         return value
