@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -52,7 +53,7 @@ def test_columns_mapped_in_kam_yaml_say_so_and_json_is_for_scripts(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     for sub in ("rules", "playbooks", "templates"):
-        (project / sub).symlink_to(ROOT / sub)
+        shutil.copytree(ROOT / sub, project / sub)  # a link out of the project would be refused
     (project / "kam.yaml").write_text("kind: project\nname: crm\ncolumns:\n  ID клиента: account_id\n", "utf-8")
     path = _csv(tmp_path, "ID клиента;Статус\nA-1;active\n")
     result = CliRunner().invoke(main, ["inspect", str(path), "--project", str(project), "--json"])

@@ -648,3 +648,25 @@ def test_bidi_controls_in_account_text_do_not_reach_the_documents(tmp_path):
     plan = docs[f"{rows[0]['account_id']}.md"]
     assert "Acmegnp.exe" in plan and "Olga Smirnova" in plan
     assert "Acme\u202egnp.exe" in (tmp_path / "out" / "results.jsonl").read_text("utf-8")  # the data as read
+
+
+def test_the_readme_lists_every_limit_with_its_value():
+    from engine import compiler, date_range, expr, loader
+    from engine.render import limits
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme[readme.index("## Limits"):readme.index("## How it works")]
+    for phrase in [
+        f"| {loader.MAX_BYTES:,} bytes; {loader.MAX_NODES:,} values",
+        f"| expression depth | {expr.MAX_DEPTH} levels", f"| values in a list | {expr.MAX_LIST} in",
+        f"| {compiler.MAX_GROUPS} (a chain", f"| {compiler.MAX_NEXT_TESTS} (across", f"| {compiler.MAX_NEXT_LIST} |",
+        f"| {compiler.MAX_PATTERNS_AT_TEST} |", f"| {compiler.MAX_JOINED} |", f"| {compiler.MAX_CONJUNCTS}, after",
+        f"| {compiler.MAX_RULES} |", f"| {compiler.MAX_FACT_PROPERTIES} metrics", f"| {compiler.MAX_MATCHING_FACTS} |",
+        f"| {limits.MAX_VALUE:,} characters or items |", f"| {limits.MAX_INT_DIGITS} digits |",
+        f"| {limits.MAX_TEXT:,} characters,", f"| {limits.RENDER_SECONDS:g} s per document |",
+        f"lies from {date_range.FIRST} to {date_range.LAST}",
+    ]:
+        assert phrase in section, phrase
+    codes = readme[readme.index("### Exit codes"):readme.index("### Which project is used")]
+    assert [line.split("|")[1].strip() for line in codes.splitlines() if line.startswith("| ")][1:] == [
+        "0", "1", "2", "3", "130"]
