@@ -1,7 +1,7 @@
 """The `kam` command line: each command parses options, calls the engine, returns an exit code.
 
-Exit codes: 0 ok (accounts at risk are not an error), 1 invalid project or input,
-2 usage error (click), 3 internal error, 130 interrupted.
+Exit codes: 0 ok (accounts at risk are not an error), 1 invalid project or input (or more
+records rejected than max_rejected), 2 usage error (click), 3 internal error, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -129,11 +129,15 @@ def _as_of(value: str | None) -> date:
               help="Evaluate and render against the store's plans without changing the store.")
 @click.option("--no-store", "no_store", is_flag=True,
               help="Stateless run: no plan store at all (results carry no plan states).")
+@click.option("--max-rejected", "max_rejected", type=click.FloatRange(0, 100), metavar="PCT",
+              help="Fail the run (exit 1: no documents, nothing recorded in the store) when more than "
+                   "PCT % of the records are rejected. Default: kam.yaml settings.max_rejected, else 5.")
 @_guard
 def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_of: str | None,
              lang: str | None, as_json: bool, sheet: str | None, workers: int = 1,
              dask_address: str | None = None, no_documents: bool = False,
-             store_path: str | None = None, dry_run: bool = False, no_store: bool = False) -> int:
+             store_path: str | None = None, dry_run: bool = False, no_store: bool = False,
+             max_rejected: float | None = None) -> int:
     """Evaluate every account of INPUTS; write results.jsonl, rejected.jsonl and documents."""
     from engine.render import write_documents
     from engine.run import evaluate_portfolio
@@ -157,15 +161,27 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
             _open_store(_store_file(project.root, store_path), dry_run=dry_run) as store:
         report = evaluate_portfolio(project, [Path(i) for i in inputs], Path(out_dir), when, lang,
                                     progress, None if no_documents else write_documents, sheet=sheet,
-                                    workers=workers, dask=dask_address, store=store)
+                                    workers=workers, dask=dask_address, store=store,
+                                    max_rejected=max_rejected)
     summary = report.summary()
     last_run = store.last_run if store is not None else None
+    gate = report.gate
     if as_json:
         plans = {"plans": _run_plans(last_run)} if last_run is not None else {}
         click.echo(json.dumps({**summary, **plans}, ensure_ascii=False, indent=2))
-        return 0
+        return 0 if gate.passed else EXIT_USER
     click.echo(f"{report.read} accounts read: {report.evaluated} evaluated, {report.rejected} rejected"
                + (f" (see {Path(out_dir) / 'rejected.jsonl'})" if report.rejected else ""))
+    if gate.rejected:
+        click.echo(f"{gate.rejected:,} of {gate.read:,} records rejected ({_pct(gate.pct)} %) — most common: "
+                   f"{gate.reason} ({gate.reason_count:,})")
+    if not gate.passed:
+        for source, cols in report.ignored_columns.items():  # often why a column was rejected
+            click.echo(f"{source}: ignored unknown columns: {', '.join(cols)}", err=True)
+        click.echo(f"stopped: more than {_pct(gate.max_pct)} % of the records rejected (max_rejected): "
+                   "no documents written, nothing recorded in the store. Fix the export, or allow more "
+                   "with --max-rejected PCT or kam.yaml settings.max_rejected.", err=True)
+        return EXIT_USER
     risk = ", ".join(f"{k} {summary['by_risk_level'].get(k, 0)}"
                      for k in ["none"] + [r.id for r in project.risk_levels])
     click.echo(f"risk level: {risk}")
@@ -180,6 +196,11 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
         click.echo(_plans_line(last_run))
     click.echo(f"written to {out_dir}/")
     return 0
+
+
+def _pct(value: float) -> str:
+    """83 for 83.33, 5.04 for 5.04: a share just over the limit must not read as the limit."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.3g}"
 
 
 @main.command()

@@ -287,6 +287,7 @@ class Project:
     values: Mapping[str, ValueMap] = field(default_factory=dict)  # metric id -> kam.yaml values:
     documents: tuple[str, ...] = ("md", "html")
     currency: str = ""
+    max_rejected: float = 5.0  # % of input records a run may reject before it fails (kam.yaml settings)
     yaml_digest: str = ""  # hash of every YAML and template file, identifies a rules version
     portfolio: Portfolio = field(default_factory=Portfolio)
     priority: Priority = field(default_factory=Priority)

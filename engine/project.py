@@ -381,6 +381,7 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         columns=col.columns, columns_where=col.columns_where, values=col.values,
         documents=tuple(settings.get("documents", ("md", "html"))),
         currency=settings.get("currency", ""),
+        max_rejected=float(settings.get("max_rejected", Project.max_rejected)),
         yaml_digest=_digest(p for p in files + template_files(root) if p.is_file()),
         portfolio=col.portfolio or portfolio_config.from_thresholds(col.thresholds),
         priority=col.priority or Priority(),

@@ -24,6 +24,39 @@ from .store import Store, reconcile_run
 from .store.plans import booked_steps
 
 
+@dataclass(frozen=True)
+class Gate:
+    """The data-quality gate: a run that rejects more than `max_pct` % of its records fails,
+    so that a broken export does not pass as a quiet week."""
+
+    read: int
+    rejected: int
+    max_pct: float
+    reason: str | None = None  # the most common reason a record was rejected for
+    reason_count: int = 0
+
+    @property
+    def pct(self) -> float:
+        return 100 * self.rejected / self.read if self.read else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.pct <= self.max_pct
+
+    def summary(self) -> dict[str, Any]:
+        return {"rejected_pct": round(self.pct, 2), "max_rejected_pct": self.max_pct, "passed": self.passed,
+                "most_common": {"reason": self.reason, "count": self.reason_count} if self.reason else None}
+
+
+def quality_gate(read: int, rejected: list[dict[str, Any]], max_pct: float) -> Gate:
+    """The gate's verdict; the reasons are counted per field and message (`status: 'Активный'
+    is not one of active, lost`), so a column the export broke stands out."""
+    reasons = Counter(f"{e['field']}: {e['reason']}" if e["field"] else e["reason"]
+                      for r in rejected for e in r["errors"])
+    top = reasons.most_common(1)
+    return Gate(read, len(rejected), max_pct, *(top[0] if top else (None, 0)))
+
+
 @dataclass
 class RunReport:
     read: int
@@ -34,6 +67,7 @@ class RunReport:
     by_playbook: Counter
     ignored_columns: dict[str, list[str]]
     out_dir: Path
+    gate: Gate
     results: list[dict[str, Any]] = field(default_factory=list)  # only when documents are rendered
     timings: dict[str, float] = field(default_factory=dict)
     documents: int = 0
@@ -44,7 +78,7 @@ class RunReport:
                 "by_signal": dict(sorted(self.by_signal.items(), key=lambda kv: (-kv[1], kv[0]))),
                 "by_playbook": dict(sorted(self.by_playbook.items(), key=lambda kv: (-kv[1], kv[0]))),
                 "ignored_columns": self.ignored_columns,
-                "documents": self.documents, "timings": self.timings}
+                "quality_gate": self.gate.summary(), "documents": self.documents, "timings": self.timings}
 
 
 def make_executor(project: Project, workers: int = 1, dask: str | None = None) -> Any:
@@ -62,11 +96,17 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                        progress: Callable[[int, int], None] | None = None,
                        write_documents: Callable[[Project, list[dict], Path, str], None] | None = None,
                        sheet: str | None = None, workers: int = 1, dask: str | None = None,
-                       chunk_size: int = CHUNK_SIZE, store: Store | None = None) -> RunReport:
+                       chunk_size: int = CHUNK_SIZE, store: Store | None = None,
+                       max_rejected: float | None = None) -> RunReport:
     """Evaluate every account of the inputs and write the output folder atomically.
 
     Accounts stream through in chunks (see pipeline.py); only documents need the results
-    kept in memory, so without them memory stays flat in the number of accounts."""
+    kept in memory, so without them memory stays flat in the number of accounts.
+
+    A run that rejects more than `max_rejected` % of its records (default: the project's)
+    fails the quality gate (`report.gate`): its output folder has results.jsonl,
+    rejected.jsonl and summary.json but no documents, and the store is left as it was.
+    Recorded, a broken export would resolve the plans of every account it lost."""
     lang = lang or project.language
     executor = make_executor(project, workers, dask)
     try:
@@ -77,26 +117,29 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                                executor, spill, keep_results=write_documents is not None, sheet=sheet,
                                progress=progress, chunk_size=chunk_size)
             shutil.rmtree(spill, ignore_errors=True)
-            started = time.perf_counter()
-            moved = _schedule(project, out.demands, as_of, store)
-            out.demands = []
-            # plans across runs: states into results.jsonl and out.results (engine/store/runs.py)
-            out = reconcile_run(store, project, out, staging / "results.jsonl", as_of, inputs, lang, sheet,
-                                moved)
-            if store is None and moved:
-                _reschedule(staging / "results.jsonl", out.results, moved)
-            out.timings["store"] = round(time.perf_counter() - started, 3)
+            gate = quality_gate(out.read, out.rejected,
+                                project.max_rejected if max_rejected is None else max_rejected)
+            if gate.passed:
+                started = time.perf_counter()
+                moved = _schedule(project, out.demands, as_of, store)
+                out.demands = []
+                # plans across runs: states into results.jsonl and out.results (engine/store/runs.py)
+                out = reconcile_run(store, project, out, staging / "results.jsonl", as_of, inputs, lang, sheet,
+                                    moved)
+                if store is None and moved:
+                    _reschedule(staging / "results.jsonl", out.results, moved)
+                out.timings["store"] = round(time.perf_counter() - started, 3)
             report = RunReport(out.read, out.evaluated, len(out.rejected), out.by_risk, out.by_signal,
-                               out.by_playbook, out.ignored_columns, out_dir, out.results, out.timings)
+                               out.by_playbook, out.ignored_columns, out_dir, gate, out.results, out.timings)
             assert report.evaluated + report.rejected == report.read, "every record is evaluated or rejected"
             _write_jsonl(staging / "rejected.jsonl", out.rejected)
-            started = time.perf_counter()
-            if write_documents is not None:
+            if gate.passed and write_documents is not None:
+                started = time.perf_counter()
                 before = _count_files(staging)
                 write_documents(project, out.results, staging, lang)
                 write_report(project, out.results, staging, lang)
                 report.documents = _count_files(staging) - before
-            report.timings["render"] = round(time.perf_counter() - started, 3)
+                report.timings["render"] = round(time.perf_counter() - started, 3)
             (staging / "summary.json").write_text(
                 json.dumps(report.summary(), ensure_ascii=False, indent=2) + "\n", "utf-8")
     finally:

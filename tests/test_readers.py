@@ -410,7 +410,7 @@ def test_parquet_rows_count_from_two_and_types_are_checked(tmp_path):
 def test_rejected_jsonl_names_file_row_field_and_reason_and_counts_add_up(tmp_path):
     f = tmp_path / "a.csv"
     f.write_text("account_id,nps,strategic\nA1,7,yes\nA2,eleven,no\nA1,5,no\n,3,no\nA5,1\n", "utf-8")
-    r = evaluate(f, tmp_path / "out")
+    r = evaluate(f, tmp_path / "out", "--max-rejected", "100")
     assert r.exit_code == 0, r.output
     assert "5 accounts read: 1 evaluated, 4 rejected" in r.output
     rejected = [json.loads(line) for line in (tmp_path / "out" / "rejected.jsonl").read_text("utf-8").splitlines()]
