@@ -1,7 +1,7 @@
 """The one user-facing error type: every problem names where it is and what is wrong."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, order=True)
@@ -12,6 +12,8 @@ class Problem:
     line: int = 0
     col: int = 0
     message: str = ""
+    # a file that does not load: listed before every other problem, which it may explain
+    cause: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         if self.line:
@@ -27,7 +29,7 @@ class KamError(Exception):
             problems = [Problem("kam", 0, 0, problems)]
         elif isinstance(problems, Problem):
             problems = [problems]
-        self.problems: list[Problem] = sorted(set(problems))
+        self.problems: list[Problem] = sorted(set(problems), key=lambda p: (not p.cause, p))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -5,6 +5,7 @@ timestamps stay strings, and alias expansion is bounded (a "billion laughs" file
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,26 @@ def _check_graph(root: yaml.Node, path: str) -> None:
                                    "(an alias bomb?); refusing to load it"))
 
 
+# PyYAML's words for a line that does not line up with its block (it has no error codes)
+_MISALIGNED = ("expected <block end>", "did not find expected key", "did not find expected '-' indicator")
+
+
+def _hint(text: str, exc: yaml.MarkedYAMLError, line: int) -> str:
+    """Where to look: most syntax errors in a hand-edited file are indentation, and PyYAML's
+    own words ('expected <block end>, but found ...') do not say so."""
+    mark = exc.problem_mark
+    if mark is None:
+        return ""
+    if text[mark.index:mark.index + 1] == "\t":
+        return f"; YAML indents with spaces, not tabs: check the indentation of line {line}"
+    problem = exc.problem or ""
+    if problem.startswith(_MISALIGNED):
+        return f"; check the indentation of line {line}"
+    if problem == "mapping values are not allowed here":
+        return f"; check the indentation of line {line}, or quote a value that holds ': '"
+    return ""
+
+
 def load_text(text: str, path: str) -> Document:
     """Parse one YAML document; raise KamError naming the file, line and column."""
     if len(text) > MAX_BYTES:
@@ -137,7 +158,8 @@ def load_text(text: str, path: str) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise KamError(Problem(path, line, col, f"YAML syntax: {exc.problem or exc.context}")) from None
+        message = f"YAML syntax: {exc.problem or exc.context}{_hint(text, exc, line)}"
+        raise KamError(Problem(path, line, col, message)) from None
     except yaml.YAMLError as exc:
         raise KamError(Problem(path, 0, 0, f"YAML syntax: {exc}")) from None
     except RecursionError:  # the composer recurses once per nesting level: '[[[[...'
@@ -155,6 +177,15 @@ def load_text(text: str, path: str) -> Document:
     except RecursionError:
         raise KamError(Problem(path, 0, 0, "YAML nesting is too deep")) from None
     return Document(path, data, builder.positions)
+
+
+def kind_line(file: Path) -> str | None:
+    """The `kind:` a file that does not parse says it is, read off its line (or None)."""
+    try:
+        found = re.search(r"^kind:[ \t]*['\"]?([a-z_]+)", file.read_text("utf-8", errors="replace"), re.M)
+    except OSError:
+        return None
+    return found.group(1) if found else None
 
 
 def load_file(file: Path, display: str | None = None) -> Document:

@@ -152,6 +152,7 @@ class Step:
     # steps of one account that share an action (across its playbooks) become one step
     action: str = ""
     every: str | None = None  # week | month | quarter: a recurring step
+    where: Where = Where("")  # the step in its playbook file: problems of a step point at it
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,19 @@
 """Find a project folder, load every YAML file in it, validate, and build the frozen model.
 
 Every problem of every file is collected before failing (`kam validate` shows them all).
+When a file that declares names does not parse, its error comes first and the checks across
+files are left out: they would report each of its names as unknown.
 """
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from . import expr
 from .errors import KamError, Problem
-from .loader import Document, load_file
+from .loader import Document, kind_line, load_file
 from .model import (Boost, DefaultBy, Metric, Named, Negotiation, Playbook, Priority, Project, Rule,
                     Signal, Step, Text, Threshold, ValueMap, Where)
 from .schema import KINDS, validate
@@ -281,7 +284,8 @@ class _Collector:
                               tuple(_text(c) for c in s.get("checklist", [])),
                               when=when, when_text=s.get("when", ""),
                               when_where=Where(doc.path, *doc.where(("steps", i, "when"))) if when else None,
-                              action=s.get("action", ""), every=s.get("every")))
+                              action=s.get("action", ""), every=s.get("every"),
+                              where=Where(doc.path, *doc.where(("steps", i)))))
         n = p.get("negotiation")
         negotiation = None if n is None else Negotiation(
             tuple((_text(x["role"]), _text(x["wants"])) for x in n.get("participants", [])),
@@ -336,6 +340,7 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
     col.problems.extend(linked_out(root, shown))
     documents: list[tuple[Document, str]] = []
     vocabulary_broken = False  # then name checks would only echo the broken declarations
+    unloaded = False  # a file that declares names does not parse: checks across files would echo that
     files = project_files(root)
     for f in files:
         display = str(shown / f.relative_to(root)) if f.is_relative_to(root) else str(f)
@@ -345,7 +350,8 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         try:
             doc = load_file(f, display)
         except KamError as exc:
-            col.problems.extend(exc.problems)
+            col.problems.extend(replace(p, cause=True) for p in exc.problems)
+            unloaded |= kind_line(f) not in ("rules", "priority")  # these only use names
             continue
         kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
         if f.name == PROJECT_FILE and f.parent == root:
@@ -389,9 +395,9 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         calendar=col.calendar,
     )
     project_doc = next((d for d, k in documents if k == "project"), None)
-    if project_doc is not None:
+    if project_doc is not None and not unloaded:
         col.problems.extend(_capacity_problems(project_doc, project))
-    if not vocabulary_broken:
+    if not (vocabulary_broken or unloaded):
         col.problems.extend(check_project(project))
         col.problems.extend(portfolio_config.check(project))
         col.problems.extend(evidence_problems(project))

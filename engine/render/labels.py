@@ -148,7 +148,7 @@ def role_problems(project: Project, labels: Labels) -> list[Problem]:
         for step in pb.steps:
             for lang, words in labels.by_lang.items():
                 if step.owner not in words.get("roles", {}):
-                    problems.append(Problem(pb.where.path, pb.where.line, pb.where.col,
+                    problems.append(Problem(step.where.path, step.where.line, step.where.col,
                                             f"playbook '{pb.id}' → step '{step.id}': owner "
                                             f"'{step.owner}' has no name in {labels.path} ({lang} → roles)"))
     return problems
