@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
+import time
 import traceback
 from datetime import date
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any, Callable
 import click
 
 from engine.errors import KamError
+from engine.progress import Phase
 
 EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 3, 130
 
@@ -143,24 +146,12 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
     from engine.run import evaluate_portfolio
     project = _load(project_dir)
     when = _as_of(as_of)
-    bar: dict[str, Any] = {}
-
-    def progress(done: int, total: int) -> None:
-        if total < 2000 or not sys.stderr.isatty():
-            return
-        if "bar" not in bar:
-            bar["bar"] = click.progressbar(length=total, label="evaluating", file=sys.stderr)
-            bar["bar"].__enter__()
-        bar["bar"].update(1)
-        if done == total:
-            bar["bar"].__exit__(None, None, None)
-
     if no_store and (store_path or dry_run):
         raise click.UsageError("--no-store runs without a store: drop --store/--dry-run")
     with contextlib.nullcontext() if no_store else \
-            _open_store(_store_file(project.root, store_path), dry_run=dry_run) as store:
+            _open_store(_store_file(project.root, store_path), dry_run=dry_run) as store, _Phases() as phases:
         report = evaluate_portfolio(project, [Path(i) for i in inputs], Path(out_dir), when, lang,
-                                    progress, None if no_documents else write_documents, sheet=sheet,
+                                    phases, None if no_documents else write_documents, sheet=sheet,
                                     workers=workers, dask=dask_address, store=store,
                                     max_rejected=max_rejected)
     summary = report.summary()
@@ -196,6 +187,46 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
         click.echo(_plans_line(last_run))
     click.echo(f"written to {out_dir}/")
     return 0
+
+
+class _Phases:
+    """The phases of a run on stderr, as the engine reports them: a line each when it ends
+    ("rules: 50,000 accounts in 30.2 s"), and on a terminal a bar while it runs."""
+
+    WIDTH = 24  # of the bar
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+        self.drawn = 0.0  # when the bar was last drawn; 0: none is on the screen
+
+    def __enter__(self) -> "_Phases":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._clear()  # an error message must not land at the end of a bar
+
+    def __call__(self, phase: Phase) -> None:
+        if phase.finished:
+            self._clear()
+            click.echo(f"{phase.name}: {phase.done:,} {phase.unit} in {phase.seconds:.1f} s", err=True)
+        elif self.live and time.monotonic() - self.drawn >= 0.1:  # a redraw costs; ten a second
+            self.drawn = time.monotonic()
+            width = shutil.get_terminal_size().columns - 1
+            click.echo("\r" + self._bar(phase)[:width] + "\x1b[K", err=True, nl=False, color=True)
+
+    def _bar(self, p: Phase) -> str:
+        if not p.total or not p.done:
+            return f"{p.name}: {p.done:,} {p.unit}, {p.seconds:.0f} s" if p.done else f"{p.name}…"
+        share = min(p.done / p.total, 1.0)
+        filled = round(share * self.WIDTH)
+        left = f", {p.seconds * (1 - share) / share:.0f} s left" if share else ""
+        return (f"{p.name} [{'#' * filled}{'-' * (self.WIDTH - filled)}] {share:4.0%} "
+                f"{p.done:,}/{p.total:,} {p.unit}{left}")
+
+    def _clear(self) -> None:
+        if self.drawn:
+            click.echo("\r\x1b[K", err=True, nl=False, color=True)
+            self.drawn = 0.0
 
 
 def _pct(value: float) -> str:

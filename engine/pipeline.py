@@ -36,6 +36,7 @@ from .io.csv_reader import Block, Rows
 from .io.records import shown_id
 from .model import Project
 from .portfolio import RowPass, abc_codes, revenue_total
+from .progress import Clock, Progress
 from .runtime import EngineRuntimeError
 from . import schedule
 
@@ -396,11 +397,12 @@ def chunks(project: Project, inputs: list[Path], sheet: str | None, out: Pipelin
 
 def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of: date, lang: str,
                  executor: Any, spill_dir: Path | None, keep_results: bool, sheet: str | None = None,
-                 progress: Callable[[int, int], None] | None = None,
+                 progress: Progress | None = None,
                  chunk_size: int = CHUNK_SIZE) -> PipelineOutput:
-    """Evaluate every record of the inputs; write results.jsonl; return the rest."""
+    """Evaluate every record of the inputs; write results.jsonl; return the rest. Reports the
+    phases read (records), portfolio and rules (accounts) to `progress`."""
     out = PipelineOutput()
-    t0 = time.perf_counter()
+    reading = Clock(progress, "read", "records")
     spill = str(spill_dir) if (spill_dir is not None and executor.spills) else None
     stage_a: list[Normalised] = []
     handles: list[Any] = []
@@ -414,8 +416,11 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
         stage_a.append(norm)
         out.read += norm.read
         out.rejected.extend(norm.rejected)
-    t1 = time.perf_counter()
+        reading.tick(out.read)
+    read_seconds = reading.end(out.read)
+    passing = Clock(progress, "portfolio", "accounts")
     drops = _duplicates(stage_a, out)
+    total = sum(len(n.rows) for n in stage_a) - sum(len(d) for d in drops.values())
 
     # the whole-portfolio part of the pass: the total revenue and ABC classes. Each account
     # counts once: duplicates (rejected) are left out
@@ -423,10 +428,10 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
     for n in stage_a:  # duplicates and the pass are done: rows are all the main process keeps
         n.revenue, n.hashes, n.ids_pickled = array("d"), array("q"), b""
     _release_memory()
-    t2 = time.perf_counter()
-    total = sum(len(n.rows) for n in stage_a)
+    portfolio_seconds = passing.end(total)
+    evaluating = Clock(progress, "rules", "accounts", total)
     done = 0
-    rules_seconds = 0.0
+    cpu_seconds = 0.0  # the chunks' own times, summed over the workers
     write_seconds = 0.0
     with results_path.open("wb") as f:
         for ev in executor.stage_b((ref, as_of, lang, h, revenue, letters, drops.get(n.index, set()), keep_results)
@@ -434,7 +439,7 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
             w = time.perf_counter()
             f.write(ev.lines)
             write_seconds += time.perf_counter() - w
-            rules_seconds += ev.seconds
+            cpu_seconds += ev.seconds
             out.rejected.extend(ev.rejected)
             out.by_risk.update(ev.by_risk)
             out.by_signal.update(ev.by_signal)
@@ -443,14 +448,13 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
             if ev.results is not None:
                 out.results.extend(ev.results)
             out.demands += ev.demands
-            done += len(stage_a[ev.index].rows)
-            if progress is not None:
-                progress(done, total)
-    t3 = time.perf_counter()
+            done += len(stage_a[ev.index].rows) - len(drops.get(ev.index, ()))
+            evaluating.tick(done)
+    rules_seconds = evaluating.end(done)
     out.rejected.sort(key=lambda r: (r["source"], r["row"]))
-    out.timings = {"read": round(t1 - t0, 3), "portfolio": round(t2 - t1, 3),
-                   "rules": round(t3 - t2 - write_seconds, 3), "write": round(write_seconds, 3),
-                   "rules_cpu": round(rules_seconds, 3)}
+    out.timings = {"read": round(read_seconds, 3), "portfolio": round(portfolio_seconds, 3),
+                   "rules": round(rules_seconds - write_seconds, 3), "write": round(write_seconds, 3),
+                   "rules_cpu": round(cpu_seconds, 3)}
     return out
 
 

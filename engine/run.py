@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +18,7 @@ from .io.writers import AtomicDir
 from .model import Project
 from .report import write_report
 from .pipeline import CHUNK_SIZE, Inline, Processes, run_pipeline
+from .progress import Clock, Progress
 from . import schedule
 from .store import Store, reconcile_run
 from .store.plans import booked_steps
@@ -93,8 +93,8 @@ def make_executor(project: Project, workers: int = 1, dask: str | None = None) -
 
 def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_of: date,
                        lang: str | None = None,
-                       progress: Callable[[int, int], None] | None = None,
-                       write_documents: Callable[[Project, list[dict], Path, str], None] | None = None,
+                       progress: Progress | None = None,
+                       write_documents: Callable[..., None] | None = None,
                        sheet: str | None = None, workers: int = 1, dask: str | None = None,
                        chunk_size: int = CHUNK_SIZE, store: Store | None = None,
                        max_rejected: float | None = None) -> RunReport:
@@ -106,7 +106,10 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
     A run that rejects more than `max_rejected` % of its records (default: the project's)
     fails the quality gate (`report.gate`): its output folder has results.jsonl,
     rejected.jsonl and summary.json but no documents, and the store is left as it was.
-    Recorded, a broken export would resolve the plans of every account it lost."""
+    Recorded, a broken export would resolve the plans of every account it lost.
+
+    `progress` hears of every phase (engine/progress.py): read, portfolio, rules, store (with
+    a store), documents (`write_documents(..., progress=)` reports its files) and output."""
     lang = lang or project.language
     executor = make_executor(project, workers, dask)
     try:
@@ -120,28 +123,32 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
             gate = quality_gate(out.read, out.rejected,
                                 project.max_rejected if max_rejected is None else max_rejected)
             if gate.passed:
-                started = time.perf_counter()
+                storing = Clock(progress if store is not None else None, "store", "accounts", out.evaluated)
                 moved = _schedule(project, out.demands, as_of, store)
                 out.demands = []
                 # plans across runs: states into results.jsonl and out.results (engine/store/runs.py)
                 out = reconcile_run(store, project, out, staging / "results.jsonl", as_of, inputs, lang, sheet,
-                                    moved)
+                                    moved, storing.tick)
                 if store is None and moved:
                     _reschedule(staging / "results.jsonl", out.results, moved)
-                out.timings["store"] = round(time.perf_counter() - started, 3)
+                out.timings["store"] = round(storing.end(out.evaluated), 3)
             report = RunReport(out.read, out.evaluated, len(out.rejected), out.by_risk, out.by_signal,
                                out.by_playbook, out.ignored_columns, out_dir, gate, out.results, out.timings)
             assert report.evaluated + report.rejected == report.read, "every record is evaluated or rejected"
             _write_jsonl(staging / "rejected.jsonl", out.rejected)
             if gate.passed and write_documents is not None:
-                started = time.perf_counter()
+                rendering = Clock(progress, "documents", "files")
                 before = _count_files(staging)
-                write_documents(project, out.results, staging, lang)
+                write_documents(project, out.results, staging, lang, progress=rendering.tick)
                 write_report(project, out.results, staging, lang)
                 report.documents = _count_files(staging) - before
-                report.timings["render"] = round(time.perf_counter() - started, 3)
+                report.timings["render"] = round(rendering.end(report.documents), 3)
             (staging / "summary.json").write_text(
                 json.dumps(report.summary(), ensure_ascii=False, indent=2) + "\n", "utf-8")
+            files = _count_files(staging)
+            # in place of the previous output, which goes: tens of seconds for many documents
+            placing = Clock(progress, "output", "files", files)
+        placing.end(files)
     finally:
         executor.close()
     return report

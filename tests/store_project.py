@@ -135,7 +135,7 @@ class Weekly:
         csv_path = write_accounts(self.tmp / f"accounts-{self.n}.csv", accounts)
         out = out or self.tmp / f"out-{self.n}"
 
-        def capture(project, results, staging, lang):  # noqa: ANN001 - the renderer's signature
+        def capture(project, results, staging, lang, progress):  # noqa: ANN001 - the renderer's signature
             self.documents = [json.loads(json.dumps(r)) for r in results]
             (staging / "documents.json").write_text(json.dumps(results, ensure_ascii=False), "utf-8")
 

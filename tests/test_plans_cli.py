@@ -53,7 +53,7 @@ def test_evaluate_reports_what_the_store_did(week):
     assert "plans: 1 new (same rules, date and input as run 1: nothing recorded" in r.output
     before = dump(week.store)
     r = week(W2, {"A": {"nps": 5, "late_days": 40}, "B": {}}, "--dry-run", "--json")
-    summary = json.loads(r.output)
+    summary = json.loads(r.stdout)
     assert summary["plans"]["dry_run"] is True and summary["plans"]["states"]["escalated"] == 1
     assert summary["plans"]["states"]["new"] == 1 and dump(week.store) == before
 

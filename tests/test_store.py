@@ -201,7 +201,7 @@ def test_a_run_that_fails_midway_leaves_the_store_as_it_was(tmp_path, monkeypatc
             raise RuntimeError("disk on fire")
         return real(*args, **kwargs)
 
-    def broken_documents(project, results, staging, lang):  # noqa: ANN001
+    def broken_documents(project, results, staging, lang, progress):  # noqa: ANN001
         raise RuntimeError("renderer on fire")
 
     if where == "store":
@@ -285,7 +285,7 @@ CONCURRENT = textwrap.dedent("""
     from engine.store import Store
     root, accounts, out, store_path, log = sys.argv[1:6]
 
-    def slow_documents(project, results, staging, lang):
+    def slow_documents(project, results, staging, lang, progress):  # noqa: ANN001
         time.sleep(1.0)  # holds the store's write lock meanwhile
 
     with Store.open(store_path) as store:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateSyntaxError, select_autoescape
 from jinja2.exceptions import SecurityError, TemplateError
@@ -150,16 +150,19 @@ def check_templates(project: Project, shown: Path | None = None) -> None:
         raise KamError(problems)
 
 
-def write_documents(project: Project, results: list[dict[str, Any]], out: Path, lang: str) -> None:
-    """plans/<account>.*, digests/<manager>.* and summary.* for every format of the project."""
+def write_documents(project: Project, results: list[dict[str, Any]], out: Path, lang: str,
+                    progress: Callable[[int, int], None] | None = None) -> None:
+    """plans/<account>.*, digests/<manager>.* and summary.* for every format of the project;
+    `progress(files written, files in all)` after each document."""
     labels, problems = load_labels(project.root)
     if problems or labels is None:
         raise KamError(problems)
-    _render_all(project, environment(project), labels, lang, results, out)
+    _render_all(project, environment(project), labels, lang, results, out, progress)
 
 
 def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str,
-                results: list[dict[str, Any]], out: Path | None) -> None:
+                results: list[dict[str, Any]], out: Path | None,
+                progress: Callable[[int, int], None] | None = None) -> None:
     """Render every document; write them under `out` (None: render only, to check templates)."""
     words = views.Words(project, lang, labels.get(lang))
     base = {"project": {"name": project.name, "currency": project.currency}, "lang": lang,
@@ -170,23 +173,7 @@ def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str
     except TemplateError as exc:
         raise KamError(_problem(project, exc)) from None
 
-    def emit(doc: str, folder: str, stem: str, **context: Any) -> None:
-        for fmt in formats:
-            try:
-                text = render(templates[(doc, fmt)], {**base, "ext": fmt, **context})
-            except TemplateError as exc:
-                raise KamError(_problem(project, exc)) from None
-            if out is not None:
-                target = out / folder if folder else out
-                target.mkdir(exist_ok=True)
-                inside(target, f"{stem}.{fmt}").write_text(text, "utf-8")
-
     with_plan = [r for r in results if r["playbooks"]]
-    plan_files: dict[str, str] = {}
-    taken: set[str] = set()
-    for r in with_plan:
-        plan_files[r["account_id"]] = stem = safe_name(r["account_id"], taken)
-        emit("plan", "plans", stem, account=r, plan=views.plan(words, r))
     unassigned = words.labels["unassigned"]
     owners: dict[str, list[Mapping[str, Any]]] = {}
     closed: dict[str, list[Mapping[str, Any]]] = {}  # accounts whose plans this run closed
@@ -199,6 +186,29 @@ def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str
             quiet[owner] = quiet.get(owner, 0) + 1
         if r.get("resolved_plans"):
             closed.setdefault(owner, []).append(r)
+    files = (len(with_plan) + len(owners.keys() | closed.keys()) + 1) * len(formats)
+    written = 0
+
+    def emit(doc: str, folder: str, stem: str, **context: Any) -> None:
+        nonlocal written
+        for fmt in formats:
+            try:
+                text = render(templates[(doc, fmt)], {**base, "ext": fmt, **context})
+            except TemplateError as exc:
+                raise KamError(_problem(project, exc)) from None
+            if out is not None:
+                target = out / folder if folder else out
+                target.mkdir(exist_ok=True)
+                inside(target, f"{stem}.{fmt}").write_text(text, "utf-8")
+        written += len(formats)
+        if progress is not None:
+            progress(written, files)
+
+    plan_files: dict[str, str] = {}
+    taken: set[str] = set()
+    for r in with_plan:
+        plan_files[r["account_id"]] = stem = safe_name(r["account_id"], taken)
+        emit("plan", "plans", stem, account=r, plan=views.plan(words, r))
     tracked = states.tracked(results)
     digests: dict[str, str] = {}
     taken = set()

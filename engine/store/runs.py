@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from ..errors import KamError, Problem
 from ..model import Project
@@ -63,22 +63,25 @@ def run_key(digest: str, as_of: date, input_shas: Sequence[str], sheet: str | No
 
 def reconcile_run(store: Store | None, project: Project, out: Output, results_path: Path, as_of: date,
                   inputs: Sequence[Path], lang: str | None = None, sheet: str | None = None,
-                  moved: Mapping[StepKey, Moved] | None = None) -> Output:
+                  moved: Mapping[StepKey, Moved] | None = None,
+                  progress: Callable[[int], None] | None = None) -> Output:
     """Record the run and give every result its plans' states (results.jsonl rewritten,
     `out.results` and the counters updated), queued steps their scheduled dates (`moved`)
-    before the store fixes them. Without a store: nothing happens."""
+    before the store fixes them; `progress` hears the accounts done after each chunk.
+    Without a store: nothing happens."""
     if store is None:
         return out
     try:
         return _reconcile(store, project, out, Path(results_path), as_of, [Path(p) for p in inputs],
-                          lang or project.language, sheet, moved or {})
+                          lang or project.language, sheet, moved or {}, progress)
     except BaseException:
         store.rollback()
         raise
 
 
 def _reconcile(store: Store, project: Project, out: Output, results_path: Path, as_of: date,
-               inputs: list[Path], lang: str, sheet: str | None, moved: Mapping[StepKey, Moved]) -> Output:
+               inputs: list[Path], lang: str, sheet: str | None, moved: Mapping[StepKey, Moved],
+               progress: Callable[[int], None] | None) -> Output:
     day = as_of.isoformat()
     shas = [file_sha256(p) for p in inputs]
     key = run_key(project.yaml_digest, as_of, shas, sheet)
@@ -97,7 +100,7 @@ def _reconcile(store: Store, project: Project, out: Output, results_path: Path, 
         info.run_id = _record_run(store, project, key, day, inputs, shas, sheet)
     job = _Job(store, project, as_of, inputs, lang, sheet, info, moved)
     try:
-        _rewrite(results_path, out, job)
+        _rewrite(results_path, out, job, progress)
     finally:
         job.close()
     if not info.replayed:
@@ -136,7 +139,7 @@ def _chunks(path: Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
             yield chunk
 
 
-def _rewrite(results_path: Path, out: Output, job: "_Job") -> None:
+def _rewrite(results_path: Path, out: Output, job: "_Job", progress: Callable[[int], None] | None) -> None:
     """results.jsonl through the store step, chunk by chunk, into a new file swapped in at the end."""
     keep = bool(out.results)
     final: list[dict[str, Any]] = []
@@ -152,6 +155,8 @@ def _rewrite(results_path: Path, out: Output, job: "_Job") -> None:
                     counts[2].update(p["id"] for p in r["playbooks"])
                     if keep:
                         final.append(r)
+                if progress is not None:
+                    progress(job.accounts)
         os.replace(tmp, results_path)
     finally:
         tmp.unlink(missing_ok=True)
