@@ -1,12 +1,14 @@
 """The `kam` command line: each command parses options, calls the engine, returns an exit code.
 
 Exit codes: 0 ok (accounts at risk are not an error), 1 invalid project or input (or more
-records rejected than max_rejected), 2 usage error (click), 3 internal error, 130 interrupted.
+records rejected than max_rejected), 2 usage error (click), 3 internal error, 130 interrupted,
+141 the reader of the output went away (`kam plans | head -1`).
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -21,6 +23,7 @@ from engine.errors import KamError
 from engine.progress import Phase
 
 EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 3, 130
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool that the signal ended
 
 
 def _guard(fn: Callable[..., int | None]) -> Callable[..., None]:
@@ -41,6 +44,9 @@ def _guard(fn: Callable[..., int | None]) -> Callable[..., None]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             code = EXIT_INTERRUPTED
+        except BrokenPipeError:  # `kam plans | head -1`: the reader has what it wanted
+            _drop_output()
+            code = EXIT_PIPE
         except click.exceptions.Exit:
             raise
         except click.ClickException:
@@ -54,6 +60,18 @@ def _guard(fn: Callable[..., int | None]) -> Callable[..., None]:
         sys.exit(code)
 
     return wrapper
+
+
+def _drop_output() -> None:
+    """Stop quietly once the pipe is closed: stdout and stderr to /dev/null, or flushing them
+    at exit would raise again and Python would print that."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):  # no file descriptor (a test runner's buffer): nothing to flush
+            pass
+    os.close(devnull)
 
 
 project_option = click.option("--project", "project_dir", type=click.Path(file_okay=False),

@@ -678,4 +678,4 @@ def test_the_readme_lists_every_limit_with_its_value():
         assert phrase in section, phrase
     codes = readme[readme.index("### Exit codes"):readme.index("### Which project is used")]
     assert [line.split("|")[1].strip() for line in codes.splitlines() if line.startswith("| ")][1:] == [
-        "0", "1", "2", "3", "130"]
+        "0", "1", "2", "3", "130", "141"]

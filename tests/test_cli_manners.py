@@ -1,0 +1,51 @@
+"""CLI manners: a closed pipe ends kam quietly."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import EXIT_PIPE, main
+from store_project import write_accounts, write_project
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kam(*args: object, **extra: object):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False, **extra)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A small project, its accounts (A at risk: plans) and a store with a run of them."""
+    tmp = tmp_path_factory.mktemp("manners")
+    root = write_project(tmp / "project")
+    accounts = write_accounts(tmp / "a.csv", {"A": {"nps": 5, "late_days": 40}, "B": {}})
+    store = tmp / "state.sqlite"
+    r = kam("evaluate", accounts, "--project", root, "--store", store, "--out", tmp / "out", "--no-documents")
+    assert r.exit_code == 0, r.output
+    return root, accounts, store
+
+
+@pytest.mark.parametrize("args", [
+    ["schema"],
+    ["plans", "--store", "{store}"],
+    ["explain", "A", "{accounts}", "--project", "{root}"],
+    ["history", "A", "--store", "{store}"],
+])
+def test_a_reader_that_went_away_ends_kam_quietly(small, args):
+    root, accounts, store = small
+    argv = [a.format(root=root, accounts=accounts, store=store) for a in args]
+    read, write = os.pipe()
+    os.close(read)  # `| head -1` that has already exited: kam's first write finds the pipe closed
+    try:
+        done = subprocess.run([sys.executable, str(ROOT / "cli.py"), *argv], stdout=write, stderr=subprocess.PIPE,
+                              cwd=ROOT, timeout=120)
+    finally:
+        os.close(write)
+    assert done.stderr.decode() == ""  # no "internal error", no traceback, no "Exception ignored"
+    assert done.returncode == EXIT_PIPE == 141
