@@ -544,8 +544,20 @@ def _list_plans(owner: str | None, status: str | None, as_of: str | None, as_jso
     return 0
 
 
+class _PlanId(click.ParamType):
+    """A plan id is a number; an account id or a step id in its place gets told where to look."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) or str(value).isdigit():
+            return int(value)
+        from engine.store.actions import PLAN_IDS
+        self.fail(f"{value!r} is not a plan id. {PLAN_IDS}", param, ctx)
+
+
 @plans_group.command("done")
-@click.argument("plan_id", type=int)
+@click.argument("plan_id", type=_PlanId())
 @click.argument("step_id", required=False)
 @click.option("--on", "on", help="Date it was done, YYYY-MM-DD. Default: today.")
 @store_option
@@ -562,7 +574,7 @@ def plans_done(ctx: click.Context, plan_id: int, step_id: str | None, on: str | 
 
 
 @plans_group.command("snooze")
-@click.argument("plan_id", type=int)
+@click.argument("plan_id", type=_PlanId())
 @click.option("--until", "until", required=True, help="Hold the plan back until this date, YYYY-MM-DD.")
 @click.option("--reason", required=True, help="Why (required, kept with the plan).")
 @click.option("--by", "by", help="Who snoozes it, shown in the plan. Default: your login name.")
@@ -582,7 +594,7 @@ def plans_snooze(ctx: click.Context, plan_id: int, until: str, reason: str, by: 
 
 
 @plans_group.command("reopen")
-@click.argument("plan_id", type=int)
+@click.argument("plan_id", type=_PlanId())
 @store_option
 @project_option
 @click.pass_context

@@ -1,4 +1,4 @@
-"""CLI manners: a closed pipe ends kam quietly."""
+"""CLI manners: a closed pipe ends kam quietly, a wrong plan id says what one looks like."""
 from __future__ import annotations
 
 import os
@@ -49,3 +49,15 @@ def test_a_reader_that_went_away_ends_kam_quietly(small, args):
         os.close(write)
     assert done.stderr.decode() == ""  # no "internal error", no traceback, no "Exception ignored"
     assert done.returncode == EXIT_PIPE == 141
+
+
+def test_a_wrong_plan_id_says_what_a_plan_id_looks_like(small):
+    _, _, store = small
+    r = kam("plans", "done", 99999, "x", "--store", store)
+    assert r.exit_code == 1
+    first = r.output.splitlines()[0]
+    assert first.startswith(f"kam: no plan 99999 in {store}, which has plans 1 to ")
+    assert "the N of 'plan N' beside each playbook's title in the plan documents" in first
+    assert "`kam plans` lists the open plans with their ids first" in first
+    r = kam("plans", "snooze", "A", "--until", "2030-01-01", "--reason", "x", "--store", store)
+    assert r.exit_code == 2 and "'A' is not a plan id. A plan id is the N of 'plan N'" in r.output

@@ -616,8 +616,8 @@ def test_a_full_disk_while_changing_a_plan_is_a_user_error(tmp_path, monkeypatch
 
 def test_a_plan_id_larger_than_the_store_holds_is_no_such_plan(store_with_a_plan):
     r = run("plans", "done", "99999999999999999999", "x", "--store", store_with_a_plan)
-    assert (r.exit_code, r.output) == (1, f"kam: no plan 99999999999999999999 in {store_with_a_plan} "
-                                          "(see `kam plans`)\n")
+    assert r.exit_code == 1
+    assert r.output.startswith(f"kam: no plan 99999999999999999999 in {store_with_a_plan}, which has plans 1 to ")
 
 
 def test_init_onto_a_dangling_link_is_a_user_error(tmp_path):

@@ -14,6 +14,9 @@ from .db import Store
 from .plans import steps_of, unpack
 
 STATUSES = ("open", "overdue", "new", "ongoing", "escalated", "resolved", "snoozed", "done")
+PLAN_IDS = ("A plan id is the N of 'plan N' beside each playbook's title in the plan documents "
+            "(plans/<account>.md), also written before each step's id there ('N step_id'); "
+            "`kam plans` lists the open plans with their ids first.")
 
 
 def _steps(rows: list[sqlite3.Row], day: str, live: bool) -> list[dict[str, Any]]:
@@ -65,7 +68,9 @@ def _plan(store: Store, plan_id: int) -> sqlite3.Row:
     # SQLite's integers are 64-bit: a larger id names no plan (and cannot be a query parameter)
     row = store.one("SELECT * FROM plans WHERE plan_id = ?", (plan_id,)) if 0 < plan_id < 2**63 else None
     if row is None:
-        raise KamError(f"no plan {plan_id} in {store.path} (see `kam plans`)")
+        span = store.one("SELECT count(*) AS n, min(plan_id) AS lo, max(plan_id) AS hi FROM plans")
+        held = f"which has plans {span['lo']} to {span['hi']}" if span["n"] else "which has no plans yet"
+        raise KamError(f"no plan {plan_id} in {store.path}, {held}. {PLAN_IDS}")
     return row
 
 
