@@ -1,8 +1,8 @@
 """`kam init DIR`: a new project folder made from the bundled default project, ready to edit.
 
 The copy gets kam.yaml (named after DIR), rules/, playbooks/, templates/, the rule tests
-(tests/), and the JSON Schemas in schemas/, with every YAML file's editor modeline pointing
-at its schema there. It never overwrites: an existing project or a non-empty folder is refused.
+(tests/), the JSON Schemas in schemas/, with every YAML file's editor modeline pointing
+at its schema there, and a .gitignore for what runs write. It never overwrites: an existing project or a non-empty folder is refused.
 """
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ SCHEMA_DIR = "schemas"
 MODELINE = "# yaml-language-server: $schema="
 COPIED = ("rules", "playbooks", "templates")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+# what `kam evaluate` writes into a project: the state store (SQLite, changing every run) and
+# the default output folder; the project's repository holds the rules, not their results
+GITIGNORE = "# written by kam runs, not edited\n.kam/\nout/\n"
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ def init_project(target: Path, source: Path | None = None) -> Scaffold:
         kam_yaml = staging / PROJECT_FILE
         kam_yaml.write_text(_name_project(kam_yaml.read_text("utf-8"), name), "utf-8")
         files = _point_modelines(staging)
+        (staging / ".gitignore").write_text(GITIGNORE, "utf-8")
         if target.is_dir():  # empty (checked above), perhaps the current folder: fill it
             for child in sorted(staging.iterdir()):
                 child.rename(target / child.name)

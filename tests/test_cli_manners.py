@@ -1,4 +1,5 @@
-"""CLI manners: a closed pipe ends kam quietly, a wrong plan id says what one looks like."""
+"""CLI manners: a closed pipe ends kam quietly, a wrong plan id says what one looks like,
+`kam init` keeps what runs write out of git."""
 from __future__ import annotations
 
 import os
@@ -61,3 +62,14 @@ def test_a_wrong_plan_id_says_what_a_plan_id_looks_like(small):
     assert "`kam plans` lists the open plans with their ids first" in first
     r = kam("plans", "snooze", "A", "--until", "2030-01-01", "--reason", "x", "--store", store)
     assert r.exit_code == 2 and "'A' is not a plan id. A plan id is the N of 'plan N'" in r.output
+
+
+def test_init_writes_a_gitignore_for_what_runs_write(tmp_path, monkeypatch):
+    from engine.store import default_store_path
+    target = tmp_path / "p"
+    assert kam("init", target).exit_code == 0
+    ignored = (target / ".gitignore").read_text("utf-8").splitlines()
+    monkeypatch.delenv("KAM_STORE")  # the test suite's own store: back to the default
+    store = default_store_path(target)
+    out = next(p.default for p in main.commands["evaluate"].params if p.name == "out_dir")
+    assert f"{store.parent.relative_to(target)}/" in ignored and f"{out}/" in ignored
