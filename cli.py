@@ -95,7 +95,24 @@ def _display_root(root: Path) -> Path:
         return root
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Whole:
+    """`kam --help` lists each command's first sentence whole: click cuts it to fit the
+    terminal, mid-sentence, with '...'. The sentences are short; a narrow terminal wraps them."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return super().get_short_help_str(limit=sys.maxsize)  # type: ignore[misc]
+
+
+class _Command(_Whole, click.Command):
+    pass
+
+
+class _Group(_Whole, click.Group):
+    command_class = _Command
+    group_class = type  # subgroups (kam plans) are _Groups too
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(package_name="kam", message="kam %(version)s")
 def main(debug: bool) -> None:
@@ -106,7 +123,7 @@ def main(debug: bool) -> None:
 @project_option
 @_guard
 def validate(project_dir: str | None) -> int:
-    """Check every YAML file and template of a project; report all problems at once."""
+    """Check every YAML file and template; report all problems at once."""
     from engine.compiler import compile_project
     from engine.project import find_project, load_project
     from engine.render import check_templates, template_syntax_problems
@@ -159,7 +176,9 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
              dask_address: str | None = None, no_documents: bool = False,
              store_path: str | None = None, dry_run: bool = False, no_store: bool = False,
              max_rejected: float | None = None) -> int:
-    """Evaluate every account of INPUTS; write results.jsonl, rejected.jsonl and documents."""
+    """Evaluate every account of INPUTS and write the plans.
+
+    The output folder gets results.jsonl, rejected.jsonl and the documents."""
     from engine.render import write_documents
     from engine.run import evaluate_portfolio
     project = _load(project_dir)
@@ -264,7 +283,7 @@ def _pct(value: float) -> str:
 @_guard
 def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, as_of: str | None,
             run_ref: str | None = None, store_path: str | None = None) -> int:
-    """Show the chain of rules that fired for ACCOUNT_ID, and why the others did not."""
+    """Show the rules that fired for ACCOUNT_ID, and why others did not."""
     if run_ref is not None:
         return _explain_run(account_id, run_ref, inputs, project_dir, store_path, as_of)
     if not inputs:
@@ -301,7 +320,7 @@ def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, a
 @click.argument("kind", required=False)
 @_guard
 def schema(out_dir: str | None, kind: str | None) -> int:
-    """Print (or write) the JSON Schemas of the YAML files, for editors."""
+    """Print or write the JSON Schemas of the YAML files, for editors."""
     from engine.schema import KINDS
     from engine.schema import schema as get_schema
     kinds = [kind] if kind else list(KINDS)
@@ -327,8 +346,10 @@ def schema(out_dir: str | None, kind: str | None) -> int:
 @click.argument("directory", type=click.Path(file_okay=True))
 @_guard
 def init_command(directory: str) -> int:
-    """Create a new project in DIRECTORY: the default rules, playbooks, templates and rule tests,
-    with the JSON Schemas for editors. Refuses an existing project or a non-empty folder."""
+    """Create a new project in DIRECTORY from the default one.
+
+    It gets the default rules, playbooks, templates and rule tests, the JSON Schemas for
+    editors and a .gitignore. Refuses an existing project or a non-empty folder."""
     from engine.project import load_project
     from engine.scaffold import SCHEMA_DIR, init_project
     made = init_project(Path(directory))
@@ -346,8 +367,9 @@ def init_command(directory: str) -> int:
 @click.option("-v", "--verbose", is_flag=True, help="List the passing cases too.")
 @_guard
 def rule_tests(paths: tuple[str, ...], project_dir: str | None, verbose: bool) -> int:
-    """Run the rule tests: YAML files with `kind: tests` under the project's tests/ folder
-    (or PATHS). Exit 1 when a case fails."""
+    """Run the rule tests; exit 1 when a case fails.
+
+    The tests are YAML files with `kind: tests` under the project's tests/ folder (or PATHS)."""
     from engine.errors import Problem
     from engine.project import find_project, load_project
     from engine.ruletests import TESTS_DIR, find_test_files, load_cases, report_lines, run_cases
@@ -394,8 +416,10 @@ def inspect_command(file: str, project_dir: str | None, sheet: str | None, as_js
 @_guard
 def diff_command(inputs: tuple[str, ...], base: str, project_dir: str | None, as_of: str | None,
                  as_json: bool) -> int:
-    """Preview a rule change: evaluate INPUTS with --base and with the project, and show which
-    accounts gain or lose signals, risk level, classes and playbooks. Exit 0 either way."""
+    """Preview a rule change on the accounts of INPUTS.
+
+    Evaluates INPUTS with --base and with the project, and shows which accounts gain or lose
+    signals, risk level, classes and playbooks. Exit 0 either way."""
     import tempfile
 
     from engine.diff import compare, load_base, text_lines
@@ -429,8 +453,10 @@ def diff_command(inputs: tuple[str, ...], base: str, project_dir: str | None, as
 @_guard
 def backtest_command(history: str, losses: str, project_dir: str | None, horizon: int,
                      sweep_spec: str | None, target: str | None, as_json: bool) -> int:
-    """Replay the rules on a HISTORY of account snapshots (the account columns plus
-    snapshot_date) and score every signal and risk level against the real losses:
+    """Score the rules against the accounts really lost, on past data.
+
+    Replays the rules on a HISTORY of account snapshots (the account columns plus
+    snapshot_date) and scores every signal and risk level against the real losses:
     recall, precision, median lead time; with --sweep, the trade-off of one threshold."""
     from engine import backtest as bt
     project = _load(project_dir)
@@ -524,7 +550,7 @@ def _in_plans(ctx: click.Context, store_path: str | None, project_dir: str | Non
 @click.pass_context
 def plans_group(ctx: click.Context, owner: str | None, status: str | None, as_of: str | None, as_json: bool,
                 store_path: str | None, project_dir: str | None) -> None:
-    """List the plans in the state store; `kam plans done|snooze|reopen` change them."""
+    """List the store's plans; done, snooze and reopen change them."""
     if ctx.invoked_subcommand is None:  # the listing is the group's default
         _list_plans(owner, status, as_of, as_json, store_path, project_dir)
 
@@ -584,7 +610,9 @@ def plans_done(ctx: click.Context, plan_id: int, step_id: str | None, on: str | 
 @_guard
 def plans_snooze(ctx: click.Context, plan_id: int, until: str, reason: str, by: str | None,
                  store_path: str | None, project_dir: str | None) -> int:
-    """Snooze PLAN_ID until a date; it comes back then (or sooner if the account's risk rises)."""
+    """Snooze PLAN_ID until a date, for a reason.
+
+    It comes back then, or sooner if the account's risk rises."""
     import getpass
     from engine.store.actions import snooze
     who = (by or "").strip() or getpass.getuser()

@@ -1,5 +1,5 @@
-"""CLI manners: a closed pipe ends kam quietly, a wrong plan id says what one looks like,
-`kam init` keeps what runs write out of git."""
+"""CLI manners: a closed pipe ends kam quietly, `kam --help` shows every summary whole, a
+wrong plan id says what one looks like, `kam init` keeps what runs write out of git."""
 from __future__ import annotations
 
 import os
@@ -50,6 +50,21 @@ def test_a_reader_that_went_away_ends_kam_quietly(small, args):
         os.close(write)
     assert done.stderr.decode() == ""  # no "internal error", no traceback, no "Exception ignored"
     assert done.returncode == EXIT_PIPE == 141
+
+
+def test_help_shows_every_command_summary_whole():
+    summaries = {name: cmd.help.split("\n\n")[0] for name, cmd in main.commands.items()}
+    assert all(len(s) <= 66 for s in summaries.values()), summaries  # a line each at 80 columns
+    wide = kam("--help").output.splitlines()
+    for name, summary in summaries.items():
+        assert f"  {name.ljust(8)}  {summary}" in wide
+    narrow = kam("--help", terminal_width=50).output.split("Commands:")[1]  # click cut at 36 characters
+    assert "..." not in narrow
+    flowing = " ".join(narrow.split())
+    for name, summary in summaries.items():
+        assert f"{name} {summary}" in flowing
+    plans = kam("plans", "--help", terminal_width=50).output
+    assert "Snooze PLAN_ID until a date, for a reason." in " ".join(plans.split())
 
 
 def test_a_wrong_plan_id_says_what_a_plan_id_looks_like(small):
