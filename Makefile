@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/kam validate
 	$(BIN)/kam evaluate examples/accounts.csv --out out/demo --as-of 2026-11-23
 	@echo "open out/demo/plans/ for the action plans, out/demo/summary.md for the run"
+	@echo "kam is in $(VENV)/bin/: 'source $(VENV)/bin/activate' (or export PATH=\"$(CURDIR)/$(BIN):\$$PATH\") puts it on your PATH"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
