@@ -85,8 +85,8 @@ def test_max_rejected_option_and_setting(tmp_path):
     for name in ("rules", "playbooks"):
         shutil.copytree(ROOT / name, project / name)
     kam_yaml = (ROOT / "kam.yaml").read_text("utf-8")
-    (project / "kam.yaml").write_text(kam_yaml.replace("  currency: RUB\n", "  currency: RUB\n  max_rejected: 90\n"),
-                                      "utf-8")
+    assert "  max_rejected: 5\n" in kam_yaml
+    (project / "kam.yaml").write_text(kam_yaml.replace("  max_rejected: 5\n", "  max_rejected: 90\n"), "utf-8")
     args = ("evaluate", broken, "--project", project, "--as-of", "2026-11-23", "--no-documents", "--no-store")
     assert kam(*args, "--out", tmp_path / "o3").exit_code == 0
     r = kam(*args, "--out", tmp_path / "o4", "--max-rejected", 50, "--json")  # the option wins
