@@ -201,7 +201,7 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
     click.echo(f"{report.read} accounts read: {report.evaluated} evaluated, {report.rejected} rejected"
                + (f" (see {Path(out_dir) / 'rejected.jsonl'})" if report.rejected else ""))
     if gate.rejected:
-        click.echo(f"{gate.rejected:,} of {gate.read:,} records rejected ({_pct(gate.pct)} %) — most common: "
+        click.echo(f"{gate.rejected:,} of {_count(gate.read, 'records')} rejected ({_pct(gate.pct)} %) — most common: "
                    f"{gate.reason} ({gate.reason_count:,})")
     if not gate.passed:
         for source, cols in report.ignored_columns.items():  # often why a column was rejected
@@ -245,7 +245,7 @@ class _Phases:
     def __call__(self, phase: Phase) -> None:
         if phase.finished:
             self._clear()
-            click.echo(f"{phase.name}: {phase.done:,} {phase.unit} in {phase.seconds:.1f} s", err=True)
+            click.echo(f"{phase.name}: {_count(phase.done, phase.unit)} in {phase.seconds:.1f} s", err=True)
         elif self.live and time.monotonic() - self.drawn >= 0.1:  # a redraw costs; ten a second
             self.drawn = time.monotonic()
             width = shutil.get_terminal_size().columns - 1
@@ -264,6 +264,11 @@ class _Phases:
         if self.drawn:
             click.echo("\r\x1b[K", err=True, nl=False, color=True)
             self.drawn = 0.0
+
+
+def _count(n: int, things: str) -> str:
+    """'1 account', '50,000 accounts' (`things` a plural in -s)."""
+    return f"{n:,} {things[:-1] if n == 1 else things}"
 
 
 def _pct(value: float) -> str:
