@@ -399,7 +399,9 @@ def rule_tests(paths: tuple[str, ...], project_dir: str | None, verbose: bool) -
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_guard
 def inspect_command(file: str, project_dir: str | None, sheet: str | None, as_json: bool) -> int:
-    """Show how FILE will be read: header row, column -> metric, typed samples, rejected rows."""
+    """Show how FILE will be read, before a run.
+
+    The header row, each column and the metric it maps to, typed samples, rejected rows."""
     from engine.inspect import as_json as report_json, inspect_file, text_lines
     report = inspect_file(_load(project_dir), Path(file), sheet)
     if as_json:
