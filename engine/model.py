@@ -286,6 +286,7 @@ class Project:
     columns: Mapping[str, str] = field(default_factory=dict)
     columns_where: Mapping[str, Where] = field(default_factory=dict)  # column name -> position
     values: Mapping[str, ValueMap] = field(default_factory=dict)  # metric id -> kam.yaml values:
+    header_row: Optional[int] = None  # kam.yaml header_row: where input headers start (else found)
     documents: tuple[str, ...] = ("md", "html")
     currency: str = ""
     max_rejected: float = 5.0  # % of input records a run may reject before it fails (kam.yaml settings)

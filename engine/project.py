@@ -385,6 +385,7 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         signals=col.signals, classes=col.classes, risk_levels=tuple(col.risk_levels),
         rules=tuple(sorted(col.rules, key=lambda r: r.id)), playbooks=col.playbooks,
         columns=col.columns, columns_where=col.columns_where, values=col.values,
+        header_row=col.project.get("header_row") if col.project else None,
         documents=tuple(settings.get("documents", ("md", "html"))),
         currency=settings.get("currency", ""),
         max_rejected=float(settings.get("max_rejected", Project.max_rejected)),
