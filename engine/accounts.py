@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import KamError, Problem
-from .io.readers import RawRecord, Table, read_table
+from .io.readers import Layout, RawRecord, Table, read_table
 from .io.records import normalize, shown_id
+from .io.totals import Sums, Tally, keyword, no_id, replay
 from .model import Project
 
 
@@ -27,16 +28,43 @@ def reject(source: str, row: int, account_id: Any, errors: list[tuple[str | None
             "errors": [{"field": f, "reason": r} for f, r in errors]}
 
 
+def required_metrics(project: Project) -> list[str]:
+    """The metrics every record must have a column for (a header must give them)."""
+    return [m.id for m in project.metrics.values() if m.required and m.default is None and not m.derived]
+
+
+def money_metrics(project: Project) -> list[str]:
+    """The money columns of a file, that a totals row sums (engine/io/totals.py)."""
+    return [m.id for m in project.metrics.values() if m.unit == "money" and not m.derived]
+
+
+def read_input(project: Project, path: Path, sheet: str | None = None) -> Table:
+    """One input, read with the project's columns, header and units."""
+    layout = Layout(required=frozenset(required_metrics(project)), header_row=project.header_row,
+                    percent=frozenset(m.id for m in project.metrics.values() if m.unit == "%"))
+    return read_table(path, project.columns, project.metrics, sheet, layout)
+
+
+def relabel(rejected: Iterable[dict[str, Any]], source: str, totals: dict[int, str]) -> None:
+    """Rejected rows without an id that the sums show to be totals rows say so."""
+    if not totals:
+        return
+    for r in rejected:
+        reason = totals.get(r["row"]) if r["source"] == source else None
+        if reason is not None:
+            r["reason"], r["errors"] = reason, [{"field": None, "reason": reason}]
+
+
 def required_columns(project: Project, table: Table) -> None:
     """A file whose header lacks a required column is a file error, not N rejections."""
     if table.header_row is None:
         return  # JSON Lines: no header; each record is checked on its own
-    for m in project.metrics.values():
-        if m.required and m.default is None and not m.derived and m.id not in table.columns:
-            near = difflib.get_close_matches(m.id, table.header, n=1, cutoff=0.5)
+    for mid in required_metrics(project):
+        if mid not in table.columns:
+            near = difflib.get_close_matches(mid, table.header, n=1, cutoff=0.5)
             hint = f" (is it '{near[0]}'?" if near else " ("
             raise KamError(Problem(table.source, table.header_row, 0,
-                                   f"no column for the required metric '{m.id}'{hint} map a column onto "
+                                   f"no column for the required metric '{mid}'{hint} map a column onto "
                                    f"it with `columns:` in kam.yaml)"))
 
 
@@ -47,11 +75,13 @@ def load_accounts(project: Project, inputs: Iterable[Path], sheet: str | None = 
     out = Loaded()
     seen: dict[str, tuple[str, int]] = {}
     for path in inputs:
-        table = read_table(path, project.columns, project.metrics, sheet)
+        table = read_input(project, path, sheet)
         required_columns(project, table)
+        tally = Tally(money_metrics(project))
         for rec in table.records:
             out.read += 1
-            take_record(project, rec, table.decimal_comma, seen, out)
+            take_record(project, rec, table.decimal_comma, seen, out, tally)
+        relabel(out.rejected, table.source, replay(tally.done(), Sums(tally.money)))
         if table.unknown:
             out.ignored_columns[table.source] = list(dict.fromkeys(table.unknown))
     assert out.read == len(out.accepted) + len(out.rejected), "every record is accepted or rejected"
@@ -59,14 +89,23 @@ def load_accounts(project: Project, inputs: Iterable[Path], sheet: str | None = 
 
 
 def take_record(project: Project, rec: RawRecord, decimal_comma: bool, seen: dict[str, tuple[str, int]],
-                out: Loaded) -> None:
+                out: Loaded, tally: Tally | None = None) -> None:
     """Type-check one record into `out` (accepted or rejected with its reasons); `seen`
-    holds the accepted ids so far, for duplicates."""
+    holds the accepted ids so far, for duplicates; `tally`, the file's rows for the sums
+    rule of totals rows (engine/io/totals.py: then `relabel` after the file)."""
     account_id = shown_id(rec.cells.get("account_id"))
+    words = keyword(rec.cells)
+    if words is not None:
+        out.rejected.append(reject(rec.source, rec.row, account_id, [(None, words)]))
+        if tally is not None:
+            tally.words()
+        return
     if rec.problem is not None:
         out.rejected.append(reject(rec.source, rec.row, account_id, [(None, rec.problem)]))
         return
     values, errors = normalize(project, rec.cells, decimal_comma)
+    if tally is not None:
+        (tally.no_id if no_id(rec.cells) else tally.row)(rec.row, values)
     problems: list[tuple[str | None, str]] = [(e.field, e.reason) for e in errors]
     aid = values.get("account_id")
     if aid is not None and aid in seen and not problems:

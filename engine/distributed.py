@@ -25,7 +25,7 @@ from .portfolio import abc_limits, exact_sum, letters_in_order
 
 def _light(n: Normalised) -> Normalised:
     """What the client needs of a normalised chunk: ids and rows, not records or revenues."""
-    return Normalised(n.index, n.read, n.rejected, n.ids, n.source, n.rows, array("d"))
+    return Normalised(n.index, n.read, n.rejected, n.ids, n.source, n.rows, array("d"), totals=n.totals)
 
 
 # ---- the whole-portfolio part of the pass, as a dask dataframe ----------------------------------

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .accounts import Loaded, take_record
-from .io.readers import read_table
+from .accounts import Loaded, money_metrics, read_input, relabel, take_record
 from .io.records import normalize
 from .io.table import Columns
+from .io.totals import Sums, Tally, replay
 from .model import Project
 
 SAMPLES = 3  # typed values shown per column
@@ -62,7 +62,7 @@ class Inspection:
 
 def inspect_file(project: Project, path: Path, sheet: str | None = None) -> Inspection:
     """Read one input as a run would and say how."""
-    table = read_table(Path(path), project.columns, project.metrics, sheet)
+    table = read_input(project, Path(path), sheet)
     resolver = Columns(project.columns, project.metrics)
     by_metric: dict[str, Column] = {}
     columns: list[Column] = []
@@ -75,15 +75,17 @@ def inspect_file(project: Project, path: Path, sheet: str | None = None) -> Insp
             by_metric.setdefault(metric, col)
     loaded = Loaded()
     seen: dict[str, tuple[str, int]] = {}
+    tally = Tally(money_metrics(project))
     for rec in table.records:
         loaded.read += 1
-        take_record(project, rec, table.decimal_comma, seen, loaded)
+        take_record(project, rec, table.decimal_comma, seen, loaded, tally)
         if loaded.read <= 50 and rec.problem is None:  # samples: each field as typed, where it reads
             values, _ = normalize(project, rec.cells, table.decimal_comma)
             for metric, col in by_metric.items():
                 v = values.get(metric)
                 if v is not None and len(col.samples) < SAMPLES:
                     col.samples.append(v)
+    relabel(loaded.rejected, table.source, replay(tally.done(), Sums(tally.money)))
     uncovered = [m.id for m in project.metrics.values()
                  if m.required and m.default is None and not m.derived and m.id not in by_metric
                  and table.header_row is not None]

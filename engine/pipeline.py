@@ -28,12 +28,12 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import orjson
 
-from .accounts import reject, required_columns
+from .accounts import money_metrics, read_input, reject, relabel, required_columns
 from .evaluate import Evaluator
-from .io.readers import read_table
 from .io.batch import normalize_columns, normalize_many
 from .io.csv_reader import Block, Rows
 from .io.records import shown_id
+from .io.totals import Sums, Tally, keyword, no_id, replay
 from .model import Project
 from .portfolio import RowPass, abc_codes, revenue_total
 from .progress import Clock, Progress
@@ -86,6 +86,7 @@ class Normalised:
     values: list[dict[str, Any]] | None = None  # the accepted values (in-process / Dask)
     hashes: "array[int]" = field(default_factory=lambda: array("q"))  # hash(id) per record
     ids_pickled: bytes = b""
+    totals: list[tuple] = field(default_factory=list)  # the chunk's Tally (engine/io/totals.py)
 
     def compact(self) -> None:
         """What the main process keeps of the ids of a million accounts: 8 bytes of hash and
@@ -112,13 +113,18 @@ def normalise_chunk(project: Project, index: int, records: "list[tuple] | Block 
     rejected: list[dict[str, Any]] = []
     accepted: list[dict[str, Any]] = []
     rows = array("q")
-    clean = [r for r in records if r[3] is None]
+    tally = Tally(money_metrics(project))
+    words = [keyword(r[2]) for r in records]
+    clean = [r for r, w in zip(records, words) if r[3] is None and w is None]
     normalised = iter(normalize_many(project, [r[2] for r in clean], decimal_comma))
-    for _, row, cells, problem in records:
-        if problem is not None:
-            rejected.append(reject(source, row, shown_id(cells.get("account_id")), [(None, problem)]))
+    for (_, row, cells, problem), totals_row in zip(records, words):
+        if totals_row is not None or problem is not None:
+            rejected.append(reject(source, row, shown_id(cells.get("account_id")), [(None, totals_row or problem)]))
+            if totals_row is not None:
+                tally.words()
             continue
         values, errors = next(normalised)
+        (tally.no_id if no_id(cells) else tally.row)(row, values)
         if errors:
             aid = values.get("account_id")
             rejected.append(reject(source, row, aid if aid is not None else shown_id(cells.get("account_id")),
@@ -126,13 +132,14 @@ def normalise_chunk(project: Project, index: int, records: "list[tuple] | Block 
             continue
         accepted.append(values)
         rows.append(row)
-    return _finish(index, len(records), rejected, accepted, source, rows, spill_dir)
+    return _finish(index, len(records), rejected, accepted, source, rows, spill_dir, tally)
 
 
 def _finish(index: int, read: int, rejected: list[dict[str, Any]], accepted: list[dict[str, Any]], source: str,
-            rows: "array[int]", spill_dir: str | None) -> Normalised:
+            rows: "array[int]", spill_dir: str | None, tally: Tally) -> Normalised:
     revenue = array("d", (nan if (r := v.get("revenue_current")) is None else r for v in accepted))
-    out = Normalised(index, read, rejected, [v.get("account_id") for v in accepted], source, rows, revenue)
+    out = Normalised(index, read, rejected, [v.get("account_id") for v in accepted], source, rows, revenue,
+                     totals=tally.done())
     if spill_dir is not None:
         path = os.path.join(spill_dir, f"chunk{index:06d}.pkl")
         with open(path, "wb") as f:
@@ -150,8 +157,16 @@ def _normalise_columns(project: Project, index: int, source: str, lines: "range 
     rejected: list[dict[str, Any]] = []
     accepted: list[dict[str, Any]] = []
     rows = array("q")
-    ids = columns["account_id"]
+    tally = Tally(money_metrics(project))
+    ids = columns["account_id"]  # none is blank here (csv_reader._as_columns)
+    names = columns.get("name")
     for i, (values, errors) in enumerate(normalize_columns(project, columns.get, len(lines), decimal_comma)):
+        totals_row = keyword({"account_id": ids[i], "name": names[i]} if names else {"account_id": ids[i]})
+        if totals_row is not None:
+            rejected.append(reject(source, lines[i], shown_id(ids[i]), [(None, totals_row)]))
+            tally.words()
+            continue
+        tally.row(lines[i], values)
         if errors:
             aid = values.get("account_id")
             rejected.append(reject(source, lines[i], aid if aid is not None else shown_id(ids[i]),
@@ -159,7 +174,7 @@ def _normalise_columns(project: Project, index: int, source: str, lines: "range 
             continue
         accepted.append(values)
         rows.append(lines[i])
-    return _finish(index, len(lines), rejected, accepted, source, rows, spill_dir)
+    return _finish(index, len(lines), rejected, accepted, source, rows, spill_dir, tally)
 
 
 # ---- stage B: evaluate -----------------------------------------------------------------------
@@ -374,7 +389,7 @@ def chunks(project: Project, inputs: list[Path], sheet: str | None, out: Pipelin
     """Raw records of every input, `size` at a time (a chunk never spans two files); for a
     CSV file that can be cut at line feeds, blocks of `size` lines the workers parse."""
     for path in inputs:
-        table = read_table(path, project.columns, project.metrics, sheet)
+        table = read_input(project, path, sheet)
         required_columns(project, table)
         split = table.blocks(size) if table.blocks is not None else None
         if split is not None:  # the workers finish reading: blocks of lines, or parsed rows
@@ -417,6 +432,7 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
         out.read += norm.read
         out.rejected.extend(norm.rejected)
         reading.tick(out.read)
+    _totals_by_sums(project, stage_a)
     read_seconds = reading.end(out.read)
     passing = Clock(progress, "portfolio", "accounts")
     drops = _duplicates(stage_a, out)
@@ -456,6 +472,17 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
                    "rules": round(rules_seconds - write_seconds, 3), "write": round(write_seconds, 3),
                    "rules_cpu": round(cpu_seconds, 3)}
     return out
+
+
+def _totals_by_sums(project: Project, stage_a: list[Normalised]) -> None:
+    """The sums rule of totals rows (engine/io/totals.py) over the chunks' tallies, in file
+    order: the rows without an id it finds say so in rejected.jsonl."""
+    sums, source = Sums(money_metrics(project)), None
+    for n in stage_a:
+        if n.source != source:  # each file on its own; a chunk never spans two
+            sums, source = Sums(sums.money), n.source
+        relabel(n.rejected, n.source, replay(n.totals, sums))
+        n.totals = []
 
 
 def _release_memory() -> None:

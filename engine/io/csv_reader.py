@@ -2,10 +2,12 @@
 
 Encoding: a BOM decides (UTF-8, UTF-16); otherwise UTF-8 if the whole file decodes as
 UTF-8, else Windows-1251 (checked in a streaming pass, so a Cyrillic byte on the last line
-still switches it). Delimiter: the one of , ; TAB | that splits the header into the most
-columns with the rows agreeing on the width (quotes respected); Excel's `sep=;` first line
-wins. Decimal mark: the numbers of the first rows vote ('12,5' vs '12.5'); on a tie a
-`;` file is taken as a Russian-locale export with decimal commas.
+still switches it). Delimiter: the one of , ; TAB | that splits a header into columns
+giving the required metrics, and into the most columns with the rows agreeing on the width
+(quotes respected); Excel's `sep=;` first line wins. The header is found as
+engine/io/header.py says (titles above it skipped, sub-headers joined). Decimal mark: the
+numbers of the first rows below the header vote ('12,5' vs '12.5'); on a tie a `;` file is
+taken as a Russian-locale export with decimal commas.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import KamError, Problem
-from .table import Columns, RawRecord, Table, row_problem
+from .header import Header, find_header, head
+from .table import Columns, Layout, RawRecord, Table, row_problem
 
 SAMPLE = 1 << 16
 CHUNK = 1 << 20
@@ -36,25 +39,27 @@ _AMBIGUOUS = re.compile(r"[-+]?[1-9]\d{0,2}([,.]\d{3})+")  # '1,234' / '1.234': 
 csv.field_size_limit(MAX_FIELD)
 
 
-def read_csv(path: Path, columns: Columns) -> Table:
+def read_csv(path: Path, columns: Columns, layout: Layout = Layout()) -> Table:
     source = str(path)
     with open(path, "rb") as f:
-        head = f.read(SAMPLE)
-    if not head.strip():
+        start = f.read(SAMPLE)
+    if not start.strip():
         raise KamError(Problem(source, 1, 1, "the file is empty: expected a header row"))
-    encoding = _encoding(path, head, source)
-    sample = _sample(head, encoding, complete=len(head) < SAMPLE)
+    encoding = _encoding(path, start, source)
+    sample = _sample(start, encoding, complete=len(start) < SAMPLE)
     sep = _SEP_LINE.match(sample)
     skip = 1 if sep else 0
-    delimiter = sep.group(1) if sep else _delimiter(sample, path.suffix.lower())
-    rows = _rows(sample[sep.end():] if sep else sample, delimiter, 200)
-    table = Table(source, [], None, _decimal_comma(rows[1:], delimiter), iter(()))
+    body = sample[sep.end():] if sep else sample
+    delimiter = sep.group(1) if sep else _delimiter(body, path.suffix.lower(), columns, layout)
     with open(path, encoding=encoding, newline="") as f:
         reader = _reader(f, skip, delimiter)
-        header_line, header = _header(reader, source, skip)
-    names = columns.header(table, header, header_line)
-    table.records = _records(path, encoding, skip, delimiter, header_line, names, source)
-    table.blocks = partial(_blocks, path, source, encoding, skip, delimiter, header_line, names)
+        header, top = _header(reader, source, skip, columns, layout)
+    # the decimal mark is voted by the rows below the header (titles above it have no say)
+    above = sum(1 for line, cells in top if line <= header.last and any(c.strip() for c in cells))
+    table = Table(source, [], None, _decimal_comma(_rows(body, delimiter, 200)[above:], delimiter), iter(()))
+    names = columns.header(table, header.names, header.first)
+    table.records = _records(path, encoding, skip, delimiter, header.last, names, source)
+    table.blocks = partial(_blocks, path, source, encoding, skip, delimiter, header.last, names)
     return table
 
 
@@ -64,14 +69,31 @@ def _reader(f: io.TextIOBase, skip: int, delimiter: str) -> "csv._reader":
     return csv.reader(f, delimiter=delimiter)
 
 
-def _header(reader: "csv._reader", source: str, skip: int) -> tuple[int, list[str]]:
-    try:
-        for cells in reader:
-            if any(c.strip() for c in cells):
-                return reader.line_num + skip, cells
-    except csv.Error as exc:
-        raise KamError(Problem(source, reader.line_num + skip, 0, f"malformed CSV header: {exc}")) from None
-    raise KamError(Problem(source, 1, 1, "the file is empty: expected a header row"))
+def _header(reader: "csv._reader", source: str, skip: int, columns: Columns, layout: Layout
+            ) -> tuple[Header, list[tuple[int, list[str]]]]:
+    """The header (engine/io/header.py) and the rows looked at for it, with their lines."""
+    top = head(_top(reader, source, skip), layout)
+    header = find_header(source, top, columns, layout)
+    if header is None:
+        raise KamError(Problem(source, 1, 1, "the file is empty: expected a header row"))
+    return header, top
+
+
+def _top(reader: "csv._reader", source: str, skip: int) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) from the top, up to the first malformed row: below the header that is a
+    rejected record, read again with the data; before any header, the file's error."""
+    started = False
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if not started:
+                raise KamError(Problem(source, reader.line_num + skip, 0, f"malformed CSV header: {exc}")) from None
+            return
+        started = started or any(c.strip() for c in cells)
+        yield reader.line_num + skip, cells
 
 
 def _records(path: Path, encoding: str, skip: int, delimiter: str, header_line: int,
@@ -321,21 +343,26 @@ def _width(cells: list[str]) -> int:
     return n
 
 
-def _delimiter(sample: str, suffix: str) -> str:
+def _delimiter(sample: str, suffix: str, columns: Columns, layout: Layout) -> str:
+    """The delimiter that splits the header into columns giving the required metrics, and
+    into the most columns with the rows below agreeing on the width."""
     if suffix == ".tsv":
         return "\t"
-    best, best_score = ",", (0.0, 1)
+    best, best_score = ",", (False, 0.0, 1)
+    wanted = Layout(required=layout.required)  # header_row counts lines; these rows skip blank ones
     for d in DELIMITERS:
         rows = _rows(sample, d, 50)
-        if not rows:
+        header = find_header("", list(enumerate(rows, start=1)), columns, wanted)
+        if header is None:
             continue
-        width = _width(rows[0])
+        first = rows[header.first - 1]
+        width = _width(first)
         if width < 2:
             continue
-        body = rows[1:]
-        fit = sum(1 for r in body if _width(r) <= width <= len(r) or len(r) == len(rows[0])) / (len(body) or 1)
-        if (fit, width) > best_score:
-            best, best_score = d, (fit, width)
+        body = rows[header.last:]
+        fit = sum(1 for r in body if _width(r) <= width <= len(r) or len(r) == len(first)) / (len(body) or 1)
+        if (header.found, fit, width) > best_score:
+            best, best_score = d, (header.found, fit, width)
     return best
 
 

@@ -17,10 +17,10 @@ from ..errors import KamError, Problem
 from .csv_reader import read_csv
 from .jsonl_reader import read_jsonl
 from .parquet_reader import read_parquet
-from .table import Columns, RawRecord, Table
+from .table import Columns, Layout, RawRecord, Table
 from .xlsx_reader import read_xlsx
 
-__all__ = ["RawRecord", "Table", "read_table", "FORMATS", "SHEET_FORMATS"]
+__all__ = ["Layout", "RawRecord", "Table", "read_table", "FORMATS", "SHEET_FORMATS"]
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
            ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -28,9 +28,10 @@ SHEET_FORMATS = {s for s, f in FORMATS.items() if f == "xlsx"}
 
 
 def read_table(path: Path, columns: Mapping[str, str] | None = None, known: Iterable[str] | None = None,
-               sheet: str | None = None) -> Table:
+               sheet: str | None = None, layout: Layout = Layout()) -> Table:
     """Open one input; raise KamError naming the file when it cannot be read at all.
-    `known`: the metric ids (other columns are ignored); None keeps every column."""
+    `known`: the metric ids (other columns are ignored); None keeps every column.
+    `layout`: where the header is and which metrics are in % (accounts.layout)."""
     path = Path(path)
     source = str(path)
     fmt = FORMATS.get(path.suffix.lower())
@@ -47,9 +48,9 @@ def read_table(path: Path, columns: Mapping[str, str] | None = None, known: Iter
             raise KamError(Problem(source, 1, 1, "the file is empty"))
         resolver = Columns(columns, known)
         if fmt == "csv":
-            table = read_csv(path, resolver)
+            table = read_csv(path, resolver, layout)
         elif fmt == "xlsx":
-            table = read_xlsx(path, resolver, sheet)
+            table = read_xlsx(path, resolver, sheet, layout)
         elif fmt == "jsonl":
             table = read_jsonl(path, resolver)
         else:

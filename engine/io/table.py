@@ -31,9 +31,19 @@ class Table:
     records: Iterator[RawRecord]
     unknown: list[str] = field(default_factory=list)  # columns that name no metric: ignored
     columns: list[str] = field(default_factory=list)  # metric ids present, in file order
+    sheet: str | None = None  # .xlsx: the sheet read
     # CSV only: blocks(n) -> the records as chunks of n lines (or rows) that the workers
     # finish reading (csv_reader.Block, csv_reader.Rows)
     blocks: Callable[[int], Iterator[Any] | None] | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What readers need of the project to find the data in a file laid out for people."""
+
+    required: frozenset[str] = frozenset()  # metric ids a header must give (engine/io/header.py)
+    header_row: int | None = None  # kam.yaml header_row: N, where headers start; None: found
+    percent: frozenset[str] = frozenset()  # metrics whose unit is "%": a 25 % cell (0.25) reads 25
 
 
 _SPACE = re.compile(r"\s+")

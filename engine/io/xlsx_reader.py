@@ -1,104 +1,259 @@
-"""Excel .xlsx: the first sheet (or a named one), streamed in openpyxl's read-only mode.
+"""Excel .xlsx: the first worksheet (or a named one).
 
-Row numbers are the sheet's own row numbers; the header is the first non-empty row. Cells
-keep their type (numbers stay numbers, yes/no cells stay booleans); dates become ISO text;
-formulas give the value Excel last computed.
+Cell values come from python-calamine (Rust): it reads a 100,000-row sheet several times
+faster than openpyxl. It holds the sheet's cells in memory (about 32 bytes a cell, outside
+Python) while the records stream; a Python object is made only for the row being read.
+openpyxl reads what calamine does not give:
+
+- number formats, to read a percent-formatted cell of a metric in % as people see it
+  (0.25 shown as 25 % reads 25). Read in openpyxl's read-only mode for the header rows and
+  the first FORMAT_ROWS data rows only: a column is percent when its numbers there are
+  percent-formatted, and the whole column is read so (see _percent_columns);
+- error cells (#N/A, #DIV/0!): calamine reads them as empty cells. A workbook whose XML has
+  none (checked by a byte search) needs nothing more; one that has some is read once more by
+  openpyxl to find them, as slowly as openpyxl reads, so that an error stays a rejected
+  value and is never taken for a missing one.
+
+Row numbers are the sheet's own; the header is found as engine/io/header.py says (merged
+ranges from calamine). Cells keep their type (numbers stay numbers, integral ones int, as
+openpyxl gave them; yes/no cells stay booleans); dates become ISO text; formulas give the
+value Excel last computed.
 """
 from __future__ import annotations
 
 import zipfile
+import zlib
+from decimal import Decimal
+from itertools import chain
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, Iterator, Sequence
 
 from ..errors import KamError, Problem
-from .table import Columns, RawRecord, Table, plain, row_problem
+from .header import Header, find_header, head
+from .table import Columns, Layout, RawRecord, Table, plain, row_problem
+from .totals import keyword
+
+FORMAT_ROWS = 100  # data rows whose number formats decide whether a column is percent
+_ERROR = (b't="e"', b"t='e'")  # the XML of an error cell's type; never in text (it would be &quot;)
 
 
-def _open(handle: BinaryIO, source: str) -> Any:
-    """The caller owns `handle`: openpyxl leaves its zip member streams open when a damaged
-    sheet fails mid-parse, and a file it opened itself would then leak."""
+def read_xlsx(path: Path, columns: Columns, sheet: str | None = None, layout: Layout = Layout()) -> Table:
+    source = str(path)
+    title, ws = _sheet(path, sheet, source)
+    where = f"{source}[{title}]"
+    offset = ws.start[1] if ws.start else 0  # calamine's rows begin at the first used column
+    rows = _rows(ws, offset, where)
+    top = head(rows, layout)
+    merged = [(r0 + 1, c0, r1 + 1, c1) for (r0, c0), (r1, c1) in ws.merged_cell_ranges or ()]
+    header = find_header(source, top, columns, layout, merged)
+    if header is None:
+        raise KamError(Problem(source, 0, 0, f"sheet '{title}' is empty: expected a header row"))
+    table = Table(source, [], None, False, iter(()), sheet=title)
+    names = columns.header(table, header.names, header.first)
+    percent = [c for c, n in enumerate(names) if n in layout.percent]
+    if percent:
+        percent = _percent_columns(path, title, header, percent, where, names)
+    errors = _error_cells(path, title, where) if _has_errors(path, source) else {}
+    data = (r for r in top if r[0] > header.last)
+    table.records = _records(source, chain(data, rows), names, percent, errors)
+    return table
+
+
+def _open(path: Path, source: str) -> Any:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        return CalamineWorkbook.from_path(str(path))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - calamine raises anything, a Rust panic too, on a hostile file
+        raise KamError(Problem(source, 0, 0, f"not a readable .xlsx workbook (damaged, or not an Excel "
+                                             f"2007+ file): {type(exc).__name__}: {str(exc)[:200]}")) from None
+
+
+def _sheet(path: Path, sheet: str | None, source: str) -> tuple[str, Any]:
+    """The sheet's name and its cells (calamine reads the whole sheet here)."""
+    from python_calamine import SheetTypeEnum
+
+    book = _open(path, source)
+    try:
+        names = [s.name for s in book.sheets_metadata if s.typ == SheetTypeEnum.WorkSheet]
+        if sheet is None:
+            if not names:
+                raise KamError(Problem(source, 0, 0, "the workbook has no worksheet"))
+            title = names[0]
+        else:
+            match = [n for n in names if n == sheet] or [n for n in names if n.casefold() == sheet.casefold()]
+            if not match:
+                shown = ", ".join(f"'{n}'" for n in names) or "none"
+                raise KamError(Problem(source, 0, 0, f"no sheet '{sheet}' (sheets: {shown})"))
+            title = match[0]
+        try:
+            return title, book.get_sheet_by_name(title)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - as in _open
+            raise KamError(Problem(f"{source}[{title}]", 0, 0, f"cannot read the sheet: {type(exc).__name__}: "
+                                                              f"{str(exc)[:200]}")) from None
+    finally:
+        book.close()
+
+
+def _rows(ws: Any, offset: int, where: str) -> Iterator[tuple[int, list[Any]]]:
+    """(sheet row, cells from column A) of every row, blank ones too; cells as openpyxl gave
+    them: None for an empty cell, integral numbers as int."""
+    pad = [None] * offset
+    row = 0
+    try:
+        for row, cells in enumerate(ws.iter_rows(), start=1):
+            yield row, pad + [_cell(c) for c in cells]
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - as in _open
+        raise KamError(Problem(where, row + 1, 0, f"cannot read the sheet: {type(exc).__name__}: "
+                                                  f"{str(exc)[:200]}")) from None
+
+
+def _cell(value: Any) -> Any:
+    cls = value.__class__
+    if cls is str:
+        return value or None
+    if cls is float:
+        return int(value) if value.is_integer() and -1e16 < value < 1e16 else value
+    return plain(value)
+
+
+def _blank(cells: Sequence[Any]) -> bool:
+    return all(c is None or (c.__class__ is str and not c.strip()) for c in cells)
+
+
+def _records(source: str, rows: Iterator[tuple[int, list[Any]]], names: list[str | None], percent: list[int],
+             errors: dict[int, dict[int, str]]) -> Iterator[RawRecord]:
+    width = len(names)
+    named = [(c, n) for c, n in enumerate(names) if n]
+    for row, cells in rows:
+        for c, text in errors.get(row, {}).items():
+            cells += [None] * (c + 1 - len(cells))
+            cells[c] = text
+        if _blank(cells):
+            continue
+        for c in percent:
+            if c < len(cells):
+                cells[c] = _hundredfold(cells[c])
+        values = {n: cells[c] if c < len(cells) else None for c, n in named}
+        if not _blank(cells[width:]):
+            last = max(i for i, c in enumerate(cells, start=1) if c is not None)
+            yield RawRecord(source, row, values, row_problem(last, width) + " (cells right of the header)")
+            continue
+        yield RawRecord(source, row, values)
+
+
+def _hundredfold(value: Any) -> Any:
+    """A percent-formatted number as it is shown: 0.25 -> 25 (0.07 -> 7, not 7.000000000000001)."""
+    if value.__class__ is int:
+        return value * 100
+    if value.__class__ is float:
+        return float(Decimal(repr(value)).scaleb(2))
+    return value
+
+
+# ---- what openpyxl reads -----------------------------------------------------------------------
+
+def _workbook(handle: Any, where: str) -> Any:
     import openpyxl
 
     try:
         return openpyxl.load_workbook(handle, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, EOFError):
-        raise KamError(Problem(source, 0, 0, "not a readable .xlsx workbook (damaged, or not "
-                                             "an Excel 2007+ file)")) from None
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises anything on a hostile file
-        raise KamError(Problem(source, 0, 0, f"not a readable .xlsx workbook: {type(exc).__name__}: "
-                                             f"{str(exc)[:200]}")) from None
+    except Exception as exc:  # noqa: BLE001 - calamine read it; openpyxl may still refuse
+        raise KamError(Problem(where, 0, 0, f"cannot read the sheet's formats: {type(exc).__name__}: "
+                                            f"{str(exc)[:200]}")) from None
 
 
-def _sheet(book: Any, sheet: str | None, source: str) -> Any:
-    sheets = book.worksheets
-    if sheet is None:
-        if not sheets:
-            raise KamError(Problem(source, 0, 0, "the workbook has no worksheet"))
-        ws = sheets[0]
-    else:
-        match = [s for s in sheets if s.title == sheet] or [s for s in sheets
-                                                               if s.title.casefold() == sheet.casefold()]
-        if not match:
-            names = ", ".join(f"'{s.title}'" for s in sheets) or "none"
-            raise KamError(Problem(source, 0, 0, f"no sheet '{sheet}' (sheets: {names})"))
-        ws = match[0]
-    ws.reset_dimensions()  # a stored size like A1:XFD1048576 would pad every row
-    return ws
+def _percent_columns(path: Path, title: str, header: Header, candidates: list[int], where: str,
+                     names: list[str | None]) -> list[int]:
+    """The columns among `candidates` (metrics in %) whose numbers are percent-formatted, by
+    their cells in the first FORMAT_ROWS rows below the header (totals rows by their words
+    aside). A column with both kinds there is an error: which numbers are fractions cannot
+    be told."""
+    seen: dict[int, dict[bool, int]] = {c: {} for c in candidates}
+    labels = {c: n for c, n in enumerate(names) if n in ("account_id", "name")}
+    with open(path, "rb") as handle:
+        book = _workbook(handle, where)
+        try:
+            ws = book[title]
+            ws.reset_dimensions()  # a stored size like A1:XFD1048576 would pad every row
+            last = max([*candidates, *labels]) + 1
+            for row in ws.iter_rows(min_row=header.last + 1, max_row=header.last + FORMAT_ROWS, max_col=last):
+                if keyword({n: row[c].value for c, n in labels.items() if c < len(row)}):
+                    continue
+                for cell in row:
+                    c = getattr(cell, "column", 0) - 1
+                    if c in seen and cell.data_type == "n" and isinstance(cell.value, (int, float)):
+                        seen[c].setdefault(_is_percent(cell.number_format), cell.row)
+        finally:
+            book.close()
+    for c, kinds in seen.items():
+        if len(kinds) == 2:
+            raise KamError(Problem(where, kinds[False], c + 1, (
+                f"column '{header.names[c]}' ({names[c]}) has percent-formatted numbers (row {kinds[True]}) and "
+                f"plain ones (row {kinds[False]}): format the whole column one way")))
+    return [c for c, kinds in seen.items() if kinds.get(True)]
 
 
-def _rows(ws: Any, source: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
-    row = 0
+def _is_percent(code: str) -> bool:
+    """A number format that shows a percentage: a % outside quotes, escapes and [brackets]."""
+    plain_code, quoted, bracket, escaped = [], False, False, False
+    for ch in code or "":
+        if escaped:
+            escaped = False
+        elif ch == "\\" and not quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in "[]":
+            bracket = ch == "["
+        elif not quoted and not bracket:
+            plain_code.append(ch)
+    return "%" in plain_code
+
+
+def _has_errors(path: Path, source: str) -> bool:
+    """Whether any XML part of the workbook has an error cell (a byte search, no parsing)."""
     try:
-        for row, cells in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
-            yield row, cells
-    except KamError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged sheet fails anywhere inside openpyxl
-        raise KamError(Problem(f"{source}[{ws.title}]", row + 1, 0,
-                               f"cannot read the sheet: {type(exc).__name__}: {str(exc)[:200]}")) from None
+        with zipfile.ZipFile(path) as z:
+            for item in z.infolist():
+                if not item.filename.endswith(".xml"):
+                    continue
+                tail = b""
+                with z.open(item) as f:
+                    while chunk := f.read(1 << 20):
+                        if any(e in tail + chunk[:8] or e in chunk for e in _ERROR):
+                            return True
+                        tail = chunk[-8:]
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+        raise KamError(Problem(source, 0, 0, f"not a readable .xlsx workbook: {str(exc)[:200]}")) from None
+    return False
 
 
-def _blank(cells: tuple[Any, ...]) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+def _error_cells(path: Path, title: str, where: str) -> dict[int, dict[int, str]]:
+    """Row -> column -> error text (#N/A) of every error cell of the sheet, by openpyxl."""
+    from openpyxl.cell.cell import ERROR_CODES
 
-
-def read_xlsx(path: Path, columns: Columns, sheet: str | None = None) -> Table:
-    source = str(path)
+    out: dict[int, dict[int, str]] = {}
     with open(path, "rb") as handle:
-        book = _open(handle, source)
+        book = _workbook(handle, where)
         try:
-            ws = _sheet(book, sheet, source)
-            title = ws.title
-            header_row, header = 0, ()
-            for row, cells in _rows(ws, source):
-                if not _blank(cells):
-                    header_row, header = row, cells
-                    break
+            ws = book[title]
+            ws.reset_dimensions()
+            for row, cells in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
+                for c, value in enumerate(cells):
+                    if value.__class__ is str and value in ERROR_CODES:
+                        out.setdefault(row, {})[c] = value
+        except KamError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged sheet fails anywhere inside openpyxl
+            raise KamError(Problem(where, 0, 0, f"cannot read the sheet: {type(exc).__name__}: "
+                                                f"{str(exc)[:200]}")) from None
         finally:
             book.close()
-    if not header_row:
-        raise KamError(Problem(source, 0, 0, f"sheet '{title}' is empty: expected a header row"))
-    table = Table(source, [], None, False, iter(()))
-    names = columns.header(table, list(header), header_row)
-    table.records = _records(path, source, sheet, header_row, names)
-    return table
-
-
-def _records(path: Path, source: str, sheet: str | None, header_row: int,
-             names: list[str | None]) -> Iterator[RawRecord]:
-    width = len(names)
-    with open(path, "rb") as handle:
-        book = _open(handle, source)
-        try:
-            ws = _sheet(book, sheet, source)
-            for row, cells in _rows(ws, source):
-                if row <= header_row or _blank(cells):
-                    continue
-                values = {n: plain(c) for n, c in zip(names, cells) if n}
-                if not _blank(cells[width:]):
-                    last = max(i for i, c in enumerate(cells, start=1) if c is not None)
-                    yield RawRecord(source, row, values, row_problem(last, width) + " (cells right of the header)")
-                    continue
-                yield RawRecord(source, row, values)
-        finally:
-            book.close()
+    return out
