@@ -19,6 +19,7 @@ from cli import main
 from engine.accounts import read_input
 from engine.errors import KamError
 from engine.io.table import plain, row_problem
+from engine.io.xlsx_formats import is_percent
 from engine.project import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +99,7 @@ def sales_ops_workbook(path: Path) -> Path:
         if i == 3:
             ws.append([])  # an empty row between accounts is no record
         ws.append(list(account))
-        ws.cell(ws.max_row, 5).number_format = "0.0%"
+        ws.cell(ws.max_row, 5).number_format = "0%" if i % 2 else "0.0%"  # built-in and custom
         ws.cell(ws.max_row, 6).number_format = "dd.mm.yyyy"
     ws.append(["Итого", None, 2000000, 2060000, 1])
     ws.cell(ws.max_row, 5).number_format = "0%"
@@ -232,6 +233,13 @@ def test_percent_formats_are_read_per_column_and_mixed_ones_are_an_error(tmp_pat
     assert str(exc.value) == (f"{tmp_path / 'mixed.xlsx'}[Sheet]:3:4: column 'revenue_share_pct' "
                               "(revenue_share_pct) has percent-formatted numbers (row 2) and plain ones "
                               "(row 3): format the whole column one way")
+
+
+@pytest.mark.parametrize("code, percent", [
+    ("0%", True), ("0.00%", True), ("0.0%;[Red]-0.0%", True), ('#,##0" %"', False), ("0\\%", False),
+    ("[$%-419]0", False), ("General", False), ("0.00", False)])
+def test_a_percent_format_shows_a_percent_sign_of_its_own(code, percent):
+    assert is_percent(code) is percent
 
 
 def test_header_row_in_kam_yaml(tmp_path, project):

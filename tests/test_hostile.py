@@ -88,9 +88,10 @@ def test_random_bytes_never_crash_a_reader(data, suffix):
 
 def small_xlsx() -> bytes:
     book = openpyxl.Workbook()
-    book.active.append(["account_id", "nps", "strategic", "revenue_current"])
+    book.active.append(["account_id", "nps", "strategic", "revenue_current", "margin_pct"])
     for i in range(5):
-        book.active.append([f"A{i}", i, i % 2 == 0, i * 1000.5])
+        book.active.append([f"A{i}", i, i % 2 == 0, i * 1000.5, i / 10])
+        book.active.cell(i + 2, 5).number_format = "0%"  # damaged styles and cells, for the format reader
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()

@@ -3,16 +3,17 @@
 Cell values come from python-calamine (Rust): it reads a 100,000-row sheet several times
 faster than openpyxl. It holds the sheet's cells in memory (about 32 bytes a cell, outside
 Python) while the records stream; a Python object is made only for the row being read.
-openpyxl reads what calamine does not give:
+What calamine does not give:
 
 - number formats, to read a percent-formatted cell of a metric in % as people see it
-  (0.25 shown as 25 % reads 25). Read in openpyxl's read-only mode for the header rows and
-  the first FORMAT_ROWS data rows only: a column is percent when its numbers there are
-  percent-formatted, and the whole column is read so (see _percent_columns);
+  (0.25 shown as 25 % reads 25): read for the first FORMAT_ROWS rows below the header only
+  (engine/io/xlsx_formats.py); a column is percent when its numbers there are
+  percent-formatted, and the whole column is then read so. A format that changes further
+  down the column is not seen; both kinds among the first rows are an error;
 - error cells (#N/A, #DIV/0!): calamine reads them as empty cells. A workbook whose XML has
   none (checked by a byte search) needs nothing more; one that has some is read once more by
-  openpyxl to find them, as slowly as openpyxl reads, so that an error stays a rejected
-  value and is never taken for a missing one.
+  openpyxl (read-only) to find them, as slowly as openpyxl reads, so that an error stays a
+  rejected value and is never taken for a missing one.
 
 Row numbers are the sheet's own; the header is found as engine/io/header.py says (merged
 ranges from calamine). Cells keep their type (numbers stay numbers, integral ones int, as
@@ -24,7 +25,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -32,6 +33,7 @@ from ..errors import KamError, Problem
 from .header import Header, find_header, head
 from .table import Columns, Layout, RawRecord, Table, plain, row_problem
 from .totals import keyword
+from .xlsx_formats import percent_numbers
 
 FORMAT_ROWS = 100  # data rows whose number formats decide whether a column is percent
 _ERROR = (b't="e"', b"t='e'")  # the XML of an error cell's type; never in text (it would be &quot;)
@@ -50,12 +52,13 @@ def read_xlsx(path: Path, columns: Columns, sheet: str | None = None, layout: La
         raise KamError(Problem(source, 0, 0, f"sheet '{title}' is empty: expected a header row"))
     table = Table(source, [], None, False, iter(()), sheet=title)
     names = columns.header(table, header.names, header.first)
+    body = chain((r for r in top if r[0] > header.last), rows)
+    sample = list(islice(body, FORMAT_ROWS))
     percent = [c for c, n in enumerate(names) if n in layout.percent]
     if percent:
-        percent = _percent_columns(path, title, header, percent, where, names)
+        percent = _percent_columns(path, title, header, names, percent, sample, where)
     errors = _error_cells(path, title, where) if _has_errors(path, source) else {}
-    data = (r for r in top if r[0] > header.last)
-    table.records = _records(source, chain(data, rows), names, percent, errors)
+    table.records = _records(source, chain(sample, body), names, percent, errors)
     return table
 
 
@@ -165,56 +168,34 @@ def _workbook(handle: Any, where: str) -> Any:
     try:
         return openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - calamine read it; openpyxl may still refuse
-        raise KamError(Problem(where, 0, 0, f"cannot read the sheet's formats: {type(exc).__name__}: "
+        raise KamError(Problem(where, 0, 0, f"cannot read the sheet's error cells: {type(exc).__name__}: "
                                             f"{str(exc)[:200]}")) from None
 
 
-def _percent_columns(path: Path, title: str, header: Header, candidates: list[int], where: str,
-                     names: list[str | None]) -> list[int]:
+def _percent_columns(path: Path, title: str, header: Header, names: list[str | None], candidates: list[int],
+                     sample: list[tuple[int, list[Any]]], where: str) -> list[int]:
     """The columns among `candidates` (metrics in %) whose numbers are percent-formatted, by
-    their cells in the first FORMAT_ROWS rows below the header (totals rows by their words
-    aside). A column with both kinds there is an error: which numbers are fractions cannot
-    be told."""
-    seen: dict[int, dict[bool, int]] = {c: {} for c in candidates}
+    their cells in the `sample` rows below the header (totals rows by their words aside).
+    A column with both kinds there is an error: which numbers are fractions cannot be told."""
+    if not sample:
+        return []
     labels = {c: n for c, n in enumerate(names) if n in ("account_id", "name")}
-    with open(path, "rb") as handle:
-        book = _workbook(handle, where)
-        try:
-            ws = book[title]
-            ws.reset_dimensions()  # a stored size like A1:XFD1048576 would pad every row
-            last = max([*candidates, *labels]) + 1
-            for row in ws.iter_rows(min_row=header.last + 1, max_row=header.last + FORMAT_ROWS, max_col=last):
-                if keyword({n: row[c].value for c, n in labels.items() if c < len(row)}):
-                    continue
-                for cell in row:
-                    c = getattr(cell, "column", 0) - 1
-                    if c in seen and cell.data_type == "n" and isinstance(cell.value, (int, float)):
-                        seen[c].setdefault(_is_percent(cell.number_format), cell.row)
-        finally:
-            book.close()
+    totals = {row for row, cells in sample if keyword({n: cells[c] for c, n in labels.items() if c < len(cells)})}
+    seen: dict[int, dict[bool, int]] = {c: {} for c in candidates}
+    try:
+        for row, c, percent in percent_numbers(path, title, sample[0][0], sample[-1][0]):
+            if c in seen and row not in totals:
+                seen[c].setdefault(percent, row)
+    except (KeyError, ValueError, SyntaxError, zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        # ParseError is a SyntaxError; calamine read the values, the formats are unreadable
+        raise KamError(Problem(where, 0, 0, f"cannot read the number formats: {type(exc).__name__}: "
+                                            f"{str(exc)[:200]}")) from None
     for c, kinds in seen.items():
         if len(kinds) == 2:
             raise KamError(Problem(where, kinds[False], c + 1, (
                 f"column '{header.names[c]}' ({names[c]}) has percent-formatted numbers (row {kinds[True]}) and "
                 f"plain ones (row {kinds[False]}): format the whole column one way")))
     return [c for c, kinds in seen.items() if kinds.get(True)]
-
-
-def _is_percent(code: str) -> bool:
-    """A number format that shows a percentage: a % outside quotes, escapes and [brackets]."""
-    plain_code, quoted, bracket, escaped = [], False, False, False
-    for ch in code or "":
-        if escaped:
-            escaped = False
-        elif ch == "\\" and not quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif not quoted and ch in "[]":
-            bracket = ch == "["
-        elif not quoted and not bracket:
-            plain_code.append(ch)
-    return "%" in plain_code
 
 
 def _has_errors(path: Path, source: str) -> bool:
