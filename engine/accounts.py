@@ -40,8 +40,9 @@ def money_metrics(project: Project) -> list[str]:
 
 def read_input(project: Project, path: Path, sheet: str | None = None) -> Table:
     """One input, read with the project's columns, header and units."""
+    # a metric that declares its numbers fractions (percent: {fractions: true}) is x100 already
     layout = Layout(required=frozenset(required_metrics(project)), header_row=project.header_row,
-                    percent=frozenset(m.id for m in project.metrics.values() if m.unit == "%"))
+                    percent=frozenset(m.id for m in project.metrics.values() if m.unit == "%" and not m.fractions))
     return read_table(path, project.columns, project.metrics, sheet, layout)
 
 
