@@ -198,7 +198,9 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
         plans = {"plans": _run_plans(last_run)} if last_run is not None else {}
         click.echo(json.dumps({**summary, **plans}, ensure_ascii=False, indent=2))
         return 0 if gate.passed else EXIT_USER
+    totals = report.totals_rows
     click.echo(f"{report.read} accounts read: {report.evaluated} evaluated, {report.rejected} rejected"
+               + (f", {totals} of them {'a totals row' if totals == 1 else 'totals rows'}" if totals else "")
                + (f" (see {Path(out_dir) / 'rejected.jsonl'})" if report.rejected else ""))
     if gate.rejected:
         click.echo(f"{gate.rejected:,} of {_count(gate.read, 'records')} rejected ({_pct(gate.pct)} %) — most common: "

@@ -51,10 +51,13 @@ class Gate:
 def quality_gate(read: int, rejected: list[dict[str, Any]], max_pct: float) -> Gate:
     """The gate's verdict; the reasons are counted per field and message (`status: 'Активный'
     is not one of active, lost`), so a column the export broke stands out."""
+    # totals and subtotal rows of an export (engine/io/totals.py) are no accounts and no sign
+    # of a broken export: they count on neither side of the share
+    data = [r for r in rejected if not r["reason"].startswith("totals row (")]
     reasons = Counter(f"{e['field']}: {e['reason']}" if e["field"] else e["reason"]
-                      for r in rejected for e in r["errors"])
+                      for r in data for e in r["errors"])
     top = reasons.most_common(1)
-    return Gate(read, len(rejected), max_pct, *(top[0] if top else (None, 0)))
+    return Gate(read - (len(rejected) - len(data)), len(data), max_pct, *(top[0] if top else (None, 0)))
 
 
 @dataclass
@@ -71,9 +74,11 @@ class RunReport:
     results: list[dict[str, Any]] = field(default_factory=list)  # only when documents are rendered
     timings: dict[str, float] = field(default_factory=dict)
     documents: int = 0
+    totals_rows: int = 0  # of the rejected: totals and subtotal rows of the inputs (engine/io/totals.py)
 
     def summary(self) -> dict[str, Any]:
         return {"accounts_read": self.read, "evaluated": self.evaluated, "rejected": self.rejected,
+                "totals_rows": self.totals_rows,
                 "by_risk_level": dict(sorted(self.by_risk.items())),
                 "by_signal": dict(sorted(self.by_signal.items(), key=lambda kv: (-kv[1], kv[0]))),
                 "by_playbook": dict(sorted(self.by_playbook.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -135,6 +140,7 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
             report = RunReport(out.read, out.evaluated, len(out.rejected), out.by_risk, out.by_signal,
                                out.by_playbook, out.ignored_columns, out_dir, gate, out.results, out.timings)
             assert report.evaluated + report.rejected == report.read, "every record is evaluated or rejected"
+            report.totals_rows = sum(r["reason"].startswith("totals row (") for r in out.rejected)
             _write_jsonl(staging / "rejected.jsonl", out.rejected)
             if gate.passed and write_documents is not None:
                 rendering = Clock(progress, "documents", "files")
