@@ -16,7 +16,7 @@ import yaml
 from click.testing import CliRunner
 
 from cli import main
-from engine.accounts import read_input
+from engine.accounts import load_accounts, read_input
 from engine.errors import KamError
 from engine.io.table import plain, row_problem
 from engine.io.xlsx_formats import is_percent
@@ -113,7 +113,7 @@ def test_a_sales_ops_workbook_reads_as_people_see_it(tmp_path, project):
     xlsx = sales_ops_workbook(tmp_path / "report.xlsx")
     r, results, rejected = evaluate(xlsx, tmp_path / "out", project)
     assert r.exit_code == 0, r.output
-    assert "6 accounts read: 5 evaluated, 1 rejected" in r.output
+    assert "6 accounts read: 5 evaluated, 1 rejected, 1 of them a totals row (see" in r.output
     assert shown(results) == EXPECTED  # shares in %, the totals row no account, dates as dates
     assert [x["account_id"] for x in results if x["key_account"]] == ["A1", "A2", "A3", "A4", "A5"]
     assert [(x["row"], x["account_id"], x["reason"]) for x in rejected] == [
@@ -187,7 +187,9 @@ def test_subtotals_and_grand_totals_are_rejected_as_totals_rows(tmp_path, projec
             csv.writer(f).writerows([["" if c is None else c for c in row] for row in subtotals_rows()])
     r, results, rejected = evaluate(path, tmp_path / "out", project)
     assert r.exit_code == 0, r.output
-    assert "9 accounts read: 4 evaluated, 5 rejected" in r.output
+    assert "9 accounts read: 4 evaluated, 5 rejected, 4 of them totals rows (see" in r.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))
+    assert (summary["accounts_read"], summary["rejected"], summary["totals_rows"]) == (9, 5, 4)
     # shares of 375.5, the accounts' revenue: the totals rows count nowhere
     assert [(x["account_id"], x["revenue_current"], x["revenue_share_pct"], x["dependency"]) for x in results] == [
         ("B1", 100.5, 26.764314, "risky"), ("B2", 200.0, 53.262317, "mono"), ("B3", 50.0, 13.315579, "none"),
@@ -233,6 +235,21 @@ def test_percent_formats_are_read_per_column_and_mixed_ones_are_an_error(tmp_pat
     assert str(exc.value) == (f"{tmp_path / 'mixed.xlsx'}[Sheet]:3:4: column 'revenue_share_pct' "
                               "(revenue_share_pct) has percent-formatted numbers (row 2) and plain ones "
                               "(row 3): format the whole column one way")
+
+
+def test_a_metric_that_declares_fractions_is_not_multiplied_twice(tmp_path, project):
+    metrics = project / "rules" / "metrics.yaml"
+    line = '{id: margin_pct, type: number, min: -1000, max: 100, unit: "%",'
+    assert line in metrics.read_text("utf-8")
+    metrics.write_text(metrics.read_text("utf-8").replace(line, line + " percent: {fractions: true},"), "utf-8")
+    book = openpyxl.Workbook()
+    book.active.append(["account_id", "margin_pct"])
+    book.active.append(["F1", 0.153])
+    book.active.append(["F2", 0.2])
+    book.active["B2"].number_format = "0.0%"  # the declaration reads both x100, formatted or not
+    book.save(tmp_path / "f.xlsx")
+    loaded = load_accounts(load_project(project), [tmp_path / "f.xlsx"])
+    assert [(v["account_id"], v["margin_pct"]) for _, _, v in loaded.accepted] == [("F1", 15.3), ("F2", 20.0)]
 
 
 @pytest.mark.parametrize("code, percent", [
