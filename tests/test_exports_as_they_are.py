@@ -64,9 +64,9 @@ def with_config(project: Path, **settings) -> Path:
     return project
 
 
-def evaluate(path: Path, out: Path, project: Path):
+def evaluate(path: Path, out: Path, project: Path, *extra: str):
     r = CliRunner().invoke(main, ["evaluate", str(path), "--out", str(out), "--as-of", "2026-11-23",
-                                  "--project", str(project), "--no-store", "--no-documents"],
+                                  "--project", str(project), "--no-store", "--no-documents", *extra],
                            catch_exceptions=False)
     results = [json.loads(line) for line in (out / "results.jsonl").read_text("utf-8").splitlines()] \
         if r.exit_code == 0 else []
@@ -114,6 +114,9 @@ def test_a_sales_ops_workbook_reads_as_people_see_it(tmp_path, project):
     r, results, rejected = evaluate(xlsx, tmp_path / "out", project)
     assert r.exit_code == 0, r.output
     assert "6 accounts read: 5 evaluated, 1 rejected, 1 of them a totals row (see" in r.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))
+    # a totals row is no sign of a broken export: the data-quality gate leaves it out
+    assert (summary["totals_rows"], summary["quality_gate"]["rejected_pct"]) == (1, 0.0)
     assert shown(results) == EXPECTED  # shares in %, the totals row no account, dates as dates
     assert [x["account_id"] for x in results if x["key_account"]] == ["A1", "A2", "A3", "A4", "A5"]
     assert [(x["row"], x["account_id"], x["reason"]) for x in rejected] == [
@@ -185,11 +188,12 @@ def test_subtotals_and_grand_totals_are_rejected_as_totals_rows(tmp_path, projec
     else:
         with path.open("w", encoding="utf-8", newline="") as f:
             csv.writer(f).writerows([["" if c is None else c for c in row] for row in subtotals_rows()])
-    r, results, rejected = evaluate(path, tmp_path / "out", project)
+    r, results, rejected = evaluate(path, tmp_path / "out", project, "--max-rejected", "50")
     assert r.exit_code == 0, r.output
     assert "9 accounts read: 4 evaluated, 5 rejected, 4 of them totals rows (see" in r.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))
     assert (summary["accounts_read"], summary["rejected"], summary["totals_rows"]) == (9, 5, 4)
+    assert summary["quality_gate"]["rejected_pct"] == 20.0  # Меридиан, 1 of the 5 rows that are no totals
     # shares of 375.5, the accounts' revenue: the totals rows count nowhere
     assert [(x["account_id"], x["revenue_current"], x["revenue_share_pct"], x["dependency"]) for x in results] == [
         ("B1", 100.5, 26.764314, "risky"), ("B2", 200.0, 53.262317, "mono"), ("B3", 50.0, 13.315579, "none"),
@@ -206,7 +210,7 @@ def test_a_row_that_only_looks_like_a_total_is_an_account(tmp_path, project):
                     "C4,Totally Fine,5\n"
                     ",,5\n"  # the sum of the one row since the last total
                     ",,0\n", "utf-8")  # no id, nothing to sum: a rejected row, no total
-    r, results, rejected = evaluate(path, tmp_path / "out", project)
+    r, results, rejected = evaluate(path, tmp_path / "out", project, "--max-rejected", "50")
     assert r.exit_code == 0, r.output
     assert [x["account_id"] for x in results] == ["TOTAL-7", "Total Logistics", "C4"]
     assert [(x["row"], x["reason"]) for x in rejected] == [
