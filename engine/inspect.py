@@ -16,7 +16,7 @@ from typing import Any
 from .accounts import Loaded, money_metrics, read_input, relabel, take_record
 from .io.records import normalize
 from .io.table import Columns
-from .io.totals import Sums, Tally, replay
+from .io.totals import Sums, Tally, keyword, replay
 from .model import Project
 
 SAMPLES = 3  # typed values shown per column
@@ -79,7 +79,8 @@ def inspect_file(project: Project, path: Path, sheet: str | None = None) -> Insp
     for rec in table.records:
         loaded.read += 1
         take_record(project, rec, table.decimal_comma, seen, loaded, tally)
-        if loaded.read <= 50 and rec.problem is None:  # samples: each field as typed, where it reads
+        # samples: each field as typed, where it reads; never from a totals row
+        if loaded.read <= 50 and rec.problem is None and keyword(rec.cells) is None:
             values, _ = normalize(project, rec.cells, table.decimal_comma)
             for metric, col in by_metric.items():
                 v = values.get(metric)
@@ -90,7 +91,7 @@ def inspect_file(project: Project, path: Path, sheet: str | None = None) -> Insp
                  if m.required and m.default is None and not m.derived and m.id not in by_metric
                  and table.header_row is not None]
     reasons = Counter(_kind(e) for r in loaded.rejected for e in r["errors"])
-    return Inspection(table.source, getattr(table, "sheet", None), table.header_row, list(table.header),
+    return Inspection(table.source, table.sheet, table.header_row, list(table.header),
                       columns, uncovered, loaded.read, len(loaded.accepted), loaded.rejected, reasons)
 
 
@@ -153,7 +154,7 @@ def text_lines(ins: Inspection) -> list[str]:
     else:
         lines.append("Every required metric has a column.")
     lines.append(f"Records: {ins.read}; {ins.accepted} would be evaluated, {len(ins.rejected)} rejected"
-                 + (f" (of them {len(ins.totals_rows)} totals rows)" if ins.totals_rows else ""))
+                 + (f" (totals rows among them: {len(ins.totals_rows)})" if ins.totals_rows else ""))
     for r in ins.rejected[:SHOWN_REJECTED]:
         who = f" ({r['account_id']})" if r.get("account_id") else ""
         lines.append(f"  row {r['row']}{who}: {r['reason']}")

@@ -65,3 +65,38 @@ def test_columns_mapped_in_kam_yaml_say_so_and_json_is_for_scripts(tmp_path):
     assert (report["records"], report["would_evaluate"], report["would_reject"]) == (1, 1, 0)
     text = CliRunner().invoke(main, ["inspect", str(path), "--project", str(project)]).output
     assert "→ account_id (kam.yaml columns:): 'A-1'" in text
+
+
+def test_a_crm_workbook_title_merged_header_percent_cells_and_totals(tmp_path):
+    import openpyxl
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Клиенты"
+    ws.append(["Выгрузка из CRM на 23.11.2026"])
+    ws.append([])
+    ws.append(["account_id", "name", "status", "Выручка, руб.", None, "margin_pct"])
+    ws.append([None, None, None, "текущий период", "прошлый период", None])
+    ws.merge_cells("D3:E3")
+    ws.append(["A-1", "Альфа", "active", 100, 120, 0.2])
+    ws.append(["A-2", "Бета", "active", 300, 290, 0.25])
+    ws.append(["Итого", None, None, 400, 410, None])
+    for (cell,) in ws.iter_rows(min_row=5, max_row=6, min_col=6, max_col=6):
+        cell.number_format = "0%"
+    path = tmp_path / "crm.xlsx"
+    wb.save(path)
+    project = tmp_path / "project"
+    for sub in ("rules", "playbooks", "templates"):
+        shutil.copytree(ROOT / sub, project / sub)
+    (project / "kam.yaml").write_text('kind: project\nname: crm\ncolumns:\n'
+                                      '  "Выручка, руб. / текущий период": revenue_current\n'
+                                      '  "Выручка, руб. / прошлый период": revenue_previous\n', "utf-8")
+    ins = inspect_file(load_project(project), path)
+    assert (ins.sheet, ins.header_row) == ("Клиенты", 3)
+    cols = {c.name: c for c in ins.columns}
+    assert cols["Выручка, руб. / текущий период"].metric == "revenue_current"
+    assert cols["Выручка, руб. / текущий период"].samples == [100, 300]  # not the totals' 400
+    assert cols["margin_pct"].samples == [20, 25]  # percent-formatted cells read as percent
+    assert (ins.read, ins.accepted) == (3, 2)
+    assert [(r["row"], r["reason"]) for r in ins.totals_rows] == [(7, "totals row ('Итого' in account_id)")]
+    text = "\n".join(text_lines(ins))
+    assert "crm.xlsx: sheet 'Клиенты', header on row 3 (rows 1–2 above it skipped)" in text
