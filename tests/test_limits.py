@@ -679,3 +679,16 @@ def test_the_readme_lists_every_limit_with_its_value():
     codes = readme[readme.index("### Exit codes"):readme.index("### Which project is used")]
     assert [line.split("|")[1].strip() for line in codes.splitlines() if line.startswith("| ")][1:] == [
         "0", "1", "2", "3", "130", "141"]
+
+
+def test_data_longer_than_what_a_template_may_build_still_prints():
+    """The limit on what a template builds is not a limit on the data kam hands it: the
+    portfolio report's KAISM chart of 100,000 accounts is over a million characters."""
+    from engine.render import environment
+    from engine.render.limits import MAX_VALUE, TemplateLimitError
+    env = environment(load_project(Path(__file__).resolve().parent.parent))
+    chart = "<circle/>" * (MAX_VALUE // 9 + 100)
+    text = env.from_string("{{ report.chart }}|{{ rows[0] }}").render(report={"chart": chart}, rows=[chart])
+    assert text == f"{chart}|{chart}"
+    with pytest.raises(TemplateLimitError):  # building one from it is still refused
+        env.from_string("{{ report.chart ~ report.chart }}").render(report={"chart": chart})

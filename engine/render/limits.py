@@ -311,13 +311,16 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         # what a macro writes is counted as it is written (MAX_TEXT)
         return result if isinstance(__obj, Macro) else _check_value("the call's result", result)
 
+    # reading a value amplifies nothing: the data kam hands a template (a portfolio report's
+    # chart of 100,000 accounts is over a million characters) is bounded by MAX_TEXT when
+    # printed, not by MAX_VALUE, which is for what the template itself builds
     def getattr(self, obj: Any, attribute: str) -> Any:
         _tick()
-        return _check_value(f"'{attribute}'", super().getattr(obj, attribute))
+        return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         _tick()
-        return _check_value("the item", super().getitem(obj, argument))
+        return super().getitem(obj, argument)
 
 
 def _limited_filter(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
