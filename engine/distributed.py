@@ -19,7 +19,8 @@ from typing import Any, Iterable, Iterator
 
 from .errors import KamError, Problem
 from .model import Project
-from .pipeline import Evaluated, Normalised, _stage_a, _stage_b, close_worker_state
+from .pipeline import Evaluated, Finished, Normalised, _stage_a, _stage_b, _stage_c, close_worker_state
+from .store.runs import AccountIn
 from .portfolio import abc_limits, exact_sum, letters_in_order
 
 
@@ -52,6 +53,10 @@ def _partition_letters(part: Any, before: Fraction, limits: tuple[Fraction, Frac
     import numpy as np
     letters = letters_in_order(-part["neg"].to_numpy(dtype=np.float64), before, limits)
     return part[["chunk", "pos"]].assign(letter=letters)
+
+
+def _accounts_of(ev: Evaluated) -> list[AccountIn]:
+    return ev.accounts or []
 
 
 class DaskExecutor:
@@ -124,10 +129,26 @@ class DaskExecutor:
             out = np.split(flat, offsets[1:-1])
         return float(total), [o.tobytes() for o in out]
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[Evaluated]:
+    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Evaluated]]:
+        """The evaluated results stay on the worker (a future) until stage C."""
         pending: deque = deque()
         for t in tasks:
-            pending.append(self.client.submit(_stage_b, t, pure=False))
+            full = self.client.submit(_stage_b, t, pure=False)
+            pending.append((full, self.client.submit(Evaluated.light, full, pure=False)))
+            if len(pending) >= self.window:
+                full, light = pending.popleft()
+                yield full, light.result()
+        while pending:
+            full, light = pending.popleft()
+            yield full, light.result()
+
+    def accounts(self, handle: Any) -> list[AccountIn]:
+        return self.client.submit(_accounts_of, handle, pure=False).result()
+
+    def finish(self, tasks: Iterable[tuple]) -> Iterator[Finished]:
+        pending: deque = deque()
+        for t in tasks:
+            pending.append(self.client.submit(_stage_c, t, pure=False))
             if len(pending) >= self.window:
                 yield pending.popleft().result()
         while pending:

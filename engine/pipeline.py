@@ -19,7 +19,7 @@ from array import array
 from bisect import bisect_right
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import accumulate
 from math import nan
@@ -38,6 +38,8 @@ from .model import Project
 from .portfolio import RowPass, abc_codes, revenue_total
 from .progress import Clock, Progress
 from .runtime import EngineRuntimeError
+from .store.runs import AccountIn, account_in
+from . import reconcile as rc
 from . import schedule
 
 CHUNK_SIZE = 5_000  # small chunks: fewer raw records in flight (memory), same speed
@@ -62,6 +64,8 @@ def _evaluator(project: Project, as_of: date, lang: str) -> tuple[Evaluator, Row
 
 
 def close_worker_state() -> None:
+    for variant in _WORKER.pop("variants", {}).values():
+        variant.close()
     ev = _WORKER.pop("evaluator", None)
     _WORKER.pop("key", None)
     _WORKER.pop("row_pass", None)
@@ -181,22 +185,33 @@ def _normalise_columns(project: Project, index: int, source: str, lines: "range 
 
 @dataclass
 class Evaluated:
+    """A chunk's accounts evaluated. Its results and what the store needs of them (AccountIn)
+    wait for stage C in spill files (local workers) or on the worker (Dask): capacity
+    scheduling must see every chunk's steps before any date is final."""
+
     index: int
-    lines: bytes  # results.jsonl lines of the chunk (UTF-8)
-    count: int  # how many lines
+    count: int  # accounts evaluated
     rejected: list[dict[str, Any]]
-    by_risk: Counter
-    by_signal: Counter
-    by_playbook: Counter
-    results: list[dict[str, Any]] | None = None  # kept only when documents are rendered
     seconds: float = 0.0
     demands: list = field(default_factory=list)  # steps of roles with a capacity (engine/schedule.py)
+    results_path: str | None = None
+    accounts_path: str | None = None
+    results: list[dict[str, Any]] | None = None  # in memory: no spill folder (Dask, or a test)
+    accounts: list[AccountIn] | None = None
+
+    def light(self) -> "Evaluated":
+        return Evaluated(self.index, self.count, self.rejected, self.seconds, self.demands,
+                         self.results_path, self.accounts_path)
 
 
 def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, total: float,
-                   abc: bytes, drop: set[int], keep_results: bool) -> Evaluated:
+                   abc: bytes, drop: set[int], held: dict[str, Any] | None = None,
+                   spill_dir: str | None = None) -> Evaluated:
     """Evaluate the accepted records of a chunk, given the whole portfolio's total revenue
-    and the chunk's ABC classes (one byte per accepted record, b" " for none)."""
+    and the chunk's ABC classes (one byte per accepted record, b" " for none).
+
+    `held` (engine/store/runs.py StoreSink.held_back): what for_runs needs to hold back a
+    rule that has not held for enough runs: the account is evaluated again without it."""
     started = time.perf_counter()
     if chunk.values is not None:
         accepted = chunk.values
@@ -206,35 +221,129 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
         os.unlink(chunk.spill)
     ev, row_pass = _evaluator(project, as_of, lang)
     letters = [None if c == " " else c for c in abc.decode("ascii")]
-    lines: list[bytes] = []
     rejected: list[dict[str, Any]] = []
-    kept: list[dict[str, Any]] = []
-    by_risk: Counter = Counter()
-    by_signal: Counter = Counter()
-    by_playbook: Counter = Counter()
+    results: list[dict[str, Any]] = []
+    accounts: list[AccountIn] = []
     capacity = project.capacity
     demands: list[schedule.Demand] = []
+    for_runs = rc.for_runs_of(project) if held else {}
     for i, values in enumerate(accepted):
         if i in drop:
             continue
         row_pass.apply(values, total, letters[i])
         try:
-            result = ev.evaluate(values)
+            result = ev.evaluate(dict(values) if for_runs else values)
+            fired = [f["rule"] for f in result["fired"]]
+            pending = _pending(held, for_runs, str(result["account_id"]), fired) if for_runs else {}
+            if pending:
+                result = _variant(project, as_of, lang, frozenset(pending)).evaluate(values)
         except EngineRuntimeError as exc:
             source, row = chunk.source, chunk.rows[i]
             rejected.append(reject(source, row, values.get("account_id"), [(None, str(exc))]))
             continue
-        lines.append(orjson.dumps(result))  # json.dumps minus the spaces, 3.4x faster
         if capacity and result["playbooks"]:
             demands += schedule.demands_of(result, capacity)
-        by_risk[result["risk_level"]] += 1
-        by_signal.update(s["id"] for s in result["signals"])
-        by_playbook.update(p["id"] for p in result["playbooks"])
-        if keep_results:
-            kept.append(result)
+        results.append(result)
+        accounts.append(account_in(result, fired, pending))
+    out = Evaluated(chunk.index, len(results), rejected, 0.0, demands)
+    if spill_dir is not None:
+        out.results_path = _spill(spill_dir, f"results{chunk.index:06d}.pkl", results)
+        out.accounts_path = _spill(spill_dir, f"accounts{chunk.index:06d}.pkl", accounts)
+    else:
+        out.results, out.accounts = results, accounts
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def _pending(held: dict[str, Any], for_runs: dict[str, int], account_id: str, fired: list[str]) -> dict[str, int]:
+    if for_runs.keys().isdisjoint(fired):
+        return {}
+    if "pending" in held:  # a replay: the rules the recorded run held back
+        return dict(held["pending"].get(account_id) or {})
+    return rc.pending_rules(for_runs, fired, held["past"].get(account_id, ()))
+
+
+def _variant(project: Project, as_of: date, lang: str, held_back: frozenset[str]) -> Evaluator:
+    """This process's evaluator without the rules for_runs holds back (one per set)."""
+    key = (id(project), as_of, lang, held_back)
+    variants = _WORKER.setdefault("variants", {})
+    ev = variants.get(key)
+    if ev is None:
+        variant = replace(project, rules=tuple(r for r in project.rules if r.id not in held_back))
+        ev = variants[key] = Evaluator(variant, as_of, lang)
+    return ev
+
+
+def _spill(folder: str, name: str, data: Any) -> str:
+    path = os.path.join(folder, name)
+    with open(path, "wb") as f:
+        pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def _unspill(path: str) -> Any:
+    with open(path, "rb") as f:
+        data = pickle.load(f)
+    os.unlink(path)
+    return data
+
+
+def chunk_accounts(ev: Evaluated) -> list[AccountIn]:
+    """What the store needs of a chunk (main process, stage C)."""
+    return ev.accounts if ev.accounts is not None else _unspill(ev.accounts_path)
+
+
+# ---- stage C: finish -------------------------------------------------------------------------
+
+@dataclass
+class Finished:
+    """A chunk's final lines of results.jsonl, its counts, and its plans written."""
+
+    index: int
+    lines: bytes
+    count: int
+    by_risk: Counter
+    by_signal: Counter
+    by_playbook: Counter
+    results: list[dict[str, Any]] | None = None  # the final results, for the digests and summary
+    texts: list[tuple[str, str]] = field(default_factory=list)  # plans to write (no shared disk)
+    written: int = 0  # plan files written here
+    seconds: float = 0.0
+
+
+def finish_chunk(project: Project, as_of: date, lang: str, ev: Evaluated, moved: dict,
+                 overlays: list[dict[str, Any] | None] | None, stems: dict[str, str] | None,
+                 plans_dir: str | None, keep: bool) -> Finished:
+    """The chunk's results as the run reports them: capacity scheduling's dates (`moved`),
+    the store's plan states (`overlays`, one per account; None: a run without a store),
+    written as lines; the plans of the accounts in `stems` rendered (into `plans_dir`, or
+    handed back when the worker shares no disk with the output)."""
+    started = time.perf_counter()
+    results = ev.results if ev.results is not None else _unspill(ev.results_path)
+    if overlays is not None:
+        from .store import overlay as ov
+        for r, o in zip(results, overlays):
+            ov.apply(project, r, o, lang)
+    elif moved:
+        for r in results:
+            schedule.apply(r, moved)
+    by_risk: Counter = Counter()
+    by_signal: Counter = Counter()
+    by_playbook: Counter = Counter()
+    lines = []
+    for r in results:
+        lines.append(orjson.dumps(r))
+        by_risk[r["risk_level"]] += 1
+        by_signal.update(s["id"] for s in r["signals"])
+        by_playbook.update(p["id"] for p in r["playbooks"])
     text = b"\n".join(lines) + (b"\n" if lines else b"")
-    return Evaluated(chunk.index, text, len(lines), rejected, by_risk, by_signal, by_playbook,
-                     kept if keep_results else None, time.perf_counter() - started, demands)
+    out = Finished(ev.index, text, len(lines), by_risk, by_signal, by_playbook, results if keep else None)
+    if stems:
+        from .render import plan_renderer
+        out.written, out.texts = plan_renderer(project, lang).write(
+            results, stems, Path(plans_dir) if plans_dir is not None else None)
+    out.seconds = time.perf_counter() - started
+    return out
 
 
 # ---- executors -------------------------------------------------------------------------------
@@ -251,7 +360,11 @@ class Executor(Protocol):
     def portfolio(self, project: Project, handles: list[Any], stage_a: list["Normalised"],
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]: ...
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator["Evaluated"]: ...
+    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Evaluated"]]: ...
+
+    def accounts(self, handle: Any) -> list[AccountIn]: ...
+
+    def finish(self, tasks: Iterable[tuple]) -> Iterator["Finished"]: ...
 
     def close(self) -> None: ...
 
@@ -313,8 +426,16 @@ class Inline:
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
         return portfolio_pass(project, stage_a, drops)
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator["Evaluated"]:
-        return map(_stage_b, tasks)
+    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Evaluated"]]:
+        for t in tasks:
+            ev = _stage_b(t)
+            yield ev, ev
+
+    def accounts(self, handle: Any) -> list[AccountIn]:
+        return chunk_accounts(handle)
+
+    def finish(self, tasks: Iterable[tuple]) -> Iterator["Finished"]:
+        return map(_stage_c, tasks)
 
     def close(self) -> None:
         close_worker_state()
@@ -353,8 +474,15 @@ class Processes:
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
         return portfolio_pass(project, stage_a, drops)
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator["Evaluated"]:
-        return self._ordered(_stage_b, tasks)
+    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Evaluated"]]:
+        for ev in self._ordered(_stage_b, tasks):
+            yield ev, ev
+
+    def accounts(self, handle: Any) -> list[AccountIn]:
+        return chunk_accounts(handle)
+
+    def finish(self, tasks: Iterable[tuple]) -> Iterator["Finished"]:
+        return self._ordered(_stage_c, tasks)
 
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)
@@ -375,13 +503,10 @@ class PipelineOutput:
     read: int = 0
     evaluated: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    by_risk: Counter = field(default_factory=Counter)
-    by_signal: Counter = field(default_factory=Counter)
-    by_playbook: Counter = field(default_factory=Counter)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
-    results: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     demands: list = field(default_factory=list)  # steps of roles with a capacity, for scheduling
+    evaluated_chunks: list[tuple[Any, "Evaluated"]] = field(default_factory=list)  # (handle, light), in order
 
 
 def chunks(project: Project, inputs: list[Path], sheet: str | None, out: PipelineOutput,
@@ -410,12 +535,14 @@ def chunks(project: Project, inputs: list[Path], sheet: str | None, out: Pipelin
             out.ignored_columns[table.source] = list(dict.fromkeys(table.unknown))
 
 
-def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of: date, lang: str,
-                 executor: Any, spill_dir: Path | None, keep_results: bool, sheet: str | None = None,
-                 progress: Progress | None = None,
-                 chunk_size: int = CHUNK_SIZE) -> PipelineOutput:
-    """Evaluate every record of the inputs; write results.jsonl; return the rest. Reports the
-    phases read (records), portfolio and rules (accounts) to `progress`."""
+def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
+                 executor: Any, spill_dir: Path | None, sheet: str | None = None,
+                 progress: Progress | None = None, chunk_size: int = CHUNK_SIZE,
+                 held_back: Callable[[list[Any]], dict[str, Any] | None] | None = None) -> PipelineOutput:
+    """Stages A and B over every record of the inputs: the evaluated chunks wait (spilled, or
+    on their Dask worker) for stage C (finish_pipeline). Reports the phases read (records),
+    portfolio and rules (accounts) to `progress`. `held_back(account ids)`: what for_runs
+    needs of the store for a chunk (StoreSink.held_back)."""
     out = PipelineOutput()
     reading = Clock(progress, "read", "records")
     spill = str(spill_dir) if (spill_dir is not None and executor.spills) else None
@@ -441,36 +568,39 @@ def run_pipeline(project: Project, inputs: list[Path], results_path: Path, as_of
     # the whole-portfolio part of the pass: the total revenue and ABC classes. Each account
     # counts once: duplicates (rejected) are left out
     revenue, abc = executor.portfolio(project, handles, stage_a, drops)
+    held = held_back([]) if held_back is not None else None  # None: the project has no for_runs
     for n in stage_a:  # duplicates and the pass are done: rows are all the main process keeps
-        n.revenue, n.hashes, n.ids_pickled = array("d"), array("q"), b""
+        n.revenue, n.hashes = array("d"), array("q")
+        if held is None:
+            n.ids_pickled = b""
     _release_memory()
     portfolio_seconds = passing.end(total)
     evaluating = Clock(progress, "rules", "accounts", total)
     done = 0
     cpu_seconds = 0.0  # the chunks' own times, summed over the workers
-    write_seconds = 0.0
-    with results_path.open("wb") as f:
-        for ev in executor.stage_b((ref, as_of, lang, h, revenue, letters, drops.get(n.index, set()), keep_results)
-                                   for h, n, letters in zip(handles, stage_a, abc)):
-            w = time.perf_counter()
-            f.write(ev.lines)
-            write_seconds += time.perf_counter() - w
-            cpu_seconds += ev.seconds
-            out.rejected.extend(ev.rejected)
-            out.by_risk.update(ev.by_risk)
-            out.by_signal.update(ev.by_signal)
-            out.by_playbook.update(ev.by_playbook)
-            out.evaluated += ev.count
-            if ev.results is not None:
-                out.results.extend(ev.results)
-            out.demands += ev.demands
-            done += len(stage_a[ev.index].rows) - len(drops.get(ev.index, ()))
-            evaluating.tick(done)
+
+    def task(h: Any, n: Normalised, letters: bytes) -> tuple:
+        drop = drops.get(n.index, set())
+        chunk_held = None
+        if held is not None:
+            ids = [a for i, a in enumerate(n.account_ids()) if i not in drop]
+            n.ids_pickled = b""
+            chunk_held = held_back(ids)  # type: ignore[misc]
+        return (ref, as_of, lang, h, revenue, letters, drop, chunk_held, spill)
+
+    for handle, ev in executor.stage_b(task(h, n, letters) for h, n, letters in zip(handles, stage_a, abc)):
+        cpu_seconds += ev.seconds
+        out.rejected.extend(ev.rejected)
+        out.evaluated += ev.count
+        out.demands += ev.demands
+        ev.demands = []
+        out.evaluated_chunks.append((handle, ev))
+        done += len(stage_a[ev.index].rows) - len(drops.get(ev.index, ()))
+        evaluating.tick(done)
     rules_seconds = evaluating.end(done)
     out.rejected.sort(key=lambda r: (r["source"], r["row"]))
     out.timings = {"read": round(read_seconds, 3), "portfolio": round(portfolio_seconds, 3),
-                   "rules": round(rules_seconds - write_seconds, 3), "write": round(write_seconds, 3),
-                   "rules_cpu": round(cpu_seconds, 3)}
+                   "rules": round(rules_seconds, 3), "rules_cpu": round(cpu_seconds, 3)}
     return out
 
 
@@ -541,6 +671,14 @@ def _stage_b(args: tuple) -> Evaluated:
     project, *rest = args
     with _gc_paused():
         out = evaluate_chunk(_project(project), *rest)
+    _release_memory()
+    return out
+
+
+def _stage_c(args: tuple) -> Finished:
+    project, *rest = args
+    with _gc_paused():
+        out = finish_chunk(_project(project), *rest)
     _release_memory()
     return out
 

@@ -6,22 +6,24 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-import orjson
-
-from .io.writers import AtomicDir
+from .io.writers import AtomicDir, inside, safe_name
 from .model import Project
 from .report import write_report
 from .pipeline import CHUNK_SIZE, Inline, Processes, run_pipeline
 from .progress import Clock, Progress
+from .render import write_documents as render_documents, write_overview
 from . import schedule
-from .store import Store, reconcile_run
+from .schedule import Moved, StepKey
+from .store import Store
 from .store.plans import booked_steps
+from .store.runs import StoreSink
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,6 @@ class RunReport:
     ignored_columns: dict[str, list[str]]
     out_dir: Path
     gate: Gate
-    results: list[dict[str, Any]] = field(default_factory=list)  # only when documents are rendered
     timings: dict[str, float] = field(default_factory=dict)
     documents: int = 0
     totals_rows: int = 0  # of the rejected: totals and subtotal rows of the inputs (engine/io/totals.py)
@@ -103,10 +104,14 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                        sheet: str | None = None, workers: int = 1, dask: str | None = None,
                        chunk_size: int = CHUNK_SIZE, store: Store | None = None,
                        max_rejected: float | None = None) -> RunReport:
-    """Evaluate every account of the inputs and write the output folder atomically.
+    """Evaluate every account of the inputs and write the output folder atomically; documents
+    are written when `write_documents` is given (engine.render.write_documents).
 
-    Accounts stream through in chunks (see pipeline.py); only documents need the results
-    kept in memory, so without them memory stays flat in the number of accounts.
+    Accounts stream through in chunks, in three stages (engine/pipeline.py): A normalises,
+    B evaluates, C finishes — after capacity scheduling has seen every chunk's steps, the
+    store (a sink, engine/store/runs.py) reconciles each chunk in input order in this
+    process while the workers write its lines and render its plans. Memory stays flat in the
+    number of accounts.
 
     A run that rejects more than `max_rejected` % of its records (default: the project's)
     fails the quality gate (`report.gate`): its output folder has results.jsonl,
@@ -114,40 +119,55 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
     Recorded, a broken export would resolve the plans of every account it lost.
 
     `progress` hears of every phase (engine/progress.py): read, portfolio, rules, store (with
-    a store), documents (`write_documents(..., progress=)` reports its files) and output."""
+    a store), documents and output."""
     lang = lang or project.language
+    # kam's renderer renders plans where their chunk is and the rest from what each chunk hands
+    # back; another callable (a test's, an embedding's) is given every final result at the end
+    documents = write_documents is not None
+    custom = documents and write_documents is not render_documents
     executor = make_executor(project, workers, dask)
+    sink = None
     try:
         with AtomicDir(out_dir) as staging:
             spill = staging / ".spill"
             spill.mkdir()
-            out = run_pipeline(project, [Path(p) for p in inputs], staging / "results.jsonl", as_of, lang,
-                               executor, spill, keep_results=write_documents is not None, sheet=sheet,
-                               progress=progress, chunk_size=chunk_size)
-            shutil.rmtree(spill, ignore_errors=True)
+            if store is not None:
+                sink = StoreSink(store, project, as_of, inputs, sheet)
+            out = run_pipeline(project, [Path(p) for p in inputs], as_of, lang, executor, spill, sheet=sheet,
+                               progress=progress, chunk_size=chunk_size,
+                               held_back=sink.held_back if sink is not None else None)
             gate = quality_gate(out.read, out.rejected,
                                 project.max_rejected if max_rejected is None else max_rejected)
-            if gate.passed:
-                storing = Clock(progress if store is not None else None, "store", "accounts", out.evaluated)
-                moved = _schedule(project, out.demands, as_of, store)
-                out.demands = []
-                # plans across runs: states into results.jsonl and out.results (engine/store/runs.py)
-                out = reconcile_run(store, project, out, staging / "results.jsonl", as_of, inputs, lang, sheet,
-                                    moved, storing.tick)
-                if store is None and moved:
-                    _reschedule(staging / "results.jsonl", out.results, moved)
-                out.timings["store"] = round(storing.end(out.evaluated), 3)
-            report = RunReport(out.read, out.evaluated, len(out.rejected), out.by_risk, out.by_signal,
-                               out.by_playbook, out.ignored_columns, out_dir, gate, out.results, out.timings)
+            if not gate.passed and sink is not None:
+                sink.abort()  # nothing recorded: the store stays as it was
+                sink = None
+            moved = _schedule(project, out.demands, as_of, store if sink is not None else None)
+            out.demands = []
+            docs = documents and gate.passed
+            report = RunReport(out.read, out.evaluated, len(out.rejected), Counter(), Counter(), Counter(),
+                               out.ignored_columns, out_dir, gate, timings=out.timings)
             assert report.evaluated + report.rejected == report.read, "every record is evaluated or rejected"
+            finished = finish_pipeline(project, executor, out.evaluated_chunks, staging, as_of, lang, moved,
+                                       sink, docs and not custom, docs, progress, report)
+            shutil.rmtree(spill, ignore_errors=True)
             report.totals_rows = sum(r["reason"].startswith("totals row (") for r in out.rejected)
             _write_jsonl(staging / "rejected.jsonl", out.rejected)
-            if gate.passed and write_documents is not None:
+            if docs and custom:
                 rendering = Clock(progress, "documents", "files")
                 before = _count_files(staging)
-                write_documents(project, out.results, staging, lang, progress=rendering.tick)
-                write_report(project, out.results, staging, lang)
+                write_documents(project, finished.results, staging, lang, progress=rendering.tick)  # type: ignore[misc]
                 report.documents = _count_files(staging) - before
+                report.timings["render"] = round(rendering.end(report.documents), 3)
+            elif docs:
+                rendering = Clock(progress, "documents", "files")
+                rendering.tick(finished.documents)
+                written = write_overview(project, finished.results, staging, lang, finished.plan_files,
+                                         lambda n, total: rendering.tick(finished.documents + n,
+                                                                         finished.documents + total + 1))
+                write_report(project, finished.results, staging, lang)
+                report.documents = finished.documents + written + _report_files(staging)
+                rendering.tick(report.documents, report.documents)
+                # the plans were rendered in stage C, beside the store (timings: finish_cpu)
                 report.timings["render"] = round(rendering.end(report.documents), 3)
             (staging / "summary.json").write_text(
                 json.dumps(report.summary(), ensure_ascii=False, indent=2) + "\n", "utf-8")
@@ -155,9 +175,86 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
             # in place of the previous output, which goes: tens of seconds for many documents
             placing = Clock(progress, "output", "files", files)
         placing.end(files)
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
     finally:
         executor.close()
     return report
+
+
+@dataclass
+class _Finished:
+    results: list[dict[str, Any]] = field(default_factory=list)  # final results, for the overview
+    plan_files: dict[str, str] = field(default_factory=dict)
+    documents: int = 0  # plan files written
+
+
+def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, Any]], staging: Path,
+                    as_of: date, lang: str, moved: dict, sink: StoreSink | None, documents: bool, keep: bool,
+                    progress: Progress | None, report: RunReport) -> _Finished:
+    """Stage C, chunk by chunk in input order: the store reconciles the chunk here (while the
+    workers finish the chunks before it), a worker applies dates and plan states, writes the
+    chunk's lines and renders its plans; the lines go into results.jsonl in order."""
+    # one phase for stage C: plan states (with a store) and plan documents, account by account
+    storing = Clock(progress if (sink is not None or documents) else None, "plans", "accounts", report.evaluated)
+    done = _Finished()
+    by_account: dict[str, list[tuple[StepKey, Moved]]] = {}
+    for key, m in moved.items():
+        by_account.setdefault(key[0], []).append((key, m))
+    moved.clear()
+    taken: set[str] = set()
+    plans_dir = staging / "plans"
+    if documents:
+        plans_dir.mkdir()
+    local = executor.spills  # the workers share this disk: they write the plans themselves
+    ref = executor.project_ref
+    store_seconds = 0.0
+    accounts_done = 0
+
+    def tasks() -> Iterator[tuple]:
+        nonlocal store_seconds, accounts_done
+        for handle, ev in evaluated:
+            started = time.perf_counter()
+            accounts = executor.accounts(handle)
+            chunk_moved = {k: m for a in accounts for k, m in by_account.pop(a.account_id, ())}
+            overlays = sink.reconcile(accounts, chunk_moved) if sink is not None else None
+            stems: dict[str, str] | None = None
+            if documents:
+                stems = {}
+                for i, a in enumerate(accounts):
+                    has = sink.has_plan(a, overlays[i]) if sink is not None else bool(a.playbooks)  # type: ignore[index]
+                    if has:
+                        stems[a.account_id] = safe_name(a.account_id, taken)
+                done.plan_files.update(stems)
+            if sink is not None and sink.replayed:
+                chunk_moved = {}  # the recorded overlays carry the dates
+            accounts_done += len(accounts)
+            store_seconds += time.perf_counter() - started
+            storing.tick(accounts_done)
+            yield (ref, as_of, lang, handle, chunk_moved, overlays, stems,
+                   str(plans_dir) if local else None, keep)
+
+    render_seconds = 0.0
+    with (staging / "results.jsonl").open("wb") as f:
+        for fin in executor.finish(tasks()):
+            f.write(fin.lines)
+            report.by_risk.update(fin.by_risk)
+            report.by_signal.update(fin.by_signal)
+            report.by_playbook.update(fin.by_playbook)
+            if fin.results is not None:
+                done.results.extend(fin.results)
+            for rel, text in fin.texts:  # from workers without this disk
+                inside(staging, rel).write_text(text, "utf-8")
+            done.documents += fin.written + len(fin.texts)
+            render_seconds += fin.seconds
+    if sink is not None:
+        sink.close()
+    report.timings["plans"] = round(storing.end(accounts_done), 3)
+    report.timings["store"] = round(store_seconds, 3)
+    report.timings["finish_cpu"] = round(render_seconds, 3)
+    return done
 
 
 def _schedule(project: Project, demands: list, as_of: date, store: Store | None) -> dict:
@@ -170,20 +267,8 @@ def _schedule(project: Project, demands: list, as_of: date, store: Store | None)
     return schedule.plan(demands, project.capacity, as_of, project.calendar.next_working_day, booked)
 
 
-def _reschedule(path: Path, results: list[dict[str, Any]], moved: dict) -> None:
-    """results.jsonl (and the kept results) with queued steps' new dates; a run without a
-    store rewrites only the lines of accounts with a moved step."""
-    accounts = {key[0] for key in moved}
-    tmp = path.with_name(path.name + ".schedule")
-    with path.open("rb") as src, tmp.open("wb") as dst:
-        for line in src:
-            result = orjson.loads(line)
-            if str(result["account_id"]) in accounts:
-                line = orjson.dumps(schedule.apply(result, moved)) + b"\n"
-            dst.write(line)
-    tmp.replace(path)
-    for r in results:
-        schedule.apply(r, moved)
+def _report_files(staging: Path) -> int:
+    return int((staging / "portfolio.html").is_file())
 
 
 def _count_files(folder: Path) -> int:

@@ -18,6 +18,7 @@ from engine import pipeline
 from engine.io import csv_reader
 from engine.io.readers import read_table
 from engine.project import load_project
+from engine.run import evaluate_portfolio
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)
@@ -31,10 +32,9 @@ CELLS = st.one_of(st.sampled_from(["", " ", "7", "11", "-3", "12,5", "1 234", "y
 
 
 def run(path: Path, out: Path, chunk_size: int) -> tuple[bytes, list]:
-    out.mkdir()
-    result = pipeline.run_pipeline(PROJECT, [path], out / "results.jsonl", AS_OF, "en", pipeline.Inline(PROJECT),
-                                   out, False, chunk_size=chunk_size)
-    return (out / "results.jsonl").read_bytes(), [json.dumps(r, sort_keys=True) for r in result.rejected]
+    evaluate_portfolio(PROJECT, [path], out, AS_OF, "en", chunk_size=chunk_size, max_rejected=100)
+    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text("utf-8").splitlines()]
+    return (out / "results.jsonl").read_bytes(), [json.dumps(r, sort_keys=True) for r in rejected]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -37,7 +37,7 @@ def test_a_run_off_a_terminal_logs_one_line_per_phase_with_counts(tmp_path):
     documents = json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))["documents"]
     files = sum(1 for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert counts == [("read", "21", "records"), ("portfolio", "20", "accounts"), ("rules", "20", "accounts"),
-                      ("store", "20", "accounts"), ("documents", str(documents), "files"),
+                      ("plans", "20", "accounts"), ("documents", str(documents), "files"),
                       ("output", str(files), "files")]
     assert documents > 20  # a plan for every account with a playbook, digests, summary, report
 
@@ -57,7 +57,7 @@ def test_the_engine_counts_accounts_chunk_by_chunk_in_every_phase(tmp_path):
     by_phase: dict[str, list[Phase]] = {}
     for p in seen:
         by_phase.setdefault(p.name, []).append(p)
-    assert list(by_phase) == ["read", "portfolio", "rules", "documents", "output"]  # no store given
+    assert list(by_phase) == ["read", "portfolio", "rules", "plans", "documents", "output"]  # no store given
     rules = by_phase["rules"]
     assert [(p.done, p.total) for p in rules] == [(0, 10), (3, 10), (6, 10), (9, 10), (10, 10), (10, 10)]
     assert [p.finished for p in rules] == [False] * 5 + [True]

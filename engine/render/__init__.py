@@ -153,23 +153,100 @@ def check_templates(project: Project, shown: Path | None = None) -> None:
 def write_documents(project: Project, results: list[dict[str, Any]], out: Path, lang: str,
                     progress: Callable[[int, int], None] | None = None) -> None:
     """plans/<account>.*, digests/<manager>.* and summary.* for every format of the project;
-    `progress(files written, files in all)` after each document."""
+    `progress(files written, files in all)` after each document. (A run renders plans where
+    their chunk is, see PlanRenderer, and the rest with write_overview.)"""
     labels, problems = load_labels(project.root)
     if problems or labels is None:
         raise KamError(problems)
     _render_all(project, environment(project), labels, lang, results, out, progress)
 
 
+class PlanRenderer:
+    """The plans of one chunk, in whichever process holds it: the environment, the compiled
+    templates and the words are made once per process (see plan_renderer)."""
+
+    def __init__(self, project: Project, lang: str):
+        labels, problems = load_labels(project.root)
+        if problems or labels is None:
+            raise KamError(problems)
+        self.project, self.lang = project, lang
+        self.words = views.Words(project, lang, labels.get(lang))
+        self.base = {"project": {"name": project.name, "currency": project.currency}, "lang": lang,
+                     "labels": self.words.labels}
+        self.formats = project.documents
+        try:
+            self.templates = {f: load(environment(project), f"plan.{f}.j2") for f in self.formats}
+        except TemplateError as exc:
+            raise KamError(_problem(project, exc)) from None
+
+    def render(self, result: dict[str, Any]) -> list[tuple[str, str]]:
+        """(format, text) of the account's plan."""
+        view = views.plan(self.words, result)
+        out = []
+        for fmt in self.formats:
+            try:
+                out.append((fmt, render(self.templates[fmt], {**self.base, "ext": fmt, "account": result,
+                                                              "plan": view})))
+            except TemplateError as exc:
+                raise KamError(_problem(self.project, exc)) from None
+        return out
+
+    def write(self, results: list[dict[str, Any]], stems: Mapping[str, str], folder: Path | None
+              ) -> tuple[int, list[tuple[str, str]]]:
+        """Render the plans of `results` named in `stems` (account id -> file stem, made by
+        safe_name: no separators). Into `folder` when given (files written, []), else handed
+        back as (relative path, text) for the caller to write."""
+        written, texts = 0, []
+        for r in results:
+            stem = stems.get(r["account_id"])
+            if stem is None:
+                continue
+            assert "/" not in stem and "\\" not in stem and stem not in (".", "..")
+            for fmt, text in self.render(r):
+                if folder is not None:
+                    (folder / f"{stem}.{fmt}").write_text(text, "utf-8")
+                    written += 1
+                else:
+                    texts.append((f"plans/{stem}.{fmt}", text))
+        return written, texts
+
+
+_RENDERERS: dict[tuple[int, str], PlanRenderer] = {}
+
+
+def plan_renderer(project: Project, lang: str) -> PlanRenderer:
+    """This process's PlanRenderer for the project (one Project object per process)."""
+    key = (id(project), lang)
+    r = _RENDERERS.get(key)
+    if r is None or r.project is not project:
+        _RENDERERS.clear()
+        r = _RENDERERS[key] = PlanRenderer(project, lang)
+    return r
+
+
+def write_overview(project: Project, results: list[dict[str, Any]], out: Path, lang: str,
+                   plan_files: Mapping[str, str], progress: Callable[[int, int], None] | None = None) -> int:
+    """digests/<manager>.* and summary.* (plans are written where their chunk is); returns the
+    files written."""
+    labels, problems = load_labels(project.root)
+    if problems or labels is None:
+        raise KamError(problems)
+    return _render_all(project, environment(project), labels, lang, results, out, progress, plan_files)
+
+
 def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str,
                 results: list[dict[str, Any]], out: Path | None,
-                progress: Callable[[int, int], None] | None = None) -> None:
-    """Render every document; write them under `out` (None: render only, to check templates)."""
+                progress: Callable[[int, int], None] | None = None,
+                plan_files: Mapping[str, str] | None = None) -> int:
+    """Render every document; write them under `out` (None: render only, to check templates).
+    With `plan_files` the plans are already written (under those stems): only the rest."""
     words = views.Words(project, lang, labels.get(lang))
     base = {"project": {"name": project.name, "currency": project.currency}, "lang": lang,
             "labels": words.labels}
     formats = project.documents
     try:
-        templates = {(d, f): load(env, f"{d}.{f}.j2") for d in DOCUMENTS for f in formats}
+        templates = {(d, f): load(env, f"{d}.{f}.j2") for d in DOCUMENTS for f in formats
+                     if not (plan_files is not None and d == "plan")}
     except TemplateError as exc:
         raise KamError(_problem(project, exc)) from None
 
@@ -186,7 +263,8 @@ def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str
             quiet[owner] = quiet.get(owner, 0) + 1
         if r.get("resolved_plans"):
             closed.setdefault(owner, []).append(r)
-    files = (len(with_plan) + len(owners.keys() | closed.keys()) + 1) * len(formats)
+    files = ((0 if plan_files is not None else len(with_plan)) + len(owners.keys() | closed.keys()) + 1) \
+        * len(formats)
     written = 0
 
     def emit(doc: str, folder: str, stem: str, **context: Any) -> None:
@@ -204,11 +282,12 @@ def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str
         if progress is not None:
             progress(written, files)
 
-    plan_files: dict[str, str] = {}
-    taken: set[str] = set()
-    for r in with_plan:
-        plan_files[r["account_id"]] = stem = safe_name(r["account_id"], taken)
-        emit("plan", "plans", stem, account=r, plan=views.plan(words, r))
+    if plan_files is None:
+        plan_files = {}
+        taken: set[str] = set()
+        for r in with_plan:
+            plan_files[r["account_id"]] = stem = safe_name(r["account_id"], taken)
+            emit("plan", "plans", stem, account=r, plan=views.plan(words, r))
     tracked = states.tracked(results)
     digests: dict[str, str] = {}
     taken = set()
@@ -218,6 +297,7 @@ def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str
              digest=views.digest(words, owner, owners.get(owner, []), plan_files, quiet.get(owner, 0),
                                  closed.get(owner, []), tracked))
     emit("summary", "", "summary", summary=views.summary(words, results, digests, plan_files))
+    return written
 
 
 def _problem(project: Project, exc: TemplateError) -> Problem:

@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .db import Store
-from .runs import RunInfo, reconcile_run
+from .runs import RunInfo, StoreSink
 
 STORE_ENV = "KAM_STORE"  # overrides the default store path (e.g. for a test suite)
 STORE_FILE = Path(".kam") / "state.sqlite"
 
-__all__ = ["Store", "RunInfo", "reconcile_run", "default_store_path", "STORE_ENV"]
+__all__ = ["Store", "RunInfo", "StoreSink", "default_store_path", "STORE_ENV"]
 
 
 def default_store_path(project_root: Path, cwd: Path | None = None) -> Path:

@@ -75,12 +75,23 @@ def booked_steps(store: Store, owners: Mapping[tuple[str, str], str]) -> Iterato
             yield (account, playbook, step), due, role
 
 
-def history(store: Store, account_id: str, before: str, limit: int) -> list[Past]:
-    """The account's earlier runs, newest first, one per evaluation date."""
-    rows = store.all("SELECT as_of, risk_level, fired, playbooks FROM account_runs WHERE account_id = ? "
-                     "AND current = 1 AND as_of < ? ORDER BY as_of DESC LIMIT ?", (account_id, before, limit))
-    return [Past(r["as_of"], r["risk_level"], frozenset(json.loads(r["fired"])),
-                 frozenset(json.loads(r["playbooks"]))) for r in rows]
+def histories(store: Store, account_ids: Sequence[str], before: str, limit: int) -> dict[str, list[Past]]:
+    """Each account's earlier runs, newest first, one per evaluation date, at most `limit`:
+    one query per batch of accounts (accounts without history are left out)."""
+    out: dict[str, list[Past]] = {}
+    if limit <= 0:
+        return out
+    for batch in _batches(list(account_ids)):
+        rows = store.all("SELECT account_id, as_of, risk_level, fired, playbooks FROM ("
+                         "SELECT account_id, as_of, risk_level, fired, playbooks, ROW_NUMBER() OVER ("
+                         "PARTITION BY account_id ORDER BY as_of DESC) AS n FROM account_runs "
+                         f"WHERE account_id IN ({_marks(len(batch))}) AND current = 1 AND as_of < ?) "
+                         "WHERE n <= ? ORDER BY account_id, as_of DESC", [*batch, before, limit])
+        for r in rows:
+            out.setdefault(r["account_id"], []).append(
+                Past(r["as_of"], r["risk_level"], frozenset(json.loads(r["fired"])),
+                     frozenset(json.loads(r["playbooks"]))))
+    return out
 
 
 class PlanWriter:
@@ -93,17 +104,17 @@ class PlanWriter:
         self.steps: list[tuple] = []
         self.events: list[tuple] = []
 
-    def write(self, account: dict[str, Any], change: Change) -> int:
+    def write(self, account: Any, change: Change) -> int:
         """The plan as it stands after the run, with the run's event for it; returns its id."""
         p = change.plan
         values = (p.status, p.state, p.risk_level, int(p.kept_open), p.snoozed_until, p.snooze_risk,
-                  p.done_on, p.resolved_on, self.run_id, account.get("owner"), account.get("name"))
+                  p.done_on, p.resolved_on, self.run_id, account.owner, account.name)
         if p.plan_id is None:
             cur = self.store.conn.execute(
                 "INSERT INTO plans (status, state, risk_level, kept_open, snoozed_until, snooze_risk, done_on, "
                 "resolved_on, last_run, owner, account_name, account_id, playbook, opened, opened_run) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values + (account["account_id"], p.playbook, p.opened, self.run_id))
+                values + (account.account_id, p.playbook, p.opened, self.run_id))
             plan_id = int(cur.lastrowid)
         else:
             plan_id = p.plan_id
@@ -139,13 +150,6 @@ def unpack(data: bytes | str | None) -> dict[str, Any] | None:
     if isinstance(data, str):  # stores written before overlays were compressed
         return json.loads(data)
     return json.loads(zlib.decompress(data))
-
-
-def account_row(run_id: int, day: str, result: dict[str, Any], fired: Sequence[str], assigned: Sequence[str],
-                overlay: dict[str, Any] | None) -> tuple:
-    return (run_id, result["account_id"], day, result.get("name"), result.get("owner"), result["risk_level"],
-            json.dumps([s["id"] for s in result["signals"]]), json.dumps(sorted(set(fired))),
-            json.dumps(sorted(set(assigned))), pack(overlay))
 
 
 def write_account_runs(store: Store, rows: list[tuple], correction: bool) -> None:
