@@ -31,6 +31,7 @@ QUADRANT_FILLS = {"key": "#e2f3e4", "prospective": "#e3edfa", "maintaining": "#f
                   "low_priority": "#f0f1f3"}
 MAX_ROWS = 100  # key accounts listed, largest first
 MAX_POINTS = 5000  # KAISM marks drawn: the largest accounts; the page says how many are left off
+MAX_WARNINGS = 300  # dependency warnings listed, largest share first; the page says how many more
 CONCENTRATION_BARS = 8  # the largest shares drawn against the dependency boundaries
 
 
@@ -352,7 +353,8 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
         "not_drawn": max(0, len(rows) - unscored - MAX_POINTS),
         "concentration_chart": concentration_chart(rows, p.boundaries, fmt),
         "warnings": [{"name": a.name, "id": a.id, "share": fmt.pct(a.share), "dependency": a.dependency,
-                      "text": L[f"report_dependency_{a.dependency}"]} for a in warnings],
+                      "text": L[f"report_dependency_{a.dependency}"]} for a in warnings[:MAX_WARNINGS]],
+        "more_warnings": max(0, len(warnings) - MAX_WARNINGS),
         "largest": {"name": biggest.name, "share": fmt.pct(biggest.share)} if biggest else None,
         "retention": metrics,
         "key_accounts": [{"name": a.name, "id": a.id, "owner": a.owner or L["unassigned"],
