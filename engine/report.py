@@ -31,6 +31,8 @@ QUADRANT_FILLS = {"key": "#e2f3e4", "prospective": "#e3edfa", "maintaining": "#f
                   "low_priority": "#f0f1f3"}
 MAX_ROWS = 100  # key accounts listed, largest first
 MAX_POINTS = 5000  # KAISM marks drawn: the largest accounts; the page says how many are left off
+MAX_WARNINGS = 300  # dependency warnings listed, largest share first; the page says how many more
+CONCENTRATION_BARS = 8  # the largest shares drawn against the dependency boundaries
 
 
 # ---- charts -------------------------------------------------------------------------------
@@ -105,19 +107,37 @@ def owner_chart(owners: Sequence[tuple[str, float, Mapping[str, float]]], levels
     return svg.figure(width, 10 + 34 * max(len(owners), 1), body, L["report_at_risk_by_manager"])
 
 
-def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float, fmt: svg.Fmt) -> Markup:
+def class_spans(points: Sequence[tuple[float, str]]) -> dict[str, tuple[int, int, int]]:
+    """ABC class -> (its first position, its last position + 1, its accounts) in the ranked
+    points."""
+    spans: dict[str, tuple[int, int, int]] = {}
+    for i, (_, c) in enumerate(points):
+        lo, _, n = spans.get(c, (i, i, 0))
+        spans[c] = (lo, i + 1, n + 1)
+    return spans
+
+
+def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float, fmt: svg.Fmt,
+                 spans: Mapping[str, tuple[int, int, int]] | None = None) -> Markup:
     """Cumulative share of revenue over the accounts ranked by revenue; the area under the
-    curve coloured by ABC class, the class boundaries dashed."""
+    curve coloured by ABC class, the class boundaries dashed. `spans`: class_spans(points)
+    when the caller has it (points may then be a sequence that reads each point on demand:
+    the chart reads about 800 of them)."""
     L = fmt.labels
     W, H, l, r, t, b = 1000, 330, 58, 96, 14, 46
     pw, ph = W - l - r, H - t - b
     n = len(points)
+    spans = class_spans(points) if spans is None else spans
 
     def X(i: float) -> float:
         return l + pw * (i / n if n else 0)
 
     def Y(v: float) -> float:
         return t + ph * (1 - v / 100)
+
+    def at(i: int) -> tuple[float, float]:
+        """The curve's i-th point: the origin, then the point after the i-th account."""
+        return (0.0, 0.0) if i == 0 else (i, points[i - 1][0])
 
     body: list[str] = []
     for v in range(0, 101, 20):
@@ -129,15 +149,14 @@ def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float
     body.append(svg.text(14, t + ph / 2, L["report_pareto_y"], "axis", "middle",
                       f' transform="rotate(-90 14 {svg.coord(t + ph / 2)})"'))
     step = max(1, n // 800)  # a smooth enough curve without a point per account
-    curve = [(0.0, 0.0)] + [(i + 1, v) for i, (v, _) in enumerate(points)]
     for cls in ("A", "B", "C"):
-        idx = [i for i, (_, c) in enumerate(points) if c == cls]
-        if not idx:
+        if cls not in spans:
             continue
-        lo, hi = idx[0], idx[-1] + 1
-        pts = [curve[i] for i in range(lo, hi + 1) if (i - lo) % step == 0 or i in (lo, hi)]
+        lo, hi, count = spans[cls]
+        # every step-th point of the class's stretch of the curve, and its ends
+        pts = [at(i) for i in range(lo, hi + 1, step)] + ([at(hi)] if (hi - lo) % step else [])
         share = points[hi - 1][0] - (points[lo - 1][0] if lo else 0.0)
-        title = (f"{cls}: {len(idx)} {L['report_accounts_word']} ({fmt.pct(len(idx) / n * 100)}), "
+        title = (f"{cls}: {count} {L['report_accounts_word']} ({fmt.pct(count / n * 100)}), "
                  f"{fmt.pct(share)} {L['report_of_revenue']}")
         poly = " ".join(f"{svg.coord(X(i))},{svg.coord(Y(v))}" for i, v in pts)
         body.append(f'<polygon points="{svg.coord(X(lo))},{svg.coord(Y(0))} {poly} {svg.coord(X(hi))},{svg.coord(Y(0))}" '
@@ -145,7 +164,7 @@ def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float
         mid = (X(lo) + X(hi)) / 2
         if X(hi) - X(lo) > 26:
             body.append(svg.text(mid, Y(0) - 10, cls, "cls" + (" dark" if cls == "C" else ""), "middle"))
-    line = " ".join(f"{svg.coord(X(i))},{svg.coord(Y(v))}" for i, v in curve[::step] + [curve[-1]])
+    line = " ".join(f"{svg.coord(X(i))},{svg.coord(Y(v))}" for i, v in [at(i) for i in range(0, n + 1, step)] + [at(n)])
     body.append(f'<polyline points="{line}" class="curve"/>')
     for v, name in ((a_pct, "A"), (b_pct, "B")):
         body.append(svg.line(l, Y(v), l + pw, Y(v), "boundary"))
@@ -171,9 +190,11 @@ def _jitter(ident: str, value: float, cut: float) -> float:
 
 def kaism_chart(rows: Sequence[Account], value_cut: float, attr_cut: float, titles: Mapping[str, str],
                 axis_titles: tuple[str, str], risk_titles: Mapping[str, str], colors: Mapping[str, str],
-                fmt: svg.Fmt) -> Markup:
+                fmt: svg.Fmt, counts: Mapping[str, int] | None = None) -> Markup:
     """KAISM: our attractiveness to the client across, the client's value to us up; every
-    scored account a circle sized by revenue, coloured by risk, key accounts outlined."""
+    scored account a circle sized by revenue, coloured by risk, key accounts outlined.
+    `counts`: accounts per quadrant (kaism or ""), when the caller has counted them; `rows`
+    then need only hold the accounts drawn."""
     L = fmt.labels
     W, H, l, r, t, b = 600, 560, 58, 14, 12, 50
     pw, ph = W - l - r, H - t - b
@@ -184,9 +205,10 @@ def kaism_chart(rows: Sequence[Account], value_cut: float, attr_cut: float, titl
     def Y(v: float) -> float:
         return t + ph * (1 - (v - 1) / 9)
 
-    counts: dict[str, int] = {q: 0 for q in QUADRANT_FILLS}
-    for a in rows:
-        counts[a.kaism or ""] = counts.get(a.kaism or "", 0) + 1
+    if counts is None:
+        counts = {q: 0 for q in QUADRANT_FILLS}
+        for a in rows:
+            counts[a.kaism or ""] = counts.get(a.kaism or "", 0) + 1
     body: list[str] = []
     quads = {"prospective": (1, attr_cut, value_cut, 10), "key": (attr_cut, 10, value_cut, 10),
              "low_priority": (1, attr_cut, 1, value_cut), "maintaining": (attr_cut, 10, 1, value_cut)}
@@ -225,7 +247,8 @@ def concentration_chart(rows: Sequence[Account], bounds: Mapping[str, float], fm
     """The largest clients' revenue shares against the key (10 %), risky (20 %) and mono (50 %)
     boundaries."""
     L = fmt.labels
-    top = heapq.nsmallest(8, (a for a in rows if a.share is not None), key=lambda a: (-a.share, a.id))  # type: ignore[operator]
+    top = heapq.nsmallest(CONCENTRATION_BARS, (a for a in rows if a.share is not None),
+                          key=lambda a: (-a.share, a.id))  # type: ignore[operator]
     width, label_w, value_w = 560, 170, 60
     span = width - label_w - value_w - 8
     scale = max(55.0, min(100.0, max((a.share for a in top), default=0) + 5))  # type: ignore[type-var]
@@ -330,7 +353,8 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
         "not_drawn": max(0, len(rows) - unscored - MAX_POINTS),
         "concentration_chart": concentration_chart(rows, p.boundaries, fmt),
         "warnings": [{"name": a.name, "id": a.id, "share": fmt.pct(a.share), "dependency": a.dependency,
-                      "text": L[f"report_dependency_{a.dependency}"]} for a in warnings],
+                      "text": L[f"report_dependency_{a.dependency}"]} for a in warnings[:MAX_WARNINGS]],
+        "more_warnings": max(0, len(warnings) - MAX_WARNINGS),
         "largest": {"name": biggest.name, "share": fmt.pct(biggest.share)} if biggest else None,
         "retention": metrics,
         "key_accounts": [{"name": a.name, "id": a.id, "owner": a.owner or L["unassigned"],

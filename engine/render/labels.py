@@ -27,6 +27,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "reason_undecided": {"missing"}, "advice_pursue": {"reason"}, "advice_do_not_pursue": {"reason"},
     "defaulted_value": {"value", "by"},
     "more_steps": {"count"}, "no_action": {"count"}, "lost": {"reason"},
+    "more_accounts": {"count"}, "more_attention": {"count"}, "more_closed": {"count"}, "more_lost": {"count"},
     "why_dependency_risky": {"share"}, "why_dependency_mono": {"share"},
     "state_new": {"opened"}, "state_ongoing": {"opened"}, "state_escalated": {"opened"},
     "closed_line": {"opened", "resolved"}, "more_overdue": {"count"},

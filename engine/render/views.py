@@ -434,7 +434,9 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
             "week_end": w.date(_week_end(as_of, weeks=2)) if as_of else "",
             "attention": states.attention(w, ordered, plan_files) if tracked else [],
             "closed": states.closed_rows(w, sorted(closed, key=lambda r: urgency_key(w.project, r))),
-            "quiet": say(w.labels, "no_action", count=quiet) if quiet else ""}
+            "quiet": say(w.labels, "no_action", count=quiet) if quiet else "",
+            # every account, plan and closing is listed here; aggregate.py stops at caps and says so
+            "more_accounts": "", "more_attention": "", "more_closed": ""}
 
 
 def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, str],
@@ -495,6 +497,7 @@ def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, st
                   "decision": w.labels[f"decision_{r['winback']['decision']}"],
                   "benefit": w.money(r["winback"]["value"]), "cost": w.money(r["winback"]["cost"]),
                   "plan": plan_files.get(r["account_id"], "")} for r in lost],
+        "more_lost": "",  # every lost client is listed here; aggregate.py stops at a cap and says so
     }
 
 
