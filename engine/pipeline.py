@@ -305,7 +305,8 @@ class Finished:
     by_risk: Counter
     by_signal: Counter
     by_playbook: Counter
-    results: list[dict[str, Any]] | None = None  # the final results, for the digests and summary
+    results: list[dict[str, Any]] | None = None  # the final results (`keep`: a custom renderer's)
+    facts: list[Any] | None = None  # each account's facts for the digests, summary and report
     texts: list[tuple[str, str]] = field(default_factory=list)  # plans to write (no shared disk)
     written: int = 0  # plan files written here
     seconds: float = 0.0
@@ -338,10 +339,12 @@ def finish_chunk(project: Project, as_of: date, lang: str, ev: Evaluated, moved:
         by_playbook.update(p["id"] for p in r["playbooks"])
     text = b"\n".join(lines) + (b"\n" if lines else b"")
     out = Finished(ev.index, text, len(lines), by_risk, by_signal, by_playbook, results if keep else None)
-    if stems:
+    if stems is not None:  # kam's documents: the plans, and what the overview needs of each account
         from .render import plan_renderer
-        out.written, out.texts = plan_renderer(project, lang).write(
-            results, stems, Path(plans_dir) if plans_dir is not None else None)
+        from .render.aggregate import account_facts
+        renderer = plan_renderer(project, lang)
+        out.written, out.texts = renderer.write(results, stems, Path(plans_dir) if plans_dir is not None else None)
+        out.facts = [account_facts(renderer.words, r, stems.get(r["account_id"], "")) for r in results]
     out.seconds = time.perf_counter() - started
     return out
 

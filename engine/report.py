@@ -371,6 +371,15 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
 
 def write_report(project: Project, results: Sequence[Mapping[str, Any]], out: Path, lang: str) -> Path | None:
     """out/portfolio.html; nothing when the project has no templates/portfolio.html.j2."""
+    if not (project.root / "templates" / TEMPLATE).is_file():
+        return None
+    as_of = str(results[0].get("as_of", "")) if results else ""
+    return write_report_view(project, lambda words: view(project, accounts(results), lang, words, as_of), out, lang)
+
+
+def write_report_view(project: Project, make_view: Any, out: Path, lang: str) -> Path | None:
+    """out/portfolio.html from `make_view(words)` (report.view, or Aggregates.report); nothing
+    when the project has no templates/portfolio.html.j2."""
     from .render import environment
     from .render.labels import load_labels
     from .render.limits import load, render
@@ -381,12 +390,10 @@ def write_report(project: Project, results: Sequence[Mapping[str, Any]], out: Pa
     if loaded is None:
         raise KamError(problems)
     words = loaded.get(lang)
-    rows = accounts(results)
-    as_of = str(results[0].get("as_of", "")) if results else ""
     try:
         html = render(load(environment(project), TEMPLATE), dict(
             lang=lang, labels=words, project={"name": project.name, "currency": project.currency},
-            report=view(project, rows, lang, words, as_of)))
+            report=make_view(words)))
     except TemplateError as exc:
         raise KamError(Problem(f"templates/{TEMPLATE}", getattr(exc, "lineno", 0) or 0, 0,
                                f"template: {exc}")) from None

@@ -15,10 +15,9 @@ from typing import Any, Callable, Iterator
 
 from .io.writers import AtomicDir, inside, safe_name
 from .model import Project
-from .report import write_report
 from .pipeline import CHUNK_SIZE, Inline, Processes, run_pipeline
 from .progress import Clock, Progress
-from .render import write_documents as render_documents, write_overview
+from .render import overview, write_documents as render_documents, write_overview_of
 from . import schedule
 from .schedule import Moved, StepKey
 from .store import Store
@@ -161,11 +160,10 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
             elif docs:
                 rendering = Clock(progress, "documents", "files")
                 rendering.tick(finished.documents)
-                written = write_overview(project, finished.results, staging, lang, finished.plan_files,
-                                         lambda n, total: rendering.tick(finished.documents + n,
-                                                                         finished.documents + total + 1))
-                write_report(project, finished.results, staging, lang)
-                report.documents = finished.documents + written + _report_files(staging)
+                written = write_overview_of(project, finished.overview, staging, lang,
+                                            lambda n, total: rendering.tick(finished.documents + n,
+                                                                            finished.documents + total + 1))
+                report.documents = finished.documents + written
                 rendering.tick(report.documents, report.documents)
                 # the plans were rendered in stage C, beside the store (timings: finish_cpu)
                 report.timings["render"] = round(rendering.end(report.documents), 3)
@@ -186,8 +184,8 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
 
 @dataclass
 class _Finished:
-    results: list[dict[str, Any]] = field(default_factory=list)  # final results, for the overview
-    plan_files: dict[str, str] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)  # final results, for a custom renderer
+    overview: Any = None  # engine.render.aggregate.Aggregates: digests, summary, report
     documents: int = 0  # plan files written
 
 
@@ -199,7 +197,7 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
     chunk's lines and renders its plans; the lines go into results.jsonl in order."""
     # one phase for stage C: plan states (with a store) and plan documents, account by account
     storing = Clock(progress if (sink is not None or documents) else None, "plans", "accounts", report.evaluated)
-    done = _Finished()
+    done = _Finished(overview=overview(project, lang) if documents else None)
     by_account: dict[str, list[tuple[StepKey, Moved]]] = {}
     for key, m in moved.items():
         by_account.setdefault(key[0], []).append((key, m))
@@ -227,7 +225,6 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
                     has = sink.has_plan(a, overlays[i]) if sink is not None else bool(a.playbooks)  # type: ignore[index]
                     if has:
                         stems[a.account_id] = safe_name(a.account_id, taken)
-                done.plan_files.update(stems)
             if sink is not None and sink.replayed:
                 chunk_moved = {}  # the recorded overlays carry the dates
             accounts_done += len(accounts)
@@ -245,6 +242,8 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
             report.by_playbook.update(fin.by_playbook)
             if fin.results is not None:
                 done.results.extend(fin.results)
+            for facts in fin.facts or ():
+                done.overview.add(facts)
             for rel, text in fin.texts:  # from workers without this disk
                 inside(staging, rel).write_text(text, "utf-8")
             done.documents += fin.written + len(fin.texts)
@@ -265,10 +264,6 @@ def _schedule(project: Project, demands: list, as_of: date, store: Store | None)
               if s.owner in project.capacity}
     booked = booked_steps(store, owners) if store is not None else ()
     return schedule.plan(demands, project.capacity, as_of, project.calendar.next_working_day, booked)
-
-
-def _report_files(staging: Path) -> int:
-    return int((staging / "portfolio.html").is_file())
 
 
 def _count_files(folder: Path) -> int:

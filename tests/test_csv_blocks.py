@@ -33,7 +33,7 @@ CELLS = st.one_of(st.sampled_from(["", " ", "7", "11", "-3", "12,5", "1 234", "y
 
 def run(path: Path, out: Path, chunk_size: int) -> tuple[bytes, list]:
     evaluate_portfolio(PROJECT, [path], out, AS_OF, "en", chunk_size=chunk_size, max_rejected=100)
-    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text("utf-8").splitlines()]
+    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text("utf-8").split("\n") if line]
     return (out / "results.jsonl").read_bytes(), [json.dumps(r, sort_keys=True) for r in rejected]
 
 

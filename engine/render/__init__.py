@@ -24,6 +24,7 @@ from ..project import outside
 from . import states, views
 from .labels import Labels, load_labels, role_problems
 from .limits import LimitedSandbox, load, render
+from .aggregate import Aggregates
 from .samples import sample_results, without_store
 
 TEMPLATE_SUFFIXES = (".md.j2", ".html.j2")
@@ -154,7 +155,7 @@ def write_documents(project: Project, results: list[dict[str, Any]], out: Path, 
                     progress: Callable[[int, int], None] | None = None) -> None:
     """plans/<account>.*, digests/<manager>.* and summary.* for every format of the project;
     `progress(files written, files in all)` after each document. (A run renders plans where
-    their chunk is, see PlanRenderer, and the rest with write_overview.)"""
+    their chunk is, see PlanRenderer, and the rest with write_overview_of.)"""
     labels, problems = load_labels(project.root)
     if problems or labels is None:
         raise KamError(problems)
@@ -224,14 +225,55 @@ def plan_renderer(project: Project, lang: str) -> PlanRenderer:
     return r
 
 
-def write_overview(project: Project, results: list[dict[str, Any]], out: Path, lang: str,
-                   plan_files: Mapping[str, str], progress: Callable[[int, int], None] | None = None) -> int:
-    """digests/<manager>.* and summary.* (plans are written where their chunk is); returns the
-    files written."""
+def overview(project: Project, lang: str) -> Aggregates:
+    """What a run adds every account's facts to (account_facts, in the worker that renders its
+    plan), for the digests, the summary and the report (write_overview_of)."""
     labels, problems = load_labels(project.root)
     if problems or labels is None:
         raise KamError(problems)
-    return _render_all(project, environment(project), labels, lang, results, out, progress, plan_files)
+    return Aggregates(project, lang, views.Words(project, lang, labels.get(lang)))
+
+
+def write_overview_of(project: Project, agg: Aggregates, out: Path, lang: str,
+                      progress: Callable[[int, int], None] | None = None) -> int:
+    """digests/<manager>.*, summary.* and portfolio.html from a run's aggregates; returns the
+    files written. One manager's digest in memory at a time."""
+    from ..report import write_report_view
+    env = environment(project)
+    words = agg.w
+    base = {"project": {"name": project.name, "currency": project.currency}, "lang": lang,
+            "labels": words.labels}
+    formats = project.documents
+    try:
+        templates = {(d, f): load(env, f"{d}.{f}.j2") for d in ("digest", "summary") for f in formats}
+    except TemplateError as exc:
+        raise KamError(_problem(project, exc)) from None
+    owners = agg.digest_owners()
+    files = (len(owners) + 1) * len(formats)
+    written = 0
+
+    def emit(doc: str, folder: Path, stem: str, **context: Any) -> None:
+        nonlocal written
+        folder.mkdir(exist_ok=True)
+        for fmt in formats:
+            try:
+                text = render(templates[(doc, fmt)], {**base, "ext": fmt, **context})
+            except TemplateError as exc:
+                raise KamError(_problem(project, exc)) from None
+            inside(folder, f"{stem}.{fmt}").write_text(text, "utf-8")
+        written += len(formats)
+        if progress is not None:
+            progress(written, files)
+
+    digests: dict[str, str] = {}
+    taken: set[str] = set()
+    for owner in owners:
+        digests[owner] = stem = safe_name(owner, taken)
+        emit("digest", out / "digests", stem, digest=agg.digest(owner))
+    emit("summary", out, "summary", summary=agg.summary(digests))
+    if write_report_view(project, lambda _words: agg.report(), out, lang) is not None:
+        written += 1
+    return written
 
 
 def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str,
