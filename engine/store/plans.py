@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
+
+import orjson
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..reconcile import ACTIVE, DONE, Change, Past, Plan, Step
@@ -100,6 +102,8 @@ class PlanWriter:
 
     def __init__(self, store: Store, run_id: int | None, day: str):
         self.store, self.run_id, self.day = store, run_id, day
+        self.next_id: int | None = None  # new plans' ids, as AUTOINCREMENT gives them (the run holds the lock)
+        self.inserts: list[tuple] = []
         self.updates: list[tuple] = []
         self.steps: list[tuple] = []
         self.events: list[tuple] = []
@@ -110,12 +114,11 @@ class PlanWriter:
         values = (p.status, p.state, p.risk_level, int(p.kept_open), p.snoozed_until, p.snooze_risk,
                   p.done_on, p.resolved_on, self.run_id, account.owner, account.name)
         if p.plan_id is None:
-            cur = self.store.conn.execute(
-                "INSERT INTO plans (status, state, risk_level, kept_open, snoozed_until, snooze_risk, done_on, "
-                "resolved_on, last_run, owner, account_name, account_id, playbook, opened, opened_run) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values + (account.account_id, p.playbook, p.opened, self.run_id))
-            plan_id = int(cur.lastrowid)
+            if self.next_id is None:
+                # what an INTEGER PRIMARY KEY gives a row: one more than the largest
+                self.next_id = 1 + self.store.conn.execute("SELECT coalesce(max(plan_id), 0) FROM plans").fetchone()[0]
+            plan_id, self.next_id = self.next_id, self.next_id + 1
+            self.inserts.append(values + (account.account_id, p.playbook, p.opened, self.run_id, plan_id))
         else:
             plan_id = p.plan_id
             self.updates.append(values + (plan_id,))
@@ -125,6 +128,9 @@ class PlanWriter:
 
     def flush(self) -> None:
         c = self.store.conn
+        c.executemany("INSERT INTO plans (status, state, risk_level, kept_open, snoozed_until, snooze_risk, done_on, "
+                      "resolved_on, last_run, owner, account_name, account_id, playbook, opened, opened_run, plan_id) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.inserts)
         c.executemany("UPDATE plans SET status = ?, state = ?, risk_level = ?, kept_open = ?, snoozed_until = ?, "
                       "snooze_risk = ?, done_on = ?, resolved_on = ?, last_run = ?, owner = ?, account_name = ? "
                       "WHERE plan_id = ?", self.updates)
@@ -135,13 +141,13 @@ class PlanWriter:
                       "WHERE plan_steps.due != excluded.due", self.steps)
         c.executemany("INSERT INTO plan_events (plan_id, run_id, at, event, detail) VALUES (?, ?, ?, ?, ?)",
                       self.events)
-        self.updates, self.steps, self.events = [], [], []
+        self.inserts, self.updates, self.steps, self.events = [], [], [], []
 
 
 def pack(overlay: dict[str, Any] | None) -> bytes | None:
     if overlay is None:
         return None
-    return zlib.compress(json.dumps(overlay, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+    return zlib.compress(orjson.dumps(overlay, option=orjson.OPT_SORT_KEYS))
 
 
 def unpack(data: bytes | str | None) -> dict[str, Any] | None:

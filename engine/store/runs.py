@@ -157,18 +157,27 @@ class StoreSink:
         writer = PlanWriter(self.store, self.info.run_id, self.day)
         overlays: list[dict[str, Any] | None] = []
         rows: list[tuple] = []
+        run_id, day = self.info.run_id, self.day
         for a in accounts:
+            account_plans = plans.get(a.account_id)
+            if not a.playbooks and not account_plans:  # most accounts: nothing fires, nothing open
+                overlay = ov.build(_NOTHING, {}, a.pending) if a.pending else None
+                rows.append((run_id, a.account_id, day, a.name, a.owner, a.risk_level, _json(a.signals),
+                             _json(sorted(set(a.fired))), "[]", pack(overlay)))
+                if overlay is not None:
+                    self._count(a, overlay)
+                overlays.append(overlay)
+                continue
             steps, queued = _scheduled(a, moved)
             assigned = [pid for pid, _ in a.playbooks]
-            outcome = rc.reconcile(self.as_of, a.risk_level, assigned, plans.get(a.account_id, []),
+            outcome = rc.reconcile(self.as_of, a.risk_level, assigned, account_plans or [],
                                    pasts.get(a.account_id, []), self.policies, self.levels, steps)
             ids_written = {i: writer.write(a, c) for i, c in enumerate(outcome.changes)}
             overlay = ov.build(outcome, ids_written, a.pending, queued)
             if self.store.dry_run:  # plan ids of a dry run are the in-memory copy's: not real
                 overlay = _without_new_ids(overlay, outcome)
-            rows.append((self.info.run_id, a.account_id, self.day, a.name, a.owner, a.risk_level,
-                         orjson.dumps(list(a.signals)).decode(), orjson.dumps(sorted(set(a.fired))).decode(),
-                         orjson.dumps(sorted(set(assigned))).decode(), pack(overlay)))
+            rows.append((run_id, a.account_id, day, a.name, a.owner, a.risk_level, _json(a.signals),
+                         _json(sorted(set(a.fired))), _json(sorted(set(assigned))), pack(overlay)))
             self._count(a, overlay)
             overlays.append(overlay)
         writer.flush()
@@ -217,6 +226,13 @@ class StoreSink:
                                       [self.info.run_id, *batch]):
                 stored[row["account_id"]] = unpack(row["overlay"])
         return stored
+
+
+_NOTHING = rc.Outcome((), ())
+
+
+def _json(ids: Sequence[str]) -> str:
+    return orjson.dumps(list(ids)).decode() if ids else "[]"
 
 
 def _scheduled(a: AccountIn, moved: Mapping[StepKey, Moved]) -> tuple[dict[str, list[tuple[str, str]]], dict]:
