@@ -167,6 +167,9 @@ def _as_of(value: str | None) -> date:
               help="Evaluate and render against the store's plans without changing the store.")
 @click.option("--no-store", "no_store", is_flag=True,
               help="Stateless run: no plan store at all (results carry no plan states).")
+@click.option("--new-store", "new_store", is_flag=True,
+              help="Start a new plan history on purpose: an empty or missing store file that held one is "
+                   "otherwise an error.")
 @click.option("--max-rejected", "max_rejected", type=click.FloatRange(0, 100), metavar="PCT",
               help="Fail the run (exit 1: no documents, nothing recorded in the store) when more than "
                    "PCT % of the records are rejected. Default: kam.yaml settings.max_rejected, else 5.")
@@ -175,18 +178,21 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
              lang: str | None, as_json: bool, sheet: str | None, workers: int = 1,
              dask_address: str | None = None, no_documents: bool = False,
              store_path: str | None = None, dry_run: bool = False, no_store: bool = False,
-             max_rejected: float | None = None) -> int:
+             max_rejected: float | None = None, new_store: bool = False) -> int:
     """Evaluate every account of INPUTS and write the plans.
 
     The output folder gets results.jsonl, rejected.jsonl and the documents."""
     from engine.render import write_documents
-    from engine.run import evaluate_portfolio
+    from engine.run import check_store_file, evaluate_portfolio
     project = _load(project_dir)
     when = _as_of(as_of)
-    if no_store and (store_path or dry_run):
-        raise click.UsageError("--no-store runs without a store: drop --store/--dry-run")
-    with contextlib.nullcontext() if no_store else \
-            _open_store(_store_file(project.root, store_path), dry_run=dry_run) as store, _Phases() as phases:
+    if no_store and (store_path or dry_run or new_store):
+        raise click.UsageError("--no-store runs without a store: drop --store/--dry-run/--new-store")
+    store_file = None if no_store else _store_file(project.root, store_path)
+    if store_file is not None:
+        check_store_file(store_file, Path(out_dir), new_store and not dry_run)
+    with contextlib.nullcontext() if store_file is None else \
+            _open_store(store_file, dry_run=dry_run) as store, _Phases() as phases:
         report = evaluate_portfolio(project, [Path(i) for i in inputs], Path(out_dir), when, lang,
                                     phases, None if no_documents else write_documents, sheet=sheet,
                                     workers=workers, dask=dask_address, store=store,

@@ -5,6 +5,7 @@ Every input record ends in exactly one of results.jsonl and rejected.jsonl.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections import Counter
@@ -13,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .io.writers import AtomicDir, inside, safe_name
+from .io.writers import AtomicDir, inside, read_marker, safe_name
 from .model import Project
 from .pipeline import CHUNK_SIZE, Inline, Processes, run_pipeline
 from .progress import Clock, Progress
@@ -22,7 +23,8 @@ from . import schedule
 from .schedule import Moved, StepKey
 from .store import Store
 from .store.plans import booked_steps
-from .store.runs import StoreSink
+from .errors import KamError, Problem
+from .store.runs import StoreSink, run_recorded
 
 
 @dataclass(frozen=True)
@@ -124,14 +126,20 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
     # back; another callable (a test's, an embedding's) is given every final result at the end
     documents = write_documents is not None
     custom = documents and write_documents is not render_documents
+    if store is not None:
+        refuse_store_inside(store.path, out_dir)
     executor = make_executor(project, workers, dask)
     sink = None
+    output = AtomicDir(out_dir, committed=run_recorded)
     try:
-        with AtomicDir(out_dir) as staging:
+        with output as staging:
             spill = staging / ".spill"
             spill.mkdir()
             if store is not None:
                 sink = StoreSink(store, project, as_of, inputs, sheet)
+                if not store.dry_run:
+                    output.record({"store": str(Path(store.path).resolve()), "run_key": sink.key,
+                                   "run_id": sink.info.run_id})
             out = run_pipeline(project, [Path(p) for p in inputs], as_of, lang, executor, spill, sheet=sheet,
                                progress=progress, chunk_size=chunk_size,
                                held_back=sink.held_back if sink is not None else None)
@@ -170,6 +178,8 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
             (staging / "summary.json").write_text(
                 json.dumps(report.summary(), ensure_ascii=False, indent=2) + "\n", "utf-8")
             files = _count_files(staging)
+            if sink is not None and store is not None:
+                output.before_swap = store.commit  # the store first: then the output takes its place
             # in place of the previous output, which goes: tens of seconds for many documents
             placing = Clock(progress, "output", "files", files)
         placing.end(files)
@@ -254,6 +264,44 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
     report.timings["store"] = round(store_seconds, 3)
     report.timings["finish_cpu"] = round(render_seconds, 3)
     return done
+
+
+def refuse_store_inside(store_path: Path, out_dir: Path) -> None:
+    """Every run replaces the output folder whole: a store inside it would go with it."""
+    out = Path(os.path.realpath(out_dir))
+    store = Path(os.path.realpath(store_path))
+    if store == out or store.is_relative_to(out):
+        raise KamError(Problem(str(store_path), 0, 0,
+                               f"the state store is inside the output folder {out_dir}, which every run "
+                               "replaces whole: the plan history would go with it. Keep the store outside "
+                               "(--store PATH, e.g. .kam/state.sqlite beside the project) or choose another --out"))
+
+
+def check_store_file(store_path: Path, out_dir: Path, new_store: bool = False) -> None:
+    """Before a run opens its store: a store that is empty, or missing although the output
+    folder's last run was recorded in it, has lost its plan history; starting afresh would
+    report every plan as new and say nothing. That takes --new-store, on purpose."""
+    refuse_store_inside(store_path, out_dir)
+    path = Path(store_path)
+    again = "; or, to start a new plan history on purpose, run with --new-store"
+    if path.is_file() and path.stat().st_size == 0:
+        if new_store:
+            path.unlink()
+            return
+        raise KamError(Problem(str(path), 0, 0, "the state store is empty (0 bytes): the plan history it held "
+                                                "is gone (an interrupted copy, a full disk?). Restore it from a "
+                                                "backup" + again))
+    if new_store:
+        if path.exists():
+            raise KamError(Problem(str(path), 0, 0, "--new-store starts a new plan history, but this state store "
+                                                    "exists: move it away first, or drop --new-store"))
+        return
+    if not path.exists():
+        info = read_marker(Path(out_dir))
+        if info.get("store") == str(path.resolve()):
+            raise KamError(Problem(str(path), 0, 0, f"the state store is missing, but the output folder {out_dir} "
+                                                    f"was written by run {info.get('run_id')} recorded in it: the "
+                                                    "plan history is gone. Restore the file from a backup" + again))
 
 
 def _schedule(project: Project, demands: list, as_of: date, store: Store | None) -> dict:

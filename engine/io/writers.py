@@ -7,12 +7,14 @@ path outside the output folder."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
 import unicodedata
 from pathlib import Path
 from types import TracebackType
+from typing import Callable
 
 from ..errors import KamError, Problem
 
@@ -30,10 +32,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class AtomicDir:
-    """`with AtomicDir(out) as staging:` write into staging; on success it becomes `out`."""
+MARKER_TEXT = "written by kam; replaced whole on every run\n"
 
-    def __init__(self, target: Path):
+
+def read_marker(folder: Path) -> dict:
+    """The run a kam output folder (or a staging folder) belongs to: {"store", "run_key",
+    "run_id"} as written by AtomicDir.record; {} when it says nothing more."""
+    try:
+        lines = (folder / MARKER).read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    try:
+        info = json.loads(lines[1]) if len(lines) > 1 else {}
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+class AtomicDir:
+    """`with AtomicDir(out) as staging:` write into staging; on success it becomes `out`.
+
+    With a state store, the output and the store commit together (issue 17). The order:
+    the staging folder is complete and synced to disk; `before_swap` commits the store (the
+    decision: from here on the run happened); the two renames put the staging folder in the
+    target's place; only then is the previous output removed. A run killed at any point leaves
+    its staging folder (whose marker names the run, see `record`) and maybe the previous
+    output beside the target; the next run's sweep finishes the job: a staging folder whose
+    run the store recorded takes the target's place (roll forward), any other is removed,
+    and a previous output whose target is missing is put back. So the output and the store
+    are the old pair or the new pair, whatever instant the kill came."""
+
+    def __init__(self, target: Path, committed: Callable[[dict], bool | None] | None = None):
         self.shown = str(target)
         # '.' and '..' have no name to stage beside; a link stays, the folder it points to is
         # replaced (moving the link aside left it behind as .<name>.old-<pid>)
@@ -42,6 +71,8 @@ class AtomicDir:
             raise KamError(Problem(str(target), 0, 0, "refusing to write to the root folder"))
         self.staging = self.target.parent / f".{self.target.name}.staging-{os.getpid()}"
         self.backup = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
+        self.committed = committed  # did the store record the run a leftover staging folder names?
+        self.before_swap: Callable[[], None] | None = None  # the store's commit
 
     def __enter__(self) -> Path:
         t = self.target
@@ -53,7 +84,7 @@ class AtomicDir:
             self._sweep()
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging.mkdir()
-            (self.staging / MARKER).write_text("written by kam; replaced whole on every run\n")
+            (self.staging / MARKER).write_text(MARKER_TEXT)
         except OSError as exc:
             shutil.rmtree(self.staging, ignore_errors=True)
             raise self._unwritable(exc) from None
@@ -71,13 +102,37 @@ class AtomicDir:
         names = [Path(os.path.realpath(n)) for n in (exc.filename, exc.filename2) if n is not None]
         return any(n.is_relative_to(ours[0]) or n in ours for n in names)
 
+    def recover(self) -> None:
+        """Finish what a killed run (no `finally` ran) left beside the target: see the class."""
+        self._sweep()
+
     def _sweep(self) -> None:
-        """Remove what a killed run (no `finally` ran) left beside the target."""
-        for kind in ("staging", "old"):
-            for left in self.target.parent.glob(f".{glob_escape(self.target.name)}.{kind}-*"):
-                pid = left.name.rsplit("-", 1)[-1]
-                if pid.isdigit() and not _alive(int(pid)) and (left / MARKER).exists():
-                    shutil.rmtree(left, ignore_errors=True)
+        def left(kind: str) -> list[Path]:
+            out = []
+            for folder in sorted(self.target.parent.glob(f".{glob_escape(self.target.name)}.{kind}-*")):
+                pid = folder.name.rsplit("-", 1)[-1]
+                if pid.isdigit() and not _alive(int(pid)) and (folder / MARKER).exists():
+                    out.append(folder)
+            return out
+
+        for staged in left("staging"):
+            info = read_marker(staged)
+            if info and self.committed is not None and self.committed(info):
+                aside = staged.with_name(staged.name.replace(".staging-", ".old-", 1))
+                if self.target.exists() and not aside.exists():
+                    os.replace(self.target, aside)
+                if not self.target.exists():
+                    os.replace(staged, self.target)  # roll forward: the store has this run
+            shutil.rmtree(staged, ignore_errors=True)
+        for old in left("old"):
+            if not self.target.exists():
+                os.replace(old, self.target)  # killed between the two renames, nothing decided
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def record(self, info: dict) -> None:
+        """Name the run this output belongs to in its marker (store path, run key and id)."""
+        (self.staging / MARKER).write_text(MARKER_TEXT + json.dumps(info, ensure_ascii=False) + "\n", "utf-8")
 
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is not None:
@@ -85,6 +140,13 @@ class AtomicDir:
             if isinstance(exc, OSError) and self._written_here(exc):  # a read-only or full disk
                 raise self._unwritable(exc) from None
             return
+        try:
+            _sync()  # the staged files are on disk before the store says the run happened
+            if self.before_swap is not None:
+                self.before_swap()
+        except BaseException:
+            shutil.rmtree(self.staging, ignore_errors=True)  # nothing decided: the old pair stays
+            raise
         moved = False
         try:
             if self.target.exists():
@@ -94,11 +156,22 @@ class AtomicDir:
         except BaseException as failed:
             if moved and not self.target.exists():
                 os.replace(self.backup, self.target)  # put the previous output back
-            shutil.rmtree(self.staging, ignore_errors=True)
+            if self.before_swap is None:
+                shutil.rmtree(self.staging, ignore_errors=True)
+            # else the store has the run: the staging folder stays for the next run to put in place
             if isinstance(failed, OSError) and self._written_here(failed):
                 raise self._unwritable(failed) from None
             raise
+        _sync()  # the renames are on disk before the previous output goes
         shutil.rmtree(self.backup, ignore_errors=True)
+
+
+def _sync() -> None:
+    """One sync for the whole file system instead of one fsync per document."""
+    try:
+        os.sync()
+    except (AttributeError, OSError):  # not on this platform
+        pass
 
 
 def glob_escape(name: str) -> str:

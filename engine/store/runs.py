@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sqlite3
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -95,7 +98,7 @@ class StoreSink:
         self.accounts = 0
         inputs = [Path(p) for p in inputs]
         shas = [file_sha256(p) for p in inputs]
-        key = run_key(project.yaml_digest, as_of, shas, sheet)
+        self.key = key = run_key(project.yaml_digest, as_of, shas, sheet)
         store.begin()
         try:
             self.info = RunInfo(store.path, self.day, None, dry_run=store.dry_run)
@@ -233,6 +236,24 @@ _NOTHING = rc.Outcome((), ())
 
 def _json(ids: Sequence[str]) -> str:
     return orjson.dumps(list(ids)).decode() if ids else "[]"
+
+
+def run_recorded(info: Mapping[str, Any]) -> bool | None:
+    """Whether the store an output folder's marker names (engine/io/writers.py) has recorded
+    that run: the decision a killed run's leftovers are finished by. None: no store named."""
+    path, key = info.get("store"), info.get("run_key")
+    if not isinstance(path, str) or not isinstance(key, str):
+        return None
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute("SELECT 1 FROM runs WHERE run_key = ?", (key,)).fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
 
 
 def _scheduled(a: AccountIn, moved: Mapping[StepKey, Moved]) -> tuple[dict[str, list[tuple[str, str]]], dict]:
