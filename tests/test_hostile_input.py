@@ -3,6 +3,7 @@ limits every reader keeps. Each case ends evaluated, rejected with its reason (a
 or refused before anything is written - exit 1 and a message naming the file and line."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from cli import main
 from engine.accounts import load_accounts
 from engine.errors import KamError
-from engine.io import csv_reader
+from engine.io import csv_reader, csv_text
 from engine.io.readers import read_table
 from engine.project import load_project
 
@@ -141,6 +142,96 @@ def test_a_cell_over_the_limit_refuses_the_file(tmp_path):
     f.write_text("account_id,name\nA1,x\nA2," + "y" * 1_000_001 + "\nA3,z\n", "utf-8")
     assert both_refuse(f) == (f"{f}:3:0: a cell on this line is longer than 1000000 characters, the most a "
                               f"cell may hold: shorten it (is this an export of accounts?)")
-    assert not csv_reader._plain_lines(f)  # the main process reads it, and stops at it
+    assert not csv_text.scan(f, f.read_bytes()[:100], str(f)).plain  # read by the main process, which stops
     r = evaluate(f, tmp_path / "out")
     assert r.exit_code == 1 and not (tmp_path / "out").exists()
+
+
+# ---- 6: lines in another encoding -----------------------------------------------------------
+
+def russian_export(n: int = 200) -> list[str]:
+    """The example accounts with Cyrillic names (ИП Иванов: И is D0 98 in UTF-8, and 0x98 is
+    no Windows-1251 byte - the line the old reader blamed)."""
+    lines = [EXAMPLE[0]]
+    for i, line in enumerate(EXAMPLE[1:n + 1]):
+        aid, _, rest = line.split(",", 2)
+        lines.append(f"{aid},ООО «Ромашка-{i}» ИП Иванов,{rest}")
+    return lines
+
+
+def write(path: Path, lines: list[str], encodings: dict[int, str], default: str = "utf-8") -> Path:
+    """Lines encoded each as `encodings` says (line number -> codec), the others in `default`
+    ('utf-8-sig': UTF-8 after a BOM)."""
+    bom = b"\xef\xbb\xbf" if default == "utf-8-sig" else b""
+    path.write_bytes(bom + b"".join(x.encode(encodings.get(i, default.replace("-sig", "")))
+                                    for i, x in enumerate(lines, start=1)))
+    return path
+
+
+NOT_UTF8 = ("line {line} is not UTF-8 text like the rest of the file (byte 0xCE at column {column}; "
+            "Windows-1251?): save the file in one encoding")
+
+
+def test_one_windows_1251_line_in_a_utf8_file_is_rejected_and_the_rest_reads_right(tmp_path):
+    """The whole file was decoded as Windows-1251: every name garbled, exit 0."""
+    f = write(tmp_path / "accounts.csv", russian_export(), {51: "cp1251"})
+    r = evaluate(f, tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert "200 accounts read: 199 evaluated, 1 rejected" in r.output
+    rejected = [json.loads(x) for x in (tmp_path / "out" / "rejected.jsonl").read_text("utf-8").splitlines()]
+    assert rejected == [{"source": str(f), "row": 51, "account_id": "ACC-0049",
+                         "reason": NOT_UTF8.format(line=51, column=10),
+                         "errors": [{"field": None, "reason": NOT_UTF8.format(line=51, column=10)}]}]
+    results = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text("utf-8").splitlines()]
+    names = {x["account_id"]: x["name"] for x in results}
+    assert len(names) == 199 and names["ACC-0050"] == "ООО «Ромашка-50» ИП Иванов"
+
+
+def test_a_bad_line_far_down_is_rejected_at_its_own_line(tmp_path):
+    """It was reported at line 31, the first UTF-8 line with a byte Windows-1251 lacks."""
+    lines = russian_export()
+    lines = lines[:1] + [lines[1 + i % 200].replace("ACC-", f"R{i}-") for i in range(2000)]
+    f = write(tmp_path / "accounts.csv", lines, {1501: "cp1251"})
+    for records in (read_all(f), blocks(f, 128)):
+        assert [(r.row, r.problem) for r in records if r.problem] == [(1501, NOT_UTF8.format(line=1501, column=12))]
+        assert len(records) == 2000 and records[29].cells["name"] == "ООО «Ромашка-29» ИП Иванов"
+
+
+@pytest.mark.parametrize("encodings, default, problems", [
+    # a Windows-1251 file with a UTF-8 line: read as Windows-1251 the line would be garbled
+    ({4: "utf-8"}, "cp1251", [(4, "line 4 is UTF-8 text in a Windows-1251 file (read as Windows-1251 it would be "
+                                  "garbled): save the file in one encoding")]),
+    # the first lines do not outvote the file
+    ({2: "utf-8", 3: "utf-8"}, "cp1251", [(2, "line 2 is UTF-8 text in a Windows-1251 file (read as Windows-1251 "
+                                              "it would be garbled): save the file in one encoding"),
+                                          (3, "line 3 is UTF-8 text in a Windows-1251 file (read as Windows-1251 "
+                                              "it would be garbled): save the file in one encoding")]),
+    ({7: "cp1251"}, "utf-8-sig", [(7, NOT_UTF8.format(line=7, column=10))]),
+])
+def test_the_majority_of_lines_decides_the_encoding(tmp_path, encodings, default, problems):
+    lines = russian_export(8)
+    f = write(tmp_path / "a.csv", lines, encodings, default)
+    for records in (read_all(f), blocks(f, 3)):
+        assert [(r.row, r.problem) for r in records if r.problem] == problems
+        good = [r for r in records if not r.problem]
+        assert all(r.cells["name"].startswith("ООО «Ромашка-") for r in good) and len(good) == 8 - len(problems)
+        assert [r.cells["account_id"] for r in records] == [f"ACC-{i:04d}" for i in range(8)]
+
+
+def test_a_multi_line_record_with_a_line_in_another_encoding_is_rejected(tmp_path):
+    lines = ['account_id,name,nps\n', 'A1,"Альфа\n', 'вторая строка",5\n', 'A2,Бета,6\n']
+    f = write(tmp_path / "a.csv", lines, {3: "cp1251"})
+    records = read_all(f)
+    assert [(r.row, r.cells["account_id"], r.problem) for r in records] == [
+        (2, "A1", "line 3 is not UTF-8 text like the rest of the file (byte 0xE2 at column 1; Windows-1251?): "
+                  "save the file in one encoding"),
+        (4, "A2", None)]
+
+
+def test_a_header_in_another_encoding_is_the_file_error(tmp_path):
+    lines = ["ИД,name\n", "A1,Альфа\n", "A2,Бета\n", "A3,Гамма\n"]
+    f = write(tmp_path / "a.csv", lines, {1: "cp1251"})
+    with pytest.raises(KamError) as exc:
+        read_table(f, {"ИД": "account_id"}, PROJECT.metrics)
+    assert str(exc.value) == (f"{f}:1:0: the header: line 1 is not UTF-8 text like the rest of the file (byte 0xC8 "
+                              f"at column 1; Windows-1251?): save the file in one encoding")

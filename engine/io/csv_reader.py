@@ -1,13 +1,16 @@
 """CSV/TSV: encoding, delimiter and decimal mark are sniffed, then the file is streamed.
 
-Encoding: a BOM decides (UTF-8, UTF-16); otherwise UTF-8 if the whole file decodes as
-UTF-8, else Windows-1251 (checked in a streaming pass, so a Cyrillic byte on the last line
-still switches it). Delimiter: the one of , ; TAB | that splits a header into columns
+Encoding: engine/io/csv_text.py - a BOM decides, else the lines vote (UTF-8 or Windows-1251),
+and a line in another encoding than the file's is a rejected record. Delimiter: the one of , ; TAB | that splits a header into columns
 giving the required metrics, and into the most columns with the rows agreeing on the width
 (quotes respected); Excel's `sep=;` first line wins. The header is found as
 engine/io/header.py says (titles above it skipped, sub-headers joined). Decimal mark: the
 numbers of the first rows below the header vote ('12,5' vs '12.5'); on a tie a `;` file is
 taken as a Russian-locale export with decimal commas.
+
+Strict where Python's csv is lenient: a quote never closed is the file's error at the line
+it opens (Python's csv makes the rest of the file one cell), and so is a cell over MAX_FIELD
+(after it Python's csv goes on from the next line, inside a quoted cell as if it were a row).
 """
 from __future__ import annotations
 
@@ -16,21 +19,20 @@ import csv
 import io
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import KamError, Problem
+from .csv_text import Foreign, scan
 from .header import Header, find_header, head
+from .limits import MAX_FIELD
 from .table import Columns, Layout, RawRecord, Table, row_problem
 
 SAMPLE = 1 << 16
-CHUNK = 1 << 20
-MAX_FIELD = 1_000_000
 DELIMITERS = (",", ";", "\t", "|")
-BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _SEP_LINE = re.compile(r"sep=([^\r\n])\r?(\n|$)")
 _NUM = r"[-+\u2212]?\d[\d\s\u00a0\u202f{}]*"
 _COMMA_DECIMAL = re.compile(_NUM.format(".") + r",\d+")
@@ -46,14 +48,17 @@ def read_csv(path: Path, columns: Columns, layout: Layout = Layout()) -> Table:
         start = f.read(SAMPLE)
     if not start.strip():
         raise KamError(Problem(source, 1, 1, "the file is empty: expected a header row"))
-    encoding = _encoding(path, start, source)
-    sample = _sample(start, encoding, complete=len(start) < SAMPLE)
+    text = scan(path, start, source)
+    sample = _sample(start, text.encoding, complete=len(start) < SAMPLE)
     sep = _SEP_LINE.match(sample)
     body = sample[sep.end():] if sep else sample
     delimiter = sep.group(1) if sep else _delimiter(body, path.suffix.lower(), columns, layout)
-    file = _File(path, source, encoding, 1 if sep else 0, delimiter)
+    file = _File(path, source, text.encoding, 1 if sep else 0, delimiter, text.foreign, text.plain)
     with file.open() as reader:
         header, top = _header(reader, file, columns, layout)
+    bad = file.foreign.first(header.first, header.last)
+    if bad is not None:
+        raise KamError(Problem(source, bad[0], 0, f"the header: {bad[1]}"))
     # the decimal mark is voted by the rows below the header (titles above it have no say)
     above = sum(1 for line, cells in top if line <= header.last and any(c.strip() for c in cells))
     table = Table(source, [], None, _decimal_comma(_rows(body, delimiter, 200)[above:], delimiter), iter(()))
@@ -110,17 +115,21 @@ class _Reader:
 @dataclass(frozen=True)
 class _File:
     """A CSV file as read: where, in which encoding, with which delimiter; `skip`: the lines
-    before the csv reader's first (Excel's `sep=` line)."""
+    before the csv reader's first (Excel's `sep=` line); `foreign`: the lines not in its
+    encoding (csv_text.py), read with replacement characters and their records rejected;
+    `plain`: it can be cut into blocks (see Block)."""
 
     path: Path
     source: str
     encoding: str
     skip: int
     delimiter: str
+    foreign: Foreign
+    plain: bool
 
     @contextmanager
     def open(self) -> Iterator[_Reader]:
-        with open(self.path, encoding=self.encoding, newline="") as f:
+        with open(self.path, encoding=self.encoding, errors="replace", newline="") as f:
             for _ in range(self.skip):
                 f.readline()
             yield _Reader(f, self.delimiter)
@@ -227,28 +236,37 @@ def _records(file: _File, header_line: int, names: list[str | None]) -> Iterator
         yield from _parse(_lines(reader, file), names, file.source)
 
 
-def _parse(lines: Iterable[tuple[int, list[str]]], names: list[str | None], source: str) -> Iterator[RawRecord]:
+Line = tuple[int, list[str], "str | None"]  # a row: the line it starts on, its cells, why it cannot be read
+
+
+def _parse(lines: Iterable[Line], names: list[str | None], source: str) -> Iterator[RawRecord]:
     width = len(names)
-    for line, cells in lines:
-        record = _record(source, names, width, line, cells)
+    for line, cells, problem in lines:
+        record = _record(source, names, width, line, cells, problem)
         if record is not None:
             yield record
 
 
-def _lines(reader: _Reader, file: _File) -> Iterator[tuple[int, list[str]]]:
-    """(line, cells) of every row: the part of reading that needs the whole stream in order
-    (quotes may hold line breaks). A cell over MAX_FIELD is the file's error."""
+def _lines(reader: _Reader, file: _File) -> Iterator[Line]:
+    """(line, cells, problem) of every row: the part of reading that needs the whole stream
+    in order (quotes may hold line breaks). A cell over MAX_FIELD is the file's error; a row
+    on a line not in the file's encoding, a record rejected for it."""
+    foreign = file.foreign
     for line, cells in _cells(reader, file):
         if cells is None:
             raise file.too_long(line, reader.line_num + file.skip)
-        yield line, cells
+        bad = foreign.first(line, reader.line_num + file.skip) if foreign else None
+        yield line, cells, (None if bad is None else bad[1])
 
 
-def _record(source: str, names: list[str | None], width: int, line: int, cells: list[str]) -> RawRecord | None:
+def _record(source: str, names: list[str | None], width: int, line: int, cells: list[str],
+            problem: str | None = None) -> RawRecord | None:
     """A row as a record, or None for a blank line (or only delimiters): no record."""
     if not any(c.strip() for c in cells):
         return None
     row = {n: c for n, c in zip(names, cells) if n}
+    if problem is not None:
+        return RawRecord(source, line, row, problem)  # cells (with replacement characters): for its id
     if len(cells) < width or any(c.strip() for c in cells[width:]):
         return RawRecord(source, line, row, row_problem(len(cells), width))  # cells: for its id
     return RawRecord(source, line, row)
@@ -285,21 +303,28 @@ class Block:
     encoding: str
     delimiter: str
     names: list[str | None]
+    foreign: dict[int, str] = field(default_factory=dict)  # line -> why it is not in the encoding
 
     def records(self) -> Iterator[RawRecord]:
-        yield from _parse(enumerate(self._rows(), start=self.lines_before + 1), self.names, self.source)
+        get = self.foreign.get
+        yield from _parse(((line, cells, get(line)) for line, cells in
+                           enumerate(self._rows(), start=self.lines_before + 1)), self.names, self.source)
 
     def columns(self) -> tuple[range, dict[str, tuple]] | None:
         """The block as columns (metric id -> cells) with each record's line, when every line
         is a record of exactly the header's width - the common case, read without a dict per
-        record. None otherwise (a blank line, a ragged row): then `records`."""
+        record. None otherwise (a blank line, a ragged row, a line not in the file's
+        encoding): then `records`."""
+        if self.foreign:
+            return None
         rows = self._rows()
         # no quotes and no lone CR in the file (see Block): line k of the block is record k
         return _as_columns(self.names, rows, range(self.lines_before + 1, self.lines_before + 1 + len(rows)))
 
     def _rows(self) -> list[list[str]]:
-        # no line of the file is as long as MAX_FIELD (_plain_lines): csv.reader cannot fail
-        return list(csv.reader(io.StringIO(self.data.decode(self.encoding), newline=""), delimiter=self.delimiter))
+        # no line of the file is as long as MAX_FIELD (csv_text.Plain): csv.reader cannot fail
+        text = self.data.decode(self.encoding, "replace" if self.foreign else "strict")
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter))
 
 
 @dataclass
@@ -309,13 +334,15 @@ class Rows:
 
     source: str
     names: list[str | None]
-    rows: list[tuple[int, list[str]]]  # (line, cells)
+    rows: list[Line]
 
     def records(self) -> Iterator[RawRecord]:
         yield from _parse(self.rows, self.names, self.source)
 
     def columns(self) -> tuple[list[int], dict[str, tuple]] | None:
-        return _as_columns(self.names, [cells for _, cells in self.rows], [line for line, _ in self.rows])
+        if any(problem is not None for _, _, problem in self.rows):
+            return None
+        return _as_columns(self.names, [cells for _, cells, _ in self.rows], [line for line, _, _ in self.rows])
 
 
 _SPLITTABLE = {"utf-8", "utf-8-sig", "cp1251"}  # ASCII-compatible: 0x0A is only ever a line feed
@@ -324,7 +351,7 @@ _SPLITTABLE = {"utf-8", "utf-8-sig", "cp1251"}  # ASCII-compatible: 0x0A is only
 def _blocks(file: _File, header_line: int, names: list[str | None], lines: int) -> Iterator[Block | Rows]:
     """The file's records as blocks of `lines` lines the workers parse, or, when the file
     cannot be cut safely (see Block), as rows parsed here, `lines` rows at a time."""
-    if file.encoding not in _SPLITTABLE or not _plain_lines(file.path):
+    if file.encoding not in _SPLITTABLE or not file.plain:
         return _row_chunks(file, header_line, names, lines)
 
     def generate() -> Iterator[Block]:
@@ -337,8 +364,10 @@ def _blocks(file: _File, header_line: int, names: list[str | None], lines: int) 
                 if not chunk:
                     return
                 # a BOM belongs to the first line only: later blocks are plain UTF-8
+                foreign = file.foreign.within(before + 1, before + len(chunk)) if file.foreign else {}
                 yield Block(file.source, b"".join(chunk), before,
-                            "utf-8" if file.encoding == "utf-8-sig" else file.encoding, file.delimiter, names)
+                            "utf-8" if file.encoding == "utf-8-sig" else file.encoding, file.delimiter, names,
+                            foreign)
                 before += len(chunk)
     return generate()
 
@@ -350,81 +379,6 @@ def _row_chunks(file: _File, header_line: int, names: list[str | None], size: in
         rows = _lines(reader, file)
         while chunk := list(islice(rows, size)):
             yield Rows(file.source, names, chunk)
-
-
-def _plain_lines(path: Path) -> bool:
-    """No quote character, no CR without its LF and no line as long as MAX_FIELD bytes (no
-    cell that long, then) anywhere in the file."""
-    tail = b""
-    since = 0  # bytes since the last line feed
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            if b'"' in chunk:
-                return False
-            both = tail + chunk
-            if both.count(b"\r") != both.count(b"\r\n") + (1 if both.endswith(b"\r") else 0):
-                return False
-            tail = chunk[-1:] if chunk.endswith(b"\r") else b""
-            first, last = chunk.find(b"\n"), chunk.rfind(b"\n")
-            if since + (len(chunk) if first < 0 else first) >= MAX_FIELD or _long_line(chunk, first, last):
-                return False
-            since = since + len(chunk) if first < 0 else len(chunk) - last - 1
-    return not tail
-
-
-def _long_line(chunk: bytes, first: int, last: int) -> bool:
-    """Whether a line between the first and the last line feed of `chunk` is MAX_FIELD bytes long."""
-    if last - first <= MAX_FIELD:
-        return False
-    return any(len(line) >= MAX_FIELD for line in chunk[first + 1:last].split(b"\n"))
-
-
-def _encoding(path: Path, head: bytes, source: str) -> str:
-    for bom, name in BOMS:
-        if head.startswith(bom):
-            return _checked(path, name, source)
-    if b"\x00" in head:
-        raise KamError(Problem(source, 0, 0, "this is not a text (CSV) file: it contains binary data "
-                                             "(an .xlsx or .parquet file under another name?)"))
-    if _first_bad_byte(path, "utf-8") is None:
-        return "utf-8"
-    return _checked(path, "cp1251", source)
-
-
-def _checked(path: Path, encoding: str, source: str) -> str:
-    bad = _first_bad_byte(path, encoding)
-    if bad is None:
-        return encoding
-    line = _line_of(path, bad)
-    raise KamError(Problem(source, line, 0, f"cannot decode the file as UTF-8 or Windows-1251 "
-                                            f"(byte {bad} on line {line})"))
-
-
-def _first_bad_byte(path: Path, encoding: str) -> int | None:
-    """Offset of the first byte that does not decode, streaming the file in chunks."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    done = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                return done + max(exc.start, 0)
-            done += len(chunk)
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return done
-    return None
-
-
-def _line_of(path: Path, offset: int) -> int:
-    lines, done = 1, 0
-    with open(path, "rb") as f:
-        while done < offset and (chunk := f.read(min(CHUNK, offset - done))):
-            lines += chunk.count(b"\n")
-            done += len(chunk)
-    return lines
 
 
 def _sample(head: bytes, encoding: str, complete: bool) -> str:

@@ -1,0 +1,6 @@
+"""The limits every reader keeps, in one place: the README's Limits section lists them with
+these numbers (tests/test_hostile_input.py checks that it does)."""
+from __future__ import annotations
+
+MAX_FIELD = 1_000_000  # characters in one cell
+MAX_LINE = 16_000_000  # bytes in one line of a text file (CSV, JSON Lines)
