@@ -4,8 +4,13 @@ or refused before anything is written - exit 1 and a message naming the file and
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -235,3 +240,48 @@ def test_a_header_in_another_encoding_is_the_file_error(tmp_path):
         read_table(f, {"ИД": "account_id"}, PROJECT.metrics)
     assert str(exc.value) == (f"{f}:1:0: the header: line 1 is not UTF-8 text like the rest of the file (byte 0xC8 "
                               f"at column 1; Windows-1251?): save the file in one encoding")
+
+
+# ---- 8: limits for every reader ---------------------------------------------------------------
+
+def test_json_lines_over_the_limits_are_rejected_lines(tmp_path):
+    f = tmp_path / "a.jsonl"
+    wide = {f"k{i}": i for i in range(16_385)}
+    with f.open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"account_id": "A1", "name": "x" * 1_000_001}) + "\n")
+        out.write(json.dumps({"account_id": "A2", "name": "y" * 16_000_000}) + "\n")  # a line of 16,000,036 bytes
+        out.write(json.dumps(dict(wide, account_id="A3")) + "\n")
+        out.write(json.dumps({"account_id": "A4", "name": "Альфа"}) + "\n")
+    assert [(r.row, r.problem) for r in read_all(f)] == [
+        (1, "the cell of 'name' is 1000001 characters long; a cell holds at most 1000000"),
+        (2, "the line is longer than 16000000 bytes, the most a line may be"),
+        (3, "the object has 16386 keys; a record has at most 16384"),
+        (4, None)]
+
+
+def test_csv_lines_and_headers_over_the_limits_refuse_the_file(tmp_path):
+    wide = tmp_path / "wide.csv"
+    wide.write_text("account_id," + ",".join(f"c{i}" for i in range(16_384)) + "\nA1\n", "utf-8")
+    with pytest.raises(KamError) as exc:
+        read_all(wide)
+    assert str(exc.value) == f"{wide}:1:16385: the header has 16385 columns; kam reads at most 16384"
+    long = tmp_path / "long.csv"
+    long.write_bytes(b"account_id,name\nA1,x\nA2," + b"y" * 16_000_001 + b"\nA3,z\n")
+    with pytest.raises(KamError) as exc:
+        read_all(long)
+    assert str(exc.value) == (f"{long}:3:0: the line is longer than 16000000 bytes, the most a line may be: is this "
+                              f"an export of accounts?")
+
+def test_an_account_id_over_256_characters_is_rejected(tmp_path):
+    """In the records path and in the workers' column path alike."""
+    f = tmp_path / "a.csv"
+    f.write_text("account_id,name\n" + "A" * 256 + ",x\n" + "B" * 257 + ",y\n" + "C" * 100000 + ",z\n", "utf-8")
+    want = [(3, "account_id: 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB…' is 257 characters long; an account id has at "
+                "most 256"),
+            (4, "account_id: 'CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC…' is 100000 characters long; an account id has "
+                "at most 256")]
+    assert [(r["row"], r["reason"]) for r in load_accounts(PROJECT, [f]).rejected] == want
+    r = evaluate(f, tmp_path / "out", "--max-rejected", "100")
+    assert r.exit_code == 0, r.output
+    rejected = [json.loads(x) for x in (tmp_path / "out" / "rejected.jsonl").read_text("utf-8").splitlines()]
+    assert [(x["row"], x["reason"]) for x in rejected] == want
