@@ -285,3 +285,78 @@ def test_an_account_id_over_256_characters_is_rejected(tmp_path):
     assert r.exit_code == 0, r.output
     rejected = [json.loads(x) for x in (tmp_path / "out" / "rejected.jsonl").read_text("utf-8").splitlines()]
     assert [(x["row"], x["reason"]) for x in rejected] == want
+
+
+def peak_mib(path: Path) -> tuple[str, int]:
+    """What reading `path` says, and the reading process's peak memory in MiB (a process of
+    its own: calamine and Arrow allocate outside Python, where tracemalloc does not see)."""
+    code = ("import resource, sys\nfrom pathlib import Path\nfrom engine.errors import KamError\n"
+            "from engine.io.readers import read_table\nfrom engine.project import load_project\n"
+            f"p = load_project(Path({str(ROOT)!r}))\n"
+            "try:\n    said = str(sum(1 for _ in read_table(Path(sys.argv[1]), p.columns, p.metrics).records))\n"
+            "except KamError as exc:\n    said = str(exc)\n"
+            "status = Path('/proc/self/status')\n"  # VmHWM: this process's own peak (ru_maxrss counts the parent's)
+            "hwm = [int(x.split()[1]) for x in status.read_text().splitlines() if x.startswith('VmHWM')] "
+            "if status.exists() else [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]\n"
+            "print(said)\nprint(hwm[0] // 1024)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    said, peak = done.stdout.rsplit("\n", 2)[:2]
+    return said, int(peak)
+
+
+def dictionary_bomb(path: Path) -> Path:
+    """The review's 7 KB file: one 1,000,000-character dictionary value referenced by 3,000 rows."""
+    big = pa.DictionaryArray.from_arrays(pa.array([0] * 3000, pa.int32()), pa.array(["x" * 1_000_000]))
+    pq.write_table(pa.table({"account_id": [f"A{i}" for i in range(3000)], "name": big}), path, compression="zstd")
+    return path
+
+
+def test_a_parquet_dictionary_bomb_is_refused_before_it_is_read(tmp_path):
+    """It took 12.4 GB of memory and wrote 3.1 GB."""
+    f = dictionary_bomb(tmp_path / "bomb.parquet")
+    assert f.stat().st_size < 10_000
+    message = (f"{f}:1001:0: the file's data would take more than 1000000000 bytes as read by this record: kam "
+               f"reads at most 1000000000 bytes of a file (a long text repeated by many rows?)")
+    r = evaluate(f, tmp_path / "out")
+    assert (r.exit_code, r.output) == (1, message + "\n")
+    assert not (tmp_path / "out").exists()
+    said, peak = peak_mib(f)
+    assert said == message and peak < 400, peak
+
+
+def test_a_parquet_text_over_the_cell_limit_is_its_records_rejection(tmp_path):
+    names = pa.array(["Альфа", "y" * 1_000_001, "Бета", "y" * 1_000_001]).dictionary_encode()
+    f = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"account_id": ["A1", "A2", "A3", "A4"], "name": names}), f)
+    loaded = load_accounts(PROJECT, [f])
+    assert [v["name"] for _, _, v in loaded.accepted] == ["Альфа", "Бета"]
+    reason = "the cell of 'name' is 1000001 characters long; a cell holds at most 1000000"
+    assert [(r["row"], r["account_id"], r["reason"]) for r in loaded.rejected] == [(3, "A2", reason), (5, "A4", reason)]
+
+
+def test_parquet_rows_of_a_repeated_value_count_against_the_limit(tmp_path, monkeypatch):
+    """Millions of rows of one value take a few bytes of Parquet: each row counts as read."""
+    from engine.io import parquet_reader
+
+    monkeypatch.setattr(parquet_reader, "MAX_UNPACKED", 50_000)
+    f = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"account_id": ["A"] * 10_000, "nps": [5] * 10_000}), f)
+    with pytest.raises(KamError) as exc:
+        read_all(f)
+    # a row: 'A' (1 byte) and a number (8 bytes) - the limit passes on row 5,556 + 1
+    assert str(exc.value) == (f"{f}:5557:0: the file's data would take more than 50000 bytes as read by this record: "
+                              f"kam reads at most 50000 bytes of a file (a long text repeated by many rows?)")
+
+
+def test_a_parquet_column_of_lists_that_could_unpack_too_far_is_refused(tmp_path, monkeypatch):
+    from engine.io import parquet_reader
+
+    f = tmp_path / "lists.parquet"
+    pq.write_table(pa.table({"account_id": ["A1", "A2"], "nps": [[1, 2], [3]]}), f)
+    assert [r.cells["nps"] for r in read_all(f)] == [[1, 2], [3]]  # within the limit: rejected by the records
+    monkeypatch.setattr(parquet_reader, "MAX_UNPACKED", 10)
+    with pytest.raises(KamError) as exc:
+        read_all(f)
+    assert str(exc.value).startswith(f"{f}: column 'nps' holds list<element: int64> values that may unpack to ")
+    assert str(exc.value).endswith(" bytes; kam reads at most 10 bytes of a file (and a metric is one value per row)")

@@ -6,3 +6,4 @@ MAX_FIELD = 1_000_000  # characters in one cell
 MAX_LINE = 16_000_000  # bytes in one line of a text file (CSV, JSON Lines)
 MAX_COLUMNS = 16_384  # columns of a header (Excel's own limit), keys of a JSON object
 MAX_ID = 256  # characters of an account id
+MAX_UNPACKED = 1_000_000_000  # bytes a Parquet file's data, or an .xlsx workbook's parts, take unpacked
