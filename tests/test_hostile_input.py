@@ -360,3 +360,138 @@ def test_a_parquet_column_of_lists_that_could_unpack_too_far_is_refused(tmp_path
         read_all(f)
     assert str(exc.value).startswith(f"{f}: column 'nps' holds list<element: int64> values that may unpack to ")
     assert str(exc.value).endswith(" bytes; kam reads at most 10 bytes of a file (and a metric is one value per row)")
+
+
+# .xlsx: workbooks written by hand, to say what calamine is given
+
+def workbook(path: Path, rows: str, shared: list[str] = (), raw_shared: bytes | None = None) -> Path:
+    """A one-sheet workbook ('S') whose sheetData is `rows` (XML) and whose shared texts are
+    `shared` (or the sharedStrings part `raw_shared`, written in pieces)."""
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
+                   'package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-'
+                   'package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override '
+                   'PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+                   'spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType='
+                   '"application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName='
+                   '"/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+                   'sharedStrings+xml"/></Types>')
+        z.writestr("_rels/.rels", f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+                   f'package/2006/relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" '
+                   f'Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", f'<?xml version="1.0"?><workbook {ns} xmlns:r="{rel}"><sheets><sheet name="S" '
+                   f'sheetId="1" r:id="rId1"/></sheets></workbook>')
+        z.writestr("xl/_rels/workbook.xml.rels", f'<?xml version="1.0"?><Relationships xmlns="http://schemas.'
+                   f'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/worksheet" '
+                   f'Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="{rel}/sharedStrings" '
+                   f'Target="sharedStrings.xml"/></Relationships>')
+        z.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0"?><worksheet {ns}><sheetData>{rows}</sheetData>'
+                   f'</worksheet>')
+        with z.open("xl/sharedStrings.xml", "w", force_zip64=True) as out:
+            if raw_shared is not None:
+                out.write(raw_shared)
+            else:
+                out.write(f'<?xml version="1.0"?><sst {ns}>'.encode())
+                for text in shared:
+                    out.write(f"<si><t>{text}</t></si>".encode())
+                out.write(b"</sst>")
+    return path
+
+
+def inline(ref: str, text: str) -> str:
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+HEAD = f'<row r="1">{inline("A1", "account_id")}{inline("B1", "name")}</row>'
+
+
+def test_an_xlsx_cell_of_400_mb_in_412_kb_is_refused_unread(tmp_path):
+    """It took 1.28 GB and accepted a 400 MB account id."""
+    f = tmp_path / "bomb.xlsx"
+    ns = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    with zipfile.ZipFile(workbook(tmp_path / "base.xlsx", HEAD + '<row r="2"><c r="A2" t="s"><v>0</v></c></row>',
+                                  ["x"])) as base, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+        for item in base.infolist():
+            if item.filename != "xl/sharedStrings.xml":
+                z.writestr(item.filename, base.read(item.filename))
+        with z.open("xl/sharedStrings.xml", "w", force_zip64=True) as out:
+            out.write(b'<?xml version="1.0"?><sst ' + ns + b"><si><t>")
+            for _ in range(400):
+                out.write(b"x" * 1_000_000)
+            out.write(b"</t></si></sst>")
+    info = zipfile.ZipFile(f).getinfo("xl/sharedStrings.xml")
+    assert f.stat().st_size < 450_000 and info.file_size > 400_000_000
+    message = (f"{f}: the workbook's part xl/sharedStrings.xml unpacks to {info.file_size} bytes from "
+               f"{info.compress_size} ({info.file_size // info.compress_size} times): kam reads parts that unpack to "
+               f"at most 100 times their size (a zip bomb?)")
+    said, peak = peak_mib(f)
+    assert said == message and peak < 200, peak
+
+
+def test_a_cell_far_out_is_refused_before_calamine_aborts(tmp_path):
+    """A 5 KB workbook with one cell at XFD1048576: calamine asked for 512 GiB and aborted
+    the process. Written in the common way, or otherwise (lowercase, quotes, no reference)."""
+    for name, far in [("common", '<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'),
+                      ("lower", "<row r='1048576'><c r='xfd1048576'><v>1</v></c></row>"),
+                      ("unreferenced", '<row r="999999">' + "<c><v>1</v></c>" * 100 + "</row>")]:
+        f = workbook(tmp_path / f"{name}.xlsx", HEAD + f'<row r="2">{inline("A2", "A1")}</row>' + far)
+        cell, span, cells = {"common": ("XFD1048576", "A1:XFD1048576", 17179869184),
+                             "lower": ("XFD1048576", "A1:XFD1048576", 17179869184),
+                             "unreferenced": ("BI999999", "A1:BI999999", 60999939)}[name]  # the 61st passes
+        row, col = int(cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")), csv_column(cell)
+        said, peak = peak_mib(f)
+        assert said == (f"{f}[S]:{row}:{col}: the sheet's cells span {span}, {cells} cells; kam reads sheets of at most "
+                        f"60000000 cells (is this cell, {cell}, a stray one?)"), said
+        assert peak < 200
+
+
+def csv_column(ref: str) -> int:
+    n = 0
+    for ch in ref:
+        if not ch.isalpha():
+            break
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def test_a_long_shared_text_shown_by_many_cells_is_refused(tmp_path):
+    """A 1,000,000-character text shown by 1,100 cells: calamine makes a copy for each cell."""
+    import random
+
+    text = "".join(random.Random(7).choices("abcdefghijklmnopqrstuvwxyz", k=1_000_000))  # no zip bomb
+    rows = HEAD + "".join(f'<row r="{i}">{inline(f"A{i}", f"A{i}")}<c r="B{i}" t="s"><v>0</v></c></row>'
+                          for i in range(2, 1102))
+    f = workbook(tmp_path / "shared.xlsx", rows, [text])
+    said, peak = peak_mib(f)
+    assert said == (f"{f}[S]:1001:2: the sheet's cells repeat its shared texts to more than 1000000000 bytes by this "
+                    f"cell, B1001; kam reads at most 1000000000 (one long text shown by many cells?)")
+    assert peak < 200
+
+
+def test_xlsx_cells_over_the_limits_are_their_records_rejection(tmp_path):
+    import random
+
+    text = "".join(random.Random(7).choices("abcdefghijklmnopqrstuvwxyz", k=1_000_001))
+    rows = (HEAD + f'<row r="2">{inline("A2", "A1")}{inline("B2", text)}</row>'
+            f'<row r="3">{inline("A3", "Z" * 257)}{inline("B3", "Альфа")}</row>'
+            f'<row r="4">{inline("A4", "A4")}{inline("B4", "Бета")}</row>')
+    f = workbook(tmp_path / "long.xlsx", rows)
+    loaded = load_accounts(PROJECT, [f])
+    assert [(r["row"], r["reason"]) for r in loaded.rejected] == [
+        (2, "the cell of 'name' is 1000001 characters long; a cell holds at most 1000000"),
+        (3, "account_id: 'ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ…' is 257 characters long; an account id has "
+            "at most 256")]
+    assert [v["account_id"] for _, _, v in loaded.accepted] == ["A4"]
+
+
+def test_a_workbook_that_unpacks_past_the_limit_is_refused(tmp_path, monkeypatch):
+    from engine.io import xlsx_check
+
+    f = workbook(tmp_path / "a.xlsx", HEAD + f'<row r="2">{inline("A2", "A1")}</row>')
+    monkeypatch.setattr(xlsx_check, "MAX_UNPACKED", 1000)
+    total = sum(i.file_size for i in zipfile.ZipFile(f).infolist())
+    with pytest.raises(KamError) as exc:
+        read_all(f)
+    assert str(exc.value) == f"{f}: the workbook unpacks to {total} bytes; kam reads at most 1000 (a zip bomb?)"

@@ -135,8 +135,9 @@ def plain(value: Any) -> Any:
 
 def too_long(cells: Mapping[str, Any]) -> str | None:
     """Why a record cannot be read when a cell of it (text, binary) is longer than MAX_FIELD."""
-    for name, value in cells.items():
-        if value.__class__ in (str, bytes) and len(value) > MAX_FIELD:
+    for value in cells.values():  # on every record of a workbook or JSON Lines file: kept short
+        if (value.__class__ is str or value.__class__ is bytes) and len(value) > MAX_FIELD:
+            name = next(n for n, v in cells.items() if v is value)
             return f"the cell of '{name}' is {len(value)} characters long; a cell holds at most {MAX_FIELD}"
     return None
 
