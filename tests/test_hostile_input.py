@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from cli import main
 from engine.accounts import load_accounts
 from engine.errors import KamError
-from engine.io import csv_reader, csv_text
+from engine.io import csv_reader, csv_text, xlsx_check
 from engine.io.readers import read_table
 from engine.project import load_project
 
@@ -495,3 +495,23 @@ def test_a_workbook_that_unpacks_past_the_limit_is_refused(tmp_path, monkeypatch
     with pytest.raises(KamError) as exc:
         read_all(f)
     assert str(exc.value) == f"{f}: the workbook unpacks to {total} bytes; kam reads at most 1000 (a zip bomb?)"
+
+
+def test_the_readme_lists_the_limits_the_readers_keep():
+    from engine.io import limits
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme[readme.index("\n## Limits"):]
+    section = section[section.index("**Input files**"):section.index("\n## ", 1)]
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| limit")}
+    assert rows == {
+        "a cell": f"{limits.MAX_FIELD:,} characters",
+        "an account id": f"{limits.MAX_ID:,} characters",
+        "a line": f"{limits.MAX_LINE:,} bytes",
+        "columns": f"{limits.MAX_COLUMNS:,} (Excel's own)",
+        "unpacked size": f"{limits.MAX_UNPACKED:,} bytes",
+        "packing": f"{limits.MAX_RATIO} times",
+        "a sheet's used range": f"{limits.MAX_SHEET_CELLS:,} cells",
+    }
+    assert f"over {xlsx_check.GRACE // (1 << 20)} MB" in section
