@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -147,6 +147,10 @@ def cell() -> st.SearchStrategy[str]:
        newline=st.sampled_from(["\n", "\r\n", "\r"]),
        quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
        suffix=st.sampled_from([".csv", ".tsv", ".txt"]))
+# csv.writer quotes a cell with a line break of its lineterminator only: 'a\rb' written with
+# '\n' line ends stays unquoted, and its CR ends a line as it does in Excel (the test was flaky)
+@example(header=["account_id"], rows=[["a\rb"]], delimiter=",", encoding="utf-8", newline="\n",
+         quoting=csv.QUOTE_MINIMAL, suffix=".csv")
 def test_hostile_csv_never_crashes_and_counts_add_up(header, rows, delimiter, encoding, newline, quoting, suffix):
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=delimiter, lineterminator=newline, quoting=quoting)
@@ -157,7 +161,9 @@ def test_hostile_csv_never_crashes_and_counts_add_up(header, rows, delimiter, en
         f.write_bytes(buf.getvalue().encode(encoding, errors="replace"))
         loaded = outcome([f])
     if loaded is not None and delimiter == "," and encoding.startswith("utf-8") and newline == "\n":
-        assert loaded.read <= len(rows)
+        # no record is made up: at most the rows below the header that the text holds
+        written = [r for r in csv.reader(io.StringIO(buf.getvalue(), newline="")) if any(c.strip() for c in r)]
+        assert loaded.read <= len(written) - 1
 
 
 @FAST

@@ -14,7 +14,7 @@ import re
 from typing import Any, Callable, Mapping, Sequence
 
 from ..model import Metric, Project
-from .records import FALSE_WORDS, TRUE_WORDS, Converter, FieldError, Mapper, _plan
+from .records import FALSE_WORDS, TRUE_WORDS, Converter, FieldError, Mapper, _plan, id_length
 
 # The plainest numbers: what `records._PLAIN` accepts, `float()` reads identically, and
 # MAX_ABS (1e15) can never refuse (at most 15 digits before the point).
@@ -78,13 +78,14 @@ def _boolean(cells: list[Any]) -> list[Any]:
 
 def _textual(metric: Metric) -> Callable[[list[Any]], list[Any]]:
     allowed = set(metric.values)
+    longest = id_length(metric) or float("inf")
 
     def convert(cells: list[Any]) -> list[Any]:
         out = []
         for x in cells:
             if x is None:
                 out.append(_MISSING)
-            elif x.__class__ is not str or "\x00" in x:
+            elif x.__class__ is not str or "\x00" in x or len(x) > longest:
                 out.append(_SLOW)
             else:
                 text = x.strip()

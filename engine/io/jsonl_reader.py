@@ -1,16 +1,19 @@
 """JSON Lines: one JSON object per line, streamed; the row number is the line number.
 
 A line that is not a JSON object (bad JSON, a list, a duplicate key, not UTF-8) is a
-rejected record, not a failed file: exports get cut and concatenated.
+rejected record, not a failed file: exports get cut and concatenated. So is a line over the
+limits (engine/io/limits.py): longer than MAX_LINE bytes (never read whole), an object of
+more than MAX_COLUMNS keys, a text value longer than MAX_FIELD characters.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from ..errors import KamError, Problem
-from .table import Columns, RawRecord, Table, plain
+from .limits import MAX_COLUMNS, MAX_LINE
+from .table import Columns, RawRecord, Table, plain, too_long
 
 
 MAX_KEYS = 1000
@@ -40,7 +43,7 @@ def _kind(value: Any) -> str:
 def read_jsonl(path: Path, columns: Columns) -> Table:
     source = str(path)
     with open(path, "rb") as f:
-        if not any(line.strip() for line in f):
+        if not any(line.strip() for line, _ in _lines(f)):
             raise KamError(Problem(source, 1, 1, "the file is empty: expected one JSON object per line"))
     table = Table(source, [], None, False, iter(()))
     table.records = _records(path, source, columns, table)
@@ -50,7 +53,10 @@ def read_jsonl(path: Path, columns: Columns) -> Table:
 def _records(path: Path, source: str, columns: Columns, table: Table) -> Iterator[RawRecord]:
     resolved: dict[str, str | None] = {}
     with open(path, "rb") as f:
-        for line, raw in enumerate(f, start=1):
+        for line, (raw, whole) in enumerate(_lines(f), start=1):
+            if not whole:
+                yield RawRecord(source, line, {}, f"the line is longer than {MAX_LINE} bytes, the most a line may be")
+                continue
             if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
@@ -71,6 +77,9 @@ def _records(path: Path, source: str, columns: Columns, table: Table) -> Iterato
                 continue
             if not isinstance(obj, dict):
                 yield RawRecord(source, line, {}, f"expected a JSON object, got {_kind(obj)}")
+                continue
+            if len(obj) > MAX_COLUMNS:
+                yield RawRecord(source, line, {}, f"the object has {len(obj)} keys; a record has at most {MAX_COLUMNS}")
                 continue
             cells: dict[str, Any] = {}
             origin: dict[str, str] = {}
@@ -95,4 +104,16 @@ def _records(path: Path, source: str, columns: Columns, table: Table) -> Iterato
             if clash:
                 yield RawRecord(source, line, {}, f"not a valid record: {clash}")
                 continue
-            yield RawRecord(source, line, cells)
+            yield RawRecord(source, line, cells, too_long(cells))
+
+
+def _lines(f: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """(line, whole) of every line (split at line feeds); a line longer than MAX_LINE bytes is
+    skipped in pieces, never held: (b"", False)."""
+    while raw := f.readline(MAX_LINE + 1):
+        if len(raw) <= MAX_LINE or raw.endswith(b"\n"):
+            yield raw, True
+            continue
+        while (more := f.readline(MAX_LINE)) and not more.endswith(b"\n"):
+            pass
+        yield raw[:0], False

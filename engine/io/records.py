@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 from ..model import Metric, Project
+from .limits import MAX_ID
 from .table import _fold
 
 TRUE_WORDS = {"true", "yes", "1", "да", "y", "t", "истина"}
@@ -137,6 +138,7 @@ def _textual(metric: Metric) -> Converter:
     allowed = set(metric.values)
     lowered = {v.lower(): v for v in metric.values}
     listed = ", ".join(metric.values)
+    longest = id_length(metric)
 
     def convert(raw: Any, decimal_comma: bool) -> str:
         if raw.__class__ is str:
@@ -152,12 +154,21 @@ def _textual(metric: Metric) -> Converter:
         text = text.strip()
         if "\x00" in text:
             raise ValueError("text contains a NUL character")
+        if longest is not None and len(text) > longest:
+            raise ValueError(f"{_brief(text)} is {len(text)} characters long; an account id has at most {longest}")
         if allowed and text not in allowed:
             if text.lower() in lowered:
                 return lowered[text.lower()]
             raise ValueError(f"{text[:40]!r} is not one of {listed}")
         return text
     return convert
+
+
+def id_length(metric: Metric) -> int | None:
+    """The most characters the metric's text may have: MAX_ID for the account id (an id of
+    more is no id, and it names files and plans); None for others (cells are capped by the
+    readers at MAX_FIELD)."""
+    return MAX_ID if metric.id == "account_id" else None
 
 
 def _converter(metric: Metric) -> Converter:

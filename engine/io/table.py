@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import KamError, Problem
+from .limits import MAX_COLUMNS, MAX_FIELD
 
 
 @dataclass
@@ -82,6 +83,9 @@ class Columns:
             shown.pop()  # trailing empty cells: a trailing delimiter or spreadsheet formatting
         if not shown:
             raise KamError(Problem(table.source, row, 1, "the header row is empty"))
+        if len(shown) > MAX_COLUMNS:
+            raise KamError(Problem(table.source, row, MAX_COLUMNS + 1, f"the header has {len(shown)} columns; kam "
+                                                                       f"reads at most {MAX_COLUMNS}"))
         resolved: list[str | None] = []
         first: dict[str, int] = {}
         for col, name in enumerate(shown, start=1):
@@ -127,6 +131,15 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, dict, tuple, Decimal)):
         return value  # records: a Decimal is a number, a list/object is a bad cell
     return str(value)
+
+
+def too_long(cells: Mapping[str, Any]) -> str | None:
+    """Why a record cannot be read when a cell of it (text, binary) is longer than MAX_FIELD."""
+    for value in cells.values():  # on every record of a workbook or JSON Lines file: kept short
+        if (value.__class__ is str or value.__class__ is bytes) and len(value) > MAX_FIELD:
+            name = next(n for n, v in cells.items() if v is value)
+            return f"the cell of '{name}' is {len(value)} characters long; a cell holds at most {MAX_FIELD}"
+    return None
 
 
 def row_problem(cells: int, width: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import zipfile
+import zlib
 from typing import Any, Iterator
 from xml.etree.ElementTree import Element, fromstring, iterparse
 
@@ -21,15 +22,29 @@ def percent_numbers(path: Any, title: str, first: int, last: int) -> Iterator[tu
     """(row, column from 0, percent-formatted?) of every number in rows first..last of the
     sheet named `title`."""
     with zipfile.ZipFile(path) as z:
-        book = _target("", _office_document(z))
-        rels = _relationships(z, book)
-        sheet = next((s for s in _children(fromstring(z.read(book)), "sheets", "sheet") if s.get("name") == title),
-                     None)
-        if sheet is None:
-            raise KeyError(f"no sheet '{title}' in the workbook's part {book}")
+        member, rels = _sheet_member(z, title)
         percent = _percent_styles(z, next((t for k, t in rels.values() if k == "styles"), None))
-        with z.open(rels[_attribute(sheet, "id") or ""][1]) as xml:
+        with z.open(member) as xml:
             yield from _numbers(xml, percent, first, last)
+
+
+def sheet_part(path: Any, title: str) -> str | None:
+    """The zip member that holds the sheet named `title`; None when the workbook does not say."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return _sheet_member(z, title)[0]
+    except (KeyError, ValueError, SyntaxError, zipfile.BadZipFile, OSError, EOFError, zlib.error):
+        return None
+
+
+def _sheet_member(z: zipfile.ZipFile, title: str) -> tuple[str, dict[str, tuple[str, str]]]:
+    """The zip member of the sheet named `title`, and the workbook's relationships."""
+    book = _target("", _office_document(z))
+    rels = _relationships(z, book)
+    sheet = next((s for s in _children(fromstring(z.read(book)), "sheets", "sheet") if s.get("name") == title), None)
+    if sheet is None:
+        raise KeyError(f"no sheet '{title}' in the workbook's part {book}")
+    return rels[_attribute(sheet, "id") or ""][1], rels
 
 
 def _local(tag: str) -> str:

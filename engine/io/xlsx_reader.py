@@ -10,10 +10,15 @@ What calamine does not give:
   (engine/io/xlsx_formats.py); a column is percent when its numbers there are
   percent-formatted, and the whole column is then read so. A format that changes further
   down the column is not seen; both kinds among the first rows are an error;
-- error cells (#N/A, #DIV/0!): calamine reads them as empty cells. A workbook whose XML has
+- error cells (#N/A, #DIV/0!): calamine reads them as empty cells. A sheet whose XML has
   none (checked by a byte search) needs nothing more; one that has some is read once more by
   openpyxl (read-only) to find them, as slowly as openpyxl reads, so that an error stays a
   rejected value and is never taken for a missing one.
+
+Before calamine reads anything, engine/io/xlsx_check.py checks what the workbook would take
+(its parts unpacked, the sheet's used range, shared texts as the cells repeat them): calamine
+aborts the process when memory runs out. A cell longer than MAX_FIELD is its record's
+rejection.
 
 Row numbers are the sheet's own; the header is found as engine/io/header.py says (merged
 ranges from calamine). Cells keep their type (numbers stay numbers, integral ones int, as
@@ -31,17 +36,18 @@ from typing import Any, Iterator, Sequence
 
 from ..errors import KamError, Problem
 from .header import Header, find_header, head
-from .table import Columns, Layout, RawRecord, Table, plain, row_problem
+from .table import Columns, Layout, RawRecord, Table, plain, row_problem, too_long
 from .totals import keyword
-from .xlsx_formats import percent_numbers
+from .xlsx_check import Workbook, check_sheet, check_workbook
+from .xlsx_formats import percent_numbers, sheet_part
 
 FORMAT_ROWS = 100  # data rows whose number formats decide whether a column is percent
-_ERROR = (b't="e"', b"t='e'")  # the XML of an error cell's type; never in text (it would be &quot;)
 
 
 def read_xlsx(path: Path, columns: Columns, sheet: str | None = None, layout: Layout = Layout()) -> Table:
     source = str(path)
-    title, ws = _sheet(path, sheet, source)
+    book = check_workbook(path, source)
+    title, ws, has_errors = _sheet(path, book, sheet, source)
     where = f"{source}[{title}]"
     offset = ws.start[1] if ws.start else 0  # calamine's rows begin at the first used column
     rows = _rows(ws, offset, where)
@@ -57,7 +63,7 @@ def read_xlsx(path: Path, columns: Columns, sheet: str | None = None, layout: La
     percent = [c for c, n in enumerate(names) if n in layout.percent]
     if percent:
         percent = _percent_columns(path, title, header, names, percent, sample, where)
-    errors = _error_cells(path, title, where) if _has_errors(path, source) else {}
+    errors = _error_cells(path, title, where) if has_errors else {}
     table.records = _records(source, chain(sample, body), names, percent, errors)
     return table
 
@@ -74,13 +80,14 @@ def _open(path: Path, source: str) -> Any:
                                              f"2007+ file): {type(exc).__name__}: {str(exc)[:200]}")) from None
 
 
-def _sheet(path: Path, sheet: str | None, source: str) -> tuple[str, Any]:
-    """The sheet's name and its cells (calamine reads the whole sheet here)."""
+def _sheet(path: Path, book: Workbook, sheet: str | None, source: str) -> tuple[str, Any, bool]:
+    """The sheet's name, its cells (calamine reads the whole sheet here, once checked) and
+    whether it has error cells."""
     from python_calamine import SheetTypeEnum
 
-    book = _open(path, source)
+    workbook = _open(path, source)
     try:
-        names = [s.name for s in book.sheets_metadata if s.typ == SheetTypeEnum.WorkSheet]
+        names = [s.name for s in workbook.sheets_metadata if s.typ == SheetTypeEnum.WorkSheet]
         if sheet is None:
             if not names:
                 raise KamError(Problem(source, 0, 0, "the workbook has no worksheet"))
@@ -91,15 +98,16 @@ def _sheet(path: Path, sheet: str | None, source: str) -> tuple[str, Any]:
                 shown = ", ".join(f"'{n}'" for n in names) or "none"
                 raise KamError(Problem(source, 0, 0, f"no sheet '{sheet}' (sheets: {shown})"))
             title = match[0]
+        errors = check_sheet(path, book, title, sheet_part(path, title)).errors
         try:
-            return title, book.get_sheet_by_name(title)
+            return title, workbook.get_sheet_by_name(title), errors
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # noqa: BLE001 - as in _open
             raise KamError(Problem(f"{source}[{title}]", 0, 0, f"cannot read the sheet: {type(exc).__name__}: "
                                                               f"{str(exc)[:200]}")) from None
     finally:
-        book.close()
+        workbook.close()
 
 
 def _rows(ws: Any, offset: int, where: str) -> Iterator[tuple[int, list[Any]]]:
@@ -148,7 +156,7 @@ def _records(source: str, rows: Iterator[tuple[int, list[Any]]], names: list[str
             last = max(i for i, c in enumerate(cells, start=1) if c is not None)
             yield RawRecord(source, row, values, row_problem(last, width) + " (cells right of the header)")
             continue
-        yield RawRecord(source, row, values)
+        yield RawRecord(source, row, values, too_long(values))
 
 
 def _hundredfold(value: Any) -> Any:
@@ -196,24 +204,6 @@ def _percent_columns(path: Path, title: str, header: Header, names: list[str | N
                 f"column '{header.names[c]}' ({names[c]}) has percent-formatted numbers (row {kinds[True]}) and "
                 f"plain ones (row {kinds[False]}): format the whole column one way")))
     return [c for c, kinds in seen.items() if kinds.get(True)]
-
-
-def _has_errors(path: Path, source: str) -> bool:
-    """Whether any XML part of the workbook has an error cell (a byte search, no parsing)."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            for item in z.infolist():
-                if not item.filename.endswith(".xml"):
-                    continue
-                tail = b""
-                with z.open(item) as f:
-                    while chunk := f.read(1 << 20):
-                        if any(e in tail + chunk[:8] or e in chunk for e in _ERROR):
-                            return True
-                        tail = chunk[-8:]
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
-        raise KamError(Problem(source, 0, 0, f"not a readable .xlsx workbook: {str(exc)[:200]}")) from None
-    return False
 
 
 def _error_cells(path: Path, title: str, where: str) -> dict[int, dict[int, str]]:
