@@ -1,0 +1,165 @@
+"""The job users run, measured: `kam evaluate FILE` with its defaults (a state store, plans,
+digests, summary and the portfolio report), on a fresh store and then a week later on the
+same store (plans become ongoing, the store has history to read).
+
+    python bench/default_job.py --accounts 100000 [--workers 2] [--also 10000]
+
+Each run is a child process under bench/measure.py: wall time, the largest process and the
+peak of all processes together. Documents per second are the run's documents over its whole
+wall time. `--also N` runs the same job on N accounts too, to show whether memory is flat
+in the number of accounts. The report is Markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.generate import VERSION, generate  # noqa: E402
+
+AS_OF = date(2026, 11, 23)
+DATA = Path(__file__).resolve().parent / ".data"
+MIB = 1024
+TARGET_SECONDS = 240.0  # issue 16, at 1,000,000 accounts on 2 cores
+TARGET_TREE_KIB = 1024 * MIB
+TARGET_DOCS_PER_S = 5000.0
+FLAT_FACTOR = 1.5
+
+
+@dataclass
+class JobRun:
+    accounts: int
+    week: int  # 1: a fresh store, 2: a week later on the same store
+    wall: float
+    largest_kib: int
+    tree_kib: int
+    summary: dict[str, Any]
+
+    @property
+    def documents(self) -> int:
+        return int(self.summary.get("documents") or 0)
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.documents / self.wall if self.wall else 0.0
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def dataset(n: int, seed: int = 1) -> Path:
+    path = DATA / f"accounts-{n}-s{seed}-v{VERSION}.csv"
+    if not path.is_file():
+        DATA.mkdir(parents=True, exist_ok=True)
+        say(f"generating {n:,} accounts -> {path}")
+        generate(path, n, seed)
+    return path
+
+
+def kam() -> str:
+    here = Path(sys.executable).with_name("kam")
+    found = str(here) if here.is_file() else shutil.which("kam")
+    if not found:
+        raise SystemExit("kam is not installed in this environment (run `make test` first)")
+    return found
+
+
+def run_job(csv: Path, n: int, workers: int | None, project_dir: Path | None = None) -> list[JobRun]:
+    """Two weekly runs of the default job on one fresh store."""
+    folder = DATA / f"job-{n}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    store = folder / "state.sqlite"
+    runs = []
+    for week in (1, 2):
+        day = AS_OF + timedelta(days=7 * (week - 1))
+        cmd = [kam(), "evaluate", str(csv), "--out", str(folder / "out"), "--store", str(store),
+               "--as-of", day.isoformat(), "--json"]
+        if project_dir is not None:
+            cmd += ["--project", str(project_dir)]
+        if workers:
+            cmd += ["--workers", str(workers)]
+        say(f"week {week}: {' '.join(cmd)}")
+        report = folder / f"measure-{week}.json"
+        subprocess.run([sys.executable, str(Path(__file__).with_name("measure.py")), "--report", str(report),
+                        "--stdout", str(folder / f"stdout-{week}.json"), "--stderr", str(folder / f"stderr-{week}.txt"),
+                        "--", *cmd], check=True, env=dict(os.environ))
+        m = json.loads(report.read_text("utf-8"))
+        if m["returncode"] != 0:
+            tail = (folder / f"stderr-{week}.txt").read_text("utf-8", errors="replace")[-3000:]
+            raise SystemExit(f"kam evaluate failed (exit {m['returncode']}):\n{tail}")
+        summary = json.loads((folder / f"stdout-{week}.json").read_text("utf-8"))
+        if summary.get("evaluated") != n:
+            raise SystemExit(f"kam evaluated {summary.get('evaluated')} of {n} generated accounts")
+        runs.append(JobRun(n, week, m["wall_s"], m["largest_kib"], m["tree_kib"], summary))
+        say(f"  {m['wall_s']:.1f} s, all processes {m['tree_kib'] / MIB:.0f} MiB, "
+            f"{summary.get('documents')} documents")
+    return runs
+
+
+def table(runs: list[JobRun], workers: int | None) -> list[str]:
+    out = [f"Default job (`kam evaluate FILE` with a store and documents, `--workers {workers or 1}`):", "",
+           "| accounts | run | wall | largest process | all processes | documents | documents/s | phases (s) |",
+           "|---:|---|---:|---:|---:|---:|---:|---|"]
+    for r in runs:
+        t = r.summary.get("timings") or {}
+        phases = ", ".join(f"{k} {v:g}" for k, v in t.items() if k in ("read", "rules", "plans", "store", "render"))
+        out.append(f"| {r.accounts:,} | {'fresh store' if r.week == 1 else 'a week later'} | {r.wall:.1f} s | "
+                   f"{r.largest_kib / MIB:.0f} MiB | {r.tree_kib / MIB:.0f} MiB | {r.documents:,} | "
+                   f"{r.docs_per_s:,.0f} | {phases} |")
+    return out
+
+
+def targets(runs: list[JobRun]) -> list[str]:
+    """Each target of issue 16 against what was measured; a target not measured says so."""
+    out = ["", "| target | measured | met |", "|---|---|---|"]
+    big = max(r.accounts for r in runs)
+    at_big = [r for r in runs if r.accounts == big]
+    small = [r for r in runs if r.accounts < big]
+    million = big >= 1_000_000
+    worst = max(r.wall for r in at_big)
+    out.append(f"| ≤ {TARGET_SECONDS:.0f} s for 1,000,000 accounts, first and second run | "
+               f"{worst:.1f} s on {big:,} | {('yes' if worst <= TARGET_SECONDS else 'no') if million else 'not measured at 1M'} |")
+    peak = max(r.tree_kib for r in at_big)
+    out.append(f"| all processes ≤ 1 GiB at 1,000,000 | {peak / MIB:.0f} MiB on {big:,} | "
+               f"{('yes' if peak <= TARGET_TREE_KIB else 'no') if million else 'not measured at 1M'} |")
+    if small:
+        ratio = peak / max(r.tree_kib for r in small)
+        factor = big / max(r.accounts for r in small)
+        out.append(f"| memory flat in N (×{factor:g} accounts: ≤ ×{FLAT_FACTOR}) | ×{ratio:.2f} | "
+                   f"{'yes' if ratio <= FLAT_FACTOR else 'no'} |")
+    else:
+        out.append("| memory flat in N | (run with --also N) | not measured |")
+    rate = min(r.docs_per_s for r in at_big)
+    out.append(f"| ≥ {TARGET_DOCS_PER_S:,.0f} documents/s over the whole run | {rate:,.0f} | "
+               f"{'yes' if rate >= TARGET_DOCS_PER_S else 'no'} |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--accounts", type=int, default=100_000)
+    ap.add_argument("--also", type=int, help="the same job on this many accounts too (memory flat in N?)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    runs: list[JobRun] = []
+    for n in ([args.also] if args.also else []) + [args.accounts]:
+        runs += run_job(dataset(n, args.seed), n, args.workers)
+    print("\n".join(table(runs, args.workers) + targets(runs)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
