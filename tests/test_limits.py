@@ -398,6 +398,33 @@ def test_the_limits_leave_ordinary_templates_alone():
         "1/3 | A0 | 0.0 |\n2/3 | A1 | 0.3 |\n3/3 | A2 | 0.7 |\n-------------------- a, b 1024 3     x    ")
 
 
+@pytest.mark.parametrize("source", [
+    "{{ d.title }}", "{{ d['title'] }}", "{{ d.items }}", "{{ d.items()|list }}", "{{ d.get('title') }}",
+    "{{ d.keys()|list }}", "{{ d['items'] }}", "{{ d.values }}", "{{ d.missing }}", "{{ d.__class__ }}",
+    "{{ d.__dict__ }}", "{{ d._private }}", "{{ d.update }}", "{{ d.pop('title') }}", "{{ d.clear() }}",
+    "{{ d.mro }}", "{{ d.nested.title }}", "{{ d.nested.keys }}", "{{ d[1] }}", "{{ d.copy()|length }}",
+    "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}",
+])
+def test_a_dict_reads_as_in_jinjas_own_sandbox(source):
+    """The sandbox reads kam's plain dicts without asking Python for the attribute first
+    (limits.py getattr): what a template gets, or the error it gets, is the same as in
+    Jinja's immutable sandbox, methods and unsafe names included."""
+    from jinja2 import DictLoader, StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    d = {"title": "T", "items": "I", "__dict__": "D", "_private": "P", "mro": "M", 1: "one",
+         "nested": {"title": "N", "keys": "K"}}
+
+    def outcome(text):
+        try:
+            return "ok", text()
+        except Exception as exc:  # noqa: BLE001
+            return type(exc).__name__, str(exc)
+
+    jinja = ImmutableSandboxedEnvironment(loader=DictLoader({"t.md.j2": source}), undefined=StrictUndefined)
+    assert outcome(lambda: render_text(source, d=d)) == outcome(lambda: jinja.get_template("t.md.j2").render(d=d))
+
+
 @pytest.mark.parametrize("payload, message", [
     ("{{ 'x' * 10**9 }}", too_big("'*'", 10**9)),
     ("{{ 9**(9**9) }}", "'**' would make a number of more than 4300 digits"),

@@ -316,11 +316,23 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     # printed, not by MAX_VALUE, which is for what the template itself builds
     def getattr(self, obj: Any, attribute: str) -> Any:
         _tick()
+        if obj.__class__ is dict and attribute not in _DICT_ATTRIBUTES:
+            # what the sandbox does for it, without the AttributeError: a dict has no
+            # attribute of that name, so the template reads the item
+            try:
+                return obj[attribute]
+            except (TypeError, LookupError):
+                return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         _tick()
         return super().getitem(obj, argument)
+
+
+# every attribute a dict instance has (its type's and object's): `d.items` is the method,
+# `d.title` the item 'title'
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 def _limited_filter(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
