@@ -9,7 +9,7 @@ never finished). Each refusal is a template error at the template's line.
 - the text written while rendering one document, into the document and into the buffers
   of macros, {% set %} and {% filter %} blocks: MAX_TEXT characters;
 - RENDER_SECONDS per document, checked at every loop iteration, call, operator, attribute
-  and filter;
+  and filter (the clock is read at every TICKS-th of them);
 - recursion (a macro or include that calls itself): Python's recursion limit, reported
   at the template line where it happened.
 """
@@ -56,9 +56,22 @@ class _Budget:
 
 
 _budget: ContextVar[_Budget | None] = ContextVar("kam_render_budget", default=None)
+# the clock is read at every TICKS-th tick: a tick is at most one loop iteration, call,
+# operator, attribute or filter apart from the next, so the check stays within microseconds
+# of the deadline (reading the clock at every attribute cost as much as reading the attribute)
+TICKS = 64
+_countdown = TICKS
 
 
 def _tick() -> None:
+    global _countdown
+    _countdown -= 1
+    if _countdown < 0:
+        _countdown = TICKS
+        _check_clock()
+
+
+def _check_clock() -> None:
     budget = _budget.get()
     if budget is not None and time.monotonic() > budget.deadline:
         raise TemplateLimitError(f"rendering took more than {RENDER_SECONDS:g} s (a loop or recursion "
@@ -203,8 +216,12 @@ class _Ticking:
         self.iterable = iterable
 
     def __iter__(self) -> Iterator[Any]:
+        global _countdown
         for item in self.iterable:
-            _tick()
+            _countdown -= 1  # _tick(), inline
+            if _countdown < 0:
+                _countdown = TICKS
+                _check_clock()
             yield item
 
     def __len__(self) -> int:  # loop.length and loop.last without reading ahead
@@ -233,6 +250,16 @@ class _CodeGenerator(CodeGenerator):
         node.iter = nodes.Call(nodes.EnvironmentAttribute("ticking"), [node.iter], [], None, None,
                                lineno=node.lineno)
         super().visit_For(node, frame)
+
+    def visit_Call(self, node: nodes.Call, frame: Frame, *args: Any, **kwargs: Any) -> None:
+        """environment.ticking(...) is called directly: the sandbox's call() is for what a
+        template calls, ticking is kam's own (a template cannot name an EnvironmentAttribute)."""
+        if isinstance(node.node, nodes.EnvironmentAttribute) and node.node.name == "ticking":
+            self.write("environment.ticking(")
+            self.visit(node.args[0], frame)
+            self.write(")")
+        else:
+            super().visit_Call(node, frame, *args, **kwargs)
 
     def buffer(self, frame: Frame) -> None:
         frame.buffer = self.temporary_identifier()
