@@ -288,7 +288,12 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
     def __init__(self, *args: Any, finalize: Callable[[Any], Any] = lambda v: v, **kwargs: Any) -> None:
-        super().__init__(*args, finalize=lambda v: finalize(self._measured(v)), **kwargs)
+        measured = self._measured
+
+        def finalized(value: Any) -> Any:  # a text (most of what prints) needs no measuring
+            return finalize(value if value.__class__ is str else measured(value))
+
+        super().__init__(*args, finalize=finalized, **kwargs)
         self.globals["lipsum"] = _lipsum
         for name in _SIZED_FILTERS + _WHOLE_FILTERS + ("replace", "wordwrap", "format"):
             self.filters[name] = _limited_filter(name, self.filters[name])
@@ -428,10 +433,18 @@ def render(template: Template, context: dict[str, Any]) -> str:
     budget = _Budget(time.monotonic() + RENDER_SECONDS)
     token = _budget.set(budget)
     parts: list[str] = []
+    append = parts.append
     try:
-        for chunk in template.generate(**context):
-            _wrote(len(chunk))
-            parts.append(chunk)
+        # template.generate(**context), minus a generator between the template and this loop
+        try:
+            for chunk in template.root_render_func(template.new_context(context)):
+                budget.text += len(chunk)  # _wrote(), inline
+                if budget.text > MAX_TEXT:
+                    break
+                append(chunk)
+        except Exception:
+            template.environment.handle_exception()  # the template's own line in the traceback
+        _wrote(0)  # past MAX_TEXT: raises
     except RecursionError as exc:
         raise TemplateLimitError("recursion too deep (a macro or include that calls itself?)"
                                  ).with_traceback(exc.__traceback__) from None
