@@ -686,6 +686,18 @@ def test_bidi_controls_in_account_text_do_not_reach_the_documents(tmp_path):
     assert "Acme\u202egnp.exe" in (tmp_path / "out" / "results.jsonl").read_text("utf-8")  # the data as read
 
 
+@pytest.mark.parametrize("text", ["Acme", "Acme\u202egnp.exe", "АО «Вектор»", "Ольга\u2066 Смирнова\u2069\u200f",
+                                  "\u061c", "", "x" * 300 + "\u2067"])
+def test_without_bidi_controls_drops_them_and_only_them(text):
+    from markupsafe import Markup
+
+    from engine.render import _BIDI_CONTROLS, without_bidi_controls
+    for value in (text, Markup(text)):
+        out = without_bidi_controls(value)
+        assert (out, type(out)) == (value.translate(_BIDI_CONTROLS), type(value))
+    assert without_bidi_controls(12.5) == 12.5
+
+
 def test_the_readme_lists_every_limit_with_its_value():
     from engine import compiler, date_range, expr, loader
     from engine.render import limits
