@@ -403,11 +403,16 @@ def test_the_limits_leave_ordinary_templates_alone():
     "{{ d.keys()|list }}", "{{ d['items'] }}", "{{ d.values }}", "{{ d.missing }}", "{{ d.__class__ }}",
     "{{ d.__dict__ }}", "{{ d._private }}", "{{ d.update }}", "{{ d.pop('title') }}", "{{ d.clear() }}",
     "{{ d.mro }}", "{{ d.nested.title }}", "{{ d.nested.keys }}", "{{ d[1] }}", "{{ d.copy()|length }}",
-    "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}",
+    "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}", "{{ nothere.title }}", "{{ d.title.upper() }}",
+    "{% for x in [1, 2] %}{{ loop.index }}{{ loop.last }}{{ loop.cycle('a', 'b') }}{{ loop.length }}"
+    "{{ loop.revindex }}{{ loop.changed(x) }}{{ loop.previtem }}{% endfor %}",
+    "{% for x in [1] %}{{ loop._iterator }}{% endfor %}", "{% for x in [1] %}{{ loop.__class__ }}{% endfor %}",
+    "{% macro m(a) %}{{ a.title }}{{ a.items }}{% endmacro %}{{ m(d) }}",
 ])
 def test_a_dict_reads_as_in_jinjas_own_sandbox(source):
     """The sandbox reads kam's plain dicts without asking Python for the attribute first
-    (limits.py getattr): what a template gets, or the error it gets, is the same as in
+    (limits.py: getattr, and inline code for `name.attr`), and `loop` attributes without
+    the sandbox's checks: what a template gets, or the error it gets, is the same as in
     Jinja's immutable sandbox, methods and unsafe names included."""
     from jinja2 import DictLoader, StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment

@@ -24,12 +24,13 @@ import time
 import types
 from contextvars import ContextVar
 from dataclasses import dataclass
+from io import StringIO
 from typing import Any, Callable, Iterable, Iterator
 
 from jinja2 import Template, nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, TemplateSyntaxError
-from jinja2.runtime import Context, Macro
+from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_VALUE = 1_000_000
@@ -261,6 +262,28 @@ class _CodeGenerator(CodeGenerator):
         else:
             super().visit_Call(node, frame, *args, **kwargs)
 
+    @optimizeconst
+    def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+        """`name.attr` on a plain dict reads the item inline, without a call to the sandbox's
+        getattr (most of what a document prints is `plan.x`, `s.title`, `labels.y`): the
+        same as LimitedSandbox.getattr's first branch. The variable is a Python local (the
+        `missing` marker when undefined, which is no dict: then the sandbox's getattr gets
+        the Undefined as before)."""
+        if (self.environment.is_async or node.ctx != "load" or not isinstance(node.node, nodes.Name)
+                or node.attr in _DICT_ATTRIBUTES):
+            super().visit_Getattr(node, frame)
+            return
+        self.write("(")  # any pending new line goes to the module, not into `name`
+        stream, self.stream = self.stream, StringIO()
+        try:
+            self.visit(node.node, frame)
+            name = self.stream.getvalue()  # the local, or `(undefined(...) if local is missing else local)`
+        finally:
+            self.stream = stream
+        local, attr = frame.symbols.ref(node.node.name), repr(node.attr)
+        self.write(f"{local}[{attr}] if {local}.__class__ is dict and {attr} in {local} "
+                   f"else environment.getattr({name}, {attr}))")
+
     def buffer(self, frame: Frame) -> None:
         frame.buffer = self.temporary_identifier()
         self.writeline(f"{frame.buffer} = environment.counting_buffer()")
@@ -355,6 +378,8 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
                 return obj[attribute]
             except (TypeError, LookupError):
                 return self.undefined(obj=obj, name=attribute)
+        if obj.__class__ is LoopContext and attribute in _LOOP_ATTRIBUTES:
+            return getattr(obj, attribute)  # loop.index, loop.last: what the sandbox allows
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
@@ -365,6 +390,8 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
 # every attribute a dict instance has (its type's and object's): `d.items` is the method,
 # `d.title` the item 'title'
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+# a for loop's `loop`: its public attributes, which the sandbox lets a template read
+_LOOP_ATTRIBUTES = frozenset(a for a in dir(LoopContext) if not a.startswith("_"))
 
 
 def _limited_filter(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
