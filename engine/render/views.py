@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Iterable, Mapping
 
@@ -19,15 +19,37 @@ from .labels import say
 
 
 @dataclass(frozen=True)
+class PlaybookWords:
+    """What a plan says of a playbook whatever the account: its description, and each
+    step's description and checklist, in one language."""
+
+    description: str
+    steps: Mapping[str, tuple[str, list[str]]]  # step id -> (description, checklist)
+
+
+@dataclass(frozen=True)
 class Words:
-    """Everything a view needs to speak: the project, the language and its labels."""
+    """Everything a view needs to speak: the project, the language and its labels.
+
+    What depends only on these (a date's words, a role's, a playbook's texts) is worked
+    out once and kept: a run renders tens of thousands of plans of a few playbooks, whose
+    steps fall on a few hundred dates. Views share what is kept (lists included); nothing
+    changes a view once built, and the sandbox lets no template change one."""
 
     project: Project
     lang: str
     labels: Mapping[str, Any]
+    _dates: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _roles: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _risks: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _every: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def date(self, iso: str) -> str:
-        return format_date(iso, self.labels["months"])
+        text = self._dates.get(iso)
+        if text is None:
+            text = self._dates[iso] = format_date(iso, self.labels["months"])
+        return text
 
     def num(self, value: Any, decimals: int = 2) -> str:
         return "—" if value is None else format_number(value, self.lang, decimals)
@@ -54,13 +76,49 @@ class Words:
         return (text_in(m.description, self.lang) if m is not None else "") or mid
 
     def role(self, owner: str) -> str:
-        return self.labels["roles"].get(owner, owner.replace("_", " "))
+        text = self._roles.get(owner)
+        if text is None:
+            text = self._roles[owner] = self.labels["roles"].get(owner, owner.replace("_", " "))
+        return text
 
     def risk(self, level: str) -> str:
+        text = self._risks.get(level)
+        if text is None:
+            text = self._risks[level] = self._risk(level)
+        return text
+
+    def _risk(self, level: str) -> str:
         for r in self.project.risk_levels:
             if r.id == level:
                 return text_in(r.title, self.lang)
         return self.labels["risk_none"] if level == NO_RISK else level
+
+    def every(self, every: str, iso: str) -> str:
+        """'every month, next: 23 December 2026'."""
+        text = self._every.get((every, iso))
+        if text is None:
+            text = self._every[(every, iso)] = say(self.labels, f"every_{every}", date=self.date(iso))
+        return text
+
+    def playbook(self, pid: str) -> PlaybookWords:
+        """The account-independent texts of playbook `pid`."""
+        key = ("playbook", pid)
+        words = self._memo.get(key)
+        if words is None:
+            pb, lang = self.project.playbooks[pid], self.lang
+            words = self._memo[key] = PlaybookWords(
+                text_in(pb.description, lang),
+                {s.id: (text_in(s.description, lang), [text_in(c, lang) for c in s.checklist])
+                 for s in pb.steps})
+        return words
+
+    def category(self, cid: str) -> str:
+        key = ("category", cid)
+        text = self._memo.get(key)
+        if text is None:
+            c = self.project.categories.get(cid)
+            text = self._memo[key] = text_in(c.title, self.lang) if c is not None else cid
+        return text
 
     def segment(self, value: Any) -> str:
         return "—" if value in (None, "") else self.labels["segments"].get(value, str(value))
@@ -92,10 +150,16 @@ class Words:
 
     def unknown(self, result: Mapping[str, Any]) -> list[dict[str, str]]:
         """What the plan cannot see because an input is empty, with what to do about it."""
-        ask = self.labels["ask"]
-        return [{"metric": self.metric_title(m),
-                 "text": ask.get(m) or say(self.labels, "unknown_input", metric=_lower_first(self.metric_title(m)))}
-                for m in result.get("missing") or () if m in self.signal_inputs]
+        missing = result.get("missing") or ()
+        key = ("unknown", tuple(missing))
+        rows = self._memo.get(key)
+        if rows is None:
+            ask = self.labels["ask"]
+            rows = self._memo[key] = [
+                (self.metric_title(m),
+                 ask.get(m) or say(self.labels, "unknown_input", metric=_lower_first(self.metric_title(m))))
+                for m in missing if m in self.signal_inputs]
+        return [{"metric": metric, "text": text} for metric, text in rows]
 
     def lost_reason(self, value: Any) -> str:
         if value in (None, ""):
@@ -137,11 +201,15 @@ def queued_text(w: Words, step: Mapping[str, Any]) -> str:
 
 def priority_view(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
     """The account's expected loss and what raised its priority."""
-    boosts = {b.id: b for b in w.project.priority.boosts}
-    raised = [f"{text_in(boosts[b].title, w.lang) or b} ×{w.num(boosts[b].factor, 1)}"
-              for b in result.get("priority_boosts") or () if b in boosts]
+    key = ("raised", tuple(result.get("priority_boosts") or ()))
+    raised = w._memo.get(key)
+    if raised is None:
+        boosts = {b.id: b for b in w.project.priority.boosts}
+        names = [f"{text_in(boosts[b].title, w.lang) or b} ×{w.num(boosts[b].factor, 1)}"
+                 for b in key[1] if b in boosts]
+        raised = w._memo[key] = say(w.labels, "priority_raised", boosts=", ".join(names)) if names else ""
     return {"value": w.num(result.get("priority"), 0), "expected_loss": w.money(result.get("expected_loss")),
-            "raised": say(w.labels, "priority_raised", boosts=", ".join(raised)) if raised else ""}
+            "raised": raised}
 
 
 def profile(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -166,49 +234,60 @@ def steps_by_due(w: Words, result: Mapping[str, Any]) -> list[dict[str, Any]]:
     store, each step says whether it is done or overdue."""
     rows = []
     for p_index, p in enumerate(result["playbooks"]):
+        plan_id = p.get("plan_id")
         for s_index, s in enumerate(p["steps"]):
-            rows.append(((s["due"], p_index, s_index),
-                         {"title": s["title"], "playbook": p["title"], "who": w.role(s["owner"]),
-                          "owner": s["owner"], "due": w.date(s["due"]), "due_iso": s["due"],
-                          "every": _every(w, s), "ref": step_ref(p, s), "queued": queued_text(w, s),
-                          **states.step_flags(s)}))
-    return [r for _, r in sorted(rows, key=lambda kv: kv[0])]
+            rows.append(((s["due"], p_index, s_index), _step_row(w, p, plan_id, s)))
+    rows.sort(key=lambda kv: kv[0])
+    return [r for _, r in rows]
+
+
+def _step_row(w: Words, p: Mapping[str, Any], plan_id: Any, s: Mapping[str, Any]) -> dict[str, Any]:
+    """A step of playbook `p` as steps_by_due lists it."""
+    due_iso, owner = s["due"], s["owner"]
+    return {"title": s["title"], "playbook": p["title"], "who": w.role(owner), "owner": owner,
+            "due": w.date(due_iso), "due_iso": due_iso,
+            "every": w.every(s["every"], due_iso) if s.get("every") else "",  # _every
+            "ref": f"{plan_id} {s['id']}" if plan_id is not None else "",  # step_ref
+            "queued": queued_text(w, s),
+            "done": bool(s.get("done")), "overdue": bool(s.get("overdue"))}  # states.step_flags
 
 
 def _every(w: Words, step: Mapping[str, Any]) -> str:
     """'every month, next: 23 December 2026' for a recurring step, '' for any other."""
     every = step.get("every")
-    return say(w.labels, f"every_{every}", date=w.date(step["due"])) if every else ""
+    return w.every(every, step["due"]) if every else ""
 
 
 def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
-    p, lang = w.project, w.lang
     signals = [{"title": s["title"], "text": s["text"], "severity": s["severity"],
-                "category": s["category"],
-                "category_title": text_in(p.categories[s["category"]].title, lang)
-                if s["category"] in p.categories else s["category"]}
+                "category": s["category"], "category_title": w.category(s["category"])}
                for s in result["signals"]]
-    playbooks = []
-    for pr in result["playbooks"]:
-        pb = p.playbooks[pr["id"]]
-        by_id = {s.id: s for s in pb.steps}
+    playbooks, by_due, ids_hint = [], [], ""
+    for p_index, pr in enumerate(result["playbooks"]):
+        texts = w.playbook(pr["id"])
+        plan_id = pr.get("plan_id")
         steps = []
-        for s in pr["steps"]:
-            model = by_id.get(s["id"])
-            steps.append({"title": s["title"], "who": w.role(s["owner"]), "due": w.date(s["due"]),
-                          "due_iso": s["due"], "every": _every(w, s), **states.step_flags(s),
-                          "ref": step_ref(pr, s), "queued": queued_text(w, s),
-                          "description": text_in(model.description, lang) if model else "",
-                          "checklist": [text_in(c, lang) for c in model.checklist] if model else [],
-                          **_merged(w, s)})
-        playbooks.append({"id": pr["id"], "title": pr["title"], "description": text_in(pb.description, lang),
+        for s_index, s in enumerate(pr["steps"]):
+            row = _step_row(w, pr, plan_id, s)  # its line in next_steps, and what its section shows
+            by_due.append(((s["due"], p_index, s_index), row))
+            model = texts.steps.get(s["id"])
+            step = {"title": row["title"], "who": row["who"], "due": row["due"], "due_iso": row["due_iso"],
+                    "every": row["every"], "done": row["done"], "overdue": row["overdue"], "ref": row["ref"],
+                    "queued": row["queued"],
+                    "description": model[0] if model else "", "checklist": model[1] if model else []}
+            if s.get("merged"):
+                step.update(_merged(w, s))
+            else:
+                step["also"], step["with"], step["agenda"] = "", "", []
+            steps.append(step)
+            if row["ref"] and not ids_hint:
+                ids_hint = say(w.labels, "ids_hint", example=f"kam plans done {row['ref']}")
+        playbooks.append({"id": pr["id"], "title": pr["title"], "description": texts.description,
                           "steps": steps, "state_id": pr.get("state", ""), "state": states.state_text(w, pr),
-                          "plan_id": pr.get("plan_id"),
-                          "plan_ref": say(w.labels, "plan_ref", id=pr["plan_id"]) if pr.get("plan_id") is not None else "",
+                          "plan_id": plan_id,
+                          "plan_ref": say(w.labels, "plan_ref", id=plan_id) if plan_id is not None else "",
                           "kept_open": w.labels["kept_open"] if pr.get("kept_open") else ""})
-    # the win-back classes are the decision, which its own section explains
-    classes = [text_in(c.title, lang) for c in p.classes.values()
-               if c.id in result["classes"] and c.id not in (PURSUE, DECLINE)]
+    by_due.sort(key=lambda kv: kv[0])
     share = result.get("revenue_share_pct")
     return {
         "title": result.get("name") or result["account_id"],
@@ -221,13 +300,13 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "lost": result.get("status") == "lost",
         "revenue": w.money(result.get("revenue_current")),
         "revenue_share": say(w.labels, "revenue_share", share=w.num(share, 1)) if share else "",
-        "classes": classes,
+        "classes": _classes(w, result["classes"]),
         "signals": signals,
         "reasons": reasons(w, result),
         "lost_text": say(w.labels, "lost",
                          reason=w.lost_reason((result.get("winback") or {}).get("lost_reason")))
         if result.get("status") == "lost" else "",
-        "next_steps": steps_by_due(w, result),
+        "next_steps": [row for _, row in by_due],  # steps_by_due(w, result)
         "playbooks": playbooks,
         "negotiation": negotiation(w, result),
         "winback": winback(w, result),
@@ -236,8 +315,19 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "priority": priority_view(w, result),
         "profile": profile(w, result),
         "unknown": w.unknown(result),
-        "ids_hint": _ids_hint(w, result),
+        "ids_hint": ids_hint,  # _ids_hint(w, result)
     }
+
+
+def _classes(w: Words, ids: Iterable[str]) -> list[str]:
+    """The account's classes in the project's order, but the win-back decision's (its own
+    section explains it)."""
+    key = ("classes", tuple(ids))
+    titles = w._memo.get(key)
+    if titles is None:
+        titles = w._memo[key] = [text_in(c.title, w.lang) for c in w.project.classes.values()
+                                 if c.id in key[1] and c.id not in (PURSUE, DECLINE)]
+    return titles
 
 
 def _merged(w: Words, step: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,6 +336,14 @@ def _merged(w: Words, step: Mapping[str, Any]) -> dict[str, Any]:
     merged = step.get("merged") or ()
     if not merged:
         return {"also": "", "with": "", "agenda": []}
+    key = ("merged", step["owner"], tuple((m["playbook"], m["step"], m["title"], m["owner"]) for m in merged))
+    view = w._memo.get(key)
+    if view is None:
+        view = w._memo[key] = _merged_view(w, step, merged)
+    return view
+
+
+def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     p = w.project
     seen: set[str] = set()
     agenda = []
@@ -304,14 +402,30 @@ def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
     each participant, problem and mistake once, in playbook priority order."""
     # the steps in the plan, kept or merged into another: a block that names its meetings
     # shows only when one of them is here (a lost client we do not pursue has no meeting)
-    present = {(pr["id"], s["id"]) for pr in result["playbooks"] for s in pr["steps"]}
-    present |= {(m["playbook"], m["step"]) for pr in result["playbooks"] for s in pr["steps"]
-                for m in s.get("merged") or ()}
-    blocks = [(pr["title"], n) for pr in result["playbooks"]
-              if (n := w.project.playbooks[pr["id"]].negotiation) is not None
-              and (not n.meetings or any((pr["id"], m) in present for m in n.meetings))]
+    present: set[tuple[str, str]] | None = None
+    blocks = []
+    for pr in result["playbooks"]:
+        n = w.project.playbooks[pr["id"]].negotiation
+        if n is None:
+            continue
+        if n.meetings:
+            if present is None:
+                present = {(q["id"], s["id"]) for q in result["playbooks"] for s in q["steps"]}
+                present |= {(m["playbook"], m["step"]) for q in result["playbooks"] for s in q["steps"]
+                            for m in s.get("merged") or ()}
+            if not any((pr["id"], m) in present for m in n.meetings):
+                continue
+        blocks.append((pr["title"], pr["id"], n))
     if not blocks:
         return None
+    key = ("negotiation", tuple((title, pid) for title, pid, _ in blocks))
+    view = w._memo.get(key)
+    if view is None:
+        view = w._memo[key] = _negotiation_view(w, [(title, n) for title, _, n in blocks])
+    return view
+
+
+def _negotiation_view(w: Words, blocks: list[tuple[str, Any]]) -> dict[str, Any]:
     lang = w.lang
     participants: dict[str, str] = {}
     problems: dict[str, str] = {}
@@ -385,14 +499,15 @@ MANAGER_ROLE = "key_account_manager"  # the role a digest's reader, the account'
 THIS_WEEK = 10  # at most this many of the manager's own steps lead the digest
 
 
-def this_week(w: Words, results: Iterable[Mapping[str, Any]], as_of: str) -> list[dict[str, Any]]:
+def this_week(w: Words, results: Iterable[Mapping[str, Any]], as_of: str,
+              steps: list[list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """The manager's own open steps to start this week: due by the end of next week (a step
     due in six working days needs work now) or overdue; accounts by priority, then by due
-    date, at most THIS_WEEK."""
+    date, at most THIS_WEEK. `steps`: steps_by_due of each result, when already at hand."""
     end = _week_end(as_of, weeks=2)
     rows = []
     for rank, r in enumerate(results):
-        for s in steps_by_due(w, r):
+        for s in steps[rank] if steps is not None else steps_by_due(w, r):
             if s["owner"] == MANAGER_ROLE and not s["done"] and s["due_iso"] <= end:
                 rows.append(((rank, s["due_iso"]), {**s, "account": r.get("name") or r["account_id"],
                                                     "account_id": r["account_id"]}))
@@ -412,8 +527,9 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
     run closed (`closed`: the manager's results with resolved plans)."""
     accounts = []
     ordered = sorted(results, key=lambda r: urgency_key(w.project, r))
-    for r in ordered:
-        steps = [s for s in steps_by_due(w, r) if not s["done"]]  # done: nothing left to do
+    by_due = [steps_by_due(w, r) for r in ordered]
+    for r, rows in zip(ordered, by_due):
+        steps = [s for s in rows if not s["done"]]  # done: nothing left to do
         wb = r.get("winback")
         accounts.append({
             "title": r.get("name") or r["account_id"], "account_id": r["account_id"],
@@ -430,7 +546,7 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
                       for p in r["playbooks"] if p.get("state")]})
     as_of = ordered[0]["as_of"] if ordered else ""
     return {"owner": owner, "accounts": accounts, "tracked": tracked,
-            "this_week": this_week(w, ordered, as_of) if as_of else [],
+            "this_week": this_week(w, ordered, as_of, by_due) if as_of else [],
             "week_end": w.date(_week_end(as_of, weeks=2)) if as_of else "",
             "attention": states.attention(w, ordered, plan_files) if tracked else [],
             "closed": states.closed_rows(w, sorted(closed, key=lambda r: urgency_key(w.project, r))),
