@@ -430,6 +430,34 @@ def test_a_dict_reads_as_in_jinjas_own_sandbox(source):
     assert outcome(lambda: render_text(source, d=d)) == outcome(lambda: jinja.get_template("t.md.j2").render(d=d))
 
 
+@pytest.mark.parametrize("ext", ["html", "md"])
+@pytest.mark.parametrize("source", [
+    "{{ v }}", "<b>{{ v }}</b>{{ v }}", "{% set x %}<i>{{ v }}</i>{% endset %}{{ x }}|{{ x|length }}",
+    "{% macro m(a) %}[{{ a }}]{% endmacro %}{{ m(v) }}", "{{ v ~ '<&>' }}", "{{ v|string }}",
+    "{% autoescape false %}{{ v }}{% endautoescape %}{{ v }}", "{% filter upper %}{{ v }}{% endfilter %}",
+    "{{ [v, v] }}",
+])
+@pytest.mark.parametrize("value", ["plain", "<a href='x'>&amp;</a>", "Ольга\u202e «Вектор»", 12.5, 7, True, None,
+                                   ["<li>", 1]])
+def test_what_prints_is_what_jinjas_own_sandbox_prints(source, value, ext):
+    """limits.py prints `{{ x }}` through print_html/print_text (finalize, then escape or
+    str, in one call): the document is the same as Jinja's sandbox with the same finalize
+    and autoescape writes."""
+    from jinja2 import DictLoader, StrictUndefined, select_autoescape
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from markupsafe import Markup
+
+    from engine.render import without_bidi_controls
+    from engine.render.limits import LimitedSandbox, load, render
+
+    name = f"t.{ext}.j2"
+    options = dict(loader=DictLoader({name: source}), undefined=StrictUndefined, finalize=without_bidi_controls,
+                   autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False))
+    for v in (value, Markup(value) if isinstance(value, str) else value):
+        ours = render(load(LimitedSandbox(**options), name), {"v": v})
+        assert ours == ImmutableSandboxedEnvironment(**options).get_template(name).render(v=v)
+
+
 @pytest.mark.parametrize("payload, message", [
     ("{{ 'x' * 10**9 }}", too_big("'*'", 10**9)),
     ("{{ 9**(9**9) }}", "'**' would make a number of more than 4300 digits"),

@@ -16,6 +16,7 @@ never finished). Each refusal is a template error at the template's line.
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import math
 import re
@@ -32,6 +33,7 @@ from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, TemplateSyntaxError
 from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import escape
 
 MAX_VALUE = 1_000_000
 MAX_INT_DIGITS = 4300
@@ -284,6 +286,23 @@ class _CodeGenerator(CodeGenerator):
         self.write(f"{local}[{attr}] if {local}.__class__ is dict and {attr} in {local} "
                    f"else environment.getattr({name}, {attr}))")
 
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        """What `{{ x }}` prints goes through one call, environment.print_html or print_text
+        (finalize, then escape or str), not three or four; an autoescape that changes at
+        run time keeps Jinja's code."""
+        if frame.eval_ctx.volatile:
+            super()._output_child_pre(node, frame, finalize)
+        elif frame.eval_ctx.autoescape:
+            self.write("environment.print_html(")
+        else:
+            self.write("environment.print_text(")
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.volatile:
+            super()._output_child_post(node, frame, finalize)
+        else:
+            self.write(")")
+
     def buffer(self, frame: Frame) -> None:
         frame.buffer = self.temporary_identifier()
         self.writeline(f"{frame.buffer} = environment.counting_buffer()")
@@ -317,6 +336,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             return finalize(value if value.__class__ is str else measured(value))
 
         super().__init__(*args, finalize=finalized, **kwargs)
+        self.print_html, self.print_text = _printers(finalize, finalized)
         self.globals["lipsum"] = _lipsum
         for name in _SIZED_FILTERS + _WHOLE_FILTERS + ("replace", "wordwrap", "format"):
             self.filters[name] = _limited_filter(name, self.filters[name])
@@ -392,6 +412,45 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 # a for loop's `loop`: its public attributes, which the sandbox lets a template read
 _LOOP_ATTRIBUTES = frozenset(a for a in dir(LoopContext) if not a.startswith("_"))
+
+
+def _printers(finalize: Callable[[Any], Any], finalized: Callable[[Any], Any]
+              ) -> tuple[Callable[[Any], str], Callable[[Any], str]]:
+    """Jinja prints a value as escape(environment.finalize(v)) in HTML, str(...) else. The
+    pieces of a document are only ever joined, so a str does as well as a Markup: a text
+    (most of what prints) is escaped without making a Markup of it, one call in all."""
+
+    def print_html(value: Any) -> str:
+        if value.__class__ is str:
+            value = finalize(value)  # finalized() does not measure a str
+            if value.__class__ is str:
+                return _escape_text(value)
+            return escape(value)
+        return escape(finalized(value))
+
+    def print_text(value: Any) -> str:
+        if value.__class__ is str:
+            value = finalize(value)
+            return value if value.__class__ is str else str(value)
+        return str(finalized(value))
+
+    return print_html, print_text
+
+
+def _text_escaper() -> Callable[[str], str]:
+    """markupsafe's escaping of a str, as a str: str(escape(s)) without the Markup."""
+    probe = "<a href=\"x\" title='y'>&amp; é</a>"
+    for module in ("markupsafe._speedups", "markupsafe._native"):
+        try:
+            inner = importlib.import_module(module)._escape_inner
+        except (ImportError, AttributeError):
+            continue
+        if inner(probe) == str(escape(probe)):
+            return inner
+    return lambda s: str(escape(s))
+
+
+_escape_text = _text_escaper()
 
 
 def _limited_filter(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
