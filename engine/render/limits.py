@@ -457,13 +457,23 @@ def _limited_filter(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
     signature = inspect.signature(real)
     # the filtered value: the first parameter after the environment or eval context, if passed
     value_name = list(signature.parameters)[1 if hasattr(real, "jinja_pass_arg") else 0]
+    # the parameters a call can fill by position: signature.bind of positional arguments only
+    # is these names zipped with them (bind takes ~10 us; `x|join(", ")` is such a call)
+    positional = []
+    for param in signature.parameters.values():
+        if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            break
+        positional.append(param.name)
 
     def limited(*args: Any, **kwargs: Any) -> Any:
         _tick()
-        try:
-            given = signature.bind(*args, **kwargs).arguments
-        except TypeError:
-            return real(*args, **kwargs)  # a wrong call: the filter says what is wrong
+        if not kwargs and len(args) <= len(positional):
+            given = dict(zip(positional, args))  # too few: real() below says what is missing
+        else:
+            try:
+                given = signature.bind(*args, **kwargs).arguments
+            except TypeError:
+                return real(*args, **kwargs)  # a wrong call: the filter says what is wrong
         value = given.get(value_name)
         if name in _SIZED_FILTERS:
             for key, v in given.items():
