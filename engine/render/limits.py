@@ -341,6 +341,13 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         for name in _SIZED_FILTERS + _WHOLE_FILTERS + ("replace", "wordwrap", "format"):
             self.filters[name] = _limited_filter(name, self.filters[name])
 
+    def make_globals(self, d: Any) -> dict[str, Any]:
+        """A template's globals as one dict, not Jinja's ChainMap over the environment's:
+        every render and include builds a context from them (dict() and set() of a
+        ChainMap go through Python, key by key). Jinja asks not to change the globals
+        once a template is loaded; kam sets them in __init__ only."""
+        return {**self.globals, **(d or {})}
+
     @staticmethod
     def ticking(iterable: Any) -> _Ticking:
         return _Ticking(iterable)
