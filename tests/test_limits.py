@@ -464,8 +464,8 @@ def test_limited_filters_answer_as_jinjas_own(source):
                                    ["<li>", 1]])
 def test_what_prints_is_what_jinjas_own_sandbox_prints(source, value, ext):
     """limits.py prints `{{ x }}` through print_html/print_text (finalize, then escape or
-    str, in one call): the document is the same as Jinja's sandbox with the same finalize
-    and autoescape writes."""
+    str, in one call; finalize_keeps_ascii: not for ASCII text): the document is the same
+    as Jinja's sandbox with the same finalize and autoescape writes."""
     from jinja2 import DictLoader, StrictUndefined, select_autoescape
     from jinja2.sandbox import ImmutableSandboxedEnvironment
     from markupsafe import Markup
@@ -477,8 +477,9 @@ def test_what_prints_is_what_jinjas_own_sandbox_prints(source, value, ext):
     options = dict(loader=DictLoader({name: source}), undefined=StrictUndefined, finalize=without_bidi_controls,
                    autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False))
     for v in (value, Markup(value) if isinstance(value, str) else value):
-        ours = render(load(LimitedSandbox(**options), name), {"v": v})
-        assert ours == ImmutableSandboxedEnvironment(**options).get_template(name).render(v=v)
+        jinjas = ImmutableSandboxedEnvironment(**options).get_template(name).render(v=v)
+        for keeps_ascii in (False, True):
+            assert render(load(LimitedSandbox(**options, finalize_keeps_ascii=keeps_ascii), name), {"v": v}) == jinjas
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -752,6 +753,15 @@ def test_without_bidi_controls_drops_them_and_only_them(text):
         out = without_bidi_controls(value)
         assert (out, type(out)) == (value.translate(_BIDI_CONTROLS), type(value))
     assert without_bidi_controls(12.5) == 12.5
+
+
+@pytest.mark.parametrize("value", ["Acme", "a_b*c", "АО «Вектор» | #1", "<b>\n", "", "x" * 300 + "]", 7, None])
+def test_md_escape_escapes_what_markdown_reads(value):
+    from markupsafe import Markup
+
+    from engine.render import _MD_SPECIAL, md_escape
+    for v in (value, Markup(value)) if isinstance(value, str) else (value,):
+        assert (md_escape(v), type(md_escape(v))) == (str(v).translate(_MD_SPECIAL), str)
 
 
 def test_the_readme_lists_every_limit_with_its_value():

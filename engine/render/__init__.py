@@ -30,6 +30,7 @@ from .samples import sample_results, without_store
 TEMPLATE_SUFFIXES = (".md.j2", ".html.j2")
 DOCUMENTS = ("plan", "digest", "summary")
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"} | {"\n": " ", "\r": " "})
+_MD_SEARCH = re.compile("[" + re.escape("".join(map(chr, _MD_SPECIAL))) + "]").search
 # Unicode's Bidi_Control characters. In an account's name, U+202E (right-to-left override)
 # shows "Acme\u202egnp.exe" as "Acmeexe.png" and reorders the text after it; documents drop
 # them from every value they print (results.jsonl keeps the data as read).
@@ -58,7 +59,7 @@ class _ProjectLoader(FileSystemLoader):
 
 def environment(project: Project) -> LimitedSandbox:
     env = LimitedSandbox(
-        finalize=without_bidi_controls,
+        finalize=without_bidi_controls, finalize_keeps_ascii=True,  # ASCII has no bidi control
         loader=_ProjectLoader(project.root),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
@@ -78,7 +79,8 @@ def without_bidi_controls(value: Any) -> Any:
 
 def md_escape(value: Any) -> str:
     """Account data in Markdown: its *, _, <, | ... are text, not formatting or HTML."""
-    return str(value).translate(_MD_SPECIAL)
+    text = str(value)
+    return text if _MD_SEARCH(text) is None else text.translate(_MD_SPECIAL)  # searching is cheaper
 
 
 def _num(value: Any, lang: str = "en") -> str:

@@ -329,14 +329,17 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _CodeGenerator
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
-    def __init__(self, *args: Any, finalize: Callable[[Any], Any] = lambda v: v, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, finalize: Callable[[Any], Any] = lambda v: v, finalize_keeps_ascii: bool = False,
+                 **kwargs: Any) -> None:
+        """finalize_keeps_ascii: `finalize` returns an ASCII str as it is, so printing one
+        need not call it."""
         measured = self._measured
 
         def finalized(value: Any) -> Any:  # a text (most of what prints) needs no measuring
             return finalize(value if value.__class__ is str else measured(value))
 
         super().__init__(*args, finalize=finalized, **kwargs)
-        self.print_html, self.print_text = _printers(finalize, finalized)
+        self.print_html, self.print_text = _printers(finalize, finalized, finalize_keeps_ascii)
         self.globals["lipsum"] = _lipsum
         for name in _SIZED_FILTERS + _WHOLE_FILTERS + ("replace", "wordwrap", "format"):
             self.filters[name] = _limited_filter(name, self.filters[name])
@@ -421,14 +424,17 @@ _DICT_ATTRIBUTES = frozenset(dir(dict))
 _LOOP_ATTRIBUTES = frozenset(a for a in dir(LoopContext) if not a.startswith("_"))
 
 
-def _printers(finalize: Callable[[Any], Any], finalized: Callable[[Any], Any]
+def _printers(finalize: Callable[[Any], Any], finalized: Callable[[Any], Any], keeps_ascii: bool
               ) -> tuple[Callable[[Any], str], Callable[[Any], str]]:
     """Jinja prints a value as escape(environment.finalize(v)) in HTML, str(...) else. The
     pieces of a document are only ever joined, so a str does as well as a Markup: a text
-    (most of what prints) is escaped without making a Markup of it, one call in all."""
+    (most of what prints) is escaped without making a Markup of it, one call in all; an
+    ASCII text skips a finalize that keeps it as it is."""
 
     def print_html(value: Any) -> str:
         if value.__class__ is str:
+            if keeps_ascii and value.isascii():
+                return _escape_text(value)
             value = finalize(value)  # finalized() does not measure a str
             if value.__class__ is str:
                 return _escape_text(value)
@@ -437,6 +443,8 @@ def _printers(finalize: Callable[[Any], Any], finalized: Callable[[Any], Any]
 
     def print_text(value: Any) -> str:
         if value.__class__ is str:
+            if keeps_ascii and value.isascii():
+                return value
             value = finalize(value)
             return value if value.__class__ is str else str(value)
         return str(finalized(value))
