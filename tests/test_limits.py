@@ -453,6 +453,30 @@ def test_limited_filters_answer_as_jinjas_own(source):
     assert outcome(lambda: render_text(source)) == outcome(lambda: jinja.get_template("t.md.j2").render())
 
 
+def test_templates_are_compiled_once_per_process_and_again_when_they_change(tmp_path):
+    from jinja2 import DictLoader
+
+    from engine.render import environment
+    from engine.render.limits import COMPILED, LimitedSandbox, load, render
+
+    proj = copy_project(tmp_path / "proj")
+    project = load_project(proj)
+    first = load(environment(project), "plan.md.j2")
+    known = len(COMPILED.codes)
+    again = load(environment(project), "plan.md.j2")
+    assert again is not first and again.root_render_func.__code__ is first.root_render_func.__code__
+    assert len(COMPILED.codes) == known
+    plan = proj / "templates" / "plan.md.j2"
+    plan.write_text("changed {{ lang }}\n", "utf-8")  # read again at each load: compiled again
+    assert render(load(environment(project), "plan.md.j2"), {"lang": "en"}) == "changed en\n"
+    # the same name and source in an environment set up otherwise: compiled for it
+    source = "{{ v }}"
+    outputs = {render(load(LimitedSandbox(loader=DictLoader({"t.html.j2": source}), bytecode_cache=COMPILED,
+                                          autoescape=autoescape), "t.html.j2"), {"v": "<b>"})
+               for autoescape in (True, False, True)}
+    assert outputs == {"&lt;b&gt;", "<b>"}
+
+
 @pytest.mark.parametrize("ext", ["html", "md"])
 @pytest.mark.parametrize("source", [
     "{{ v }}", "<b>{{ v }}</b>{{ v }}", "{% set x %}<i>{{ v }}</i>{% endset %}{{ x }}|{{ x|length }}",

@@ -24,7 +24,7 @@ from ..model import Project
 from ..project import outside
 from . import states, views
 from .labels import Labels, load_labels, role_problems
-from .limits import LimitedSandbox, load, render
+from .limits import COMPILED, LimitedSandbox, load, render
 from .samples import sample_results, without_store
 
 TEMPLATE_SUFFIXES = (".md.j2", ".html.j2")
@@ -64,7 +64,8 @@ def environment(project: Project) -> LimitedSandbox:
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        auto_reload=False)  # a run reads each template once: no stat() of _style.html.j2 per document
+        auto_reload=False,  # a run reads each template once: no stat() of _style.html.j2 per document
+        bytecode_cache=COMPILED)  # compiled once per process (a source that changed is compiled again)
     env.filters["num"] = _num
     env.filters["md"] = md_escape
     return env

@@ -29,6 +29,7 @@ from io import StringIO
 from typing import Any, Callable, Iterable, Iterator
 
 from jinja2 import Template, nodes
+from jinja2.bccache import Bucket, BytecodeCache
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, TemplateSyntaxError
 from jinja2.runtime import Context, LoopContext, Macro
@@ -527,6 +528,50 @@ def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str
     if n * max > MAX_VALUE:
         raise _too_big("lipsum", n * max)
     return generate_lorem_ipsum(n, html, min, max)
+
+
+class CompiledTemplates(BytecodeCache):
+    """Templates compiled once per process: environment() is called for every run, check
+    and (in workers) chunk, and compiling the default templates takes ~0.2 s of CPU. A
+    template is still read through its loader at each load (and a link out of the project
+    refused); its code is reused when the name, the file, the source (sha1) and every
+    setting of the environment that shapes the code are the same."""
+
+    def __init__(self) -> None:
+        self.codes: dict[tuple[Any, ...], types.CodeType] = {}
+
+    @staticmethod
+    def _key(bucket: Bucket) -> tuple[Any, ...]:
+        env = bucket.environment
+        return (bucket.key, bucket.checksum, type(env), env.code_generator_class,
+                env.block_start_string, env.block_end_string, env.variable_start_string,
+                env.variable_end_string, env.comment_start_string, env.comment_end_string,
+                env.line_statement_prefix, env.line_comment_prefix, env.trim_blocks, env.lstrip_blocks,
+                env.newline_sequence, env.keep_trailing_newline, env.optimized, env.is_async,
+                env.finalize is not None, getattr(env.finalize, "jinja_pass_arg", None),
+                tuple(sorted(env.extensions)), env.autoescape if not callable(env.autoescape) else None,
+                getattr(bucket, "kam_autoescape", None))
+
+    def get_bucket(self, environment: Any, name: str, filename: str | None, source: str) -> Bucket:
+        key, checksum = self.get_cache_key(name, filename), self.get_source_checksum(source)
+        bucket = Bucket(environment, key, checksum)
+        # whether the template is autoescaped, which a callable decides by its name
+        bucket.kam_autoescape = environment.autoescape(name) if callable(environment.autoescape) else None
+        self.load_bytecode(bucket)
+        return bucket
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        bucket.code = self.codes.get(self._key(bucket))
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        if bucket.code is not None:
+            self.codes[self._key(bucket)] = bucket.code
+
+    def clear(self) -> None:
+        self.codes.clear()
+
+
+COMPILED = CompiledTemplates()
 
 
 def load(env: LimitedSandbox, name: str) -> Template:
