@@ -353,6 +353,10 @@ def too_big(what: str, size: int) -> str:
      "the template wrote more than 20000000 characters for one document"),
     ("{% for i in range(30000) %}{{ 'x' * 1000 }}{% endfor %}",
      "the template wrote more than 20000000 characters for one document"),
+    ("{% for i in range(30000) %}<b>{{ 'x' * 1000 }}</b>{% endfor %}",  # text and values yielded as one
+     "the template wrote more than 20000000 characters for one document"),
+    ("{% set s = 'x' * 999999 %}" + "<p>{{ s }}</p>" * 40,  # one line of 40 MB is not built
+     "the template wrote more than 20000000 characters for one document"),
 ])
 def test_templates_cannot_build_huge_values(source, message):
     from engine.render.limits import TemplateLimitError
