@@ -53,7 +53,7 @@ class TemplateLimitError(SecurityError):
     """A template went past one of the limits above."""
 
 
-@dataclass
+@dataclass(slots=True)  # render() updates `text` for every piece of a document
 class _Budget:
     deadline: float
     text: int = 0
@@ -589,13 +589,13 @@ def render(template: Template, context: dict[str, Any]) -> str:
     budget = _Budget(time.monotonic() + RENDER_SECONDS)
     token = _budget.set(budget)
     parts: list[str] = []
-    append = parts.append
+    append, limit = parts.append, MAX_TEXT
     try:
         # template.generate(**context), minus a generator between the template and this loop
         try:
             for chunk in template.root_render_func(template.new_context(context)):
                 budget.text += len(chunk)  # _wrote(), inline
-                if budget.text > MAX_TEXT:
+                if budget.text > limit:
                     break
                 append(chunk)
         except Exception:
