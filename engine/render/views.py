@@ -234,22 +234,17 @@ def steps_by_due(w: Words, result: Mapping[str, Any]) -> list[dict[str, Any]]:
     store, each step says whether it is done or overdue."""
     rows = []
     for p_index, p in enumerate(result["playbooks"]):
-        plan_id = p.get("plan_id")
         for s_index, s in enumerate(p["steps"]):
-            rows.append(((s["due"], p_index, s_index), _step_row(w, p, plan_id, s)))
+            rows.append(((s["due"], p_index, s_index), _step_row(w, p, s)))
     rows.sort(key=lambda kv: kv[0])
     return [r for _, r in rows]
 
 
-def _step_row(w: Words, p: Mapping[str, Any], plan_id: Any, s: Mapping[str, Any]) -> dict[str, Any]:
+def _step_row(w: Words, p: Mapping[str, Any], s: Mapping[str, Any]) -> dict[str, Any]:
     """A step of playbook `p` as steps_by_due lists it."""
-    due_iso, owner = s["due"], s["owner"]
-    return {"title": s["title"], "playbook": p["title"], "who": w.role(owner), "owner": owner,
-            "due": w.date(due_iso), "due_iso": due_iso,
-            "every": w.every(s["every"], due_iso) if s.get("every") else "",  # _every
-            "ref": f"{plan_id} {s['id']}" if plan_id is not None else "",  # step_ref
-            "queued": queued_text(w, s),
-            "done": bool(s.get("done")), "overdue": bool(s.get("overdue"))}  # states.step_flags
+    return {"title": s["title"], "playbook": p["title"], "who": w.role(s["owner"]), "owner": s["owner"],
+            "due": w.date(s["due"]), "due_iso": s["due"], "every": _every(w, s), "ref": step_ref(p, s),
+            "queued": queued_text(w, s), **states.step_flags(s)}
 
 
 def _every(w: Words, step: Mapping[str, Any]) -> str:
@@ -268,7 +263,7 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         plan_id = pr.get("plan_id")
         steps = []
         for s_index, s in enumerate(pr["steps"]):
-            row = _step_row(w, pr, plan_id, s)  # its line in next_steps, and what its section shows
+            row = _step_row(w, pr, s)  # its line in next_steps, and what its section shows
             by_due.append(((s["due"], p_index, s_index), row))
             model = texts.steps.get(s["id"])
             step = {"title": row["title"], "who": row["who"], "due": row["due"], "due_iso": row["due_iso"],
@@ -315,7 +310,7 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "priority": priority_view(w, result),
         "profile": profile(w, result),
         "unknown": w.unknown(result),
-        "ids_hint": ids_hint,  # _ids_hint(w, result)
+        "ids_hint": ids_hint,  # the first step's ref in playbook order
     }
 
 
@@ -362,15 +357,6 @@ def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str
                 for m in merged)),
             "with": say(w.labels, "with_roles", roles=", ".join(_lower_first(o) for o in others)) if others else "",
             "agenda": agenda}
-
-
-def _ids_hint(w: Words, result: Mapping[str, Any]) -> str:
-    for pr in result["playbooks"]:
-        for s in pr["steps"]:
-            ref = step_ref(pr, s)
-            if ref:
-                return say(w.labels, "ids_hint", example=f"kam plans done {ref}")
-    return ""
 
 
 def reasons(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
