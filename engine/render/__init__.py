@@ -3,7 +3,7 @@ a playbook, a digest per account manager and a run summary, in Markdown and HTML
 
 The environment is sandboxed, an undefined variable fails the render (StrictUndefined) and
 HTML is autoescaped. The words come from templates/labels.yaml (see labels.py); what each
-document shows is computed in views.py.
+document shows is computed in views/.
 """
 from __future__ import annotations
 
