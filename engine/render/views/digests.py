@@ -6,7 +6,7 @@ from typing import Any, Iterable, Mapping
 
 from .. import states
 from ..labels import say
-from .steps import at_stake, priority_view, steps_by_due, urgency_key
+from .steps import at_stake, priority_view, step_row, steps_by_due, urgency_key
 from .words import Words
 
 
@@ -14,9 +14,7 @@ NEXT_STEPS = 3  # a digest shows the soonest steps of each account; the plan has
 MANAGER_ROLE = "key_account_manager"  # the role a digest's reader, the account's owner, holds
 
 
-
 THIS_WEEK = 10  # at most this many of the manager's own steps lead the digest
-
 
 
 def this_week(w: Words, results: Iterable[Mapping[str, Any]], as_of: str,
@@ -31,6 +29,8 @@ def this_week(w: Words, results: Iterable[Mapping[str, Any]], as_of: str,
             if s["owner"] == MANAGER_ROLE and not s["done"] and s["due_iso"] <= end:
                 rows.append(((rank, s["due_iso"]), {**s, "account": r.get("name") or r["account_id"],
                                                     "account_id": r["account_id"]}))
+        if len(rows) >= THIS_WEEK:
+            break  # the next accounts' rows sort after these (rank first)
     return [row for _, row in sorted(rows, key=lambda kv: kv[0])][:THIS_WEEK]
 
 
@@ -47,9 +47,8 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
     run closed (`closed`: the manager's results with resolved plans)."""
     accounts = []
     ordered = sorted(results, key=lambda r: urgency_key(w.project, r))
-    by_due = [steps_by_due(w, r) for r in ordered]
-    for r, rows in zip(ordered, by_due):
-        steps = [s for s in rows if not s["done"]]  # done: nothing left to do
+    for r in ordered:
+        steps, left = _open_steps(w, r, NEXT_STEPS)  # done: nothing left to do
         wb = r.get("winback")
         accounts.append({
             "title": r.get("name") or r["account_id"], "account_id": r["account_id"],
@@ -58,16 +57,24 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
             "priority": priority_view(w, r), "abc": r.get("abc") or "",
             "signals": [s["title"] for s in r["signals"]],
             "decision": w.labels[f"decision_{wb['decision']}"] if wb else "",
-            "next_steps": steps[:NEXT_STEPS],
-            "more": say(w.labels, "more_steps", count=len(steps) - NEXT_STEPS)
-            if len(steps) > NEXT_STEPS else "",
+            "next_steps": steps,
+            "more": say(w.labels, "more_steps", count=left - NEXT_STEPS) if left > NEXT_STEPS else "",
             "plan": plan_files.get(r["account_id"], ""),
             "plans": [{"title": p["title"], "state_id": p["state"], "state": states.state_word(w, p["state"])}
                       for p in r["playbooks"] if p.get("state")]})
     as_of = ordered[0]["as_of"] if ordered else ""
     return {"owner": owner, "accounts": accounts, "tracked": tracked,
-            "this_week": this_week(w, ordered, as_of, by_due) if as_of else [],
+            "this_week": this_week(w, ordered, as_of) if as_of else [],
             "week_end": w.date(_week_end(as_of, weeks=2)) if as_of else "",
             "attention": states.attention(w, ordered, plan_files) if tracked else [],
             "closed": states.closed_rows(w, sorted(closed, key=lambda r: urgency_key(w.project, r))),
             "quiet": say(w.labels, "no_action", count=quiet) if quiet else ""}
+
+
+def _open_steps(w: Words, result: Mapping[str, Any], n: int) -> tuple[list[dict[str, Any]], int]:
+    """The first `n` of the account's steps not done, as steps_by_due lists them, and how
+    many are not done (a row is made only for the `n`)."""
+    playbooks = result["playbooks"]
+    keys = sorted((s["due"], p_index, s_index) for p_index, p in enumerate(playbooks)
+                  for s_index, s in enumerate(p["steps"]) if not s.get("done"))
+    return [step_row(w, playbooks[p], playbooks[p]["steps"][i]) for _, p, i in keys[:n]], len(keys)
