@@ -9,7 +9,8 @@ never finished). Each refusal is a template error at the template's line.
 - the text written while rendering one document, into the document and into the buffers
   of macros, {% set %} and {% filter %} blocks: MAX_TEXT characters;
 - RENDER_SECONDS per document, checked at every loop iteration, call, operator, attribute
-  and filter (the clock is read at every TICKS-th of them);
+  and filter (the clock is read at every TICKS-th of them; `name.attr` read inline from a
+  plain dict is not counted: it runs once per loop iteration or call around it, which are);
 - recursion (a macro or include that calls itself): Python's recursion limit, reported
   at the template line where it happened.
 """
