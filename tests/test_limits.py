@@ -353,6 +353,10 @@ def too_big(what: str, size: int) -> str:
      "the template wrote more than 20000000 characters for one document"),
     ("{% for i in range(30000) %}{{ 'x' * 1000 }}{% endfor %}",
      "the template wrote more than 20000000 characters for one document"),
+    ("{% for i in range(30000) %}<b>{{ 'x' * 1000 }}</b>{% endfor %}",  # text and values yielded as one
+     "the template wrote more than 20000000 characters for one document"),
+    ("{% set s = 'x' * 999999 %}" + "<p>{{ s }}</p>" * 40,  # one line of 40 MB is not built
+     "the template wrote more than 20000000 characters for one document"),
 ])
 def test_templates_cannot_build_huge_values(source, message):
     from engine.render.limits import TemplateLimitError
@@ -396,6 +400,114 @@ def test_the_limits_leave_ordinary_templates_alone():
     accounts = [{"name": f"A{i}", "share": i / 3} for i in range(3)]
     assert render_text(source, accounts=accounts, names=["a", "b"]) == (
         "1/3 | A0 | 0.0 |\n2/3 | A1 | 0.3 |\n3/3 | A2 | 0.7 |\n-------------------- a, b 1024 3     x    ")
+
+
+@pytest.mark.parametrize("source", [
+    "{{ d.title }}", "{{ d['title'] }}", "{{ d.items }}", "{{ d.items()|list }}", "{{ d.get('title') }}",
+    "{{ d.keys()|list }}", "{{ d['items'] }}", "{{ d.values }}", "{{ d.missing }}", "{{ d.__class__ }}",
+    "{{ d.__dict__ }}", "{{ d._private }}", "{{ d.update }}", "{{ d.pop('title') }}", "{{ d.clear() }}",
+    "{{ d.mro }}", "{{ d.nested.title }}", "{{ d.nested.keys }}", "{{ d[1] }}", "{{ d.copy()|length }}",
+    "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}", "{{ nothere.title }}", "{{ d.title.upper() }}",
+    "{% for x in [1, 2] %}{{ loop.index }}{{ loop.last }}{{ loop.cycle('a', 'b') }}{{ loop.length }}"
+    "{{ loop.revindex }}{{ loop.changed(x) }}{{ loop.previtem }}{% endfor %}",
+    "{% for x in [1] %}{{ loop._iterator }}{% endfor %}", "{% for x in [1] %}{{ loop.__class__ }}{% endfor %}",
+    "{% macro m(a) %}{{ a.title }}{{ a.items }}{% endmacro %}{{ m(d) }}",
+])
+def test_a_dict_reads_as_in_jinjas_own_sandbox(source):
+    """The sandbox reads kam's plain dicts without asking Python for the attribute first
+    (limits.py: getattr, and inline code for `name.attr`), and `loop` attributes without
+    the sandbox's checks: what a template gets, or the error it gets, is the same as in
+    Jinja's immutable sandbox, methods and unsafe names included."""
+    from jinja2 import DictLoader, StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    d = {"title": "T", "items": "I", "__dict__": "D", "_private": "P", "mro": "M", 1: "one",
+         "nested": {"title": "N", "keys": "K"}}
+
+    def outcome(text):
+        try:
+            return "ok", text()
+        except Exception as exc:  # noqa: BLE001
+            return type(exc).__name__, str(exc)
+
+    jinja = ImmutableSandboxedEnvironment(loader=DictLoader({"t.md.j2": source}), undefined=StrictUndefined)
+    assert outcome(lambda: render_text(source, d=d)) == outcome(lambda: jinja.get_template("t.md.j2").render(d=d))
+
+
+@pytest.mark.parametrize("source", [
+    "{{ [1, 2]|join(', ') }}", "{{ ['a', 'b']|join(d='-') }}", "{{ [1, 2]|join }}", "{{ 'x'|center(5) }}",
+    "{{ 'x'|indent(2, true) }}", "{{ 'a b'|replace('a', 'c') }}", "{{ 'a b'|replace('a') }}",
+    "{{ 'x'|center(5, 6, 7) }}", "{{ 'x'|center(width=5) }}", "{{ 'a b c'|wordwrap(3) }}",
+    "{{ '%s-%s'|format(1, 2) }}", "{{ [1, 2, 3]|batch(2)|list }}", "{{ [1, 2, 3]|slice(2)|list }}",
+    "{{ {'a': 1}|tojson }}", "{{ [1]|sum(start=2) }}", "{{ 'x'|e }}", "{{ 5|string }}", "{{ 'x'|urlencode }}",
+])
+def test_limited_filters_answer_as_jinjas_own(source):
+    """The filters limits.py measures (given their arguments by position without
+    signature.bind) give what Jinja's sandbox gives, errors included."""
+    from jinja2 import DictLoader, StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def outcome(text):
+        try:
+            return "ok", text()
+        except Exception as exc:  # noqa: BLE001
+            return type(exc).__name__, str(exc)
+
+    jinja = ImmutableSandboxedEnvironment(loader=DictLoader({"t.md.j2": source}), undefined=StrictUndefined)
+    assert outcome(lambda: render_text(source)) == outcome(lambda: jinja.get_template("t.md.j2").render())
+
+
+def test_templates_are_compiled_once_per_process_and_again_when_they_change(tmp_path):
+    from jinja2 import DictLoader
+
+    from engine.render import environment
+    from engine.render.limits import COMPILED, LimitedSandbox, load, render
+
+    proj = copy_project(tmp_path / "proj")
+    project = load_project(proj)
+    first = load(environment(project), "plan.md.j2")
+    known = len(COMPILED.codes)
+    again = load(environment(project), "plan.md.j2")
+    assert again is not first and again.root_render_func.__code__ is first.root_render_func.__code__
+    assert len(COMPILED.codes) == known
+    plan = proj / "templates" / "plan.md.j2"
+    plan.write_text("changed {{ lang }}\n", "utf-8")  # read again at each load: compiled again
+    assert render(load(environment(project), "plan.md.j2"), {"lang": "en"}) == "changed en\n"
+    # the same name and source in an environment set up otherwise: compiled for it
+    source = "{{ v }}"
+    outputs = {render(load(LimitedSandbox(loader=DictLoader({"t.html.j2": source}), bytecode_cache=COMPILED,
+                                          autoescape=autoescape), "t.html.j2"), {"v": "<b>"})
+               for autoescape in (True, False, True)}
+    assert outputs == {"&lt;b&gt;", "<b>"}
+
+
+@pytest.mark.parametrize("ext", ["html", "md"])
+@pytest.mark.parametrize("source", [
+    "{{ v }}", "<b>{{ v }}</b>{{ v }}", "{% set x %}<i>{{ v }}</i>{% endset %}{{ x }}|{{ x|length }}",
+    "{% macro m(a) %}[{{ a }}]{% endmacro %}{{ m(v) }}", "{{ v ~ '<&>' }}", "{{ v|string }}",
+    "{% autoescape false %}{{ v }}{% endautoescape %}{{ v }}", "{% filter upper %}{{ v }}{% endfilter %}",
+    "{{ [v, v] }}",
+])
+@pytest.mark.parametrize("value", ["plain", "<a href='x'>&amp;</a>", "Ольга\u202e «Вектор»", 12.5, 7, True, None,
+                                   ["<li>", 1]])
+def test_what_prints_is_what_jinjas_own_sandbox_prints(source, value, ext):
+    """limits.py prints `{{ x }}` through print_html/print_text (finalize, then escape or
+    str, in one call; finalize_keeps_ascii: not for ASCII text): the document is the same
+    as Jinja's sandbox with the same finalize and autoescape writes."""
+    from jinja2 import DictLoader, StrictUndefined, select_autoescape
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from markupsafe import Markup
+
+    from engine.render import without_bidi_controls
+    from engine.render.limits import LimitedSandbox, load, render
+
+    name = f"t.{ext}.j2"
+    options = dict(loader=DictLoader({name: source}), undefined=StrictUndefined, finalize=without_bidi_controls,
+                   autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False))
+    for v in (value, Markup(value) if isinstance(value, str) else value):
+        jinjas = ImmutableSandboxedEnvironment(**options).get_template(name).render(v=v)
+        for keeps_ascii in (False, True):
+            assert render(load(LimitedSandbox(**options, finalize_keeps_ascii=keeps_ascii), name), {"v": v}) == jinjas
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -657,6 +769,27 @@ def test_bidi_controls_in_account_text_do_not_reach_the_documents(tmp_path):
     plan = docs[f"{rows[0]['account_id']}.md"]
     assert "Acmegnp.exe" in plan and "Olga Smirnova" in plan
     assert "Acme\u202egnp.exe" in (tmp_path / "out" / "results.jsonl").read_text("utf-8")  # the data as read
+
+
+@pytest.mark.parametrize("text", ["Acme", "Acme\u202egnp.exe", "АО «Вектор»", "Ольга\u2066 Смирнова\u2069\u200f",
+                                  "\u061c", "", "x" * 300 + "\u2067"])
+def test_without_bidi_controls_drops_them_and_only_them(text):
+    from markupsafe import Markup
+
+    from engine.render import _BIDI_CONTROLS, without_bidi_controls
+    for value in (text, Markup(text)):
+        out = without_bidi_controls(value)
+        assert (out, type(out)) == (value.translate(_BIDI_CONTROLS), type(value))
+    assert without_bidi_controls(12.5) == 12.5
+
+
+@pytest.mark.parametrize("value", ["Acme", "a_b*c", "АО «Вектор» | #1", "<b>\n", "", "x" * 300 + "]", 7, None])
+def test_md_escape_escapes_what_markdown_reads(value):
+    from markupsafe import Markup
+
+    from engine.render import _MD_SPECIAL, md_escape
+    for v in (value, Markup(value)) if isinstance(value, str) else (value,):
+        assert (md_escape(v), type(md_escape(v))) == (str(v).translate(_MD_SPECIAL), str)
 
 
 def test_the_readme_lists_every_limit_with_its_value():

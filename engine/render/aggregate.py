@@ -42,6 +42,7 @@ from .. import report_svg as svg
 from ..model import NO_RISK, Project, text_in
 from ..report_data import Account, Metric, accounts, pct
 from . import states, views
+from .views.digests import _week_end as week_end
 from .labels import say
 
 MAX_ACCOUNTS = 300  # a digest's accounts with a plan, most urgent first
@@ -477,7 +478,7 @@ class Aggregates:
         tracked = self.tracked
         return {"owner": owner, "accounts": o.entries.items(), "tracked": tracked,
                 "this_week": o.this_week.items() if as_of else [],
-                "week_end": w.date(views._week_end(as_of, weeks=2)) if as_of else "",
+                "week_end": w.date(week_end(as_of, weeks=2)) if as_of else "",
                 "attention": o.attention.items() if tracked else [],
                 "closed": o.closed.items(),
                 "quiet": say(w.labels, "no_action", count=o.quiet) if o.quiet else "",

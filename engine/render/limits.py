@@ -9,13 +9,15 @@ never finished). Each refusal is a template error at the template's line.
 - the text written while rendering one document, into the document and into the buffers
   of macros, {% set %} and {% filter %} blocks: MAX_TEXT characters;
 - RENDER_SECONDS per document, checked at every loop iteration, call, operator, attribute
-  and filter;
+  and filter (the clock is read at every TICKS-th of them; `name.attr` read inline from a
+  plain dict is not counted: it runs once per loop iteration or call around it, which are);
 - recursion (a macro or include that calls itself): Python's recursion limit, reported
   at the template line where it happened.
 """
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import math
 import re
@@ -24,13 +26,16 @@ import time
 import types
 from contextvars import ContextVar
 from dataclasses import dataclass
+from io import StringIO
 from typing import Any, Callable, Iterable, Iterator
 
 from jinja2 import Template, nodes
+from jinja2.bccache import Bucket, BytecodeCache
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, TemplateSyntaxError
-from jinja2.runtime import Context, Macro
+from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import escape
 
 MAX_VALUE = 1_000_000
 MAX_INT_DIGITS = 4300
@@ -49,16 +54,29 @@ class TemplateLimitError(SecurityError):
     """A template went past one of the limits above."""
 
 
-@dataclass
+@dataclass(slots=True)  # render() updates `text` for every piece of a document
 class _Budget:
     deadline: float
     text: int = 0
 
 
 _budget: ContextVar[_Budget | None] = ContextVar("kam_render_budget", default=None)
+# the clock is read at every TICKS-th tick: a tick is at most one loop iteration, call,
+# operator, attribute or filter apart from the next, so the check stays within microseconds
+# of the deadline (reading the clock at every attribute cost as much as reading the attribute)
+TICKS = 64
+_countdown = TICKS
 
 
 def _tick() -> None:
+    global _countdown
+    _countdown -= 1
+    if _countdown < 0:
+        _countdown = TICKS
+        _check_clock()
+
+
+def _check_clock() -> None:
     budget = _budget.get()
     if budget is not None and time.monotonic() > budget.deadline:
         raise TemplateLimitError(f"rendering took more than {RENDER_SECONDS:g} s (a loop or recursion "
@@ -203,8 +221,12 @@ class _Ticking:
         self.iterable = iterable
 
     def __iter__(self) -> Iterator[Any]:
+        global _countdown
         for item in self.iterable:
-            _tick()
+            _countdown -= 1  # _tick(), inline
+            if _countdown < 0:
+                _countdown = TICKS
+                _check_clock()
             yield item
 
     def __len__(self) -> int:  # loop.length and loop.last without reading ahead
@@ -234,6 +256,55 @@ class _CodeGenerator(CodeGenerator):
                                lineno=node.lineno)
         super().visit_For(node, frame)
 
+    def visit_Call(self, node: nodes.Call, frame: Frame, *args: Any, **kwargs: Any) -> None:
+        """environment.ticking(...) is called directly: the sandbox's call() is for what a
+        template calls, ticking is kam's own (a template cannot name an EnvironmentAttribute)."""
+        if isinstance(node.node, nodes.EnvironmentAttribute) and node.node.name == "ticking":
+            self.write("environment.ticking(")
+            self.visit(node.args[0], frame)
+            self.write(")")
+        else:
+            super().visit_Call(node, frame, *args, **kwargs)
+
+    @optimizeconst
+    def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+        """`name.attr` on a plain dict reads the item inline, without a call to the sandbox's
+        getattr (most of what a document prints is `plan.x`, `s.title`, `labels.y`): the
+        same as LimitedSandbox.getattr's first branch. The variable is a Python local (the
+        `missing` marker when undefined, which is no dict: then the sandbox's getattr gets
+        the Undefined as before)."""
+        if (self.environment.is_async or node.ctx != "load" or not isinstance(node.node, nodes.Name)
+                or node.attr in _DICT_ATTRIBUTES):
+            super().visit_Getattr(node, frame)
+            return
+        self.write("(")  # any pending new line goes to the module, not into `name`
+        stream, self.stream = self.stream, StringIO()
+        try:
+            self.visit(node.node, frame)
+            name = self.stream.getvalue()  # the local, or `(undefined(...) if local is missing else local)`
+        finally:
+            self.stream = stream
+        local, attr = frame.symbols.ref(node.node.name), repr(node.attr)
+        self.write(f"{local}[{attr}] if {local}.__class__ is dict and {attr} in {local} "
+                   f"else environment.getattr({name}, {attr}))")
+
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        """What `{{ x }}` prints goes through one call, environment.print_html or print_text
+        (finalize, then escape or str), not three or four; an autoescape that changes at
+        run time keeps Jinja's code."""
+        if frame.eval_ctx.volatile:
+            super()._output_child_pre(node, frame, finalize)
+        elif frame.eval_ctx.autoescape:
+            self.write("environment.print_html(")
+        else:
+            self.write("environment.print_text(")
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.volatile:
+            super()._output_child_post(node, frame, finalize)
+        else:
+            self.write(")")
+
     def buffer(self, frame: Frame) -> None:
         frame.buffer = self.temporary_identifier()
         self.writeline(f"{frame.buffer} = environment.counting_buffer()")
@@ -260,11 +331,27 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _CodeGenerator
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
-    def __init__(self, *args: Any, finalize: Callable[[Any], Any] = lambda v: v, **kwargs: Any) -> None:
-        super().__init__(*args, finalize=lambda v: finalize(self._measured(v)), **kwargs)
+    def __init__(self, *args: Any, finalize: Callable[[Any], Any] = lambda v: v, finalize_keeps_ascii: bool = False,
+                 **kwargs: Any) -> None:
+        """finalize_keeps_ascii: `finalize` returns an ASCII str as it is, so printing one
+        need not call it."""
+        measured = self._measured
+
+        def finalized(value: Any) -> Any:  # a text (most of what prints) needs no measuring
+            return finalize(value if value.__class__ is str else measured(value))
+
+        super().__init__(*args, finalize=finalized, **kwargs)
+        self.print_html, self.print_text = _printers(finalize, finalized, finalize_keeps_ascii)
         self.globals["lipsum"] = _lipsum
         for name in _SIZED_FILTERS + _WHOLE_FILTERS + ("replace", "wordwrap", "format"):
             self.filters[name] = _limited_filter(name, self.filters[name])
+
+    def make_globals(self, d: Any) -> dict[str, Any]:
+        """A template's globals as one dict, not Jinja's ChainMap over the environment's:
+        every render and include builds a context from them (dict() and set() of a
+        ChainMap go through Python, key by key). Jinja asks not to change the globals
+        once a template is loaded; kam sets them in __init__ only."""
+        return {**self.globals, **(d or {})}
 
     @staticmethod
     def ticking(iterable: Any) -> _Ticking:
@@ -316,6 +403,15 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     # printed, not by MAX_VALUE, which is for what the template itself builds
     def getattr(self, obj: Any, attribute: str) -> Any:
         _tick()
+        if obj.__class__ is dict and attribute not in _DICT_ATTRIBUTES:
+            # what the sandbox does for it, without the AttributeError: a dict has no
+            # attribute of that name, so the template reads the item
+            try:
+                return obj[attribute]
+            except (TypeError, LookupError):
+                return self.undefined(obj=obj, name=attribute)
+        if obj.__class__ is LoopContext and attribute in _LOOP_ATTRIBUTES:
+            return getattr(obj, attribute)  # loop.index, loop.last: what the sandbox allows
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
@@ -323,17 +419,78 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         return super().getitem(obj, argument)
 
 
+# every attribute a dict instance has (its type's and object's): `d.items` is the method,
+# `d.title` the item 'title'
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+# a for loop's `loop`: its public attributes, which the sandbox lets a template read
+_LOOP_ATTRIBUTES = frozenset(a for a in dir(LoopContext) if not a.startswith("_"))
+
+
+def _printers(finalize: Callable[[Any], Any], finalized: Callable[[Any], Any], keeps_ascii: bool
+              ) -> tuple[Callable[[Any], str], Callable[[Any], str]]:
+    """Jinja prints a value as escape(environment.finalize(v)) in HTML, str(...) else. The
+    pieces of a document are only ever joined, so a str does as well as a Markup: a text
+    (most of what prints) is escaped without making a Markup of it, one call in all; an
+    ASCII text skips a finalize that keeps it as it is."""
+
+    def print_html(value: Any) -> str:
+        if value.__class__ is str:
+            if keeps_ascii and value.isascii():
+                return _escape_text(value)
+            value = finalize(value)  # finalized() does not measure a str
+            if value.__class__ is str:
+                return _escape_text(value)
+            return escape(value)
+        return escape(finalized(value))
+
+    def print_text(value: Any) -> str:
+        if value.__class__ is str:
+            if keeps_ascii and value.isascii():
+                return value
+            value = finalize(value)
+            return value if value.__class__ is str else str(value)
+        return str(finalized(value))
+
+    return print_html, print_text
+
+
+def _text_escaper() -> Callable[[str], str]:
+    """markupsafe's escaping of a str, as a str: str(escape(s)) without the Markup."""
+    probe = "<a href=\"x\" title='y'>&amp; é</a>"
+    for module in ("markupsafe._speedups", "markupsafe._native"):
+        try:
+            inner = importlib.import_module(module)._escape_inner
+        except (ImportError, AttributeError):
+            continue
+        if inner(probe) == str(escape(probe)):
+            return inner
+    return lambda s: str(escape(s))
+
+
+_escape_text = _text_escaper()
+
+
 def _limited_filter(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
     signature = inspect.signature(real)
     # the filtered value: the first parameter after the environment or eval context, if passed
     value_name = list(signature.parameters)[1 if hasattr(real, "jinja_pass_arg") else 0]
+    # the parameters a call can fill by position: signature.bind of positional arguments only
+    # is these names zipped with them (bind takes ~10 us; `x|join(", ")` is such a call)
+    positional = []
+    for param in signature.parameters.values():
+        if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            break
+        positional.append(param.name)
 
     def limited(*args: Any, **kwargs: Any) -> Any:
         _tick()
-        try:
-            given = signature.bind(*args, **kwargs).arguments
-        except TypeError:
-            return real(*args, **kwargs)  # a wrong call: the filter says what is wrong
+        if not kwargs and len(args) <= len(positional):
+            given = dict(zip(positional, args))  # too few: real() below says what is missing
+        else:
+            try:
+                given = signature.bind(*args, **kwargs).arguments
+            except TypeError:
+                return real(*args, **kwargs)  # a wrong call: the filter says what is wrong
         value = given.get(value_name)
         if name in _SIZED_FILTERS:
             for key, v in given.items():
@@ -374,6 +531,50 @@ def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str
     return generate_lorem_ipsum(n, html, min, max)
 
 
+class CompiledTemplates(BytecodeCache):
+    """Templates compiled once per process: environment() is called for every run, check
+    and (in workers) chunk, and compiling the default templates takes ~0.2 s of CPU. A
+    template is still read through its loader at each load (and a link out of the project
+    refused); its code is reused when the name, the file, the source (sha1) and every
+    setting of the environment that shapes the code are the same."""
+
+    def __init__(self) -> None:
+        self.codes: dict[tuple[Any, ...], types.CodeType] = {}
+
+    @staticmethod
+    def _key(bucket: Bucket) -> tuple[Any, ...]:
+        env = bucket.environment
+        return (bucket.key, bucket.checksum, type(env), env.code_generator_class,
+                env.block_start_string, env.block_end_string, env.variable_start_string,
+                env.variable_end_string, env.comment_start_string, env.comment_end_string,
+                env.line_statement_prefix, env.line_comment_prefix, env.trim_blocks, env.lstrip_blocks,
+                env.newline_sequence, env.keep_trailing_newline, env.optimized, env.is_async,
+                env.finalize is not None, getattr(env.finalize, "jinja_pass_arg", None),
+                tuple(sorted(env.extensions)), env.autoescape if not callable(env.autoescape) else None,
+                getattr(bucket, "kam_autoescape", None))
+
+    def get_bucket(self, environment: Any, name: str, filename: str | None, source: str) -> Bucket:
+        key, checksum = self.get_cache_key(name, filename), self.get_source_checksum(source)
+        bucket = Bucket(environment, key, checksum)
+        # whether the template is autoescaped, which a callable decides by its name
+        bucket.kam_autoescape = environment.autoescape(name) if callable(environment.autoescape) else None
+        self.load_bytecode(bucket)
+        return bucket
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        bucket.code = self.codes.get(self._key(bucket))
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        if bucket.code is not None:
+            self.codes[self._key(bucket)] = bucket.code
+
+    def clear(self) -> None:
+        self.codes.clear()
+
+
+COMPILED = CompiledTemplates()
+
+
 def load(env: LimitedSandbox, name: str) -> Template:
     """env.get_template; a template nested too deeply for Jinja's compiler (which recurses
     once per level: `{{ 1 + 1 + ... }}`) or for Python's is a syntax error of the template."""
@@ -389,10 +590,18 @@ def render(template: Template, context: dict[str, Any]) -> str:
     budget = _Budget(time.monotonic() + RENDER_SECONDS)
     token = _budget.set(budget)
     parts: list[str] = []
+    append, limit = parts.append, MAX_TEXT
     try:
-        for chunk in template.generate(**context):
-            _wrote(len(chunk))
-            parts.append(chunk)
+        # template.generate(**context), minus a generator between the template and this loop
+        try:
+            for chunk in template.root_render_func(template.new_context(context)):
+                budget.text += len(chunk)  # _wrote(), inline
+                if budget.text > limit:
+                    break
+                append(chunk)
+        except Exception:
+            template.environment.handle_exception()  # the template's own line in the traceback
+        _wrote(0)  # past MAX_TEXT: raises
     except RecursionError as exc:
         raise TemplateLimitError("recursion too deep (a macro or include that calls itself?)"
                                  ).with_traceback(exc.__traceback__) from None

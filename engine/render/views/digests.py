@@ -1,0 +1,82 @@
+"""The view of an account manager's digest (templates/digest.*.j2)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any, Iterable, Mapping
+
+from .. import states
+from ..labels import say
+from .steps import at_stake, priority_view, step_row, steps_by_due, urgency_key
+from .words import Words
+
+
+NEXT_STEPS = 3  # a digest shows the soonest steps of each account; the plan has the rest
+MANAGER_ROLE = "key_account_manager"  # the role a digest's reader, the account's owner, holds
+
+
+THIS_WEEK = 10  # at most this many of the manager's own steps lead the digest
+
+
+def this_week(w: Words, results: Iterable[Mapping[str, Any]], as_of: str,
+              steps: list[list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+    """The manager's own open steps to start this week: due by the end of next week (a step
+    due in six working days needs work now) or overdue; accounts by priority, then by due
+    date, at most THIS_WEEK. `steps`: steps_by_due of each result, when already at hand."""
+    end = _week_end(as_of, weeks=2)
+    rows = []
+    for rank, r in enumerate(results):
+        for s in steps[rank] if steps is not None else steps_by_due(w, r):
+            if s["owner"] == MANAGER_ROLE and not s["done"] and s["due_iso"] <= end:
+                rows.append(((rank, s["due_iso"]), {**s, "account": r.get("name") or r["account_id"],
+                                                    "account_id": r["account_id"]}))
+        if len(rows) >= THIS_WEEK:
+            break  # the next accounts' rows sort after these (rank first)
+    return [row for _, row in sorted(rows, key=lambda kv: kv[0])][:THIS_WEEK]
+
+
+def _week_end(iso: str, weeks: int = 1) -> str:
+    """The Sunday ending the week of `iso` (weeks=2: the next week's)."""
+    d = date.fromisoformat(iso)
+    return (d + timedelta(days=6 - d.weekday(), weeks=weeks - 1)).isoformat()
+
+
+def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: Mapping[str, str],
+           quiet: int, closed: Iterable[Mapping[str, Any]] = (), tracked: bool = False) -> dict[str, Any]:
+    """One manager's accounts that have a plan, most urgent first. With a store (`tracked`),
+    it leads with what needs attention (new and escalated plans, overdue steps) and what the
+    run closed (`closed`: the manager's results with resolved plans)."""
+    accounts = []
+    ordered = sorted(results, key=lambda r: urgency_key(w.project, r))
+    for r in ordered:
+        steps, left = _open_steps(w, r, NEXT_STEPS)  # done: nothing left to do
+        wb = r.get("winback")
+        accounts.append({
+            "title": r.get("name") or r["account_id"], "account_id": r["account_id"],
+            "risk_id": r["risk_level"], "risk": w.risk(r["risk_level"]),
+            "at_stake": w.money(at_stake(r)), "lost": r.get("status") == "lost",
+            "priority": priority_view(w, r), "abc": r.get("abc") or "",
+            "signals": [s["title"] for s in r["signals"]],
+            "decision": w.labels[f"decision_{wb['decision']}"] if wb else "",
+            "next_steps": steps,
+            "more": say(w.labels, "more_steps", count=left - NEXT_STEPS) if left > NEXT_STEPS else "",
+            "plan": plan_files.get(r["account_id"], ""),
+            "plans": [{"title": p["title"], "state_id": p["state"], "state": states.state_word(w, p["state"])}
+                      for p in r["playbooks"] if p.get("state")]})
+    as_of = ordered[0]["as_of"] if ordered else ""
+    return {"owner": owner, "accounts": accounts, "tracked": tracked,
+            "this_week": this_week(w, ordered, as_of) if as_of else [],
+            "week_end": w.date(_week_end(as_of, weeks=2)) if as_of else "",
+            "attention": states.attention(w, ordered, plan_files) if tracked else [],
+            "closed": states.closed_rows(w, sorted(closed, key=lambda r: urgency_key(w.project, r))),
+            "quiet": say(w.labels, "no_action", count=quiet) if quiet else "",
+            # every account, plan and closing is listed here; aggregate.py stops at caps and says so
+            "more_accounts": "", "more_attention": "", "more_closed": ""}
+
+
+def _open_steps(w: Words, result: Mapping[str, Any], n: int) -> tuple[list[dict[str, Any]], int]:
+    """The first `n` of the account's steps not done, as steps_by_due lists them, and how
+    many are not done (a row is made only for the `n`)."""
+    playbooks = result["playbooks"]
+    keys = sorted((s["due"], p_index, s_index) for p_index, p in enumerate(playbooks)
+                  for s_index, s in enumerate(p["steps"]) if not s.get("done"))
+    return [step_row(w, playbooks[p], playbooks[p]["steps"][i]) for _, p, i in keys[:n]], len(keys)

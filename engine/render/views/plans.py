@@ -1,0 +1,246 @@
+"""The view of an account's action plan (templates/plan.*.j2)."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from ...evidence import DECLINE, PURSUE
+from ...model import text_in
+from .. import states
+from ..labels import say
+from .steps import priority_view, step_row
+from .words import Words, lower_first
+
+
+def profile(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
+    """ABC class, the KAISM quadrant with its advice (source 004) and the criteria score."""
+    rows = []
+    if result.get("abc"):
+        rows.append({"label": w.labels["abc_class"], "value": str(result["abc"]), "note": ""})
+    quadrant = result.get("kaism")
+    if quadrant:
+        port = w.project.portfolio
+        rows.append({"label": w.labels["kaism_quadrant"],
+                     "value": text_in(port.quadrants.get(quadrant), w.lang) or quadrant,
+                     "note": text_in(port.quadrant_notes.get(quadrant), w.lang)})
+    if result.get("criteria_score") is not None:
+        rows.append({"label": w.labels["criteria_score"],
+                     "value": say(w.labels, "score_of_ten", score=w.num(result["criteria_score"], 1)), "note": ""})
+    return rows
+
+
+def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
+    signals = [{"title": s["title"], "text": s["text"], "severity": s["severity"],
+                "category": s["category"], "category_title": w.category(s["category"])}
+               for s in result["signals"]]
+    playbooks, by_due, ids_hint = [], [], ""
+    for p_index, pr in enumerate(result["playbooks"]):
+        texts = w.playbook(pr["id"])
+        plan_id = pr.get("plan_id")
+        steps = []
+        for s_index, s in enumerate(pr["steps"]):
+            row = step_row(w, pr, s)  # its line in next_steps, and what its section shows
+            by_due.append(((s["due"], p_index, s_index), row))
+            model = texts.steps.get(s["id"])
+            step = {"title": row["title"], "who": row["who"], "due": row["due"], "due_iso": row["due_iso"],
+                    "every": row["every"], "done": row["done"], "overdue": row["overdue"], "ref": row["ref"],
+                    "queued": row["queued"],
+                    "description": model[0] if model else "", "checklist": model[1] if model else []}
+            if s.get("merged"):
+                step.update(_merged(w, s))
+            else:
+                step["also"], step["with"], step["agenda"] = "", "", []
+            steps.append(step)
+            if row["ref"] and not ids_hint:
+                ids_hint = say(w.labels, "ids_hint", example=f"kam plans done {row['ref']}")
+        playbooks.append({"id": pr["id"], "title": pr["title"], "description": texts.description,
+                          "steps": steps, "state_id": pr.get("state", ""), "state": states.state_text(w, pr),
+                          "plan_id": plan_id,
+                          "plan_ref": say(w.labels, "plan_ref", id=plan_id) if plan_id is not None else "",
+                          "kept_open": w.labels["kept_open"] if pr.get("kept_open") else ""})
+    by_due.sort(key=lambda kv: kv[0])
+    share = result.get("revenue_share_pct")
+    return {
+        "title": result.get("name") or result["account_id"],
+        "account_id": result["account_id"],
+        "owner": result.get("owner") or w.labels["unassigned"],
+        "segment": w.segment(result.get("segment")),
+        "as_of": w.date(result["as_of"]),
+        "risk_id": result["risk_level"],
+        "risk": w.risk(result["risk_level"]),
+        "lost": result.get("status") == "lost",
+        "revenue": w.money(result.get("revenue_current")),
+        "revenue_share": say(w.labels, "revenue_share", share=w.num(share, 1)) if share else "",
+        "classes": _classes(w, result["classes"]),
+        "signals": signals,
+        "reasons": reasons(w, result),
+        "lost_text": say(w.labels, "lost",
+                         reason=w.lost_reason((result.get("winback") or {}).get("lost_reason")))
+        if result.get("status") == "lost" else "",
+        "next_steps": [row for _, row in by_due],  # steps_by_due(w, result)
+        "playbooks": playbooks,
+        "negotiation": negotiation(w, result),
+        "winback": winback(w, result),
+        "closed": states.closed(w, result),
+        "on_hold": states.on_hold(w, result),
+        "priority": priority_view(w, result),
+        "profile": profile(w, result),
+        "unknown": w.unknown(result),
+        "ids_hint": ids_hint,  # the first step's ref in playbook order
+    }
+
+
+def _classes(w: Words, ids: Iterable[str]) -> list[str]:
+    """The account's classes in the project's order, but the win-back decision's (its own
+    section explains it)."""
+    key = ("classes", tuple(ids))
+    titles = w._memo.get(key)
+    if titles is None:
+        titles = w._memo[key] = [text_in(c.title, w.lang) for c in w.project.classes.values()
+                                 if c.id in key[1] and c.id not in (PURSUE, DECLINE)]
+    return titles
+
+
+def _merged(w: Words, step: Mapping[str, Any]) -> dict[str, Any]:
+    """A step that carries the same action for other playbooks: which, who else takes part,
+    and their checklists as its agenda (each item once)."""
+    merged = step.get("merged") or ()
+    if not merged:
+        return {"also": "", "with": "", "agenda": []}
+    key = ("merged", step["owner"], tuple((m["playbook"], m["step"], m["title"], m["owner"]) for m in merged))
+    view = w._memo.get(key)
+    if view is None:
+        view = w._memo[key] = _merged_view(w, step, merged)
+    return view
+
+
+def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    p = w.project
+    seen: set[str] = set()
+    agenda = []
+    for m in merged:
+        pb = p.playbooks.get(m["playbook"])
+        model = next((x for x in pb.steps if x.id == m["step"]), None) if pb else None
+        items = [t for c in (model.checklist if model else ()) if (t := text_in(c, w.lang)) not in seen]
+        seen.update(items)
+        if items:
+            agenda.append({"title": say(w.labels, "agenda_from", step=m["title"],
+                                        playbook=text_in(pb.title, w.lang) if pb else m["playbook"]),
+                           "checklist": items})
+    others = list(dict.fromkeys(w.role(m["owner"]) for m in merged if m["owner"] != step["owner"]))
+    return {"also": say(w.labels, "also_covers", steps="; ".join(
+                f"{m['title']} ({text_in(p.playbooks[m['playbook']].title, w.lang) if m['playbook'] in p.playbooks else m['playbook']})"
+                for m in merged)),
+            "with": say(w.labels, "with_roles", roles=", ".join(lower_first(o) for o in others)) if others else "",
+            "agenda": agenda}
+
+
+def reasons(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Why the account has a plan beyond its signals: a dependency, and the
+    values behind playbooks assigned on account values (e.g. days since the last QBR)."""
+    out: list[dict[str, str]] = []
+    dependency = result.get("dependency")
+    if dependency in ("risky", "mono") and f"why_dependency_{dependency}" in w.labels:
+        text = say(w.labels, f"why_dependency_{dependency}", share=w.num(result.get("revenue_share_pct"), 1))
+        out.append({"title": "", "text": text[:1].upper() + text[1:]})
+    for pr in result["playbooks"]:
+        reason = pr.get("reason") or {}
+        metrics = {m: v for m, v in reason.get("metrics", {}).items() if m != "status"}
+        if not metrics:
+            continue  # assigned on signals, risk or classes: the lines above say why
+        text = "; ".join(f"{lower_first(w.metric_title(m))}: {w.metric(m, v)}" for m, v in metrics.items())
+        limits = [f"{w.labels['threshold']}: {w.num(v)}" for v in reason.get("thresholds", {}).values()]
+        out.append({"title": pr["title"], "text": text + (f" ({'; '.join(limits)})" if limits else "")})
+    return out
+
+
+def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One preparation section for all meetings of the plan: the playbooks' blocks merged,
+    each participant, problem and mistake once, in playbook priority order."""
+    # the steps in the plan, kept or merged into another: a block that names its meetings
+    # shows only when one of them is here (a lost client we do not pursue has no meeting)
+    present: set[tuple[str, str]] | None = None
+    blocks = []
+    for pr in result["playbooks"]:
+        n = w.project.playbooks[pr["id"]].negotiation
+        if n is None:
+            continue
+        if n.meetings:
+            if present is None:
+                present = {(q["id"], s["id"]) for q in result["playbooks"] for s in q["steps"]}
+                present |= {(m["playbook"], m["step"]) for q in result["playbooks"] for s in q["steps"]
+                            for m in s.get("merged") or ()}
+            if not any((pr["id"], m) in present for m in n.meetings):
+                continue
+        blocks.append((pr["title"], pr["id"], n))
+    if not blocks:
+        return None
+    key = ("negotiation", tuple((title, pid) for title, pid, _ in blocks))
+    view = w._memo.get(key)
+    if view is None:
+        view = w._memo[key] = _negotiation_view(w, [(title, n) for title, _, n in blocks])
+    return view
+
+
+def _negotiation_view(w: Words, blocks: list[tuple[str, Any]]) -> dict[str, Any]:
+    lang = w.lang
+    participants: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    mistakes: dict[str, None] = {}
+    for _, n in blocks:
+        for role, wants in n.participants:
+            participants.setdefault(text_in(role, lang), text_in(wants, lang))
+        for problem, remedy in n.problems:
+            problems.setdefault(text_in(problem, lang), text_in(remedy, lang))
+        for m in n.mistakes:
+            mistakes.setdefault(text_in(m, lang), None)
+    return {"intro": say(w.labels, "negotiation_for", playbooks=", ".join(t for t, _ in blocks)),
+            "participants": [{"role": r, "wants": x} for r, x in participants.items()],
+            "problems": [{"problem": pr, "remedy": x} for pr, x in problems.items()],
+            "mistakes": list(mistakes)}
+
+
+def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
+    wb = result.get("winback")
+    if not wb:
+        return None
+    L = w.labels
+    reason = w.lost_reason(wb.get("lost_reason"))
+    decision = wb["decision"]
+    value, cost = w.money(wb["value"]), w.money(wb["cost"])
+    if decision == "pursue":
+        reasoning = [say(L, "reason_pursue", value=value, cost=cost,
+                         difference=w.money(wb["value"] - wb["cost"])),
+                     say(L, "advice_pursue", reason=reason)]
+    elif decision == "do_not_pursue":
+        reasoning = [say(L, "reason_do_not_pursue", value=value, cost=cost),
+                     say(L, "advice_do_not_pursue", reason=reason)]
+    else:
+        reasoning = [say(L, "reason_undecided",
+                         missing=", ".join(lower_first(w.metric_title(m)) for m in wb["missing"])),
+                     L["advice_undecided"]]
+    cost_id = wb.get("cost_metric", "winback_cost")
+    cost_inputs = [m for m in wb.get("cost_inputs", ()) if m != cost_id]
+
+    def row(m: str, v: Any) -> dict[str, str]:
+        text = w.metric(m, v)
+        if m in wb.get("defaulted", ()):
+            text = say(L, "defaulted_value", value=text, by=_default_key(w, m, wb))
+        return {"label": w.metric_title(m), "value": text}
+
+    return {"decision_id": decision, "decision": L[f"decision_{decision}"],
+            "inputs": [row(m, v) for m, v in wb["inputs"].items() if m not in cost_inputs and m != cost_id],
+            "value_label": w.metric_title("winback_value"), "value": value,
+            "costs": [row(m, wb["inputs"][m]) for m in cost_inputs if m in wb["inputs"]],
+            "cost_label": w.metric_title(cost_id), "cost": cost,
+            "reasoning": reasoning, "missing": [w.metric_title(m) for m in wb["missing"]]}
+
+
+def _default_key(w: Words, mid: str, wb: Mapping[str, Any]) -> str:
+    """The value that picked an input's default (default_by), as the plan names it: a lost
+    client's reason in the labels' words, else the value itself."""
+    m = w.project.metrics.get(mid)
+    by = m.default_by.metric if m is not None and m.default_by is not None else ""
+    if by == "lost_reason":
+        return w.lost_reason(wb.get("lost_reason"))
+    value = wb.get("inputs", {}).get(by)
+    return "—" if value is None else str(value)
