@@ -11,11 +11,20 @@ expected loss in money × every boost whose condition holds.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Optional
 
+from . import expr
+from .analysis import FactRef, ThresholdRef, expand_facts, resolve
 from .model import Playbook, Project, Step
-from .reference import Context, truth
+from .reference import Context
+
+# A condition compiled once: (values, facts) -> True, False or None (unknown), exactly as
+# engine.reference.truth decides it, without walking the tree for every account.
+Test = Callable[[Mapping[str, Any], Any], Optional[bool]]
+_CMP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+        "==": operator.eq, "!=": operator.ne}
 
 
 @dataclass(frozen=True)
@@ -40,16 +49,28 @@ class Planner:
                                                    for pid, pb in project.playbooks.items()}
         # playbooks with nothing to shape are passed through untouched (the common case)
         self._conditional = {pid for pid, pb in project.playbooks.items() if _shaped(pb)}
+        # step conditions and boosts compiled once
+        self._when: dict[str, dict[str, Test]] = {
+            pid: {s.id: compile_condition(project, s.when) for s in pb.steps if s.when is not None}
+            for pid, pb in project.playbooks.items()}
+        self._boosts = [(b.id, b.factor, compile_condition(project, b.when)) for b in project.priority.boosts]
 
     def shape(self, playbooks: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
         """The account's playbook entries (most urgent first) with only the steps that apply,
         and one step per action. Entries are modified in place and returned."""
-        if not any(p["id"] in self._conditional for p in playbooks):
-            return playbooks
+        conditional = self._conditional
         for p in playbooks:
-            if p["id"] in self._conditional:
-                models = self._steps[p["id"]]
-                p["steps"] = [s for s in p["steps"] if _holds(models.get(s["id"]), ctx)]
+            if p["id"] in conditional:
+                break
+        else:
+            return playbooks
+        values, facts = ctx.values, ctx.facts
+        for p in playbooks:
+            if p["id"] in conditional:
+                tests = self._when[p["id"]]
+                # a step applies unless its condition is false (unknown keeps it)
+                p["steps"] = [s for s in p["steps"]
+                              if (test := tests.get(s["id"])) is None or test(values, facts) is not False]
         self._merge(playbooks)
         return playbooks
 
@@ -93,10 +114,11 @@ class Planner:
         loss = money * (margin_out / 100 if margin_out is not None else 1.0) * chance
         factor = 1.0
         applied = []
-        for b in pr.boosts:
-            if truth(b.when, ctx) is True:
-                factor *= b.factor
-                applied.append((b.id, b.factor))
+        facts = ctx.facts
+        for bid, bfactor, test in self._boosts:
+            if test(values, facts) is True:
+                factor *= bfactor
+                applied.append((bid, bfactor))
         return PriorityParts(round(money, 2), margin_out, known, chance, round(loss, 2), tuple(applied),
                              round(loss * factor, 2))
 
@@ -105,6 +127,90 @@ def _shaped(pb: Playbook) -> bool:
     return any(s.when is not None or s.action for s in pb.steps)
 
 
-def _holds(step: Step | None, ctx: Context) -> bool:
-    """A step applies unless its condition is false (unknown keeps it)."""
-    return step is None or step.when is None or truth(step.when, ctx) is not False
+def compile_condition(project: Project, node: expr.Node) -> Test:
+    """A condition as nested closures under Kleene logic, as engine.reference.truth reads it:
+    a comparison with a missing value is unknown (None); a category holds when one of its
+    signals does."""
+    if isinstance(node, (expr.And, expr.Or)):
+        parts = [compile_condition(project, i) for i in node.items]
+        stop = isinstance(node, expr.Or)  # or: True decides; and: False decides
+
+        def junction(values: Mapping[str, Any], facts: Any) -> Optional[bool]:
+            unknown = False
+            for part in parts:
+                t = part(values, facts)
+                if t is stop:
+                    return stop
+                if t is None:
+                    unknown = True
+            return None if unknown else not stop
+        return junction
+    if isinstance(node, expr.Not):
+        inner = compile_condition(project, node.item)
+
+        def negation(values: Mapping[str, Any], facts: Any) -> Optional[bool]:
+            t = inner(values, facts)
+            return None if t is None else not t
+        return negation
+    if isinstance(node, expr.Ref):
+        r = resolve(project, node)
+        if isinstance(r, FactRef):
+            holds = _holds(project, (r.kind, r.id))
+            return lambda values, facts: holds(facts)
+        name = r.id
+
+        def flag(values: Mapping[str, Any], facts: Any) -> Optional[bool]:
+            v = values.get(name)
+            return None if v is None else bool(v)
+        return flag
+    if isinstance(node, expr.Call):
+        if node.name == "any":
+            tests = [_holds(project, k) for k in expand_facts(project, node)]
+            return lambda values, facts: any(t(facts) for t in tests)
+        name = resolve(project, node.args[0]).id
+        if node.name == "present":
+            return lambda values, facts: values.get(name) is not None
+        return lambda values, facts: values.get(name) is None
+    if isinstance(node, expr.Compare):
+        left, right, op = _operand(project, node.left), _operand(project, node.right), _CMP[node.op]
+
+        def compare(values: Mapping[str, Any], facts: Any) -> Optional[bool]:
+            a, b = left(values, facts), right(values, facts)
+            if a is None or b is None:
+                return None
+            return op(a, b)
+        return compare
+    if isinstance(node, expr.In):
+        item = _operand(project, node.left)
+        members = [i.value for i in node.items]
+        negated = node.negated
+
+        def inside(values: Mapping[str, Any], facts: Any) -> Optional[bool]:
+            a = item(values, facts)
+            if a is None:
+                return None
+            return (a in members) != negated
+        return inside
+    raise TypeError(f"not a condition: {node!r}")
+
+
+def _holds(project: Project, key: tuple[str, str]) -> Callable[[Any], bool]:
+    if key[0] == "category":
+        signals = [("signal", s.id) for s in project.signals.values() if s.category == key[1]]
+        return lambda facts: any(k in facts for k in signals)
+    return lambda facts: key in facts
+
+
+def _operand(project: Project, node: expr.Node) -> Callable[[Mapping[str, Any], Any], Any]:
+    if isinstance(node, (expr.Num, expr.Str, expr.Bool)):
+        value = node.value
+        return lambda values, facts: value
+    if isinstance(node, expr.Call):  # count(...)
+        tests = [_holds(project, k) for k in expand_facts(project, node)]
+        return lambda values, facts: sum(1 for t in tests if t(facts))
+    r = resolve(project, node)
+    if isinstance(r, ThresholdRef):
+        threshold = project.thresholds[r.id]
+        return lambda values, facts: threshold.for_segment(values.get("segment"))
+    name = r.id
+    return lambda values, facts: values.get(name)
