@@ -13,7 +13,7 @@ from .evidence import signal_text, winback
 from .metrics import DEFAULTED, Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
 from .planning import Planner
-from .prefilter import Unsure, atoms, compile_atom, compile_filter, quiet_facts, with_constants
+from .prefilter import Unsure, atoms, compile_filter, compile_key, quiet_facts, with_constants
 from .reference import Context
 from .runtime import Engine, Outcome
 
@@ -49,9 +49,10 @@ class Evaluator:
         # outcomes by the truth of every atomic account test (see evaluate)
         self._all_atoms = atoms([r.account_test for r in self.compiled.rules.values()
                                  if r.account_test is not None])
-        self._segment_atoms: dict[Any, list[Callable[[dict[str, Any]], Any]]] = {}
-        self._outcomes: dict[tuple, tuple[tuple[str, ...], frozenset]] = {}
-        self._quiet: Outcome | None = None  # what fires when no account pattern matches
+        self._segment_atoms: dict[Any, Callable[[dict[str, Any]], tuple] | None] = {}
+        self._outcomes: dict[tuple, _Known] = {}
+        self._knowns: dict[tuple, _Known] = {}
+        self._quiet: _Known | None = None  # what fires when no account pattern matches
         self._thresholds: dict[Any, dict[str, Any]] = {}
         self._shapes: dict[tuple, _Shape] = {}
         self._interned: dict[Any, Any] = {}
@@ -104,36 +105,54 @@ class Evaluator:
         self.deriver.apply(values)
         if not prefilter:
             self.engine_runs += 1
-            return self.result(values, self.engine.run(self.account_fact(values)))
+            return self._result(values, self._known(self.engine.run(self.account_fact(values))),
+                                values.get("segment"))
         segment = values.get("segment")
+        # durable-rules reads an account only through the atomic tests of its patterns: two
+        # accounts on which every test comes out the same fire the same rules (known first,
+        # before the pre-filter: almost every account's key has been seen)
+        key: tuple | None = None
+        atoms = self._atoms(segment)
+        if atoms is not None:
+            try:
+                key = atoms(values)
+            except Unsure:
+                key = None
+            else:
+                known = self._outcomes.get(key)
+                if known is not None:
+                    return self._result(values, known, segment)
         if not self._filter(segment)(values):
             if self._quiet is None:
                 self.engine_runs += 1
-                self._quiet = self.engine.run(self.account_fact(values))
-            return self.result(values, Outcome(list(self._quiet.fired), set(self._quiet.facts)))
-        # durable-rules reads an account only through the atomic tests of its patterns: two
-        # accounts on which every test comes out the same fire the same rules
-        try:
-            key: tuple | None = tuple(atom(values) for atom in self._atoms(segment))
-        except Unsure:
-            key = None
-        known = self._outcomes.get(key) if key is not None else None
-        if known is not None:
-            return self.result(values, Outcome(list(known[0]), set(known[1])))
-        self.engine_runs += 1
-        outcome = self.engine.run(self.account_fact(values))
+                self._quiet = self._known(self.engine.run(self.account_fact(values)))
+            known = self._quiet
+        else:
+            self.engine_runs += 1
+            known = self._known(self.engine.run(self.account_fact(values)))
         if key is not None and len(self._outcomes) < 100_000:  # ~0.5 kB each, outcomes shared
-            self._outcomes[key] = self._intern((tuple(outcome.fired), frozenset(outcome.facts)))
-        return self.result(values, outcome)
+            self._outcomes[key] = known
+        return self._result(values, known, segment)
 
-    def _atoms(self, segment: Any) -> list[Callable[[dict[str, Any]], Any]]:
-        """The atomic tests of every account pattern, with the segment's thresholds."""
-        found = self._segment_atoms.get(segment)
-        if found is None:
-            found = [compile_atom(with_constants(a, self._constants(segment))) for a in self._all_atoms]
+    def _atoms(self, segment: Any) -> Callable[[dict[str, Any]], tuple] | None:
+        """The atomic tests of every account pattern, with the segment's thresholds, as one
+        function of the account's values giving their truth (None: a test is unsure)."""
+        found = self._segment_atoms.get(segment, _MISSING)
+        if found is _MISSING:
+            found = compile_key([with_constants(a, self._constants(segment)) for a in self._all_atoms])
             if len(self._segment_atoms) < 10_000:
                 self._segment_atoms[segment] = found
         return found
+
+    def _known(self, outcome: Outcome) -> "_Known":
+        """An engine outcome in the shared, immutable form results are built from."""
+        fired, facts = tuple(outcome.fired), frozenset(outcome.facts)
+        known = self._knowns.get((fired, facts))
+        if known is None:
+            known = _Known(fired, facts, frozenset(fired))
+            if len(self._knowns) < 50_000:
+                self._knowns[(fired, facts)] = known
+        return known
 
     def _constants(self, segment: Any) -> dict[str, Any]:
         return {threshold_field(tid): value for tid in self.compiled.thresholds
@@ -151,10 +170,20 @@ class Evaluator:
                 self._filters[segment] = found
         return found
 
-    def _shape(self, outcome: Outcome, segment: Any) -> "_Shape":
+    def _shape(self, outcome: "Outcome | _Known", segment: Any) -> "_Shape":
         """Everything in a result that depends only on which rules fired (and the segment's
         thresholds): worked out once per combination, not once per account."""
-        key = (frozenset(outcome.fired), segment)  # what fired decides which facts exist
+        if isinstance(outcome, _Known):
+            shape = outcome.shapes.get(segment)
+            if shape is None:
+                shape = self._shape_of(outcome.fired_set, outcome, segment)
+                if len(outcome.shapes) < 64:
+                    outcome.shapes[segment] = shape
+            return shape
+        return self._shape_of(frozenset(outcome.fired), outcome, segment)
+
+    def _shape_of(self, fired_set: frozenset, outcome: "Outcome | _Known", segment: Any) -> "_Shape":
+        key = (fired_set, segment)  # what fired decides which facts exist
         shape = self._shapes.get(key)
         if shape is not None:
             return shape
@@ -215,8 +244,10 @@ class Evaluator:
     def result(self, values: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
         """The result record (contract.md) of an account and what fired on it. Nested
         lists and dicts are fresh per account: later passes annotate them."""
+        return self._result(values, self._known(outcome), values.get("segment"))
+
+    def _result(self, values: dict[str, Any], outcome: "_Known", segment: Any) -> dict[str, Any]:
         p, lang = self.project, self.lang
-        segment = values.get("segment")
         shape = self._shape(outcome, segment)
         get = values.get
 
@@ -271,6 +302,19 @@ class Evaluator:
             "priority_boosts": [b for b, _ in rank.boosts],
             "fired": [{"rule": rule, "asserts": list(asserts)} for rule, asserts in shape.fired],
         }
+
+
+_MISSING = object()
+
+
+@dataclass(eq=False)
+class _Known:
+    """What fired on an account, shared by every account with the same outcome."""
+
+    fired: tuple[str, ...]  # compiled rule names, in firing order
+    facts: frozenset
+    fired_set: frozenset
+    shapes: dict = field(default_factory=dict)  # segment -> _Shape
 
 
 @dataclass(frozen=True)

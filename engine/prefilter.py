@@ -238,3 +238,70 @@ def compile_atom(test: Any) -> Callable[[dict[str, Any]], Any]:
         a = values.get(key)
         return None if a is None else a == arg
     return equal
+
+
+_OP_TEXT = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">=", "$neq": "!="}
+
+
+def compile_key(tests: list[Any]) -> Callable[[dict[str, Any]], tuple] | None:
+    """compile_atom of every test, as one generated function returning the tuple of their
+    values (each field read once, no call per test); None when a test is Unsure by its
+    shape alone. The function raises Unsure where compile_atom's would (a TypeError)."""
+    env: dict[str, Any] = {"Unsure": Unsure}
+    fields: dict[str, str] = {}
+
+    def var(field: str) -> str:
+        if field not in fields:
+            fields[field] = f"v{len(fields)}"
+        return fields[field]
+
+    def const(value: Any) -> str:
+        name = f"c{len(env)}"
+        env[name] = value
+        return name
+
+    parts = []
+    for test in tests:
+        source = _atom_source(test, var, const)
+        if source is None:
+            return None
+        parts.append(source)
+    lines = ["def key(values):", "    get = values.get"]
+    lines += [f"    {v} = get({field!r})" for field, v in fields.items()]
+    lines += ["    try:", f"        return ({''.join(p + ', ' for p in parts)})",
+              "    except TypeError:", "        raise Unsure from None"]
+    exec(compile("\n".join(lines), "<kam atoms>", "exec"), env)  # noqa: S102 - our own text
+    return env["key"]
+
+
+def _atom_source(test: Any, var: Callable[[str], str], const: Callable[[Any], str]) -> str | None:
+    """compile_atom's test as a Python expression, or None where it is unsure."""
+    if not isinstance(test, dict) or len(test) != 1:
+        return None
+    (key, arg), = test.items()
+    if key in ("$ex", "$nex"):
+        if not isinstance(arg, dict) or len(arg) != 1:
+            return None
+        (field,) = arg
+        if not isinstance(field, str) or field.startswith(THRESHOLD_PREFIX):
+            return None
+        return f"({var(field)} is {'not ' if key == '$ex' else ''}None)"
+    if key in _OPS:
+        if not isinstance(arg, dict) or len(arg) != 1:
+            return None
+        ((field, spec),) = arg.items()
+        op = _OP_TEXT[key]
+        if not isinstance(field, str) or field.startswith(THRESHOLD_PREFIX):
+            return None
+        a = var(field)
+        if isinstance(spec, dict) and set(spec) == {"$m"} and isinstance(spec["$m"], str) \
+                and not spec["$m"].startswith(THRESHOLD_PREFIX):
+            b = var(spec["$m"])
+            return f"(({a} is None, {b} is None) if {a} is None or {b} is None else bool({a} {op} {b}))"
+        if isinstance(spec, (dict, list)) or spec is None:
+            return None
+        return f"(None if {a} is None else bool({a} {op} {const(spec)}))"
+    if key.startswith("$") or isinstance(arg, (dict, list)) or arg is None or key.startswith(THRESHOLD_PREFIX):
+        return None
+    a = var(key)
+    return f"(None if {a} is None else {a} == {const(arg)})"

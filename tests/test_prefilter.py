@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from engine.evaluate import Evaluator
 from engine.portfolio import measure
+from engine.prefilter import Unsure, atoms, compile_atom, compile_key, with_constants
 from engine.project import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +93,38 @@ def test_outcomes_reused_by_the_truth_of_every_test_equal_the_engine_run(base, c
         assert ev.evaluate(dict(alone[0])) == EVALUATOR.evaluate(dict(alone[0]), prefilter=False)
     assert ev.engine_runs <= len(accounts) // 2 + 1
     ev.close()
+
+
+def _atoms_and_key():
+    tests = atoms([r.account_test for r in EVALUATOR.compiled.rules.values() if r.account_test is not None])
+    tests = [with_constants(t, EVALUATOR._constants(None)) for t in tests]
+    tests += [{"$nex": {"nps": 1}}, {"$lt": {"nps": {"$m": "key_contacts"}}}, {"status": "lost"}]
+    return [compile_atom(t) for t in tests], compile_key(tests)
+
+
+SINGLES, KEY = _atoms_and_key()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(NARROW, ACCOUNT), st.sampled_from([None, "text", 1.5]))
+def test_the_generated_key_is_the_truth_of_every_atom(values, odd):
+    """compile_key (one generated function) gives the tuple compile_atom's closures give, and
+    is unsure where they are (a text where a number is compared)."""
+    values = dict(values)
+    EVALUATOR.deriver.apply(values)
+    if odd is not None:
+        values["nps"] = odd
+    try:
+        expected = tuple(a(values) for a in SINGLES)
+    except Unsure:
+        expected = Unsure
+    try:
+        got = KEY(values)
+    except Unsure:
+        got = Unsure
+    assert got == expected
+
+
+def test_a_test_unsure_by_its_shape_means_no_key():
+    assert compile_key([{"$ex": {"nps": 1}}, {"$gt": {"nps": {"$m": "_thr_nps_min"}}}]) is None
+    assert compile_key([{"$ex": {"nps": 1}}])({"nps": 3}) == (True,)
