@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 from . import expr
 from .analysis import MetricRef, resolve
 from .compiler import Compiled, compile_project, threshold_field
-from .evidence import signal_text, winback
+from .evidence import render_pieces, signal_pieces, winback
 from .metrics import DEFAULTED, Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
 from .planning import Planner
@@ -57,6 +57,10 @@ class Evaluator:
         self._shapes: dict[tuple, _Shape] = {}
         self._interned: dict[Any, Any] = {}
         self._fired_entries: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._entries: dict[tuple, tuple] = {}  # signal and playbook parts of shapes
+        self._plans: dict[tuple, tuple] = {}  # (Evaluator._plan) by the playbooks and their step conditions
+        self._segment_classes: dict[Any, tuple[tuple, Any]] = {}
+        self._classes_by_values: dict[tuple, tuple[tuple, Any]] = {}
         self._as_of_text = self.as_of.isoformat()
         self.engine_runs = 0
 
@@ -182,8 +186,21 @@ class Evaluator:
             return shape
         return self._shape_of(frozenset(outcome.fired), outcome, segment)
 
+    def _segment_class(self, segment: Any) -> tuple[tuple, Any]:
+        """(the segment's value of every threshold, the first segment seen with them): all a
+        shape takes from the segment, so segments without overrides share their shapes."""
+        found = self._segment_classes.get(segment)
+        if found is None:
+            values = tuple(t.for_segment(segment) for t in self.project.thresholds.values())
+            found = self._classes_by_values.setdefault(values, (values, segment))
+            if len(self._segment_classes) < 10_000:
+                self._segment_classes[segment] = found
+        return found
+
     def _shape_of(self, fired_set: frozenset, outcome: "Outcome | _Known", segment: Any) -> "_Shape":
-        key = (fired_set, segment)  # what fired decides which facts exist
+        # what fired decides which facts exist; the thresholds of the segment, what they say
+        thresholds_key, segment = self._segment_class(segment)
+        key = (fired_set, thresholds_key)
         shape = self._shapes.get(key)
         if shape is not None:
             return shape
@@ -191,37 +208,53 @@ class Evaluator:
         rules = self.compiled.rules
         fired = sorted((rules[n] for n in outcome.fired), key=lambda r: (r.stratum, r.rule_id, r.name))
         facts = outcome.facts
+        by_fact: dict[tuple[str, str], list[str]] = {}
+        for r in fired:
+            for asserted in r.asserts:
+                by_fact.setdefault(asserted, []).append(r.name)
 
-        def reason(key: tuple[str, str]) -> tuple[tuple[str, ...], dict[str, Any], list[str]]:
+        def entry(key: tuple[str, str]) -> tuple:
+            """A signal's or playbook's part of the shape: it depends on which rules asserted it
+            and the segment only, so it is worked out once for all shapes that share it."""
+            memo = (key, tuple(by_fact.get(key, ())), thresholds_key)
+            found = self._entries.get(memo)
+            if found is not None:
+                return found
             metrics: dict[str, None] = {}
             thresholds: dict[str, Any] = {}
             by: set[str] = set()
-            for r in fired:
-                if key in r.asserts:
-                    by.add(r.rule_id)
-                    metrics.update(dict.fromkeys(r.metrics))
-                    for t in r.thresholds:
-                        thresholds[t] = p.thresholds[t].for_segment(segment)
-            parts = (tuple(sorted(metrics)), tuple(sorted(thresholds.items())), tuple(sorted(by)))
-            return self._intern(parts)  # shared by every shape with them
+            for name in memo[1]:
+                r = rules[name]
+                by.add(r.rule_id)
+                metrics.update(dict.fromkeys(r.metrics))
+                for t in r.thresholds:
+                    thresholds[t] = p.thresholds[t].for_segment(segment)
+            reason = self._intern((tuple(sorted(metrics)), tuple(sorted(thresholds.items())), tuple(sorted(by))))
+            if key[0] == "signal":
+                s = p.signals[key[1]]
+                pieces = signal_pieces(p, s, lang, reason[0], dict(reason[1]), segment)
+                found = self._intern((s.id, s.category, s.severity, text_in(s.title, lang), *reason, pieces))
+            else:
+                title, priority, steps = self._playbook_entries[key[1]]
+                found = (key[1], title, priority, *reason, steps)
+            if len(self._entries) < 20_000:
+                self._entries[memo] = found
+            return found
 
-        signals = []
-        for sid in sorted((k[1] for k in facts if k[0] == "signal"), key=self._signal_order.__getitem__):
-            s = p.signals[sid]
-            signals.append(self._intern((s, text_in(s.title, lang), *reason(("signal", sid)))))
+        signals = tuple(entry(("signal", sid)) for sid in sorted((k[1] for k in facts if k[0] == "signal"),
+                                                                   key=self._signal_order.__getitem__))
         risks = [k[1] for k in facts if k[0] == "risk"]
         classes = sorted(k[1] for k in facts if k[0] == "class")
-        playbooks = []
-        for pid in sorted((k[1] for k in facts if k[0] == "playbook"),
-                          key=lambda i: (p.playbooks[i].priority, i)):
-            title, priority, steps = self._playbook_entries[pid]
-            playbooks.append(self._intern((pid, title, priority, *reason(("playbook", pid)), steps)))
+        pids = tuple(sorted((k[1] for k in facts if k[0] == "playbook"), key=lambda i: (p.playbooks[i].priority, i)))
+        on_values, on_facts = self.planner.step_tests(pids)
         shape = _Shape(
             risk_level=max(risks, key=p.risk_rank) if risks else NO_RISK,
-            signals=self._intern(tuple(signals)), classes=self._intern(tuple(classes)),
-            playbooks=self._intern(tuple(playbooks)),
+            signals=self._intern(signals), classes=self._intern(tuple(classes)),
+            playbooks=tuple(entry(("playbook", pid)) for pid in pids),
             key_account=("class", "key_account") in facts,
-            fired=self._intern(tuple(self._fired_entry(r) for r in _unique_rules(fired))))
+            fired=self._intern(tuple(self._fired_entry(r) for r in _unique_rules(fired))),
+            step_tests=on_values,
+            plan_key=(pids, tuple(t(_NO_VALUES, facts) is not False for t in on_facts)))
         if len(self._shapes) < 8_000:  # the commonest combinations come first; a miss costs ~50 µs
             self._shapes[key] = shape
         return shape
@@ -250,25 +283,38 @@ class Evaluator:
         p, lang = self.project, self.lang
         shape = self._shape(outcome, segment)
         get = values.get
-
-        def evidence(metrics: tuple[str, ...], thresholds: tuple, rules: tuple[str, ...]) -> dict[str, Any]:
-            return {"metrics": {m: _round(get(m)) for m in metrics}, "thresholds": dict(thresholds),
-                    "rules": list(rules)}
+        facts = outcome.facts
 
         signals = []
-        for s, title, metrics, thresholds, rules in shape.signals:
-            ev = evidence(metrics, thresholds, rules)
-            signals.append({"id": s.id, "category": s.category, "severity": s.severity, "title": title,
-                            "evidence": ev, "text": signal_text(p, s, lang, ev, values)})
-        playbooks = [{"id": pid, "title": title, "priority": priority,
-                      "reason": evidence(metrics, thresholds, rules),
-                      "steps": [dict(step) for step in steps]}
-                     for pid, title, priority, metrics, thresholds, rules, steps in shape.playbooks]
+        for sid, category, severity, title, metrics, thresholds, rules, pieces in shape.signals:
+            shown = {m: _round(get(m)) for m in metrics}
+            signals.append({"id": sid, "category": category, "severity": severity, "title": title,
+                            "evidence": {"metrics": shown, "thresholds": dict(thresholds), "rules": list(rules)},
+                            "text": render_pieces(pieces, lang, shown, values)})
+        # the steps that apply and their merging depend only on how each step condition comes out
+        tests = shape.step_tests
+        plan_key = (shape.plan_key, tuple([t(values, facts) is not False for t in tests])) if tests else shape.plan_key
+        plan = self._plans.get(plan_key)
+        if plan is None:
+            plan = self._plan(shape, values, facts)
+            if len(self._plans) < 20_000:
+                self._plans[plan_key] = plan
+        playbooks = []
+        for (pid, title, priority, metrics, thresholds, rules, _), steps in zip(shape.playbooks, plan):
+            fresh = []
+            for step, merged in steps:
+                step = dict(step)
+                if merged is not None:
+                    step["merged"] = [dict(m) for m in merged]
+                fresh.append(step)
+            playbooks.append({"id": pid, "title": title, "priority": priority,
+                              "reason": {"metrics": {m: _round(get(m)) for m in metrics},
+                                         "thresholds": dict(thresholds), "rules": list(rules)},
+                              "steps": fresh})
         classes = list(shape.classes)
-        ctx = Context(p, values, outcome.facts)
-        playbooks = self.planner.shape(playbooks, ctx)
-        wb = winback(p, values, classes)
-        rank = self.planner.priority(values, ctx, shape.risk_level, wb)
+        wb = winback(p, values, classes) if get("status") == "lost" else None
+        _, _, _, _, expected_loss, boosts, priority_ = self.planner.rank(values, facts, shape.risk_level, wb)
+        defaulted = get(DEFAULTED)
         return {
             "account_id": get("account_id"),
             "name": get("name"),
@@ -294,17 +340,29 @@ class Evaluator:
             "revenue_share_pct": _round(get("revenue_share_pct")),
             "revenue_current": _round(get("revenue_current")),
             # absent from the input, a project default (default_by) standing in or not
-            "missing": [m for m in self.inputs if get(m) is None or m in (get(DEFAULTED) or ())],
+            "missing": ([m for m in self.inputs if get(m) is None or m in defaulted] if defaulted
+                        else [m for m in self.inputs if get(m) is None]),
             "winback": wb,
             # which account comes first (rules/priority.yaml): expected loss × boosts
-            "priority": rank.priority,
-            "expected_loss": rank.expected_loss,
-            "priority_boosts": [b for b, _ in rank.boosts],
+            "priority": priority_,
+            "expected_loss": expected_loss,
+            "priority_boosts": [b for b, _ in boosts],
             "fired": [{"rule": rule, "asserts": list(asserts)} for rule, asserts in shape.fired],
         }
 
+    def _plan(self, shape: "_Shape", values: dict[str, Any], facts: frozenset) -> tuple:
+        """The steps of each playbook of the shape once the planner kept and merged them, as
+        (step without `merged`, the merged entries or None) to copy for every account."""
+        playbooks = [{"id": e[0], "steps": [dict(step) for step in e[-1]]} for e in shape.playbooks]
+        self.planner.shape(playbooks, Context(self.project, values, facts))
+        return tuple(tuple(({k: v for k, v in step.items() if k != "merged"},
+                            tuple(dict(m) for m in step["merged"]) if "merged" in step else None)
+                           for step in pb["steps"])
+                     for pb in playbooks)
+
 
 _MISSING = object()
+_NO_VALUES: dict[str, Any] = {}  # conditions on facts alone read no values
 
 
 @dataclass(eq=False)
@@ -320,11 +378,17 @@ class _Known:
 @dataclass(frozen=True)
 class _Shape:
     risk_level: str
-    signals: tuple  # (signal, title, evidence metrics, evidence thresholds (pairs), rules)
+    # (id, category, severity, title, evidence metrics, evidence thresholds (pairs), rules,
+    # the evidence sentence's pieces)
+    signals: tuple
     classes: tuple[str, ...]
     playbooks: tuple  # (id, title, priority, reason metrics, reason thresholds, rules, steps)
     key_account: bool
     fired: tuple[tuple[str, tuple[str, ...]], ...]  # (rule id, what it asserts)
+    # the step conditions on values its plan depends on (Planner.step_tests); the playbooks
+    # and how the conditions on facts came out: with their outcomes, the key of its plan
+    step_tests: tuple = ()
+    plan_key: tuple = ()
 
 
 def _unique_rules(fired: Iterable) -> list:

@@ -54,6 +54,28 @@ class Planner:
             pid: {s.id: compile_condition(project, s.when) for s in pb.steps if s.when is not None}
             for pid, pb in project.playbooks.items()}
         self._boosts = [(b.id, b.factor, compile_condition(project, b.when)) for b in project.priority.boosts]
+        self._step_tests: dict[tuple[str, ...], tuple[tuple[Test, ...], tuple[Test, ...]]] = {}
+
+    def step_tests(self, pids: tuple[str, ...]) -> tuple[tuple[Test, ...], tuple[Test, ...]]:
+        """The step conditions the plan of an account with these playbooks (most urgent first)
+        depends on, each once: (those that read the account's values, those on facts alone).
+        Two accounts on which each comes out the same way (false, or not) get the same steps,
+        merged the same way (see shape)."""
+        found = self._step_tests.get(pids)
+        if found is not None:
+            return found
+        tests: dict[expr.Node, Test] = {}
+        if any(pid in self._conditional for pid in pids):  # else shape passes them through untouched
+            for pid in pids:
+                if pid in self._conditional:
+                    for s in self.project.playbooks[pid].steps:
+                        if s.when is not None and s.when not in tests:
+                            tests[s.when] = self._when[pid][s.id]
+        found = (tuple(t for node, t in tests.items() if _reads_values(self.project, node)),
+                 tuple(t for node, t in tests.items() if not _reads_values(self.project, node)))
+        if len(self._step_tests) < 10_000:
+            self._step_tests[pids] = found
+        return found
 
     def shape(self, playbooks: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
         """The account's playbook entries (most urgent first) with only the steps that apply,
@@ -95,6 +117,11 @@ class Planner:
 
     def priority(self, values: Mapping[str, Any], ctx: Context, risk_level: str,
                  winback: Mapping[str, Any] | None) -> PriorityParts:
+        return PriorityParts(*self.rank(values, ctx.facts, risk_level, winback))
+
+    def rank(self, values: Mapping[str, Any], facts: Any, risk_level: str,
+             winback: Mapping[str, Any] | None) -> tuple:
+        """PriorityParts' fields, in order, as a tuple (what result records need, per account)."""
         pr = self.project.priority
         margin = values.get(pr.margin)
         known = isinstance(margin, (int, float)) and not isinstance(margin, bool)
@@ -114,13 +141,12 @@ class Planner:
         loss = money * (margin_out / 100 if margin_out is not None else 1.0) * chance
         factor = 1.0
         applied = []
-        facts = ctx.facts
         for bid, bfactor, test in self._boosts:
             if test(values, facts) is True:
                 factor *= bfactor
                 applied.append((bid, bfactor))
-        return PriorityParts(round(money, 2), margin_out, known, chance, round(loss, 2), tuple(applied),
-                             round(loss * factor, 2))
+        return (round(money, 2), margin_out, known, chance, round(loss, 2), tuple(applied),
+                round(loss * factor, 2))
 
 
 def _shaped(pb: Playbook) -> bool:
@@ -192,6 +218,12 @@ def compile_condition(project: Project, node: expr.Node) -> Test:
             return (a in members) != negated
         return inside
     raise TypeError(f"not a condition: {node!r}")
+
+
+def _reads_values(project: Project, node: expr.Node) -> bool:
+    """Whether a condition reads the account's values (a metric, or a threshold through the
+    segment), not only facts."""
+    return any(not isinstance(resolve(project, r), FactRef) for r in expr.refs(node))
 
 
 def _holds(project: Project, key: tuple[str, str]) -> Callable[[Any], bool]:
