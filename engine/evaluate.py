@@ -13,7 +13,7 @@ from .evidence import render_pieces, signal_pieces, winback
 from .metrics import DEFAULTED, Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
 from .planning import Planner
-from .prefilter import Unsure, atoms, compile_filter, compile_key, quiet_facts, with_constants
+from .prefilter import Unsure, atoms, compile_filter, compile_key, compile_patterns, quiet_facts, with_constants
 from .reference import Context
 from .runtime import Engine, Outcome
 
@@ -51,6 +51,10 @@ class Evaluator:
                                  if r.account_test is not None])
         self._segment_atoms: dict[Any, Callable[[dict[str, Any]], tuple] | None] = {}
         self._outcomes: dict[tuple, _Known] = {}
+        # every account pattern, and known outcomes by which of them match
+        self._patterns_tests = [r.account_test for r in self.compiled.rules.values() if r.account_test is not None]
+        self._segment_patterns: dict[Any, Callable[[dict[str, Any]], tuple] | None] = {}
+        self._by_patterns: dict[tuple, _Known] = {}
         self._knowns: dict[tuple, _Known] = {}
         self._quiet: _Known | None = None  # what fires when no account pattern matches
         self._thresholds: dict[Any, dict[str, Any]] = {}
@@ -126,14 +130,30 @@ class Evaluator:
                 known = self._outcomes.get(key)
                 if known is not None:
                     return self._result(values, known, segment)
-        if not self._filter(segment)(values):
-            if self._quiet is None:
+        # a new key: the rules whose account patterns match decide the outcome too; accounts
+        # that differ in tests of no consequence (which of two alternatives holds, how far
+        # from a threshold a value lies that other tests already decide) share it
+        matched: tuple | None = None
+        patterns = self._patterns(segment)
+        if patterns is not None:
+            try:
+                matched = patterns(values)
+            except Unsure:
+                matched = None
+            if matched is not None and None in matched:
+                matched = None
+        known = self._by_patterns.get(matched) if matched is not None else None
+        if known is None:
+            if not self._filter(segment)(values):
+                if self._quiet is None:
+                    self.engine_runs += 1
+                    self._quiet = self._known(self.engine.run(self.account_fact(values)))
+                known = self._quiet
+            else:
                 self.engine_runs += 1
-                self._quiet = self._known(self.engine.run(self.account_fact(values)))
-            known = self._quiet
-        else:
-            self.engine_runs += 1
-            known = self._known(self.engine.run(self.account_fact(values)))
+                known = self._known(self.engine.run(self.account_fact(values)))
+            if matched is not None and len(self._by_patterns) < 100_000:
+                self._by_patterns[matched] = known
         if key is not None and len(self._outcomes) < 100_000:  # ~0.5 kB each, outcomes shared
             self._outcomes[key] = known
         return self._result(values, known, segment)
@@ -146,6 +166,17 @@ class Evaluator:
             found = compile_key([with_constants(a, self._constants(segment)) for a in self._all_atoms])
             if len(self._segment_atoms) < 10_000:
                 self._segment_atoms[segment] = found
+        return found
+
+    def _patterns(self, segment: Any) -> Callable[[dict[str, Any]], tuple] | None:
+        """Whether each account pattern matches (prefilter.compile_patterns), with the
+        segment's thresholds."""
+        found = self._segment_patterns.get(segment, _MISSING)
+        if found is _MISSING:
+            constants = self._constants(segment)
+            found = compile_patterns([with_constants(t, constants) for t in self._patterns_tests])
+            if len(self._segment_patterns) < 10_000:
+                self._segment_patterns[segment] = found
         return found
 
     def _known(self, outcome: Outcome) -> "_Known":
@@ -254,7 +285,8 @@ class Evaluator:
             key_account=("class", "key_account") in facts,
             fired=self._intern(tuple(self._fired_entry(r) for r in _unique_rules(fired))),
             step_tests=on_values,
-            plan_key=(pids, tuple(t(_NO_VALUES, facts) is not False for t in on_facts)))
+            plan_key=(pids, tuple(t(_NO_VALUES, facts) is not False for t in on_facts)),
+            boosts=self.planner.boosts_for(facts))
         if len(self._shapes) < 8_000:  # the commonest combinations come first; a miss costs ~50 µs
             self._shapes[key] = shape
         return shape
@@ -313,7 +345,8 @@ class Evaluator:
                               "steps": fresh})
         classes = list(shape.classes)
         wb = winback(p, values, classes) if get("status") == "lost" else None
-        _, _, _, _, expected_loss, boosts, priority_ = self.planner.rank(values, facts, shape.risk_level, wb)
+        _, _, _, _, expected_loss, boosts, priority_ = self.planner.rank(values, facts, shape.risk_level, wb,
+                                                                          shape.boosts)
         defaulted = get(DEFAULTED)
         return {
             "account_id": get("account_id"),
@@ -389,6 +422,7 @@ class _Shape:
     # and how the conditions on facts came out: with their outcomes, the key of its plan
     step_tests: tuple = ()
     plan_key: tuple = ()
+    boosts: tuple | None = None  # Planner.boosts_for its facts
 
 
 def _unique_rules(fired: Iterable) -> list:

@@ -11,7 +11,6 @@ expected loss in money × every boost whose condition holds.
 """
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
@@ -23,8 +22,6 @@ from .reference import Context
 # A condition compiled once: (values, facts) -> True, False or None (unknown), exactly as
 # engine.reference.truth decides it, without walking the tree for every account.
 Test = Callable[[Mapping[str, Any], Any], Optional[bool]]
-_CMP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-        "==": operator.eq, "!=": operator.ne}
 
 
 @dataclass(frozen=True)
@@ -53,7 +50,8 @@ class Planner:
         self._when: dict[str, dict[str, Test]] = {
             pid: {s.id: compile_condition(project, s.when) for s in pb.steps if s.when is not None}
             for pid, pb in project.playbooks.items()}
-        self._boosts = [(b.id, b.factor, compile_condition(project, b.when)) for b in project.priority.boosts]
+        self._boosts = tuple((b.id, b.factor, compile_condition(project, b.when)) for b in project.priority.boosts)
+        self._boost_reads_values = tuple(_reads_values(project, b.when) for b in project.priority.boosts)
         self._step_tests: dict[tuple[str, ...], tuple[tuple[Test, ...], tuple[Test, ...]]] = {}
 
     def step_tests(self, pids: tuple[str, ...]) -> tuple[tuple[Test, ...], tuple[Test, ...]]:
@@ -119,8 +117,14 @@ class Planner:
                  winback: Mapping[str, Any] | None) -> PriorityParts:
         return PriorityParts(*self.rank(values, ctx.facts, risk_level, winback))
 
+    def boosts_for(self, facts: Any) -> tuple:
+        """The boosts with those on facts alone decided for these facts (True or False in
+        place of the condition): rank(..., boosts=) for every account with them."""
+        return tuple((bid, factor, test if reads else test(_NO_VALUES, facts) is True)
+                     for (bid, factor, test), reads in zip(self._boosts, self._boost_reads_values))
+
     def rank(self, values: Mapping[str, Any], facts: Any, risk_level: str,
-             winback: Mapping[str, Any] | None) -> tuple:
+             winback: Mapping[str, Any] | None, boosts: tuple | None = None) -> tuple:
         """PriorityParts' fields, in order, as a tuple (what result records need, per account)."""
         pr = self.project.priority
         margin = values.get(pr.margin)
@@ -141,12 +145,15 @@ class Planner:
         loss = money * (margin_out / 100 if margin_out is not None else 1.0) * chance
         factor = 1.0
         applied = []
-        for bid, bfactor, test in self._boosts:
-            if test(values, facts) is True:
-                factor *= bfactor
+        for bid, bfactor, test in self._boosts if boosts is None else boosts:
+            if test is True or (test is not False and test(values, facts) is True):
+                factor *= bfactor  # in the order declared: the product is the same float
                 applied.append((bid, bfactor))
         return (round(money, 2), margin_out, known, chance, round(loss, 2), tuple(applied),
                 round(loss * factor, 2))
+
+
+_NO_VALUES: Mapping[str, Any] = {}  # conditions on facts alone read no values
 
 
 def _shaped(pb: Playbook) -> bool:
@@ -154,95 +161,79 @@ def _shaped(pb: Playbook) -> bool:
 
 
 def compile_condition(project: Project, node: expr.Node) -> Test:
-    """A condition as nested closures under Kleene logic, as engine.reference.truth reads it:
-    a comparison with a missing value is unknown (None); a category holds when one of its
-    signals does."""
-    if isinstance(node, (expr.And, expr.Or)):
-        parts = [compile_condition(project, i) for i in node.items]
-        stop = isinstance(node, expr.Or)  # or: True decides; and: False decides
+    """A condition as one generated Python function under Kleene logic, deciding as
+    engine.reference.truth does: a comparison with a missing value is unknown (None), `and`
+    is False when a part is False, else None when a part is None (`or` the other way
+    round), a category holds when one of its signals does. Built once; per account it is a
+    single call, no tree walk."""
+    env: dict[str, Any] = {}
+    counter = iter(range(1_000_000))
 
-        def junction(values: Mapping[str, Any], facts: Any) -> Optional[bool]:
-            unknown = False
-            for part in parts:
-                t = part(values, facts)
-                if t is stop:
-                    return stop
-                if t is None:
-                    unknown = True
-            return None if unknown else not stop
-        return junction
-    if isinstance(node, expr.Not):
-        inner = compile_condition(project, node.item)
+    def const(value: Any) -> str:
+        name = f"k{len(env)}"
+        env[name] = value
+        return name
 
-        def negation(values: Mapping[str, Any], facts: Any) -> Optional[bool]:
-            t = inner(values, facts)
-            return None if t is None else not t
-        return negation
-    if isinstance(node, expr.Ref):
-        r = resolve(project, node)
-        if isinstance(r, FactRef):
-            holds = _holds(project, (r.kind, r.id))
-            return lambda values, facts: holds(facts)
-        name = r.id
+    def temp() -> str:
+        return f"t{next(counter)}"
 
-        def flag(values: Mapping[str, Any], facts: Any) -> Optional[bool]:
-            v = values.get(name)
-            return None if v is None else bool(v)
-        return flag
-    if isinstance(node, expr.Call):
-        if node.name == "any":
-            tests = [_holds(project, k) for k in expand_facts(project, node)]
-            return lambda values, facts: any(t(facts) for t in tests)
-        name = resolve(project, node.args[0]).id
-        if node.name == "present":
-            return lambda values, facts: values.get(name) is not None
-        return lambda values, facts: values.get(name) is None
-    if isinstance(node, expr.Compare):
-        left, right, op = _operand(project, node.left), _operand(project, node.right), _CMP[node.op]
+    def holds(key: tuple[str, str]) -> str:
+        if key[0] == "category":
+            keys = [("signal", s.id) for s in project.signals.values() if s.category == key[1]]
+            return "(" + " or ".join(f"{const(k)} in facts" for k in keys) + ")" if keys else "False"
+        return f"({const(key)} in facts)"
 
-        def compare(values: Mapping[str, Any], facts: Any) -> Optional[bool]:
-            a, b = left(values, facts), right(values, facts)
-            if a is None or b is None:
-                return None
-            return op(a, b)
-        return compare
-    if isinstance(node, expr.In):
-        item = _operand(project, node.left)
-        members = [i.value for i in node.items]
-        negated = node.negated
+    def operand(n: expr.Node) -> tuple[str, bool]:
+        """(Python expression, whether it can be None)."""
+        if isinstance(n, (expr.Num, expr.Str, expr.Bool)):
+            return const(n.value), False
+        if isinstance(n, expr.Call):  # count(...)
+            return "(0 + " + " + ".join(holds(k) for k in expand_facts(project, n)) + ")", False
+        r = resolve(project, n)
+        if isinstance(r, ThresholdRef):
+            return f"{const(project.thresholds[r.id])}.for_segment(get('segment'))", False
+        return f"get({r.id!r})", True
 
-        def inside(values: Mapping[str, Any], facts: Any) -> Optional[bool]:
-            a = item(values, facts)
-            if a is None:
-                return None
-            return (a in members) != negated
-        return inside
-    raise TypeError(f"not a condition: {node!r}")
+    def gen(n: expr.Node) -> str:
+        if isinstance(n, (expr.And, expr.Or)):
+            t = temp()
+            parts = "(" + "".join(gen(i) + ", " for i in n.items) + ")"
+            if isinstance(n, expr.And):
+                return f"(False if False in ({t} := {parts}) else None if None in {t} else True)"
+            return f"(True if True in ({t} := {parts}) else None if None in {t} else False)"
+        if isinstance(n, expr.Not):
+            t = temp()
+            return f"(None if ({t} := {gen(n.item)}) is None else not {t})"
+        if isinstance(n, expr.Ref):
+            r = resolve(project, n)
+            if isinstance(r, FactRef):
+                return holds((r.kind, r.id))
+            t = temp()
+            return f"(None if ({t} := get({r.id!r})) is None else bool({t}))"
+        if isinstance(n, expr.Call):
+            if n.name == "any":
+                return "(" + " or ".join(holds(k) for k in expand_facts(project, n)) + ")"
+            name = resolve(project, n.args[0]).id
+            return f"(get({name!r}) is {'not ' if n.name == 'present' else ''}None)"
+        if isinstance(n, expr.Compare):
+            (a, a_none), (b, b_none) = operand(n.left), operand(n.right)
+            ta, tb = temp(), temp()
+            unknown = [f"({ta} := {a}) is None" if a_none else f"(({ta} := {a}) and False)",
+                       f"({tb} := {b}) is None" if b_none else f"(({tb} := {b}) and False)"]
+            return f"(None if {unknown[0]} or {unknown[1]} else {ta} {n.op} {tb})"
+        if isinstance(n, expr.In):
+            a, _ = operand(n.left)
+            t = temp()
+            members = const([i.value for i in n.items])
+            return f"(None if ({t} := {a}) is None else {t} {'not in' if n.negated else 'in'} {members})"
+        raise TypeError(f"not a condition: {n!r}")
+
+    source = f"def test(values, facts):\n    get = values.get\n    return {gen(node)}\n"
+    exec(compile(source, f"<kam condition {expr.to_text(node)[:60]}>", "exec"), env)  # noqa: S102 - our own text
+    return env["test"]
 
 
 def _reads_values(project: Project, node: expr.Node) -> bool:
     """Whether a condition reads the account's values (a metric, or a threshold through the
     segment), not only facts."""
     return any(not isinstance(resolve(project, r), FactRef) for r in expr.refs(node))
-
-
-def _holds(project: Project, key: tuple[str, str]) -> Callable[[Any], bool]:
-    if key[0] == "category":
-        signals = [("signal", s.id) for s in project.signals.values() if s.category == key[1]]
-        return lambda facts: any(k in facts for k in signals)
-    return lambda facts: key in facts
-
-
-def _operand(project: Project, node: expr.Node) -> Callable[[Mapping[str, Any], Any], Any]:
-    if isinstance(node, (expr.Num, expr.Str, expr.Bool)):
-        value = node.value
-        return lambda values, facts: value
-    if isinstance(node, expr.Call):  # count(...)
-        tests = [_holds(project, k) for k in expand_facts(project, node)]
-        return lambda values, facts: sum(1 for t in tests if t(facts))
-    r = resolve(project, node)
-    if isinstance(r, ThresholdRef):
-        threshold = project.thresholds[r.id]
-        return lambda values, facts: threshold.for_segment(values.get("segment"))
-    name = r.id
-    return lambda values, facts: values.get(name)

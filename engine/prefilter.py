@@ -305,3 +305,65 @@ def _atom_source(test: Any, var: Callable[[str], str], const: Callable[[Any], st
         return None
     a = var(key)
     return f"(None if {a} is None else {a} == {const(arg)})"
+
+
+def compile_patterns(tests: list[Any]) -> Callable[[dict[str, Any]], tuple] | None:
+    """Whether each account pattern matches an account's values, as one generated function
+    giving a tuple of True/False, with None where a pattern's truth turns on a test of a
+    missing value (never behind the compiler's existence guards). durable-rules fires
+    rules on an account only through which of their account patterns match, so accounts
+    with the same tuple (and no None) get the same outcome. None when a test's shape is not
+    known here."""
+    env: dict[str, Any] = {}
+    fields: dict[str, str] = {}
+    counter = iter(range(1_000_000))
+
+    def var(field: str) -> str:
+        if field not in fields:
+            fields[field] = f"v{len(fields)}"
+        return fields[field]
+
+    def const(value: Any) -> str:
+        name = f"c{len(env)}"
+        env[name] = value
+        return name
+
+    def gen(test: Any) -> str | None:
+        if not isinstance(test, dict) or len(test) != 1:
+            return None
+        (key, arg), = test.items()
+        if key in ("$and", "$or"):
+            if not isinstance(arg, list):
+                return None
+            parts = [gen(t) for t in arg]
+            if any(p is None for p in parts):
+                return None
+            if not parts:
+                return "True" if key == "$and" else "False"
+            t = f"t{next(counter)}"
+            tup = "(" + "".join(p + ", " for p in parts) + ")"
+            if key == "$and":
+                return f"(False if False in ({t} := {tup}) else None if None in {t} else True)"
+            return f"(True if True in ({t} := {tup}) else None if None in {t} else False)"
+        if key == "t":
+            return "True" if arg == "account" else "False"
+        atom = _atom_source(test, var, const)
+        if atom is None:
+            return None
+        if key in _OPS and isinstance(arg, dict) and len(arg) == 1:
+            ((_, spec),) = arg.items()
+            if isinstance(spec, dict):  # one metric against another: unknown when one is missing
+                a, b = var(next(iter(arg))), var(spec["$m"])
+                return f"(None if {a} is None or {b} is None else bool({a} {_OP_TEXT[key]} {b}))"
+        return atom  # None (unknown) exactly when the value is missing
+
+    parts = [gen(t) for t in tests]
+    if any(p is None for p in parts):
+        return None
+    lines = ["def patterns(values):", "    get = values.get"]
+    lines += [f"    {v} = get({field!r})" for field, v in fields.items()]
+    lines += ["    try:", f"        return ({''.join(p + ', ' for p in parts)})",
+              "    except TypeError:", "        raise Unsure from None"]
+    env["Unsure"] = Unsure
+    exec(compile("\n".join(lines), "<kam patterns>", "exec"), env)  # noqa: S102 - our own text
+    return env["patterns"]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from engine.evaluate import Evaluator
 from engine.portfolio import measure
-from engine.prefilter import Unsure, atoms, compile_atom, compile_key, with_constants
+from engine.prefilter import Unsure, atoms, compile_atom, compile_key, compile_patterns, compile_test, with_constants
 from engine.project import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,3 +128,21 @@ def test_the_generated_key_is_the_truth_of_every_atom(values, odd):
 def test_a_test_unsure_by_its_shape_means_no_key():
     assert compile_key([{"$ex": {"nps": 1}}, {"$gt": {"nps": {"$m": "_thr_nps_min"}}}]) is None
     assert compile_key([{"$ex": {"nps": 1}}])({"nps": 3}) == (True,)
+
+
+PATTERNS = [r.account_test for r in EVALUATOR.compiled.rules.values() if r.account_test is not None]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(NARROW, ACCOUNT))
+def test_which_account_patterns_match_is_decided_as_the_filter_reads_them(values):
+    """compile_patterns says a pattern matches exactly where the pre-filter's predicate for
+    it does (which, unguarded by doubt, is durable-rules' reading), and leaves none
+    undecided: every test of a missing value is behind an existence guard."""
+    values = dict(values)
+    EVALUATOR.deriver.apply(values)
+    constants = EVALUATOR._constants(values.get("segment"))
+    tests = [with_constants(t, constants) for t in PATTERNS]
+    matched = compile_patterns(tests)(values)
+    assert None not in matched
+    assert list(matched) == [compile_test(t)(values) for t in tests]
