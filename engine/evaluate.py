@@ -13,7 +13,8 @@ from .evidence import render_pieces, signal_pieces, winback
 from .metrics import DEFAULTED, Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
 from .planning import Planner
-from .prefilter import Unsure, atoms, compile_filter, compile_key, compile_patterns, quiet_facts, with_constants
+from .prefilter import (Unsure, atoms, compile_filter, compile_key, compile_patterns, informative, quiet_facts,
+                        with_constants)
 from .reference import Context
 from .runtime import Engine, Outcome
 
@@ -47,8 +48,8 @@ class Evaluator:
                                if r.account_test is not None and set(r.required_facts) <= quiet]
         self._filters: dict[Any, Callable[[dict[str, Any]], bool]] = {}
         # outcomes by the truth of every atomic account test (see evaluate)
-        self._all_atoms = atoms([r.account_test for r in self.compiled.rules.values()
-                                 if r.account_test is not None])
+        self._all_atoms = informative(atoms([r.account_test for r in self.compiled.rules.values()
+                                             if r.account_test is not None]))
         self._segment_atoms: dict[Any, Callable[[dict[str, Any]], tuple] | None] = {}
         self._outcomes: dict[tuple, _Known] = {}
         # every account pattern, and known outcomes by which of them match

@@ -183,6 +183,34 @@ def atoms(account_tests: list[Any]) -> list[Any]:
     return [found[k] for k in sorted(found)]
 
 
+def informative(tests: list[Any]) -> list[Any]:
+    """The atomic tests without the presence tests another test already answers: a
+    comparison or equality on a field is None (missing) exactly where `$ex` of that field is
+    false, so two accounts that agree on it agree on the presence test too. The same
+    accounts share a key; it is shorter."""
+    revealed: set[str] = set()
+    for test in tests:
+        if not isinstance(test, dict) or len(test) != 1:
+            continue
+        (key, arg), = test.items()
+        if key in _OPS and isinstance(arg, dict) and len(arg) == 1:
+            ((field, spec),) = arg.items()
+            revealed.add(field)
+            if isinstance(spec, dict) and set(spec) == {"$m"} and isinstance(spec["$m"], str):
+                revealed.add(spec["$m"])
+        elif not key.startswith("$") and not isinstance(arg, (dict, list)) and arg is not None:
+            revealed.add(key)
+
+    def answered(test: Any) -> bool:
+        if isinstance(test, dict) and len(test) == 1:
+            (key, arg), = test.items()
+            if key in ("$ex", "$nex") and isinstance(arg, dict) and len(arg) == 1:
+                (field,) = arg
+                return isinstance(field, str) and not field.startswith(THRESHOLD_PREFIX) and field in revealed
+        return False
+    return [t for t in tests if not answered(t)]
+
+
 def compile_atom(test: Any) -> Callable[[dict[str, Any]], Any]:
     """One atomic test over an account's values: True or False as durable-rules decides it,
     None when a field it reads is missing (whatever durable makes of that, it makes it
