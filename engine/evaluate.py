@@ -287,7 +287,7 @@ class Evaluator:
             fired=self._intern(tuple(self._fired_entry(r) for r in _unique_rules(fired))),
             step_tests=on_values,
             plan_key=(pids, tuple(t(_NO_VALUES, facts) is not False for t in on_facts)),
-            boosts=self.planner.boosts_for(facts))
+            boosts=self._intern(self.planner.boosts_for(facts)))
         if len(self._shapes) < 8_000:  # the commonest combinations come first; a miss costs ~50 µs
             self._shapes[key] = shape
         return shape
@@ -335,11 +335,14 @@ class Evaluator:
         playbooks = []
         for (pid, title, priority, metrics, thresholds, rules, _), steps in zip(shape.playbooks, plan):
             fresh = []
-            for step, merged in steps:
-                step = dict(step)
-                if merged is not None:
+            for step in steps:
+                if step.__class__ is dict:
+                    fresh.append(dict(step))
+                else:  # (the step, the steps merged into it)
+                    step, merged = step
+                    step = dict(step)
                     step["merged"] = [dict(m) for m in merged]
-                fresh.append(step)
+                    fresh.append(step)
             playbooks.append({"id": pid, "title": title, "priority": priority,
                               "reason": {"metrics": {m: _round(get(m)) for m in metrics},
                                          "thresholds": dict(thresholds), "rules": list(rules)},
@@ -385,14 +388,32 @@ class Evaluator:
         }
 
     def _plan(self, shape: "_Shape", values: dict[str, Any], facts: frozenset) -> tuple:
-        """The steps of each playbook of the shape once the planner kept and merged them, as
-        (step without `merged`, the merged entries or None) to copy for every account."""
-        playbooks = [{"id": e[0], "steps": [dict(step) for step in e[-1]]} for e in shape.playbooks]
+        """The steps of each playbook of the shape once the planner kept and merged them, to
+        copy for every account: a step as it is, or (the step without `merged`, the entries
+        merged into it). Unchanged steps are the playbook's own (shared) dicts."""
+        originals = {}
+        playbooks = []
+        for e in shape.playbooks:
+            steps = []
+            for step in e[-1]:
+                copy = dict(step)
+                originals[id(copy)] = step
+                steps.append(copy)
+            playbooks.append({"id": e[0], "steps": steps})
         self.planner.shape(playbooks, Context(self.project, values, facts))
-        return tuple(tuple(({k: v for k, v in step.items() if k != "merged"},
-                            tuple(dict(m) for m in step["merged"]) if "merged" in step else None)
-                           for step in pb["steps"])
-                     for pb in playbooks)
+        out = []
+        for pb in playbooks:
+            steps = []
+            for step in pb["steps"]:
+                original = originals[id(step)]
+                if "merged" in step:
+                    plain = {k: v for k, v in step.items() if k != "merged"}
+                    steps.append((original if plain == original else plain,
+                                  tuple(dict(m) for m in step["merged"])))
+                else:
+                    steps.append(original if step == original else step)
+            out.append(tuple(steps))
+        return tuple(out)
 
 
 _MISSING = object()
