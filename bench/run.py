@@ -232,7 +232,7 @@ def _version(pkg: str) -> str:
 
 
 def report(args: argparse.Namespace, csv: Path, big: KamRun, small: KamRun | None, evaluators: list[Timed],
-           project_name: str) -> tuple[list[str], bool]:
+           project_name: str) -> tuple[list[str], str]:
     t = big.timings
     rules_s = t.get("rules")
     basis = rules_s if rules_s else big.wall
@@ -291,11 +291,13 @@ def report(args: argparse.Namespace, csv: Path, big: KamRun, small: KamRun | Non
     lines += [""] + notes + [mem, ""]
 
     ok = True
+    unmeasured = 0
     rows = ["| target (issue 8) | measured | met |", "|---|---|---|"]
 
     def target(name: str, measured: str, met: bool | None) -> None:
-        nonlocal ok
+        nonlocal ok, unmeasured
         ok = ok and met is not False
+        unmeasured += met is None
         rows.append(f"| {name} | {measured} | {'yes' if met else ('no' if met is False else 'not measured')} |")
 
     projected = big.wall * TARGET_ACCOUNTS / big.accounts
@@ -334,7 +336,13 @@ def report(args: argparse.Namespace, csv: Path, big: KamRun, small: KamRun | Non
                f"kam {k.rate:,.0f}/s, ZEN {z.rate:,.0f}/s (×{k.rate / z.rate:.2f})", k.rate > z.rate)
     else:
         target("faster than GoRules ZEN on the same rules", "--skip-zen", None)
-    return lines + rows, ok
+    if not ok:
+        verdict = "Not every target is met (see the table)."
+    elif unmeasured:
+        verdict = f"Every target measured is met; {unmeasured} not measured in this run (see the table)."
+    else:
+        verdict = "Every target met."
+    return lines + rows, verdict
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -399,9 +407,9 @@ def main(argv: list[str] | None = None) -> int:
             if m.kam is not None:
                 print("\n".join(compare.describe(m, codec)))
         return 1
-    lines, ok = report(args, csv, big, small, evaluators, project.name)
+    lines, verdict = report(args, csv, big, small, evaluators, project.name)
     print("\n".join(lines))
-    print("\nEvery target met." if ok else "\nNot every target is met (see the table).")
+    print("\n" + verdict)
     return 0
 
 
