@@ -183,11 +183,11 @@ class Evaluator:
     def _known(self, outcome: Outcome) -> "_Known":
         """An engine outcome in the shared, immutable form results are built from."""
         fired, facts = tuple(outcome.fired), frozenset(outcome.facts)
-        known = self._knowns.get((fired, facts))
+        known = self._knowns.get(fired)  # the facts follow from what fired
         if known is None:
             known = _Known(fired, facts, frozenset(fired))
             if len(self._knowns) < 50_000:
-                self._knowns[(fired, facts)] = known
+                self._knowns[fired] = known
         return known
 
     def _constants(self, segment: Any) -> dict[str, Any]:
@@ -232,7 +232,7 @@ class Evaluator:
     def _shape_of(self, fired_set: frozenset, outcome: "Outcome | _Known", segment: Any) -> "_Shape":
         # what fired decides which facts exist; the thresholds of the segment, what they say
         thresholds_key, segment = self._segment_class(segment)
-        key = (fired_set, thresholds_key)
+        key = (tuple(sorted(fired_set)), thresholds_key)  # no set inside: the collector skips the key
         shape = self._shapes.get(key)
         if shape is not None:
             return shape
@@ -333,15 +333,16 @@ class Evaluator:
             if len(self._plans) < 20_000:
                 self._plans[plan_key] = plan
         playbooks = []
-        for (pid, title, priority, metrics, thresholds, rules, _), steps in zip(shape.playbooks, plan):
+        for (pid, title, priority, metrics, thresholds, rules, templates), steps in zip(shape.playbooks, plan):
             fresh = []
             for step in steps:
-                if step.__class__ is dict:
-                    fresh.append(dict(step))
-                else:  # (the step, the steps merged into it)
-                    step, merged = step
-                    step = dict(step)
-                    step["merged"] = [dict(m) for m in merged]
+                if step.__class__ is int:
+                    fresh.append(dict(templates[step]))
+                else:  # a step others were merged into: (its index, its due date, the others)
+                    index, due, merged = step
+                    step = dict(templates[index])
+                    step["due"] = due
+                    step["merged"] = [{"playbook": a, "step": b, "title": c, "owner": d} for a, b, c, d in merged]
                     fresh.append(step)
             playbooks.append({"id": pid, "title": title, "priority": priority,
                               "reason": {"metrics": {m: _round(get(m)) for m in metrics},
@@ -389,29 +390,31 @@ class Evaluator:
 
     def _plan(self, shape: "_Shape", values: dict[str, Any], facts: frozenset) -> tuple:
         """The steps of each playbook of the shape once the planner kept and merged them, to
-        copy for every account: a step as it is, or (the step without `merged`, the entries
-        merged into it). Unchanged steps are the playbook's own (shared) dicts."""
-        originals = {}
+        build for every account from the playbook's steps: a step's index, or (its index,
+        its due date, the (playbook, step, title, owner) merged into it). Numbers and texts
+        only, so the garbage collector never walks the cached plans."""
         playbooks = []
+        index: dict[int, int] = {}
         for e in shape.playbooks:
             steps = []
-            for step in e[-1]:
+            for i, step in enumerate(e[-1]):
                 copy = dict(step)
-                originals[id(copy)] = step
+                index[id(copy)] = i
                 steps.append(copy)
             playbooks.append({"id": e[0], "steps": steps})
         self.planner.shape(playbooks, Context(self.project, values, facts))
         out = []
-        for pb in playbooks:
+        for pb, e in zip(playbooks, shape.playbooks):
             steps = []
             for step in pb["steps"]:
-                original = originals[id(step)]
+                i = index[id(step)]
                 if "merged" in step:
-                    plain = {k: v for k, v in step.items() if k != "merged"}
-                    steps.append((original if plain == original else plain,
-                                  tuple(dict(m) for m in step["merged"])))
+                    steps.append((i, step["due"], tuple((m["playbook"], m["step"], m["title"], m["owner"])
+                                                        for m in step["merged"])))
                 else:
-                    steps.append(original if step == original else step)
+                    if step != e[-1][i]:
+                        raise AssertionError(f"the planner changed step {step['id']} without merging into it")
+                    steps.append(i)
             out.append(tuple(steps))
         return tuple(out)
 
