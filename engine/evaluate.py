@@ -121,16 +121,17 @@ class Evaluator:
         # accounts on which every test comes out the same fire the same rules (known first,
         # before the pre-filter: almost every account's key has been seen)
         key: tuple | None = None
+        missing: list[str] | None = None  # the inputs without a value, read with the key
         atoms = self._atoms(segment)
         if atoms is not None:
             try:
-                key = atoms(values)
+                key, missing = atoms(values)
             except Unsure:
                 key = None
             else:
                 known = self._outcomes.get(key)
                 if known is not None:
-                    return self._result(values, known, segment)
+                    return self._result(values, known, segment, missing)
         # a new key: the rules whose account patterns match decide the outcome too; accounts
         # that differ in tests of no consequence (which of two alternatives holds, how far
         # from a threshold a value lies that other tests already decide) share it
@@ -157,14 +158,16 @@ class Evaluator:
                 self._by_patterns[matched] = known
         if key is not None and len(self._outcomes) < 100_000:  # ~0.5 kB each, outcomes shared
             self._outcomes[key] = known
-        return self._result(values, known, segment)
+        return self._result(values, known, segment, missing)
 
     def _atoms(self, segment: Any) -> Callable[[dict[str, Any]], tuple] | None:
         """The atomic tests of every account pattern, with the segment's thresholds, as one
-        function of the account's values giving their truth (None: a test is unsure)."""
+        function of the account's values giving (their truth, the inputs without a value);
+        None: a test is unsure."""
         found = self._segment_atoms.get(segment, _MISSING)
         if found is _MISSING:
-            found = compile_key([with_constants(a, self._constants(segment)) for a in self._all_atoms])
+            found = compile_key([with_constants(a, self._constants(segment)) for a in self._all_atoms],
+                                missing=tuple(self.inputs))
             if len(self._segment_atoms) < 10_000:
                 self._segment_atoms[segment] = found
         return found
@@ -312,7 +315,8 @@ class Evaluator:
         lists and dicts are fresh per account: later passes annotate them."""
         return self._result(values, self._known(outcome), values.get("segment"))
 
-    def _result(self, values: dict[str, Any], outcome: "_Known", segment: Any) -> dict[str, Any]:
+    def _result(self, values: dict[str, Any], outcome: "_Known", segment: Any,
+                missing: list[str] | None = None) -> dict[str, Any]:
         p, lang = self.project, self.lang
         shape = self._shape(outcome, segment)
         get = values.get
@@ -379,7 +383,7 @@ class Evaluator:
             "revenue_current": _round(get("revenue_current")),
             # absent from the input, a project default (default_by) standing in or not
             "missing": ([m for m in self.inputs if get(m) is None or m in defaulted] if defaulted
-                        else [m for m in self.inputs if get(m) is None]),
+                        else missing if missing is not None else [m for m in self.inputs if get(m) is None]),
             "winback": wb,
             # which account comes first (rules/priority.yaml): expected loss × boosts
             "priority": priority_,

@@ -271,10 +271,12 @@ def compile_atom(test: Any) -> Callable[[dict[str, Any]], Any]:
 _OP_TEXT = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">=", "$neq": "!="}
 
 
-def compile_key(tests: list[Any]) -> Callable[[dict[str, Any]], tuple] | None:
+def compile_key(tests: list[Any], missing: tuple[str, ...] | None = None) -> Callable[[dict[str, Any]], Any] | None:
     """compile_atom of every test, as one generated function returning the tuple of their
     values (each field read once, no call per test); None when a test is Unsure by its
-    shape alone. The function raises Unsure where compile_atom's would (a TypeError)."""
+    shape alone. The function raises Unsure where compile_atom's would (a TypeError).
+    With `missing` (field names) it returns (that tuple, the names whose value is None, in
+    their order): the fields are read once for both."""
     env: dict[str, Any] = {"Unsure": Unsure}
     fields: dict[str, str] = {}
 
@@ -294,10 +296,17 @@ def compile_key(tests: list[Any]) -> Callable[[dict[str, Any]], tuple] | None:
         if source is None:
             return None
         parts.append(source)
+    absent = [(field, var(field)) for field in missing or ()]
     lines = ["def key(values):", "    get = values.get"]
     lines += [f"    {v} = get({field!r})" for field, v in fields.items()]
-    lines += ["    try:", f"        return ({''.join(p + ', ' for p in parts)})",
+    lines += ["    try:", f"        key = ({''.join(p + ', ' for p in parts)})",
               "    except TypeError:", "        raise Unsure from None"]
+    if missing is None:
+        lines += ["    return key"]
+    else:
+        lines += ["    absent = []"]
+        lines += [f"    if {v} is None:\n        absent.append({field!r})" for field, v in absent]
+        lines += ["    return key, absent"]
     exec(compile("\n".join(lines), "<kam atoms>", "exec"), env)  # noqa: S102 - our own text
     return env["key"]
 

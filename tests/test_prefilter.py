@@ -100,10 +100,10 @@ def _atoms_and_key():
     tests = atoms([r.account_test for r in EVALUATOR.compiled.rules.values() if r.account_test is not None])
     tests = [with_constants(t, EVALUATOR._constants(None)) for t in tests]
     tests += [{"$nex": {"nps": 1}}, {"$lt": {"nps": {"$m": "key_contacts"}}}, {"status": "lost"}]
-    return [compile_atom(t) for t in tests], compile_key(tests)
+    return [compile_atom(t) for t in tests], compile_key(tests), compile_key(tests, missing=tuple(EVALUATOR.inputs))
 
 
-SINGLES, KEY = _atoms_and_key()
+SINGLES, KEY, KEY_AND_MISSING = _atoms_and_key()
 
 
 @settings(max_examples=200, deadline=None)
@@ -124,6 +124,8 @@ def test_the_generated_key_is_the_truth_of_every_atom(values, odd):
     except Unsure:
         got = Unsure
     assert got == expected
+    if expected is not Unsure:  # the inputs without a value come with it
+        assert KEY_AND_MISSING(values) == (expected, [m for m in EVALUATOR.inputs if values.get(m) is None])
 
 
 def test_a_test_unsure_by_its_shape_means_no_key():
