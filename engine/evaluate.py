@@ -318,7 +318,9 @@ class Evaluator:
     def _result(self, values: dict[str, Any], outcome: "_Known", segment: Any,
                 missing: list[str] | None = None) -> dict[str, Any]:
         p, lang = self.project, self.lang
-        shape = self._shape(outcome, segment)
+        shape = outcome.shapes.get(segment)
+        if shape is None:
+            shape = self._shape(outcome, segment)
         get = values.get
         facts = outcome.facts
 
@@ -330,12 +332,16 @@ class Evaluator:
                             "text": render_pieces(pieces, lang, shown, values)})
         # the steps that apply and their merging depend only on how each step condition comes out
         tests = shape.step_tests
-        plan_key = (shape.plan_key, tuple([t(values, facts) is not False for t in tests])) if tests else shape.plan_key
-        plan = self._plans.get(plan_key)
-        if plan is None:
-            plan = self._plan(shape, values, facts)
-            if len(self._plans) < 20_000:
-                self._plans[plan_key] = plan
+        truths = tuple([t(values, facts) is not False for t in tests]) if tests else ()
+        plan = shape.plans.get(truths)
+        if plan is None:  # shapes with the same playbooks and conditions share their plans
+            plan = self._plans.get((shape.plan_key, truths))
+            if plan is None:
+                plan = self._plan(shape, values, facts)
+                if len(self._plans) < 20_000:
+                    self._plans[(shape.plan_key, truths)] = plan
+            if len(shape.plans) < 64:
+                shape.plans[truths] = plan
         playbooks = []
         for (pid, title, priority, metrics, thresholds, rules, templates), steps in zip(shape.playbooks, plan):
             fresh = []
@@ -452,6 +458,7 @@ class _Shape:
     step_tests: tuple = ()
     plan_key: tuple = ()
     boosts: tuple | None = None  # Planner.boosts_for its facts
+    plans: dict = field(default_factory=dict, compare=False)  # how its step conditions came out -> plan
 
 
 def _unique_rules(fired: Iterable) -> list:
