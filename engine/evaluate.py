@@ -188,7 +188,7 @@ class Evaluator:
         fired, facts = tuple(outcome.fired), frozenset(outcome.facts)
         known = self._knowns.get(fired)  # the facts follow from what fired
         if known is None:
-            known = _Known(fired, facts, frozenset(fired))
+            known = _Known(fired, facts)
             if len(self._knowns) < 50_000:
                 self._knowns[fired] = known
         return known
@@ -215,11 +215,11 @@ class Evaluator:
         if isinstance(outcome, _Known):
             shape = outcome.shapes.get(segment)
             if shape is None:
-                shape = self._shape_of(outcome.fired_set, outcome, segment)
+                shape = self._shape_of(outcome.fired, outcome, segment)
                 if len(outcome.shapes) < 64:
                     outcome.shapes[segment] = shape
             return shape
-        return self._shape_of(frozenset(outcome.fired), outcome, segment)
+        return self._shape_of(outcome.fired, outcome, segment)
 
     def _segment_class(self, segment: Any) -> tuple[tuple, Any]:
         """(the segment's value of every threshold, the first segment seen with them): all a
@@ -232,10 +232,10 @@ class Evaluator:
                 self._segment_classes[segment] = found
         return found
 
-    def _shape_of(self, fired_set: frozenset, outcome: "Outcome | _Known", segment: Any) -> "_Shape":
+    def _shape_of(self, fired: Iterable[str], outcome: "Outcome | _Known", segment: Any) -> "_Shape":
         # what fired decides which facts exist; the thresholds of the segment, what they say
         thresholds_key, segment = self._segment_class(segment)
-        key = (tuple(sorted(fired_set)), thresholds_key)  # no set inside: the collector skips the key
+        key = (tuple(sorted(set(fired))), thresholds_key)  # no set inside: the collector skips the key
         shape = self._shapes.get(key)
         if shape is not None:
             return shape
@@ -433,17 +433,16 @@ _MISSING = object()
 _NO_VALUES: dict[str, Any] = {}  # conditions on facts alone read no values
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Known:
     """What fired on an account, shared by every account with the same outcome."""
 
     fired: tuple[str, ...]  # compiled rule names, in firing order
     facts: frozenset
-    fired_set: frozenset
     shapes: dict = field(default_factory=dict)  # segment -> _Shape
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Shape:
     risk_level: str
     # (id, category, severity, title, evidence metrics, evidence thresholds (pairs), rules,
