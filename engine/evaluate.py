@@ -15,7 +15,6 @@ from .model import NO_RISK, SEVERITY_RANK, Project, text_in
 from .planning import Planner
 from .prefilter import (Unsure, atoms, compile_filter, compile_key, compile_patterns, informative, quiet_facts,
                         with_constants)
-from .reference import Context
 from .runtime import Engine, Outcome
 
 
@@ -64,8 +63,8 @@ class Evaluator:
         self._fired_entries: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._entries: dict[tuple, tuple] = {}  # signal and playbook parts of shapes
         self._plans: dict[tuple, tuple] = {}  # (Evaluator._plan) by the playbooks and their step conditions
-        self._segment_classes: dict[Any, tuple[tuple, Any]] = {}
-        self._classes_by_values: dict[tuple, tuple[tuple, Any]] = {}
+        self._segment_classes: dict[Any, tuple[int, Any]] = {}
+        self._classes_by_values: dict[tuple, tuple[int, Any]] = {}
         self._as_of_text = self.as_of.isoformat()
         self.engine_runs = 0
 
@@ -221,13 +220,14 @@ class Evaluator:
             return shape
         return self._shape_of(outcome.fired, outcome, segment)
 
-    def _segment_class(self, segment: Any) -> tuple[tuple, Any]:
-        """(the segment's value of every threshold, the first segment seen with them): all a
-        shape takes from the segment, so segments without overrides share their shapes."""
+    def _segment_class(self, segment: Any) -> tuple[int, Any]:
+        """(a number for the segment's values of every threshold, the first segment seen with
+        them): all a shape takes from the segment, so segments without overrides share their
+        shapes."""
         found = self._segment_classes.get(segment)
         if found is None:
             values = tuple(t.for_segment(segment) for t in self.project.thresholds.values())
-            found = self._classes_by_values.setdefault(values, (values, segment))
+            found = self._classes_by_values.setdefault(values, (len(self._classes_by_values), segment))
             if len(self._segment_classes) < 10_000:
                 self._segment_classes[segment] = found
         return found
@@ -399,34 +399,10 @@ class Evaluator:
         }
 
     def _plan(self, shape: "_Shape", values: dict[str, Any], facts: frozenset) -> tuple:
-        """The steps of each playbook of the shape once the planner kept and merged them, to
-        build for every account from the playbook's steps: a step's index, or (its index,
-        its due date, the (playbook, step, title, owner) merged into it). Numbers and texts
-        only, so the garbage collector never walks the cached plans."""
-        playbooks = []
-        index: dict[int, int] = {}
-        for e in shape.playbooks:
-            steps = []
-            for i, step in enumerate(e[-1]):
-                copy = dict(step)
-                index[id(copy)] = i
-                steps.append(copy)
-            playbooks.append({"id": e[0], "steps": steps})
-        self.planner.shape(playbooks, Context(self.project, values, facts))
-        out = []
-        for pb, e in zip(playbooks, shape.playbooks):
-            steps = []
-            for step in pb["steps"]:
-                i = index[id(step)]
-                if "merged" in step:
-                    steps.append((i, step["due"], tuple((m["playbook"], m["step"], m["title"], m["owner"])
-                                                        for m in step["merged"])))
-                else:
-                    if step != e[-1][i]:
-                        raise AssertionError(f"the planner changed step {step['id']} without merging into it")
-                    steps.append(i)
-            out.append(tuple(steps))
-        return tuple(out)
+        """The steps of each playbook of the shape once the planner kept and merged them
+        (Planner.plan: indices, due dates and merged entries, numbers and texts only, so the
+        garbage collector never walks the cached plans), built for every account from them."""
+        return self.planner.plan([(e[0], e[-1]) for e in shape.playbooks], values, facts)
 
 
 _MISSING = object()

@@ -12,7 +12,7 @@ expected loss in money × every boost whose condition holds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from . import expr
 from .analysis import FactRef, ThresholdRef, expand_facts, resolve
@@ -74,6 +74,42 @@ class Planner:
         if len(self._step_tests) < 10_000:
             self._step_tests[pids] = found
         return found
+
+    def plan(self, playbooks: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], values: Mapping[str, Any],
+             facts: Any) -> tuple:
+        """What shape() leaves of these playbooks' steps (each playbook's id and step entries,
+        most urgent playbook first), without copying them: per playbook a tuple of a kept
+        step's index, or (its index, its due date, ((playbook, step, title, owner) merged into
+        it, ...)) for a step others were merged into. The same steps, merged the same way."""
+        conditional = self._conditional
+        if not any(pid in conditional for pid, _ in playbooks):
+            return tuple(tuple(range(len(steps))) for _, steps in playbooks)
+        out = []
+        first: dict[str, list] = {}  # action -> [index, due, merged] of the step that carries it
+        for pid, steps in playbooks:
+            tests = self._when[pid] if pid in conditional else {}
+            models = self._steps.get(pid, {})
+            kept = []
+            for i, s in enumerate(steps):
+                test = tests.get(s["id"])
+                if test is not None and test(values, facts) is False:
+                    continue  # a false condition drops the step (unknown keeps it)
+                model = models.get(s["id"])
+                action = model.action if model is not None else ""
+                primary = first.get(action) if action else None
+                if primary is None:
+                    entry = [i, s["due"], None]
+                    if action:
+                        first[action] = entry
+                    kept.append(entry)
+                    continue
+                if primary[2] is None:
+                    primary[2] = []
+                primary[2].append((pid, s["id"], s["title"], s["owner"]))
+                if s["due"] < primary[1]:
+                    primary[1] = s["due"]
+            out.append(kept)
+        return tuple(tuple(e[0] if e[2] is None else (e[0], e[1], tuple(e[2])) for e in kept) for kept in out)
 
     def shape(self, playbooks: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
         """The account's playbook entries (most urgent first) with only the steps that apply,

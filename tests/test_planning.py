@@ -266,3 +266,34 @@ def test_compiled_conditions_decide_as_the_reference_interpreter():
         ctx = Context(project, values, held)
         for condition, test in tests:
             assert test(values, held) is truth(condition, ctx), expr.to_text(condition)
+
+
+def test_the_plan_by_indices_is_what_shape_leaves():
+    """Planner.plan (what the Evaluator caches) keeps and merges the same steps as shape()
+    on copies of the step entries, for random playbooks, values and facts."""
+    import datetime
+    from engine.evaluate import Evaluator
+    from engine.planning import Planner
+    from engine.project import default_project_dir
+    from engine.reference import Context
+
+    project = load_project(default_project_dir())
+    ev = Evaluator(project, datetime.date(2026, 11, 23))
+    planner = Planner(project)
+    entries = ev._playbook_entries
+    facts_pool = [k for kind in ("signal", "class", "risk") for k in ((kind, i) for i in project.fact_ids(kind))]
+    rng = random.Random(3)
+    for _ in range(500):
+        pids = sorted(rng.sample(list(project.playbooks), rng.randint(1, len(project.playbooks))),
+                      key=lambda i: (project.playbooks[i].priority, i))
+        values = {"abc": rng.choice([None, "A", "C"]), "key_contacts": rng.choice([None, 1, 5]),
+                  "lost_reason": rng.choice([None, "price_pressure"])}
+        facts = frozenset(k for k in facts_pool if rng.random() < 0.3)
+        playbooks = [{"id": pid, "steps": [dict(s) for s in entries[pid][2]]} for pid in pids]
+        index = {id(s): i for pb in playbooks for i, s in enumerate(pb["steps"])}
+        planner.shape(playbooks, Context(project, values, facts))
+        expected = tuple(tuple((index[id(s)], s["due"], tuple((m["playbook"], m["step"], m["title"], m["owner"])
+                                                               for m in s["merged"])) if "merged" in s
+                               else index[id(s)] for s in pb["steps"]) for pb in playbooks)
+        assert planner.plan([(pid, entries[pid][2]) for pid in pids], values, facts) == expected
+    ev.close()
