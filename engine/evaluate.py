@@ -363,6 +363,7 @@ class Evaluator:
         _, _, _, _, expected_loss, boosts, priority_ = self.planner.rank(values, facts, shape.risk_level, wb,
                                                                           shape.boosts)
         defaulted = get(DEFAULTED)
+        fired = shape.fired
         return {
             "account_id": get("account_id"),
             "name": get("name"),
@@ -394,8 +395,8 @@ class Evaluator:
             # which account comes first (rules/priority.yaml): expected loss × boosts
             "priority": priority_,
             "expected_loss": expected_loss,
-            "priority_boosts": [b for b, _ in boosts],
-            "fired": [{"rule": rule, "asserts": list(asserts)} for rule, asserts in shape.fired],
+            "priority_boosts": [b for b, _ in boosts] if boosts else [],
+            "fired": [{"rule": rule, "asserts": list(asserts)} for rule, asserts in fired] if fired else [],
         }
 
     def _plan(self, shape: "_Shape", values: dict[str, Any], facts: frozenset) -> tuple:
@@ -418,7 +419,7 @@ class _Known:
     shapes: dict = field(default_factory=dict)  # segment -> _Shape
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False, slots=True)
 class _Shape:
     risk_level: str
     # (id, category, severity, title, evidence metrics, evidence thresholds (pairs), rules,
