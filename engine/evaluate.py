@@ -9,12 +9,12 @@ from typing import Any, Callable, Iterable
 from . import expr
 from .analysis import MetricRef, resolve
 from .compiler import Compiled, compile_project, threshold_field
-from .evidence import signal_text, winback
+from .evidence import render_pieces, signal_pieces, winback
 from .metrics import DEFAULTED, Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
 from .planning import Planner
-from .prefilter import Unsure, atoms, compile_atom, compile_filter, quiet_facts, with_constants
-from .reference import Context
+from .prefilter import (Unsure, atoms, compile_filter, compile_key, compile_patterns, informative, quiet_facts,
+                        with_constants)
 from .runtime import Engine, Outcome
 
 
@@ -47,15 +47,24 @@ class Evaluator:
                                if r.account_test is not None and set(r.required_facts) <= quiet]
         self._filters: dict[Any, Callable[[dict[str, Any]], bool]] = {}
         # outcomes by the truth of every atomic account test (see evaluate)
-        self._all_atoms = atoms([r.account_test for r in self.compiled.rules.values()
-                                 if r.account_test is not None])
-        self._segment_atoms: dict[Any, list[Callable[[dict[str, Any]], Any]]] = {}
-        self._outcomes: dict[tuple, tuple[tuple[str, ...], frozenset]] = {}
-        self._quiet: Outcome | None = None  # what fires when no account pattern matches
+        self._all_atoms = informative(atoms([r.account_test for r in self.compiled.rules.values()
+                                             if r.account_test is not None]))
+        self._segment_atoms: dict[Any, Callable[[dict[str, Any]], tuple] | None] = {}
+        self._outcomes: dict[tuple, _Known] = {}
+        # every account pattern, and known outcomes by which of them match
+        self._patterns_tests = [r.account_test for r in self.compiled.rules.values() if r.account_test is not None]
+        self._segment_patterns: dict[Any, Callable[[dict[str, Any]], tuple] | None] = {}
+        self._by_patterns: dict[tuple, _Known] = {}
+        self._knowns: dict[tuple, _Known] = {}
+        self._quiet: _Known | None = None  # what fires when no account pattern matches
         self._thresholds: dict[Any, dict[str, Any]] = {}
         self._shapes: dict[tuple, _Shape] = {}
         self._interned: dict[Any, Any] = {}
         self._fired_entries: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._entries: dict[tuple, tuple] = {}  # signal and playbook parts of shapes
+        self._plans: dict[tuple, tuple] = {}  # (Evaluator._plan) by the playbooks and their step conditions
+        self._segment_classes: dict[Any, tuple[int, Any]] = {}
+        self._classes_by_values: dict[tuple, tuple[int, Any]] = {}
         self._as_of_text = self.as_of.isoformat()
         self.engine_runs = 0
 
@@ -104,36 +113,84 @@ class Evaluator:
         self.deriver.apply(values)
         if not prefilter:
             self.engine_runs += 1
-            return self.result(values, self.engine.run(self.account_fact(values)))
+            return self._result(values, self._known(self.engine.run(self.account_fact(values))),
+                                values.get("segment"))
         segment = values.get("segment")
-        if not self._filter(segment)(values):
-            if self._quiet is None:
-                self.engine_runs += 1
-                self._quiet = self.engine.run(self.account_fact(values))
-            return self.result(values, Outcome(list(self._quiet.fired), set(self._quiet.facts)))
         # durable-rules reads an account only through the atomic tests of its patterns: two
-        # accounts on which every test comes out the same fire the same rules
-        try:
-            key: tuple | None = tuple(atom(values) for atom in self._atoms(segment))
-        except Unsure:
-            key = None
-        known = self._outcomes.get(key) if key is not None else None
-        if known is not None:
-            return self.result(values, Outcome(list(known[0]), set(known[1])))
-        self.engine_runs += 1
-        outcome = self.engine.run(self.account_fact(values))
+        # accounts on which every test comes out the same fire the same rules (known first,
+        # before the pre-filter: almost every account's key has been seen)
+        key: tuple | None = None
+        missing: list[str] | None = None  # the inputs without a value, read with the key
+        atoms = self._atoms(segment)
+        if atoms is not None:
+            try:
+                key, missing = atoms(values)
+            except Unsure:
+                key = None
+            else:
+                known = self._outcomes.get(key)
+                if known is not None:
+                    return self._result(values, known, segment, missing)
+        # a new key: the rules whose account patterns match decide the outcome too; accounts
+        # that differ in tests of no consequence (which of two alternatives holds, how far
+        # from a threshold a value lies that other tests already decide) share it
+        matched: tuple | None = None
+        patterns = self._patterns(segment)
+        if patterns is not None:
+            try:
+                matched = patterns(values)
+            except Unsure:
+                matched = None
+            if matched is not None and None in matched:
+                matched = None
+        known = self._by_patterns.get(matched) if matched is not None else None
+        if known is None:
+            if not self._filter(segment)(values):
+                if self._quiet is None:
+                    self.engine_runs += 1
+                    self._quiet = self._known(self.engine.run(self.account_fact(values)))
+                known = self._quiet
+            else:
+                self.engine_runs += 1
+                known = self._known(self.engine.run(self.account_fact(values)))
+            if matched is not None and len(self._by_patterns) < 100_000:
+                self._by_patterns[matched] = known
         if key is not None and len(self._outcomes) < 100_000:  # ~0.5 kB each, outcomes shared
-            self._outcomes[key] = self._intern((tuple(outcome.fired), frozenset(outcome.facts)))
-        return self.result(values, outcome)
+            self._outcomes[key] = known
+        return self._result(values, known, segment, missing)
 
-    def _atoms(self, segment: Any) -> list[Callable[[dict[str, Any]], Any]]:
-        """The atomic tests of every account pattern, with the segment's thresholds."""
-        found = self._segment_atoms.get(segment)
-        if found is None:
-            found = [compile_atom(with_constants(a, self._constants(segment))) for a in self._all_atoms]
+    def _atoms(self, segment: Any) -> Callable[[dict[str, Any]], tuple] | None:
+        """The atomic tests of every account pattern, with the segment's thresholds, as one
+        function of the account's values giving (their truth, the inputs without a value);
+        None: a test is unsure."""
+        found = self._segment_atoms.get(segment, _MISSING)
+        if found is _MISSING:
+            found = compile_key([with_constants(a, self._constants(segment)) for a in self._all_atoms],
+                                missing=tuple(self.inputs))
             if len(self._segment_atoms) < 10_000:
                 self._segment_atoms[segment] = found
         return found
+
+    def _patterns(self, segment: Any) -> Callable[[dict[str, Any]], tuple] | None:
+        """Whether each account pattern matches (prefilter.compile_patterns), with the
+        segment's thresholds."""
+        found = self._segment_patterns.get(segment, _MISSING)
+        if found is _MISSING:
+            constants = self._constants(segment)
+            found = compile_patterns([with_constants(t, constants) for t in self._patterns_tests])
+            if len(self._segment_patterns) < 10_000:
+                self._segment_patterns[segment] = found
+        return found
+
+    def _known(self, outcome: Outcome) -> "_Known":
+        """An engine outcome in the shared, immutable form results are built from."""
+        fired, facts = tuple(outcome.fired), frozenset(outcome.facts)
+        known = self._knowns.get(fired)  # the facts follow from what fired
+        if known is None:
+            known = _Known(fired, facts)
+            if len(self._knowns) < 50_000:
+                self._knowns[fired] = known
+        return known
 
     def _constants(self, segment: Any) -> dict[str, Any]:
         return {threshold_field(tid): value for tid in self.compiled.thresholds
@@ -151,10 +208,34 @@ class Evaluator:
                 self._filters[segment] = found
         return found
 
-    def _shape(self, outcome: Outcome, segment: Any) -> "_Shape":
+    def _shape(self, outcome: "Outcome | _Known", segment: Any) -> "_Shape":
         """Everything in a result that depends only on which rules fired (and the segment's
         thresholds): worked out once per combination, not once per account."""
-        key = (frozenset(outcome.fired), segment)  # what fired decides which facts exist
+        if isinstance(outcome, _Known):
+            shape = outcome.shapes.get(segment)
+            if shape is None:
+                shape = self._shape_of(outcome.fired, outcome, segment)
+                if len(outcome.shapes) < 64:
+                    outcome.shapes[segment] = shape
+            return shape
+        return self._shape_of(outcome.fired, outcome, segment)
+
+    def _segment_class(self, segment: Any) -> tuple[int, Any]:
+        """(a number for the segment's values of every threshold, the first segment seen with
+        them): all a shape takes from the segment, so segments without overrides share their
+        shapes."""
+        found = self._segment_classes.get(segment)
+        if found is None:
+            values = tuple(t.for_segment(segment) for t in self.project.thresholds.values())
+            found = self._classes_by_values.setdefault(values, (len(self._classes_by_values), segment))
+            if len(self._segment_classes) < 10_000:
+                self._segment_classes[segment] = found
+        return found
+
+    def _shape_of(self, fired: Iterable[str], outcome: "Outcome | _Known", segment: Any) -> "_Shape":
+        # what fired decides which facts exist; the thresholds of the segment, what they say
+        thresholds_key, segment = self._segment_class(segment)
+        key = (tuple(sorted(set(fired))), thresholds_key)  # no set inside: the collector skips the key
         shape = self._shapes.get(key)
         if shape is not None:
             return shape
@@ -162,37 +243,54 @@ class Evaluator:
         rules = self.compiled.rules
         fired = sorted((rules[n] for n in outcome.fired), key=lambda r: (r.stratum, r.rule_id, r.name))
         facts = outcome.facts
+        by_fact: dict[tuple[str, str], list[str]] = {}
+        for r in fired:
+            for asserted in r.asserts:
+                by_fact.setdefault(asserted, []).append(r.name)
 
-        def reason(key: tuple[str, str]) -> tuple[tuple[str, ...], dict[str, Any], list[str]]:
+        def entry(key: tuple[str, str]) -> tuple:
+            """A signal's or playbook's part of the shape: it depends on which rules asserted it
+            and the segment only, so it is worked out once for all shapes that share it."""
+            memo = (key, tuple(by_fact.get(key, ())), thresholds_key)
+            found = self._entries.get(memo)
+            if found is not None:
+                return found
             metrics: dict[str, None] = {}
             thresholds: dict[str, Any] = {}
             by: set[str] = set()
-            for r in fired:
-                if key in r.asserts:
-                    by.add(r.rule_id)
-                    metrics.update(dict.fromkeys(r.metrics))
-                    for t in r.thresholds:
-                        thresholds[t] = p.thresholds[t].for_segment(segment)
-            parts = (tuple(sorted(metrics)), tuple(sorted(thresholds.items())), tuple(sorted(by)))
-            return self._intern(parts)  # shared by every shape with them
+            for name in memo[1]:
+                r = rules[name]
+                by.add(r.rule_id)
+                metrics.update(dict.fromkeys(r.metrics))
+                for t in r.thresholds:
+                    thresholds[t] = p.thresholds[t].for_segment(segment)
+            reason = self._intern((tuple(sorted(metrics)), tuple(sorted(thresholds.items())), tuple(sorted(by))))
+            if key[0] == "signal":
+                s = p.signals[key[1]]
+                pieces = signal_pieces(p, s, lang, reason[0], dict(reason[1]), segment)
+                found = self._intern((s.id, s.category, s.severity, text_in(s.title, lang), *reason, pieces))
+            else:
+                title, priority, steps = self._playbook_entries[key[1]]
+                found = (key[1], title, priority, *reason, steps)
+            if len(self._entries) < 20_000:
+                self._entries[memo] = found
+            return found
 
-        signals = []
-        for sid in sorted((k[1] for k in facts if k[0] == "signal"), key=self._signal_order.__getitem__):
-            s = p.signals[sid]
-            signals.append(self._intern((s, text_in(s.title, lang), *reason(("signal", sid)))))
+        signals = tuple(entry(("signal", sid)) for sid in sorted((k[1] for k in facts if k[0] == "signal"),
+                                                                   key=self._signal_order.__getitem__))
         risks = [k[1] for k in facts if k[0] == "risk"]
         classes = sorted(k[1] for k in facts if k[0] == "class")
-        playbooks = []
-        for pid in sorted((k[1] for k in facts if k[0] == "playbook"),
-                          key=lambda i: (p.playbooks[i].priority, i)):
-            title, priority, steps = self._playbook_entries[pid]
-            playbooks.append(self._intern((pid, title, priority, *reason(("playbook", pid)), steps)))
+        pids = tuple(sorted((k[1] for k in facts if k[0] == "playbook"), key=lambda i: (p.playbooks[i].priority, i)))
+        on_values, on_facts = self.planner.step_tests(pids)
         shape = _Shape(
             risk_level=max(risks, key=p.risk_rank) if risks else NO_RISK,
-            signals=self._intern(tuple(signals)), classes=self._intern(tuple(classes)),
-            playbooks=self._intern(tuple(playbooks)),
+            signals=self._intern(signals), classes=self._intern(tuple(classes)),
+            playbooks=tuple(entry(("playbook", pid)) for pid in pids),
             key_account=("class", "key_account") in facts,
-            fired=self._intern(tuple(self._fired_entry(r) for r in _unique_rules(fired))))
+            fired=self._intern(tuple(self._fired_entry(r) for r in _unique_rules(fired))),
+            step_tests=on_values,
+            plan_key=(pids, tuple(t(_NO_VALUES, facts) is not False for t in on_facts)),
+            boosts=self._intern(self.planner.boosts_for(facts)))
         if len(self._shapes) < 8_000:  # the commonest combinations come first; a miss costs ~50 µs
             self._shapes[key] = shape
         return shape
@@ -215,29 +313,57 @@ class Evaluator:
     def result(self, values: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
         """The result record (contract.md) of an account and what fired on it. Nested
         lists and dicts are fresh per account: later passes annotate them."""
-        p, lang = self.project, self.lang
-        segment = values.get("segment")
-        shape = self._shape(outcome, segment)
-        get = values.get
+        return self._result(values, self._known(outcome), values.get("segment"))
 
-        def evidence(metrics: tuple[str, ...], thresholds: tuple, rules: tuple[str, ...]) -> dict[str, Any]:
-            return {"metrics": {m: _round(get(m)) for m in metrics}, "thresholds": dict(thresholds),
-                    "rules": list(rules)}
+    def _result(self, values: dict[str, Any], outcome: "_Known", segment: Any,
+                missing: list[str] | None = None) -> dict[str, Any]:
+        p, lang = self.project, self.lang
+        shape = outcome.shapes.get(segment)
+        if shape is None:
+            shape = self._shape(outcome, segment)
+        get = values.get
+        facts = outcome.facts
 
         signals = []
-        for s, title, metrics, thresholds, rules in shape.signals:
-            ev = evidence(metrics, thresholds, rules)
-            signals.append({"id": s.id, "category": s.category, "severity": s.severity, "title": title,
-                            "evidence": ev, "text": signal_text(p, s, lang, ev, values)})
-        playbooks = [{"id": pid, "title": title, "priority": priority,
-                      "reason": evidence(metrics, thresholds, rules),
-                      "steps": [dict(step) for step in steps]}
-                     for pid, title, priority, metrics, thresholds, rules, steps in shape.playbooks]
+        for sid, category, severity, title, metrics, thresholds, rules, pieces in shape.signals:
+            shown = {m: _round(get(m)) for m in metrics}
+            signals.append({"id": sid, "category": category, "severity": severity, "title": title,
+                            "evidence": {"metrics": shown, "thresholds": dict(thresholds), "rules": list(rules)},
+                            "text": render_pieces(pieces, lang, shown, values)})
+        # the steps that apply and their merging depend only on how each step condition comes out
+        tests = shape.step_tests
+        truths = tuple([t(values, facts) is not False for t in tests]) if tests else ()
+        plan = shape.plans.get(truths)
+        if plan is None:  # shapes with the same playbooks and conditions share their plans
+            plan = self._plans.get((shape.plan_key, truths))
+            if plan is None:
+                plan = self._plan(shape, values, facts)
+                if len(self._plans) < 20_000:
+                    self._plans[(shape.plan_key, truths)] = plan
+            if len(shape.plans) < 64:
+                shape.plans[truths] = plan
+        playbooks = []
+        for (pid, title, priority, metrics, thresholds, rules, templates), steps in zip(shape.playbooks, plan):
+            fresh = []
+            for step in steps:
+                if step.__class__ is int:
+                    fresh.append(dict(templates[step]))
+                else:  # a step others were merged into: (its index, its due date, the others)
+                    index, due, merged = step
+                    step = dict(templates[index])
+                    step["due"] = due
+                    step["merged"] = [{"playbook": a, "step": b, "title": c, "owner": d} for a, b, c, d in merged]
+                    fresh.append(step)
+            playbooks.append({"id": pid, "title": title, "priority": priority,
+                              "reason": {"metrics": {m: _round(get(m)) for m in metrics},
+                                         "thresholds": dict(thresholds), "rules": list(rules)},
+                              "steps": fresh})
         classes = list(shape.classes)
-        ctx = Context(p, values, outcome.facts)
-        playbooks = self.planner.shape(playbooks, ctx)
-        wb = winback(p, values, classes)
-        rank = self.planner.priority(values, ctx, shape.risk_level, wb)
+        wb = winback(p, values, classes) if get("status") == "lost" else None
+        _, _, _, _, expected_loss, boosts, priority_ = self.planner.rank(values, facts, shape.risk_level, wb,
+                                                                          shape.boosts)
+        defaulted = get(DEFAULTED)
+        fired = shape.fired
         return {
             "account_id": get("account_id"),
             "name": get("name"),
@@ -263,24 +389,52 @@ class Evaluator:
             "revenue_share_pct": _round(get("revenue_share_pct")),
             "revenue_current": _round(get("revenue_current")),
             # absent from the input, a project default (default_by) standing in or not
-            "missing": [m for m in self.inputs if get(m) is None or m in (get(DEFAULTED) or ())],
+            "missing": ([m for m in self.inputs if get(m) is None or m in defaulted] if defaulted
+                        else missing if missing is not None else [m for m in self.inputs if get(m) is None]),
             "winback": wb,
             # which account comes first (rules/priority.yaml): expected loss × boosts
-            "priority": rank.priority,
-            "expected_loss": rank.expected_loss,
-            "priority_boosts": [b for b, _ in rank.boosts],
-            "fired": [{"rule": rule, "asserts": list(asserts)} for rule, asserts in shape.fired],
+            "priority": priority_,
+            "expected_loss": expected_loss,
+            "priority_boosts": [b for b, _ in boosts] if boosts else [],
+            "fired": [{"rule": rule, "asserts": list(asserts)} for rule, asserts in fired] if fired else [],
         }
 
+    def _plan(self, shape: "_Shape", values: dict[str, Any], facts: frozenset) -> tuple:
+        """The steps of each playbook of the shape once the planner kept and merged them
+        (Planner.plan: indices, due dates and merged entries, numbers and texts only, so the
+        garbage collector never walks the cached plans), built for every account from them."""
+        return self.planner.plan([(e[0], e[-1]) for e in shape.playbooks], values, facts)
 
-@dataclass(frozen=True)
+
+_MISSING = object()
+_NO_VALUES: dict[str, Any] = {}  # conditions on facts alone read no values
+
+
+@dataclass(eq=False, slots=True)
+class _Known:
+    """What fired on an account, shared by every account with the same outcome."""
+
+    fired: tuple[str, ...]  # compiled rule names, in firing order
+    facts: frozenset
+    shapes: dict = field(default_factory=dict)  # segment -> _Shape
+
+
+@dataclass(eq=False, slots=True)
 class _Shape:
     risk_level: str
-    signals: tuple  # (signal, title, evidence metrics, evidence thresholds (pairs), rules)
+    # (id, category, severity, title, evidence metrics, evidence thresholds (pairs), rules,
+    # the evidence sentence's pieces)
+    signals: tuple
     classes: tuple[str, ...]
     playbooks: tuple  # (id, title, priority, reason metrics, reason thresholds, rules, steps)
     key_account: bool
     fired: tuple[tuple[str, tuple[str, ...]], ...]  # (rule id, what it asserts)
+    # the step conditions on values its plan depends on (Planner.step_tests); the playbooks
+    # and how the conditions on facts came out: with their outcomes, the key of its plan
+    step_tests: tuple = ()
+    plan_key: tuple = ()
+    boosts: tuple | None = None  # Planner.boosts_for its facts
+    plans: dict = field(default_factory=dict, compare=False)  # how its step conditions came out -> plan
 
 
 def _unique_rules(fired: Iterable) -> list:

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from . import expr
 from .errors import Problem
-from .i18n import fill, format_value, placeholder_problems
+from .i18n import fill, format_value, parsed, placeholder_problems
 from .metrics import DEFAULTED
 from .model import Metric, Project, Signal, text_in
 
@@ -59,6 +59,61 @@ def signal_text(project: Project, signal: Signal, lang: str, evidence: Mapping[s
     parts += [f"{text_in(project.thresholds[t].description, lang) or t} {lookup('threshold', t)}"
               for t in evidence["thresholds"] if t in project.thresholds]
     return "; ".join(parts)
+
+
+Pieces = tuple  # literal text, or (metric, taken from the evidence?, unit)
+
+
+def signal_pieces(project: Project, signal: Signal, lang: str, metrics: tuple[str, ...],
+                  thresholds: Mapping[str, Any], segment: Any) -> Pieces:
+    """signal_text worked out ahead for a signal whose evidence has these metrics and
+    thresholds, in this segment: literal text (the thresholds' values included) between the
+    metric values to fill in. render_pieces(pieces, ...) == signal_text(...) for them."""
+    def metric(name: str) -> tuple:
+        m = project.metrics.get(name)
+        return (name, name in metrics, m.unit if m else "")
+
+    def threshold(name: str) -> str:
+        t = project.thresholds.get(name)
+        if name in thresholds:
+            value = thresholds[name]
+        else:
+            value = t.for_segment(segment) if t is not None else None
+        return format_value(value, lang, t.unit if t else "")
+
+    out: list[Any] = []
+    template = text_in(signal.evidence, lang)
+    if template:
+        texts, holes = parsed(template)
+        out.append(texts[0])
+        for hole, text in zip(holes, texts[1:]):
+            out.append(metric(hole.name) if hole.kind == "metric" else threshold(hole.name))
+            out.append(text)
+    else:
+        parts: list[list[Any]] = [[f"{text_in(project.metrics[m].description, lang) or m}: ", metric(m)]
+                                  for m in metrics if m in project.metrics]
+        parts += [[f"{text_in(project.thresholds[t].description, lang) or t} {threshold(t)}"]
+                  for t in thresholds if t in project.thresholds]
+        for i, part in enumerate(parts):
+            out += (["; "] if i else []) + part
+    merged: list[Any] = []
+    for piece in out:  # adjacent literals as one
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        elif not (isinstance(piece, str) and not piece):
+            merged.append(piece)
+    return tuple(merged)
+
+
+def render_pieces(pieces: Pieces, lang: str, evidence_metrics: Mapping[str, Any], values: Mapping[str, Any]) -> str:
+    out = []
+    for piece in pieces:
+        if piece.__class__ is str:
+            out.append(piece)
+        else:
+            name, in_evidence, unit = piece
+            out.append(format_value(evidence_metrics[name] if in_evidence else values.get(name), lang, unit))
+    return "".join(out)
 
 
 def winback(project: Project, values: Mapping[str, Any], classes: list[str]) -> dict[str, Any] | None:

@@ -103,7 +103,7 @@ def placeholder_problems(text: str, metrics: Mapping[str, Any], thresholds: Mapp
 
 
 @lru_cache(maxsize=512)
-def _parsed(text: str) -> tuple[tuple[str, ...], tuple[Placeholder, ...]]:
+def parsed(text: str) -> tuple[tuple[str, ...], tuple[Placeholder, ...]]:
     """Literal pieces and placeholders, alternating: pieces[i] comes before holes[i]."""
     holes, _ = placeholders(text)
     pieces, last = [], 0
@@ -116,7 +116,7 @@ def _parsed(text: str) -> tuple[tuple[str, ...], tuple[Placeholder, ...]]:
 
 def fill(text: str, lookup: Callable[[str, str], str]) -> str:
     """Replace every placeholder with lookup(kind, name); malformed braces stay as written."""
-    pieces, holes = _parsed(text)
+    pieces, holes = parsed(text)
     out = [pieces[0]]
     for hole, piece in zip(holes, pieces[1:]):
         out.append(lookup(hole.kind, hole.name))

@@ -183,6 +183,34 @@ def atoms(account_tests: list[Any]) -> list[Any]:
     return [found[k] for k in sorted(found)]
 
 
+def informative(tests: list[Any]) -> list[Any]:
+    """The atomic tests without the presence tests another test already answers: a
+    comparison or equality on a field is None (missing) exactly where `$ex` of that field is
+    false, so two accounts that agree on it agree on the presence test too. The same
+    accounts share a key; it is shorter."""
+    revealed: set[str] = set()
+    for test in tests:
+        if not isinstance(test, dict) or len(test) != 1:
+            continue
+        (key, arg), = test.items()
+        if key in _OPS and isinstance(arg, dict) and len(arg) == 1:
+            ((field, spec),) = arg.items()
+            revealed.add(field)
+            if isinstance(spec, dict) and set(spec) == {"$m"} and isinstance(spec["$m"], str):
+                revealed.add(spec["$m"])
+        elif not key.startswith("$") and not isinstance(arg, (dict, list)) and arg is not None:
+            revealed.add(key)
+
+    def answered(test: Any) -> bool:
+        if isinstance(test, dict) and len(test) == 1:
+            (key, arg), = test.items()
+            if key in ("$ex", "$nex") and isinstance(arg, dict) and len(arg) == 1:
+                (field,) = arg
+                return isinstance(field, str) and not field.startswith(THRESHOLD_PREFIX) and field in revealed
+        return False
+    return [t for t in tests if not answered(t)]
+
+
 def compile_atom(test: Any) -> Callable[[dict[str, Any]], Any]:
     """One atomic test over an account's values: True or False as durable-rules decides it,
     None when a field it reads is missing (whatever durable makes of that, it makes it
@@ -238,3 +266,141 @@ def compile_atom(test: Any) -> Callable[[dict[str, Any]], Any]:
         a = values.get(key)
         return None if a is None else a == arg
     return equal
+
+
+_OP_TEXT = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">=", "$neq": "!="}
+
+
+def compile_key(tests: list[Any], missing: tuple[str, ...] | None = None) -> Callable[[dict[str, Any]], Any] | None:
+    """compile_atom of every test, as one generated function returning the tuple of their
+    values (each field read once, no call per test); None when a test is Unsure by its
+    shape alone. The function raises Unsure where compile_atom's would (a TypeError).
+    With `missing` (field names) it returns (that tuple, the names whose value is None, in
+    their order): the fields are read once for both."""
+    env: dict[str, Any] = {"Unsure": Unsure}
+    fields: dict[str, str] = {}
+
+    def var(field: str) -> str:
+        if field not in fields:
+            fields[field] = f"v{len(fields)}"
+        return fields[field]
+
+    def const(value: Any) -> str:
+        name = f"c{len(env)}"
+        env[name] = value
+        return name
+
+    parts = []
+    for test in tests:
+        source = _atom_source(test, var, const)
+        if source is None:
+            return None
+        parts.append(source)
+    absent = [(field, var(field)) for field in missing or ()]
+    lines = ["def key(values):", "    get = values.get"]
+    lines += [f"    {v} = get({field!r})" for field, v in fields.items()]
+    lines += ["    try:", f"        key = ({''.join(p + ', ' for p in parts)})",
+              "    except TypeError:", "        raise Unsure from None"]
+    if missing is None:
+        lines += ["    return key"]
+    else:
+        lines += ["    absent = []"]
+        lines += [f"    if {v} is None:\n        absent.append({field!r})" for field, v in absent]
+        lines += ["    return key, absent"]
+    exec(compile("\n".join(lines), "<kam atoms>", "exec"), env)  # noqa: S102 - our own text
+    return env["key"]
+
+
+def _atom_source(test: Any, var: Callable[[str], str], const: Callable[[Any], str]) -> str | None:
+    """compile_atom's test as a Python expression, or None where it is unsure."""
+    if not isinstance(test, dict) or len(test) != 1:
+        return None
+    (key, arg), = test.items()
+    if key in ("$ex", "$nex"):
+        if not isinstance(arg, dict) or len(arg) != 1:
+            return None
+        (field,) = arg
+        if not isinstance(field, str) or field.startswith(THRESHOLD_PREFIX):
+            return None
+        return f"({var(field)} is {'not ' if key == '$ex' else ''}None)"
+    if key in _OPS:
+        if not isinstance(arg, dict) or len(arg) != 1:
+            return None
+        ((field, spec),) = arg.items()
+        op = _OP_TEXT[key]
+        if not isinstance(field, str) or field.startswith(THRESHOLD_PREFIX):
+            return None
+        a = var(field)
+        if isinstance(spec, dict) and set(spec) == {"$m"} and isinstance(spec["$m"], str) \
+                and not spec["$m"].startswith(THRESHOLD_PREFIX):
+            b = var(spec["$m"])
+            return f"(({a} is None, {b} is None) if {a} is None or {b} is None else bool({a} {op} {b}))"
+        if isinstance(spec, (dict, list)) or spec is None:
+            return None
+        return f"(None if {a} is None else bool({a} {op} {const(spec)}))"
+    if key.startswith("$") or isinstance(arg, (dict, list)) or arg is None or key.startswith(THRESHOLD_PREFIX):
+        return None
+    a = var(key)
+    return f"(None if {a} is None else {a} == {const(arg)})"
+
+
+def compile_patterns(tests: list[Any]) -> Callable[[dict[str, Any]], tuple] | None:
+    """Whether each account pattern matches an account's values, as one generated function
+    giving a tuple of True/False, with None where a pattern's truth turns on a test of a
+    missing value (never behind the compiler's existence guards). durable-rules fires
+    rules on an account only through which of their account patterns match, so accounts
+    with the same tuple (and no None) get the same outcome. None when a test's shape is not
+    known here."""
+    env: dict[str, Any] = {}
+    fields: dict[str, str] = {}
+    counter = iter(range(1_000_000))
+
+    def var(field: str) -> str:
+        if field not in fields:
+            fields[field] = f"v{len(fields)}"
+        return fields[field]
+
+    def const(value: Any) -> str:
+        name = f"c{len(env)}"
+        env[name] = value
+        return name
+
+    def gen(test: Any) -> str | None:
+        if not isinstance(test, dict) or len(test) != 1:
+            return None
+        (key, arg), = test.items()
+        if key in ("$and", "$or"):
+            if not isinstance(arg, list):
+                return None
+            parts = [gen(t) for t in arg]
+            if any(p is None for p in parts):
+                return None
+            if not parts:
+                return "True" if key == "$and" else "False"
+            t = f"t{next(counter)}"
+            tup = "(" + "".join(p + ", " for p in parts) + ")"
+            if key == "$and":
+                return f"(False if False in ({t} := {tup}) else None if None in {t} else True)"
+            return f"(True if True in ({t} := {tup}) else None if None in {t} else False)"
+        if key == "t":
+            return "True" if arg == "account" else "False"
+        atom = _atom_source(test, var, const)
+        if atom is None:
+            return None
+        if key in _OPS and isinstance(arg, dict) and len(arg) == 1:
+            ((_, spec),) = arg.items()
+            if isinstance(spec, dict):  # one metric against another: unknown when one is missing
+                a, b = var(next(iter(arg))), var(spec["$m"])
+                return f"(None if {a} is None or {b} is None else bool({a} {_OP_TEXT[key]} {b}))"
+        return atom  # None (unknown) exactly when the value is missing
+
+    parts = [gen(t) for t in tests]
+    if any(p is None for p in parts):
+        return None
+    lines = ["def patterns(values):", "    get = values.get"]
+    lines += [f"    {v} = get({field!r})" for field, v in fields.items()]
+    lines += ["    try:", f"        return ({''.join(p + ', ' for p in parts)})",
+              "    except TypeError:", "        raise Unsure from None"]
+    env["Unsure"] = Unsure
+    exec(compile("\n".join(lines), "<kam patterns>", "exec"), env)  # noqa: S102 - our own text
+    return env["patterns"]

@@ -27,6 +27,7 @@ from bench.logic import Codec, schedule  # noqa: E402
 from bench.kam_inprocess import KamEvaluator  # noqa: E402
 from bench.plain import CompiledEvaluator, ReferenceEvaluator  # noqa: E402
 from bench.vectorised import VectorisedEvaluator, python_round  # noqa: E402
+from bench.zen_engine import Graph, ZenEvaluator  # noqa: E402
 
 
 def kam_evaluate(root: Path, accounts: Path, out: Path) -> dict:
@@ -42,8 +43,9 @@ def all_evaluators(project, accounts: Path) -> tuple[list[str], dict[str, list]]
     rows = values(frame)
     outcomes = {"polars": VectorisedEvaluator(project).evaluate_all(frame)}
     for evaluator in (ReferenceEvaluator(project), CompiledEvaluator(project), ClipsEvaluator(project, batch=97),
-                      KamEvaluator(project, "2026-11-23")):
+                      KamEvaluator(project, "2026-11-23"), ZenEvaluator(project)):
         outcomes[evaluator.name] = evaluator.evaluate_all(rows)
+    outcomes["ZEN, one node per level"] = ZenEvaluator(project, layout="levels").evaluate_all(rows)
     return frame.get_column("account_id").to_list(), outcomes
 
 
@@ -205,6 +207,29 @@ def test_clips_source_guards_missing_values():
     risk_medium = next(c for c in program.constructs if c.startswith("(defrule rule-risk_medium "))
     assert "(not (f-category" in risk_medium
     assert "salience 990" in risk_medium  # stratum 1: after every rule that derives categories
+
+
+def test_zen_graph_guards_missing_values():
+    graph = Graph(load_project(default_project_dir()))
+    (node,) = [n for n in graph.content["nodes"] if n["type"] == "expressionNode"]
+    expressions = {e["key"]: e["value"] for e in node["content"]["expressions"]}
+    assert expressions["signal.low_nps"] == "(nps != null and nps < 7)"
+    # categories are the disjunction of their signals, counted once each
+    assert "($.signal.purchase_drop or $.signal.payment_delay" in expressions["risk.medium"]
+    assert expressions["risk.medium"].endswith(" == 1")
+    keys = list(expressions)
+    assert keys.index("risk.high") < keys.index("playbook.anti_crisis")  # the schedule's order
+
+
+def test_zen_reads_floats_exactly():
+    """The binding turns a Python float into a decimal of 15 digits; kam's values go in as
+    JSON text, which ZEN reads exactly: 15.000000000000002 is more than 15."""
+    project = load_project(default_project_dir())
+    z = ZenEvaluator(project)
+    risk, code = z.evaluate({"account_id": "A", "status": "active", "revenue_previous": 100.0,
+                             "revenue_current": 10.0, "nps": 9, "payment_overdue_days": 30.000000000000004})
+    facts = Codec.of(project).decode(code)
+    assert facts["signal"] == ["purchase_drop", "payment_delay"] and risk == "medium"
 
 
 @pytest.mark.parametrize("x, decimals", [(0.125, 2), (2.675, 2), (1.0000005, 6), (157938456554.52798, 6),

@@ -231,3 +231,69 @@ def test_an_identical_rerun_shows_the_same_queued_steps(tmp_path):
     assert weekly.last.replayed
     assert any("queued" in s for r in first.values() for s in steps(r).values())
     assert again == first
+
+
+def test_compiled_conditions_decide_as_the_reference_interpreter():
+    """Step conditions and boosts are compiled once (engine.planning.compile_condition); on
+    random values and facts they give exactly engine.reference.truth's True, False or None,
+    for every condition of the default project and for every construct of the language."""
+    from engine import expr
+    from engine.planning import compile_condition
+    from engine.project import default_project_dir
+    from engine.reference import Context, truth
+
+    project = load_project(default_project_dir())
+    conditions = [r.when for r in project.rules]
+    conditions += [s.when for pb in project.playbooks.values() for s in pb.steps if s.when is not None]
+    conditions += [b.when for b in project.priority.boosts]
+    conditions += [expr.parse(text) for text in (
+        'not (nps >= 9) and segment in ["smb", "mid"]', 'status not in ["lost"] or missing(nps)',
+        "count(category.*) == 0 and not class.key_account", "any(signal.low_nps, risk.high) or present(abc)",
+        "count(signal.low_nps, category.financial) != 1", "not (strategic or revenue_share_pct > thresholds.nps_min)",
+        "complaints_current > complaints_previous and not signal.complaints_rise")]
+    facts = [k for kind in ("signal", "class", "risk", "playbook") for k in ((kind, i) for i in project.fact_ids(kind))]
+    rng = random.Random(8)
+    choices = {"nps": [None, 3, 7, 9, 10], "segment": [None, "smb", "mid", "enterprise"],
+               "status": [None, "active", "lost"], "abc": [None, "A", "C"], "strategic": [None, True, False],
+               "revenue_share_pct": [None, 0.5, 7.0, 12.5], "complaints_current": [None, 0, 2],
+               "complaints_previous": [None, 0, 2], "kaism": [None, "key", "other"], "days_since_qbr": [None, 30, 120],
+               "dependency": [None, "none", "mono"], "winback_value": [None, 5.0], "winback_total_cost": [None, 1.0, 9.0]}
+    tests = [(c, compile_condition(project, c)) for c in conditions]
+    for _ in range(400):
+        values = {k: rng.choice(v) for k, v in choices.items()}
+        held = {k for k in facts if rng.random() < 0.2}
+        held |= {("category", project.signals[i].category) for kind, i in held if kind == "signal"}
+        ctx = Context(project, values, held)
+        for condition, test in tests:
+            assert test(values, held) is truth(condition, ctx), expr.to_text(condition)
+
+
+def test_the_plan_by_indices_is_what_shape_leaves():
+    """Planner.plan (what the Evaluator caches) keeps and merges the same steps as shape()
+    on copies of the step entries, for random playbooks, values and facts."""
+    import datetime
+    from engine.evaluate import Evaluator
+    from engine.planning import Planner
+    from engine.project import default_project_dir
+    from engine.reference import Context
+
+    project = load_project(default_project_dir())
+    ev = Evaluator(project, datetime.date(2026, 11, 23))
+    planner = Planner(project)
+    entries = ev._playbook_entries
+    facts_pool = [k for kind in ("signal", "class", "risk") for k in ((kind, i) for i in project.fact_ids(kind))]
+    rng = random.Random(3)
+    for _ in range(500):
+        pids = sorted(rng.sample(list(project.playbooks), rng.randint(1, len(project.playbooks))),
+                      key=lambda i: (project.playbooks[i].priority, i))
+        values = {"abc": rng.choice([None, "A", "C"]), "key_contacts": rng.choice([None, 1, 5]),
+                  "lost_reason": rng.choice([None, "price_pressure"])}
+        facts = frozenset(k for k in facts_pool if rng.random() < 0.3)
+        playbooks = [{"id": pid, "steps": [dict(s) for s in entries[pid][2]]} for pid in pids]
+        index = {id(s): i for pb in playbooks for i, s in enumerate(pb["steps"])}
+        planner.shape(playbooks, Context(project, values, facts))
+        expected = tuple(tuple((index[id(s)], s["due"], tuple((m["playbook"], m["step"], m["title"], m["owner"])
+                                                               for m in s["merged"])) if "merged" in s
+                               else index[id(s)] for s in pb["steps"]) for pb in playbooks)
+        assert planner.plan([(pid, entries[pid][2]) for pid in pids], values, facts) == expected
+    ev.close()

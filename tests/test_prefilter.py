@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from engine.evaluate import Evaluator
 from engine.portfolio import measure
+from engine.prefilter import (Unsure, atoms, compile_atom, compile_key, compile_patterns, compile_test, informative,
+                              with_constants)
 from engine.project import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +94,79 @@ def test_outcomes_reused_by_the_truth_of_every_test_equal_the_engine_run(base, c
         assert ev.evaluate(dict(alone[0])) == EVALUATOR.evaluate(dict(alone[0]), prefilter=False)
     assert ev.engine_runs <= len(accounts) // 2 + 1
     ev.close()
+
+
+def _atoms_and_key():
+    tests = atoms([r.account_test for r in EVALUATOR.compiled.rules.values() if r.account_test is not None])
+    tests = [with_constants(t, EVALUATOR._constants(None)) for t in tests]
+    tests += [{"$nex": {"nps": 1}}, {"$lt": {"nps": {"$m": "key_contacts"}}}, {"status": "lost"}]
+    return [compile_atom(t) for t in tests], compile_key(tests), compile_key(tests, missing=tuple(EVALUATOR.inputs))
+
+
+SINGLES, KEY, KEY_AND_MISSING = _atoms_and_key()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(NARROW, ACCOUNT), st.sampled_from([None, "text", 1.5]))
+def test_the_generated_key_is_the_truth_of_every_atom(values, odd):
+    """compile_key (one generated function) gives the tuple compile_atom's closures give, and
+    is unsure where they are (a text where a number is compared)."""
+    values = dict(values)
+    EVALUATOR.deriver.apply(values)
+    if odd is not None:
+        values["nps"] = odd
+    try:
+        expected = tuple(a(values) for a in SINGLES)
+    except Unsure:
+        expected = Unsure
+    try:
+        got = KEY(values)
+    except Unsure:
+        got = Unsure
+    assert got == expected
+    if expected is not Unsure:  # the inputs without a value come with it
+        assert KEY_AND_MISSING(values) == (expected, [m for m in EVALUATOR.inputs if values.get(m) is None])
+
+
+def test_a_test_unsure_by_its_shape_means_no_key():
+    assert compile_key([{"$ex": {"nps": 1}}, {"$gt": {"nps": {"$m": "_thr_nps_min"}}}]) is None
+    assert compile_key([{"$ex": {"nps": 1}}])({"nps": 3}) == (True,)
+
+
+PATTERNS = [r.account_test for r in EVALUATOR.compiled.rules.values() if r.account_test is not None]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(NARROW, ACCOUNT))
+def test_which_account_patterns_match_is_decided_as_the_filter_reads_them(values):
+    """compile_patterns says a pattern matches exactly where the pre-filter's predicate for
+    it does (which, unguarded by doubt, is durable-rules' reading), and leaves none
+    undecided: every test of a missing value is behind an existence guard."""
+    values = dict(values)
+    EVALUATOR.deriver.apply(values)
+    constants = EVALUATOR._constants(values.get("segment"))
+    tests = [with_constants(t, constants) for t in PATTERNS]
+    matched = compile_patterns(tests)(values)
+    assert None not in matched
+    assert list(matched) == [compile_test(t)(values) for t in tests]
+
+
+ALL_ATOMS = atoms([r.account_test for r in EVALUATOR.compiled.rules.values() if r.account_test is not None])
+FULL_KEY = compile_key([with_constants(t, EVALUATOR._constants(None)) for t in ALL_ATOMS])
+SHORT_KEY = compile_key([with_constants(t, EVALUATOR._constants(None)) for t in informative(ALL_ATOMS)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(NARROW, st.sampled_from(INPUTS), st.data())
+def test_the_presence_tests_left_out_of_the_key_change_no_grouping(a, metric, data):
+    """Accounts share the shorter key exactly when they share the key of every atomic test
+    (an account and a variant of it with one value changed or removed)."""
+    value = data.draw(st.one_of(st.none(), _narrow(metric)))
+    b = {k: v for k, v in a.items() if k != metric.id}
+    if value is not None:
+        b[metric.id] = value
+    a, b = dict(a), dict(b)
+    EVALUATOR.deriver.apply(a)
+    EVALUATOR.deriver.apply(b)
+    assert (FULL_KEY(a) == FULL_KEY(b)) == (SHORT_KEY(a) == SHORT_KEY(b))
+    assert len(informative(ALL_ATOMS)) < len(ALL_ATOMS)
