@@ -362,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small", type=int, help="second, smaller run for memory growth (default N/10; 0: none)")
     ap.add_argument("--render", type=int, default=20_000,
                     help="accounts of the separate run that renders documents (default 20,000; 0: none)")
+    ap.add_argument("--skip-default-job", action="store_true",
+                    help="do not run the headline: the default job (store + documents), twice (bench/default_job.py)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--data", type=Path, default=DATA, help="cache of generated files and runs")
     args = ap.parse_args(argv)
@@ -378,6 +380,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bench/generate.py writes columns the project does not declare: {', '.join(unknown)}")
 
     csv = dataset(args.accounts, args.seed, args.data)
+    headline: list[str] = []
+    if not args.skip_default_job:  # the job users run comes first (issue 16): a fresh store, then a week later
+        from bench import default_job
+        job = (default_job.run_job(dataset(small_n, args.seed, args.data), small_n, args.workers or 2, project_dir)
+               if small_n > 0 else [])
+        job += default_job.run_job(csv, args.accounts, args.workers or 2, project_dir)
+        headline = default_job.table(job, args.workers or 2) + default_job.targets(job) + [
+            "", "The stateless batch (`--no-store --no-documents`) and the engines compared, on the same accounts:", ""]
     small = None
     if small_n > 0:
         small = run_kam(dataset(small_n, args.seed, args.data), small_n, args.workers, project_dir, args.data)
@@ -408,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("\n".join(compare.describe(m, codec)))
         return 1
     lines, verdict = report(args, csv, big, small, evaluators, project.name)
-    print("\n".join(lines))
+    print("\n".join(headline + lines))
     print("\n" + verdict)
     return 0
 
