@@ -81,17 +81,22 @@ class DaskExecutor:
         self.project_ref = self.client.scatter(project, broadcast=True)
         self.window = 2 * max(1, len(self.client.scheduler_info().get("workers", {})) or 1)
 
-    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Normalised]]:
+    def _kept(self, fn: Any, light: Any, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Any]]:
+        """Run `fn` on each task; the result stays on its worker (a future, the handle) and
+        only `light(result)` comes back, in order, at most `window` tasks ahead."""
         pending: deque = deque()
         for t in tasks:
-            full = self.client.submit(_stage_a, t, pure=False)
-            pending.append((full, self.client.submit(_light, full, pure=False)))
+            full = self.client.submit(fn, t, pure=False)
+            pending.append((full, self.client.submit(light, full, pure=False)))
             if len(pending) >= self.window:
-                full, light = pending.popleft()
-                yield full, light.result()
+                full, small = pending.popleft()
+                yield full, small.result()
         while pending:
-            full, light = pending.popleft()
-            yield full, light.result()
+            full, small = pending.popleft()
+            yield full, small.result()
+
+    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Normalised]]:
+        return self._kept(_stage_a, _light, tasks)
 
     def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
@@ -131,16 +136,7 @@ class DaskExecutor:
 
     def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Evaluated]]:
         """The evaluated results stay on the worker (a future) until stage C."""
-        pending: deque = deque()
-        for t in tasks:
-            full = self.client.submit(_stage_b, t, pure=False)
-            pending.append((full, self.client.submit(Evaluated.light, full, pure=False)))
-            if len(pending) >= self.window:
-                full, light = pending.popleft()
-                yield full, light.result()
-        while pending:
-            full, light = pending.popleft()
-            yield full, light.result()
+        return self._kept(_stage_b, Evaluated.light, tasks)
 
     def accounts(self, handle: Any) -> list[AccountIn]:
         return self.client.submit(_accounts_of, handle, pure=False).result()
