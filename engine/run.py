@@ -155,7 +155,7 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                                out.ignored_columns, out_dir, gate, timings=out.timings)
             assert report.evaluated + report.rejected == report.read, "every record is evaluated or rejected"
             finished = finish_pipeline(project, executor, out.evaluated_chunks, staging, as_of, lang, moved,
-                                       sink, docs and not custom, docs, progress, report)
+                                       sink, docs and not custom, docs and custom, progress, report)
             shutil.rmtree(spill, ignore_errors=True)
             report.totals_rows = sum(r["reason"].startswith("totals row (") for r in out.rejected)
             _write_jsonl(staging / "rejected.jsonl", out.rejected)
