@@ -61,6 +61,8 @@ class Evaluator:
         self._shapes: dict[tuple, _Shape] = {}
         self._interned: dict[Any, Any] = {}
         self._fired_entries: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # compiled rules in the order results list them: stratum, project rule, conjunct
+        self._rule_order = {n: (r.stratum, r.rule_id, r.name) for n, r in self.compiled.rules.items()}
         self._entries: dict[tuple, tuple] = {}  # signal and playbook parts of shapes
         self._plans: dict[tuple, tuple] = {}
         self._playbook_tuples: dict[tuple, tuple] = {}  # _playbooks_of  # (Evaluator._plan) by the playbooks and their step conditions
@@ -238,7 +240,7 @@ class Evaluator:
             return shape
         p, lang = self.project, self.lang
         rules = self.compiled.rules
-        fired = sorted((rules[n] for n in outcome.fired), key=lambda r: (r.stratum, r.rule_id, r.name))
+        fired = [rules[n] for n in sorted(set(outcome.fired), key=self._rule_order.__getitem__)]
         facts = outcome.facts
         by_fact: dict[tuple[str, str], list[str]] = {}
         for r in fired:
