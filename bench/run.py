@@ -346,7 +346,8 @@ def report(args: argparse.Namespace, csv: Path, big: KamRun, small: KamRun | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Benchmark kam against plain Python, CLIPS and polars (issue 8).")
+    ap = argparse.ArgumentParser(description="Benchmark kam against plain Python, CLIPS, GoRules ZEN and polars "
+                                             "(issues 8 and 16).")
     ap.add_argument("--accounts", type=int, default=TARGET_ACCOUNTS, help="accounts to generate (default 1,000,000)")
     ap.add_argument("--workers", type=int, help="passed to kam evaluate --workers")
     ap.add_argument("--skip-clips", action="store_true", help="do not run the CLIPS comparison")

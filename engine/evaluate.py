@@ -61,8 +61,11 @@ class Evaluator:
         self._shapes: dict[tuple, _Shape] = {}
         self._interned: dict[Any, Any] = {}
         self._fired_entries: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # compiled rules in the order results list them: stratum, project rule, conjunct
+        self._rule_order = {n: (r.stratum, r.rule_id, r.name) for n, r in self.compiled.rules.items()}
         self._entries: dict[tuple, tuple] = {}  # signal and playbook parts of shapes
-        self._plans: dict[tuple, tuple] = {}  # (Evaluator._plan) by the playbooks and their step conditions
+        self._plans: dict[tuple, tuple] = {}
+        self._playbook_tuples: dict[tuple, tuple] = {}  # _playbooks_of  # (Evaluator._plan) by the playbooks and their step conditions
         self._segment_classes: dict[Any, tuple[int, Any]] = {}
         self._classes_by_values: dict[tuple, tuple[int, Any]] = {}
         self._as_of_text = self.as_of.isoformat()
@@ -211,14 +214,10 @@ class Evaluator:
     def _shape(self, outcome: "Outcome | _Known", segment: Any) -> "_Shape":
         """Everything in a result that depends only on which rules fired (and the segment's
         thresholds): worked out once per combination, not once per account."""
-        if isinstance(outcome, _Known):
-            shape = outcome.shapes.get(segment)
-            if shape is None:
-                shape = self._shape_of(outcome.fired, outcome, segment)
-                if len(outcome.shapes) < 64:
-                    outcome.shapes[segment] = shape
-            return shape
-        return self._shape_of(outcome.fired, outcome, segment)
+        shape = self._shape_of(outcome.fired, outcome, segment)
+        if isinstance(outcome, _Known) and outcome.shape is None:  # kept for its first segment class
+            outcome.shape, outcome.shape_class = shape, self._segment_class(segment)[0]
+        return shape
 
     def _segment_class(self, segment: Any) -> tuple[int, Any]:
         """(a number for the segment's values of every threshold, the first segment seen with
@@ -241,7 +240,7 @@ class Evaluator:
             return shape
         p, lang = self.project, self.lang
         rules = self.compiled.rules
-        fired = sorted((rules[n] for n in outcome.fired), key=lambda r: (r.stratum, r.rule_id, r.name))
+        fired = [rules[n] for n in sorted(set(outcome.fired), key=self._rule_order.__getitem__)]
         facts = outcome.facts
         by_fact: dict[tuple[str, str], list[str]] = {}
         for r in fired:
@@ -285,7 +284,7 @@ class Evaluator:
         shape = _Shape(
             risk_level=max(risks, key=p.risk_rank) if risks else NO_RISK,
             signals=self._intern(signals), classes=self._intern(tuple(classes)),
-            playbooks=tuple(entry(("playbook", pid)) for pid in pids),
+            playbooks=self._playbooks_of(tuple(entry(("playbook", pid)) for pid in pids)),
             key_account=("class", "key_account") in facts,
             fired=self._intern(tuple(self._fired_entry(r) for r in _unique_rules(fired))),
             step_tests=on_values,
@@ -294,6 +293,16 @@ class Evaluator:
         if len(self._shapes) < 8_000:  # the commonest combinations come first; a miss costs ~50 µs
             self._shapes[key] = shape
         return shape
+
+    def _playbooks_of(self, entries: tuple) -> tuple:
+        """One shared tuple for the same playbook entries (which hold dicts: not hashable)."""
+        key = tuple(map(id, entries))  # entries live as long as self._entries holds them
+        found = self._playbook_tuples.get(key)
+        if found is None:
+            found = entries
+            if len(self._playbook_tuples) < 20_000 and len(self._entries) < 20_000:
+                self._playbook_tuples[key] = found
+        return found
 
     def _intern(self, item: Any) -> Any:
         """One shared copy of equal (immutable) pieces of shapes: memory per shape stays small."""
@@ -318,8 +327,10 @@ class Evaluator:
     def _result(self, values: dict[str, Any], outcome: "_Known", segment: Any,
                 missing: list[str] | None = None) -> dict[str, Any]:
         p, lang = self.project, self.lang
-        shape = outcome.shapes.get(segment)
-        if shape is None:
+        seen = self._segment_classes.get(segment)
+        if seen is not None and seen[0] == outcome.shape_class:
+            shape = outcome.shape
+        else:
             shape = self._shape(outcome, segment)
         get = values.get
         facts = outcome.facts
@@ -333,15 +344,20 @@ class Evaluator:
         # the steps that apply and their merging depend only on how each step condition comes out
         tests = shape.step_tests
         truths = tuple([t(values, facts) is not False for t in tests]) if tests else ()
-        plan = shape.plans.get(truths)
+        plan = shape.plan if not truths else shape.plans.get(truths) if shape.plans is not None else None
         if plan is None:  # shapes with the same playbooks and conditions share their plans
             plan = self._plans.get((shape.plan_key, truths))
             if plan is None:
                 plan = self._plan(shape, values, facts)
                 if len(self._plans) < 20_000:
                     self._plans[(shape.plan_key, truths)] = plan
-            if len(shape.plans) < 64:
-                shape.plans[truths] = plan
+            if not truths:
+                shape.plan = plan
+            else:
+                if shape.plans is None:
+                    shape.plans = {}
+                if len(shape.plans) < 64:
+                    shape.plans[truths] = plan
         playbooks = []
         for (pid, title, priority, metrics, thresholds, rules, templates), steps in zip(shape.playbooks, plan):
             fresh = []
@@ -416,7 +432,8 @@ class _Known:
 
     fired: tuple[str, ...]  # compiled rule names, in firing order
     facts: frozenset
-    shapes: dict = field(default_factory=dict)  # segment -> _Shape
+    shape: "_Shape | None" = None  # its shape in the first segment class it met (most projects have one)
+    shape_class: int = -1
 
 
 @dataclass(eq=False, slots=True)
@@ -434,7 +451,8 @@ class _Shape:
     step_tests: tuple = ()
     plan_key: tuple = ()
     boosts: tuple | None = None  # Planner.boosts_for its facts
-    plans: dict = field(default_factory=dict, compare=False)  # how its step conditions came out -> plan
+    plan: tuple | None = None  # its plan when no step condition reads values
+    plans: dict | None = None  # else how they came out -> plan
 
 
 def _unique_rules(fired: Iterable) -> list:

@@ -23,8 +23,9 @@ _YES_NO = {"en": ("yes", "no"), "ru": ("да", "нет")}
 def format_number(value: float | int, lang: str, decimals: int = 2) -> str:
     """1234567.5 -> '1,234,567.5' (en) or '1 234 567,5' (ru, non-breaking spaces); at most
     `decimals` decimals, trailing zeros dropped."""
-    v = round(float(value), decimals)
-    if v == int(v) and abs(v) < 1e15:
+    if type(value) is int and -10**15 < value < 10**15:  # a count: nothing to round
+        text = f"{value:,}"
+    elif (v := round(float(value), decimals)) == int(v) and abs(v) < 1e15:
         text = f"{int(v):,}"
     else:
         text = f"{v:,.{decimals}f}".rstrip("0").rstrip(".")

@@ -272,6 +272,11 @@ def test_numbers_follow_the_language():
     assert format_number(-0.001, "en") == "0" and format_number(-1500.25, "ru") == "-1\u00a0500,25"
     assert format_value(171384096.85, "en", "money") == "171,384,097"
     assert (format_value(True, "ru"), format_value(False, "en"), format_value(None, "en")) == ("да", "no", "—")
+    # whole numbers take a shortcut (no rounding through float) to the same text
+    for n in (0, -7, 1234567, 10**15 - 1, -(10**15) + 1, 10**15, 3 * 10**16):
+        for lang in ("en", "ru"):
+            assert format_number(n, lang) == format_number(float(n), lang)
+
 
 
 def test_dates_follow_the_language(project):
