@@ -1,0 +1,70 @@
+"""Steps as RFC 5545 events, written with the icalendar library: one all-day event per step on
+its due date, free time (TRANSP:TRANSPARENT: a step is a deadline, not a meeting).
+
+Deterministic, so a run's files are the same bytes however it was cut: DTSTAMP is the run's
+as-of date (midnight UTC), SEQUENCE the store's run number, which grows with every recorded
+run (a correction on the same date included), so a client that compares versions (RFC 5546
+§2.1.5) takes the later run's event."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Mapping
+
+from icalendar import Calendar, Event
+
+from ..i18n import fill
+from .rows import DONE, DROPPED, OVERDUE, RESOLVED, SNOOZED, TO_DO, Spec, Task
+
+PRODID = "-//kam//key-account action plans//EN"
+UID_DOMAIN = "kam"  # UID: task_id@kam
+_GONE = {DONE: "calendar_done", RESOLVED: "calendar_resolved", SNOOZED: "calendar_snoozed",
+         DROPPED: "calendar_dropped"}
+
+
+def _say(words: Mapping[str, Any], key: str, **values: Any) -> str:
+    return fill(str(words[key]), lambda _kind, name: str(values.get(name, "{" + name + "}")))
+
+
+def _clean(text: str) -> str:
+    from ..render import without_bidi_controls
+    return without_bidi_controls(text)
+
+
+def event(t: Task, spec: Spec, words: Mapping[str, Any]) -> bytes:
+    """The step's VEVENT, as text (CRLF lines, folded at 75 octets)."""
+    due = date.fromisoformat(t.due)
+    ev = Event()
+    ev.add("uid", f"{t.task_id}@{UID_DOMAIN}")
+    ev.add("dtstamp", datetime(spec.as_of.year, spec.as_of.month, spec.as_of.day, tzinfo=timezone.utc))
+    ev.add("sequence", spec.sequence)
+    ev.add("dtstart", due)
+    ev.add("dtend", due + timedelta(days=1))
+    ev.add("summary", _clean(f"{t.account_name or t.account_id}: {t.title}"))
+    lines = [_say(words, "calendar_playbook", playbook=t.playbook_title, role=t.role) if t.role else t.playbook_title]
+    if t.plan_id is not None:
+        lines.append(_say(words, "calendar_step_ref", plan=t.plan_id, step=t.step_id))
+    if t.link:
+        lines.append(_say(words, "calendar_document", link=t.link))
+    if t.state == OVERDUE:
+        lines.append(_say(words, "calendar_overdue", due=t.due))
+    elif t.state in _GONE:
+        lines.append(_say(words, _GONE[t.state], date=t.done_on))
+    ev.add("description", _clean("\n".join(lines)))
+    ev.add("categories", [_clean(t.playbook_title)])
+    ev.add("status", "CONFIRMED" if t.state in TO_DO else "CANCELLED")
+    ev.add("transp", "TRANSPARENT")
+    return ev.to_ical()
+
+
+def calendar_ends(owner: str, words: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """The text before and after a manager's events."""
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", _clean(_say(words, "calendar_name", owner=owner)))
+    text = cal.to_ical()
+    end = b"END:VCALENDAR\r\n"
+    assert text.endswith(end)
+    return text[: -len(end)], end
