@@ -676,6 +676,37 @@ def plans_reopen(ctx: click.Context, plan_id: int, store_path: str | None, proje
     return 0
 
 
+@main.command("outcomes")
+@click.option("--since", "since", help="Only plans opened on or after this date, YYYY-MM-DD.")
+@click.option("--by", "by", type=click.Choice(["playbook", "owner", "segment"]), default="playbook",
+              show_default=True, help="Group the plans by their playbook, manager or the account's segment.")
+@click.option("--within", "within", type=click.IntRange(1, 520), default=4, show_default=True, metavar="N",
+              help="Did the risk fall within N runs after a plan opened?")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@store_option
+@project_option
+@_guard
+def outcomes_command(since: str | None, by: str, within: int, as_json: bool, store_path: str | None,
+                     project_dir: str | None) -> int:
+    """What became of the plans: resolved, lost, done, open; steps on time; did the risk fall.
+
+    From the store alone, per playbook (or manager, or segment). Whether the risk fell when
+    the steps were done on time is an observation with counts and 95 % intervals, not a cause."""
+    from engine.store.outcomes import outcomes, stored_levels, text_lines
+    with _open_store(_store_file(None, store_path, project_dir), must_exist=True) as store:
+        levels = stored_levels(store)
+        if levels is None:  # no run yet, or rules this kam cannot read back: the project's levels
+            levels = [r.id for r in _load(project_dir).risk_levels]
+        report = outcomes(store, levels, by, _day(since, "--since") if since else None, within)
+    report["store"] = str(_display_root(Path(report["store"])))
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        for line in text_lines(report):
+            click.echo(line)
+    return 0
+
+
 @main.command("history")
 @click.argument("account_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
