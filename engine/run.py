@@ -166,6 +166,10 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                 report.documents = _count_files(staging) - before + finished.documents  # + tasks, calendars
                 report.timings["render"] = round(rendering.end(report.documents), 3)
             elif docs:
+                if sink is not None and store is not None:  # the report's Outcomes section
+                    started = time.perf_counter()
+                    finished.overview.outcomes = plan_outcomes(store, project)
+                    report.timings["outcomes"] = round(time.perf_counter() - started, 3)
                 rendering = Clock(progress, "documents", "files")
                 rendering.tick(finished.documents)
                 written = write_overview_of(project, finished.overview, staging, lang,
@@ -281,6 +285,15 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
     report.timings["store"] = round(store_seconds, 3)
     report.timings["finish_cpu"] = round(render_seconds, 3)
     return done
+
+
+def plan_outcomes(store: Store, project: Project) -> dict[str, Any] | None:
+    """What became of the store's plans, by playbook, for the portfolio report; None until the
+    store has more than one run (with this run, not yet committed)."""
+    from .store.outcomes import outcomes
+    if store.one("SELECT count(*) AS n FROM runs")["n"] < 2:
+        return None
+    return outcomes(store, [r.id for r in project.risk_levels])
 
 
 def refuse_store_inside(store_path: Path, out_dir: Path) -> None:

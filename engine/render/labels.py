@@ -44,6 +44,13 @@ OPTIONAL: dict[str, set[str]] = {
     "calendar_name": {"owner"}, "calendar_playbook": {"playbook", "role"}, "calendar_step_ref": {"plan", "step"},
     "calendar_document": {"link"}, "calendar_overdue": {"due"}, "calendar_done": {"date"},
     "calendar_resolved": set(), "calendar_snoozed": set(), "calendar_dropped": set(),
+    "report_outcomes": set(), "report_outcomes_hint": {"runs", "first", "last"}, "report_outcomes_resolved": set(),
+    "report_outcomes_lost": set(), "report_outcomes_done": set(), "report_outcomes_open": set(),
+    "report_outcomes_snoozed": set(), "report_outcomes_opened": set(), "report_outcomes_to_resolution": set(),
+    "report_outcomes_runs_days": {"runs", "days"}, "report_outcomes_steps": set(), "report_outcomes_fell": {"runs"},
+    "report_outcomes_fell_hint": set(), "report_outcomes_from": set(), "report_outcomes_on_time": set(),
+    "report_outcomes_not_on_time": set(), "report_outcomes_cell": {"fell", "plans", "share", "low", "high"},
+    "report_outcomes_not_compared": {"incomplete", "no_step"},
 }
 # keys the Python side reads (templates read more; a trial render catches those)
 REQUIRED = ("risk_none", "lost_reason_unknown", "threshold", "decision_pursue", "decision_do_not_pursue",
