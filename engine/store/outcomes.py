@@ -11,9 +11,9 @@ For each group of plans (by playbook, manager or segment), opened on or after --
   not done yet (the plan is open);
 - did the risk fall? For plans whose account had a risk level when the plan opened and at
   least N runs after it: whether a later run within those N had a lower level, for plans whose
-  steps due by the N-th run were all done on time against plans where one was late or never
-  done, per starting level, with a 95 % Wilson interval. Plans with fewer than N runs after
-  opening, or no step due within them, are counted as not compared. This is an observation:
+  steps due by the N-th run (and while the plan was open) were all done on time against plans
+  where one was late or never done, per starting level, with a 95 % Wilson interval. Plans
+  with fewer than N runs after opening, or no step due within them, are counted as not compared. This is an observation:
   accounts whose managers do the steps on time may differ in other ways too.
 
 The store is read in one pass, account by account (plans with their steps, merged with the
@@ -202,7 +202,10 @@ def _count(t: _Tally, plan: dict[str, Any], steps: list[tuple[str, str | None]],
         t.not_compared["window_incomplete"] += 1
         return
     window = later[:within]
-    due = [(d, done) for d, done in steps if d <= window[-1].as_of]
+    # the steps due within the window; one left undone that fell due only after the plan had
+    # closed (its warning cleared first) was never asked for
+    end = window[-1].as_of
+    due = [(d, done) for d, done in steps if d <= end and (done is not None or not closed_on or d <= closed_on)]
     if not due:
         t.not_compared["no_step_due"] += 1
         return
@@ -238,7 +241,7 @@ def _pct(v: float) -> str:
 def _median(v: float | None, unit: str) -> str:
     if v is None:
         return "-"
-    return f"{v:g} {unit}"
+    return f"{v:g} {unit if v != 1 else unit[:-1]}"
 
 
 def text_lines(report: dict[str, Any]) -> list[str]:
