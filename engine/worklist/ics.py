@@ -41,7 +41,7 @@ def event(t: Task, spec: Spec, words: Mapping[str, Any]) -> bytes:
     ev.add("dtend", due + timedelta(days=1))
     ev.add("summary", _clean(f"{t.account_name or t.account_id}: {t.title}"))
     lines = [_say(words, "calendar_playbook", playbook=t.playbook_title, role=t.role) if t.role else t.playbook_title]
-    if t.plan_id is not None:
+    if t.plan_id is not None and t.state in TO_DO:  # how to tell kam it is done
         lines.append(_say(words, "calendar_step_ref", plan=t.plan_id, step=t.step_id))
     if t.link:
         lines.append(_say(words, "calendar_document", link=t.link))
