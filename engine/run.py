@@ -226,10 +226,10 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
     lists = spec = None
     if worklist:
         from .worklist.files import Worklist
-        from .worklist.rows import Spec, _words
+        from .worklist.rows import Spec, worklist_words
         spec = Spec(as_of, (sink.info.run_id or 0) if sink is not None else 0,
                     "html" if "html" in project.documents else (project.documents[0] if project.documents else None))
-        lists = Worklist(staging, staging / ".spill" / "calendar", _words(project, lang)[1])
+        lists = Worklist(staging, staging / ".spill" / "calendar", worklist_words(project, lang)[1])
     store_seconds = 0.0
     accounts_done = 0
 

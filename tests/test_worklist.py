@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings, strategies as st
 from icalendar import Calendar
 
 from cli import main
@@ -258,3 +259,21 @@ def test_a_file_without_the_id_columns_is_refused(tmp_path):
     assert r.exit_code == 1 and f"{path}:1:1: no plan_id and step_id columns (or task_id)" in r.output
     r = kam("plans", "done", "1", "--from", path, "--store", w.store_path)
     assert r.exit_code == 2 and "not both" in r.output
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(max_size=120), title=st.text(min_size=1, max_size=200), owner=st.text(max_size=40),
+       state=st.sampled_from(["open", "overdue", "done", "resolved", "snoozed", "dropped"]),
+       due=st.dates(date(2000, 1, 1), date(2199, 12, 30)), seq=st.integers(0, 10**6),
+       plan=st.one_of(st.none(), st.integers(1, 2**62)))
+def test_an_event_is_the_bytes_the_library_writes_for_it(name, title, owner, state, due, seq, plan):
+    """ics.event puts shared lines together for speed: byte for byte the library's component."""
+    from engine.render.labels import optional_words
+    from engine.worklist.ics import event, event_component
+    from engine.worklist.rows import Spec, Task
+    words = optional_words({}, "ru")
+    t = Task(f"kam-plan-{plan}-call" if plan else "kam-account-0123456789abcdef-respond-call", plan, "call",
+             "ACC-1", name, owner, due.isoformat(), title, "plans/ACC-1.html", state, "respond", "Менеджер",
+             "2026-11-20" if state == "done" else "", title[:30])
+    spec = Spec(date(2026, 11, 23), seq, "html")
+    assert event(t, spec, words) == event_component(t, spec, words).to_ical()

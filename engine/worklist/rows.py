@@ -156,7 +156,7 @@ def header_line() -> bytes:
 _WORDS: dict[tuple[int, str], tuple[_Steps, Mapping[str, Any]]] = {}
 
 
-def _words(project: Project, lang: str) -> tuple[_Steps, Mapping[str, Any]]:
+def worklist_words(project: Project, lang: str) -> tuple[_Steps, Mapping[str, Any]]:
     """This process's words for the project (one Project object per process)."""
     from ..render.labels import load_labels, optional_words
     key = (id(project), lang)
@@ -175,7 +175,7 @@ def chunk_lists(project: Project, lang: str, results: Sequence[Mapping[str, Any]
                 spec: Spec) -> ChunkLists:
     """A chunk's rows and events (stage C)."""
     from .ics import event
-    steps, words = _words(project, lang)
+    steps, words = worklist_words(project, lang)
     unassigned = str(words.get("unassigned", "Unassigned"))
     rows: list[Task] = []
     for i, r in enumerate(results):
