@@ -177,3 +177,25 @@ def test_wilson_and_median():
     lo, hi = wilson(8, 10)
     assert (round(lo, 3), round(hi, 3)) == (0.490, 0.943)  # the textbook value
     assert median(Counter({2: 1, 14: 1})) == 8 and median(Counter({1: 2, 5: 1})) == 1 and median(Counter()) is None
+
+
+def test_the_portfolio_report_gets_an_outcomes_section_once_the_store_has_history(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    store = tmp_path / "state.sqlite"
+    pages = []
+    for i, day in enumerate(("2026-11-23", "2026-11-30")):
+        out = tmp_path / f"out{i}"
+        r = kam("evaluate", root / "examples" / "accounts.csv", "--out", out, "--as-of", day, "--store", store)
+        assert r.exit_code == 0, r.output
+        pages.append((out / "portfolio.html").read_text("utf-8"))
+    assert 'id="outcomes"' not in pages[0], "one run is no history"
+    page = pages[1]
+    section = page[page.index('id="outcomes"'):]
+    section = section[:section.index("</section>")]
+    assert "Outcomes of the plans" in section and "(2 runs, 2026-11-23 to 2026-11-30)" in section
+    assert section.count("<svg") == 1, "one chart"
+    # the bar of the anti-crisis plans: all opened in the first run, still open
+    report = _report(store)
+    anti = next(g for g in report["groups"] if g["group"] == "anti_crisis")
+    assert f"Anti-crisis plan: Still open {anti['open']}" in section
+    assert "Did the risk fall within 4 runs after a plan opened?" in section and "not a cause" in section
