@@ -366,6 +366,7 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
                          for a in keys[:MAX_ROWS]],
         "more_keys": max(0, len(keys) - MAX_ROWS),
         "qbr_window": p.qbr_window_days,
+        "outcomes": None,  # the store's plan outcomes: a run with a store (render/aggregate.py)
     }
 
 

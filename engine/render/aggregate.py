@@ -41,6 +41,7 @@ from .. import report as rpt
 from .. import report_svg as svg
 from ..model import NO_RISK, Project, text_in
 from ..report_data import Account, Metric, accounts, pct
+from ..report_outcomes import outcomes_view
 from . import states, views
 from .views.digests import _week_end as week_end
 from .labels import say
@@ -293,6 +294,7 @@ class Aggregates:
                  max_closed: int = MAX_CLOSED, max_lost: int = MAX_LOST,
                  max_warnings: int = rpt.MAX_WARNINGS):
         self.project, self.lang, self.w = project, lang, words
+        self.outcomes: Optional[dict] = None  # the store's plan outcomes (engine/store/outcomes.py), set by the run
         self.caps = (max_accounts, max_attention, max_closed)
         self.n = 0
         self.first_as_of: Optional[str] = None  # the first account's
@@ -652,6 +654,7 @@ class Aggregates:
                              for a in keys],
             "more_keys": self.keys.more,
             "qbr_window": p.qbr_window_days,
+            "outcomes": outcomes_view(project, self.outcomes, lang, L),
         }
 
     def _retention(self) -> list[Metric]:

@@ -38,6 +38,20 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "unknown_input": {"metric"}, "expected_loss_line": {"loss", "share"}, "this_week_title": {"end"},
     "every_week": {"date"}, "every_month": {"date"}, "every_quarter": {"date"},
 }
+# keys added since projects were first made from the default one: a project's labels may lack
+# them, the default project's words stand in (optional_words); with the placeholders each takes
+OPTIONAL: dict[str, set[str]] = {
+    "calendar_name": {"owner"}, "calendar_playbook": {"playbook", "role"}, "calendar_step_ref": {"plan", "step"},
+    "calendar_document": {"link"}, "calendar_overdue": {"due"}, "calendar_done": {"date"},
+    "calendar_resolved": set(), "calendar_snoozed": set(), "calendar_dropped": set(),
+    "report_outcomes": set(), "report_outcomes_hint": {"runs", "first", "last"}, "report_outcomes_resolved": set(),
+    "report_outcomes_lost": set(), "report_outcomes_done": set(), "report_outcomes_open": set(),
+    "report_outcomes_snoozed": set(), "report_outcomes_opened": set(), "report_outcomes_to_resolution": set(),
+    "report_outcomes_runs_days": {"runs", "days"}, "report_outcomes_steps": set(), "report_outcomes_fell": {"runs"},
+    "report_outcomes_fell_hint": set(), "report_outcomes_from": set(), "report_outcomes_on_time": set(),
+    "report_outcomes_not_on_time": set(), "report_outcomes_cell": {"fell", "plans", "share", "low", "high"},
+    "report_outcomes_not_compared": {"incomplete", "no_step"},
+}
 # keys the Python side reads (templates read more; a trial render catches those)
 REQUIRED = ("risk_none", "lost_reason_unknown", "threshold", "decision_pursue", "decision_do_not_pursue",
             "decision_undecided", "advice_undecided", "unassigned", "kept_open", *PLACEHOLDERS, *MAPS, MONTHS)
@@ -132,7 +146,7 @@ def _value_problems(doc: Document, lang: str, key: Any, value: Any) -> list[Prob
         return []
     if not isinstance(value, str):
         return [doc.problem(at, f"{lang} → {key}: expected text")]
-    allowed = PLACEHOLDERS.get(key, set())
+    allowed = PLACEHOLDERS.get(key) or OPTIONAL.get(key, set())
     problems = []
     for name in _HOLE.findall(value):
         if name not in allowed:
@@ -140,6 +154,22 @@ def _value_problems(doc: Document, lang: str, key: Any, value: Any) -> list[Prob
             problems.append(doc.problem(at, f"{lang} → {key}: unknown placeholder {{{name}}} "
                                             f"(this label accepts {accepts})"))
     return problems
+
+
+_DEFAULT_WORDS: dict[str, Mapping[str, Any]] = {}
+
+
+def optional_words(words: Mapping[str, Any], lang: str) -> Mapping[str, Any]:
+    """`words` with the OPTIONAL keys it lacks taken from the default project's labels (in
+    `lang`, else English): a project made before those keys existed keeps working."""
+    if all(k in words for k in OPTIONAL):
+        return words
+    if not _DEFAULT_WORDS:
+        from ..project import default_project_dir
+        labels, _ = load_labels(default_project_dir())
+        _DEFAULT_WORDS.update(labels.by_lang if labels is not None else {})
+    default = _DEFAULT_WORDS.get(lang) or _DEFAULT_WORDS.get("en") or {}
+    return {**{k: default[k] for k in OPTIONAL if k in default}, **words}
 
 
 def role_problems(project: Project, labels: Labels) -> list[Problem]:
