@@ -24,7 +24,7 @@ from ..io.writers import inside, safe_name
 from ..model import Project
 from ..project import outside
 from . import states, views
-from .labels import Labels, load_labels, role_problems
+from .labels import say, Labels, load_labels, role_problems
 from .limits import COMPILED, LimitedSandbox, load, render
 from .aggregate import Aggregates
 from .samples import sample_results, without_store
@@ -70,7 +70,16 @@ def environment(project: Project) -> LimitedSandbox:
         bytecode_cache=COMPILED)  # compiled once per process (a source that changed is compiled again)
     env.filters["num"] = _num
     env.filters["md"] = md_escape
+    env.filters["count"] = _count
     return env
+
+
+def _count(labels: Any, key: str, count: Any) -> str:
+    """{{ labels|count("report_accounts_count", n) }}: a label with {count} in the plural form
+    of n in the labels' language ('1 клиент', '3 клиента', '5 клиентов')."""
+    if isinstance(count, bool) or not isinstance(count, (int, float)):
+        raise TypeError(f"count: {count!r} is not a number")
+    return say(labels, key, count=count)
 
 
 def without_bidi_controls(value: Any) -> Any:

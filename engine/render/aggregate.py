@@ -464,7 +464,7 @@ class Aggregates:
     # ---- the documents ------------------------------------------------------------------
 
     def _more(self, key: str, count: int) -> str:
-        return say(self.w.labels, key, count=self.w.num(count, 0)) if count > 0 else ""
+        return say(self.w.labels, key, count=count) if count > 0 else ""
 
     def digest_owners(self) -> list[str]:
         """The managers who get a digest: with an account with a plan, or a plan this run
@@ -588,7 +588,7 @@ class Aggregates:
         cat_rows = [(text_in(project.categories[c].title, lang), rev,
                      f"{fmt.money(rev)} · {n}", rpt.CATEGORY_COLORS[i % len(rpt.CATEGORY_COLORS)],
                      f"{text_in(project.categories[c].title, lang)}: {fmt.money(rev)} "
-                     f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), {n} {L['report_accounts_word']}")
+                     f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), {say(L, 'report_accounts_count', count=n)}")
                     for i, (c, rev, n) in enumerate(cats)]
         by_owner = sorted(((o, total, dict(self.owner_at_risk.get(o, {}))) for o, total in self.owner_revenue.items()),
                           key=lambda t: (-sum(t[2].values()), -t[1], t[0] or ""))
@@ -608,7 +608,7 @@ class Aggregates:
         return {
             "as_of": str(self.first_as_of or "") if as_of is None else as_of, "accounts": n_rows,
             "tiles": [
-                (L["report_portfolio_revenue"], fmt.money(revenue), f"{n_rows} {L['report_accounts_word']}", ""),
+                (L["report_portfolio_revenue"], fmt.money(revenue), say(L, "report_accounts_count", count=n_rows), ""),
                 (L["report_revenue_at_risk"], fmt.money(at_risk), f"{fmt.pct(pct(at_risk, revenue))} "
                  f"{L['report_of_revenue']}", "warn" if at_risk else ""),
                 (f"{L['report_at_level']}: {risk_titles[levels[-1]]}", str(totals[levels[-1]][0]),

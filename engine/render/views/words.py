@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from ... import expr
 from ...analysis import MetricRef, resolve
-from ...i18n import format_date, format_number, format_value
+from ...i18n import format_date, format_money, format_number, format_value
 from ...model import NO_RISK, Project, text_in, value_key
 from ..labels import say
 
@@ -43,7 +43,7 @@ class Words:
     def date(self, iso: str) -> str:
         text = self._dates.get(iso)
         if text is None:
-            text = self._dates[iso] = format_date(iso, self.labels["months"])
+            text = self._dates[iso] = format_date(iso, self.lang)
         return text
 
     def num(self, value: Any, decimals: int = 2) -> str:
@@ -53,8 +53,7 @@ class Words:
         if value is None:
             return "—"
         code = self.project.currency
-        unit = self.labels["currencies"].get(code, code)
-        return format_number(value, self.lang, 0) + (f"\u00a0{unit}" if unit else "")
+        return format_money(value, self.lang, code, self.labels.get("currencies", {}).get(code))
 
     def metric(self, mid: str, value: Any) -> str:
         m = self.project.metrics.get(mid)
