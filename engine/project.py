@@ -114,6 +114,7 @@ class _Collector:
         self.signals: dict[str, Signal] = {}
         self.classes: dict[str, Named] = {}
         self.risk_levels: list[Named] = []
+        self.severe_from = "low"
         self.rules: list[Rule] = []
         self.playbooks: dict[str, Playbook] = {}
         self.project: dict[str, Any] = {}
@@ -218,6 +219,8 @@ class _Collector:
 
     def add_facts(self, doc: Document) -> None:
         data = doc.data
+        if "severe_from" in data:
+            self.severe_from = data["severe_from"]
         for section, what, target in (("categories", "category", self.categories),
                                       ("classes", "class", self.classes)):
             for i, c in enumerate(data.get(section, [])):
@@ -394,6 +397,8 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         priority=col.priority or Priority(),
         capacity=dict(col.project.get("capacity", {})) if col.project else {},
         calendar=col.calendar,
+        severe_from=col.severe_from,
+        languages=_languages(col.project),
     )
     project_doc = next((d for d, k in documents if k == "project"), None)
     if project_doc is not None and not unloaded:
@@ -405,6 +410,14 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
     if col.problems:
         raise KamError(col.problems)
     return project
+
+
+def _languages(project: dict[str, Any] | None) -> tuple[str, ...]:
+    """kam.yaml `languages:`, the project language first; without it the language alone."""
+    if not project:
+        return ("en",)
+    first = project.get("language", "en")
+    return tuple(dict.fromkeys([first, *project.get("languages", [])]))
 
 
 def _capacity_problems(doc: Document, project: Project) -> list[Problem]:

@@ -156,6 +156,11 @@ def test_risk_levels(run):
     assert run(payment_overdue_days=45, tenders_not_invited_90d=3)["risk_level"] == "medium"  # one category
     assert run(payment_overdue_days=45, nps=3)["risk_level"] == "high"  # two categories
     assert run(payment_overdue_days=45, buyer_changed=True, nps=3)["risk_level"] == "high"
+    # severity counts: a low-severity slowdown of approvals is no second category for "high"
+    slow = run(payment_overdue_days=45, approval_days_current=13.0)
+    assert signal_ids(slow) == {"payment_delay", "approval_slowdown"}
+    assert slow["risk_level"] == "medium" and "anti_crisis" not in playbook_ids(slow)
+    assert run(approval_days_current=13.0)["risk_level"] == "medium"
 
 
 # ---- playbooks (domain.md §4) ---------------------------------------------------------------
