@@ -159,16 +159,31 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Technique:
+    """A negotiation technique (source 002) at the stage of the conversation it is for."""
+
+    id: str
+    stage: Text
+    title: Text
+    how: Text
+    signals: tuple[str, ...] = ()  # shown only where one of these fired; () always
+    steps: tuple[str, ...] = ()  # shown only when one of these meetings is in the plan; () any
+    where: Where = Where("")
+
+
+@dataclass(frozen=True)
 class Negotiation:
     """Preparation for the meetings of a playbook (source 002)."""
 
     participants: tuple[tuple[Text, Text], ...] = ()  # (role on the client's side, what it wants)
-    problems: tuple[tuple[Text, Text], ...] = ()  # (common problem, remedy)
+    # (common problem, remedy, the signals that call for it: () in every plan)
+    problems: tuple[tuple[Text, Text, tuple[str, ...]], ...] = ()
     mistakes: tuple[Text, ...] = ()
     # the playbook's steps that are meetings with the client: the preparation shows only in a
     # plan that has one of them (kept or merged); empty: whenever the playbook is there
     meetings: tuple[str, ...] = ()
     meetings_where: Optional[Where] = None
+    techniques: tuple[Technique, ...] = ()
 
 
 @dataclass(frozen=True)

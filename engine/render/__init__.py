@@ -20,6 +20,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import KamError, Problem
 from ..i18n import format_number
+from ..texts import text_problems
 from ..io.writers import inside, safe_name
 from ..model import Project
 from ..project import outside
@@ -149,6 +150,7 @@ def check_templates(project: Project, shown: Path | None = None) -> None:
                 problems.append(Problem(str((shown or project.root) / "templates"), 0, 0,
                                         f"missing {doc}.{fmt}.j2 (kam.yaml settings.documents has {fmt})"))
     labels, _ = load_labels(project.root, shown)  # its problems are already in the list
+    problems += text_problems(project, shown)  # every text in every language, no hard-coded threshold
     if labels is not None:
         problems += role_problems(project, labels)
         if project.language not in labels.by_lang:
