@@ -34,6 +34,9 @@ HEALTHY: dict[str, Any] = {
     "key_contacts": 4, "client_contacts_current": 100, "client_contacts_previous": 100,
     "complaints_current": 1, "complaints_previous": 1, "competitor_mentions_90d": 0,
     "dissatisfaction_noted": False, "nps": 9, "days_since_qbr": 30, "dependency": "none",
+    "margin_pct_previous": 20.0, "concession_requests_90d": 0, "failed_deals_90d": 0,
+    "ownership_changed": False, "competitor_joint_projects": False, "competitor_mentions_prev_90d": 0,
+    "days_since_client_reply": 3,
 }
 
 # domain.md §1: id, category, the value that must stay silent, the value that must fire.
@@ -56,12 +59,21 @@ CATALOG: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("complaints_rise", "emotional", {"complaints_current": 1}, {"complaints_current": 2}),  # more than before
     ("competitor_comparison", "emotional", {"competitor_mentions_90d": 1}, {"competitor_mentions_90d": 2}),
     ("low_nps", "emotional", {"nps": 7}, {"nps": 6}),  # below 7
+    # issue 14: signals the sources name beyond 000's list (our default thresholds where they give none)
+    ("margin_erosion", "financial", {"margin_pct": 15.01}, {"margin_pct": 15.0}),  # >= 5 points (004)
+    ("concession_pressure", "financial", {"concession_requests_90d": 1}, {"concession_requests_90d": 2}),  # 004
+    ("failed_deals", "financial", {"failed_deals_90d": 1}, {"failed_deals_90d": 2}),  # 003
+    ("ownership_change", "operational", {"ownership_changed": False}, {"ownership_changed": True}),  # 001
+    ("competitor_joint_projects", "operational", {"competitor_joint_projects": False},
+     {"competitor_joint_projects": True}),  # 000 §1
+    ("no_reply", "emotional", {"days_since_client_reply": 30}, {"days_since_client_reply": 31}),  # 002: > 30 days
 ]
 # domain.md's default thresholds, as the rules read them
 DEFAULT_THRESHOLDS = {"purchase_drop_pct": 15, "payment_overdue_days": 30, "restructuring_requests": 2,
                       "tenders_not_invited": 2, "approval_growth_pct": 30, "min_key_contacts": 3,
                       "contact_drop_pct": 30, "competitor_mentions": 2, "nps_min": 7, "qbr_max_days": 90,
-                      "key_account_share_pct": 10, "dependency_risky_pct": 20, "dependency_mono_pct": 50}
+                      "key_account_share_pct": 10, "dependency_risky_pct": 20, "dependency_mono_pct": 50,
+                      "no_reply_days": 30, "margin_drop_pp": 5, "concession_requests": 2, "failed_deals": 2}
 PLAYBOOKS = {"financial_response", "operational_response", "emotional_response", "anti_crisis", "qbr",
              "win_back", "dependency_risk"}
 
@@ -134,10 +146,10 @@ def test_evidence_sentence_in_both_languages(run):
     drop = {"revenue_previous": 4_000_000.0, "revenue_current": 3_100_000.0}
     en = run("en", **drop)["signals"][0]
     ru = run("ru", **drop)["signals"][0]
-    assert en["text"] == ("purchases fell 22.5 % against the previous period of the same length "
-                          "(4,000,000 → 3,100,000); threshold: more than 15 %")
-    assert ru["text"] == (f"закупки снизились на 22,5 % к предыдущему периоду той же длины "
-                          f"(4{NBSP}000{NBSP}000 → 3{NBSP}100{NBSP}000); порог — более 15 %")
+    assert en["text"] == ("purchases are down 22.5 % on the previous period "
+                          "(4,000,000 → 3,100,000); we act on a fall of more than 15 %")
+    assert ru["text"] == (f"закупки упали на 22,5 % к аналогичному предыдущему периоду "
+                          f"(4{NBSP}000{NBSP}000 → 3{NBSP}100{NBSP}000); реагируем на падение больше 15 %")
     assert en["evidence"]["metrics"] == {"purchase_drop_pct": 22.5}
     assert en["evidence"]["thresholds"] == {"purchase_drop_pct": 15}
 
