@@ -16,7 +16,7 @@ the threshold moves from 30 to 45 days the text would still say 30. Write
 signal's texts and the thresholds of the rules that assert it; a playbook's texts and the
 thresholds behind the facts that assign it (through signals, categories, classes and risk
 levels), a step with a condition those behind its condition; a threshold's description and
-that threshold; any other text (labels, priority, portfolio) every threshold. A number
+that threshold; priority and portfolio texts every threshold (labels none: they cannot name one). A number
 matches a threshold when it has the same unit: "30 %" a threshold in %, "30 days" one in
 days, a bare "30" one without either; "1." opening an item of a numbered list is no number.
 """
@@ -257,10 +257,7 @@ def text_problems(project: Project, shown: Path | None = None) -> list[Problem]:
 def _with_about(project: Project, rel: _Relations, doc: Document, kind: str
                 ) -> Iterator[tuple[tuple, dict[str, str], Iterable[Threshold]]]:
     if kind == "labels":
-        for lang, block in (doc.data or {}).items():
-            for path, text in _label_texts(block, (lang,)):
-                yield path, {lang: text}, project.thresholds.values()
-        return
+        return  # labels take no threshold placeholders: a number there is the code's own words
     for path, text in texts(doc.data):
         ids = _about(project, rel, kind, doc.data, path)
         about = project.thresholds.values() if ids is None else [project.thresholds[t] for t in sorted(ids)
