@@ -4,12 +4,12 @@
 
 About 60 % of the accounts are healthy and the rest show one to several risk signals, the
 way a real portfolio looks. A dozen hand-written accounts among them make sure every one
-of the 16 signals and all 7 playbooks occur (tests/test_signals_catalog.py checks it):
+of the 22 signals and all 7 playbooks occur (tests/test_signals_catalog.py checks it):
 a client bringing more than 20 % of the revenue (dependency), a strategic account overdue
 for its QBR, and lost clients that are worth winning back, that are not, and one whose
 win-back estimate lacks an input (its chance of success is the default for its reason, but
 the cost of its special requirements is not estimated yet). Company names are unique, in
-Latin and Cyrillic script. The cost of lost clients' special requirements (concessions_cost)
+Latin and Cyrillic script, made up but ordinary (no companies out of films or novels). The cost of lost clients' special requirements (concessions_cost)
 comes from a random stream of its own, so adding it changed no other column.
 """
 from __future__ import annotations
@@ -19,12 +19,13 @@ import math
 import random
 import sys
 
-LATIN = ["Northwind", "Contoso", "Globex", "Initech", "Umbrella", "Stark Supply", "Wayne Logistics",
-         "Acme Metals", "Vandelay Import", "Hooli Systems", "Soylent Foods", "Tyrell Parts",
-         "Cyberdyne Tools", "Oceanic Freight", "Monarch Paper", "Gringotts Trade", "Blue Harbor",
-         "Silverline", "Redwood Chemicals", "Polaris Components", "Nordic Timber", "Atlas Machinery",
-         "Helios Energy", "Quantum Plastics", "Evergreen Packaging", "Baltic Shipping", "Orion Textiles",
-         "Zenith Electronics", "Cobalt Mining", "Falcon Aero"]
+LATIN = ["Baltic Shipping", "Nordic Timber", "Atlas Machinery", "Helios Energy", "Polaris Components",
+         "Redwood Chemicals", "Silverline Logistics", "Blue Harbor Foods", "Evergreen Packaging",
+         "Orion Textiles", "Zenith Electronics", "Cobalt Mining", "Falcon Aero Parts", "Quantum Plastics",
+         "Danube Agro", "Rhine Valve Works", "Carpathia Steel", "Adriatic Ports", "Hanse Cold Chain",
+         "Alpine Dairy", "Westfield Pumps", "Lakeside Paper", "Meridian Medical", "Keystone Fasteners",
+         "Pinecrest Building Supply", "Sterling Bearings", "Ridgeway Foods", "Bergmann Hydraulik",
+         "Vistula Glass", "Tatra Cables"]
 CYRILLIC = ["Сталь-Снаб", "ТехноПром", "Уралхим Трейд", "Вектор", "Альфа-Логистик", "Сибирский Лес",
             "Волга-Агро", "Кама Пласт", "Меридиан", "Балтийские Системы", "СтройИнвест", "Орион-Мед",
             "Полюс Энерго", "Ладога Фуд", "Гранит", "Енисей Металл", "Русь Снаб", "Амур Транс",
@@ -43,7 +44,11 @@ COLUMNS = ["account_id", "name", "owner", "segment", "status", "strategic", "rev
            "approval_days_previous", "key_contacts", "client_contacts_current", "client_contacts_previous",
            "complaints_current", "complaints_previous", "competitor_mentions_90d", "dissatisfaction_noted",
            "nps", "days_since_qbr", "lost_reason", "expected_annual_revenue", "winback_cost",
-           "concessions_cost", "win_probability"]
+           "concessions_cost", "win_probability",
+           # issue 14: optional columns of the later signals and of the manager KPIs (source 003)
+           "margin_pct_previous", "concession_requests_90d", "failed_deals_90d", "ownership_changed",
+           "competitor_joint_projects", "competitor_mentions_prev_90d", "days_since_client_reply",
+           "orders_current", "repeat_orders_current", "deals_current"]
 # key-account criteria scores 1-10 (rules/portfolio.yaml), drawn from their own random stream
 SCORES = ["score_purchase_frequency", "score_growth_plans", "score_profitability", "score_criticality",
           "score_reputation", "score_partnership", "score_our_attractiveness"]
@@ -132,6 +137,44 @@ def lose(a: dict, reason: str, revenue: float | str, margin: float, chance: floa
              concessions_cost=concessions)
 
 
+LATER = ["margin_erosion", "concession_pressure", "failed_deals", "ownership_change",
+         "competitor_joint_projects", "no_reply"]
+
+
+def later_columns(a: dict, rng: random.Random) -> None:
+    """The columns added for issue 14, from a random stream of their own (every other column of
+    the sample stays as it was): a healthy value, or the account's signal of them."""
+    margin = float(a["margin_pct"]) if a["margin_pct"] not in ("", None) else 20.0
+    a.update(margin_pct_previous=round(margin + rng.uniform(-2, 3), 1), concession_requests_90d=rng.randint(0, 1),
+             failed_deals_90d=rng.randint(0, 1), ownership_changed="no", competitor_joint_projects="no",
+             competitor_mentions_prev_90d=rng.randint(0, 1), days_since_client_reply=rng.randint(1, 14))
+    if int(a["competitor_mentions_90d"]) >= 2:  # comparisons grew: more than the 90 days before
+        a["competitor_mentions_prev_90d"] = rng.randint(0, int(a["competitor_mentions_90d"]) - 1)
+    if a["status"] == "lost":
+        a.update(orders_current=0, repeat_orders_current=0, deals_current=0)
+    else:
+        orders = rng.randint(2, 40)
+        a.update(orders_current=orders, repeat_orders_current=int(orders * rng.uniform(0.4, 0.95)),
+                 deals_current=rng.randint(1, 10))
+    for signal in a.pop("later", ()):
+        later_signal(a, signal, rng)
+
+
+def later_signal(a: dict, signal: str, rng: random.Random) -> None:
+    if signal == "margin_erosion":
+        a["margin_pct_previous"] = round(float(a["margin_pct"]) + rng.uniform(5.5, 12), 1)
+    elif signal == "concession_pressure":
+        a["concession_requests_90d"] = rng.randint(2, 4)
+    elif signal == "failed_deals":
+        a["failed_deals_90d"] = rng.randint(2, 4)
+    elif signal == "ownership_change":
+        a["ownership_changed"] = "yes"
+    elif signal == "competitor_joint_projects":
+        a["competitor_joint_projects"] = "yes"
+    else:
+        a["days_since_client_reply"] = rng.randint(35, 120)
+
+
 def random_account(rng: random.Random) -> dict:
     a = healthy(rng)
     if rng.random() < 0.32:  # at risk: one to several signals
@@ -162,10 +205,13 @@ def scenarios(rng: random.Random) -> list[dict]:
     # strategic account, healthy, but no QBR for more than a quarter: qbr only
     new(segment="enterprise", strategic="yes", days_since_qbr=104, revenue_previous=48_200_000,
         revenue_current=51_700_000)
-    for signals in ([0, 1], [2, 3, 4], [6, 10, 9], [7, 8], [13, 14, 12], [15], [5, 11, 0]):
+    later = ([], ["margin_erosion", "concession_pressure"], ["ownership_change"], ["competitor_joint_projects"],
+             ["no_reply"], [], ["failed_deals"])
+    for signals, more in zip(([0, 1], [2, 3, 4], [6, 10, 9], [7, 8], [13, 14, 12], [15], [5, 11, 0]), later):
         a = new()
         for s in signals:
             add_signal(a, s, rng)
+        a["later"] = more  # the signals of issue 14's columns, set by later_columns
     # lost clients: worth winning back (twice), not worth it, and one without a chance estimate
     lose(new(segment="mid_market"), "lack of attention", 12_400_000, 24.0, 0.5, 420_000, 180_000)
     lose(new(segment="enterprise"), "product spec change", 30_500_000, 18.5, 0.35, 1_150_000, 640_000)
@@ -198,6 +244,7 @@ def main() -> None:
     rng = random.Random(7)
     score_rng = random.Random(11)
     concessions_rng = random.Random(13)
+    later_rng = random.Random(17)
     special = scenarios(rng)
     accounts = [random_account(rng) for _ in range(max(n - len(special), 0))]
     # the hand-written accounts sit at random places in the file, not in a block
@@ -212,6 +259,9 @@ def main() -> None:
         a["account_id"] = f"ACC-{i:04d}"
         a["name"] = name
         scores(a, score_rng)
+        later_columns(a, later_rng)
+        if a["status"] == "active" and not a.get("later_done") and later_rng.random() < 0.06:
+            later_signal(a, later_rng.choice(LATER), later_rng)
         if a["concessions_cost"] is DRAW:
             low, high = CONCESSIONS[a["lost_reason"]]
             a["concessions_cost"] = round(float(a["expected_annual_revenue"])
