@@ -63,8 +63,10 @@ def _a_week_later(first: list[dict[str, Any]], out: Path) -> Path:
     by_id = {r["account_id"]: r for r in first}
     healthy = next(row for row in rows if not by_id[row["account_id"]]["playbooks"]
                    and row["status"] == "active")
+    # the worst: signals in the most categories (the risk level counts those), then the most signals
     worst = max((row for row in rows if row["status"] == "active"),
-                key=lambda row: (len(by_id[row["account_id"]]["signals"]), row["account_id"]))
+                key=lambda row: (len({s["category"] for s in by_id[row["account_id"]]["signals"]}),
+                                 len(by_id[row["account_id"]]["signals"]), row["account_id"]))
     keep = ("account_id", "name", "owner", "segment", "revenue_current", "revenue_previous")
     for i, row in enumerate(rows):
         result = by_id[row["account_id"]]
@@ -198,7 +200,7 @@ def test_caps_keep_the_most_urgent_and_say_how_many_more(project, portfolios, tm
     L = words.labels
 
     def more(key: str, listed: list, cap: int) -> str:
-        return say(L, key, count=words.num(len(listed) - cap, 0)) if len(listed) > cap else ""
+        return say(L, key, count=len(listed) - cap) if len(listed) > cap else ""  # a number: its plural form
 
     capped = agg.digests()
     for owner, old in digests.items():

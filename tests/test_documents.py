@@ -140,7 +140,7 @@ def test_results_carry_the_signal_sentence_in_the_run_language(rendered):
     with (rendered["ru"] / "results.jsonl").open(encoding="utf-8") as f:
         high = next(r for r in map(json.loads, f) if r["account_id"] == "G-HIGH")
     texts = {s["id"]: s["text"] for s in high["signals"]}
-    assert texts["payment_delay"] == "просрочка оплаты — 45 дн.; порог — более 30 дн."
+    assert texts["payment_delay"] == "оплата просрочена на 45 дн.; реагируем после 30 дн."
     assert texts["low_nps"] == "оценка NPS — 5 из 10; ниже 7 — низкая"
 
 
@@ -252,7 +252,7 @@ def test_unknown_placeholder_in_signal_evidence_is_a_problem(tmp_path):
     facts = root / "rules" / "facts.yaml"
     text = facts.read_text("utf-8")
     text = text.replace("a payment is {payment_overdue_days} days overdue", "a payment is {payment_overdue} days", 1)
-    text = text.replace("порог — более {thresholds.purchase_drop_pct} %", "порог — {thresholds.purchase_drop} %", 1)
+    text = text.replace("реагируем на падение больше {thresholds.purchase_drop_pct} %", "реагируем на падение больше {thresholds.purchase_drop} %", 1)
     facts.write_text(text, "utf-8")
     with pytest.raises(KamError) as exc:
         load_project(root)
