@@ -39,7 +39,7 @@ def run(runner, *args):
 def test_validate_default_project(runner):
     r = run(runner, "validate")
     assert r.exit_code == 0, r.output
-    assert "valid" in r.output and "16 signals" in r.output
+    assert "valid" in r.output and "22 signals" in r.output
 
 
 def test_validate_reports_every_problem_with_positions(runner, tmp_path):

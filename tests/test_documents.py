@@ -141,7 +141,7 @@ def test_results_carry_the_signal_sentence_in_the_run_language(rendered):
         high = next(r for r in map(json.loads, f) if r["account_id"] == "G-HIGH")
     texts = {s["id"]: s["text"] for s in high["signals"]}
     assert texts["payment_delay"] == "оплата просрочена на 45 дн.; реагируем после 30 дн."
-    assert texts["low_nps"] == "оценка NPS — 5 из 10; ниже 7 — низкая"
+    assert texts["low_nps"] == "NPS — 5 из 10; ниже 7 — низкий"
 
 
 def test_html_is_self_contained(rendered):
