@@ -19,7 +19,7 @@ from .i18n import say
 from .io.writers import inside
 from .model import NO_RISK, Project, text_in
 from .report_data import (Account, accounts, at_risk_by_category, at_risk_by_owner, pareto, pct,
-                          retention, risk_totals)
+                          kpi_rows, manager_kpis, retention, risk_totals)
 
 TEMPLATE = "portfolio.html.j2"
 OUTPUT = "portfolio.html"
@@ -367,6 +367,7 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
                          for a in keys[:MAX_ROWS]],
         "more_keys": max(0, len(keys) - MAX_ROWS),
         "qbr_window": p.qbr_window_days,
+        "kpis": kpi_rows(manager_kpis(rows, L["unassigned"]), L, fmt.num),
     }
 
 

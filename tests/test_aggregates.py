@@ -325,3 +325,25 @@ def test_sums_add_like_sum(values):
     assert got == expected or (math.isnan(got) and math.isnan(expected))
     if isinstance(got, float) and got == 0:
         assert math.copysign(1, got) == math.copysign(1, expected)
+
+
+def test_manager_kpis_of_source_003():
+    """Active clients, share of repeat orders, deals per client and churn, per manager and for
+    all (issue 14): whole-number sums, so chunking cannot move them."""
+    from engine.report_data import Account, kpi_rows, manager_kpis
+
+    def acc(owner, status, orders, repeat, deals):
+        return Account("x", "x", owner, status, "none", frozenset(), False, "none", None, None, None, 0.0,
+                       None, None, None, None, None, None, orders, repeat, deals)
+
+    rows = [acc("Анна", "active", 10, 7, 4), acc("Анна", "active", 10, 3, 2), acc("Анна", "lost", 0, 0, 0),
+            acc(None, "active", None, None, None), acc("Иван", "active", 0, 0, None)]
+    by = manager_kpis(rows, "Без ответственного")
+    labels = {"kpi_all": "Все"}
+    out = kpi_rows(by, labels, lambda v, d: f"{v:.{d}f}")
+    assert [(r["owner"], r["active"], r["repeat_share"], r["deals_per_client"], r["churn"]) for r in out] == [
+        ("Анна", 2, "50", "3.0", "33.3"),  # 10 of 20 orders repeat; 6 deals over 2 active clients; 1 of 3 lost
+        ("Без ответственного", 1, "—", "—", "0.0"),
+        ("Иван", 1, "—", "—", "0.0"),  # no orders: no share
+        ("Все", 4, "50", "3.0", "20.0"),
+    ]

@@ -40,7 +40,7 @@ import numpy as np
 from .. import report as rpt
 from .. import report_svg as svg
 from ..model import NO_RISK, Project, text_in
-from ..report_data import Account, Metric, accounts, pct
+from ..report_data import Account, Kpis, Metric, accounts, kpi_rows, pct
 from . import states, views
 from .views.digests import _week_end as week_end
 from .labels import say
@@ -336,6 +336,7 @@ class Aggregates:
         self.key_qbr = self.qbr_covered = self.lost_accounts = self.with_previous = 0
         self.revenue_before = _Sum()
         self.revenue_now = _Sum()
+        self.kpis: dict[str, Kpis] = {}  # manager -> report_data.Kpis (source 003)
 
     # ---- adding -------------------------------------------------------------------------
 
@@ -404,7 +405,12 @@ class Aggregates:
 
     def _report_add(self, a: Account, pos: int) -> None:
         (aid, name, owner, status, risk, categories, key, dependency, abc, kaism, _, rev, share,
-         value, attractiveness, nps, days_since_qbr, revenue_previous) = a
+         value, attractiveness, nps, days_since_qbr, revenue_previous, orders, repeat, deals) = a
+        label = owner or self.w.labels["unassigned"]
+        kpis = self.kpis.get(label)
+        if kpis is None:
+            kpis = self.kpis[label] = Kpis()
+        kpis.add(status, orders, repeat, deals)
         t = self.totals.get(risk)
         if t is None:
             t = self.totals[risk] = [0, 0.0]
@@ -529,6 +535,7 @@ class Aggregates:
             "top_accounts": self.top.items(),
             "lost": self.lost.items(),
             "more_lost": self._more("more_lost", self.lost.more),
+            "kpis": kpi_rows(self.kpis, w.labels, w.num),
         }
 
     def _workload(self) -> dict[str, Any] | None:
@@ -652,6 +659,7 @@ class Aggregates:
                              for a in keys],
             "more_keys": self.keys.more,
             "qbr_window": p.qbr_window_days,
+            "kpis": kpi_rows(self.kpis, L, fmt.num),
         }
 
     def _retention(self) -> list[Metric]:

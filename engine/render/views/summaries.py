@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from typing import Any, Iterable, Mapping
 
 from ...model import NO_RISK, text_in
+from ...report_data import accounts, kpi_rows, manager_kpis
 from .. import states
 from .steps import at_stake, urgency_key
 from .words import Words
@@ -55,6 +56,7 @@ def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, st
                     "expected_loss": w.money(sum(r.get("expected_loss") or 0.0 for r in rs if r["playbooks"]))}
                    for o, rs in sorted(owners.items())],
         "level_titles": [w.risk(lvl) for lvl in levels[:-1]],
+        "kpis": kpi_rows(manager_kpis(accounts(results), w.labels["unassigned"]), w.labels, w.num),
         "top_accounts": [{"title": r.get("name") or r["account_id"], "account_id": r["account_id"],
                           "owner": r.get("owner") or w.labels["unassigned"], "risk": w.risk(r["risk_level"]),
                           "risk_id": r["risk_level"], "signals": len(r["signals"]),
