@@ -1,6 +1,11 @@
 """Generate the sample portfolio examples/accounts.csv (deterministic: seed 7).
 
     python examples/generate.py [N] > examples/accounts.csv
+    python examples/generate.py --lang ru [N] > examples/accounts_ru.csv
+
+The Russian sample is the same portfolio, account for account, for a Russian reader: every
+company and every account manager named in Cyrillic (the English one has managers in Latin
+script and clients in both, as a Russian supplier's export to an English reader would).
 
 About 60 % of the accounts are healthy and the rest show one to several risk signals, the
 way a real portfolio looks. A dozen hand-written accounts among them make sure every one
@@ -31,9 +36,22 @@ CYRILLIC = ["Сталь-Снаб", "ТехноПром", "Уралхим Тре�
             "Полюс Энерго", "Ладога Фуд", "Гранит", "Енисей Металл", "Русь Снаб", "Амур Транс",
             "Прогресс", "Дон Агро", "Север Кабель", "Байкал Вода", "Астра Фарм", "Восток Уголь",
             "Мир Упаковки", "Нева Принт", "Альтаир", "Таймыр Сервис", "Зенит Оптика", "Светоч"]
+# the Russian sample's further clients (with CYRILLIC, 70 names in three legal forms: 210)
+CYRILLIC_MORE = ["Северный Металл", "Приволжская Логистика", "Камская Шина", "Донской Агрокомплекс",
+                 "Тульские Станки", "Кубанский Сахар", "Ярославские Краски", "Прикамье Нефтемаш",
+                 "Иртыш Продукт", "Липецкий Профиль", "Вологодская Молочная Компания", "Тверские Вагоны",
+                 "Смоленский Лён", "Курские Волокна", "Брянская Арматура", "Калужские Турбины",
+                 "Рязанский Инструмент", "Мурманский Рыбный Двор", "Поморская Целлюлоза", "Томские Приборы",
+                 "Ангара Авиасервис", "Дальневосточная Энергия", "Саратовское Стекло", "Самарские Подшипники",
+                 "Сурский Дизель", "Удмуртская Радиотехника", "Чувашские Электроаппараты", "Волжский Синтез",
+                 "Уральские Моторы", "Оренбургские Газовые Системы", "Южноуральская Труба", "Тобольские Аккумуляторы",
+                 "Зауральские Мосты", "Алтайские Шины", "Кузбасс Химия", "Обские Напитки",
+                 "Енисейские Цветные Металлы", "Ленские Сервисы", "Приморский Терминал", "Островной Шельф"]
 FORMS_LAT = ["Ltd", "GmbH", "LLC", "Inc."]
 FORMS_CYR = ["ООО", "АО", "ПАО"]
 OWNERS = ["Anna Petrova", "Ivan Sokolov", "Maria Ivanova", "Dmitry Kuznetsov", "Olga Smirnova"]
+OWNERS_RU = dict(zip(OWNERS, ["Анна Петрова", "Иван Соколов", "Мария Иванова", "Дмитрий Кузнецов",
+                              "Ольга Смирнова"]))
 SEGMENTS = ["enterprise", "mid_market", "smb"]
 REASONS = ["contract term ended", "lack of attention", "price pressure", "product spec change",
            "ownership change"]
@@ -55,10 +73,13 @@ SCORES = ["score_purchase_frequency", "score_growth_plans", "score_profitability
 COLUMNS += SCORES
 
 
-def names(rng: random.Random, n: int) -> list[str]:
+def names(rng: random.Random, n: int, lang: str = "en") -> list[str]:
     """n unique company names, shuffled; past the 210 combinations they get a number."""
-    every = ([f"{b} {f}" for b in LATIN for f in FORMS_LAT]
-             + [f"{f} «{b}»" for b in CYRILLIC for f in FORMS_CYR])
+    if lang == "ru":
+        every = [f"{f} «{b}»" for b in CYRILLIC + CYRILLIC_MORE for f in FORMS_CYR]
+    else:
+        every = ([f"{b} {f}" for b in LATIN for f in FORMS_LAT]
+                 + [f"{f} «{b}»" for b in CYRILLIC for f in FORMS_CYR])
     rng.shuffle(every)
     return [every[i % len(every)] + (f" {i // len(every) + 1}" if i >= len(every) else "") for i in range(n)]
 
@@ -240,7 +261,11 @@ def scores(a: dict, rng: random.Random) -> None:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    args = sys.argv[1:]
+    lang = "en"
+    if args[:1] == ["--lang"]:
+        lang, args = args[1], args[2:]
+    n = int(args[0]) if args else 200
     rng = random.Random(7)
     score_rng = random.Random(11)
     concessions_rng = random.Random(13)
@@ -255,9 +280,11 @@ def main() -> None:
             others = sum(float(b["revenue_current"]) for b in accounts if b is not a)
             a["revenue_current"] = round(others * 0.3, 2)
             a["revenue_previous"] = round(others * 0.3 / 0.97, 2)
-    for i, (a, name) in enumerate(zip(accounts, names(rng, len(accounts)))):
+    for i, (a, name) in enumerate(zip(accounts, names(rng, len(accounts), lang))):
         a["account_id"] = f"ACC-{i:04d}"
         a["name"] = name
+        if lang == "ru":
+            a["owner"] = OWNERS_RU[a["owner"]]
         scores(a, score_rng)
         later_columns(a, later_rng)
         if a["status"] == "active" and not a.get("later_done") and later_rng.random() < 0.06:

@@ -272,3 +272,21 @@ def test_the_sample_portfolio_shows_every_signal_and_playbook(project, tmp_path)
     names = [r["name"] for r in results]
     assert len(set(names)) == len(names)
     assert any(re.search("[а-яА-Я]", n) for n in names) and any(re.match("[A-Za-z]", n) for n in names)
+
+
+def test_the_russian_sample_is_the_same_portfolio_in_cyrillic(project, tmp_path):
+    """examples/accounts_ru.csv (generate.py --lang ru): the same accounts and numbers, every
+    company and manager named in Cyrillic, so the Russian demo reads as a Russian portfolio."""
+    import csv
+    with (ROOT / "examples" / "accounts.csv").open(encoding="utf-8") as f:
+        en = list(csv.DictReader(f))
+    with (ROOT / "examples" / "accounts_ru.csv").open(encoding="utf-8") as f:
+        ru = list(csv.DictReader(f))
+    assert [{k: v for k, v in r.items() if k not in ("name", "owner")} for r in ru] == \
+        [{k: v for k, v in r.items() if k not in ("name", "owner")} for r in en]
+    for r in ru:
+        assert re.fullmatch(r"(ООО|АО|ПАО) «[А-ЯЁа-яё -]+»( \d+)?", r["name"]), r["name"]
+        assert re.fullmatch(r"[А-ЯЁ][а-яё]+ [А-ЯЁ][а-яё]+", r["owner"]), r["owner"]
+    assert len({r["name"] for r in ru}) == len(ru)
+    report = evaluate_portfolio(project, [ROOT / "examples" / "accounts_ru.csv"], tmp_path / "out", AS_OF, "ru")
+    assert report.rejected == 0 and set(report.by_signal) == set(project.signals)
