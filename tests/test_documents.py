@@ -119,7 +119,7 @@ def test_digest_per_manager_sorted_by_priority(rendered):
     assert "(../plans/G-HIGH.md)" in anna
     ivan = (digests / "Ivan_Sokolov.md").read_text("utf-8")
     assert "Helios Energy" in ivan and "Blue Harbor" not in ivan  # no plan, no entry
-    assert "1 other account needs no action." in ivan  # the plural form of 1
+    assert "1 other account is quiet: no action needed." in ivan  # the plural form of 1
 
 
 def test_summary_counts_and_expected_loss(rendered):
