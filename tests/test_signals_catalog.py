@@ -290,3 +290,62 @@ def test_the_russian_sample_is_the_same_portfolio_in_cyrillic(project, tmp_path)
     assert len({r["name"] for r in ru}) == len(ru)
     report = evaluate_portfolio(project, [ROOT / "examples" / "accounts_ru.csv"], tmp_path / "out", AS_OF, "ru")
     assert report.rejected == 0 and set(report.by_signal) == set(project.signals)
+
+
+# ---- issue 14: the steps of the later signals and of sources 003/004 ---------------------------
+
+NEW_STEPS = [
+    # (account changes, playbook, step): the step is in the plan (kept, or merged into another)
+    ({"margin_pct": 10.0}, "financial_response", "hold_the_margin"),  # 004
+    ({"concession_requests_90d": 3}, "financial_response", "hold_the_margin"),  # 004
+    ({"failed_deals_90d": 2}, "financial_response", "review_failed_deals"),  # 003
+    ({"ownership_changed": True}, "operational_response", "meet_new_owners"),  # 001
+    ({"competitor_joint_projects": True}, "operational_response", "answer_joint_projects_offer"),  # 000 §1
+    ({"days_since_client_reply": 45}, "emotional_response", "reach_silent_client"),  # 002
+    ({"nps": 4}, "emotional_response", "feed_back_to_team"),  # 003
+    ({"nps": 4}, "emotional_response", "hold_satisfaction_interview"),  # 003: hidden dissatisfaction
+    ({"strategic": True, "days_since_qbr": 120}, "qbr", "prepare_account_dossier"),  # 004
+]
+
+
+def _steps(result: dict[str, Any]) -> set[tuple[str, str]]:
+    kept = {(p["id"], s["id"]) for p in result["playbooks"] for s in p["steps"]}
+    merged = {(m["playbook"], m["step"]) for p in result["playbooks"] for s in p["steps"]
+              for m in s.get("merged") or ()}
+    return kept | merged
+
+
+@pytest.mark.parametrize("changes,pid,step", NEW_STEPS, ids=[f"{c[2]}-{i}" for i, c in enumerate(NEW_STEPS)])
+def test_a_new_step_comes_with_its_signal_and_not_without(run, changes, pid, step):
+    assert (pid, step) in _steps(run(**changes))
+    quiet = run(payment_overdue_days=45, buyer_changed=True, client_contacts_current=50, strategic=True,
+                days_since_qbr=120 if pid == "qbr" else 30)
+    if pid != "qbr":
+        assert (pid, step) not in _steps(quiet), "the step shows although its signal did not fire"
+
+
+def test_every_signal_is_in_the_readme_catalog(project):
+    readme = (ROOT / "README.md").read_text("utf-8")
+    table = readme[readme.index("| signal | category | fires when (default) | threshold |"):]
+    table = table[:table.index("\n\n")]
+    listed = re.findall(r"^\| `([a-z_]+)` \| (\w+) \|", table, re.M)
+    assert dict(listed) == {sid: s.category for sid, s in project.signals.items()}
+
+
+def test_negotiation_advice_follows_the_signals(project):
+    """Mirroring for a client that went quiet, objection handling for one pushing for discounts;
+    neither for a client whose signals call for neither (issue 14, source 002)."""
+    from engine.render import plan_renderer
+    ev = Evaluator(project, AS_OF, "en")
+    try:
+        render = plan_renderer(project, "en")
+        base = {**HEALTHY, "payment_overdue_days": 45}
+        silent = dict(render.render(ev.evaluate({**base, "days_since_client_reply": 60})))["md"]
+        pushing = dict(render.render(ev.evaluate({**base, "concession_requests_90d": 3, "nps": 4})))["md"]
+    finally:
+        ev.close()
+    assert "Active listening and mirroring" in silent and "No trust: the client has not answered" in silent
+    assert "Handling objections" not in silent and "The client thinks we are too expensive" not in silent
+    assert "Handling objections" in pushing and "The client thinks we are too expensive" in pushing
+    assert "Active listening and mirroring" in pushing  # low NPS: the client must feel heard
+    assert "No trust: the client has not answered" not in pushing
