@@ -37,6 +37,7 @@ from .io.totals import Sums, Tally, keyword, no_id, replay
 from .model import Project
 from .portfolio import RowPass, abc_codes, revenue_total
 from .progress import Clock, Progress
+from .rejections import Rejections
 from .runtime import EngineRuntimeError
 from .store.runs import AccountIn, account_in
 from . import reconcile as rc
@@ -505,7 +506,7 @@ def _project(project: Project | None) -> Project:
 class PipelineOutput:
     read: int = 0
     evaluated: int = 0
-    rejected: list[dict[str, Any]] = field(default_factory=list)
+    rejected: Rejections = field(default_factory=Rejections)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     demands: list = field(default_factory=list)  # steps of roles with a capacity, for scheduling
@@ -546,7 +547,7 @@ def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
     on their Dask worker) for stage C (finish_pipeline). Reports the phases read (records),
     portfolio and rules (accounts) to `progress`. `held_back(account ids)`: what for_runs
     needs of the store for a chunk (StoreSink.held_back)."""
-    out = PipelineOutput()
+    out = PipelineOutput(rejected=Rejections(spill_dir))
     reading = Clock(progress, "read", "records")
     spill = str(spill_dir) if (spill_dir is not None and executor.spills) else None
     stage_a: list[Normalised] = []
@@ -554,15 +555,17 @@ def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
     ref = executor.project_ref
     tasks = ((ref, i, recs, dc, spill)
              for i, (recs, dc) in enumerate(chunks(project, inputs, sheet, out, chunk_size)))
+    totals = _TotalsBySums(project)
     # stage A runs while the main process reads: the generator feeds the executor lazily
     for handle, norm in executor.stage_a(tasks):
         norm.compact()
         handles.append(handle)
         stage_a.append(norm)
         out.read += norm.read
-        out.rejected.extend(norm.rejected)
+        totals.relabel(norm)  # the chunks come in input order
+        out.rejected.add(norm.rejected)
+        norm.rejected = []
         reading.tick(out.read)
-    _totals_by_sums(project, stage_a)
     read_seconds = reading.end(out.read)
     passing = Clock(progress, "portfolio", "accounts")
     drops = _duplicates(stage_a, out)
@@ -593,7 +596,8 @@ def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
 
     for handle, ev in executor.stage_b(task(h, n, letters) for h, n, letters in zip(handles, stage_a, abc)):
         cpu_seconds += ev.seconds
-        out.rejected.extend(ev.rejected)
+        out.rejected.add(ev.rejected)
+        ev.rejected = []
         out.evaluated += ev.count
         out.demands += ev.demands
         ev.demands = []
@@ -601,20 +605,22 @@ def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
         done += len(stage_a[ev.index].rows) - len(drops.get(ev.index, ()))
         evaluating.tick(done)
     rules_seconds = evaluating.end(done)
-    out.rejected.sort(key=lambda r: (r["source"], r["row"]))
     out.timings = {"read": round(read_seconds, 3), "portfolio": round(portfolio_seconds, 3),
                    "rules": round(rules_seconds, 3), "rules_cpu": round(cpu_seconds, 3)}
     return out
 
 
-def _totals_by_sums(project: Project, stage_a: list[Normalised]) -> None:
+class _TotalsBySums:
     """The sums rule of totals rows (engine/io/totals.py) over the chunks' tallies, in file
     order: the rows without an id it finds say so in rejected.jsonl."""
-    sums, source = Sums(money_metrics(project)), None
-    for n in stage_a:
-        if n.source != source:  # each file on its own; a chunk never spans two
-            sums, source = Sums(sums.money), n.source
-        relabel(n.rejected, n.source, replay(n.totals, sums))
+
+    def __init__(self, project: Project):
+        self.sums, self.source = Sums(money_metrics(project)), None
+
+    def relabel(self, n: "Normalised") -> None:
+        if n.source != self.source:  # each file on its own; a chunk never spans two
+            self.sums, self.source = Sums(self.sums.money), n.source
+        relabel(n.rejected, n.source, replay(n.totals, self.sums))
         n.totals = []
 
 
@@ -717,7 +723,7 @@ def _duplicates(stage_a: list[Normalised], out: PipelineOutput) -> dict[int, set
                 continue
             fk = bisect_right(starts, seen[aid]) - 1
             f = stage_a[fk]
-            out.rejected.append(reject(n.source, n.rows[i], aid, [(
-                "account_id", f"duplicate account_id '{aid}' (first at {f.source} row {f.rows[seen[aid] - starts[fk]]})")]))
+            out.rejected.add([reject(n.source, n.rows[i], aid, [(
+                "account_id", f"duplicate account_id '{aid}' (first at {f.source} row {f.rows[seen[aid] - starts[fk]]})")])])
             drops.setdefault(n.index, set()).add(i)
     return drops

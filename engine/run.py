@@ -18,6 +18,7 @@ from .io.writers import AtomicDir, inside, read_marker, safe_name
 from .model import Project
 from .pipeline import CHUNK_SIZE, Inline, Processes, run_pipeline
 from .progress import Clock, Progress
+from .rejections import Rejections
 from .render import overview, write_documents as render_documents, write_overview_of
 from . import schedule
 from .schedule import Moved, StepKey
@@ -51,16 +52,13 @@ class Gate:
                 "most_common": {"reason": self.reason, "count": self.reason_count} if self.reason else None}
 
 
-def quality_gate(read: int, rejected: list[dict[str, Any]], max_pct: float) -> Gate:
+def quality_gate(read: int, rejected: Rejections, max_pct: float) -> Gate:
     """The gate's verdict; the reasons are counted per field and message (`status: 'Активный'
     is not one of active, lost`), so a column the export broke stands out."""
     # totals and subtotal rows of an export (engine/io/totals.py) are no accounts and no sign
     # of a broken export: they count on neither side of the share
-    data = [r for r in rejected if not r["reason"].startswith("totals row (")]
-    reasons = Counter(f"{e['field']}: {e['reason']}" if e["field"] else e["reason"]
-                      for r in data for e in r["errors"])
-    top = reasons.most_common(1)
-    return Gate(read - (len(rejected) - len(data)), len(data), max_pct, *(top[0] if top else (None, 0)))
+    top = rejected.most_common()
+    return Gate(read - rejected.totals_rows, rejected.data_rows, max_pct, *(top if top else (None, 0)))
 
 
 @dataclass
@@ -151,14 +149,14 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
             moved = _schedule(project, out.demands, as_of, store if sink is not None else None)
             out.demands = []
             docs = documents and gate.passed
-            report = RunReport(out.read, out.evaluated, len(out.rejected), Counter(), Counter(), Counter(),
+            report = RunReport(out.read, out.evaluated, out.rejected.count, Counter(), Counter(), Counter(),
                                out.ignored_columns, out_dir, gate, timings=out.timings)
             assert report.evaluated + report.rejected == report.read, "every record is evaluated or rejected"
             finished = finish_pipeline(project, executor, out.evaluated_chunks, staging, as_of, lang, moved,
                                        sink, docs and not custom, docs and custom, progress, report)
+            report.totals_rows = out.rejected.totals_rows
+            _write_rejected(staging / "rejected.jsonl", out.rejected)  # merges its runs from .spill
             shutil.rmtree(spill, ignore_errors=True)
-            report.totals_rows = sum(r["reason"].startswith("totals row (") for r in out.rejected)
-            _write_jsonl(staging / "rejected.jsonl", out.rejected)
             if docs and custom:
                 rendering = Clock(progress, "documents", "files")
                 before = _count_files(staging)
@@ -318,7 +316,5 @@ def _count_files(folder: Path) -> int:
     return sum(1 for p in folder.rglob("*") if p.is_file())
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n")
+def _write_rejected(path: Path, rejected: Rejections) -> None:
+    rejected.write(path)

@@ -623,10 +623,10 @@ def test_an_output_folder_that_cannot_be_written_is_a_user_error(tmp_path, monke
     assert r.exit_code == 0, r.output
     before = sorted(p.name for p in out.iterdir())
 
-    def failing(path: Path, rows: list) -> None:
+    def failing(path: Path, rejected: object) -> None:
         raise oserror(code, path)
 
-    monkeypatch.setattr(engine.run, "_write_jsonl", failing)  # rejected.jsonl, inside the staging folder
+    monkeypatch.setattr(engine.run, "_write_rejected", failing)  # rejected.jsonl, inside the staging folder
     r = run("evaluate", tmp_path / "a.csv", "--out", out, "--as-of", AS_OF, "--no-store")
     assert (r.exit_code, said(r)) == (1, f"{out}: {message}\n")
     assert sorted(p.name for p in out.iterdir()) == before

@@ -134,6 +134,43 @@ def test_a_full_week_queues_the_lower_priorities_to_the_next_week_with_room():
     assert schedule.plan(shuffled, {"director": 2}, date(2026, 11, 23), WEEKDAYS.next_working_day) == moved
 
 
+def _walked(demands, capacity, as_of, booked):
+    """The schedule by its definition: each step, in order, to the first week with room at or
+    after its own, walking the weeks one by one (what schedule.plan computes with links)."""
+    load = {}
+    held = set()
+    for key, due, role in booked:
+        held.add(key)
+        w = max(schedule.week_start(date.fromisoformat(due)), schedule.week_start(as_of))
+        load[(role, w)] = load.get((role, w), 0) + 1
+    out = {}
+    for d in sorted((d for d in demands if (d[1], d[2], d[3]) not in held),
+                    key=lambda d: (d[5], -d[0], d[4], d[1], d[2], d[3])):
+        start = week = schedule.week_start(date.fromisoformat(d[4]))
+        while load.get((d[5], week), 0) >= capacity[d[5]]:
+            week += timedelta(days=7)
+        load[(d[5], week)] = load.get((d[5], week), 0) + 1
+        if week != start:
+            out[(d[1], d[2], d[3])] = week.isoformat()
+    return out
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_long_queues_land_where_walking_the_weeks_puts_them(seed):
+    """Random demands, booked steps and capacities: every moved step is in the week a walk
+    over the full weeks finds (the links of _Weeks skip them, they must not skip a free one)."""
+    rnd = random.Random(seed)
+    as_of = date(2026, 11, 23)
+    capacity = {"director": rnd.randint(1, 4), "ceo": rnd.randint(1, 2)}
+    demands = [(float(rnd.randint(0, 5)), f"A{k}", "crisis", rnd.choice(["meet", "fix"]),
+                (as_of + timedelta(days=rnd.randint(0, 60))).isoformat(), rnd.choice(["director", "ceo"]))
+               for k in range(rnd.randint(0, 300))]
+    booked = [((f"B{k}", "crisis", "meet"), (as_of + timedelta(days=rnd.randint(-20, 40))).isoformat(),
+               rnd.choice(["director", "ceo"])) for k in range(rnd.randint(0, 40))]
+    moved = schedule.plan(demands, capacity, as_of, WEEKDAYS.next_working_day, booked)
+    assert {k: m.week for k, m in moved.items()} == _walked(demands, capacity, as_of, booked)
+
+
 def test_booked_steps_fill_their_weeks_first_and_keep_their_dates():
     booked = [(("OLD", "crisis", "meet"), "2026-11-20", "director")]  # overdue: this week's work
     moved = schedule.plan([_demand(9, "NEW"), _demand(8, "OLD")], {"director": 1}, date(2026, 11, 23),

@@ -3,6 +3,7 @@ interrupted run leaves the previous output as it was."""
 from __future__ import annotations
 
 import csv
+import os
 import json
 import shutil
 import time
@@ -229,7 +230,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def leftovers(parent: Path) -> list[str]:
-    return sorted(p.name for p in parent.iterdir() if ".staging-" in p.name or ".old-" in p.name)
+    return sorted(p.name for p in parent.iterdir() if any(k in p.name for k in (".staging-", ".old-", ".deleting-")))
 
 
 @pytest.fixture
@@ -286,6 +287,37 @@ def test_leftovers_of_a_killed_run_are_swept(tmp_path):
     with AtomicDir(out) as staging:
         (staging / "results.jsonl").write_text("", "utf-8")
     assert leftovers(tmp_path) == [] and (out / "results.jsonl").exists()
+
+
+def test_a_large_previous_output_is_removed_in_the_background(tmp_path, monkeypatch):
+    """Past DETACH_AT entries the previous output is renamed .deleting-<pid> and a detached rm
+    removes it after the run; the new output is in place when the run returns."""
+    import engine.io.writers as writers
+    monkeypatch.setattr(writers, "DETACH_AT", 3)
+    detached = []
+    real = writers._remove_detached
+    monkeypatch.setattr(writers, "_remove_detached", lambda folder: detached.append((folder.name, real(folder))) or True)
+    out = tmp_path / "out"
+    for week in range(2):
+        with AtomicDir(out) as staging:
+            for k in range(5):
+                (staging / f"plan-{k}.md").write_text(f"week {week}", "utf-8")
+    assert (out / "plan-0.md").read_text("utf-8") == "week 1"
+    assert detached == [(f".out.deleting-{os.getpid()}", True)]
+    deadline = time.monotonic() + 30
+    while leftovers(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftovers(tmp_path) == []
+
+
+def test_an_interrupted_background_removal_is_finished_by_the_next_run(tmp_path):
+    out = tmp_path / "out"
+    doomed = tmp_path / ".out.deleting-4242"  # the rm was killed half-way: no marker left
+    (doomed / "plans").mkdir(parents=True)
+    (doomed / "plans" / "a.md").write_text("old", "utf-8")
+    with AtomicDir(out) as staging:
+        (staging / "results.jsonl").write_text("", "utf-8")
+    assert leftovers(tmp_path) == [] and not doomed.exists()
 
 
 def test_a_folder_that_is_not_kam_output_is_never_replaced(tmp_path):

@@ -124,6 +124,8 @@ class AtomicDir:
                 if not self.target.exists():
                     os.replace(staged, self.target)  # roll forward: the store has this run
             shutil.rmtree(staged, ignore_errors=True)
+        for doomed in sorted(self.target.parent.glob(f".{glob_escape(self.target.name)}.deleting-*")):
+            shutil.rmtree(doomed, ignore_errors=True)  # only kam makes these: no marker needed
         for old in left("old"):
             if not self.target.exists():
                 os.replace(old, self.target)  # killed between the two renames, nothing decided
@@ -163,7 +165,56 @@ class AtomicDir:
                 raise self._unwritable(failed) from None
             raise
         _sync()  # the renames are on disk before the previous output goes
+        self._remove_previous()
+
+    def _remove_previous(self) -> None:
+        """The previous output goes; a large one in the background. Deleting a week-old output
+        of 100,000 accounts (68,643 files) took 85 s of a 198 s run, with the new output already
+        in place: the run ends and a detached `rm` does it. A run that finds one still there
+        (the rm was killed, or is still at it) removes it in its sweep."""
+        if _has_entries(self.backup, DETACH_AT):
+            doomed = self.backup.with_name(self.backup.name.replace(".old-", ".deleting-", 1))
+            try:
+                os.replace(self.backup, doomed)
+            except OSError:
+                doomed = self.backup
+            if _remove_detached(doomed):
+                return
+            shutil.rmtree(doomed, ignore_errors=True)
         shutil.rmtree(self.backup, ignore_errors=True)
+
+
+DETACH_AT = 2_000  # files and folders: a smaller previous output is removed before the run ends
+
+
+def _has_entries(folder: Path, n: int) -> bool:
+    """Whether `folder` holds at least `n` files and folders (stops counting there)."""
+    seen, stack = 0, [str(folder)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for e in entries:
+                    seen += 1
+                    if seen >= n:
+                        return True
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+        except OSError:
+            continue
+    return False
+
+
+def _remove_detached(folder: Path) -> bool:
+    """`rm -rf folder` in a background process that outlives the run, at low priority; False
+    where there is no POSIX shell (the caller removes it itself)."""
+    import subprocess
+    try:
+        done = subprocess.run(["sh", "-c", 'nice -n 10 rm -rf -- "$1" </dev/null >/dev/null 2>&1 &',
+                               "kam-remove", str(folder)], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
 
 
 def _sync() -> None:

@@ -27,6 +27,7 @@ import types
 from contextvars import ContextVar
 from dataclasses import dataclass
 from io import StringIO
+from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
 from jinja2 import Template, nodes
@@ -40,6 +41,7 @@ from markupsafe import escape
 MAX_VALUE = 1_000_000
 MAX_INT_DIGITS = 4300
 MAX_TEXT = 20_000_000
+BLOCK = 512  # chunks a document's text is counted by
 RENDER_SECONDS = 5.0
 _MAX_INT_BITS = int(MAX_INT_DIGITS * math.log2(10))
 # filters whose int arguments are widths or counts of what they build
@@ -592,13 +594,17 @@ def render(template: Template, context: dict[str, Any]) -> str:
     parts: list[str] = []
     append, limit = parts.append, MAX_TEXT
     try:
-        # template.generate(**context), minus a generator between the template and this loop
+        # template.generate(**context), minus a generator between the template and this loop.
+        # A plan is ~250 small chunks: they are taken and joined BLOCK at a time in C, and the
+        # text counted per block (a loop over each chunk was a third of rendering's time)
         try:
-            for chunk in template.root_render_func(template.new_context(context)):
-                budget.text += len(chunk)  # _wrote(), inline
+            chunks = template.root_render_func(template.new_context(context))
+            while block := list(islice(chunks, BLOCK)):
+                text = "".join(block)
+                budget.text += len(text)  # _wrote(), inline
                 if budget.text > limit:
                     break
-                append(chunk)
+                append(text)
         except Exception:
             template.environment.handle_exception()  # the template's own line in the traceback
         _wrote(0)  # past MAX_TEXT: raises
