@@ -147,6 +147,13 @@ def format_date(value: date | str, lang: str) -> str:
     return dates.format_date(d, DATE_PATTERN, locale=locale(lang))
 
 
+@lru_cache(maxsize=4096)
+def format_day_month(value: date | str, lang: str) -> str:
+    """A short date without the year, as the locale writes it: 'Nov 23' / '23 нояб.' (Babel)."""
+    d = value if isinstance(value, date) else date.fromisoformat(str(value))
+    return dates.format_skeleton("MMMd", d, locale=locale(lang))
+
+
 # ---- labels (templates/labels.yaml) ------------------------------------------------------
 
 LABELS_LANG = "_lang"  # the language of a block of labels, set when loaded

@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import report as rpt
 from .. import report_svg as svg
+from ..i18n import format_day_month
 from ..model import NO_RISK, Project, text_in
 from ..report_data import Account, Kpis, Metric, accounts, kpi_rows, pct
 from . import states, views
@@ -552,7 +553,7 @@ class Aggregates:
                  "later": sum(n for k, n in self.work[role].items() if k > columns[-1]),
                  "last": w.date(max(self.work[role])) if self.work[role] else "—"}
                 for role in sorted(capacity)]
-        return {"columns": [f"{c[8:10]}.{c[5:7]}" for c in columns], "rows": rows}
+        return {"columns": [format_day_month(c, self.w.lang) for c in columns], "rows": rows}
 
     def _pareto(self) -> tuple[_Ranked, dict[str, tuple[int, int, int]], Any]:
         """report_data.pareto's points (read on demand), their class_spans, and the revenue

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from typing import Any, Iterable, Mapping
 
 from ...model import NO_RISK, text_in
+from ...i18n import format_day_month
 from ...report_data import accounts, kpi_rows, manager_kpis
 from .. import states
 from .steps import at_stake, urgency_key
@@ -101,7 +102,7 @@ def workload(w: Words, results: Iterable[Mapping[str, Any]], weeks: int = 6) -> 
              "last": w.date(max(per[role])) if per[role] else "—"}
             for role in sorted(capacity)]
     # short column heads (dd.mm): six full dates do not fit a page's width
-    return {"columns": [f"{c[8:10]}.{c[5:7]}" for c in columns], "rows": rows}
+    return {"columns": [format_day_month(c, w.lang) for c in columns], "rows": rows}
 
 
 def owners_of(results: Iterable[Mapping[str, Any]], unassigned: str) -> list[str]:
