@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import expr
-from .model import Project
+from .evidence import threshold_text
+from .model import Project, text_in
 from .planning import Planner
 from .reference import Context, failing_part, operand_values, truth
 
@@ -37,6 +38,8 @@ def fired_chain(project: Project, fired_ids: list[str], ctx: Context, levels: di
     for rid in sorted(fired_ids, key=lambda r: (levels.get(r, 0), r)):
         r = rules[rid]
         lines.append(f"{indent}[{levels.get(rid, 0) + 1}] {rid}: when {r.when_text}")
+        if r.description:  # in words, its thresholds those of the account's segment
+            lines.append(f"{indent}      {threshold_text(project, text_in(r.description, 'en'), 'en', ctx.values.get('segment'))}")
         shown = operand_values(r.when, ctx)
         if shown:
             lines.append(f"{indent}      {show_values(shown)}")
