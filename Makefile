@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml setup.py
 
 demo: $(STAMP)
 	$(BIN)/kam validate
+	@# eight weekly runs before this one, with steps done between them, in the demo's store
+	@# (.kam/state.sqlite): what `kam outcomes` and the report's Outcomes section show
+	$(BIN)/python examples/weekly/build_history.py --store .kam/state.sqlite
 	$(BIN)/kam evaluate examples/accounts.csv --out out/demo --as-of 2026-11-23
-	@echo "open out/demo/plans/ for the action plans, out/demo/summary.md for the run"
+	@echo "open out/demo/plans/ for the action plans, out/demo/summary.md for the run,"
+	@echo "out/demo/calendar/ and out/demo/tasks.csv for the steps; 'kam outcomes' for what became of the plans"
 	@echo "kam is in $(VENV)/bin/: 'source $(VENV)/bin/activate' (or export PATH=\"$(CURDIR)/$(BIN):\$$PATH\") puts it on your PATH"
 
 test: $(STAMP)

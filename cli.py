@@ -598,19 +598,45 @@ class _PlanId(click.ParamType):
 
 
 @plans_group.command("done")
-@click.argument("plan_id", type=_PlanId())
+@click.argument("plan_id", type=_PlanId(), required=False)
 @click.argument("step_id", required=False)
-@click.option("--on", "on", help="Date it was done, YYYY-MM-DD. Default: today.")
+@click.option("--from", "from_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Mark every step FILE lists done: a CSV (or .xlsx) exported back from a CRM with "
+                   "tasks.csv's plan_id and step_id columns, and maybe done_on and state. Every row is "
+                   "checked first; an unknown plan or step and nothing is applied.")
+@click.option("--on", "on", help="Date it was done, YYYY-MM-DD (with --from: for rows without a done "
+                                 "date). Default: today.")
+@click.option("--dry-run", "dry_run", is_flag=True, help="With --from: check the file and say what it "
+                                                         "would mark, without changing the store.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @store_option
 @project_option
 @click.pass_context
 @_guard
-def plans_done(ctx: click.Context, plan_id: int, step_id: str | None, on: str | None, store_path: str | None,
-               project_dir: str | None) -> int:
-    """Mark PLAN_ID (or one of its steps) done. A done plan with a cooldown is not reopened within it."""
+def plans_done(ctx: click.Context, plan_id: int | None, step_id: str | None, on: str | None, store_path: str | None,
+               project_dir: str | None, from_file: str | None = None, dry_run: bool = False,
+               as_json: bool = False) -> int:
+    """Mark PLAN_ID (or one of its steps) done, or the steps a CRM export lists (--from FILE).
+
+    A done plan with a cooldown is not reopened within it."""
     from engine.store.actions import mark_done
+    if (from_file is None) == (plan_id is None):
+        raise click.UsageError("give PLAN_ID [STEP_ID], or --from FILE (not both)")
+    if dry_run and from_file is None:
+        raise click.UsageError("--dry-run checks a --from FILE")
     with _open_store(_in_plans(ctx, store_path, project_dir), must_exist=True) as store:
-        click.echo(mark_done(store, plan_id, step_id, _day(on, "--on")))
+        if from_file is not None:
+            from engine.store.done_import import import_done, report_lines
+            report = import_done(store, Path(from_file), _day(on, "--on"), dry_run=dry_run)
+            if as_json:
+                click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+            else:
+                for line in report_lines(report):
+                    click.echo(line)
+            return 0
+        message = mark_done(store, plan_id, step_id, _day(on, "--on"))  # type: ignore[arg-type]
+    click.echo(json.dumps({"plan_id": plan_id, "step_id": step_id, "message": message}, ensure_ascii=False)
+               if as_json else message)
     return 0
 
 
@@ -647,6 +673,37 @@ def plans_reopen(ctx: click.Context, plan_id: int, store_path: str | None, proje
     from engine.store.actions import reopen
     with _open_store(_in_plans(ctx, store_path, project_dir), must_exist=True) as store:
         click.echo(reopen(store, plan_id, date.today()))
+    return 0
+
+
+@main.command("outcomes")
+@click.option("--since", "since", help="Only plans opened on or after this date, YYYY-MM-DD.")
+@click.option("--by", "by", type=click.Choice(["playbook", "owner", "segment"]), default="playbook",
+              show_default=True, help="Group the plans by their playbook, manager or the account's segment.")
+@click.option("--within", "within", type=click.IntRange(1, 520), default=4, show_default=True, metavar="N",
+              help="Did the risk fall within N runs after a plan opened?")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@store_option
+@project_option
+@_guard
+def outcomes_command(since: str | None, by: str, within: int, as_json: bool, store_path: str | None,
+                     project_dir: str | None) -> int:
+    """What became of the plans: resolved, lost, done, open; steps on time; did the risk fall.
+
+    From the store alone, per playbook (or manager, or segment). Whether the risk fell when
+    the steps were done on time is an observation with counts and 95 % intervals, not a cause."""
+    from engine.store.outcomes import outcomes, stored_levels, text_lines
+    with _open_store(_store_file(None, store_path, project_dir), must_exist=True) as store:
+        levels = stored_levels(store)
+        if levels is None:  # no run yet, or rules this kam cannot read back: the project's levels
+            levels = [r.id for r in _load(project_dir).risk_levels]
+        report = outcomes(store, levels, by, _day(since, "--since") if since else None, within)
+    report["store"] = str(_display_root(Path(report["store"])))
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        for line in text_lines(report):
+            click.echo(line)
     return 0
 
 

@@ -311,15 +311,18 @@ class Finished:
     texts: list[tuple[str, str]] = field(default_factory=list)  # plans to write (no shared disk)
     written: int = 0  # plan files written here
     seconds: float = 0.0
+    lists: Any = None  # engine.worklist.rows.ChunkLists: the chunk's rows of tasks.csv and its events
 
 
 def finish_chunk(project: Project, as_of: date, lang: str, ev: Evaluated, moved: dict,
                  overlays: list[dict[str, Any] | None] | None, stems: dict[str, str] | None,
-                 plans_dir: str | None, keep: bool) -> Finished:
+                 plans_dir: str | None, keep: bool, lists: Any = None, render: bool = True) -> Finished:
     """The chunk's results as the run reports them: capacity scheduling's dates (`moved`),
     the store's plan states (`overlays`, one per account; None: a run without a store),
     written as lines; the plans of the accounts in `stems` rendered (into `plans_dir`, or
-    handed back when the worker shares no disk with the output)."""
+    handed back when the worker shares no disk with the output) unless `render` is false;
+    with `lists` (engine.worklist.Spec) the chunk's tasks and calendar events, which link
+    to the plans by `stems`."""
     started = time.perf_counter()
     results = ev.results if ev.results is not None else _unspill(ev.results_path)
     if overlays is not None:
@@ -340,7 +343,10 @@ def finish_chunk(project: Project, as_of: date, lang: str, ev: Evaluated, moved:
         by_playbook.update(p["id"] for p in r["playbooks"])
     text = b"\n".join(lines) + (b"\n" if lines else b"")
     out = Finished(ev.index, text, len(lines), by_risk, by_signal, by_playbook, results if keep else None)
-    if stems is not None:  # kam's documents: the plans, and what the overview needs of each account
+    if lists is not None:
+        from .worklist.rows import chunk_lists
+        out.lists = chunk_lists(project, lang, results, overlays, stems, lists)
+    if stems is not None and render:  # kam's documents: the plans, and what the overview needs of each account
         from .render import plan_renderer
         from .render.aggregate import account_facts
         renderer = plan_renderer(project, lang)

@@ -368,6 +368,7 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
         "more_keys": max(0, len(keys) - MAX_ROWS),
         "qbr_window": p.qbr_window_days,
         "kpis": kpi_rows(manager_kpis(rows, L["unassigned"]), L, fmt.num),
+        "outcomes": None,  # the store's plan outcomes: a run with a store (render/aggregate.py)
     }
 
 

@@ -153,7 +153,7 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                                out.ignored_columns, out_dir, gate, timings=out.timings)
             assert report.evaluated + report.rejected == report.read, "every record is evaluated or rejected"
             finished = finish_pipeline(project, executor, out.evaluated_chunks, staging, as_of, lang, moved,
-                                       sink, docs and not custom, docs and custom, progress, report)
+                                       sink, docs and not custom, docs and custom, progress, report, worklist=docs)
             report.totals_rows = out.rejected.totals_rows
             _write_rejected(staging / "rejected.jsonl", out.rejected)  # merges its runs from .spill
             shutil.rmtree(spill, ignore_errors=True)
@@ -161,9 +161,13 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                 rendering = Clock(progress, "documents", "files")
                 before = _count_files(staging)
                 write_documents(project, finished.results, staging, lang, progress=rendering.tick)  # type: ignore[misc]
-                report.documents = _count_files(staging) - before
+                report.documents = _count_files(staging) - before + finished.documents  # + tasks, calendars
                 report.timings["render"] = round(rendering.end(report.documents), 3)
             elif docs:
+                if sink is not None and store is not None:  # the report's Outcomes section
+                    started = time.perf_counter()
+                    finished.overview.outcomes = plan_outcomes(store, project)
+                    report.timings["outcomes"] = round(time.perf_counter() - started, 3)
                 rendering = Clock(progress, "documents", "files")
                 rendering.tick(finished.documents)
                 written = write_overview_of(project, finished.overview, staging, lang,
@@ -199,10 +203,11 @@ class _Finished:
 
 def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, Any]], staging: Path,
                     as_of: date, lang: str, moved: dict, sink: StoreSink | None, documents: bool, keep: bool,
-                    progress: Progress | None, report: RunReport) -> _Finished:
+                    progress: Progress | None, report: RunReport, worklist: bool = False) -> _Finished:
     """Stage C, chunk by chunk in input order: the store reconciles the chunk here (while the
     workers finish the chunks before it), a worker applies dates and plan states, writes the
-    chunk's lines and renders its plans; the lines go into results.jsonl in order."""
+    chunk's lines and renders its plans; the lines go into results.jsonl in order. With
+    `worklist`, the workers also list the chunk's steps, for tasks.csv and the calendars."""
     # one phase for stage C: plan states (with a store) and plan documents, account by account
     storing = Clock(progress if (sink is not None or documents) else None, "plans", "accounts", report.evaluated)
     done = _Finished(overview=overview(project, lang) if documents else None)
@@ -216,6 +221,13 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
         plans_dir.mkdir()
     local = executor.spills  # the workers share this disk: they write the plans themselves
     ref = executor.project_ref
+    lists = spec = None
+    if worklist:
+        from .worklist.files import Worklist
+        from .worklist.rows import Spec, worklist_words
+        spec = Spec(as_of, (sink.info.run_id or 0) if sink is not None else 0,
+                    "html" if "html" in project.documents else (project.documents[0] if project.documents else None))
+        lists = Worklist(staging, staging / ".spill" / "calendar", worklist_words(project, lang)[1])
     store_seconds = 0.0
     accounts_done = 0
 
@@ -227,7 +239,7 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
             chunk_moved = {k: m for a in accounts for k, m in by_account.pop(a.account_id, ())}
             overlays = sink.reconcile(accounts, chunk_moved) if sink is not None else None
             stems: dict[str, str] | None = None
-            if documents:
+            if documents or worklist:  # the plans' file names: where tasks.csv links to
                 stems = {}
                 for i, a in enumerate(accounts):
                     has = sink.has_plan(a, overlays[i]) if sink is not None else bool(a.playbooks)  # type: ignore[index]
@@ -239,29 +251,47 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
             store_seconds += time.perf_counter() - started
             storing.tick(accounts_done)
             yield (ref, as_of, lang, handle, chunk_moved, overlays, stems,
-                   str(plans_dir) if local else None, keep)
+                   str(plans_dir) if local else None, keep, spec, documents)
 
     render_seconds = 0.0
-    with (staging / "results.jsonl").open("wb") as f:
-        for fin in executor.finish(tasks()):
-            f.write(fin.lines)
-            report.by_risk.update(fin.by_risk)
-            report.by_signal.update(fin.by_signal)
-            report.by_playbook.update(fin.by_playbook)
-            if fin.results is not None:
-                done.results.extend(fin.results)
-            for facts in fin.facts or ():
-                done.overview.add(facts)
-            for rel, text in fin.texts:  # from workers without this disk
-                inside(staging, rel).write_text(text, "utf-8")
-            done.documents += fin.written + len(fin.texts)
-            render_seconds += fin.seconds
+    try:
+        with (staging / "results.jsonl").open("wb") as f:
+            for fin in executor.finish(tasks()):
+                f.write(fin.lines)
+                report.by_risk.update(fin.by_risk)
+                report.by_signal.update(fin.by_signal)
+                report.by_playbook.update(fin.by_playbook)
+                if fin.results is not None:
+                    done.results.extend(fin.results)
+                for facts in fin.facts or ():
+                    done.overview.add(facts)
+                for rel, text in fin.texts:  # from workers without this disk
+                    inside(staging, rel).write_text(text, "utf-8")
+                done.documents += fin.written + len(fin.texts)
+                render_seconds += fin.seconds
+                if lists is not None and fin.lists is not None:
+                    lists.add(fin.lists)
+        if lists is not None:
+            done.documents += lists.close()
+    except BaseException:
+        if lists is not None:
+            lists.abort()  # its open file goes with the staging folder
+        raise
     if sink is not None:
         sink.close()
     report.timings["plans"] = round(storing.end(accounts_done), 3)
     report.timings["store"] = round(store_seconds, 3)
     report.timings["finish_cpu"] = round(render_seconds, 3)
     return done
+
+
+def plan_outcomes(store: Store, project: Project) -> dict[str, Any] | None:
+    """What became of the store's plans, by playbook, for the portfolio report; None until the
+    store has more than one run (with this run, not yet committed)."""
+    from .store.outcomes import outcomes
+    if store.one("SELECT count(*) AS n FROM runs")["n"] < 2:
+        return None
+    return outcomes(store, [r.id for r in project.risk_levels])
 
 
 def refuse_store_inside(store_path: Path, out_dir: Path) -> None:

@@ -94,3 +94,19 @@ def test_dask_dataframe_portfolio_pass_breaks_ties_as_one_process(project, tied,
     assert len(set(letters)) > 1 and letters == sorted(letters)
     _same(single, _run(project, tied, tmp_path / "dask", dask="local", chunk_size=11))
     _same(single, _run(project, tied, tmp_path / "workers", workers=2, chunk_size=5))
+
+
+def _lists(project, portfolio: Path, out: Path, **kw) -> dict[str, bytes]:
+    """tasks.csv and the calendars of a run with documents (no store)."""
+    from engine.render import write_documents
+    evaluate_portfolio(project, [portfolio], out, AS_OF, "en", None, write_documents, **kw)
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.name == "tasks.csv" or p.parent.name == "calendar"}
+
+
+def test_tasks_and_calendars_are_the_same_however_the_run_is_cut(project, portfolio, tmp_path):
+    one = _lists(project, portfolio, tmp_path / "one")
+    assert len(one) == 6 and one["tasks.csv"].count(b"\r\n") > 300
+    assert _lists(project, portfolio, tmp_path / "workers", workers=2, chunk_size=13) == one
+    pytest.importorskip("distributed")
+    assert _lists(project, portfolio, tmp_path / "dask", dask="local", chunk_size=17) == one

@@ -1,7 +1,7 @@
 """The default job (a store and documents) gives the same bytes however it is cut: one chunk,
 three chunks, two worker processes or a Dask cluster write the same results, plans, digests,
-summary and portfolio report, and leave the same store, on a first run and on the run a week
-later on that store."""
+summary, portfolio report, tasks.csv and calendars, and leave the same store, on a first run
+and on the run a week later on that store."""
 from __future__ import annotations
 
 import datetime
@@ -72,6 +72,9 @@ def one_chunk(portfolio, tmp_path_factory):
     seen = _job(tmp_path_factory.mktemp("one"), portfolio)
     files, store = seen[1]
     assert len([f for f in files if f.startswith("plans/")]) > 100 and "portfolio.html" in files
+    # the steps where people work (issue 19): a calendar per manager and tasks.csv
+    assert len([f for f in files if f.startswith("calendar/") and f.endswith(".ics")]) == 5
+    assert files["tasks.csv"].count(b"\r\n") > 300 and b"SEQUENCE:2" in files["calendar/Anna_Petrova.ics"]
     assert {r[0] for r in store["plan_events"]} and any("ongoing" in str(r) for r in store["plan_events"])
     return seen
 
@@ -103,3 +106,4 @@ def test_without_a_store_three_chunks_give_the_bytes_of_one(portfolio, tmp_path)
         evaluate_portfolio(project, [portfolio], tmp_path / name, WEEKS[0], "en", None, write_documents, **kw)
         runs.append(_files(tmp_path / name))
     assert runs[0] == runs[1] and any(f.startswith("digests/") for f in runs[0])
+    assert "tasks.csv" in runs[0] and any(f.startswith("calendar/") for f in runs[0])

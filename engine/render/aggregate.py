@@ -42,6 +42,7 @@ from .. import report_svg as svg
 from ..i18n import format_day_month
 from ..model import NO_RISK, Project, text_in
 from ..report_data import Account, Kpis, Metric, accounts, kpi_rows, pct
+from ..report_outcomes import outcomes_view
 from . import states, views
 from .views.digests import _week_end as week_end
 from .labels import say
@@ -294,6 +295,7 @@ class Aggregates:
                  max_closed: int = MAX_CLOSED, max_lost: int = MAX_LOST,
                  max_warnings: int = rpt.MAX_WARNINGS):
         self.project, self.lang, self.w = project, lang, words
+        self.outcomes: Optional[dict] = None  # the store's plan outcomes (engine/store/outcomes.py), set by the run
         self.caps = (max_accounts, max_attention, max_closed)
         self.n = 0
         self.first_as_of: Optional[str] = None  # the first account's
@@ -661,6 +663,7 @@ class Aggregates:
             "more_keys": self.keys.more,
             "qbr_window": p.qbr_window_days,
             "kpis": kpi_rows(self.kpis, L, fmt.num),
+            "outcomes": outcomes_view(project, self.outcomes, lang, L),
         }
 
     def _retention(self) -> list[Metric]:

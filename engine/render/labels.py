@@ -38,11 +38,28 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "agenda_from": {"step", "playbook"}, "priority_raised": {"boosts"}, "score_of_ten": {"score"},
     "unknown_input": {"metric"}, "expected_loss_line": {"loss", "share"}, "this_week_title": {"end"},
     "every_week": {"date"}, "every_month": {"date"}, "every_quarter": {"date"},
-    "report_accounts_count": {"count"},
+}
+# keys added since projects were first made from the default one: a project's labels may lack
+# them, the default project's words stand in (optional_words); with the placeholders each takes
+OPTIONAL: dict[str, set[str]] = {
+    "calendar_name": {"owner"}, "calendar_playbook": {"playbook", "role"}, "calendar_step_ref": {"plan", "step"},
+    "calendar_document": {"link"}, "calendar_overdue": {"due"}, "calendar_done": {"date"},
+    "calendar_resolved": set(), "calendar_snoozed": set(), "calendar_dropped": set(),
+    "report_outcomes": set(), "report_outcomes_hint": {"runs", "first", "last"}, "report_outcomes_resolved": set(),
+    "report_outcomes_lost": set(), "report_outcomes_done": set(), "report_outcomes_open": set(),
+    "report_outcomes_snoozed": set(), "report_outcomes_opened": set(), "report_outcomes_to_resolution": set(),
+    "report_outcomes_runs_days": {"runs", "days"}, "report_outcomes_steps": set(), "report_outcomes_fell": {"runs"},
+    "report_outcomes_fell_hint": set(), "report_outcomes_from": set(), "report_outcomes_on_time": set(),
+    "report_outcomes_not_on_time": set(), "report_outcomes_cell": {"fell", "plans", "share", "low", "high"},
+    "report_outcomes_not_compared": {"incomplete", "no_step"},
+    # issue 14: negotiation techniques, the account managers' KPIs, counted accounts
+    "techniques": set(), "stage": set(), "technique": set(), "how": set(),
+    "kpis": set(), "kpis_hint": set(), "kpi_manager": set(), "kpi_active": set(), "kpi_repeat": set(),
+    "kpi_deals": set(), "kpi_churn": set(), "kpi_all": set(), "report_accounts_count": {"count"},
 }
 # a label with {count} may give one text per plural category of its language (CLDR, Babel):
 #   more_steps: {one: "ещё {count} шаг", few: "ещё {count} шага", many: "ещё {count} шагов", other: "ещё {count} шага"}
-PLURAL = frozenset(k for k, names in PLACEHOLDERS.items() if "count" in names)
+PLURAL = frozenset(k for k, names in (*PLACEHOLDERS.items(), *OPTIONAL.items()) if "count" in names)
 # keys the Python side reads (templates read more; a trial render catches those)
 REQUIRED = ("risk_none", "lost_reason_unknown", "threshold", "decision_pursue", "decision_do_not_pursue",
             "decision_undecided", "advice_undecided", "unassigned", "kept_open", *PLACEHOLDERS, *MAPS)
@@ -134,7 +151,7 @@ def _value_problems(doc: Document, lang: str, key: Any, value: Any) -> list[Prob
 
 
 def _hole_problems(doc: Document, at: tuple, lang: str, key: str, value: str) -> list[Problem]:
-    allowed = PLACEHOLDERS.get(key, set())
+    allowed = PLACEHOLDERS.get(key) or OPTIONAL.get(key, set())
     problems = []
     for name in _HOLE.findall(value):
         if name not in allowed:
@@ -167,6 +184,22 @@ def _plural_problems(doc: Document, lang: str, key: str, forms: dict) -> list[Pr
 
 
 _TAG_ORDER = ["zero", "one", "two", "few", "many", "other"]
+
+
+_DEFAULT_WORDS: dict[str, Mapping[str, Any]] = {}
+
+
+def optional_words(words: Mapping[str, Any], lang: str) -> Mapping[str, Any]:
+    """`words` with the OPTIONAL keys it lacks taken from the default project's labels (in
+    `lang`, else English): a project made before those keys existed keeps working."""
+    if all(k in words for k in OPTIONAL):
+        return words
+    if not _DEFAULT_WORDS:
+        from ..project import default_project_dir
+        labels, _ = load_labels(default_project_dir())
+        _DEFAULT_WORDS.update(labels.by_lang if labels is not None else {})
+    default = _DEFAULT_WORDS.get(lang) or _DEFAULT_WORDS.get("en") or {}
+    return {**{k: default[k] for k in OPTIONAL if k in default}, **words}
 
 
 def role_problems(project: Project, labels: Labels) -> list[Problem]:

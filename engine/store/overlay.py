@@ -10,21 +10,29 @@ Fields a result gets (templates can rely on them after a run with a store):
   resolved_plans: [{id, title, plan_id, opened, resolved}] closed by this run
   pending_rules:  [{rule, runs, for_runs, asserts}] conditions that hold but not yet for_runs
   steps[*].queued: {from, week} for a step this run moved for capacity (engine/schedule.py)
+
+Kept for the calendars and tasks.csv only (engine/worklist), not applied to the result: the
+steps of held and resolved plans, and "closed": plans done or resolved in the last weeks
+(their steps leave the managers' calendars as cancelled events).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..model import Project, text_in
-from ..reconcile import Outcome
+from ..reconcile import Outcome, Plan
 
 
 def build(outcome: Outcome, ids: Mapping[int, int], pending: Mapping[str, int],
-          queued: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any] | None:
+          queued: Mapping[str, Mapping[str, Any]] | None = None, closed: Sequence[Mapping[str, Any]] = (),
+          stored: Sequence[Plan] = ()) -> dict[str, Any] | None:
     """`ids`: the store's plan id of each change (by position) once written; `queued`: the
-    steps this run moved for capacity (playbook -> step -> {from, week})."""
+    steps this run moved for capacity (playbook -> step -> {from, week}); `closed`: the
+    account's plans done or resolved lately (plans.recently_closed); `stored`: its plans as
+    the store had them (the steps of a plan held back in cooldown)."""
     plans: dict[str, Any] = {}
     resolved = []
+    steps_of = {p.plan_id: p.steps for p in stored}
     for i, change in enumerate(outcome.changes):
         p = change.plan
         plan_id = ids.get(i, p.plan_id)
@@ -34,13 +42,20 @@ def build(outcome: Outcome, ids: Mapping[int, int], pending: Mapping[str, int],
                                  "steps": {s.id: [s.due, s.done_on] for s in p.steps}}
         elif change.event == "resolved":
             resolved.append({"playbook": p.playbook, "plan_id": plan_id, "opened": p.opened,
-                             "resolved": p.resolved_on})
+                             "resolved": p.resolved_on, "steps": {s.id: [s.due, s.done_on] for s in p.steps}})
+        else:
+            steps_of[plan_id] = p.steps  # a snoozed plan, as this run leaves it
     held = [{"playbook": h.playbook, "plan_id": h.plan_id, "state": h.state, "until": h.until,
-             **({"reason": h.reason, "by": h.by} if h.reason else {})}
+             **({"reason": h.reason, "by": h.by} if h.reason else {}),
+             "steps": {s.id: [s.due, s.done_on] for s in steps_of.get(h.plan_id, ())}}
             for h in outcome.held]
-    if not (plans or resolved or held or pending):
+    seen = {e["plan_id"] for e in plans.values()} | {e["plan_id"] for e in resolved} | {h["plan_id"] for h in held}
+    closed = [dict(c) for c in closed if c["plan_id"] not in seen]
+    if not (plans or resolved or held or pending or closed):
         return None
     out = {"plans": plans, "resolved": resolved, "held": held, "pending": dict(pending)}
+    if closed:
+        out["closed"] = closed
     queued = {pid: steps for pid, steps in (queued or {}).items() if pid in plans}
     if queued:
         out["queued"] = queued

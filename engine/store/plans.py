@@ -63,6 +63,27 @@ def live_plans(store: Store, account_ids: Sequence[str]) -> dict[str, list[Plan]
     return out
 
 
+def recently_closed(store: Store, account_ids: Sequence[str], since: str) -> dict[str, list[dict[str, Any]]]:
+    """Each account's plans done or resolved on or after `since`, with their steps, as the
+    overlay keeps them ({playbook, plan_id, why: done|resolved, on, steps: {id: [due, done_on]}}):
+    the calendars cancel their steps for a while after they close."""
+    rows: list[sqlite3.Row] = []
+    for batch in _batches(list(account_ids)):
+        rows += store.all(f"SELECT plan_id, account_id, playbook, status, done_on, resolved_on FROM plans "
+                          f"WHERE account_id IN ({_marks(len(batch))}) AND status IN ('done', 'resolved') "
+                          "AND coalesce(done_on, resolved_on) >= ? ORDER BY plan_id", [*batch, since])
+    if not rows:
+        return {}
+    steps = steps_of(store, [r["plan_id"] for r in rows])
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r["account_id"], []).append(
+            {"playbook": r["playbook"], "plan_id": r["plan_id"], "why": r["status"],
+             "on": r["done_on"] if r["status"] == DONE else r["resolved_on"],
+             "steps": {s["step_id"]: [s["due"], s["done_on"]] for s in steps[r["plan_id"]]}})
+    return out
+
+
 def booked_steps(store: Store, owners: Mapping[tuple[str, str], str]) -> Iterator[tuple[tuple[str, str, str], str, str]]:
     """((account, playbook, step), due, role) of every undone step of an open plan whose
     (playbook, step) has a role in `owners`: the work already scheduled (capacity)."""
@@ -165,4 +186,5 @@ def write_account_runs(store: Store, rows: list[tuple], correction: bool) -> Non
         store.conn.executemany("UPDATE account_runs SET current = 0 WHERE account_id = ? AND as_of = ? "
                                "AND current = 1", [(r[1], r[2]) for r in rows])
     store.conn.executemany("INSERT INTO account_runs (run_id, account_id, as_of, name, owner, risk_level, signals, "
-                           "fired, playbooks, overlay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                           "fired, playbooks, overlay, status, segment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           rows)

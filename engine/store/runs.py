@@ -25,7 +25,7 @@ import sqlite3
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -38,7 +38,9 @@ from ..schedule import Moved, StepKey
 from . import overlay as ov
 from .blobs import file_sha256, put_file, put_rules
 from .db import Store
-from .plans import PlanWriter, histories, live_plans, pack, unpack, write_account_runs
+from .plans import PlanWriter, histories, live_plans, pack, recently_closed, unpack, write_account_runs
+
+CANCELLED_DAYS = 28
 
 
 class AccountIn(NamedTuple):
@@ -53,13 +55,19 @@ class AccountIn(NamedTuple):
     fired: tuple[str, ...]  # rules whose condition held (before for_runs held any back)
     playbooks: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # (playbook, ((step, due), ...))
     pending: Mapping[str, int]  # rules for_runs held back: rule -> runs held so far
+    status: Any = None  # the account's status metric ('lost': kam outcomes' lost while open)
+    segment: Any = None  # kam outcomes --by segment
 
 
 def account_in(result: Mapping[str, Any], fired: Sequence[str], pending: Mapping[str, int]) -> AccountIn:
     return AccountIn(str(result["account_id"]), result.get("name"), result.get("owner"), result["risk_level"],
                      tuple(s["id"] for s in result["signals"]), tuple(fired),
                      tuple((p["id"], tuple((s["id"], s["due"]) for s in p["steps"])) for p in result["playbooks"]),
-                     pending)
+                     pending, _text(result.get("status")), _text(result.get("segment")))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass
@@ -90,6 +98,9 @@ class StoreSink:
                  sheet: str | None = None):
         self.store, self.project, self.as_of = store, project, as_of
         self.day = as_of.isoformat()
+        # plans closed this long ago still send their steps to the calendars as cancelled
+        # (engine/worklist): a manager who imports every week or two still sees them go
+        self.since = (as_of - timedelta(days=CANCELLED_DAYS)).isoformat()
         self.policies = rc.policies_of(project)
         self.for_runs = rc.for_runs_of(project)
         self.levels = [r.id for r in project.risk_levels]
@@ -153,6 +164,7 @@ class StoreSink:
             return overlays
         ids = [a.account_id for a in accounts]
         plans = live_plans(self.store, ids)
+        closed = recently_closed(self.store, ids, self.since)
         need_past = [a.account_id for a in accounts
                      if any(p.status in rc.ACTIVE for p in plans.get(a.account_id, ()))
                      or (self.for_runs and not self.for_runs.keys().isdisjoint(a.fired))]
@@ -163,10 +175,11 @@ class StoreSink:
         run_id, day = self.info.run_id, self.day
         for a in accounts:
             account_plans = plans.get(a.account_id)
+            recent = closed.get(a.account_id, ())
             if not a.playbooks and not account_plans:  # most accounts: nothing fires, nothing open
-                overlay = ov.build(_NOTHING, {}, a.pending) if a.pending else None
+                overlay = ov.build(_NOTHING, {}, a.pending, closed=recent) if (a.pending or recent) else None
                 rows.append((run_id, a.account_id, day, a.name, a.owner, a.risk_level, _json(a.signals),
-                             _json(sorted(set(a.fired))), "[]", pack(overlay)))
+                             _json(sorted(set(a.fired))), "[]", pack(overlay), a.status, a.segment))
                 if overlay is not None:
                     self._count(a, overlay)
                 overlays.append(overlay)
@@ -176,11 +189,12 @@ class StoreSink:
             outcome = rc.reconcile(self.as_of, a.risk_level, assigned, account_plans or [],
                                    pasts.get(a.account_id, []), self.policies, self.levels, steps)
             ids_written = {i: writer.write(a, c) for i, c in enumerate(outcome.changes)}
-            overlay = ov.build(outcome, ids_written, a.pending, queued)
+            overlay = ov.build(outcome, ids_written, a.pending, queued, recent, account_plans or ())
             if self.store.dry_run:  # plan ids of a dry run are the in-memory copy's: not real
                 overlay = _without_new_ids(overlay, outcome)
             rows.append((run_id, a.account_id, day, a.name, a.owner, a.risk_level, _json(a.signals),
-                         _json(sorted(set(a.fired))), _json(sorted(set(assigned))), pack(overlay)))
+                         _json(sorted(set(a.fired))), _json(sorted(set(assigned))), pack(overlay), a.status,
+                         a.segment))
             self._count(a, overlay)
             overlays.append(overlay)
         writer.flush()

@@ -101,6 +101,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE plans ADD COLUMN snoozed_by TEXT;  -- who snoozed it (shown in the plan's "On hold")
     """,
+    # 3: what `kam outcomes` groups and counts by: the account's status (a plan open when the
+    # account turned 'lost' was lost while open) and segment at each run; NULL in runs
+    # recorded before
+    """
+    ALTER TABLE account_runs ADD COLUMN status TEXT;
+    ALTER TABLE account_runs ADD COLUMN segment TEXT;
+    """,
 )
 
 VERSION = len(MIGRATIONS)
