@@ -24,29 +24,20 @@ import math
 import random
 import sys
 
-LATIN = ["Baltic Shipping", "Nordic Timber", "Atlas Machinery", "Helios Energy", "Polaris Components",
-         "Redwood Chemicals", "Silverline Logistics", "Blue Harbor Foods", "Evergreen Packaging",
-         "Orion Textiles", "Zenith Electronics", "Cobalt Mining", "Falcon Aero Parts", "Quantum Plastics",
-         "Danube Agro", "Rhine Valve Works", "Carpathia Steel", "Adriatic Ports", "Hanse Cold Chain",
-         "Alpine Dairy", "Westfield Pumps", "Lakeside Paper", "Meridian Medical", "Keystone Fasteners",
-         "Pinecrest Building Supply", "Sterling Bearings", "Ridgeway Foods", "Bergmann Hydraulik",
-         "Vistula Glass", "Tatra Cables"]
-CYRILLIC = ["Сталь-Снаб", "ТехноПром", "Уралхим Трейд", "Вектор", "Альфа-Логистик", "Сибирский Лес",
-            "Волга-Агро", "Кама Пласт", "Меридиан", "Балтийские Системы", "СтройИнвест", "Орион-Мед",
-            "Полюс Энерго", "Ладога Фуд", "Гранит", "Енисей Металл", "Русь Снаб", "Амур Транс",
-            "Прогресс", "Дон Агро", "Север Кабель", "Байкал Вода", "Астра Фарм", "Восток Уголь",
-            "Мир Упаковки", "Нева Принт", "Альтаир", "Таймыр Сервис", "Зенит Оптика", "Светоч"]
-# the Russian sample's further clients (with CYRILLIC, 70 names in three legal forms: 210)
-CYRILLIC_MORE = ["Северный Металл", "Приволжская Логистика", "Камская Шина", "Донской Агрокомплекс",
-                 "Тульские Станки", "Кубанский Сахар", "Ярославские Краски", "Прикамье Нефтемаш",
-                 "Иртыш Продукт", "Липецкий Профиль", "Вологодская Молочная Компания", "Тверские Вагоны",
-                 "Смоленский Лён", "Курские Волокна", "Брянская Арматура", "Калужские Турбины",
-                 "Рязанский Инструмент", "Мурманский Рыбный Двор", "Поморская Целлюлоза", "Томские Приборы",
-                 "Ангара Авиасервис", "Дальневосточная Энергия", "Саратовское Стекло", "Самарские Подшипники",
-                 "Сурский Дизель", "Удмуртская Радиотехника", "Чувашские Электроаппараты", "Волжский Синтез",
-                 "Уральские Моторы", "Оренбургские Газовые Системы", "Южноуральская Труба", "Тобольские Аккумуляторы",
-                 "Зауральские Мосты", "Алтайские Шины", "Кузбасс Химия", "Обские Напитки",
-                 "Енисейские Цветные Металлы", "Ленские Сервисы", "Приморский Терминал", "Островной Шельф"]
+# Company names: a place and a trade, each pair used once (two clients named alike would read as
+# one client twice); ordinary made-up names, none a real company's, and none out of a film or a
+# novel. The English sample mixes Latin and Cyrillic clients, the Russian one is all Cyrillic.
+PLACES_LAT = ["Baltic", "Nordic", "Alpine", "Atlantic", "Danube", "Rhine", "Carpathian", "Adriatic", "Hanse",
+              "Westfield", "Lakeside", "Ridgeway", "Pinecrest", "Keystone", "Sterling", "Redwood", "Silverline",
+              "Evergreen", "Harbor", "Meridian"]
+TRADES_LAT = ["Metals", "Logistics", "Foods", "Packaging", "Plastics", "Chemicals", "Components", "Machinery",
+              "Textiles", "Paper", "Energy", "Glass"]
+# masculine nouns, so that one adjective form fits every trade
+PLACES_CYR = ["Северный", "Уральский", "Волжский", "Сибирский", "Балтийский", "Донской", "Камский", "Приморский",
+              "Енисейский", "Ладожский", "Окский", "Алтайский", "Тверской", "Курский", "Невский", "Таёжный",
+              "Степной", "Южный", "Западный", "Восточный"]
+TRADES_CYR = ["Металл", "Кабель", "Пластик", "Терминал", "Агрокомплекс", "Лес", "Транзит", "Хлеб", "Инструмент",
+              "Текстиль", "Профиль", "Станкозавод"]
 FORMS_LAT = ["Ltd", "GmbH", "LLC", "Inc."]
 FORMS_CYR = ["ООО", "АО", "ПАО"]
 OWNERS = ["Anna Petrova", "Ivan Sokolov", "Maria Ivanova", "Dmitry Kuznetsov", "Olga Smirnova"]
@@ -74,14 +65,17 @@ COLUMNS += SCORES
 
 
 def names(rng: random.Random, n: int, lang: str = "en") -> list[str]:
-    """n unique company names, shuffled; past the 210 combinations they get a number."""
-    if lang == "ru":
-        every = [f"{f} «{b}»" for b in CYRILLIC + CYRILLIC_MORE for f in FORMS_CYR]
-    else:
-        every = ([f"{b} {f}" for b in LATIN for f in FORMS_LAT]
-                 + [f"{f} «{b}»" for b in CYRILLIC for f in FORMS_CYR])
-    rng.shuffle(every)
-    return [every[i % len(every)] + (f" {i // len(every) + 1}" if i >= len(every) else "") for i in range(n)]
+    """n unique company names, shuffled, each place-and-trade pair once with a legal form;
+    past the pairs there are (240 a script) they get a number."""
+    cyrillic = [(f"{p} {t}", True) for p in PLACES_CYR for t in TRADES_CYR]
+    bases = cyrillic if lang == "ru" else [(f"{p} {t}", False) for p in PLACES_LAT for t in TRADES_LAT] + cyrillic
+    rng.shuffle(bases)
+    out = []
+    for i in range(n):
+        base, cyr = bases[i % len(bases)]
+        name = f"{rng.choice(FORMS_CYR)} «{base}»" if cyr else f"{base} {rng.choice(FORMS_LAT)}"
+        out.append(name + (f" {i // len(bases) + 1}" if i >= len(bases) else ""))
+    return out
 
 
 def healthy(rng: random.Random) -> dict:
