@@ -99,7 +99,8 @@ def healthy(rng: random.Random) -> dict:
 
 
 def add_signal(a: dict, signal: int, rng: random.Random) -> None:
-    """Make one of the 16 signals (domain.md order) fire, clearly past its threshold."""
+    """Make one of the 16 signals of 000 (domain.md order) fire, clearly past its threshold; the later
+    ones come from later_signal."""
     prev = a["revenue_previous"]
     if signal == 0:
         a["revenue_current"] = round(prev * rng.uniform(0.5, 0.84), 2)
