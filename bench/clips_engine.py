@@ -241,14 +241,15 @@ class Program:
             rules.append((r.id, rule_strata[r.id], node, r.asserts))
         slots = ["acc"] + [f"m_{m}" for m in sorted(self.metrics)] + [f"t_{x}" for x in sorted(self.thresholds)]
         self.constructs = ["(deftemplate account " + " ".join(f"(slot {s})" for s in slots) + ")"]
-        self.constructs += [f"(deftemplate f-{kind} (slot acc) (slot name))" for kind in KINDS + ("category",)]
-        for cat in project.categories:
-            signals = [s.id for s in project.signals.values() if s.category == cat]
-            if signals:
-                self.constructs.append(
-                    f"(defrule category-{cat} (declare (salience 2000)) "
-                    f"(f-signal (acc ?acc) (name {'|'.join(signals)})) "
-                    f"=> (assert (f-category (acc ?acc) (name {cat}))))")
+        self.constructs += [f"(deftemplate f-{kind} (slot acc) (slot name))" for kind in KINDS + ("category", "severe")]
+        for kind in ("category", "severe"):  # severe.<category>: its signals of severity severe_from or more
+            for cat in project.categories:
+                signals = [k[1] for k in project.derived_by((kind, cat))]
+                if signals:
+                    self.constructs.append(
+                        f"(defrule {kind}-{cat} (declare (salience 2000)) "
+                        f"(f-signal (acc ?acc) (name {'|'.join(signals)})) "
+                        f"=> (assert (f-{kind} (acc ?acc) (name {cat}))))")
         for rid, stratum, node, asserts in rules:
             if node == FALSE:
                 continue

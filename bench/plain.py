@@ -193,8 +193,8 @@ def _formula(node: expr.Node) -> Formula:
 # ---- conditions --------------------------------------------------------------------------
 
 def _holds(project: Project, key: tuple[str, str]) -> Callable[[Facts], bool]:
-    if key[0] == "category":
-        signals = [("signal", s.id) for s in project.signals.values() if s.category == key[1]]
+    if key[0] in ("category", "severe"):  # a category (severe: its signals severe enough) holds with one of them
+        signals = project.derived_by(key)
         return lambda facts: any(k in facts for k in signals)
     return lambda facts: key in facts
 

@@ -168,9 +168,8 @@ def _formula(node: expr.Node) -> pl.Expr:
 # ---- conditions --------------------------------------------------------------------------
 
 def _holds(project: Project, key: tuple[str, str]) -> pl.Expr:
-    if key[0] == "category":
-        signals = [pl.col(fact_column(("signal", s.id))) for s in project.signals.values()
-                   if s.category == key[1]]
+    if key[0] in ("category", "severe"):  # a category (severe: its signals severe enough) holds with one of them
+        signals = [pl.col(fact_column(k)) for k in project.derived_by(key)]
         return pl.any_horizontal(signals) if signals else pl.lit(False)
     return pl.col(fact_column(key))
 

@@ -105,8 +105,8 @@ class _Translator:
         self.refs: dict[tuple[str, str], str] = {}
 
     def fact(self, key: tuple[str, str]) -> str:
-        if key[0] == "category":
-            return _any([self.fact(("signal", s.id)) for s in self.p.signals.values() if s.category == key[1]])
+        if key[0] in ("category", "severe"):  # severe: the category's signals severe enough
+            return _any([self.fact(k) for k in self.p.derived_by(key)])
         return self.refs.get(key, "false")
 
     def operand(self, node: expr.Node) -> tuple[str, str, list[str]]:

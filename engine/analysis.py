@@ -9,9 +9,9 @@ from . import expr
 from .errors import Problem
 from .io.dates import DATE_COLUMNS
 from .io.records import match_key, percent_of
-from .model import FACT_KINDS, Metric, Project, Rule, Where, value_key
+from .model import DERIVED_KINDS, FACT_KINDS, Metric, Project, Rule, Where, value_key
 
-FACT_PREFIXES = FACT_KINDS + ("category",)
+FACT_PREFIXES = FACT_KINDS + DERIVED_KINDS
 FORMULA_FUNCTIONS = {"pct_change": 2, "pct_drop": 2, "abs": 1, "min": 2, "max": 2}
 CONDITION_FUNCTIONS = ("count", "any", "missing", "present")
 
@@ -247,10 +247,9 @@ def fact_polarity(project: Project, node: expr.Node, positive: bool = True) -> t
 
 
 def derived_from(project: Project, key: FactKey) -> list[FactKey]:
-    """A category holds when any of its signals does."""
-    if key[0] == "category":
-        return [("signal", s.id) for s in project.signals.values() if s.category == key[1]]
-    return []
+    """A category holds when any of its signals does; severe.<category> when a signal of it at
+    least as severe as severe_from does."""
+    return project.derived_by(key)
 
 
 def strata(project: Project) -> dict[str, int]:
@@ -282,7 +281,7 @@ def strata(project: Project) -> dict[str, int]:
 
 
 def _fs(project: Project, fact_stratum: dict, key: FactKey) -> int:
-    if key[0] == "category":
+    if key[0] in DERIVED_KINDS:
         return max([0] + [fact_stratum.get(k, 0) for k in derived_from(project, key)])
     return fact_stratum.get(key, 0)
 

@@ -84,7 +84,8 @@ class Compiled:
     thresholds: tuple[str, ...]  # thresholds put on the account fact
     metrics: tuple[str, ...]  # metrics any rule reads
     strata: dict[str, int] = field(default_factory=dict)
-    signal_categories: dict[tuple[str, str], str] = field(default_factory=dict)
+    # what a fired signal makes hold besides itself: its category (and severe.<category>)
+    signal_derived: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 # ---- intermediate form ------------------------------------------------------------------
@@ -418,14 +419,14 @@ def compile_project(project: Project) -> Compiled:
     payloads = {}
     for kind, ids in (("signal", project.signals), ("class", project.classes),
                       ("risk", [r.id for r in project.risk_levels]), ("playbook", project.playbooks),
-                      ("category", project.categories)):
+                      ("category", project.categories), ("severe", project.categories)):
         for ident in ids:
             payloads[(kind, ident)] = {"t": kind, "k": ident}
     phases = tuple(Phase(s, tuple(sorted((flags[k], k) for k in keys)))
                    for s, keys in sorted(phase_flags.items()))
     return Compiled(definition, compiled, phases, frozenset(consumed), payloads,
                     tuple(sorted(used_thresholds)), tuple(sorted(used_metrics)), rule_strata,
-                    {("signal", s.id): s.category for s in project.signals.values()})
+                    {("signal", s.id): tuple(project.derived(("signal", s.id))) for s in project.signals.values()})
 
 
 def _check_limits(project: Project, definition: dict, consumed: set, metrics: set,
@@ -440,7 +441,7 @@ def _check_limits(project: Project, definition: dict, consumed: set, metrics: se
     if fields > MAX_FACT_PROPERTIES:
         add(f"an account carries {fields} fields (metrics and thresholds); the engine allows "
             f"{MAX_FACT_PROPERTIES}")
-    for kind in ("signal", "class", "risk", "playbook", "category"):
+    for kind in ("signal", "class", "risk", "playbook", "category", "severe"):
         n = sum(1 for k in consumed if k[0] == kind)
         if n > MAX_MATCHING_FACTS:
             add(f"rules read {n} different {kind} facts; the engine matches at most "

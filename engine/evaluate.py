@@ -404,6 +404,10 @@ class Evaluator:
             "revenue_previous": _round(get("revenue_previous")),
             "revenue_share_pct": _round(get("revenue_share_pct")),
             "revenue_current": _round(get("revenue_current")),
+            # the account manager's KPIs (source 003) in the summary and the report
+            "orders_current": get("orders_current"),
+            "repeat_orders_current": get("repeat_orders_current"),
+            "deals_current": get("deals_current"),
             # absent from the input, a project default (default_by) standing in or not
             "missing": ([m for m in self.inputs if get(m) is None or m in defaulted] if defaulted
                         else missing if missing is not None else [m for m in self.inputs if get(m) is None]),

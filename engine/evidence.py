@@ -32,6 +32,17 @@ def evidence_problems(project: Project) -> list[Problem]:
     return problems
 
 
+def threshold_text(project: Project, text: str, lang: str, segment: Any = None) -> str:
+    """A project text with its {thresholds.name} filled in for the segment, in `lang`'s numbers;
+    anything else between braces stays as written (kam validate reports it)."""
+    def lookup(kind: str, name: str) -> str:
+        t = project.thresholds.get(name) if kind == "threshold" else None
+        if t is None:
+            return "{" + ("thresholds." if kind == "threshold" else "") + name + "}"
+        return format_value(t.for_segment(segment), lang, t.unit)
+    return fill(text, lookup)
+
+
 def signal_text(project: Project, signal: Signal, lang: str, evidence: Mapping[str, Any],
                 values: Mapping[str, Any]) -> str:
     """The evidence sentence of a fired signal in `lang`. Placeholders take the values that

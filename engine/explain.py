@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import expr
-from .model import Project
+from .evidence import threshold_text
+from .model import Project, text_in
 from .planning import Planner
 from .reference import Context, failing_part, operand_values, truth
 
@@ -37,6 +38,8 @@ def fired_chain(project: Project, fired_ids: list[str], ctx: Context, levels: di
     for rid in sorted(fired_ids, key=lambda r: (levels.get(r, 0), r)):
         r = rules[rid]
         lines.append(f"{indent}[{levels.get(rid, 0) + 1}] {rid}: when {r.when_text}")
+        if r.description:  # in words, its thresholds those of the account's segment
+            lines.append(f"{indent}      {threshold_text(project, text_in(r.description, 'en'), 'en', ctx.values.get('segment'))}")
         shown = operand_values(r.when, ctx)
         if shown:
             lines.append(f"{indent}      {show_values(shown)}")
@@ -57,6 +60,7 @@ def explain(project: Project, values: dict[str, Any], result: dict[str, Any],
     lines.append("")
     lines.append("Fired, in order of the chain:" if fired_ids else "No rule fired.")
     lines += fired_chain(project, fired_ids, ctx, levels)
+    lines += severity_lines(project, result)
     lines += priority_lines(project, values, result, ctx)
     lines += step_lines(project, result, ctx)
     not_fired = [r for r in project.rules if r.id not in fired_ids]
@@ -69,6 +73,23 @@ def explain(project: Project, values: dict[str, Any], result: dict[str, Any],
             seen = operand_values(part, ctx)
             why = "unknown (a value is missing)" if truth is None else "false"
             lines.append(f"        {expr.to_text(part)} is {why}" + (f": {show_values(seen)}" if seen else ""))
+    return lines
+
+
+def severity_lines(project: Project, result: dict[str, Any]) -> list[str]:
+    """Each category's signals with their severity, and which categories they made severe
+    (severe.<category>, which the risk rules count)."""
+    if not result["signals"]:
+        return []
+    lines = ["", f"Signals by category and severity (a signal of severity {project.severe_from} or higher "
+                 "makes its category severe: severe_from in rules/facts.yaml):"]
+    for cid in project.categories:
+        found = [s for s in result["signals"] if s["category"] == cid]
+        if not found:
+            continue
+        severe = any(s["id"] in project.signals and project.severe(project.signals[s["id"]]) for s in found)
+        lines.append(f"  {cid}: " + ", ".join(f"{s['id']} ({s['severity']})" for s in found)
+                     + (f" => severe.{cid}" if severe else " (not severe)"))
     return lines
 
 

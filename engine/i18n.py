@@ -13,16 +13,48 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
+from babel import Locale, dates, numbers
+
 NBSP = "\u00a0"
 # {name} or {thresholds.name}; anything else between braces is a mistake `kam validate` reports
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"^(?:(thresholds)\.)?([a-z][a-z0-9_]*)$")
 _YES_NO = {"en": ("yes", "no"), "ru": ("да", "нет")}
+DATE_PATTERN = "d MMMM y"  # 23 November 2026 / 23 ноября 2026 (CLDR's genitive month in Russian)
+
+
+@lru_cache(maxsize=None)
+def locale(lang: str) -> Locale:
+    return Locale.parse(lang)
+
+
+_BABEL_PATTERN = object()  # a locale that does not group by threes: Babel applies its pattern
+
+
+@lru_cache(maxsize=None)
+def _symbols(lang: str) -> Any:
+    """The locale's group, decimal and minus signs (CLDR, through Babel) as a translation of
+    Python's ',', '.' and '-'; None when they are Python's own (English); _BABEL_PATTERN for a
+    locale that does not group by threes."""
+    loc = locale(lang)
+    if loc.decimal_formats[None].grouping != (3, 3):
+        return _BABEL_PATTERN
+    signs = {",": numbers.get_group_symbol(loc), ".": numbers.get_decimal_symbol(loc),
+             "-": numbers.get_minus_sign_symbol(loc)}
+    return None if all(k == v for k, v in signs.items()) else str.maketrans(signs)
+
+
+@lru_cache(maxsize=None)
+def _minus(lang: str) -> str:
+    return numbers.get_minus_sign_symbol(locale(lang))
 
 
 def format_number(value: float | int, lang: str, decimals: int = 2) -> str:
-    """1234567.5 -> '1,234,567.5' (en) or '1 234 567,5' (ru, non-breaking spaces); at most
-    `decimals` decimals, trailing zeros dropped."""
+    """1234567.5 -> '1,234,567.5' (en) or '1 234 567,5' (ru, non-breaking spaces): the
+    locale's CLDR symbols from Babel; at most `decimals` decimals, trailing zeros dropped.
+    A plan prints tens of numbers and a run tens of thousands of plans: locales that group by
+    threes take Python's formatting with the locale's symbols (the same text as Babel's
+    pattern, several times faster); others Babel's pattern."""
     if type(value) is int and -10**15 < value < 10**15:  # a count: nothing to round
         text = f"{value:,}"
     elif (v := round(float(value), decimals)) == int(v) and abs(v) < 1e15:
@@ -31,9 +63,69 @@ def format_number(value: float | int, lang: str, decimals: int = 2) -> str:
         text = f"{v:,.{decimals}f}".rstrip("0").rstrip(".")
     if text in ("-0", ""):
         text = "0"
-    if lang == "ru":
-        text = text.replace(",", NBSP).replace(".", ",")
-    return text
+    table = _symbols(lang)
+    if table is None:
+        return text
+    if table is _BABEL_PATTERN:
+        return numbers.format_decimal(float(text.replace(",", "")), format="#,##0." + "#" * decimals,
+                                      locale=locale(lang))
+    return text.translate(table)
+
+
+@lru_cache(maxsize=None)
+def _currency_affixes(lang: str, code: str, symbol: str | None) -> tuple[str, str]:
+    """(prefix, suffix) of an amount in `code`, from the locale's CLDR currency pattern: '₽'
+    after the number in Russian, 'RUB ' before it in English. A symbol that is a word gets a
+    non-breaking space next to the digits (CLDR's currency spacing)."""
+    loc = locale(lang)
+    pattern = numbers.parse_pattern(loc.currency_formats["standard"].pattern)
+    sign = symbol if symbol is not None else numbers.get_currency_symbol(code, loc)
+    prefix, suffix = pattern.prefix[0].replace("¤", sign), pattern.suffix[0].replace("¤", sign)
+    if prefix and prefix[-1].isalpha():
+        prefix += NBSP
+    if suffix and suffix[0].isalpha():
+        suffix = NBSP + suffix
+    return prefix, suffix
+
+
+def format_money(value: float | int, lang: str, code: str, symbol: str | None = None) -> str:
+    """An amount without kopecks in the currency `code` (ISO 4217), its sign placed as the
+    locale places it: '3 100 000 ₽' (ru), 'RUB 3,100,000' (en). `symbol` overrides CLDR's."""
+    text = format_number(value, lang, 0)
+    if not code:
+        return text
+    prefix, suffix = _currency_affixes(lang, code, symbol)
+    minus = _minus(lang)
+    if text.startswith(minus):
+        return minus + prefix + text[len(minus):] + suffix
+    return prefix + text + suffix
+
+
+def format_money_compact(value: float | int, lang: str, code: str, symbol: str | None = None) -> str:
+    """An amount rounded to thousands, millions, billions as the locale abbreviates them
+    (Babel's short compact format): 'RUB 48.2M', '48,2 млн ₽'; below a thousand in full."""
+    if abs(value) < 1000:
+        return format_money(value, lang, code, symbol)
+    text = numbers.format_compact_decimal(value, format_type="short", locale=locale(lang), fraction_digits=1)
+    if not code:
+        return text
+    prefix, suffix = _currency_affixes(lang, code, symbol)
+    minus = _minus(lang)
+    if text.startswith(minus):
+        return minus + prefix + text[len(minus):] + suffix
+    return prefix + text + suffix
+
+
+@lru_cache(maxsize=4096)
+def plural_category(lang: str, count: float | int) -> str:
+    """CLDR's plural category of a count in the language (Babel): 'one', 'few', 'many',
+    'other'... Russian: 1 шаг, 2 шага, 5 шагов, 1,5 шага."""
+    return locale(lang).plural_form(abs(count))
+
+
+def plural_tags(lang: str) -> frozenset[str]:
+    """The plural categories the language distinguishes ('other' always among them)."""
+    return frozenset(locale(lang).plural_form.tags) | {"other"}
 
 
 def format_value(value: Any, lang: str, unit: str = "") -> str:
@@ -48,10 +140,35 @@ def format_value(value: Any, lang: str, unit: str = "") -> str:
     return str(value)
 
 
-def format_date(value: date | str, months: list[str] | tuple[str, ...]) -> str:
-    """'2026-11-23' -> '23 November 2026' / '23 ноября 2026' with the given month names."""
+@lru_cache(maxsize=4096)
+def format_date(value: date | str, lang: str) -> str:
+    """'2026-11-23' -> '23 November 2026' / '23 ноября 2026', by Babel (CLDR month names)."""
     d = value if isinstance(value, date) else date.fromisoformat(str(value))
-    return f"{d.day} {months[d.month - 1]} {d.year}"
+    return dates.format_date(d, DATE_PATTERN, locale=locale(lang))
+
+
+@lru_cache(maxsize=4096)
+def format_day_month(value: date | str, lang: str) -> str:
+    """A short date without the year, as the locale writes it: 'Nov 23' / '23 нояб.' (Babel)."""
+    d = value if isinstance(value, date) else date.fromisoformat(str(value))
+    return dates.format_skeleton("MMMd", d, locale=locale(lang))
+
+
+# ---- labels (templates/labels.yaml) ------------------------------------------------------
+
+LABELS_LANG = "_lang"  # the language of a block of labels, set when loaded
+
+
+def say(words: Mapping[str, Any], key: str, **values: Any) -> str:
+    """A label with its {placeholders} filled in; a label with plural forms takes the form
+    of `count` in the block's language, and a whole count is printed in that language."""
+    text = words[key]
+    lang = words.get(LABELS_LANG, "en")
+    if isinstance(text, Mapping):
+        text = text.get(plural_category(lang, values["count"])) or text["other"]
+    if isinstance(values.get("count"), int):
+        values = dict(values, count=format_number(values["count"], lang))
+    return fill(text, lambda _kind, name: str(values.get(name, "{" + name + "}")))
 
 
 # ---- evidence placeholders -------------------------------------------------------------

@@ -10,6 +10,9 @@ from .workdays import WorkCalendar
 
 Text = Mapping[str, str]  # language -> text
 FACT_KINDS = ("signal", "class", "risk", "playbook")
+# facts derived from the signals that fired, one per category: category.<id> holds with any
+# signal of the category, severe.<id> with one at least as severe as the project's severe_from
+DERIVED_KINDS = ("category", "severe")
 NO_RISK = "none"
 
 
@@ -156,16 +159,31 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Technique:
+    """A negotiation technique (source 002) at the stage of the conversation it is for."""
+
+    id: str
+    stage: Text
+    title: Text
+    how: Text
+    signals: tuple[str, ...] = ()  # shown only where one of these fired; () always
+    steps: tuple[str, ...] = ()  # shown only when one of these meetings is in the plan; () any
+    where: Where = Where("")
+
+
+@dataclass(frozen=True)
 class Negotiation:
     """Preparation for the meetings of a playbook (source 002)."""
 
     participants: tuple[tuple[Text, Text], ...] = ()  # (role on the client's side, what it wants)
-    problems: tuple[tuple[Text, Text], ...] = ()  # (common problem, remedy)
+    # (common problem, remedy, the signals that call for it: () in every plan)
+    problems: tuple[tuple[Text, Text, tuple[str, ...]], ...] = ()
     mistakes: tuple[Text, ...] = ()
     # the playbook's steps that are meetings with the client: the preparation shows only in a
     # plan that has one of them (kept or merged); empty: whenever the playbook is there
     meetings: tuple[str, ...] = ()
     meetings_where: Optional[Where] = None
+    techniques: tuple[Technique, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -295,6 +313,28 @@ class Project:
     priority: Priority = field(default_factory=Priority)
     capacity: Mapping[str, int] = field(default_factory=dict)  # role -> steps per week
     calendar: WorkCalendar = field(default_factory=WorkCalendar)  # kam.yaml calendar:, counts due_days
+    # rules/facts.yaml severe_from: a signal this severe or more makes its category severe
+    severe_from: str = "low"
+    languages: tuple[str, ...] = ()  # kam.yaml languages: every text exists in each (kam validate)
+
+    def severe(self, signal: Signal) -> bool:
+        return SEVERITY_RANK.get(signal.severity, 0) >= SEVERITY_RANK.get(self.severe_from, 0)
+
+    def derived(self, key: tuple[str, str]) -> list[tuple[str, str]]:
+        """The facts a fired signal makes hold besides itself: its category, and its category
+        as severe when it is severe enough."""
+        s = self.signals.get(key[1]) if key[0] == "signal" else None
+        if s is None:
+            return []
+        return [("category", s.category)] + ([("severe", s.category)] if self.severe(s) else [])
+
+    def derived_by(self, key: tuple[str, str]) -> list[tuple[str, str]]:
+        """The signals that make a derived fact (category.x, severe.x) hold."""
+        if key[0] == "category":
+            return [("signal", s.id) for s in self.signals.values() if s.category == key[1]]
+        if key[0] == "severe":
+            return [("signal", s.id) for s in self.signals.values() if s.category == key[1] and self.severe(s)]
+        return []
 
     def risk_rank(self, level: str) -> int:
         for i, r in enumerate(self.risk_levels, start=1):
@@ -311,6 +351,6 @@ class Project:
             return tuple(r.id for r in self.risk_levels)
         if kind == "playbook":
             return tuple(self.playbooks)
-        if kind == "category":
+        if kind in DERIVED_KINDS:
             return tuple(self.categories)
         raise KeyError(kind)

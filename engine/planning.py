@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from . import expr
 from .analysis import FactRef, ThresholdRef, expand_facts, resolve
-from .model import Playbook, Project, Step
+from .model import DERIVED_KINDS, Playbook, Project, Step
 from .reference import Context
 
 # A condition compiled once: (values, facts) -> True, False or None (unknown), exactly as
@@ -214,8 +214,8 @@ def compile_condition(project: Project, node: expr.Node) -> Test:
         return f"t{next(counter)}"
 
     def holds(key: tuple[str, str]) -> str:
-        if key[0] == "category":
-            keys = [("signal", s.id) for s in project.signals.values() if s.category == key[1]]
+        if key[0] in DERIVED_KINDS:
+            keys = project.derived_by(key)
             return "(" + " or ".join(f"{const(k)} in facts" for k in keys) + ")" if keys else "False"
         return f"({const(key)} in facts)"
 

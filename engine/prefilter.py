@@ -155,8 +155,8 @@ def quiet_facts(compiled: "Compiled") -> set:
                 if r.stratum <= level and set(r.required_facts) <= facts \
                         and not set(r.negated_facts) & facts:
                     for key in r.asserts:
-                        for k in (key, ("category", compiled.signal_categories.get(key))):
-                            if k[1] is not None and k not in facts:
+                        for k in (key, *compiled.signal_derived.get(key, ())):
+                            if k not in facts:
                                 facts.add(k)
                                 changed = True
     return facts

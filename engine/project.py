@@ -15,7 +15,7 @@ from . import expr
 from .errors import KamError, Problem
 from .loader import Document, kind_line, load_file
 from .model import (Boost, DefaultBy, Metric, Named, Negotiation, Playbook, Priority, Project, Rule,
-                    Signal, Step, Text, Threshold, ValueMap, Where)
+                    Signal, Step, Technique, Text, Threshold, ValueMap, Where)
 from .schema import KINDS, validate
 from . import portfolio_config
 from .workdays import WorkCalendar, calendar_of
@@ -114,6 +114,7 @@ class _Collector:
         self.signals: dict[str, Signal] = {}
         self.classes: dict[str, Named] = {}
         self.risk_levels: list[Named] = []
+        self.severe_from = "low"
         self.rules: list[Rule] = []
         self.playbooks: dict[str, Playbook] = {}
         self.project: dict[str, Any] = {}
@@ -218,6 +219,8 @@ class _Collector:
 
     def add_facts(self, doc: Document) -> None:
         data = doc.data
+        if "severe_from" in data:
+            self.severe_from = data["severe_from"]
         for section, what, target in (("categories", "category", self.categories),
                                       ("classes", "class", self.classes)):
             for i, c in enumerate(data.get(section, [])):
@@ -289,10 +292,15 @@ class _Collector:
         n = p.get("negotiation")
         negotiation = None if n is None else Negotiation(
             tuple((_text(x["role"]), _text(x["wants"])) for x in n.get("participants", [])),
-            tuple((_text(x["problem"]), _text(x["remedy"])) for x in n.get("problems", [])),
+            tuple((_text(x["problem"]), _text(x["remedy"]), tuple(x.get("signals", ())))
+                  for x in n.get("problems", [])),
             tuple(_text(x) for x in n.get("mistakes", [])),
             tuple(n.get("meetings", ())),
-            Where(doc.path, *doc.where(("negotiation", "meetings"))) if "meetings" in n else None)
+            Where(doc.path, *doc.where(("negotiation", "meetings"))) if "meetings" in n else None,
+            tuple(Technique(t["id"], _text(t["stage"]), _text(t["title"]), _text(t["how"]),
+                            tuple(t.get("signals", ())), tuple(t.get("steps", ())),
+                            Where(doc.path, *doc.where(("negotiation", "techniques", i))))
+                  for i, t in enumerate(n.get("techniques", []))))
         self.playbooks[p["id"]] = Playbook(
             p["id"], _text(p["title"]), tuple(steps), where, _text(p.get("description")),
             p.get("priority", 5), p.get("template", "plan"), p.get("cooldown_days", 0), negotiation,
@@ -394,6 +402,8 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         priority=col.priority or Priority(),
         capacity=dict(col.project.get("capacity", {})) if col.project else {},
         calendar=col.calendar,
+        severe_from=col.severe_from,
+        languages=_languages(col.project),
     )
     project_doc = next((d for d, k in documents if k == "project"), None)
     if project_doc is not None and not unloaded:
@@ -402,9 +412,51 @@ def load_project(root: Path, display_root: Path | None = None) -> Project:
         col.problems.extend(check_project(project))
         col.problems.extend(portfolio_config.check(project))
         col.problems.extend(evidence_problems(project))
+        col.problems.extend(_negotiation_problems(project))
     if col.problems:
         raise KamError(col.problems)
     return project
+
+
+def _negotiation_problems(project: Project) -> list[Problem]:
+    """The signals and meeting steps a negotiation block's techniques and problems name exist."""
+    out = []
+    for pb in project.playbooks.values():
+        n = pb.negotiation
+        if n is None:
+            continue
+        steps = [s.id for s in pb.steps]
+        named = [(f"technique '{t.id}'", t.where, t.signals, t.steps) for t in n.techniques]
+        named += [(f"problems {i + 1}", pb.where, sig, ()) for i, (_, _, sig) in enumerate(n.problems)]
+        for what, where, signals, tsteps in named:
+            for sid in signals:
+                if sid not in project.signals:
+                    out.append(Problem(where.path, where.line, where.col, f"playbook '{pb.id}' → negotiation → "
+                                       f"{what} → signals: unknown signal '{sid}'{_close(sid, project.signals)}"))
+            for st in tsteps:
+                if st not in steps:
+                    out.append(Problem(where.path, where.line, where.col, f"playbook '{pb.id}' → negotiation → "
+                                       f"{what} → steps: no step '{st}'{_close(st, steps)}"))
+        ids = [t.id for t in n.techniques]
+        for t in n.techniques:
+            if ids.count(t.id) > 1:
+                out.append(Problem(t.where.path, t.where.line, t.where.col,
+                                   f"playbook '{pb.id}' → negotiation: duplicate technique id '{t.id}'"))
+    return out
+
+
+def _close(name: str, options) -> str:
+    import difflib
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _languages(project: dict[str, Any] | None) -> tuple[str, ...]:
+    """kam.yaml `languages:`, the project language first; without it the language alone."""
+    if not project:
+        return ("en",)
+    first = project.get("language", "en")
+    return tuple(dict.fromkeys([first, *project.get("languages", [])]))
 
 
 def _capacity_problems(doc: Document, project: Project) -> list[Problem]:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from . import expr
 from .analysis import FactRef, MetricRef, ThresholdRef, expand_facts, resolve, strata
-from .model import Project
+from .model import DERIVED_KINDS, Project
 
 Tri = Optional[bool]  # True, False, or None (unknown: a metric is missing)
 _CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
@@ -26,9 +26,8 @@ class Context:
         self.facts: set = facts if facts is not None else set()
 
     def holds(self, key: tuple[str, str]) -> bool:
-        if key[0] == "category":
-            return any(k[0] == "signal" and self.project.signals[k[1]].category == key[1]
-                       for k in self.facts)
+        if key[0] in DERIVED_KINDS:
+            return any(k in self.facts for k in self.project.derived_by(key))
         return key in self.facts
 
     def operand(self, node: expr.Node) -> Any:

@@ -15,10 +15,11 @@ from markupsafe import Markup, escape
 
 from . import report_svg as svg
 from .errors import KamError, Problem
+from .i18n import say
 from .io.writers import inside
 from .model import NO_RISK, Project, text_in
 from .report_data import (Account, accounts, at_risk_by_category, at_risk_by_owner, pareto, pct,
-                          retention, risk_totals)
+                          kpi_rows, manager_kpis, retention, risk_totals)
 
 TEMPLATE = "portfolio.html.j2"
 OUTPUT = "portfolio.html"
@@ -156,7 +157,7 @@ def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float
         # every step-th point of the class's stretch of the curve, and its ends
         pts = [at(i) for i in range(lo, hi + 1, step)] + ([at(hi)] if (hi - lo) % step else [])
         share = points[hi - 1][0] - (points[lo - 1][0] if lo else 0.0)
-        title = (f"{cls}: {count} {L['report_accounts_word']} ({fmt.pct(count / n * 100)}), "
+        title = (f"{cls}: {say(L, 'report_accounts_count', count=count)} ({fmt.pct(count / n * 100)}), "
                  f"{fmt.pct(share)} {L['report_of_revenue']}")
         poly = " ".join(f"{svg.coord(X(i))},{svg.coord(Y(v))}" for i, v in pts)
         body.append(f'<polygon points="{svg.coord(X(lo))},{svg.coord(Y(0))} {poly} {svg.coord(X(hi))},{svg.coord(Y(0))}" '
@@ -305,7 +306,7 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
     cat_rows = [(text_in(project.categories[c].title, lang), rev,
                  f"{fmt.money(rev)} · {n}", CATEGORY_COLORS[i % len(CATEGORY_COLORS)],
                  f"{text_in(project.categories[c].title, lang)}: {fmt.money(rev)} "
-                 f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), {n} {L['report_accounts_word']}")
+                 f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), {say(L, 'report_accounts_count', count=n)}")
                 for i, (c, rev, n) in enumerate(at_risk_by_category(rows, cats))]
     owners = [(o or L["unassigned"], total, by) for o, total, by in at_risk_by_owner(rows)]
     quadrant_titles = {q: text_in(p.quadrants.get(q), lang) or L[f"report_q_{q}"] for q in QUADRANT_FILLS}
@@ -323,7 +324,7 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
     return {
         "as_of": as_of, "accounts": len(rows),
         "tiles": [
-            (L["report_portfolio_revenue"], fmt.money(revenue), f"{len(rows)} {L['report_accounts_word']}", ""),
+            (L["report_portfolio_revenue"], fmt.money(revenue), say(L, "report_accounts_count", count=len(rows)), ""),
             (L["report_revenue_at_risk"], fmt.money(at_risk), f"{fmt.pct(pct(at_risk, revenue))} "
              f"{L['report_of_revenue']}", "warn" if at_risk else ""),
             (f"{L['report_at_level']}: {risk_titles[levels[-1]]}", str(totals[levels[-1]][0]),
@@ -366,6 +367,7 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
                          for a in keys[:MAX_ROWS]],
         "more_keys": max(0, len(keys) - MAX_ROWS),
         "qbr_window": p.qbr_window_days,
+        "kpis": kpi_rows(manager_kpis(rows, L["unassigned"]), L, fmt.num),
         "outcomes": None,  # the store's plan outcomes: a run with a store (render/aggregate.py)
     }
 

@@ -32,6 +32,10 @@ class Account(NamedTuple):  # a tuple: cheap to build for every account of a lar
     nps: Num
     days_since_qbr: Num
     revenue_previous: Num
+    # the account manager's KPIs (source 003): this period's orders, repeat orders and deals
+    orders: Num = None
+    repeat_orders: Num = None
+    deals: Num = None
 
     @property
     def at_risk(self) -> bool:
@@ -46,8 +50,65 @@ def accounts(results: Iterable[Mapping[str, Any]]) -> list[Account]:
         frozenset(s["category"] for s in r.get("signals", ())), bool(r.get("key_account")),
         r.get("dependency") or "none", r.get("abc"), r.get("kaism"), r.get("criteria_score"),
         float(r.get("revenue_current") or 0.0), r.get("revenue_share_pct"), r.get("kaism_value"),
-        r.get("kaism_attractiveness"), r.get("nps"), r.get("days_since_qbr"), r.get("revenue_previous"))
+        r.get("kaism_attractiveness"), r.get("nps"), r.get("days_since_qbr"), r.get("revenue_previous"),
+        r.get("orders_current"), r.get("repeat_orders_current"), r.get("deals_current"))
         for r in results]
+
+
+class Kpis:
+    """One manager's key indicators (source 003 "Внедрите систему оценки клиентских менеджеров"):
+    active clients, the share of repeat orders, deals per client and the churn rate. Whole
+    numbers only, so a total is the same however a run was chunked."""
+
+    __slots__ = ("accounts", "active", "lost", "orders", "repeat", "deals", "with_deals")
+
+    def __init__(self) -> None:
+        self.accounts = self.active = self.lost = self.orders = self.repeat = self.deals = self.with_deals = 0
+
+    def add(self, status: Optional[str], orders: Num, repeat: Num, deals: Num) -> None:
+        self.accounts += 1
+        if status == "lost":
+            self.lost += 1
+            return
+        self.active += 1
+        if orders is not None and repeat is not None and orders > 0:
+            self.orders += int(orders)
+            self.repeat += int(min(repeat, orders))
+        if deals is not None:
+            self.deals += int(deals)
+            self.with_deals += 1
+
+    def merge(self, other: "Kpis") -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def manager_kpis(rows: Sequence[Account], unassigned: str) -> dict[str, Kpis]:
+    """Manager (the unassigned label for none) -> their KPIs, over every account of the run."""
+    out: dict[str, Kpis] = {}
+    for a in rows:
+        k = out.get(a.owner or unassigned)
+        if k is None:
+            k = out[a.owner or unassigned] = Kpis()
+        k.add(a.status, a.orders, a.repeat_orders, a.deals)
+    return out
+
+
+def kpi_rows(by_owner: Mapping[str, Kpis], labels: Mapping[str, Any], num: Any) -> list[dict[str, Any]]:
+    """The KPI table: one row per manager by name, then the whole portfolio. `num(value,
+    decimals)` writes a number in the reader's language; '—' where the data has nothing."""
+    def row(name: str, k: Kpis, total: bool) -> dict[str, Any]:
+        return {"owner": name, "total": total, "accounts": k.accounts, "active": k.active,
+                "repeat_share": num(pct(k.repeat, k.orders), 0) if k.orders else "—",
+                "deals_per_client": num(k.deals / k.with_deals, 1) if k.with_deals else "—",
+                "churn": num(pct(k.lost, k.accounts), 1) if k.accounts else "—"}
+    rows = [row(name, by_owner[name], False) for name in sorted(by_owner)]
+    if len(by_owner) > 1:
+        whole = Kpis()
+        for name in sorted(by_owner):
+            whole.merge(by_owner[name])
+        rows.append(row(labels["kpi_all"], whole, True))
+    return rows
 
 
 def pct(part: float, whole: float) -> Num:

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping
 
 from markupsafe import Markup, escape
 
-from .i18n import format_number
+from .i18n import format_money_compact, format_number
 
 NBSP = "\u00a0"
 
@@ -17,7 +17,8 @@ class Fmt:
 
     def __init__(self, lang: str, labels: Mapping[str, Any], currency: str):
         self.lang, self.labels = lang, labels
-        self.currency = labels.get("currencies", {}).get(currency, currency)
+        self.currency = currency
+        self.symbol = labels.get("currencies", {}).get(currency)  # else CLDR's sign
 
     def num(self, v: float | None, decimals: int = 1) -> str:
         return "—" if v is None else format_number(v, self.lang, decimals)
@@ -26,15 +27,10 @@ class Fmt:
         return "—" if v is None else f"{format_number(v, self.lang, decimals)}{NBSP}%"
 
     def money(self, v: float | None, unit: bool = True) -> str:
-        """Compact: 48.2 M RUB."""
+        """Compact, as the locale abbreviates: 'RUB 48.2M', '48,2 млн ₽' (Babel)."""
         if v is None:
             return "—"
-        shown = format_number(v, self.lang, 0)
-        for div, key in ((1e9, "report_billion"), (1e6, "report_million"), (1e3, "report_thousand")):
-            if abs(v) >= div:
-                shown = f"{format_number(v / div, self.lang, 1)}{NBSP}{self.labels[key]}"
-                break
-        return f"{shown}{NBSP}{self.currency}" if unit and self.currency else shown
+        return format_money_compact(v, self.lang, self.currency if unit else "", self.symbol)
 
 
 def coord(v: float) -> str:

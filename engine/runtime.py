@@ -141,7 +141,7 @@ class Engine:
             key: (dumps({"sid": _SID, "id": f"{key[0]}:{key[1]}", **payload})
                   if key in compiled.consumed else None)
             for key, payload in compiled.fact_payloads.items()}
-        self._category = {key: ("category", c) for key, c in compiled.signal_categories.items()}
+        self._derived = compiled.signal_derived
         self._asserts = {name: r.asserts for name, r in compiled.rules.items()}
         self._handle: Any = None
         self._open()
@@ -193,9 +193,8 @@ class Engine:
         text = self._facts_json.get(key)
         if text is not None:
             _dre.assert_fact(self._handle, text)  # 0, or 2 if already there: both fine
-        category = self._category.get(key)
-        if category is not None:
-            self._derive(category, facts)
+        for derived in self._derived.get(key, ()):
+            self._derive(derived, facts)
 
     def _drain(self, state: int, fired: list[str], facts: set) -> None:
         result = _dre.start_action_for_state(self._handle, state)

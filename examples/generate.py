@@ -1,15 +1,20 @@
 """Generate the sample portfolio examples/accounts.csv (deterministic: seed 7).
 
     python examples/generate.py [N] > examples/accounts.csv
+    python examples/generate.py --lang ru [N] > examples/accounts_ru.csv
+
+The Russian sample is the same portfolio, account for account, for a Russian reader: every
+company and every account manager named in Cyrillic (the English one has managers in Latin
+script and clients in both, as a Russian supplier's export to an English reader would).
 
 About 60 % of the accounts are healthy and the rest show one to several risk signals, the
 way a real portfolio looks. A dozen hand-written accounts among them make sure every one
-of the 16 signals and all 7 playbooks occur (tests/test_signals_catalog.py checks it):
+of the 22 signals and all 7 playbooks occur (tests/test_signals_catalog.py checks it):
 a client bringing more than 20 % of the revenue (dependency), a strategic account overdue
 for its QBR, and lost clients that are worth winning back, that are not, and one whose
 win-back estimate lacks an input (its chance of success is the default for its reason, but
 the cost of its special requirements is not estimated yet). Company names are unique, in
-Latin and Cyrillic script. The cost of lost clients' special requirements (concessions_cost)
+Latin and Cyrillic script, made up but ordinary (no companies out of films or novels). The cost of lost clients' special requirements (concessions_cost)
 comes from a random stream of its own, so adding it changed no other column.
 """
 from __future__ import annotations
@@ -19,20 +24,25 @@ import math
 import random
 import sys
 
-LATIN = ["Northwind", "Contoso", "Globex", "Initech", "Umbrella", "Stark Supply", "Wayne Logistics",
-         "Acme Metals", "Vandelay Import", "Hooli Systems", "Soylent Foods", "Tyrell Parts",
-         "Cyberdyne Tools", "Oceanic Freight", "Monarch Paper", "Gringotts Trade", "Blue Harbor",
-         "Silverline", "Redwood Chemicals", "Polaris Components", "Nordic Timber", "Atlas Machinery",
-         "Helios Energy", "Quantum Plastics", "Evergreen Packaging", "Baltic Shipping", "Orion Textiles",
-         "Zenith Electronics", "Cobalt Mining", "Falcon Aero"]
-CYRILLIC = ["Сталь-Снаб", "ТехноПром", "Уралхим Трейд", "Вектор", "Альфа-Логистик", "Сибирский Лес",
-            "Волга-Агро", "Кама Пласт", "Меридиан", "Балтийские Системы", "СтройИнвест", "Орион-Мед",
-            "Полюс Энерго", "Ладога Фуд", "Гранит", "Енисей Металл", "Русь Снаб", "Амур Транс",
-            "Прогресс", "Дон Агро", "Север Кабель", "Байкал Вода", "Астра Фарм", "Восток Уголь",
-            "Мир Упаковки", "Нева Принт", "Альтаир", "Таймыр Сервис", "Зенит Оптика", "Светоч"]
+# Company names: a place and a trade, each pair used once (two clients named alike would read as
+# one client twice); ordinary made-up names, none a real company's, and none out of a film or a
+# novel. The English sample mixes Latin and Cyrillic clients, the Russian one is all Cyrillic.
+PLACES_LAT = ["Baltic", "Nordic", "Alpine", "Atlantic", "Danube", "Rhine", "Carpathian", "Adriatic", "Hanse",
+              "Westfield", "Lakeside", "Ridgeway", "Pinecrest", "Keystone", "Sterling", "Redwood", "Silverline",
+              "Evergreen", "Harbor", "Meridian"]
+TRADES_LAT = ["Metals", "Logistics", "Foods", "Packaging", "Plastics", "Chemicals", "Components", "Machinery",
+              "Textiles", "Paper", "Energy", "Glass"]
+# masculine nouns, so that one adjective form fits every trade
+PLACES_CYR = ["Северный", "Уральский", "Волжский", "Сибирский", "Балтийский", "Донской", "Камский", "Приморский",
+              "Енисейский", "Ладожский", "Окский", "Алтайский", "Тверской", "Курский", "Невский", "Таёжный",
+              "Степной", "Южный", "Западный", "Восточный"]
+TRADES_CYR = ["Металл", "Кабель", "Пластик", "Терминал", "Агрокомплекс", "Лес", "Транзит", "Хлеб", "Инструмент",
+              "Текстиль", "Профиль", "Станкозавод"]
 FORMS_LAT = ["Ltd", "GmbH", "LLC", "Inc."]
 FORMS_CYR = ["ООО", "АО", "ПАО"]
 OWNERS = ["Anna Petrova", "Ivan Sokolov", "Maria Ivanova", "Dmitry Kuznetsov", "Olga Smirnova"]
+OWNERS_RU = dict(zip(OWNERS, ["Анна Петрова", "Иван Соколов", "Мария Иванова", "Дмитрий Кузнецов",
+                              "Ольга Смирнова"]))
 SEGMENTS = ["enterprise", "mid_market", "smb"]
 REASONS = ["contract term ended", "lack of attention", "price pressure", "product spec change",
            "ownership change"]
@@ -43,19 +53,29 @@ COLUMNS = ["account_id", "name", "owner", "segment", "status", "strategic", "rev
            "approval_days_previous", "key_contacts", "client_contacts_current", "client_contacts_previous",
            "complaints_current", "complaints_previous", "competitor_mentions_90d", "dissatisfaction_noted",
            "nps", "days_since_qbr", "lost_reason", "expected_annual_revenue", "winback_cost",
-           "concessions_cost", "win_probability"]
+           "concessions_cost", "win_probability",
+           # issue 14: optional columns of the later signals and of the manager KPIs (source 003)
+           "margin_pct_previous", "concession_requests_90d", "failed_deals_90d", "ownership_changed",
+           "competitor_joint_projects", "competitor_mentions_prev_90d", "days_since_client_reply",
+           "orders_current", "repeat_orders_current", "deals_current"]
 # key-account criteria scores 1-10 (rules/portfolio.yaml), drawn from their own random stream
 SCORES = ["score_purchase_frequency", "score_growth_plans", "score_profitability", "score_criticality",
           "score_reputation", "score_partnership", "score_our_attractiveness"]
 COLUMNS += SCORES
 
 
-def names(rng: random.Random, n: int) -> list[str]:
-    """n unique company names, shuffled; past the 210 combinations they get a number."""
-    every = ([f"{b} {f}" for b in LATIN for f in FORMS_LAT]
-             + [f"{f} «{b}»" for b in CYRILLIC for f in FORMS_CYR])
-    rng.shuffle(every)
-    return [every[i % len(every)] + (f" {i // len(every) + 1}" if i >= len(every) else "") for i in range(n)]
+def names(rng: random.Random, n: int, lang: str = "en") -> list[str]:
+    """n unique company names, shuffled, each place-and-trade pair once with a legal form;
+    past the pairs there are (240 a script) they get a number."""
+    cyrillic = [(f"{p} {t}", True) for p in PLACES_CYR for t in TRADES_CYR]
+    bases = cyrillic if lang == "ru" else [(f"{p} {t}", False) for p in PLACES_LAT for t in TRADES_LAT] + cyrillic
+    rng.shuffle(bases)
+    out = []
+    for i in range(n):
+        base, cyr = bases[i % len(bases)]
+        name = f"{rng.choice(FORMS_CYR)} «{base}»" if cyr else f"{base} {rng.choice(FORMS_LAT)}"
+        out.append(name + (f" {i // len(bases) + 1}" if i >= len(bases) else ""))
+    return out
 
 
 def healthy(rng: random.Random) -> dict:
@@ -79,7 +99,8 @@ def healthy(rng: random.Random) -> dict:
 
 
 def add_signal(a: dict, signal: int, rng: random.Random) -> None:
-    """Make one of the 16 signals (domain.md order) fire, clearly past its threshold."""
+    """Make one of the 16 signals of 000 (domain.md order) fire, clearly past its threshold; the later
+    ones come from later_signal."""
     prev = a["revenue_previous"]
     if signal == 0:
         a["revenue_current"] = round(prev * rng.uniform(0.5, 0.84), 2)
@@ -132,6 +153,44 @@ def lose(a: dict, reason: str, revenue: float | str, margin: float, chance: floa
              concessions_cost=concessions)
 
 
+LATER = ["margin_erosion", "concession_pressure", "failed_deals", "ownership_change",
+         "competitor_joint_projects", "no_reply"]
+
+
+def later_columns(a: dict, rng: random.Random) -> None:
+    """The columns added for issue 14, from a random stream of their own (every other column of
+    the sample stays as it was): a healthy value, or the account's signal of them."""
+    margin = float(a["margin_pct"]) if a["margin_pct"] not in ("", None) else 20.0
+    a.update(margin_pct_previous=round(margin + rng.uniform(-2, 3), 1), concession_requests_90d=rng.randint(0, 1),
+             failed_deals_90d=rng.randint(0, 1), ownership_changed="no", competitor_joint_projects="no",
+             competitor_mentions_prev_90d=rng.randint(0, 1), days_since_client_reply=rng.randint(1, 14))
+    if int(a["competitor_mentions_90d"]) >= 2:  # comparisons grew: more than the 90 days before
+        a["competitor_mentions_prev_90d"] = rng.randint(0, int(a["competitor_mentions_90d"]) - 1)
+    if a["status"] == "lost":
+        a.update(orders_current=0, repeat_orders_current=0, deals_current=0)
+    else:
+        orders = rng.randint(2, 40)
+        a.update(orders_current=orders, repeat_orders_current=int(orders * rng.uniform(0.4, 0.95)),
+                 deals_current=rng.randint(1, 10))
+    for signal in a.pop("later", ()):
+        later_signal(a, signal, rng)
+
+
+def later_signal(a: dict, signal: str, rng: random.Random) -> None:
+    if signal == "margin_erosion":
+        a["margin_pct_previous"] = round(float(a["margin_pct"]) + rng.uniform(5.5, 12), 1)
+    elif signal == "concession_pressure":
+        a["concession_requests_90d"] = rng.randint(2, 4)
+    elif signal == "failed_deals":
+        a["failed_deals_90d"] = rng.randint(2, 4)
+    elif signal == "ownership_change":
+        a["ownership_changed"] = "yes"
+    elif signal == "competitor_joint_projects":
+        a["competitor_joint_projects"] = "yes"
+    else:
+        a["days_since_client_reply"] = rng.randint(35, 120)
+
+
 def random_account(rng: random.Random) -> dict:
     a = healthy(rng)
     if rng.random() < 0.32:  # at risk: one to several signals
@@ -162,10 +221,13 @@ def scenarios(rng: random.Random) -> list[dict]:
     # strategic account, healthy, but no QBR for more than a quarter: qbr only
     new(segment="enterprise", strategic="yes", days_since_qbr=104, revenue_previous=48_200_000,
         revenue_current=51_700_000)
-    for signals in ([0, 1], [2, 3, 4], [6, 10, 9], [7, 8], [13, 14, 12], [15], [5, 11, 0]):
+    later = ([], ["margin_erosion", "concession_pressure"], ["ownership_change"], ["competitor_joint_projects"],
+             ["no_reply"], [], ["failed_deals"])
+    for signals, more in zip(([0, 1], [2, 3, 4], [6, 10, 9], [7, 8], [13, 14, 12], [15], [5, 11, 0]), later):
         a = new()
         for s in signals:
             add_signal(a, s, rng)
+        a["later"] = more  # the signals of issue 14's columns, set by later_columns
     # lost clients: worth winning back (twice), not worth it, and one without a chance estimate
     lose(new(segment="mid_market"), "lack of attention", 12_400_000, 24.0, 0.5, 420_000, 180_000)
     lose(new(segment="enterprise"), "product spec change", 30_500_000, 18.5, 0.35, 1_150_000, 640_000)
@@ -194,10 +256,15 @@ def scores(a: dict, rng: random.Random) -> None:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    args = sys.argv[1:]
+    lang = "en"
+    if args[:1] == ["--lang"]:
+        lang, args = args[1], args[2:]
+    n = int(args[0]) if args else 200
     rng = random.Random(7)
     score_rng = random.Random(11)
     concessions_rng = random.Random(13)
+    later_rng = random.Random(17)
     special = scenarios(rng)
     accounts = [random_account(rng) for _ in range(max(n - len(special), 0))]
     # the hand-written accounts sit at random places in the file, not in a block
@@ -208,10 +275,15 @@ def main() -> None:
             others = sum(float(b["revenue_current"]) for b in accounts if b is not a)
             a["revenue_current"] = round(others * 0.3, 2)
             a["revenue_previous"] = round(others * 0.3 / 0.97, 2)
-    for i, (a, name) in enumerate(zip(accounts, names(rng, len(accounts)))):
+    for i, (a, name) in enumerate(zip(accounts, names(rng, len(accounts), lang))):
         a["account_id"] = f"ACC-{i:04d}"
         a["name"] = name
+        if lang == "ru":
+            a["owner"] = OWNERS_RU[a["owner"]]
         scores(a, score_rng)
+        later_columns(a, later_rng)
+        if a["status"] == "active" and not a.get("later_done") and later_rng.random() < 0.06:
+            later_signal(a, later_rng.choice(LATER), later_rng)
         if a["concessions_cost"] is DRAW:
             low, high = CONCESSIONS[a["lost_reason"]]
             a["concessions_cost"] = round(float(a["expected_annual_revenue"])

@@ -63,8 +63,10 @@ def _a_week_later(first: list[dict[str, Any]], out: Path) -> Path:
     by_id = {r["account_id"]: r for r in first}
     healthy = next(row for row in rows if not by_id[row["account_id"]]["playbooks"]
                    and row["status"] == "active")
+    # the worst: signals in the most categories (the risk level counts those), then the most signals
     worst = max((row for row in rows if row["status"] == "active"),
-                key=lambda row: (len(by_id[row["account_id"]]["signals"]), row["account_id"]))
+                key=lambda row: (len({s["category"] for s in by_id[row["account_id"]]["signals"]}),
+                                 len(by_id[row["account_id"]]["signals"]), row["account_id"]))
     keep = ("account_id", "name", "owner", "segment", "revenue_current", "revenue_previous")
     for i, row in enumerate(rows):
         result = by_id[row["account_id"]]
@@ -198,7 +200,7 @@ def test_caps_keep_the_most_urgent_and_say_how_many_more(project, portfolios, tm
     L = words.labels
 
     def more(key: str, listed: list, cap: int) -> str:
-        return say(L, key, count=words.num(len(listed) - cap, 0)) if len(listed) > cap else ""
+        return say(L, key, count=len(listed) - cap) if len(listed) > cap else ""  # a number: its plural form
 
     capped = agg.digests()
     for owner, old in digests.items():
@@ -228,7 +230,7 @@ def test_caps_keep_the_most_urgent_and_say_how_many_more(project, portfolios, tm
     n_more = len(digests[owner]["accounts"]) - 2
     md = render(load(env, "digest.md.j2"), {**base, "ext": "md", "digest": capped[owner]})
     html = render(load(env, "digest.html.j2"), {**base, "ext": "html", "digest": capped[owner]})
-    line = say(L, "more_accounts", count=words.num(n_more, 0))
+    line = say(L, "more_accounts", count=n_more)
     assert f"\n{line}\n" in md and md.index("## 2. ") < md.index(line) and "## 3. " not in md
     assert f'<p class="meta">{line}</p>' in html and html.index("<h2>2. ") < html.index(line)
     text = render(load(env, "summary.md.j2"), {**base, "ext": "md", "summary": new_summary})
@@ -323,3 +325,25 @@ def test_sums_add_like_sum(values):
     assert got == expected or (math.isnan(got) and math.isnan(expected))
     if isinstance(got, float) and got == 0:
         assert math.copysign(1, got) == math.copysign(1, expected)
+
+
+def test_manager_kpis_of_source_003():
+    """Active clients, share of repeat orders, deals per client and churn, per manager and for
+    all (issue 14): whole-number sums, so chunking cannot move them."""
+    from engine.report_data import Account, kpi_rows, manager_kpis
+
+    def acc(owner, status, orders, repeat, deals):
+        return Account("x", "x", owner, status, "none", frozenset(), False, "none", None, None, None, 0.0,
+                       None, None, None, None, None, None, orders, repeat, deals)
+
+    rows = [acc("Анна", "active", 10, 7, 4), acc("Анна", "active", 10, 3, 2), acc("Анна", "lost", 0, 0, 0),
+            acc(None, "active", None, None, None), acc("Иван", "active", 0, 0, None)]
+    by = manager_kpis(rows, "Без ответственного")
+    labels = {"kpi_all": "Все"}
+    out = kpi_rows(by, labels, lambda v, d: f"{v:.{d}f}")
+    assert [(r["owner"], r["active"], r["repeat_share"], r["deals_per_client"], r["churn"]) for r in out] == [
+        ("Анна", 2, "50", "3.0", "33.3"),  # 10 of 20 orders repeat; 6 deals over 2 active clients; 1 of 3 lost
+        ("Без ответственного", 1, "—", "—", "0.0"),
+        ("Иван", 1, "—", "—", "0.0"),  # no orders: no share
+        ("Все", 4, "50", "3.0", "20.0"),
+    ]

@@ -39,7 +39,7 @@ def run(runner, *args):
 def test_validate_default_project(runner):
     r = run(runner, "validate")
     assert r.exit_code == 0, r.output
-    assert "valid" in r.output and "16 signals" in r.output
+    assert "valid" in r.output and "22 signals" in r.output
 
 
 def test_validate_reports_every_problem_with_positions(runner, tmp_path):
@@ -134,6 +134,11 @@ def test_explain_shows_chain_and_rules_that_did_not_fire(runner, accounts):
     assert out.index("purchase_drop: when") < out.index("risk_high: when") < out.index("assign_anti_crisis: when")
     assert "Did not fire:" in out
     assert "payment_overdue_days > thresholds.payment_overdue_days is unknown (a value is missing)" in out
+    # the risk level counts severe categories: each signal's severity and what it made severe
+    assert "count(severe.*) = 3" in out
+    assert "a signal of severity medium or higher makes its category severe" in out
+    assert "  financial: purchase_drop (high) => severe.financial" in out
+    assert "  emotional: low_nps (medium) => severe.emotional" in out
 
 
 def test_explain_a_rejected_account_says_why(runner, accounts):

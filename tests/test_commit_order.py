@@ -142,7 +142,7 @@ def test_an_empty_or_missing_store_that_held_the_history_is_an_error_until_new_s
         "with --new-store")
     assert json.loads((tmp_path / "out" / "results.jsonl").read_text("utf-8").splitlines()[0])["as_of"] == W1
     r = _kam("evaluate", csv, "--out", "out", "--store", "s.sqlite", "--as-of", W2, "--new-store", cwd=tmp_path)
-    assert r.returncode == 0 and "166 new (run 1 recorded in s.sqlite)" in r.stdout
+    assert r.returncode == 0 and "173 new (run 1 recorded in s.sqlite)" in r.stdout
     r = _kam("evaluate", csv, "--out", "out", "--store", "s.sqlite", "--as-of", W2, "--new-store", cwd=tmp_path)
     assert r.returncode == 1 and "--new-store starts a new plan history, but this state store exists" in r.stderr
 

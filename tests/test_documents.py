@@ -119,7 +119,7 @@ def test_digest_per_manager_sorted_by_priority(rendered):
     assert "(../plans/G-HIGH.md)" in anna
     ivan = (digests / "Ivan_Sokolov.md").read_text("utf-8")
     assert "Helios Energy" in ivan and "Blue Harbor" not in ivan  # no plan, no entry
-    assert "1 other accounts need no action." in ivan
+    assert "1 other account is quiet: no action needed." in ivan  # the plural form of 1
 
 
 def test_summary_counts_and_expected_loss(rendered):
@@ -129,9 +129,9 @@ def test_summary_counts_and_expected_loss(rendered):
     # the headline is the expected loss of the accounts with a plan, not all their revenue
     expected = sum(r["expected_loss"] for r in results if r["playbooks"])
     assert 0 < expected < sum(r["revenue_current"] for r in results if r["playbooks"])
-    assert f"- **Expected loss:** {expected:,.0f}\u00a0RUB across the accounts with a plan" in md
-    assert "| High | 1 | 3,100,000\u00a0RUB |" in md and "| Medium | 1 | 0\u00a0RUB |" in md
-    assert "| No risk | 2 | 50,700,000\u00a0RUB |" in md
+    assert f"- **Expected loss:** RUB\u00a0{expected:,.0f} across the accounts with a plan" in md
+    assert "| High | 1 | RUB\u00a03,100,000 |" in md and "| Medium | 1 | RUB\u00a00 |" in md
+    assert "| No risk | 2 | RUB\u00a050,700,000 |" in md
     assert "| Payment overdue | Financial | 1 |" in md
     assert (rendered["en"] / "summary.html").is_file()
 
@@ -140,8 +140,8 @@ def test_results_carry_the_signal_sentence_in_the_run_language(rendered):
     with (rendered["ru"] / "results.jsonl").open(encoding="utf-8") as f:
         high = next(r for r in map(json.loads, f) if r["account_id"] == "G-HIGH")
     texts = {s["id"]: s["text"] for s in high["signals"]}
-    assert texts["payment_delay"] == "просрочка оплаты — 45 дн.; порог — более 30 дн."
-    assert texts["low_nps"] == "оценка NPS — 5 из 10; ниже 7 — низкая"
+    assert texts["payment_delay"] == "оплата просрочена на 45 дн.; реагируем после 30 дн."
+    assert texts["low_nps"] == "NPS — 5 из 10; ниже 7 — низкий"
 
 
 def test_html_is_self_contained(rendered):
@@ -214,16 +214,20 @@ def test_a_missing_label_is_reported_with_its_template_line(tmp_path):
 def test_labels_problems_name_file_line_and_key(tmp_path):
     root = copy_project(tmp_path)
     labels = root / "templates" / "labels.yaml"
-    text = labels.read_text("utf-8")
-    text = text.replace("  decision_pursue: добиваться возвращения\n", "", 1)
-    text = text.replace("  more_steps: \"{count} more steps in the plan\"", "  more_steps: \"{cnt} more steps\"", 1)
-    text = text.replace("    finance: Finance\n", "", 1)
-    labels.write_text(text, "utf-8")
+    en, ru = labels.read_text("utf-8").split("\nru:\n")
+    ru = re.sub(r"\n  decision_pursue: .*", "", ru, count=1)
+    en = re.sub(r"\n  more_steps: .*", '\n  more_steps: {one: "{cnt} more step", other: "{count} more steps"}', en, count=1)
+    ru = re.sub(r"\n  more_steps: .*", '\n  more_steps: {one: "ещё {count} шаг", many: "ещё {count} шагов", other: "ещё {count}", two: "x"}', ru, count=1)
+    en = re.sub(r"\n    finance: .*", "", en, count=1)
+    labels.write_text(en + "\nru:\n" + ru, "utf-8")
     with pytest.raises(KamError) as exc:
         check_templates(load_project(root))
     messages = [f"{p.line}: {p.message}" for p in exc.value.problems]
     assert any("ru: missing label 'decision_pursue'" in m for m in messages), messages
     assert any("en → more_steps: unknown placeholder {cnt}" in m for m in messages), messages
+    assert any("ru → more_steps: missing the plural form 'few' (ru has one, few, many, other)" in m
+               for m in messages), messages
+    assert any("ru → more_steps → two: not a plural form of ru" in m for m in messages), messages
     assert any("en → roles: missing 'finance' (it is in 'ru')" in m for m in messages), messages
     assert all(p.line > 0 for p in exc.value.problems)
 
@@ -232,7 +236,7 @@ def test_a_step_owner_without_a_name_is_a_problem(tmp_path):
     root = copy_project(tmp_path)
     labels = root / "templates" / "labels.yaml"
     text = labels.read_text("utf-8")
-    text = text.replace("    finance: Finance\n", "", 1).replace("    finance: Финансовая служба\n", "", 1)
+    text = re.sub(r"\n    finance: .*", "", text)
     labels.write_text(text, "utf-8")
     with pytest.raises(KamError) as exc:
         check_templates(load_project(root))
@@ -248,7 +252,7 @@ def test_unknown_placeholder_in_signal_evidence_is_a_problem(tmp_path):
     facts = root / "rules" / "facts.yaml"
     text = facts.read_text("utf-8")
     text = text.replace("a payment is {payment_overdue_days} days overdue", "a payment is {payment_overdue} days", 1)
-    text = text.replace("порог — более {thresholds.purchase_drop_pct} %", "порог — {thresholds.purchase_drop} %", 1)
+    text = text.replace("реагируем на падение больше {thresholds.purchase_drop_pct} %", "реагируем на падение больше {thresholds.purchase_drop} %", 1)
     facts.write_text(text, "utf-8")
     with pytest.raises(KamError) as exc:
         load_project(root)
@@ -281,11 +285,24 @@ def test_numbers_follow_the_language():
 
 def test_dates_follow_the_language(project):
     from engine.i18n import format_date
-    from engine.render.labels import load_labels
-    labels, problems = load_labels(ROOT)
-    assert not problems
-    assert format_date("2026-11-23", labels.get("ru")["months"]) == "23 ноября 2026"
-    assert format_date(datetime.date(2027, 1, 7), labels.get("en")["months"]) == "7 January 2027"
+    assert format_date("2026-11-23", "ru") == "23 ноября 2026"  # CLDR's genitive month (Babel)
+    assert format_date(datetime.date(2027, 1, 7), "en") == "7 January 2027"
+
+
+def test_money_and_plurals_follow_the_language():
+    from engine.i18n import format_money, format_money_compact, plural_category, say
+    assert format_money(3_100_000.4, "ru", "RUB") == "3\u00a0100\u00a0000\u00a0₽"
+    assert format_money(3_100_000.4, "en", "RUB") == "RUB\u00a03,100,000"
+    assert format_money(-1500, "en", "EUR") == "-€1,500"
+    assert format_money_compact(48_200_000, "ru", "RUB") == "48,2\u00a0млн\u00a0₽"
+    assert format_money_compact(48_200_000, "en", "RUB") == "RUB\u00a048.2M"
+    assert [plural_category("ru", n) for n in (1, 2, 5, 11, 21, 22, 25)] == \
+        ["one", "few", "many", "many", "one", "few", "many"]
+    forms = {"one": "ещё {count} шаг", "few": "ещё {count} шага", "many": "ещё {count} шагов",
+             "other": "ещё {count} шага"}
+    words = {"_lang": "ru", "more": forms}
+    assert [say(words, "more", count=n) for n in (1, 3, 5, 21, 1000)] == \
+        ["ещё 1 шаг", "ещё 3 шага", "ещё 5 шагов", "ещё 21 шаг", "ещё 1\u00a0000 шагов"]
 
 
 def test_placeholders_are_substituted_never_evaluated():

@@ -34,6 +34,9 @@ HEALTHY: dict[str, Any] = {
     "key_contacts": 4, "client_contacts_current": 100, "client_contacts_previous": 100,
     "complaints_current": 1, "complaints_previous": 1, "competitor_mentions_90d": 0,
     "dissatisfaction_noted": False, "nps": 9, "days_since_qbr": 30, "dependency": "none",
+    "margin_pct_previous": 20.0, "concession_requests_90d": 0, "failed_deals_90d": 0,
+    "ownership_changed": False, "competitor_joint_projects": False, "competitor_mentions_prev_90d": 0,
+    "days_since_client_reply": 3,
 }
 
 # domain.md §1: id, category, the value that must stay silent, the value that must fire.
@@ -56,12 +59,21 @@ CATALOG: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("complaints_rise", "emotional", {"complaints_current": 1}, {"complaints_current": 2}),  # more than before
     ("competitor_comparison", "emotional", {"competitor_mentions_90d": 1}, {"competitor_mentions_90d": 2}),
     ("low_nps", "emotional", {"nps": 7}, {"nps": 6}),  # below 7
+    # issue 14: signals the sources name beyond 000's list (our default thresholds where they give none)
+    ("margin_erosion", "financial", {"margin_pct": 15.01}, {"margin_pct": 15.0}),  # >= 5 points (004)
+    ("concession_pressure", "financial", {"concession_requests_90d": 1}, {"concession_requests_90d": 2}),  # 004
+    ("failed_deals", "financial", {"failed_deals_90d": 1}, {"failed_deals_90d": 2}),  # 003
+    ("ownership_change", "operational", {"ownership_changed": False}, {"ownership_changed": True}),  # 001
+    ("competitor_joint_projects", "operational", {"competitor_joint_projects": False},
+     {"competitor_joint_projects": True}),  # 000 §1
+    ("no_reply", "emotional", {"days_since_client_reply": 30}, {"days_since_client_reply": 31}),  # 002: > 30 days
 ]
 # domain.md's default thresholds, as the rules read them
 DEFAULT_THRESHOLDS = {"purchase_drop_pct": 15, "payment_overdue_days": 30, "restructuring_requests": 2,
                       "tenders_not_invited": 2, "approval_growth_pct": 30, "min_key_contacts": 3,
                       "contact_drop_pct": 30, "competitor_mentions": 2, "nps_min": 7, "qbr_max_days": 90,
-                      "key_account_share_pct": 10, "dependency_risky_pct": 20, "dependency_mono_pct": 50}
+                      "key_account_share_pct": 10, "dependency_risky_pct": 20, "dependency_mono_pct": 50,
+                      "no_reply_days": 30, "margin_drop_pp": 5, "concession_requests": 2, "failed_deals": 2}
 PLAYBOOKS = {"financial_response", "operational_response", "emotional_response", "anti_crisis", "qbr",
              "win_back", "dependency_risk"}
 
@@ -134,10 +146,10 @@ def test_evidence_sentence_in_both_languages(run):
     drop = {"revenue_previous": 4_000_000.0, "revenue_current": 3_100_000.0}
     en = run("en", **drop)["signals"][0]
     ru = run("ru", **drop)["signals"][0]
-    assert en["text"] == ("purchases fell 22.5 % against the previous period of the same length "
-                          "(4,000,000 → 3,100,000); threshold: more than 15 %")
-    assert ru["text"] == (f"закупки снизились на 22,5 % к предыдущему периоду той же длины "
-                          f"(4{NBSP}000{NBSP}000 → 3{NBSP}100{NBSP}000); порог — более 15 %")
+    assert en["text"] == ("purchases are down 22.5 % on the previous period "
+                          "(4,000,000 → 3,100,000); we act on a fall of more than 15 %")
+    assert ru["text"] == (f"закупки упали на 22,5 % к аналогичному предыдущему периоду "
+                          f"(4{NBSP}000{NBSP}000 → 3{NBSP}100{NBSP}000); реагируем на падение больше 15 %")
     assert en["evidence"]["metrics"] == {"purchase_drop_pct": 22.5}
     assert en["evidence"]["thresholds"] == {"purchase_drop_pct": 15}
 
@@ -156,6 +168,11 @@ def test_risk_levels(run):
     assert run(payment_overdue_days=45, tenders_not_invited_90d=3)["risk_level"] == "medium"  # one category
     assert run(payment_overdue_days=45, nps=3)["risk_level"] == "high"  # two categories
     assert run(payment_overdue_days=45, buyer_changed=True, nps=3)["risk_level"] == "high"
+    # severity counts: a low-severity slowdown of approvals is no second category for "high"
+    slow = run(payment_overdue_days=45, approval_days_current=13.0)
+    assert signal_ids(slow) == {"payment_delay", "approval_slowdown"}
+    assert slow["risk_level"] == "medium" and "anti_crisis" not in playbook_ids(slow)
+    assert run(approval_days_current=13.0)["risk_level"] == "medium"
 
 
 # ---- playbooks (domain.md §4) ---------------------------------------------------------------
@@ -255,3 +272,80 @@ def test_the_sample_portfolio_shows_every_signal_and_playbook(project, tmp_path)
     names = [r["name"] for r in results]
     assert len(set(names)) == len(names)
     assert any(re.search("[а-яА-Я]", n) for n in names) and any(re.match("[A-Za-z]", n) for n in names)
+
+
+def test_the_russian_sample_is_the_same_portfolio_in_cyrillic(project, tmp_path):
+    """examples/accounts_ru.csv (generate.py --lang ru): the same accounts and numbers, every
+    company and manager named in Cyrillic, so the Russian demo reads as a Russian portfolio."""
+    import csv
+    with (ROOT / "examples" / "accounts.csv").open(encoding="utf-8") as f:
+        en = list(csv.DictReader(f))
+    with (ROOT / "examples" / "accounts_ru.csv").open(encoding="utf-8") as f:
+        ru = list(csv.DictReader(f))
+    assert [{k: v for k, v in r.items() if k not in ("name", "owner")} for r in ru] == \
+        [{k: v for k, v in r.items() if k not in ("name", "owner")} for r in en]
+    for r in ru:
+        assert re.fullmatch(r"(ООО|АО|ПАО) «[А-ЯЁа-яё -]+»( \d+)?", r["name"]), r["name"]
+        assert re.fullmatch(r"[А-ЯЁ][а-яё]+ [А-ЯЁ][а-яё]+", r["owner"]), r["owner"]
+    assert len({r["name"] for r in ru}) == len(ru)
+    report = evaluate_portfolio(project, [ROOT / "examples" / "accounts_ru.csv"], tmp_path / "out", AS_OF, "ru")
+    assert report.rejected == 0 and set(report.by_signal) == set(project.signals)
+
+
+# ---- issue 14: the steps of the later signals and of sources 003/004 ---------------------------
+
+NEW_STEPS = [
+    # (account changes, playbook, step): the step is in the plan (kept, or merged into another)
+    ({"margin_pct": 10.0}, "financial_response", "hold_the_margin"),  # 004
+    ({"concession_requests_90d": 3}, "financial_response", "hold_the_margin"),  # 004
+    ({"failed_deals_90d": 2}, "financial_response", "review_failed_deals"),  # 003
+    ({"ownership_changed": True}, "operational_response", "meet_new_owners"),  # 001
+    ({"competitor_joint_projects": True}, "operational_response", "answer_joint_projects_offer"),  # 000 §1
+    ({"days_since_client_reply": 45}, "emotional_response", "reach_silent_client"),  # 002
+    ({"nps": 4}, "emotional_response", "feed_back_to_team"),  # 003
+    ({"nps": 4}, "emotional_response", "hold_satisfaction_interview"),  # 003: hidden dissatisfaction
+    ({"strategic": True, "days_since_qbr": 120}, "qbr", "prepare_account_dossier"),  # 004
+]
+
+
+def _steps(result: dict[str, Any]) -> set[tuple[str, str]]:
+    kept = {(p["id"], s["id"]) for p in result["playbooks"] for s in p["steps"]}
+    merged = {(m["playbook"], m["step"]) for p in result["playbooks"] for s in p["steps"]
+              for m in s.get("merged") or ()}
+    return kept | merged
+
+
+@pytest.mark.parametrize("changes,pid,step", NEW_STEPS, ids=[f"{c[2]}-{i}" for i, c in enumerate(NEW_STEPS)])
+def test_a_new_step_comes_with_its_signal_and_not_without(run, changes, pid, step):
+    assert (pid, step) in _steps(run(**changes))
+    quiet = run(payment_overdue_days=45, buyer_changed=True, client_contacts_current=50, strategic=True,
+                days_since_qbr=120 if pid == "qbr" else 30)
+    if pid != "qbr":
+        assert (pid, step) not in _steps(quiet), "the step shows although its signal did not fire"
+
+
+def test_every_signal_is_in_the_readme_catalog(project):
+    readme = (ROOT / "README.md").read_text("utf-8")
+    table = readme[readme.index("| signal | category | fires when (default) | threshold |"):]
+    table = table[:table.index("\n\n")]
+    listed = re.findall(r"^\| `([a-z_]+)` \| (\w+) \|", table, re.M)
+    assert dict(listed) == {sid: s.category for sid, s in project.signals.items()}
+
+
+def test_negotiation_advice_follows_the_signals(project):
+    """Mirroring for a client that went quiet, objection handling for one pushing for discounts;
+    neither for a client whose signals call for neither (issue 14, source 002)."""
+    from engine.render import plan_renderer
+    ev = Evaluator(project, AS_OF, "en")
+    try:
+        render = plan_renderer(project, "en")
+        base = {**HEALTHY, "payment_overdue_days": 45}
+        silent = dict(render.render(ev.evaluate({**base, "days_since_client_reply": 60})))["md"]
+        pushing = dict(render.render(ev.evaluate({**base, "concession_requests_90d": 3, "nps": 4})))["md"]
+    finally:
+        ev.close()
+    assert "Active listening and mirroring" in silent and "No trust: the client has not answered" in silent
+    assert "Handling objections" not in silent and "The client thinks we are too expensive" not in silent
+    assert "Handling objections" in pushing and "The client thinks we are too expensive" in pushing
+    assert "Active listening and mirroring" in pushing  # low NPS: the client must feel heard
+    assert "No trust: the client has not answered" not in pushing

@@ -20,11 +20,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import KamError, Problem
 from ..i18n import format_number
+from ..texts import text_problems
 from ..io.writers import inside, safe_name
 from ..model import Project
 from ..project import outside
 from . import states, views
-from .labels import Labels, load_labels, role_problems
+from .labels import say, Labels, load_labels, role_problems
 from .limits import COMPILED, LimitedSandbox, load, render
 from .aggregate import Aggregates
 from .samples import sample_results, without_store
@@ -70,7 +71,16 @@ def environment(project: Project) -> LimitedSandbox:
         bytecode_cache=COMPILED)  # compiled once per process (a source that changed is compiled again)
     env.filters["num"] = _num
     env.filters["md"] = md_escape
+    env.filters["count"] = _count
     return env
+
+
+def _count(labels: Any, key: str, count: Any) -> str:
+    """{{ labels|count("report_accounts_count", n) }}: a label with {count} in the plural form
+    of n in the labels' language ('1 клиент', '3 клиента', '5 клиентов')."""
+    if isinstance(count, bool) or not isinstance(count, (int, float)):
+        raise TypeError(f"count: {count!r} is not a number")
+    return say(labels, key, count=count)
 
 
 def without_bidi_controls(value: Any) -> Any:
@@ -140,6 +150,7 @@ def check_templates(project: Project, shown: Path | None = None) -> None:
                 problems.append(Problem(str((shown or project.root) / "templates"), 0, 0,
                                         f"missing {doc}.{fmt}.j2 (kam.yaml settings.documents has {fmt})"))
     labels, _ = load_labels(project.root, shown)  # its problems are already in the list
+    problems += text_problems(project, shown)  # every text in every language, no hard-coded threshold
     if labels is not None:
         problems += role_problems(project, labels)
         if project.language not in labels.by_lang:

@@ -39,8 +39,9 @@ import numpy as np
 
 from .. import report as rpt
 from .. import report_svg as svg
+from ..i18n import format_day_month
 from ..model import NO_RISK, Project, text_in
-from ..report_data import Account, Metric, accounts, pct
+from ..report_data import Account, Kpis, Metric, accounts, kpi_rows, pct
 from ..report_outcomes import outcomes_view
 from . import states, views
 from .views.digests import _week_end as week_end
@@ -338,6 +339,7 @@ class Aggregates:
         self.key_qbr = self.qbr_covered = self.lost_accounts = self.with_previous = 0
         self.revenue_before = _Sum()
         self.revenue_now = _Sum()
+        self.kpis: dict[str, Kpis] = {}  # manager -> report_data.Kpis (source 003)
 
     # ---- adding -------------------------------------------------------------------------
 
@@ -406,7 +408,12 @@ class Aggregates:
 
     def _report_add(self, a: Account, pos: int) -> None:
         (aid, name, owner, status, risk, categories, key, dependency, abc, kaism, _, rev, share,
-         value, attractiveness, nps, days_since_qbr, revenue_previous) = a
+         value, attractiveness, nps, days_since_qbr, revenue_previous, orders, repeat, deals) = a
+        label = owner or self.w.labels["unassigned"]
+        kpis = self.kpis.get(label)
+        if kpis is None:
+            kpis = self.kpis[label] = Kpis()
+        kpis.add(status, orders, repeat, deals)
         t = self.totals.get(risk)
         if t is None:
             t = self.totals[risk] = [0, 0.0]
@@ -466,7 +473,7 @@ class Aggregates:
     # ---- the documents ------------------------------------------------------------------
 
     def _more(self, key: str, count: int) -> str:
-        return say(self.w.labels, key, count=self.w.num(count, 0)) if count > 0 else ""
+        return say(self.w.labels, key, count=count) if count > 0 else ""
 
     def digest_owners(self) -> list[str]:
         """The managers who get a digest: with an account with a plan, or a plan this run
@@ -531,6 +538,7 @@ class Aggregates:
             "top_accounts": self.top.items(),
             "lost": self.lost.items(),
             "more_lost": self._more("more_lost", self.lost.more),
+            "kpis": kpi_rows(self.kpis, w.labels, w.num),
         }
 
     def _workload(self) -> dict[str, Any] | None:
@@ -547,7 +555,7 @@ class Aggregates:
                  "later": sum(n for k, n in self.work[role].items() if k > columns[-1]),
                  "last": w.date(max(self.work[role])) if self.work[role] else "—"}
                 for role in sorted(capacity)]
-        return {"columns": [f"{c[8:10]}.{c[5:7]}" for c in columns], "rows": rows}
+        return {"columns": [format_day_month(c, self.w.lang) for c in columns], "rows": rows}
 
     def _pareto(self) -> tuple[_Ranked, dict[str, tuple[int, int, int]], Any]:
         """report_data.pareto's points (read on demand), their class_spans, and the revenue
@@ -590,7 +598,7 @@ class Aggregates:
         cat_rows = [(text_in(project.categories[c].title, lang), rev,
                      f"{fmt.money(rev)} · {n}", rpt.CATEGORY_COLORS[i % len(rpt.CATEGORY_COLORS)],
                      f"{text_in(project.categories[c].title, lang)}: {fmt.money(rev)} "
-                     f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), {n} {L['report_accounts_word']}")
+                     f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), {say(L, 'report_accounts_count', count=n)}")
                     for i, (c, rev, n) in enumerate(cats)]
         by_owner = sorted(((o, total, dict(self.owner_at_risk.get(o, {}))) for o, total in self.owner_revenue.items()),
                           key=lambda t: (-sum(t[2].values()), -t[1], t[0] or ""))
@@ -610,7 +618,7 @@ class Aggregates:
         return {
             "as_of": str(self.first_as_of or "") if as_of is None else as_of, "accounts": n_rows,
             "tiles": [
-                (L["report_portfolio_revenue"], fmt.money(revenue), f"{n_rows} {L['report_accounts_word']}", ""),
+                (L["report_portfolio_revenue"], fmt.money(revenue), say(L, "report_accounts_count", count=n_rows), ""),
                 (L["report_revenue_at_risk"], fmt.money(at_risk), f"{fmt.pct(pct(at_risk, revenue))} "
                  f"{L['report_of_revenue']}", "warn" if at_risk else ""),
                 (f"{L['report_at_level']}: {risk_titles[levels[-1]]}", str(totals[levels[-1]][0]),
@@ -654,6 +662,7 @@ class Aggregates:
                              for a in keys],
             "more_keys": self.keys.more,
             "qbr_window": p.qbr_window_days,
+            "kpis": kpi_rows(self.kpis, L, fmt.num),
             "outcomes": outcomes_view(project, self.outcomes, lang, L),
         }
 

@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import KamError, Problem
-from ..i18n import fill
+from ..i18n import LABELS_LANG as LANG, plural_tags, say  # noqa: F401 (say: the views import it from here)
 from ..loader import Document, load_file
 from ..model import Project
 from ..project import link_problem
 
 LABELS_FILE = "labels.yaml"
-MAPS = ("roles", "segments", "lost_reasons", "currencies", "states", "state_counts", "ask")  # id -> words
-MONTHS = "months"
+MAPS = ("roles", "segments", "lost_reasons", "states", "state_counts", "ask")  # id -> words
+# optional maps: an ISO currency code -> the sign to print instead of CLDR's (Babel's)
+OPTIONAL_MAPS = ("currencies",)
 # keys the code fills in, with the placeholders each accepts; any other key takes none
 PLACEHOLDERS: dict[str, set[str]] = {
     "revenue_share": {"share"}, "negotiation_for": {"playbooks"},
@@ -51,10 +52,17 @@ OPTIONAL: dict[str, set[str]] = {
     "report_outcomes_fell_hint": set(), "report_outcomes_from": set(), "report_outcomes_on_time": set(),
     "report_outcomes_not_on_time": set(), "report_outcomes_cell": {"fell", "plans", "share", "low", "high"},
     "report_outcomes_not_compared": {"incomplete", "no_step"},
+    # issue 14: negotiation techniques, the account managers' KPIs, counted accounts
+    "techniques": set(), "stage": set(), "technique": set(), "how": set(),
+    "kpis": set(), "kpis_hint": set(), "kpi_manager": set(), "kpi_active": set(), "kpi_repeat": set(),
+    "kpi_deals": set(), "kpi_churn": set(), "kpi_all": set(), "report_accounts_count": {"count"},
 }
+# a label with {count} may give one text per plural category of its language (CLDR, Babel):
+#   more_steps: {one: "ещё {count} шаг", few: "ещё {count} шага", many: "ещё {count} шагов", other: "ещё {count} шага"}
+PLURAL = frozenset(k for k, names in (*PLACEHOLDERS.items(), *OPTIONAL.items()) if "count" in names)
 # keys the Python side reads (templates read more; a trial render catches those)
 REQUIRED = ("risk_none", "lost_reason_unknown", "threshold", "decision_pursue", "decision_do_not_pursue",
-            "decision_undecided", "advice_undecided", "unassigned", "kept_open", *PLACEHOLDERS, *MAPS, MONTHS)
+            "decision_undecided", "advice_undecided", "unassigned", "kept_open", *PLACEHOLDERS, *MAPS)
 _HOLE = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -68,11 +76,6 @@ class Labels:
             raise KamError(Problem(self.path, 0, 0, f"no labels for language '{lang}' "
                                                     f"(have: {', '.join(self.by_lang)})"))
         return self.by_lang[lang]
-
-
-def say(words: Mapping[str, Any], key: str, **values: Any) -> str:
-    """A label with its {placeholders} filled in."""
-    return fill(words[key], lambda _kind, name: str(values.get(name, "{" + name + "}")))
 
 
 def labels_path(root: Path) -> Path:
@@ -96,7 +99,7 @@ def load_labels(root: Path, shown: Path | None = None) -> tuple[Labels | None, l
     problems = _shape_problems(doc)
     if problems:
         return None, problems
-    return Labels(display, doc.data), []
+    return Labels(display, {lang: {**words, LANG: lang} for lang, words in doc.data.items()}), []
 
 
 def _shape_problems(doc: Document) -> list[Problem]:
@@ -123,7 +126,7 @@ def _shape_problems(doc: Document) -> list[Problem]:
                 if key not in data[lang] and key not in REQUIRED:
                     problems.append(doc.problem((lang,), f"{lang}: missing label '{key}' "
                                                          f"(it is in '{other}')"))
-            for m in MAPS:
+            for m in MAPS + OPTIONAL_MAPS:
                 mine, theirs = data[lang].get(m), data[other].get(m)
                 if isinstance(mine, dict) and isinstance(theirs, dict):
                     for key in theirs:
@@ -135,17 +138,19 @@ def _shape_problems(doc: Document) -> list[Problem]:
 
 def _value_problems(doc: Document, lang: str, key: Any, value: Any) -> list[Problem]:
     at = (lang, key)
-    if key in MAPS:
+    if key in MAPS or key in OPTIONAL_MAPS:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             return [doc.problem(at, f"{lang} → {key}: expected a mapping of id: words")]
         return []
-    if key == MONTHS:
-        if not isinstance(value, list) or len(value) != 12 or not all(isinstance(v, str) for v in value):
-            return [doc.problem(at, f"{lang} → {key}: expected a list of the 12 month names "
-                                    "(as they read in a date: '23 ноября 2026')")]
-        return []
+    if key in PLURAL and isinstance(value, dict):
+        return _plural_problems(doc, lang, key, value)
     if not isinstance(value, str):
-        return [doc.problem(at, f"{lang} → {key}: expected text")]
+        more = " (or one text per plural form: one, few, many, other)" if key in PLURAL else ""
+        return [doc.problem(at, f"{lang} → {key}: expected text{more}")]
+    return _hole_problems(doc, at, lang, key, value)
+
+
+def _hole_problems(doc: Document, at: tuple, lang: str, key: str, value: str) -> list[Problem]:
     allowed = PLACEHOLDERS.get(key) or OPTIONAL.get(key, set())
     problems = []
     for name in _HOLE.findall(value):
@@ -154,6 +159,31 @@ def _value_problems(doc: Document, lang: str, key: Any, value: Any) -> list[Prob
             problems.append(doc.problem(at, f"{lang} → {key}: unknown placeholder {{{name}}} "
                                             f"(this label accepts {accepts})"))
     return problems
+
+
+def _plural_problems(doc: Document, lang: str, key: str, forms: dict) -> list[Problem]:
+    """One text per plural category of the language, no other keys."""
+    at = (lang, key)
+    try:
+        tags = plural_tags(lang)
+    except (ValueError, LookupError):
+        return [doc.problem(at, f"{lang} → {key}: no plural rules known for language '{lang}': write one text")]
+    problems = []
+    for tag in sorted(tags - set(forms), key=_TAG_ORDER.index):
+        problems.append(doc.problem(at, f"{lang} → {key}: missing the plural form '{tag}' "
+                                        f"({lang} has {', '.join(sorted(tags, key=_TAG_ORDER.index))})"))
+    for tag, text in forms.items():
+        if tag not in tags:
+            problems.append(doc.problem(at + (tag,), f"{lang} → {key} → {tag}: not a plural form of "
+                                                     f"{lang} (it has {', '.join(sorted(tags, key=_TAG_ORDER.index))})"))
+        elif not isinstance(text, str):
+            problems.append(doc.problem(at + (tag,), f"{lang} → {key} → {tag}: expected text"))
+        else:
+            problems += _hole_problems(doc, at + (tag,), lang, key, text)
+    return problems
+
+
+_TAG_ORDER = ["zero", "one", "two", "few", "many", "other"]
 
 
 _DEFAULT_WORDS: dict[str, Mapping[str, Any]] = {}

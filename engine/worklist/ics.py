@@ -79,10 +79,10 @@ def _shared(name: str, value: Any) -> bytes:
 
 
 def _text(name: str, value: str) -> bytes:
-    """A TEXT property's line: the library escapes it and folds it when it is longer than 75
-    octets (a shorter line is the same folded or not)."""
+    """A TEXT property's line: the library escapes it and folds it once it reaches 75 octets
+    (its foldline breaks before a character that would make 75: a line of 74 is never folded)."""
     line = f"{name}:{vText(value).to_ical().decode('utf-8')}"
-    if len(line.encode("utf-8")) <= 75:
+    if len(line.encode("utf-8")) < 75:
         return line.encode("utf-8") + b"\r\n"
     return Contentline(line).to_ical() + b"\r\n"
 

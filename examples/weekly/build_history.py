@@ -48,9 +48,13 @@ CALM = {"status": "active", "payment_overdue_days": "0", "restructuring_requests
         "buyer_changed": "no", "excluded_from_meetings": "no", "bypassing_contractors": "no",
         "competitor_mentions_90d": "0", "dissatisfaction_noted": "no", "nps": "9", "days_since_qbr": "30",
         "lost_reason": "", "expected_annual_revenue": "", "winback_cost": "", "concessions_cost": "",
-        "win_probability": ""}
+        "win_probability": "",
+        # the optional columns of issue 14's signals (a sample without them reads them as missing)
+        "concession_requests_90d": "0", "failed_deals_90d": "0", "ownership_changed": "no",
+        "competitor_joint_projects": "no", "competitor_mentions_prev_90d": "0", "days_since_client_reply": "3"}
 SAME_AS_BEFORE = {"revenue_current": "revenue_previous", "approval_days_current": "approval_days_previous",
-                  "client_contacts_current": "client_contacts_previous", "complaints_current": "complaints_previous"}
+                  "client_contacts_current": "client_contacts_previous", "complaints_current": "complaints_previous",
+                  "margin_pct_previous": "margin_pct"}
 
 
 class Story:

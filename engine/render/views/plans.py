@@ -21,7 +21,7 @@ def profile(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
         port = w.project.portfolio
         rows.append({"label": w.labels["kaism_quadrant"],
                      "value": text_in(port.quadrants.get(quadrant), w.lang) or quadrant,
-                     "note": text_in(port.quadrant_notes.get(quadrant), w.lang)})
+                     "note": w.text(port.quadrant_notes.get(quadrant), result.get("segment"))})
     if result.get("criteria_score") is not None:
         rows.append({"label": w.labels["criteria_score"],
                      "value": say(w.labels, "score_of_ten", score=w.num(result["criteria_score"], 1)), "note": ""})
@@ -34,7 +34,7 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
                for s in result["signals"]]
     playbooks, by_due, ids_hint = [], [], ""
     for p_index, pr in enumerate(result["playbooks"]):
-        texts = w.playbook(pr["id"])
+        texts = w.playbook(pr["id"], result.get("segment"))
         plan_id = pr.get("plan_id")
         steps = []
         for s_index, s in enumerate(pr["steps"]):
@@ -46,7 +46,7 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
                     "queued": row["queued"],
                     "description": model[0] if model else "", "checklist": model[1] if model else []}
             if s.get("merged"):
-                step.update(_merged(w, s))
+                step.update(_merged(w, s, result.get("segment")))
             else:
                 step["also"], step["with"], step["agenda"] = "", "", []
             steps.append(step)
@@ -100,27 +100,28 @@ def _classes(w: Words, ids: Iterable[str]) -> list[str]:
     return titles
 
 
-def _merged(w: Words, step: Mapping[str, Any]) -> dict[str, Any]:
+def _merged(w: Words, step: Mapping[str, Any], segment: Any = None) -> dict[str, Any]:
     """A step that carries the same action for other playbooks: which, who else takes part,
     and their checklists as its agenda (each item once)."""
     merged = step.get("merged") or ()
     if not merged:
         return {"also": "", "with": "", "agenda": []}
-    key = ("merged", step["owner"], tuple((m["playbook"], m["step"], m["title"], m["owner"]) for m in merged))
+    segment = segment if segment in w.project_segments else None
+    key = ("merged", step["owner"], tuple((m["playbook"], m["step"], m["title"], m["owner"]) for m in merged), segment)
     view = w._memo.get(key)
     if view is None:
-        view = w._memo[key] = _merged_view(w, step, merged)
+        view = w._memo[key] = _merged_view(w, step, merged, segment)
     return view
 
 
-def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str, Any]], segment: Any) -> dict[str, Any]:
     p = w.project
     seen: set[str] = set()
     agenda = []
     for m in merged:
         pb = p.playbooks.get(m["playbook"])
         model = next((x for x in pb.steps if x.id == m["step"]), None) if pb else None
-        items = [t for c in (model.checklist if model else ()) if (t := text_in(c, w.lang)) not in seen]
+        items = [t for c in (model.checklist if model else ()) if (t := w.text(c, segment)) not in seen]
         seen.update(items)
         if items:
             agenda.append({"title": say(w.labels, "agenda_from", step=m["title"],
@@ -174,27 +175,49 @@ def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
         blocks.append((pr["title"], pr["id"], n))
     if not blocks:
         return None
-    key = ("negotiation", tuple((title, pid) for title, pid, _ in blocks))
+    if present is None:
+        present = {(q["id"], s["id"]) for q in result["playbooks"] for s in q["steps"]}
+        present |= {(m["playbook"], m["step"]) for q in result["playbooks"] for s in q["steps"]
+                    for m in s.get("merged") or ()}
+    # what tailors the section: the techniques and problems chosen by the signals that fired,
+    # at the meetings the plan has
+    fired = {s["id"] for s in result["signals"]}
+    chosen = tuple(
+        (pid, tuple(i for i, t in enumerate(n.techniques)
+                    if (not t.signals or fired.intersection(t.signals))
+                    and (not t.steps or any((pid, st) in present for st in t.steps))),
+         tuple(i for i, (_, _, sig) in enumerate(n.problems) if not sig or fired.intersection(sig)))
+        for _, pid, n in blocks)
+    segment = result.get("segment")
+    segment = segment if segment in w.project_segments else None
+    key = ("negotiation", tuple((title, pid) for title, pid, _ in blocks), chosen, segment)
     view = w._memo.get(key)
     if view is None:
-        view = w._memo[key] = _negotiation_view(w, [(title, n) for title, _, n in blocks])
+        view = w._memo[key] = _negotiation_view(w, [(title, n) for title, _, n in blocks], chosen, segment)
     return view
 
 
-def _negotiation_view(w: Words, blocks: list[tuple[str, Any]]) -> dict[str, Any]:
-    lang = w.lang
+def _negotiation_view(w: Words, blocks: list[tuple[str, Any]], chosen: tuple, segment: Any) -> dict[str, Any]:
     participants: dict[str, str] = {}
     problems: dict[str, str] = {}
     mistakes: dict[str, None] = {}
-    for _, n in blocks:
+    stages: dict[str, dict[str, str]] = {}  # stage -> technique title -> how (first playbook's)
+    for (_, n), (_, techniques, picked) in zip(blocks, chosen):
         for role, wants in n.participants:
-            participants.setdefault(text_in(role, lang), text_in(wants, lang))
-        for problem, remedy in n.problems:
-            problems.setdefault(text_in(problem, lang), text_in(remedy, lang))
+            participants.setdefault(w.text(role, segment), w.text(wants, segment))
+        for i in techniques:
+            t = n.techniques[i]
+            stages.setdefault(w.text(t.stage, segment), {}).setdefault(w.text(t.title, segment),
+                                                                       w.text(t.how, segment))
+        for i in picked:
+            problem, remedy, _ = n.problems[i]
+            problems.setdefault(w.text(problem, segment), w.text(remedy, segment))
         for m in n.mistakes:
-            mistakes.setdefault(text_in(m, lang), None)
+            mistakes.setdefault(w.text(m, segment), None)
     return {"intro": say(w.labels, "negotiation_for", playbooks=", ".join(t for t, _ in blocks)),
             "participants": [{"role": r, "wants": x} for r, x in participants.items()],
+            "techniques": [{"stage": stage, "title": title, "how": how}
+                           for stage, by_title in stages.items() for title, how in by_title.items()],
             "problems": [{"problem": pr, "remedy": x} for pr, x in problems.items()],
             "mistakes": list(mistakes)}
 

@@ -48,7 +48,7 @@ def priority_view(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
     raised = w._memo.get(key)
     if raised is None:
         boosts = {b.id: b for b in w.project.priority.boosts}
-        names = [f"{text_in(boosts[b].title, w.lang) or b} ×{w.num(boosts[b].factor, 1)}"
+        names = [f"{w.text(boosts[b].title) or b} ×{w.num(boosts[b].factor, 1)}"
                  for b in key[1] if b in boosts]
         raised = w._memo[key] = say(w.labels, "priority_raised", boosts=", ".join(names)) if names else ""
     return {"value": w.num(result.get("priority"), 0), "expected_loss": w.money(result.get("expected_loss")),

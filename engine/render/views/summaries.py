@@ -6,6 +6,8 @@ from datetime import date, timedelta
 from typing import Any, Iterable, Mapping
 
 from ...model import NO_RISK, text_in
+from ...i18n import format_day_month
+from ...report_data import accounts, kpi_rows, manager_kpis
 from .. import states
 from .steps import at_stake, urgency_key
 from .words import Words
@@ -55,6 +57,7 @@ def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, st
                     "expected_loss": w.money(sum(r.get("expected_loss") or 0.0 for r in rs if r["playbooks"]))}
                    for o, rs in sorted(owners.items())],
         "level_titles": [w.risk(lvl) for lvl in levels[:-1]],
+        "kpis": kpi_rows(manager_kpis(accounts(results), w.labels["unassigned"]), w.labels, w.num),
         "top_accounts": [{"title": r.get("name") or r["account_id"], "account_id": r["account_id"],
                           "owner": r.get("owner") or w.labels["unassigned"], "risk": w.risk(r["risk_level"]),
                           "risk_id": r["risk_level"], "signals": len(r["signals"]),
@@ -99,7 +102,7 @@ def workload(w: Words, results: Iterable[Mapping[str, Any]], weeks: int = 6) -> 
              "last": w.date(max(per[role])) if per[role] else "—"}
             for role in sorted(capacity)]
     # short column heads (dd.mm): six full dates do not fit a page's width
-    return {"columns": [f"{c[8:10]}.{c[5:7]}" for c in columns], "rows": rows}
+    return {"columns": [format_day_month(c, w.lang) for c in columns], "rows": rows}
 
 
 def owners_of(results: Iterable[Mapping[str, Any]], unassigned: str) -> list[str]:

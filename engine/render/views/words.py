@@ -8,7 +8,8 @@ from typing import Any, Mapping
 
 from ... import expr
 from ...analysis import MetricRef, resolve
-from ...i18n import format_date, format_number, format_value
+from ...i18n import format_date, format_money, format_number, format_value
+from ...evidence import threshold_text
 from ...model import NO_RISK, Project, text_in, value_key
 from ..labels import say
 
@@ -43,7 +44,7 @@ class Words:
     def date(self, iso: str) -> str:
         text = self._dates.get(iso)
         if text is None:
-            text = self._dates[iso] = format_date(iso, self.labels["months"])
+            text = self._dates[iso] = format_date(iso, self.lang)
         return text
 
     def num(self, value: Any, decimals: int = 2) -> str:
@@ -53,8 +54,7 @@ class Words:
         if value is None:
             return "—"
         code = self.project.currency
-        unit = self.labels["currencies"].get(code, code)
-        return format_number(value, self.lang, 0) + (f"\u00a0{unit}" if unit else "")
+        return format_money(value, self.lang, code, self.labels.get("currencies", {}).get(code))
 
     def metric(self, mid: str, value: Any) -> str:
         m = self.project.metrics.get(mid)
@@ -95,17 +95,34 @@ class Words:
             text = self._every[(every, iso)] = say(self.labels, f"every_{every}", date=self.date(iso))
         return text
 
-    def playbook(self, pid: str) -> PlaybookWords:
-        """The account-independent texts of playbook `pid`."""
-        key = ("playbook", pid)
+    def text(self, value: Any, segment: Any = None) -> str:
+        """A project text in the reader's language, its {thresholds.name} filled in with the
+        segment's values (a checklist says "more than 45 days" once the threshold is 45)."""
+        text = text_in(value, self.lang)
+        if "{" not in text:
+            return text
+        key = ("text", text, segment)
+        out = self._memo.get(key)
+        if out is None:
+            out = self._memo[key] = threshold_text(self.project, text, self.lang, segment)
+        return out
+
+    def playbook(self, pid: str, segment: Any = None) -> PlaybookWords:
+        """The texts of playbook `pid` that are the same for every account of a segment."""
+        key = ("playbook", pid, segment if segment in self.project_segments else None)
         words = self._memo.get(key)
         if words is None:
-            pb, lang = self.project.playbooks[pid], self.lang
+            pb, seg = self.project.playbooks[pid], key[2]
             words = self._memo[key] = PlaybookWords(
-                text_in(pb.description, lang),
-                {s.id: (text_in(s.description, lang), [text_in(c, lang) for c in s.checklist])
+                self.text(pb.description, seg),
+                {s.id: (self.text(s.description, seg), [self.text(c, seg) for c in s.checklist])
                  for s in pb.steps})
         return words
+
+    @functools.cached_property
+    def project_segments(self) -> frozenset[str]:
+        """The segments some threshold has its own value for: the others read the defaults."""
+        return frozenset(s for t in self.project.thresholds.values() for s in t.segments)
 
     def category(self, cid: str) -> str:
         key = ("category", cid)
