@@ -13,7 +13,7 @@ whether peak memory grows with N (--small 0: not), and once on 20,000 accounts w
 accounts in this process (--sample; their rate is per account, so the sample only shortens
 the wait), polars all. With --repeat R the one-process evaluators run R times, in turn (kam,
 CLIPS, ZEN, kam, ...), so that a machine whose speed drifts slows them alike; the table shows
-the median. The report is Markdown: it goes into the README as printed.
+the median. The report is Markdown: it goes into docs/performance.md as printed.
 """
 from __future__ import annotations
 

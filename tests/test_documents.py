@@ -322,10 +322,10 @@ def test_placeholders_are_substituted_never_evaluated():
 
 
 def test_readme_excerpt_is_real_output(project, tmp_path):
-    """The plan and digest quoted in README.md ("What a manager receives") are what `make demo`
+    """The plan and digest quoted in docs/output.md ("What a manager receives") are what `make demo`
     writes (with its store: plan ids), and the Russian plan what `--lang ru --no-store` writes."""
-    readme = (ROOT / "README.md").read_text("utf-8")
-    section = readme[readme.index("## What a manager receives"):readme.index("## Writing rules")]
+    readme = (ROOT / "docs" / "output.md").read_text("utf-8")
+    section = readme[readme.index("## What a manager receives"):]
     account = re.search(r"out/demo/plans/([\w-]+)\.md", section).group(1)
     digest = re.search(r"out/demo/digests/([\w-]+)\.md", section).group(1)
     blocks = re.findall(r"((?:\n    .*|\n)+)", section[section.index("after `make demo`"):])
@@ -341,7 +341,7 @@ def test_readme_excerpt_is_real_output(project, tmp_path):
     files = [runs["en"] / "plans" / f"{account}.md", runs["en"] / "digests" / f"{digest}.md",
              runs["ru"] / "plans" / f"{account}.md"]
     for path, block in zip(files, quoted):
-        # README shows non-breaking spaces as plain ones
+        # the docs show non-breaking spaces as plain ones
         written = path.read_text("utf-8").replace("\u00a0", " ").splitlines()
         for line in block.splitlines():
             line = line[4:].replace("\u00a0", " ")

@@ -194,9 +194,9 @@ def test_plans_without_a_store_is_a_clear_error(tmp_path):
 
 
 def test_the_readme_commands_of_plans_across_runs_exist():
-    readme = (ROOT / "README.md").read_text("utf-8")
-    section = readme.split("## Plans across runs", 1)[1].split("\n## ", 1)[0]
-    block = section.split("```sh", 1)[1].split("```", 1)[0]
+    readme = (ROOT / "docs" / "plans.md").read_text("utf-8")
+    section = readme.split("\n## Plans across runs\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh synopsis\n", 1)[1].split("```", 1)[0]
     lines = [line.split("#", 1)[0].split() for line in block.strip().splitlines()]
     assert len(lines) >= 7
     for words in lines:

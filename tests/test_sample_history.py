@@ -50,13 +50,13 @@ def test_a_store_with_other_runs_is_left_alone(tmp_path):
 
 
 def test_the_readme_shows_what_kam_outcomes_says_after_make_demo(tmp_path):
-    """README.md's `kam outcomes` block is the output on the store `make demo` leaves."""
+    """docs/plans.md's `kam outcomes` block is the output on the store `make demo` leaves."""
     store = tmp_path / "state.sqlite"
     _build(store)
     r = CliRunner().invoke(main, ["evaluate", str(ROOT / "examples" / "accounts.csv"), "--out", str(tmp_path / "demo"),
                                   "--as-of", "2026-11-23", "--store", str(store)], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     out = CliRunner().invoke(main, ["outcomes", "--store", str(store)], catch_exceptions=False).output
-    readme = (ROOT / "README.md").read_text("utf-8")
+    readme = (ROOT / "docs" / "plans.md").read_text("utf-8")
     block = readme.split("$ kam outcomes\n", 1)[1].split("```", 1)[0]
     assert out.replace(str(store), ".kam/state.sqlite") == block

@@ -325,7 +325,7 @@ def test_a_new_step_comes_with_its_signal_and_not_without(run, changes, pid, ste
 
 
 def test_every_signal_is_in_the_readme_catalog(project):
-    readme = (ROOT / "README.md").read_text("utf-8")
+    readme = (ROOT / "docs" / "rules.md").read_text("utf-8")
     table = readme[readme.index("| signal | category | fires when (default) | threshold |"):]
     table = table[:table.index("\n\n")]
     listed = re.findall(r"^\| `([a-z_]+)` \| (\w+) \|", table, re.M)
