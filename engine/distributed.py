@@ -71,8 +71,10 @@ class DaskExecutor:
         try:
             if address == "local":
                 # one thread per worker: durable-rules' C engine never releases the GIL
+                # ":0": the scheduler's HTTP server (which it starts even without a dashboard)
+                # takes a free port; its default, 8787, refused a second local cluster
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=40)
+                                            dashboard_address=":0", silence_logs=40)
                 self.client = Client(self.cluster)
             else:
                 self.client = Client(address, timeout="20s")
