@@ -16,12 +16,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .accounts import load_accounts
 from .errors import KamError, Problem
 from .evaluate import Evaluator
 from .model import NO_RISK, Project
 from .portfolio import measure
 from .project import PROJECT_FILE, YAML_DIRS, load_project
-from .accounts import load_accounts
 from .runtime import EngineRuntimeError
 
 LISTS = ("signals", "classes", "playbooks")

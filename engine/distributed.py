@@ -12,16 +12,18 @@ so the results equal a single-process run line for line.
 """
 from __future__ import annotations
 
+import contextlib
 from array import array
 from collections import deque
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .errors import KamError, Problem
 from .model import Project
 from .pipeline import Evaluated, Finished, Normalised, _stage_a, _stage_b, _stage_c, close_worker_state
-from .store.runs import AccountIn
 from .portfolio import abc_limits, exact_sum, letters_in_order
+from .store.runs import AccountIn
 
 
 def _light(n: Normalised) -> Normalised:
@@ -151,10 +153,8 @@ class DaskExecutor:
             yield pending.popleft().result()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # best effort on shutdown
             self.client.run(close_worker_state)
-        except Exception:  # noqa: BLE001 - best effort on shutdown
-            pass
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from . import expr
 from .analysis import MetricRef, resolve
@@ -13,8 +14,16 @@ from .evidence import render_pieces, signal_pieces, winback
 from .metrics import DEFAULTED, Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
 from .planning import Planner
-from .prefilter import (Unsure, atoms, compile_filter, compile_key, compile_patterns, informative, quiet_facts,
-                        with_constants)
+from .prefilter import (
+    Unsure,
+    atoms,
+    compile_filter,
+    compile_key,
+    compile_patterns,
+    informative,
+    quiet_facts,
+    with_constants,
+)
 from .runtime import Engine, Outcome
 
 
@@ -65,7 +74,8 @@ class Evaluator:
         self._rule_order = {n: (r.stratum, r.rule_id, r.name) for n, r in self.compiled.rules.items()}
         self._entries: dict[tuple, tuple] = {}  # signal and playbook parts of shapes
         self._plans: dict[tuple, tuple] = {}
-        self._playbook_tuples: dict[tuple, tuple] = {}  # _playbooks_of  # (Evaluator._plan) by the playbooks and their step conditions
+        # _playbooks_of (Evaluator._plan) by the playbooks and their step conditions
+        self._playbook_tuples: dict[tuple, tuple] = {}
         self._segment_classes: dict[Any, tuple[int, Any]] = {}
         self._classes_by_values: dict[tuple, tuple[int, Any]] = {}
         self._as_of_text = self.as_of.isoformat()
@@ -185,7 +195,7 @@ class Evaluator:
                 self._segment_patterns[segment] = found
         return found
 
-    def _known(self, outcome: Outcome) -> "_Known":
+    def _known(self, outcome: Outcome) -> _Known:
         """An engine outcome in the shared, immutable form results are built from."""
         fired, facts = tuple(outcome.fired), frozenset(outcome.facts)
         known = self._knowns.get(fired)  # the facts follow from what fired
@@ -211,7 +221,7 @@ class Evaluator:
                 self._filters[segment] = found
         return found
 
-    def _shape(self, outcome: "Outcome | _Known", segment: Any) -> "_Shape":
+    def _shape(self, outcome: Outcome | _Known, segment: Any) -> _Shape:
         """Everything in a result that depends only on which rules fired (and the segment's
         thresholds): worked out once per combination, not once per account."""
         shape = self._shape_of(outcome.fired, outcome, segment)
@@ -231,7 +241,7 @@ class Evaluator:
                 self._segment_classes[segment] = found
         return found
 
-    def _shape_of(self, fired: Iterable[str], outcome: "Outcome | _Known", segment: Any) -> "_Shape":
+    def _shape_of(self, fired: Iterable[str], outcome: Outcome | _Known, segment: Any) -> _Shape:
         # what fired decides which facts exist; the thresholds of the segment, what they say
         thresholds_key, segment = self._segment_class(segment)
         key = (tuple(sorted(set(fired))), thresholds_key)  # no set inside: the collector skips the key
@@ -324,7 +334,7 @@ class Evaluator:
         lists and dicts are fresh per account: later passes annotate them."""
         return self._result(values, self._known(outcome), values.get("segment"))
 
-    def _result(self, values: dict[str, Any], outcome: "_Known", segment: Any,
+    def _result(self, values: dict[str, Any], outcome: _Known, segment: Any,
                 missing: list[str] | None = None) -> dict[str, Any]:
         p, lang = self.project, self.lang
         seen = self._segment_classes.get(segment)
@@ -419,7 +429,7 @@ class Evaluator:
             "fired": [{"rule": rule, "asserts": list(asserts)} for rule, asserts in fired] if fired else [],
         }
 
-    def _plan(self, shape: "_Shape", values: dict[str, Any], facts: frozenset) -> tuple:
+    def _plan(self, shape: _Shape, values: dict[str, Any], facts: frozenset) -> tuple:
         """The steps of each playbook of the shape once the planner kept and merged them
         (Planner.plan: indices, due dates and merged entries, numbers and texts only, so the
         garbage collector never walks the cached plans), built for every account from them."""
@@ -436,7 +446,7 @@ class _Known:
 
     fired: tuple[str, ...]  # compiled rule names, in firing order
     facts: frozenset
-    shape: "_Shape | None" = None  # its shape in the first segment class it met (most projects have one)
+    shape: _Shape | None = None  # its shape in the first segment class it met (most projects have one)
     shape_class: int = -1
 
 

@@ -2,7 +2,8 @@
 cost–benefit of a lost account (source 001)."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from . import expr
 from .errors import Problem

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 COMPARISONS = ("<=", ">=", "==", "!=", "<", ">")
 FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
@@ -67,60 +67,60 @@ class Ref:
 @dataclass(frozen=True)
 class Call:
     name: str
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class Unary:
     op: str  # "-"
-    operand: "Node"
+    operand: Node
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class Binary:
     op: str  # + - * /
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class Compare:
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class In:
-    left: "Node"
-    items: tuple["Node", ...]
+    left: Node
+    items: tuple[Node, ...]
     negated: bool = False
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class And:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class Or:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class Not:
-    item: "Node"
+    item: Node
     pos: int = 0
 
 
-Node = Union[Num, Str, Bool, Ref, Call, Unary, Binary, Compare, In, And, Or, Not]
+Node = Num | Str | Bool | Ref | Call | Unary | Binary | Compare | In | And | Or | Not
 
 # ---- tokenizer -------------------------------------------------------------------------
 

@@ -18,16 +18,19 @@ import time
 from array import array
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import accumulate
 from math import nan
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 import orjson
 
+from . import reconcile as rc
+from . import schedule
 from .accounts import money_metrics, read_input, reject, relabel, required_columns
 from .evaluate import Evaluator
 from .io.batch import normalize_columns, normalize_many
@@ -40,8 +43,6 @@ from .progress import Clock, Progress
 from .rejections import Rejections
 from .runtime import EngineRuntimeError
 from .store.runs import AccountIn, account_in
-from . import reconcile as rc
-from . import schedule
 
 CHUNK_SIZE = 5_000  # small chunks: fewer raw records in flight (memory), same speed
 
@@ -84,12 +85,12 @@ class Normalised:
     ids: list[Any] | None  # account ids of accepted records, in order; in the main process
     # only as `compact()` leaves them: one hash each and the list pickled
     source: str  # a chunk never spans two files
-    rows: "array[int]"  # row of each accepted record in its file (compact: one int each)
-    revenue: "array[float]"  # revenue_current of each accepted record, NaN when missing:
+    rows: array[int]  # row of each accepted record in its file (compact: one int each)
+    revenue: array[float]  # revenue_current of each accepted record, NaN when missing:
     # all the whole-portfolio part of the pass reads (the rest is per account, in stage B)
     spill: str | None = None  # pickle of the accepted values (process mode)
     values: list[dict[str, Any]] | None = None  # the accepted values (in-process / Dask)
-    hashes: "array[int]" = field(default_factory=lambda: array("q"))  # hash(id) per record
+    hashes: array[int] = field(default_factory=lambda: array("q"))  # hash(id) per record
     ids_pickled: bytes = b""
     totals: list[tuple] = field(default_factory=list)  # the chunk's Tally (engine/io/totals.py)
 
@@ -105,7 +106,7 @@ class Normalised:
         return self.ids if self.ids is not None else pickle.loads(self.ids_pickled)
 
 
-def normalise_chunk(project: Project, index: int, records: "list[tuple] | Block | Rows", decimal_comma: bool,
+def normalise_chunk(project: Project, index: int, records: list[tuple] | Block | Rows, decimal_comma: bool,
                     spill_dir: str | None) -> Normalised:
     """Type-check a chunk of raw records (source, row, cells, problem), a Block of lines or
     the Rows of a CSV file."""
@@ -141,7 +142,7 @@ def normalise_chunk(project: Project, index: int, records: "list[tuple] | Block 
 
 
 def _finish(index: int, read: int, rejected: list[dict[str, Any]], accepted: list[dict[str, Any]], source: str,
-            rows: "array[int]", spill_dir: str | None, tally: Tally) -> Normalised:
+            rows: array[int], spill_dir: str | None, tally: Tally) -> Normalised:
     revenue = array("d", (nan if (r := v.get("revenue_current")) is None else r for v in accepted))
     out = Normalised(index, read, rejected, [v.get("account_id") for v in accepted], source, rows, revenue,
                      totals=tally.done())
@@ -155,7 +156,7 @@ def _finish(index: int, read: int, rejected: list[dict[str, Any]], accepted: lis
     return out
 
 
-def _normalise_columns(project: Project, index: int, source: str, lines: "range | list[int]",
+def _normalise_columns(project: Project, index: int, source: str, lines: range | list[int],
                        columns: dict[str, tuple],
                        decimal_comma: bool, spill_dir: str | None) -> Normalised:
     """normalise_chunk for a block read as columns: every line a record, none malformed."""
@@ -200,7 +201,7 @@ class Evaluated:
     results: list[dict[str, Any]] | None = None  # in memory: no spill folder (Dask, or a test)
     accounts: list[AccountIn] | None = None
 
-    def light(self) -> "Evaluated":
+    def light(self) -> Evaluated:
         return Evaluated(self.index, self.count, self.rejected, self.seconds, self.demands,
                          self.results_path, self.accounts_path)
 
@@ -365,21 +366,21 @@ class Executor(Protocol):
     spills: bool
     project_ref: Any
 
-    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]: ...
+    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Normalised]]: ...
 
-    def portfolio(self, project: Project, handles: list[Any], stage_a: list["Normalised"],
+    def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]: ...
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Evaluated"]]: ...
+    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Evaluated]]: ...
 
     def accounts(self, handle: Any) -> list[AccountIn]: ...
 
-    def finish(self, tasks: Iterable[tuple]) -> Iterator["Finished"]: ...
+    def finish(self, tasks: Iterable[tuple]) -> Iterator[Finished]: ...
 
     def close(self) -> None: ...
 
 
-def portfolio_pass(project: Project, stage_a: list["Normalised"], drops: dict[int, set[int]]
+def portfolio_pass(project: Project, stage_a: list[Normalised], drops: dict[int, set[int]]
                    ) -> tuple[float, list[bytes]]:
     """The whole-portfolio part of the pass, in this process over one float per account:
     the exact total revenue, and each chunk's ABC classes (one byte per accepted record)."""
@@ -407,7 +408,7 @@ class _Ids:
     """All accepted ids by position in the run, read from the chunks' pickled lists only
     where asked (ABC needs the ids of equal revenues at a class boundary)."""
 
-    def __init__(self, stage_a: list["Normalised"]):
+    def __init__(self, stage_a: list[Normalised]):
         self.stage_a = stage_a
         self.starts = list(accumulate((len(n.rows) for n in stage_a), initial=0))
         self.cached: tuple[int, list[Any]] = (-1, [])
@@ -427,16 +428,16 @@ class Inline:
     def __init__(self, project: Project):
         self.project_ref = project
 
-    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]:
+    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Normalised]]:
         for t in tasks:
             n = _stage_a(t)
             yield n, n
 
-    def portfolio(self, project: Project, handles: list[Any], stage_a: list["Normalised"],
+    def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
         return portfolio_pass(project, stage_a, drops)
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Evaluated"]]:
+    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Evaluated]]:
         for t in tasks:
             ev = _stage_b(t)
             yield ev, ev
@@ -444,7 +445,7 @@ class Inline:
     def accounts(self, handle: Any) -> list[AccountIn]:
         return chunk_accounts(handle)
 
-    def finish(self, tasks: Iterable[tuple]) -> Iterator["Finished"]:
+    def finish(self, tasks: Iterable[tuple]) -> Iterator[Finished]:
         return map(_stage_c, tasks)
 
     def close(self) -> None:
@@ -476,22 +477,22 @@ class Processes:
         while pending:
             yield pending.popleft().result()
 
-    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]:
+    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Normalised]]:
         for n in self._ordered(_stage_a, tasks):
             yield n, n
 
-    def portfolio(self, project: Project, handles: list[Any], stage_a: list["Normalised"],
+    def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
         return portfolio_pass(project, stage_a, drops)
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Evaluated"]]:
+    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Evaluated]]:
         for ev in self._ordered(_stage_b, tasks):
             yield ev, ev
 
     def accounts(self, handle: Any) -> list[AccountIn]:
         return chunk_accounts(handle)
 
-    def finish(self, tasks: Iterable[tuple]) -> Iterator["Finished"]:
+    def finish(self, tasks: Iterable[tuple]) -> Iterator[Finished]:
         return self._ordered(_stage_c, tasks)
 
     def close(self) -> None:
@@ -516,11 +517,11 @@ class PipelineOutput:
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     demands: list = field(default_factory=list)  # steps of roles with a capacity, for scheduling
-    evaluated_chunks: list[tuple[Any, "Evaluated"]] = field(default_factory=list)  # (handle, light), in order
+    evaluated_chunks: list[tuple[Any, Evaluated]] = field(default_factory=list)  # (handle, light), in order
 
 
 def chunks(project: Project, inputs: list[Path], sheet: str | None, out: PipelineOutput,
-           size: int = CHUNK_SIZE) -> Iterator[tuple["list[tuple] | Block", bool]]:
+           size: int = CHUNK_SIZE) -> Iterator[tuple[list[tuple] | Block, bool]]:
     """Raw records of every input, `size` at a time (a chunk never spans two files); for a
     CSV file that can be cut at line feeds, blocks of `size` lines the workers parse."""
     for path in inputs:
@@ -623,7 +624,7 @@ class _TotalsBySums:
     def __init__(self, project: Project):
         self.sums, self.source = Sums(money_metrics(project)), None
 
-    def relabel(self, n: "Normalised") -> None:
+    def relabel(self, n: Normalised) -> None:
         if n.source != self.source:  # each file on its own; a chunk never spans two
             self.sums, self.source = Sums(self.sums.money), n.source
         relabel(n.rejected, n.source, replay(n.totals, self.sums))
@@ -729,7 +730,8 @@ def _duplicates(stage_a: list[Normalised], out: PipelineOutput) -> dict[int, set
                 continue
             fk = bisect_right(starts, seen[aid]) - 1
             f = stage_a[fk]
+            first_row = f.rows[seen[aid] - starts[fk]]
             out.rejected.add([reject(n.source, n.rows[i], aid, [(
-                "account_id", f"duplicate account_id '{aid}' (first at {f.source} row {f.rows[seen[aid] - starts[fk]]})")])])
+                "account_id", f"duplicate account_id '{aid}' (first at {f.source} row {first_row})")])])
             drops.setdefault(n.index, set()).add(i)
     return drops

@@ -11,8 +11,9 @@ expected loss in money × every boost whose condition holds.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 from . import expr
 from .analysis import FactRef, ThresholdRef, expand_facts, resolve
@@ -21,7 +22,7 @@ from .reference import Context
 
 # A condition compiled once: (values, facts) -> True, False or None (unknown), exactly as
 # engine.reference.truth decides it, without walking the tree for every account.
-Test = Callable[[Mapping[str, Any], Any], Optional[bool]]
+Test = Callable[[Mapping[str, Any], Any], bool | None]
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,12 @@ make: boundaries in order, axes naming declared criteria, a score column for eve
 from __future__ import annotations
 
 import difflib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import Problem
 from .loader import Document
-from .model import (BOUNDARIES, TARGETS, Axis, Criterion, Portfolio, Project, Text, Threshold,
-                    Where)
+from .model import BOUNDARIES, TARGETS, Axis, Criterion, Portfolio, Project, Text, Threshold, Where
 
 BOUNDARY_TEXT: dict[str, Text] = {
     "key_account_share_pct": {"en": "Revenue share above this makes a key account",

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import operator
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .compiler import THRESHOLD_PREFIX
 
@@ -135,14 +136,11 @@ def compile_filter(account_tests: list[Any]) -> Predicate:
     preds = [compile_test(t) for t in account_tests]
 
     def may_fire(fact: dict[str, Any]) -> bool:
-        for p in preds:
-            if p(fact):
-                return True
-        return False
+        return any(p(fact) for p in preds)
     return may_fire
 
 
-def quiet_facts(compiled: "Compiled") -> set:
+def quiet_facts(compiled: Compiled) -> set:
     """Facts derived when no rule that reads the account fires: the fixpoint of the
     fact-only rules, stratum by stratum (negation reads only lower, complete strata)."""
     facts: set = set()

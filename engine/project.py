@@ -7,17 +7,33 @@ files are left out: they would report each of its names as unknown.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from . import expr
+from . import expr, portfolio_config
 from .errors import KamError, Problem
 from .loader import Document, kind_line, load_file
-from .model import (Boost, DefaultBy, Metric, Named, Negotiation, Playbook, Priority, Project, Rule,
-                    Signal, Step, Technique, Text, Threshold, ValueMap, Where)
+from .model import (
+    Boost,
+    DefaultBy,
+    Metric,
+    Named,
+    Negotiation,
+    Playbook,
+    Priority,
+    Project,
+    Rule,
+    Signal,
+    Step,
+    Technique,
+    Text,
+    Threshold,
+    ValueMap,
+    Where,
+)
 from .schema import KINDS, validate
-from . import portfolio_config
 from .workdays import WorkCalendar, calendar_of
 
 PROJECT_FILE = "kam.yaml"

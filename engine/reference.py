@@ -6,13 +6,13 @@ against it on random accounts, and `kam explain` asks it why a rule did *not* fi
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import expr
 from .analysis import FactRef, MetricRef, ThresholdRef, expand_facts, resolve, strata
 from .model import DERIVED_KINDS, Project
 
-Tri = Optional[bool]  # True, False, or None (unknown: a metric is missing)
+Tri = bool | None  # True, False, or None (unknown: a metric is missing)
 _CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
         ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 

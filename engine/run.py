@@ -9,22 +9,24 @@ import os
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
+from . import schedule
+from .errors import KamError, Problem
 from .io.writers import AtomicDir, inside, read_marker, safe_name
 from .model import Project
 from .pipeline import CHUNK_SIZE, Inline, Processes, run_pipeline
 from .progress import Clock, Progress
 from .rejections import Rejections
-from .render import overview, write_documents as render_documents, write_overview_of
-from . import schedule
+from .render import overview, write_overview_of
+from .render import write_documents as render_documents
 from .schedule import Moved, StepKey
 from .store import Store
 from .store.plans import booked_steps
-from .errors import KamError, Problem
 from .store.runs import StoreSink, run_recorded
 
 
@@ -233,7 +235,7 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
 
     def tasks() -> Iterator[tuple]:
         nonlocal store_seconds, accounts_done
-        for handle, ev in evaluated:
+        for handle, _ev in evaluated:
             started = time.perf_counter()
             accounts = executor.accounts(handle)
             chunk_moved = {k: m for a in accounts for k, m in by_account.pop(a.account_id, ())}

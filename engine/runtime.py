@@ -25,12 +25,13 @@ its own ruleset (handles cannot be pickled).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import re
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import durable_rules_engine as _dre
@@ -154,10 +155,8 @@ class Engine:
 
     def close(self) -> None:
         if self._handle is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken handle is best effort
                 _dre.delete_ruleset(self._handle)
-            except Exception:  # noqa: BLE001 - closing a broken handle is best effort
-                pass
             self._handle = None
 
     def run(self, account: dict[str, Any]) -> Outcome:

@@ -10,9 +10,10 @@ weeks first; overdue ones count against the current week.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 # (priority, account id, playbook, step id, due ISO, role): one step of a role with a capacity
 Demand = tuple[float, str, str, str, str, str]
@@ -57,7 +58,7 @@ def plan(demands: Iterable[Demand], capacity: Mapping[str, int], as_of: date,
     moved: dict[StepKey, Moved] = {}
     for role in sorted(by_role):
         weeks = _Weeks(capacity[role], load[role])
-        for priority, account, playbook, step, due, _ in sorted(by_role[role],
+        for _priority, account, playbook, step, due, _ in sorted(by_role[role],
                                                                  key=lambda d: (-d[0], d[4], d[1], d[2], d[3])):
             day = date.fromisoformat(due)
             start = week_start(day)

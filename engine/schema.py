@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -17,13 +17,13 @@ from .loader import Document
 KINDS = ("project", "metrics", "thresholds", "facts", "rules", "playbook", "portfolio", "priority", "tests")
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(kind: str) -> dict[str, Any]:
     text = resources.files("engine").joinpath("schemas", f"{kind}.schema.json").read_text("utf-8")
     return json.loads(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(kind: str) -> Draft202012Validator:
     s = schema(kind)
     Draft202012Validator.check_schema(s)

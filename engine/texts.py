@@ -23,8 +23,9 @@ days, a bare "30" one without either; "1." opening an item of a numbered list is
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from . import expr
 from .analysis import FactRef, ThresholdRef, derived_from, resolve

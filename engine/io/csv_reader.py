@@ -1,7 +1,8 @@
 """CSV/TSV: encoding, delimiter and decimal mark are sniffed, then the file is streamed.
 
 Encoding: engine/io/csv_text.py - a BOM decides, else the lines vote (UTF-8 or Windows-1251),
-and a line in another encoding than the file's is a rejected record. Delimiter: the one of , ; TAB | that splits a header into columns
+and a line in another encoding than the file's is a rejected record. Delimiter: the one of
+, ; TAB | that splits a header into columns
 giving the required metrics, and into the most columns with the rows agreeing on the width
 (quotes respected); Excel's `sep=;` first line wins. The header is found as
 engine/io/header.py says (titles above it skipped, sub-headers joined). Decimal mark: the
@@ -18,12 +19,13 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ..errors import KamError, Problem
 from .csv_text import Foreign, scan
@@ -99,7 +101,7 @@ class _Reader:
     def line_num(self) -> int:
         return self._reader.line_num
 
-    def __iter__(self) -> "_Reader":
+    def __iter__(self) -> _Reader:
         return self
 
     def __next__(self) -> list[str]:

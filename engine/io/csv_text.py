@@ -22,9 +22,9 @@ from __future__ import annotations
 import codecs
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import KamError, Problem
 from .limits import MAX_FIELD, MAX_LINE

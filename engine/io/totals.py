@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 _WORD = r"\s*(итого|итог|всего|grand\s+total|sub-?total|total)"
 _STARTS = re.compile(_WORD + r"(?=$|[\s:.(])", re.IGNORECASE)

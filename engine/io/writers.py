@@ -6,15 +6,16 @@ separators, no dot-dot, no device names, bounded length, unique ignoring case, a
 path outside the output folder."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
 import shutil
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Callable
 
 from ..errors import KamError, Problem
 
@@ -219,10 +220,8 @@ def _remove_detached(folder: Path) -> bool:
 
 def _sync() -> None:
     """One sync for the whole file system instead of one fsync per document."""
-    try:
+    with contextlib.suppress(AttributeError, OSError):  # not on this platform
         os.sync()
-    except (AttributeError, OSError):  # not on this platform
-        pass
 
 
 def glob_escape(name: str) -> str:

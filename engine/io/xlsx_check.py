@@ -26,9 +26,9 @@ import re
 import zipfile
 import zlib
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import KamError, Problem
 from .limits import MAX_RATIO, MAX_SHEET_CELLS, MAX_UNPACKED
@@ -178,7 +178,7 @@ def _check(z: zipfile.ZipFile, name: str, book: Workbook, where: str) -> bool:
         cells += common
         others = piece.count(b"<c") - common  # not a cell with its r first: another element, or a cell
         rows = piece.count(b"<row") - piece.count(b'<row r="') - piece.count(b"<rowBreaks")
-        uncommon = bool(others and others != sum(piece.count(n) for n in _NAMED) or rows
+        uncommon = bool((others and others != sum(piece.count(n) for n in _NAMED)) or rows
                         or _PREFIXED.search(piece) or _FAR.search(piece) or _FAR_ROW.search(piece))
     if uncommon or not _texts_fit(z, name, book, cells):
         _walk(z, name, book, where)

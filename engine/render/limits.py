@@ -24,11 +24,12 @@ import re
 import string
 import time
 import types
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from io import StringIO
 from itertools import islice
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from jinja2 import Template, nodes
 from jinja2.bccache import Bucket, BytecodeCache
@@ -166,9 +167,8 @@ def _binop_size(op: str, left: Any, right: Any) -> None:
             raise TemplateLimitError(f"'*' would make a number of more than {MAX_INT_DIGITS} digits")
     elif op == "*":
         seq, n = (left, right) if isinstance(right, int) else (right, left)
-        if isinstance(n, int) and isinstance(seq, (str, list, tuple)):
-            if _size(seq) * max(n, 0) > MAX_VALUE:
-                raise _too_big("'*'", _size(seq) * n)
+        if isinstance(n, int) and isinstance(seq, (str, list, tuple)) and _size(seq) * max(n, 0) > MAX_VALUE:
+            raise _too_big("'*'", _size(seq) * n)
     elif op == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
         if _size(left) + _size(right) > MAX_VALUE:
             raise _too_big("'+'", _size(left) + _size(right))

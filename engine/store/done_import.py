@@ -158,7 +158,8 @@ def import_done(store: Store, path: Path, default_day: date, dry_run: bool = Fal
             plan = plans.get(r.plan_id)
             if plan is None:
                 held = f"it has plans {span['lo']} to {span['hi']}" if span["n"] else "it has no plans yet"
-                problems.append(Problem(src, r.line, plan_col, f"{PLAN_ID}: no plan {r.plan_id} in {store.path} ({held})"))
+                problems.append(Problem(src, r.line, plan_col,
+                                        f"{PLAN_ID}: no plan {r.plan_id} in {store.path} ({held})"))
             elif r.step_id not in steps.get(r.plan_id, {}):
                 known = list(steps.get(r.plan_id, {}))
                 near = difflib.get_close_matches(r.step_id, known, n=1)

@@ -24,10 +24,11 @@ from __future__ import annotations
 import math
 import tempfile
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from ..errors import KamError
 from .db import Store
@@ -270,7 +271,8 @@ def text_lines(report: dict[str, Any]) -> list[str]:
               "was open; done: every step marked done; to resolution: the median over the resolved plans "
               "(runs of the account after opening, and days)."]
     n = report["within_runs"]
-    lines += ["", f"Did the risk fall within {n} run{'s' if n != 1 else ''} after the plan opened? Plans by the account's risk level "
+    lines += ["", f"Did the risk fall within {n} run{'s' if n != 1 else ''} after the plan opened? "
+              "Plans by the account's risk level "
               "then, with the steps due in those runs all done on time, or not.",
               "An observation with 95 % Wilson intervals, not a cause: accounts whose steps are done on time "
               "may differ in other ways."]
@@ -292,7 +294,8 @@ def text_lines(report: dict[str, Any]) -> list[str]:
                     parts.append(f"{label}: no plans")
             lines.append(f"    from {c['start_level']}: " + "; ".join(parts))
         nc = g["not_compared"]
-        left = [f"{nc['window_incomplete']} with fewer than {n} run{'s' if n != 1 else ''} after opening" if nc["window_incomplete"] else "",
+        left = [f"{nc['window_incomplete']} with fewer than {n} run{'s' if n != 1 else ''} after opening"
+                if nc["window_incomplete"] else "",
                 f"{nc['no_step_due']} with no step due within them" if nc["no_step_due"] else "",
                 f"{nc['no_starting_risk']} opened at no risk level" if nc["no_starting_risk"] else ""]
         left = [x for x in left if x]

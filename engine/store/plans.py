@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import orjson
-from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..reconcile import ACTIVE, DONE, Change, Past, Plan, Step
 from .db import Store
@@ -84,7 +85,8 @@ def recently_closed(store: Store, account_ids: Sequence[str], since: str) -> dic
     return out
 
 
-def booked_steps(store: Store, owners: Mapping[tuple[str, str], str]) -> Iterator[tuple[tuple[str, str, str], str, str]]:
+def booked_steps(store: Store,
+                 owners: Mapping[tuple[str, str], str]) -> Iterator[tuple[tuple[str, str, str], str, str]]:
     """((account, playbook, step), due, role) of every undone step of an open plan whose
     (playbook, step) has a role in `owners`: the work already scheduled (capacity)."""
     if not owners:

@@ -24,16 +24,17 @@ import os
 import sqlite3
 import urllib.parse
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import orjson
 
+from .. import reconcile as rc
 from ..errors import KamError, Problem
 from ..model import Project
-from .. import reconcile as rc
 from ..schedule import Moved, StepKey
 from . import overlay as ov
 from .blobs import file_sha256, put_file, put_rules

@@ -2,9 +2,10 @@
 and the order of urgency."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from ...model import Project, text_in
+from ...model import Project
 from .. import states
 from ..labels import say
 from .words import Words, lower_first
