@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import KamError, Problem
 from ..i18n import LABELS_LANG as LANG
 from ..i18n import plural_tags
+from ..i18n import say as say  # re-exported: the views import it from here
 from ..loader import Document, load_file
 from ..model import Project
 from ..project import link_problem
