@@ -83,10 +83,10 @@ class DaskExecutor:
         self.project_ref = self.client.scatter(project, broadcast=True)
         self.window = 2 * max(1, len(self.client.scheduler_info().get("workers", {})) or 1)
 
-    def _kept(self, fn: Any, light: Any, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Any]]:
+    def _kept(self, fn: Any, light: Any, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Any]]:
         """Run `fn` on each task; the result stays on its worker (a future, the handle) and
         only `light(result)` comes back, in order, at most `window` tasks ahead."""
-        pending: deque = deque()
+        pending: deque[Any] = deque()
         for t in tasks:
             full = self.client.submit(fn, t, pure=False)
             pending.append((full, self.client.submit(light, full, pure=False)))
@@ -97,7 +97,7 @@ class DaskExecutor:
             full, small = pending.popleft()
             yield full, small.result()
 
-    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Normalised]]:
+    def stage_a(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Normalised]]:
         return self._kept(_stage_a, _light, tasks)
 
     def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
@@ -136,15 +136,15 @@ class DaskExecutor:
             out = np.split(flat, offsets[1:-1])
         return float(total), [o.tobytes() for o in out]
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Evaluated]]:
+    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Evaluated]]:
         """The evaluated results stay on the worker (a future) until stage C."""
         return self._kept(_stage_b, Evaluated.light, tasks)
 
     def accounts(self, handle: Any) -> list[AccountIn]:
         return self.client.submit(_accounts_of, handle, pure=False).result()
 
-    def finish(self, tasks: Iterable[tuple]) -> Iterator[Finished]:
-        pending: deque = deque()
+    def finish(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[Finished]:
+        pending: deque[Any] = deque()
         for t in tasks:
             pending.append(self.client.submit(_stage_c, t, pure=False))
             if len(pending) >= self.window:

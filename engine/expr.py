@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 COMPARISONS = ("<=", ">=", "==", "!=", "<", ">")
 FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
@@ -417,7 +418,7 @@ def to_text(node: Node) -> str:
     raise TypeError(node)
 
 
-def _paren(node: Node, kinds: type | tuple = (Binary, And, Or, Compare)) -> str:
+def _paren(node: Node, kinds: type | tuple[Any, ...] = (Binary, And, Or, Compare)) -> str:
     text = to_text(node)
     return f"({text})" if isinstance(node, kinds) else text
 

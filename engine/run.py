@@ -68,9 +68,9 @@ class RunReport:
     read: int
     evaluated: int
     rejected: int
-    by_risk: Counter
-    by_signal: Counter
-    by_playbook: Counter
+    by_risk: Counter[str]
+    by_signal: Counter[str]
+    by_playbook: Counter[str]
     ignored_columns: dict[str, list[str]]
     out_dir: Path
     gate: Gate
@@ -204,7 +204,7 @@ class _Finished:
 
 
 def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, Any]], staging: Path,
-                    as_of: date, lang: str, moved: dict, sink: StoreSink | None, documents: bool, keep: bool,
+                    as_of: date, lang: str, moved: dict[str, Any], sink: StoreSink | None, documents: bool, keep: bool,
                     progress: Progress | None, report: RunReport, worklist: bool = False) -> _Finished:
     """Stage C, chunk by chunk in input order: the store reconciles the chunk here (while the
     workers finish the chunks before it), a worker applies dates and plan states, writes the
@@ -233,7 +233,7 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
     store_seconds = 0.0
     accounts_done = 0
 
-    def tasks() -> Iterator[tuple]:
+    def tasks() -> Iterator[tuple[Any, ...]]:
         nonlocal store_seconds, accounts_done
         for handle, _ev in evaluated:
             started = time.perf_counter()
@@ -334,7 +334,7 @@ def check_store_file(store_path: Path, out_dir: Path, new_store: bool = False) -
                                                     "plan history is gone. Restore the file from a backup" + again))
 
 
-def _schedule(project: Project, demands: list, as_of: date, store: Store | None) -> dict:
+def _schedule(project: Project, demands: list[Any], as_of: date, store: Store | None) -> dict[str, Any]:
     """Steps of roles with a capacity that move to a later week (engine/schedule.py)."""
     if not project.capacity:
         return {}

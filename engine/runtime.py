@@ -127,7 +127,7 @@ def _refused(compiled: Compiled, exc: Exception) -> list[Problem]:
 @dataclass
 class Outcome:
     fired: list[str]  # compiled rule names, in firing order (each once)
-    facts: set  # derived fact keys (kind, id)
+    facts: set[Any]  # derived fact keys (kind, id)
 
 
 class Engine:
@@ -162,7 +162,7 @@ class Engine:
     def run(self, account: dict[str, Any]) -> Outcome:
         """Assert the account, fire rules to a fixpoint stratum by stratum, return what fired."""
         fired: list[str] = []
-        facts: set = set()
+        facts: set[Any] = set()
         account = dict(account, sid=_SID, id="account", t="account")
         try:
             code, state = _dre.assert_fact(self._handle, dumps(account))
@@ -185,7 +185,7 @@ class Engine:
             raise EngineRuntimeError(f"durable-rules failed: {exc}") from exc
         return Outcome(fired, facts)
 
-    def _derive(self, key: tuple[str, str], facts: set) -> None:
+    def _derive(self, key: tuple[str, str], facts: set[Any]) -> None:
         if key in facts:
             return
         facts.add(key)
@@ -195,7 +195,7 @@ class Engine:
         for derived in self._derived.get(key, ()):
             self._derive(derived, facts)
 
-    def _drain(self, state: int, fired: list[str], facts: set) -> None:
+    def _drain(self, state: int, fired: list[str], facts: set[Any]) -> None:
         result = _dre.start_action_for_state(self._handle, state)
         message = result[1] if result else None
         while message:

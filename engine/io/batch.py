@@ -113,7 +113,7 @@ def _column_converter(metric: Metric) -> Callable[[list[Any]], list[Any]]:
     return _boolean if metric.type == "boolean" else _textual(metric)
 
 
-ColumnPlan = list[tuple[str, Any, bool, Converter, Callable, Mapper | None]]
+ColumnPlan = list[tuple[str, Any, bool, Converter, Callable[..., Any], Mapper | None]]
 _COLUMN_PLANS: dict[int, tuple[Project, ColumnPlan]] = {}
 
 

@@ -274,7 +274,8 @@ def _record(source: str, names: list[str | None], width: int, line: int, cells: 
     return RawRecord(source, line, row)
 
 
-def _as_columns(names: list[str | None], rows: list[list[str]], lines: Any) -> tuple[Any, dict[str, tuple]] | None:
+def _as_columns(names: list[str | None], rows: list[list[str]],
+                lines: Any) -> tuple[Any, dict[str, tuple[Any, ...]]] | None:
     """Rows as columns (metric id -> cells) when every row is a record of exactly the
     header's width with an id; None otherwise (then record by record)."""
     width = len(names)
@@ -312,7 +313,7 @@ class Block:
         yield from _parse(((line, cells, get(line)) for line, cells in
                            enumerate(self._rows(), start=self.lines_before + 1)), self.names, self.source)
 
-    def columns(self) -> tuple[range, dict[str, tuple]] | None:
+    def columns(self) -> tuple[range, dict[str, tuple[Any, ...]]] | None:
         """The block as columns (metric id -> cells) with each record's line, when every line
         is a record of exactly the header's width - the common case, read without a dict per
         record. None otherwise (a blank line, a ragged row, a line not in the file's
@@ -341,7 +342,7 @@ class Rows:
     def records(self) -> Iterator[RawRecord]:
         yield from _parse(self.rows, self.names, self.source)
 
-    def columns(self) -> tuple[list[int], dict[str, tuple]] | None:
+    def columns(self) -> tuple[list[int], dict[str, tuple[Any, ...]]] | None:
         if any(problem is not None for _, _, problem in self.rows):
             return None
         return _as_columns(self.names, [cells for _, cells, _ in self.rows], [line for line, _, _ in self.rows])

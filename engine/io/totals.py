@@ -95,7 +95,7 @@ class Tally:
 
     def __init__(self, money: Sequence[str]):
         self.money = tuple(money)
-        self.events: list[tuple] = []
+        self.events: list[tuple[Any, ...]] = []
         self._run: list[Any] | None = None  # [first row, last row, sums]
 
     def row(self, row: int, values: Mapping[str, Any]) -> None:
@@ -117,7 +117,7 @@ class Tally:
         self._flush()
         self.events.append(("check", row, self._values(values)))
 
-    def done(self) -> list[tuple]:
+    def done(self) -> list[tuple[Any, ...]]:
         self._flush()
         return self.events
 
@@ -131,7 +131,7 @@ class Tally:
             self._run = None
 
 
-def replay(events: Sequence[tuple], sums: Sums) -> dict[int, str]:
+def replay(events: Sequence[tuple[Any, ...]], sums: Sums) -> dict[int, str]:
     """Run a chunk's Tally events through the file's Sums: row -> reason of the rows without
     an id that are totals rows by their sums."""
     found: dict[int, str] = {}

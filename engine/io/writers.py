@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from ..errors import KamError, Problem
 
@@ -36,7 +37,7 @@ def _alive(pid: int) -> bool:
 MARKER_TEXT = "written by kam; replaced whole on every run\n"
 
 
-def read_marker(folder: Path) -> dict:
+def read_marker(folder: Path) -> dict[str, Any]:
     """The run a kam output folder (or a staging folder) belongs to: {"store", "run_key",
     "run_id"} as written by AtomicDir.record; {} when it says nothing more."""
     try:
@@ -63,7 +64,7 @@ class AtomicDir:
     and a previous output whose target is missing is put back. So the output and the store
     are the old pair or the new pair, whatever instant the kill came."""
 
-    def __init__(self, target: Path, committed: Callable[[dict], bool | None] | None = None):
+    def __init__(self, target: Path, committed: Callable[[dict[str, Any]], bool | None] | None = None):
         self.shown = str(target)
         # '.' and '..' have no name to stage beside; a link stays, the folder it points to is
         # replaced (moving the link aside left it behind as .<name>.old-<pid>)
@@ -133,7 +134,7 @@ class AtomicDir:
             else:
                 shutil.rmtree(old, ignore_errors=True)
 
-    def record(self, info: dict) -> None:
+    def record(self, info: dict[str, Any]) -> None:
         """Name the run this output belongs to in its marker (store path, run key and id)."""
         (self.staging / MARKER).write_text(MARKER_TEXT + json.dumps(info, ensure_ascii=False) + "\n", "utf-8")
 

@@ -29,6 +29,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import KamError, Problem
 from .limits import MAX_RATIO, MAX_SHEET_CELLS, MAX_UNPACKED
@@ -54,7 +55,7 @@ class Workbook:
     <si> element, at least its text), and the zip members."""
 
     source: str
-    shared: array = field(default_factory=lambda: array("Q"))
+    shared: array[Any] = field(default_factory=lambda: array("Q"))
     members: set[str] = field(default_factory=set)
 
 
@@ -96,7 +97,7 @@ def _stream(z: zipfile.ZipFile, name: str) -> Iterator[bytes]:
             yield block
 
 
-def _shared(z: zipfile.ZipFile, name: str) -> array:
+def _shared(z: zipfile.ZipFile, name: str) -> array[Any]:
     """The size in bytes of each shared text's <si> element, in order."""
     sizes = array("Q")
     current = -1  # bytes of the element being read; -1: before the first

@@ -64,7 +64,7 @@ class Facts(NamedTuple):
     as_of: str
     risk: str
     with_plan: bool
-    urgency: tuple  # views.urgency_key
+    urgency: tuple[Any, ...]  # views.urgency_key
     revenue: Any  # revenue_current or 0, as views.summary adds it
     expected_loss: Any  # expected_loss or 0.0
     signals: tuple[str, ...]  # signal ids
@@ -73,12 +73,12 @@ class Facts(NamedTuple):
     closing: bool  # this run closed plans of the account
     plan_states: tuple[int, ...] | None  # plans per states.COUNTED; None when all are 0
     workload: tuple[tuple[str, str], ...]  # (capacity role, Monday of the week) per open step
-    entry: dict | None  # the digest's entry (views.digest's "accounts" item)
-    this_week: tuple[dict, ...]  # the manager's steps this week (views.this_week), soonest first
-    attention: tuple[dict, ...]  # states.attention rows, in their order
-    closed: tuple[dict, ...]  # states.closed_rows
-    top: dict | None  # a row of the summary's top_accounts (a plan, not lost)
-    lost: dict | None  # a row of the summary's lost clients (a win-back decision)
+    entry: dict[str, Any] | None  # the digest's entry (views.digest's "accounts" item)
+    this_week: tuple[dict[str, Any], ...]  # the manager's steps this week (views.this_week), soonest first
+    attention: tuple[dict[str, Any], ...]  # states.attention rows, in their order
+    closed: tuple[dict[str, Any], ...]  # states.closed_rows
+    top: dict[str, Any] | None  # a row of the summary's top_accounts (a plan, not lost)
+    lost: dict[str, Any] | None  # a row of the summary's lost clients (a win-back decision)
     account: Account  # the report's record
 
 
@@ -214,12 +214,12 @@ class _Top:
 
     def __init__(self, cap: int, packed: bool = False):
         self.cap = cap
-        self.rows: list[tuple[tuple, Any]] = []
+        self.rows: list[tuple[tuple[Any, ...], Any]] = []
         self.seen = 0
-        self.bar: tuple | None = None  # the largest key kept, once `cap` are
+        self.bar: tuple[Any, ...] | None = None  # the largest key kept, once `cap` are
         self.packed = packed
 
-    def add(self, key: tuple, item: Any) -> None:
+    def add(self, key: tuple[Any, ...], item: Any) -> None:
         self.seen += 1
         if self.bar is not None and not key < self.bar:
             return
@@ -233,7 +233,7 @@ class _Top:
         if self.cap and len(self.rows) == self.cap:
             self.bar = self.rows[-1][0]
 
-    def items(self) -> list:
+    def items(self) -> list[Any]:
         self._cut()
         if self.packed:
             return [pickle.loads(item) for _, item in self.rows]
@@ -269,14 +269,14 @@ class _Owner:
         self.expected = _Sum()  # expected loss of the accounts with a plan
         self.quiet = 0  # accounts without a plan
         self.closing = False  # this run closed a plan of one of the accounts
-        self.lead: tuple[tuple, str] | None = None  # (key, as_of) of the most urgent account
+        self.lead: tuple[tuple[Any, ...], str] | None = None  # (key, as_of) of the most urgent account
         self.entries = _Top(caps[0], packed=True)
         self.this_week = _Top(views.THIS_WEEK)
         self.attention = _Top(caps[1], packed=True)
         self.closed = _Top(caps[2], packed=True)
 
 
-class _Ranked(Sequence):
+class _Ranked(Sequence[Any]):
     """report_data.pareto's points, (cumulative % of revenue, ABC class), read on demand."""
 
     def __init__(self, pcts: np.ndarray, classes: np.ndarray):
@@ -307,7 +307,8 @@ class Aggregates:
                  max_closed: int = MAX_CLOSED, max_lost: int = MAX_LOST,
                  max_warnings: int = rpt.MAX_WARNINGS):
         self.project, self.lang, self.w = project, lang, words
-        self.outcomes: dict | None = None  # the store's plan outcomes (engine/store/outcomes.py), set by the run
+        # the store's plan outcomes (engine/store/outcomes.py), set by the run
+        self.outcomes: dict[str, Any] | None = None
         self.caps = (max_accounts, max_attention, max_closed)
         self.n = 0
         self.first_as_of: str | None = None  # the first account's
@@ -317,7 +318,7 @@ class Aggregates:
         self.total = _Sum()
         self.at_risk = _Sum()
         self.expected = _Sum()
-        self.by_level: dict[str, list] = {}  # risk level -> [accounts, revenue]
+        self.by_level: dict[str, list[Any]] = {}  # risk level -> [accounts, revenue]
         self.signal_counts: dict[str, int] = {}
         self.playbook_counts: dict[str, int] = {}
         self.tracked = False
@@ -328,7 +329,7 @@ class Aggregates:
         self.lost = _Top(max_lost)
         # the report
         levels = [NO_RISK] + [r.id for r in project.risk_levels]
-        self.totals: dict[str, list] = {lv: [0, 0.0] for lv in levels}  # risk_totals
+        self.totals: dict[str, list[Any]] = {lv: [0, 0.0] for lv in levels}  # risk_totals
         self.revenue = _Sum()
         self.revenue_at_risk = _Sum()
         self.category_revenue: dict[str, float] = {}
@@ -339,7 +340,7 @@ class Aggregates:
         self.pareto_revenue = array("d")  # one float and one byte per account
         self.pareto_codes = bytearray()
         self.warnings = _Top(max_warnings)
-        self.biggest: tuple[tuple, Account] | None = None
+        self.biggest: tuple[tuple[Any, ...], Account] | None = None
         self.unscored = 0
         self.placed = _Top(rpt.MAX_POINTS)  # the KAISM marks drawn
         self.concentration = _Top(rpt.CONCENTRATION_BARS)

@@ -153,7 +153,7 @@ def _value_problems(doc: Document, lang: str, key: Any, value: Any) -> list[Prob
     return _hole_problems(doc, at, lang, key, value)
 
 
-def _hole_problems(doc: Document, at: tuple, lang: str, key: str, value: str) -> list[Problem]:
+def _hole_problems(doc: Document, at: tuple[Any, ...], lang: str, key: str, value: str) -> list[Problem]:
     allowed = PLACEHOLDERS.get(key) or OPTIONAL.get(key, set())
     problems = []
     for name in _HOLE.findall(value):
@@ -164,7 +164,7 @@ def _hole_problems(doc: Document, at: tuple, lang: str, key: str, value: str) ->
     return problems
 
 
-def _plural_problems(doc: Document, lang: str, key: str, forms: dict) -> list[Problem]:
+def _plural_problems(doc: Document, lang: str, key: str, forms: dict[str, Any]) -> list[Problem]:
     """One text per plural category of the language, no other keys."""
     at = (lang, key)
     try:

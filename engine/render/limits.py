@@ -184,7 +184,7 @@ def _str_method(obj: Any) -> tuple[str, str] | None:
     return None
 
 
-def _method_size(s: str, name: str, args: tuple, kwargs: dict) -> None:
+def _method_size(s: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """The str methods that build far more than they are given."""
     if name in _WIDTH_METHODS and args and isinstance(args[0], int) and args[0] > MAX_VALUE:
         raise _too_big(f"str.{name}", args[0])
@@ -235,7 +235,7 @@ class _Ticking:
         return len(self.iterable)
 
 
-class _Buffer(list):
+class _Buffer(list[Any]):
     """The buffer of a macro or block: what the template writes into it counts."""
 
     def append(self, text: Any) -> None:
@@ -364,7 +364,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         return _Buffer()
 
     @staticmethod
-    def concat_parts(parts: tuple) -> tuple:
+    def concat_parts(parts: tuple[Any, ...]) -> tuple:
         _tick()
         size = sum(_size(p) for p in parts)
         if size > MAX_VALUE:

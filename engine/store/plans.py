@@ -126,10 +126,10 @@ class PlanWriter:
     def __init__(self, store: Store, run_id: int | None, day: str):
         self.store, self.run_id, self.day = store, run_id, day
         self.next_id: int | None = None  # new plans' ids, as AUTOINCREMENT gives them (the run holds the lock)
-        self.inserts: list[tuple] = []
-        self.updates: list[tuple] = []
-        self.steps: list[tuple] = []
-        self.events: list[tuple] = []
+        self.inserts: list[tuple[Any, ...]] = []
+        self.updates: list[tuple[Any, ...]] = []
+        self.steps: list[tuple[Any, ...]] = []
+        self.events: list[tuple[Any, ...]] = []
 
     def write(self, account: Any, change: Change) -> int:
         """The plan as it stands after the run, with the run's event for it; returns its id."""
@@ -181,7 +181,7 @@ def unpack(data: bytes | str | None) -> dict[str, Any] | None:
     return json.loads(zlib.decompress(data))
 
 
-def write_account_runs(store: Store, rows: list[tuple], correction: bool) -> None:
+def write_account_runs(store: Store, rows: list[tuple[Any, ...]], correction: bool) -> None:
     """The accounts of a run; in a correction (an earlier run on the same date) their rows of
     that date stop counting."""
     if correction:

@@ -200,7 +200,7 @@ def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
     return view
 
 
-def _negotiation_view(w: Words, blocks: list[tuple[str, Any]], chosen: tuple, segment: Any) -> dict[str, Any]:
+def _negotiation_view(w: Words, blocks: list[tuple[str, Any]], chosen: tuple[Any, ...], segment: Any) -> dict[str, Any]:
     participants: dict[str, str] = {}
     problems: dict[str, str] = {}
     mistakes: dict[str, None] = {}

@@ -23,7 +23,7 @@ def at_stake(result: Mapping[str, Any]) -> float:
     return result.get("revenue_current") or 0.0
 
 
-def urgency_key(project: Project, result: Mapping[str, Any]) -> tuple:
+def urgency_key(project: Project, result: Mapping[str, Any]) -> tuple[Any, ...]:
     """Highest priority first (rules/priority.yaml: expected loss × boosts); then the
     higher risk, more revenue at stake, the id."""
     return (-(result.get("priority") or 0.0), -_risk_order(project, result), -at_stake(result),

@@ -83,7 +83,7 @@ def workload(w: Words, results: Iterable[Mapping[str, Any]], weeks: int = 6) -> 
     capacity = w.project.capacity
     if not capacity:
         return None
-    per: dict[str, Counter] = {role: Counter() for role in capacity}
+    per: dict[str, Counter[str]] = {role: Counter() for role in capacity}
     first = ""
     for r in results:
         first = first or r["as_of"]
