@@ -281,13 +281,13 @@ def strata(project: Project) -> dict[str, int]:
     return rule_stratum
 
 
-def _fs(project: Project, fact_stratum: dict[str, Any], key: FactKey) -> int:
+def _fs(project: Project, fact_stratum: dict[FactKey, int], key: FactKey) -> int:
     if key[0] in DERIVED_KINDS:
         return max([0] + [fact_stratum.get(k, 0) for k in derived_from(project, key)])
     return fact_stratum.get(key, 0)
 
 
-def _cycle_message(project: Project, uses: dict[str, Any]) -> str:
+def _cycle_message(project: Project, uses: dict[FactKey, Any]) -> str:
     """Find rules on a cycle that passes through a negation, for the error message."""
     asserted_by: dict[FactKey, list[Rule]] = {}
     for r in project.rules:
@@ -566,7 +566,7 @@ def chain_levels(project: Project) -> dict[str, int]:
     """Depth of every rule in the chain (metrics -> signals -> risk -> playbooks), for
     showing fired rules in the order they build on each other."""
     uses = {r.id: fact_polarity(project, r.when) for r in project.rules}
-    producers: dict[str, Any] = {}
+    producers: dict[FactKey, Any] = {}
     for r in project.rules:
         for k in r.asserts:
             producers.setdefault(k, []).append(r.id)

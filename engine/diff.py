@@ -30,7 +30,7 @@ PROJECT_PARTS = (PROJECT_FILE,) + YAML_DIRS + ("templates",)
 
 # -- the base version ---------------------------------------------------------------------
 
-def _git(cwd: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess[str]:
+def _git(cwd: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess[Any]:
     try:
         return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False,
                               text=not binary, timeout=120)
@@ -118,7 +118,7 @@ def compare(base: Project, current: Project, base_label: str, current_label: str
     both = [a for a in new.results if a in old.results]
     changes: list[dict[str, Any]] = []
     totals: dict[str, dict[str, Counter[str]]] = {w: {"gained": Counter(), "lost": Counter()} for w in LISTS}
-    transitions: Counter[str] = Counter()
+    transitions: Counter[tuple[str, str]] = Counter()
     for aid in sorted(both):
         a, b = old.results[aid], new.results[aid]
         change: dict[str, Any] = {"account_id": aid, "name": b.get("name")}

@@ -177,7 +177,7 @@ def weighted_of(scores: Sequence[Num], weights: Sequence[float], total_weight: f
     """sum(weight × score) / sum(weight) on the scores' 1-10 scale; missing when any is."""
     if not weights or any(v is None for v in scores):
         return None
-    return round(sum(w * v for w, v in zip(weights, scores)) / total_weight, DECIMALS)  # type: ignore[operator]
+    return round(sum(w * v for w, v in zip(weights, scores)) / total_weight, DECIMALS)  # type: ignore[operator,misc]
 
 
 def weighted(scores: Mapping[str, Sequence[Num]], weights: Mapping[str, float], n: int) -> list[Num]:

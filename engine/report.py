@@ -265,7 +265,7 @@ def concentration_chart(rows: Sequence[Account], bounds: Mapping[str, float], fm
                           key=lambda a: (-a.share, a.id))  # type: ignore[operator]
     width, label_w, value_w = 560, 170, 60
     span = width - label_w - value_w - 8
-    scale = max(55.0, min(100.0, max((a.share for a in top), default=0) + 5))  # type: ignore[type-var]
+    scale = max(55.0, min(100.0, max((a.share for a in top), default=0) + 5))  # type: ignore[type-var,operator]
     t = 34
     body: list[str] = []
     marks = ((bounds["key_account_share_pct"], L["report_bound_key"]),

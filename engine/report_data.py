@@ -187,7 +187,7 @@ def retention(rows: Sequence[Account], portfolio: Portfolio) -> list[Metric]:
     detractors = sum(1 for s in scored if s <= 6)
     nps = (promoters - detractors) / len(scored) * 100 if scored else None
     keys = [a for a in rows if a.key and a.status != "lost" and a.days_since_qbr is not None]
-    covered = sum(1 for a in keys if a.days_since_qbr <= portfolio.qbr_window_days)  # type: ignore[operator]
+    covered = sum(1 for a in keys if a.days_since_qbr <= portfolio.qbr_window_days)  # type: ignore[operator,misc]
     lost = sum(1 for a in rows if a.status == "lost")
     both = [a for a in rows if a.revenue_previous is not None]
     before = sum(a.revenue_previous for a in both)  # type: ignore[misc]

@@ -334,7 +334,7 @@ def check_store_file(store_path: Path, out_dir: Path, new_store: bool = False) -
                                                     "plan history is gone. Restore the file from a backup" + again))
 
 
-def _schedule(project: Project, demands: list[Any], as_of: date, store: Store | None) -> dict[str, Any]:
+def _schedule(project: Project, demands: list[Any], as_of: date, store: Store | None) -> dict[Any, Any]:
     """Steps of roles with a capacity that move to a later week (engine/schedule.py)."""
     if not project.capacity:
         return {}

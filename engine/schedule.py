@@ -45,7 +45,7 @@ def plan(demands: Iterable[Demand], capacity: Mapping[str, int], as_of: date,
     """The steps that move, with their new dates. `booked`: (key, due ISO, role) of steps the
     store already holds undone in open plans; they keep their dates."""
     this_week = week_start(as_of)
-    load: dict[str, Counter[str]] = defaultdict(Counter)
+    load: dict[str, Counter[date]] = defaultdict(Counter)
     held: set[StepKey] = set()
     for key, due, role in booked:
         if role in capacity:
@@ -77,7 +77,7 @@ class _Weeks:
     Walking the full weeks one by one made scheduling quadratic: at 1,000,000 accounts a
     sales director's queue kept the run in this loop for over twenty minutes."""
 
-    def __init__(self, capacity: int, load: Counter[str]):
+    def __init__(self, capacity: int, load: Counter[date]):
         self.capacity, self.load = capacity, load
         self.full: dict[date, date] = {w: w + _WEEK for w, n in load.items() if n >= capacity}
 

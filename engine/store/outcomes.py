@@ -53,7 +53,7 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
     return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
 
 
-def median(counts: Counter[str]) -> float | None:
+def median(counts: Counter[Any]) -> float | None:
     """The median of a multiset given as value -> count."""
     n = sum(counts.values())
     if not n:
@@ -71,12 +71,12 @@ def median(counts: Counter[str]) -> float | None:
 
 @dataclass
 class _Tally:
-    ends: Counter[str] = field(default_factory=Counter)
-    runs: Counter[str] = field(default_factory=Counter)  # runs to resolution -> plans
-    days: Counter[str] = field(default_factory=Counter)
-    steps: Counter[str] = field(default_factory=Counter)
+    ends: Counter[Any] = field(default_factory=Counter)
+    runs: Counter[Any] = field(default_factory=Counter)  # runs to resolution -> plans
+    days: Counter[Any] = field(default_factory=Counter)
+    steps: Counter[Any] = field(default_factory=Counter)
     fell: dict[str, Any] = field(default_factory=dict)  # (start level, on time?) -> [plans, fell]
-    not_compared: Counter[str] = field(default_factory=Counter)
+    not_compared: Counter[Any] = field(default_factory=Counter)
 
     def view(self, levels: Sequence[str]) -> dict[str, Any]:
         compared = []
