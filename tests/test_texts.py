@@ -7,7 +7,6 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from cli import main
@@ -116,7 +115,8 @@ def test_unrelated_numbers_are_not_flagged(tmp_path):
 def test_unknown_or_metric_placeholders_in_a_checklist_are_problems(tmp_path):
     root = copy_project(tmp_path)
     f = root / "playbooks" / "qbr.yaml"
-    text = f.read_text("utf-8").replace("{thresholds.nps_min} is a warning", "{thresholds.nps_mn} is a warning {nps}", 1)
+    text = f.read_text("utf-8").replace("{thresholds.nps_min} is a warning",
+                                        "{thresholds.nps_mn} is a warning {nps}", 1)
     f.write_text(text, "utf-8")
     r = validate(root)
     assert r.exit_code == 1
@@ -131,9 +131,9 @@ def test_checklists_follow_a_moved_threshold(tmp_path):
     from engine.render import plan_renderer
     root = copy_project(tmp_path)
     f = root / "rules" / "thresholds.yaml"
-    f.write_text(f.read_text("utf-8").replace("{id: payment_overdue_days, value: 30, unit: days,",
-                                              "{id: payment_overdue_days, value: 45, segments: {smb: 60}, unit: days,", 1),
-                 "utf-8")
+    changed = f.read_text("utf-8").replace("{id: payment_overdue_days, value: 30, unit: days,",
+                                           "{id: payment_overdue_days, value: 45, segments: {smb: 60}, unit: days,", 1)
+    f.write_text(changed, "utf-8")
     project = load_project(root)
     ev = Evaluator(project, datetime.date(2026, 11, 23), "en")
     try:

@@ -7,12 +7,15 @@ a name, and a {placeholder} appears only where the code fills it in.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import KamError, Problem
-from ..i18n import LABELS_LANG as LANG, plural_tags, say  # noqa: F401 (say: the views import it from here)
+from ..i18n import LABELS_LANG as LANG
+from ..i18n import plural_tags
+from ..i18n import say as say  # re-exported: the views import it from here
 from ..loader import Document, load_file
 from ..model import Project
 from ..project import link_problem
@@ -150,7 +153,7 @@ def _value_problems(doc: Document, lang: str, key: Any, value: Any) -> list[Prob
     return _hole_problems(doc, at, lang, key, value)
 
 
-def _hole_problems(doc: Document, at: tuple, lang: str, key: str, value: str) -> list[Problem]:
+def _hole_problems(doc: Document, at: tuple[Any, ...], lang: str, key: str, value: str) -> list[Problem]:
     allowed = PLACEHOLDERS.get(key) or OPTIONAL.get(key, set())
     problems = []
     for name in _HOLE.findall(value):
@@ -161,7 +164,7 @@ def _hole_problems(doc: Document, at: tuple, lang: str, key: str, value: str) ->
     return problems
 
 
-def _plural_problems(doc: Document, lang: str, key: str, forms: dict) -> list[Problem]:
+def _plural_problems(doc: Document, lang: str, key: str, forms: dict[str, Any]) -> list[Problem]:
     """One text per plural category of the language, no other keys."""
     at = (lang, key)
     try:
@@ -174,8 +177,9 @@ def _plural_problems(doc: Document, lang: str, key: str, forms: dict) -> list[Pr
                                         f"({lang} has {', '.join(sorted(tags, key=_TAG_ORDER.index))})"))
     for tag, text in forms.items():
         if tag not in tags:
+            has = ", ".join(sorted(tags, key=_TAG_ORDER.index))
             problems.append(doc.problem(at + (tag,), f"{lang} → {key} → {tag}: not a plural form of "
-                                                     f"{lang} (it has {', '.join(sorted(tags, key=_TAG_ORDER.index))})"))
+                                                     f"{lang} (it has {has})"))
         elif not isinstance(text, str):
             problems.append(doc.problem(at + (tag,), f"{lang} → {key} → {tag}: expected text"))
         else:
