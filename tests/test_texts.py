@@ -147,3 +147,32 @@ def test_checklists_follow_a_moved_threshold(tmp_path):
             assert "30 days" not in md
     finally:
         ev.close()
+
+
+def test_labels_made_before_issue_14_still_work(tmp_path):
+    """A project's labels.yaml without the keys issue 14 added (techniques, KPIs, counted
+    accounts, plan counts) validates and renders: the default project's words stand in."""
+    root = copy_project(tmp_path)
+    labels = root / "templates" / "labels.yaml"
+    new = ("techniques", "stage", "technique", "how", "kpis", "kpis_hint", "kpi_manager", "kpi_active", "kpi_repeat",
+           "kpi_deals", "kpi_churn", "kpi_all", "report_accounts_count", "signals_count", "in_areas", "why_line",
+           "steps_count", "steps_line")
+    lines, skip = [], False
+    for line in labels.read_text("utf-8").splitlines():
+        key = re.match(r"^  ([a-z_]+):", line)
+        if key:
+            skip = key.group(1) in new
+        elif not line.startswith("    "):
+            skip = False
+        if not skip:
+            lines.append(line)
+    labels.write_text("\n".join(lines) + "\n", "utf-8")
+    assert "report_accounts_count" not in labels.read_text("utf-8")
+    r = validate(root)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["evaluate", str(ROOT / "tests" / "golden" / "accounts.csv"), "--project", str(root),
+                                  "--out", str(out), "--as-of", "2026-11-23", "--no-store", "--lang", "ru"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "8 сигналов в 3 областях." in (out / "plans" / "G-HIGH.md").read_text("utf-8")

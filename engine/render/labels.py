@@ -59,6 +59,8 @@ OPTIONAL: dict[str, set[str]] = {
     "techniques": set(), "stage": set(), "technique": set(), "how": set(),
     "kpis": set(), "kpis_hint": set(), "kpi_manager": set(), "kpi_active": set(), "kpi_repeat": set(),
     "kpi_deals": set(), "kpi_churn": set(), "kpi_all": set(), "report_accounts_count": {"count"},
+    "signals_count": {"count"}, "in_areas": {"count"}, "steps_count": {"count"}, "why_line": {"signals", "areas"},
+    "steps_line": {"steps", "date"},
 }
 # a label with {count} may give one text per plural category of its language (CLDR, Babel):
 #   more_steps: {one: "ещё {count} шаг", few: "ещё {count} шага", many: "ещё {count} шагов", other: "ещё {count} шага"}
@@ -78,7 +80,8 @@ class Labels:
         if lang not in self.by_lang:
             raise KamError(Problem(self.path, 0, 0, f"no labels for language '{lang}' "
                                                     f"(have: {', '.join(self.by_lang)})"))
-        return self.by_lang[lang]
+        # keys added since a project was made (OPTIONAL) fall back on the default project's words
+        return optional_words(self.by_lang[lang], lang)
 
 
 def labels_path(root: Path) -> Path:

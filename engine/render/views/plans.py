@@ -87,6 +87,13 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "profile": profile(w, result),
         "unknown": w.unknown(result),
         "ids_hint": ids_hint,  # the first step's ref in playbook order
+        # "8 warning signs in 3 areas", "15 steps; the first is due 26 November 2026": counts in
+        # their plural forms
+        "why_line": say(w.labels, "why_line", signals=say(w.labels, "signals_count", count=len(signals)),
+                        areas=say(w.labels, "in_areas", count=len({s["category"] for s in signals})))
+        if signals else "",
+        "steps_line": say(w.labels, "steps_line", steps=say(w.labels, "steps_count", count=len(by_due)),
+                          date=by_due[0][1]["due"]) if by_due else "",
     }
 
 
