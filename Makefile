@@ -22,7 +22,10 @@ demo: $(STAMP)
 	@echo "out/demo/calendar/ and out/demo/tasks.csv for the steps; 'kam outcomes' for what became of the plans"
 	@echo "kam is in $(VENV)/bin/: 'source $(VENV)/bin/activate' (or export PATH=\"$(CURDIR)/$(BIN):\$$PATH\") puts it on your PATH"
 
+# static checks first (seconds), then the tests (minutes); ruff and mypy read pyproject.toml
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 clean:

@@ -13,9 +13,10 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -67,10 +68,9 @@ def _drop_output() -> None:
     at exit would raise again and Python would print that."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # no file descriptor (a test runner's buffer): nothing to flush
+        with contextlib.suppress(OSError, ValueError):
             os.dup2(devnull, stream.fileno())
-        except (OSError, ValueError):  # no file descriptor (a test runner's buffer): nothing to flush
-            pass
     os.close(devnull)
 
 
@@ -244,7 +244,7 @@ class _Phases:
         self.live = sys.stderr.isatty()
         self.drawn = 0.0  # when the bar was last drawn; 0: none is on the screen
 
-    def __enter__(self) -> "_Phases":
+    def __enter__(self) -> _Phases:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -301,11 +301,11 @@ def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, a
         return _explain_run(account_id, run_ref, inputs, project_dir, store_path, as_of)
     if not inputs:
         raise click.UsageError("give the INPUT file(s), or --run RUN_ID to explain a recorded run")
+    from engine.accounts import load_accounts
     from engine.analysis import chain_levels
     from engine.evaluate import Evaluator
     from engine.explain import explain as explain_account
     from engine.portfolio import measure
-    from engine.accounts import load_accounts
     project = _load(project_dir)
     loaded = load_accounts(project, [Path(i) for i in inputs])
     measure(project, [v for _, _, v in loaded.accepted])
@@ -410,7 +410,8 @@ def inspect_command(file: str, project_dir: str | None, sheet: str | None, as_js
     """Show how FILE will be read, before a run.
 
     The header row, each column and the metric it maps to, typed samples, rejected rows."""
-    from engine.inspect import as_json as report_json, inspect_file, text_lines
+    from engine.inspect import as_json as report_json
+    from engine.inspect import inspect_file, text_lines
     report = inspect_file(_load(project_dir), Path(file), sheet)
     if as_json:
         click.echo(json.dumps(report_json(report), ensure_ascii=False, indent=2, default=str))
@@ -456,7 +457,8 @@ def diff_command(inputs: tuple[str, ...], base: str, project_dir: str | None, as
 @main.command("backtest")
 @click.argument("history", type=click.Path(dir_okay=False))
 @click.option("--losses", required=True, type=click.Path(dir_okay=False),
-              help="File of account_id,lost_date (2026-11-23, 23.11.2026, 23 ноября 2026, …): the accounts really lost.")
+              help="File of account_id,lost_date (2026-11-23, 23.11.2026, 23 ноября 2026, …): "
+                   "the accounts really lost.")
 @project_option
 @click.option("--horizon", default=180, show_default=True, type=click.IntRange(1, 3660),
               help="A firing counts as right when the account was lost within this many days after.")
@@ -481,7 +483,7 @@ def backtest_command(history: str, losses: str, project_dir: str | None, horizon
             tid, values = bt.parse_sweep(sweep_spec, project)
             aim = bt.resolve_target(project, target) if target else bt.default_target(project, tid)
         except bt.SweepError as exc:
-            raise click.BadParameter(str(exc), param_hint="--sweep" if not target else "--sweep/--target")
+            raise click.BadParameter(str(exc), param_hint="--sweep" if not target else "--sweep/--target") from exc
         plan = (tid, values, aim)
     elif target:
         raise click.BadParameter("--target scores a --sweep; give --sweep too", param_hint="--target")
@@ -522,7 +524,7 @@ def _day(value: str | None, hint: str) -> date:
     try:
         return parse_day(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=hint)
+        raise click.BadParameter(str(exc), param_hint=hint) from exc
 
 
 def _run_plans(info: Any) -> dict[str, Any]:
@@ -655,6 +657,7 @@ def plans_snooze(ctx: click.Context, plan_id: int, until: str, reason: str, by: 
 
     It comes back then, or sooner if the account's risk rises."""
     import getpass
+
     from engine.store.actions import snooze
     who = (by or "").strip() or getpass.getuser()
     with _open_store(_in_plans(ctx, store_path, project_dir), must_exist=True) as store:

@@ -24,8 +24,9 @@ import operator
 import re
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Union
+from typing import Any
 
 import clips
 
@@ -43,7 +44,7 @@ MAX_DISJUNCTS = 4096  # count(...) over many facts expands combinatorially
 
 Test = tuple  # ("test", clips expression, metric ids, threshold slots)
 Lit = tuple  # ("fact", kind, id, positive)
-Nnf = Union[tuple]  # ("and", [...]) | ("or", [...]) | Test | Lit | ("true",) | ("false",)
+Nnf = tuple  # ("and", [...]) | ("or", [...]) | Test | Lit | ("true",) | ("false",)
 TRUE, FALSE = ("true",), ("false",)
 _NUM_OP = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=", "!=": "<>"}
 _PY_OP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,

@@ -7,9 +7,9 @@ which is the order of the input, so line i of results.jsonl is outcome i.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from .logic import Codec, Outcome
 

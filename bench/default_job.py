@@ -16,8 +16,8 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import sys
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.generate import VERSION, generate  # noqa: E402
+from bench.generate import VERSION, generate
 
 AS_OF = date(2026, 11, 23)
 DATA = Path(__file__).resolve().parent / ".data"
@@ -143,7 +143,8 @@ def targets(runs: list[JobRun]) -> list[str]:
     million = big >= 1_000_000
     worst = max(r.wall for r in at_big)
     out.append(f"| ≤ {TARGET_SECONDS:.0f} s for 1,000,000 accounts, first and second run | "
-               f"{worst:.1f} s on {big:,} | {('yes' if worst <= TARGET_SECONDS else 'no') if million else 'not measured at 1M'} |")
+               f"{worst:.1f} s on {big:,} | "
+               f"{('yes' if worst <= TARGET_SECONDS else 'no') if million else 'not measured at 1M'} |")
     peak = max(r.tree_kib for r in at_big)
     out.append(f"| all processes ≤ 1 GiB at 1,000,000 | {peak / MIB:.0f} MiB on {big:,} | "
                f"{('yes' if peak <= TARGET_TREE_KIB else 'no') if million else 'not measured at 1M'} |")

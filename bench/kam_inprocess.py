@@ -6,7 +6,8 @@ process; the end-to-end run with --workers is a separate row."""
 from __future__ import annotations
 
 import datetime
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from bench.logic import Codec, Outcome
 from engine.evaluate import Evaluator

@@ -6,8 +6,8 @@ playbook of the project, so a million outcomes compare as two columns of numbers
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from engine.analysis import derived_from, fact_polarity
 from engine.model import NO_RISK, Project, Rule
@@ -23,7 +23,7 @@ class Codec:
     facts: tuple[tuple[str, str], ...]
 
     @classmethod
-    def of(cls, project: Project) -> "Codec":
+    def of(cls, project: Project) -> Codec:
         return cls(tuple((kind, ident) for kind in COMPARED for ident in project.fact_ids(kind)))
 
     @property

@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from engine import expr
 from engine.analysis import FactRef, ThresholdRef, expand_facts, formula_order, resolve
@@ -22,7 +23,7 @@ from .logic import Codec, Outcome, risk_level, schedule
 
 Values = dict[str, Any]
 Facts = set
-Condition = Callable[[Values, Facts], Optional[bool]]
+Condition = Callable[[Values, Facts], bool | None]
 Operand = Callable[[Values, Facts], Any]
 Formula = Callable[[Values], float]
 
@@ -81,7 +82,7 @@ class Derive:
             if not math.isfinite(x):
                 continue
             x = round(x, decimals)
-            v[mid] = int(round(x)) if integer else x
+            v[mid] = int(round(x)) if integer else x  # noqa: RUF046 - as engine/metrics.py
         return v
 
 
@@ -222,7 +223,7 @@ def _condition(project: Project, node: expr.Node) -> Condition:
     if isinstance(node, expr.And):
         parts = [_condition(project, i) for i in node.items]
 
-        def and_(v: Values, f: Facts) -> Optional[bool]:
+        def and_(v: Values, f: Facts) -> bool | None:
             unknown = False
             for p in parts:
                 t = p(v, f)
@@ -235,7 +236,7 @@ def _condition(project: Project, node: expr.Node) -> Condition:
     if isinstance(node, expr.Or):
         parts = [_condition(project, i) for i in node.items]
 
-        def or_(v: Values, f: Facts) -> Optional[bool]:
+        def or_(v: Values, f: Facts) -> bool | None:
             unknown = False
             for p in parts:
                 t = p(v, f)
@@ -248,7 +249,7 @@ def _condition(project: Project, node: expr.Node) -> Condition:
     if isinstance(node, expr.Not):
         inner = _condition(project, node.item)
 
-        def not_(v: Values, f: Facts) -> Optional[bool]:
+        def not_(v: Values, f: Facts) -> bool | None:
             t = inner(v, f)
             return None if t is None else not t
         return not_
@@ -259,7 +260,7 @@ def _condition(project: Project, node: expr.Node) -> Condition:
             return lambda v, f: holds(f)
         name = r.id
 
-        def flag(v: Values, f: Facts) -> Optional[bool]:
+        def flag(v: Values, f: Facts) -> bool | None:
             x = v.get(name)
             return None if x is None else bool(x)
         return flag
@@ -274,7 +275,7 @@ def _condition(project: Project, node: expr.Node) -> Condition:
     if isinstance(node, expr.Compare):
         a, b, op = _operand(project, node.left), _operand(project, node.right), _CMP[node.op]
 
-        def compare(v: Values, f: Facts) -> Optional[bool]:
+        def compare(v: Values, f: Facts) -> bool | None:
             x, y = a(v, f), b(v, f)
             if x is None or y is None:
                 return None
@@ -285,7 +286,7 @@ def _condition(project: Project, node: expr.Node) -> Condition:
         items = frozenset(i.value for i in node.items)
         negated = node.negated
 
-        def in_(v: Values, f: Facts) -> Optional[bool]:
+        def in_(v: Values, f: Facts) -> bool | None:
             x = left(v, f)
             return None if x is None else (x in items) != negated
         return in_

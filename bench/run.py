@@ -26,19 +26,21 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `bench` and `engine` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import compare, frame as frames  # noqa: E402
-from bench.generate import COLUMNS, VERSION, generate  # noqa: E402
-from bench.kam_inprocess import KamEvaluator  # noqa: E402
-from bench.logic import Codec, Outcome  # noqa: E402
-from engine.project import default_project_dir, load_project  # noqa: E402
+from bench import compare
+from bench import frame as frames
+from bench.generate import COLUMNS, VERSION, generate
+from bench.kam_inprocess import KamEvaluator
+from bench.logic import Codec, Outcome
+from engine.project import default_project_dir, load_project
 
 AS_OF = "2026-11-23"
 DATA = Path(__file__).resolve().parent / ".data"
@@ -270,15 +272,16 @@ def report(args: argparse.Namespace, csv: Path, big: KamRun, small: KamRun | Non
                                              f"{max(e.accounts / s for s in e.runs):,.0f}/s" for e in repeated))
     for e in evaluators:
         if e.detail:
-            notes.append(f"- {e.name}, where the time went: " + ", ".join(f"{k} {_s(v)} s" for k, v in e.detail.items()))
+            notes.append(f"- {e.name}, where the time went: "
+                         + ", ".join(f"{k} {_s(v)} s" for k, v in e.detail.items()))
     if t:
         notes.append("- kam phases: " + ", ".join(f"{k} {_s(v)} s" for k, v in t.items()))
     docs = big.summary.get("documents")
     render_s = t.get("render")
     docs_rate = docs / render_s if docs and render_s else None
     if docs is not None and args.render > 0:
-        notes.append(f"- documents (a separate run on {min(args.render, args.accounts):,} accounts): {docs:,} written" + (f" in {_s(render_s)} s = {docs_rate:,.0f} documents/s"
-                                                         if docs_rate else ""))
+        notes.append(f"- documents (a separate run on {min(args.render, args.accounts):,} accounts): {docs:,} written"
+                     + (f" in {_s(render_s)} s = {docs_rate:,.0f} documents/s" if docs_rate else ""))
 
     def rss(run: KamRun) -> str:
         if run.processes <= 1:

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 from itertools import groupby
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 

@@ -3,9 +3,10 @@ metrics. Each record is accepted or rejected with its file, row, field and reaso
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import KamError, Problem
 from .io.readers import Layout, RawRecord, Table, read_table

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any
 
 from . import expr
 from .errors import Problem
@@ -15,7 +16,7 @@ FACT_PREFIXES = FACT_KINDS + DERIVED_KINDS
 FORMULA_FUNCTIONS = {"pct_change": 2, "pct_drop": 2, "abs": 1, "min": 2, "max": 2}
 CONDITION_FUNCTIONS = ("count", "any", "missing", "present")
 
-FactKey = tuple  # (kind, id); kind in FACT_PREFIXES
+FactKey = tuple[str, str]  # (kind, id); kind in FACT_PREFIXES
 
 
 @dataclass(frozen=True)
@@ -209,12 +210,12 @@ def check_formula(project: Project, node: expr.Node) -> None:
 
 # ---- facts a condition uses, with polarity -----------------------------------------------
 
-def fact_polarity(project: Project, node: expr.Node, positive: bool = True) -> tuple[set, set]:
+def fact_polarity(project: Project, node: expr.Node, positive: bool = True) -> tuple[set[Any], set]:
     """(facts used positively, facts used under negation) in a condition."""
-    pos: set = set()
-    neg: set = set()
+    pos: set[Any] = set()
+    neg: set[Any] = set()
 
-    def add(keys: Iterable, up: bool, down: bool) -> None:
+    def add(keys: Iterable[Any], up: bool, down: bool) -> None:
         for k in keys:
             if up:
                 (pos if positive else neg).add(k)
@@ -280,13 +281,13 @@ def strata(project: Project) -> dict[str, int]:
     return rule_stratum
 
 
-def _fs(project: Project, fact_stratum: dict, key: FactKey) -> int:
+def _fs(project: Project, fact_stratum: dict[FactKey, int], key: FactKey) -> int:
     if key[0] in DERIVED_KINDS:
         return max([0] + [fact_stratum.get(k, 0) for k in derived_from(project, key)])
     return fact_stratum.get(key, 0)
 
 
-def _cycle_message(project: Project, uses: dict) -> str:
+def _cycle_message(project: Project, uses: dict[FactKey, Any]) -> str:
     """Find rules on a cycle that passes through a negation, for the error message."""
     asserted_by: dict[FactKey, list[Rule]] = {}
     for r in project.rules:
@@ -565,7 +566,7 @@ def chain_levels(project: Project) -> dict[str, int]:
     """Depth of every rule in the chain (metrics -> signals -> risk -> playbooks), for
     showing fired rules in the order they build on each other."""
     uses = {r.id: fact_polarity(project, r.when) for r in project.rules}
-    producers: dict = {}
+    producers: dict[FactKey, Any] = {}
     for r in project.rules:
         for k in r.asserts:
             producers.setdefault(k, []).append(r.id)

@@ -79,7 +79,7 @@ class Compiled:
     definition: dict[str, Any]
     rules: dict[str, CompiledRule]
     phases: tuple[Phase, ...]
-    consumed: frozenset  # fact keys some pattern reads: only these go into the engine
+    consumed: frozenset[Any]  # fact keys some pattern reads: only these go into the engine
     fact_payloads: dict[tuple[str, str], dict[str, Any]]
     thresholds: tuple[str, ...]  # thresholds put on the account fact
     metrics: tuple[str, ...]  # metrics any rule reads
@@ -93,8 +93,8 @@ class Compiled:
 @dataclass(frozen=True)
 class _Acc:
     json: Any
-    metrics: frozenset
-    thresholds: frozenset
+    metrics: frozenset[Any]
+    thresholds: frozenset[Any]
 
 
 @dataclass(frozen=True)
@@ -105,19 +105,19 @@ class _Fact:
 
 @dataclass(frozen=True)
 class _All:
-    items: tuple
+    items: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class _Any:
-    items: tuple
+    items: tuple[Any, ...]
 
 
 TRUE = _All(())
 FALSE = _Any(())
 
 
-def _exists(m: str) -> dict:
+def _exists(m: str) -> dict[str, Any]:
     return {"$ex": {m: 1}}
 
 
@@ -148,7 +148,7 @@ def _compare(project: Project, node: expr.Compare, positive: bool) -> Any:
     return _Acc({"$and": guards + [test]}, frozenset(metrics), frozenset(thresholds))
 
 
-def _count(keys: list, op: str, k: float) -> Any:
+def _count(keys: list[Any], op: str, k: float) -> Any:
     """count(keys) OP k, written out over the facts (DNF)."""
     n = len(keys)
     # counts are whole numbers: turn strict and fractional bounds into inclusive whole ones
@@ -267,16 +267,16 @@ def _dnf(ir: Any, rule_id: str) -> list[tuple[list[_Acc], list[_Fact]]]:
 
 # ---- the ruleset ------------------------------------------------------------------------
 
-def _fact_pattern(key: tuple[str, str]) -> dict:
+def _fact_pattern(key: tuple[str, str]) -> dict[str, Any]:
     # a category is a fact of its own, asserted with the first signal of that category:
     # one fact per category instead of a join over every signal keeps the network small
     return {"$and": [{"t": key[0]}, {"k": key[1]}]}
 
 
-def _spliced(tests: list) -> list:
+def _spliced(tests: list[Any]) -> list:
     """An and inside an and as one chain of tests: each group costs the pattern two of its
     few expression slots (MAX_GROUPS), a chain none."""
-    out: list = []
+    out: list[Any] = []
     for t in tests:
         out += _spliced(t["$and"]) if isinstance(t, dict) and list(t) == ["$and"] else [t]
     return out
@@ -304,7 +304,7 @@ _LIST_FULL = (f"with it, more than {MAX_NEXT_LIST} or-branches and absence tests
               "(durable-rules error 107): split its `or`s into rules")
 
 
-def _alpha(j: dict, parent: _Alpha, full: list[str]) -> _Alpha:
+def _alpha(j: dict[str, Any], parent: _Alpha, full: list[str]) -> _Alpha:
     """Add one pattern's tests under `parent`; the test the pattern ends at. `full` collects
     what overflowed."""
     if "$and" in j:
@@ -364,9 +364,9 @@ def compile_project(project: Project) -> Compiled:
     rule_strata = strata(project)
     definition: dict[str, Any] = {ACCOUNT_RULE: {"all": [{"a": {"t": "account"}}]}}
     compiled: dict[str, CompiledRule] = {}
-    consumed: set = set()
+    consumed: set[Any] = set()
     flags: dict[tuple[str, str], str] = {}
-    phase_flags: dict[int, set] = {}
+    phase_flags: dict[int, set[Any]] = {}
     used_thresholds: set[str] = set()
     used_metrics: set[str] = set()
     problems: list[Problem] = []
@@ -385,7 +385,7 @@ def compile_project(project: Project) -> Compiled:
             if set(pos) & set(neg):
                 continue  # requires a fact and its absence: never true
             name = f"r{index}_{j}"
-            patterns: list[dict] = []
+            patterns: list[dict[str, Any]] = []
             metrics = frozenset().union(*(a.metrics for a in accs)) if accs else frozenset()
             thresholds = frozenset().union(*(a.thresholds for a in accs)) if accs else frozenset()
             acc = None
@@ -429,8 +429,8 @@ def compile_project(project: Project) -> Compiled:
                     {("signal", s.id): tuple(project.derived(("signal", s.id))) for s in project.signals.values()})
 
 
-def _check_limits(project: Project, definition: dict, consumed: set, metrics: set,
-                  thresholds: set, problems: list[Problem]) -> None:
+def _check_limits(project: Project, definition: dict[str, Any], consumed: set[Any], metrics: set,
+                  thresholds: set[Any], problems: list[Problem]) -> None:
     def add(message: str) -> None:
         first = project.rules[0].where if project.rules else None
         problems.append(Problem(first.path if first else "rules", 0, 0, message))

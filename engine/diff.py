@@ -16,12 +16,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .accounts import load_accounts
 from .errors import KamError, Problem
 from .evaluate import Evaluator
 from .model import NO_RISK, Project
 from .portfolio import measure
 from .project import PROJECT_FILE, YAML_DIRS, load_project
-from .accounts import load_accounts
 from .runtime import EngineRuntimeError
 
 LISTS = ("signals", "classes", "playbooks")
@@ -30,7 +30,7 @@ PROJECT_PARTS = (PROJECT_FILE,) + YAML_DIRS + ("templates",)
 
 # -- the base version ---------------------------------------------------------------------
 
-def _git(cwd: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:
+def _git(cwd: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess[Any]:
     try:
         return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False,
                               text=not binary, timeout=120)
@@ -117,8 +117,8 @@ def compare(base: Project, current: Project, base_label: str, current_label: str
     old, new = evaluate_all(base, inputs, as_of), evaluate_all(current, inputs, as_of)
     both = [a for a in new.results if a in old.results]
     changes: list[dict[str, Any]] = []
-    totals: dict[str, dict[str, Counter]] = {w: {"gained": Counter(), "lost": Counter()} for w in LISTS}
-    transitions: Counter = Counter()
+    totals: dict[str, dict[str, Counter[str]]] = {w: {"gained": Counter(), "lost": Counter()} for w in LISTS}
+    transitions: Counter[tuple[str, str]] = Counter()
     for aid in sorted(both):
         a, b = old.results[aid], new.results[aid]
         change: dict[str, Any] = {"account_id": aid, "name": b.get("name")}

@@ -12,16 +12,18 @@ so the results equal a single-process run line for line.
 """
 from __future__ import annotations
 
+import contextlib
 from array import array
 from collections import deque
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .errors import KamError, Problem
 from .model import Project
 from .pipeline import Evaluated, Finished, Normalised, _stage_a, _stage_b, _stage_c, close_worker_state
-from .store.runs import AccountIn
 from .portfolio import abc_limits, exact_sum, letters_in_order
+from .store.runs import AccountIn
 
 
 def _light(n: Normalised) -> Normalised:
@@ -71,8 +73,10 @@ class DaskExecutor:
         try:
             if address == "local":
                 # one thread per worker: durable-rules' C engine never releases the GIL
+                # ":0": the scheduler's HTTP server (which it starts even without a dashboard)
+                # takes a free port; its default, 8787, refused a second local cluster
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=40)
+                                            dashboard_address=":0", silence_logs=40)
                 self.client = Client(self.cluster)
             else:
                 self.client = Client(address, timeout="20s")
@@ -81,10 +85,10 @@ class DaskExecutor:
         self.project_ref = self.client.scatter(project, broadcast=True)
         self.window = 2 * max(1, len(self.client.scheduler_info().get("workers", {})) or 1)
 
-    def _kept(self, fn: Any, light: Any, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Any]]:
+    def _kept(self, fn: Any, light: Any, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Any]]:
         """Run `fn` on each task; the result stays on its worker (a future, the handle) and
         only `light(result)` comes back, in order, at most `window` tasks ahead."""
-        pending: deque = deque()
+        pending: deque[Any] = deque()
         for t in tasks:
             full = self.client.submit(fn, t, pure=False)
             pending.append((full, self.client.submit(light, full, pure=False)))
@@ -95,7 +99,7 @@ class DaskExecutor:
             full, small = pending.popleft()
             yield full, small.result()
 
-    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Normalised]]:
+    def stage_a(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Normalised]]:
         return self._kept(_stage_a, _light, tasks)
 
     def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
@@ -134,15 +138,15 @@ class DaskExecutor:
             out = np.split(flat, offsets[1:-1])
         return float(total), [o.tobytes() for o in out]
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, Evaluated]]:
+    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Evaluated]]:
         """The evaluated results stay on the worker (a future) until stage C."""
         return self._kept(_stage_b, Evaluated.light, tasks)
 
     def accounts(self, handle: Any) -> list[AccountIn]:
         return self.client.submit(_accounts_of, handle, pure=False).result()
 
-    def finish(self, tasks: Iterable[tuple]) -> Iterator[Finished]:
-        pending: deque = deque()
+    def finish(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[Finished]:
+        pending: deque[Any] = deque()
         for t in tasks:
             pending.append(self.client.submit(_stage_c, t, pure=False))
             if len(pending) >= self.window:
@@ -151,10 +155,8 @@ class DaskExecutor:
             yield pending.popleft().result()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # best effort on shutdown
             self.client.run(close_worker_state)
-        except Exception:  # noqa: BLE001 - best effort on shutdown
-            pass
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from . import expr
 from .analysis import MetricRef, resolve
@@ -13,8 +14,16 @@ from .evidence import render_pieces, signal_pieces, winback
 from .metrics import DEFAULTED, Deriver
 from .model import NO_RISK, SEVERITY_RANK, Project, text_in
 from .planning import Planner
-from .prefilter import (Unsure, atoms, compile_filter, compile_key, compile_patterns, informative, quiet_facts,
-                        with_constants)
+from .prefilter import (
+    Unsure,
+    atoms,
+    compile_filter,
+    compile_key,
+    compile_patterns,
+    informative,
+    quiet_facts,
+    with_constants,
+)
 from .runtime import Engine, Outcome
 
 
@@ -49,25 +58,26 @@ class Evaluator:
         # outcomes by the truth of every atomic account test (see evaluate)
         self._all_atoms = informative(atoms([r.account_test for r in self.compiled.rules.values()
                                              if r.account_test is not None]))
-        self._segment_atoms: dict[Any, Callable[[dict[str, Any]], tuple] | None] = {}
-        self._outcomes: dict[tuple, _Known] = {}
+        self._segment_atoms: dict[Any, Callable[[dict[str, Any]], tuple[Any, ...]] | None] = {}
+        self._outcomes: dict[tuple[Any, ...], _Known] = {}
         # every account pattern, and known outcomes by which of them match
         self._patterns_tests = [r.account_test for r in self.compiled.rules.values() if r.account_test is not None]
-        self._segment_patterns: dict[Any, Callable[[dict[str, Any]], tuple] | None] = {}
-        self._by_patterns: dict[tuple, _Known] = {}
-        self._knowns: dict[tuple, _Known] = {}
+        self._segment_patterns: dict[Any, Callable[[dict[str, Any]], tuple[Any, ...]] | None] = {}
+        self._by_patterns: dict[tuple[Any, ...], _Known] = {}
+        self._knowns: dict[tuple[Any, ...], _Known] = {}
         self._quiet: _Known | None = None  # what fires when no account pattern matches
         self._thresholds: dict[Any, dict[str, Any]] = {}
-        self._shapes: dict[tuple, _Shape] = {}
+        self._shapes: dict[tuple[Any, ...], _Shape] = {}
         self._interned: dict[Any, Any] = {}
         self._fired_entries: dict[str, tuple[str, tuple[str, ...]]] = {}
         # compiled rules in the order results list them: stratum, project rule, conjunct
         self._rule_order = {n: (r.stratum, r.rule_id, r.name) for n, r in self.compiled.rules.items()}
-        self._entries: dict[tuple, tuple] = {}  # signal and playbook parts of shapes
-        self._plans: dict[tuple, tuple] = {}
-        self._playbook_tuples: dict[tuple, tuple] = {}  # _playbooks_of  # (Evaluator._plan) by the playbooks and their step conditions
+        self._entries: dict[tuple[Any, ...], tuple] = {}  # signal and playbook parts of shapes
+        self._plans: dict[tuple[Any, ...], tuple] = {}
+        # _playbooks_of (Evaluator._plan) by the playbooks and their step conditions
+        self._playbook_tuples: dict[tuple[Any, ...], tuple] = {}
         self._segment_classes: dict[Any, tuple[int, Any]] = {}
-        self._classes_by_values: dict[tuple, tuple[int, Any]] = {}
+        self._classes_by_values: dict[tuple[Any, ...], tuple[int, Any]] = {}
         self._as_of_text = self.as_of.isoformat()
         self.engine_runs = 0
 
@@ -75,7 +85,7 @@ class Evaluator:
         self.engine.close()
 
     @functools.cached_property
-    def _signal_order(self) -> dict[str, tuple]:
+    def _signal_order(self) -> dict[str, tuple[Any, ...]]:
         """Signals sorted by severity, then category (as declared), then id."""
         categories = list(self.project.categories)
         return {sid: (-SEVERITY_RANK[s.severity],
@@ -122,7 +132,7 @@ class Evaluator:
         # durable-rules reads an account only through the atomic tests of its patterns: two
         # accounts on which every test comes out the same fire the same rules (known first,
         # before the pre-filter: almost every account's key has been seen)
-        key: tuple | None = None
+        key: tuple[Any, ...] | None = None
         missing: list[str] | None = None  # the inputs without a value, read with the key
         atoms = self._atoms(segment)
         if atoms is not None:
@@ -137,7 +147,7 @@ class Evaluator:
         # a new key: the rules whose account patterns match decide the outcome too; accounts
         # that differ in tests of no consequence (which of two alternatives holds, how far
         # from a threshold a value lies that other tests already decide) share it
-        matched: tuple | None = None
+        matched: tuple[Any, ...] | None = None
         patterns = self._patterns(segment)
         if patterns is not None:
             try:
@@ -162,7 +172,7 @@ class Evaluator:
             self._outcomes[key] = known
         return self._result(values, known, segment, missing)
 
-    def _atoms(self, segment: Any) -> Callable[[dict[str, Any]], tuple] | None:
+    def _atoms(self, segment: Any) -> Callable[[dict[str, Any]], tuple[Any, ...]] | None:
         """The atomic tests of every account pattern, with the segment's thresholds, as one
         function of the account's values giving (their truth, the inputs without a value);
         None: a test is unsure."""
@@ -174,7 +184,7 @@ class Evaluator:
                 self._segment_atoms[segment] = found
         return found
 
-    def _patterns(self, segment: Any) -> Callable[[dict[str, Any]], tuple] | None:
+    def _patterns(self, segment: Any) -> Callable[[dict[str, Any]], tuple[Any, ...]] | None:
         """Whether each account pattern matches (prefilter.compile_patterns), with the
         segment's thresholds."""
         found = self._segment_patterns.get(segment, _MISSING)
@@ -185,7 +195,7 @@ class Evaluator:
                 self._segment_patterns[segment] = found
         return found
 
-    def _known(self, outcome: Outcome) -> "_Known":
+    def _known(self, outcome: Outcome) -> _Known:
         """An engine outcome in the shared, immutable form results are built from."""
         fired, facts = tuple(outcome.fired), frozenset(outcome.facts)
         known = self._knowns.get(fired)  # the facts follow from what fired
@@ -211,7 +221,7 @@ class Evaluator:
                 self._filters[segment] = found
         return found
 
-    def _shape(self, outcome: "Outcome | _Known", segment: Any) -> "_Shape":
+    def _shape(self, outcome: Outcome | _Known, segment: Any) -> _Shape:
         """Everything in a result that depends only on which rules fired (and the segment's
         thresholds): worked out once per combination, not once per account."""
         shape = self._shape_of(outcome.fired, outcome, segment)
@@ -231,7 +241,7 @@ class Evaluator:
                 self._segment_classes[segment] = found
         return found
 
-    def _shape_of(self, fired: Iterable[str], outcome: "Outcome | _Known", segment: Any) -> "_Shape":
+    def _shape_of(self, fired: Iterable[str], outcome: Outcome | _Known, segment: Any) -> _Shape:
         # what fired decides which facts exist; the thresholds of the segment, what they say
         thresholds_key, segment = self._segment_class(segment)
         key = (tuple(sorted(set(fired))), thresholds_key)  # no set inside: the collector skips the key
@@ -247,7 +257,7 @@ class Evaluator:
             for asserted in r.asserts:
                 by_fact.setdefault(asserted, []).append(r.name)
 
-        def entry(key: tuple[str, str]) -> tuple:
+        def entry(key: tuple[str, str]) -> tuple[Any, ...]:
             """A signal's or playbook's part of the shape: it depends on which rules asserted it
             and the segment only, so it is worked out once for all shapes that share it."""
             memo = (key, tuple(by_fact.get(key, ())), thresholds_key)
@@ -294,7 +304,7 @@ class Evaluator:
             self._shapes[key] = shape
         return shape
 
-    def _playbooks_of(self, entries: tuple) -> tuple:
+    def _playbooks_of(self, entries: tuple[Any, ...]) -> tuple:
         """One shared tuple for the same playbook entries (which hold dicts: not hashable)."""
         key = tuple(map(id, entries))  # entries live as long as self._entries holds them
         found = self._playbook_tuples.get(key)
@@ -324,7 +334,7 @@ class Evaluator:
         lists and dicts are fresh per account: later passes annotate them."""
         return self._result(values, self._known(outcome), values.get("segment"))
 
-    def _result(self, values: dict[str, Any], outcome: "_Known", segment: Any,
+    def _result(self, values: dict[str, Any], outcome: _Known, segment: Any,
                 missing: list[str] | None = None) -> dict[str, Any]:
         p, lang = self.project, self.lang
         seen = self._segment_classes.get(segment)
@@ -419,7 +429,7 @@ class Evaluator:
             "fired": [{"rule": rule, "asserts": list(asserts)} for rule, asserts in fired] if fired else [],
         }
 
-    def _plan(self, shape: "_Shape", values: dict[str, Any], facts: frozenset) -> tuple:
+    def _plan(self, shape: _Shape, values: dict[str, Any], facts: frozenset[Any]) -> tuple[Any, ...]:
         """The steps of each playbook of the shape once the planner kept and merged them
         (Planner.plan: indices, due dates and merged entries, numbers and texts only, so the
         garbage collector never walks the cached plans), built for every account from them."""
@@ -435,8 +445,8 @@ class _Known:
     """What fired on an account, shared by every account with the same outcome."""
 
     fired: tuple[str, ...]  # compiled rule names, in firing order
-    facts: frozenset
-    shape: "_Shape | None" = None  # its shape in the first segment class it met (most projects have one)
+    facts: frozenset[Any]
+    shape: _Shape | None = None  # its shape in the first segment class it met (most projects have one)
     shape_class: int = -1
 
 
@@ -445,21 +455,21 @@ class _Shape:
     risk_level: str
     # (id, category, severity, title, evidence metrics, evidence thresholds (pairs), rules,
     # the evidence sentence's pieces)
-    signals: tuple
+    signals: tuple[Any, ...]
     classes: tuple[str, ...]
-    playbooks: tuple  # (id, title, priority, reason metrics, reason thresholds, rules, steps)
+    playbooks: tuple[Any, ...]  # (id, title, priority, reason metrics, reason thresholds, rules, steps)
     key_account: bool
     fired: tuple[tuple[str, tuple[str, ...]], ...]  # (rule id, what it asserts)
     # the step conditions on values its plan depends on (Planner.step_tests); the playbooks
     # and how the conditions on facts came out: with their outcomes, the key of its plan
-    step_tests: tuple = ()
-    plan_key: tuple = ()
-    boosts: tuple | None = None  # Planner.boosts_for its facts
-    plan: tuple | None = None  # its plan when no step condition reads values
-    plans: dict | None = None  # else how they came out -> plan
+    step_tests: tuple[Any, ...] = ()
+    plan_key: tuple[Any, ...] = ()
+    boosts: tuple[Any, ...] | None = None  # Planner.boosts_for its facts
+    plan: tuple[Any, ...] | None = None  # its plan when no step condition reads values
+    plans: dict[str, Any] | None = None  # else how they came out -> plan
 
 
-def _unique_rules(fired: Iterable) -> list:
+def _unique_rules(fired: Iterable[Any]) -> list[Any]:
     out, seen = [], set()
     for r in fired:
         if r.rule_id not in seen:

@@ -2,7 +2,8 @@
 cost–benefit of a lost account (source 001)."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from . import expr
 from .errors import Problem
@@ -72,7 +73,7 @@ def signal_text(project: Project, signal: Signal, lang: str, evidence: Mapping[s
     return "; ".join(parts)
 
 
-Pieces = tuple  # literal text, or (metric, taken from the evidence?, unit)
+Pieces = tuple[Any, ...]  # literal text, or (metric, taken from the evidence?, unit)
 
 
 def signal_pieces(project: Project, signal: Signal, lang: str, metrics: tuple[str, ...],
@@ -80,7 +81,7 @@ def signal_pieces(project: Project, signal: Signal, lang: str, metrics: tuple[st
     """signal_text worked out ahead for a signal whose evidence has these metrics and
     thresholds, in this segment: literal text (the thresholds' values included) between the
     metric values to fill in. render_pieces(pieces, ...) == signal_text(...) for them."""
-    def metric(name: str) -> tuple:
+    def metric(name: str) -> tuple[Any, ...]:
         m = project.metrics.get(name)
         return (name, name in metrics, m.unit if m else "")
 

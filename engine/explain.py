@@ -39,7 +39,8 @@ def fired_chain(project: Project, fired_ids: list[str], ctx: Context, levels: di
         r = rules[rid]
         lines.append(f"{indent}[{levels.get(rid, 0) + 1}] {rid}: when {r.when_text}")
         if r.description:  # in words, its thresholds those of the account's segment
-            lines.append(f"{indent}      {threshold_text(project, text_in(r.description, 'en'), 'en', ctx.values.get('segment'))}")
+            said = threshold_text(project, text_in(r.description, 'en'), 'en', ctx.values.get('segment'))
+            lines.append(f"{indent}      {said}")
         shown = operand_values(r.when, ctx)
         if shown:
             lines.append(f"{indent}      {show_values(shown)}")
@@ -69,9 +70,9 @@ def explain(project: Project, values: dict[str, Any], result: dict[str, Any],
         lines.append("Did not fire:")
     for r in not_fired:
         lines.append(f"  {r.id}: when {r.when_text}")
-        for part, truth in failing_part(r.when, ctx)[:4]:
+        for part, value in failing_part(r.when, ctx)[:4]:
             seen = operand_values(part, ctx)
-            why = "unknown (a value is missing)" if truth is None else "false"
+            why = "unknown (a value is missing)" if value is None else "false"
             lines.append(f"        {expr.to_text(part)} is {why}" + (f": {show_values(seen)}" if seen else ""))
     return lines
 
@@ -101,7 +102,8 @@ def priority_lines(project: Project, values: dict[str, Any], result: dict[str, A
     lines = ["", f"Priority {money(parts.priority)} = expected loss {money(parts.expected_loss)}"
              + (f" × {boosts}" if boosts else " (no boost applies)")]
     if parts.margin_pct is None:
-        lines.append(f"  expected loss = win-back value − cost = {money(parts.money)} (a lost client worth winning back)")
+        lines.append(f"  expected loss = win-back value − cost = {money(parts.money)} "
+                     "(a lost client worth winning back)")
     else:
         margin = (f"{pr.margin} {show(parts.margin_pct)} %" if parts.margin_known
                   else f"default_margin_pct {show(parts.margin_pct)} % ({pr.margin} is missing)")

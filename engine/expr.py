@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Any
 
 COMPARISONS = ("<=", ">=", "==", "!=", "<", ">")
 FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
@@ -67,60 +68,60 @@ class Ref:
 @dataclass(frozen=True)
 class Call:
     name: str
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class Unary:
     op: str  # "-"
-    operand: "Node"
+    operand: Node
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class Binary:
     op: str  # + - * /
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class Compare:
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class In:
-    left: "Node"
-    items: tuple["Node", ...]
+    left: Node
+    items: tuple[Node, ...]
     negated: bool = False
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class And:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class Or:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
     pos: int = 0
 
 
 @dataclass(frozen=True)
 class Not:
-    item: "Node"
+    item: Node
     pos: int = 0
 
 
-Node = Union[Num, Str, Bool, Ref, Call, Unary, Binary, Compare, In, And, Or, Not]
+Node = Num | Str | Bool | Ref | Call | Unary | Binary | Compare | In | And | Or | Not
 
 # ---- tokenizer -------------------------------------------------------------------------
 
@@ -417,7 +418,7 @@ def to_text(node: Node) -> str:
     raise TypeError(node)
 
 
-def _paren(node: Node, kinds: type | tuple = (Binary, And, Or, Compare)) -> str:
+def _paren(node: Node, kinds: type | tuple[Any, ...] = (Binary, And, Or, Compare)) -> str:
     text = to_text(node)
     return f"({text})" if isinstance(node, kinds) else text
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
-from typing import Any, Callable, Mapping
+from functools import cache, lru_cache
+from typing import Any
 
 from babel import Locale, dates, numbers
 
@@ -23,7 +24,7 @@ _YES_NO = {"en": ("yes", "no"), "ru": ("да", "нет")}
 DATE_PATTERN = "d MMMM y"  # 23 November 2026 / 23 ноября 2026 (CLDR's genitive month in Russian)
 
 
-@lru_cache(maxsize=None)
+@cache
 def locale(lang: str) -> Locale:
     return Locale.parse(lang)
 
@@ -31,7 +32,7 @@ def locale(lang: str) -> Locale:
 _BABEL_PATTERN = object()  # a locale that does not group by threes: Babel applies its pattern
 
 
-@lru_cache(maxsize=None)
+@cache
 def _symbols(lang: str) -> Any:
     """The locale's group, decimal and minus signs (CLDR, through Babel) as a translation of
     Python's ',', '.' and '-'; None when they are Python's own (English); _BABEL_PATTERN for a
@@ -44,7 +45,7 @@ def _symbols(lang: str) -> Any:
     return None if all(k == v for k, v in signs.items()) else str.maketrans(signs)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _minus(lang: str) -> str:
     return numbers.get_minus_sign_symbol(locale(lang))
 
@@ -72,7 +73,7 @@ def format_number(value: float | int, lang: str, decimals: int = 2) -> str:
     return text.translate(table)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _currency_affixes(lang: str, code: str, symbol: str | None) -> tuple[str, str]:
     """(prefix, suffix) of an amount in `code`, from the locale's CLDR currency pattern: '₽'
     after the number in Russian, 'RUB ' before it in English. A symbol that is a word gets a

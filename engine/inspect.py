@@ -53,7 +53,7 @@ class Inspection:
     read: int
     accepted: int
     rejected: list[dict[str, Any]]  # every rejected record (source, row, account_id, reason, errors)
-    reasons: Counter  # field: reason kind -> count
+    reasons: Counter[str]  # field: reason kind -> count
 
     @property
     def totals_rows(self) -> list[dict[str, Any]]:

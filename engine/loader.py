@@ -19,7 +19,7 @@ from .errors import KamError, Problem
 MAX_NODES = 200_000
 MAX_BYTES = 5_000_000
 
-PathKey = tuple  # a JSON path: ("rules", 3, "when")
+PathKey = tuple[Any, ...]  # a JSON path: ("rules", 3, "when")
 
 
 class _NoDatesLoader(yaml.SafeLoader):

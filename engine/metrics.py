@@ -2,7 +2,8 @@
 floating-point noise never decides a strict comparison (3 -> 2.55 is a 15 % drop, exactly)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from . import expr
 from .analysis import formula_order
@@ -116,5 +117,5 @@ class Deriver:
             if v != v or v in (float("inf"), float("-inf")):
                 continue
             v = round(v, decimals)
-            values[mid] = int(round(v)) if integer else (v + 0.0 if v != 0 else 0.0)
+            values[mid] = int(round(v)) if integer else (v + 0.0 if v != 0 else 0.0)  # noqa: RUF046 - numpy 1.x rounds to a float
         return values

@@ -1,9 +1,9 @@
 """Frozen, typed records of a validated project; nothing downstream sees raw YAML dicts."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
 
 from . import expr
 from .workdays import WorkCalendar
@@ -67,15 +67,15 @@ class Metric:
     where: Where
     unit: str = ""
     description: Text = field(default_factory=dict)
-    min: Optional[float] = None
-    max: Optional[float] = None
+    min: float | None = None
+    max: float | None = None
     values: tuple[str, ...] = ()
     required: bool = False
     default: object = None
-    formula: Optional[expr.Node] = None
+    formula: expr.Node | None = None
     formula_text: str = ""
     decimals: int = 6
-    default_by: Optional[DefaultBy] = None
+    default_by: DefaultBy | None = None
     fractions: bool = False  # percent: {fractions: true}: a bare number is a fraction of 1 (0.15 = 15 %)
 
     @property
@@ -149,9 +149,9 @@ class Step:
     description: Text = field(default_factory=dict)
     checklist: tuple[Text, ...] = ()
     # the step is in an account's plan only when this holds (signals, classes, decisions, values)
-    when: Optional[expr.Node] = None
+    when: expr.Node | None = None
     when_text: str = ""
-    when_where: Optional[Where] = None
+    when_where: Where | None = None
     # steps of one account that share an action (across its playbooks) become one step
     action: str = ""
     every: str | None = None  # week | month | quarter: a recurring step
@@ -182,7 +182,7 @@ class Negotiation:
     # the playbook's steps that are meetings with the client: the preparation shows only in a
     # plan that has one of them (kept or merged); empty: whenever the playbook is there
     meetings: tuple[str, ...] = ()
-    meetings_where: Optional[Where] = None
+    meetings_where: Where | None = None
     techniques: tuple[Technique, ...] = ()
 
 
@@ -196,7 +196,7 @@ class Playbook:
     priority: int = 5
     template: str = "plan"
     cooldown_days: int = 0
-    negotiation: Optional[Negotiation] = None
+    negotiation: Negotiation | None = None
     keep_open_runs: int = 0  # a plan stays open this many runs after its trigger cleared (store)
 
 
@@ -223,7 +223,7 @@ class Axis:
     title: Text = field(default_factory=dict)
     weights: Mapping[str, float] = field(default_factory=dict)  # criterion/score id -> weight
     cutoff: float = 5.5
-    where: Optional[Where] = None
+    where: Where | None = None
 
 
 QUADRANTS = ("key", "prospective", "maintaining", "low_priority")
@@ -246,7 +246,7 @@ class Portfolio:
     quadrant_notes: Mapping[str, Text] = field(default_factory=dict)  # id -> description
     qbr_window_days: int = 90
     targets: Mapping[str, float] = field(default_factory=lambda: dict(TARGETS))
-    where: Optional[Where] = None
+    where: Where | None = None
 
     def boundary(self, key: str) -> float:
         return float(self.boundaries.get(key, BOUNDARIES[key]))
@@ -285,7 +285,7 @@ class Priority:
     risk_weights: Mapping[str, float] = field(default_factory=lambda: dict(RISK_WEIGHTS))
     lost_unknown_chance: float = 0.2  # a lost client whose cost-benefit cannot be weighed yet
     boosts: tuple[Boost, ...] = ()
-    where: Optional[Where] = None
+    where: Where | None = None
 
 
 @dataclass(frozen=True)
@@ -304,7 +304,7 @@ class Project:
     columns: Mapping[str, str] = field(default_factory=dict)
     columns_where: Mapping[str, Where] = field(default_factory=dict)  # column name -> position
     values: Mapping[str, ValueMap] = field(default_factory=dict)  # metric id -> kam.yaml values:
-    header_row: Optional[int] = None  # kam.yaml header_row: where input headers start (else found)
+    header_row: int | None = None  # kam.yaml header_row: where input headers start (else found)
     documents: tuple[str, ...] = ("md", "html")
     currency: str = ""
     max_rejected: float = 5.0  # % of input records a run may reject before it fails (kam.yaml settings)

@@ -18,16 +18,19 @@ import time
 from array import array
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import accumulate
 from math import nan
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 import orjson
 
+from . import reconcile as rc
+from . import schedule
 from .accounts import money_metrics, read_input, reject, relabel, required_columns
 from .evaluate import Evaluator
 from .io.batch import normalize_columns, normalize_many
@@ -40,8 +43,6 @@ from .progress import Clock, Progress
 from .rejections import Rejections
 from .runtime import EngineRuntimeError
 from .store.runs import AccountIn, account_in
-from . import reconcile as rc
-from . import schedule
 
 CHUNK_SIZE = 5_000  # small chunks: fewer raw records in flight (memory), same speed
 
@@ -84,14 +85,14 @@ class Normalised:
     ids: list[Any] | None  # account ids of accepted records, in order; in the main process
     # only as `compact()` leaves them: one hash each and the list pickled
     source: str  # a chunk never spans two files
-    rows: "array[int]"  # row of each accepted record in its file (compact: one int each)
-    revenue: "array[float]"  # revenue_current of each accepted record, NaN when missing:
+    rows: array[int]  # row of each accepted record in its file (compact: one int each)
+    revenue: array[float]  # revenue_current of each accepted record, NaN when missing:
     # all the whole-portfolio part of the pass reads (the rest is per account, in stage B)
     spill: str | None = None  # pickle of the accepted values (process mode)
     values: list[dict[str, Any]] | None = None  # the accepted values (in-process / Dask)
-    hashes: "array[int]" = field(default_factory=lambda: array("q"))  # hash(id) per record
+    hashes: array[int] = field(default_factory=lambda: array("q"))  # hash(id) per record
     ids_pickled: bytes = b""
-    totals: list[tuple] = field(default_factory=list)  # the chunk's Tally (engine/io/totals.py)
+    totals: list[tuple[Any, ...]] = field(default_factory=list)  # the chunk's Tally (engine/io/totals.py)
 
     def compact(self) -> None:
         """What the main process keeps of the ids of a million accounts: 8 bytes of hash and
@@ -105,7 +106,7 @@ class Normalised:
         return self.ids if self.ids is not None else pickle.loads(self.ids_pickled)
 
 
-def normalise_chunk(project: Project, index: int, records: "list[tuple] | Block | Rows", decimal_comma: bool,
+def normalise_chunk(project: Project, index: int, records: list[tuple[Any, ...]] | Block | Rows, decimal_comma: bool,
                     spill_dir: str | None) -> Normalised:
     """Type-check a chunk of raw records (source, row, cells, problem), a Block of lines or
     the Rows of a CSV file."""
@@ -141,7 +142,7 @@ def normalise_chunk(project: Project, index: int, records: "list[tuple] | Block 
 
 
 def _finish(index: int, read: int, rejected: list[dict[str, Any]], accepted: list[dict[str, Any]], source: str,
-            rows: "array[int]", spill_dir: str | None, tally: Tally) -> Normalised:
+            rows: array[int], spill_dir: str | None, tally: Tally) -> Normalised:
     revenue = array("d", (nan if (r := v.get("revenue_current")) is None else r for v in accepted))
     out = Normalised(index, read, rejected, [v.get("account_id") for v in accepted], source, rows, revenue,
                      totals=tally.done())
@@ -155,8 +156,8 @@ def _finish(index: int, read: int, rejected: list[dict[str, Any]], accepted: lis
     return out
 
 
-def _normalise_columns(project: Project, index: int, source: str, lines: "range | list[int]",
-                       columns: dict[str, tuple],
+def _normalise_columns(project: Project, index: int, source: str, lines: range | list[int],
+                       columns: dict[str, tuple[Any, ...]],
                        decimal_comma: bool, spill_dir: str | None) -> Normalised:
     """normalise_chunk for a block read as columns: every line a record, none malformed."""
     rejected: list[dict[str, Any]] = []
@@ -194,13 +195,13 @@ class Evaluated:
     count: int  # accounts evaluated
     rejected: list[dict[str, Any]]
     seconds: float = 0.0
-    demands: list = field(default_factory=list)  # steps of roles with a capacity (engine/schedule.py)
+    demands: list[Any] = field(default_factory=list)  # steps of roles with a capacity (engine/schedule.py)
     results_path: str | None = None
     accounts_path: str | None = None
     results: list[dict[str, Any]] | None = None  # in memory: no spill folder (Dask, or a test)
     accounts: list[AccountIn] | None = None
 
-    def light(self) -> "Evaluated":
+    def light(self) -> Evaluated:
         return Evaluated(self.index, self.count, self.rejected, self.seconds, self.demands,
                          self.results_path, self.accounts_path)
 
@@ -303,9 +304,9 @@ class Finished:
     index: int
     lines: bytes
     count: int
-    by_risk: Counter
-    by_signal: Counter
-    by_playbook: Counter
+    by_risk: Counter[str]
+    by_signal: Counter[str]
+    by_playbook: Counter[str]
     results: list[dict[str, Any]] | None = None  # the final results (`keep`: a custom renderer's)
     facts: list[Any] | None = None  # each account's facts for the digests, summary and report
     texts: list[tuple[str, str]] = field(default_factory=list)  # plans to write (no shared disk)
@@ -314,7 +315,7 @@ class Finished:
     lists: Any = None  # engine.worklist.rows.ChunkLists: the chunk's rows of tasks.csv and its events
 
 
-def finish_chunk(project: Project, as_of: date, lang: str, ev: Evaluated, moved: dict,
+def finish_chunk(project: Project, as_of: date, lang: str, ev: Evaluated, moved: dict[str, Any],
                  overlays: list[dict[str, Any] | None] | None, stems: dict[str, str] | None,
                  plans_dir: str | None, keep: bool, lists: Any = None, render: bool = True) -> Finished:
     """The chunk's results as the run reports them: capacity scheduling's dates (`moved`),
@@ -332,9 +333,9 @@ def finish_chunk(project: Project, as_of: date, lang: str, ev: Evaluated, moved:
     elif moved:
         for r in results:
             schedule.apply(r, moved)
-    by_risk: Counter = Counter()
-    by_signal: Counter = Counter()
-    by_playbook: Counter = Counter()
+    by_risk: Counter[str] = Counter()
+    by_signal: Counter[str] = Counter()
+    by_playbook: Counter[str] = Counter()
     lines = []
     for r in results:
         lines.append(orjson.dumps(r))
@@ -365,21 +366,21 @@ class Executor(Protocol):
     spills: bool
     project_ref: Any
 
-    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]: ...
+    def stage_a(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Normalised]]: ...
 
-    def portfolio(self, project: Project, handles: list[Any], stage_a: list["Normalised"],
+    def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]: ...
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Evaluated"]]: ...
+    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Evaluated]]: ...
 
     def accounts(self, handle: Any) -> list[AccountIn]: ...
 
-    def finish(self, tasks: Iterable[tuple]) -> Iterator["Finished"]: ...
+    def finish(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[Finished]: ...
 
     def close(self) -> None: ...
 
 
-def portfolio_pass(project: Project, stage_a: list["Normalised"], drops: dict[int, set[int]]
+def portfolio_pass(project: Project, stage_a: list[Normalised], drops: dict[int, set[int]]
                    ) -> tuple[float, list[bytes]]:
     """The whole-portfolio part of the pass, in this process over one float per account:
     the exact total revenue, and each chunk's ABC classes (one byte per accepted record)."""
@@ -407,7 +408,7 @@ class _Ids:
     """All accepted ids by position in the run, read from the chunks' pickled lists only
     where asked (ABC needs the ids of equal revenues at a class boundary)."""
 
-    def __init__(self, stage_a: list["Normalised"]):
+    def __init__(self, stage_a: list[Normalised]):
         self.stage_a = stage_a
         self.starts = list(accumulate((len(n.rows) for n in stage_a), initial=0))
         self.cached: tuple[int, list[Any]] = (-1, [])
@@ -427,16 +428,16 @@ class Inline:
     def __init__(self, project: Project):
         self.project_ref = project
 
-    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]:
+    def stage_a(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Normalised]]:
         for t in tasks:
             n = _stage_a(t)
             yield n, n
 
-    def portfolio(self, project: Project, handles: list[Any], stage_a: list["Normalised"],
+    def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
         return portfolio_pass(project, stage_a, drops)
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Evaluated"]]:
+    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Evaluated]]:
         for t in tasks:
             ev = _stage_b(t)
             yield ev, ev
@@ -444,7 +445,7 @@ class Inline:
     def accounts(self, handle: Any) -> list[AccountIn]:
         return chunk_accounts(handle)
 
-    def finish(self, tasks: Iterable[tuple]) -> Iterator["Finished"]:
+    def finish(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[Finished]:
         return map(_stage_c, tasks)
 
     def close(self) -> None:
@@ -465,10 +466,10 @@ class Processes:
                                                            initializer=_init_worker, initargs=(project,))
         self.workers = workers
 
-    def _ordered(self, fn: Callable[[tuple], Any], tasks: Iterable[tuple]) -> Iterator[Any]:
+    def _ordered(self, fn: Callable[[tuple[Any, ...]], Any], tasks: Iterable[tuple]) -> Iterator[Any]:
         # bounded look-ahead keeps memory flat: at most 2 chunks per worker in flight
         from collections import deque
-        pending: deque = deque()
+        pending: deque[Any] = deque()
         for t in tasks:
             pending.append(self.pool.submit(fn, t))
             if len(pending) >= 2 * self.workers:
@@ -476,22 +477,22 @@ class Processes:
         while pending:
             yield pending.popleft().result()
 
-    def stage_a(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Normalised"]]:
+    def stage_a(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Normalised]]:
         for n in self._ordered(_stage_a, tasks):
             yield n, n
 
-    def portfolio(self, project: Project, handles: list[Any], stage_a: list["Normalised"],
+    def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
         return portfolio_pass(project, stage_a, drops)
 
-    def stage_b(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, "Evaluated"]]:
+    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Evaluated]]:
         for ev in self._ordered(_stage_b, tasks):
             yield ev, ev
 
     def accounts(self, handle: Any) -> list[AccountIn]:
         return chunk_accounts(handle)
 
-    def finish(self, tasks: Iterable[tuple]) -> Iterator["Finished"]:
+    def finish(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[Finished]:
         return self._ordered(_stage_c, tasks)
 
     def close(self) -> None:
@@ -515,12 +516,12 @@ class PipelineOutput:
     rejected: Rejections = field(default_factory=Rejections)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    demands: list = field(default_factory=list)  # steps of roles with a capacity, for scheduling
-    evaluated_chunks: list[tuple[Any, "Evaluated"]] = field(default_factory=list)  # (handle, light), in order
+    demands: list[Any] = field(default_factory=list)  # steps of roles with a capacity, for scheduling
+    evaluated_chunks: list[tuple[Any, Evaluated]] = field(default_factory=list)  # (handle, light), in order
 
 
 def chunks(project: Project, inputs: list[Path], sheet: str | None, out: PipelineOutput,
-           size: int = CHUNK_SIZE) -> Iterator[tuple["list[tuple] | Block", bool]]:
+           size: int = CHUNK_SIZE) -> Iterator[tuple[list[tuple[Any, ...]] | Block, bool]]:
     """Raw records of every input, `size` at a time (a chunk never spans two files); for a
     CSV file that can be cut at line feeds, blocks of `size` lines the workers parse."""
     for path in inputs:
@@ -533,7 +534,7 @@ def chunks(project: Project, inputs: list[Path], sheet: str | None, out: Pipelin
             if table.unknown:
                 out.ignored_columns[table.source] = list(dict.fromkeys(table.unknown))
             continue
-        batch: list[tuple] = []
+        batch: list[tuple[Any, ...]] = []
         for rec in table.records:
             batch.append((rec.source, rec.row, rec.cells, rec.problem))
             if len(batch) >= size:
@@ -591,7 +592,7 @@ def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
     done = 0
     cpu_seconds = 0.0  # the chunks' own times, summed over the workers
 
-    def task(h: Any, n: Normalised, letters: bytes) -> tuple:
+    def task(h: Any, n: Normalised, letters: bytes) -> tuple[Any, ...]:
         drop = drops.get(n.index, set())
         chunk_held = None
         if held is not None:
@@ -623,7 +624,7 @@ class _TotalsBySums:
     def __init__(self, project: Project):
         self.sums, self.source = Sums(money_metrics(project)), None
 
-    def relabel(self, n: "Normalised") -> None:
+    def relabel(self, n: Normalised) -> None:
         if n.source != self.source:  # each file on its own; a chunk never spans two
             self.sums, self.source = Sums(self.sums.money), n.source
         relabel(n.rejected, n.source, replay(n.totals, self.sums))
@@ -676,13 +677,13 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _stage_a(args: tuple) -> Normalised:
+def _stage_a(args: tuple[Any, ...]) -> Normalised:
     project, index, records, decimal_comma, spill = args
     with _gc_paused():
         return normalise_chunk(_project(project), index, records, decimal_comma, spill)
 
 
-def _stage_b(args: tuple) -> Evaluated:
+def _stage_b(args: tuple[Any, ...]) -> Evaluated:
     project, *rest = args
     with _gc_paused():
         out = evaluate_chunk(_project(project), *rest)
@@ -690,7 +691,7 @@ def _stage_b(args: tuple) -> Evaluated:
     return out
 
 
-def _stage_c(args: tuple) -> Finished:
+def _stage_c(args: tuple[Any, ...]) -> Finished:
     project, *rest = args
     with _gc_paused():
         out = finish_chunk(_project(project), *rest)
@@ -729,7 +730,8 @@ def _duplicates(stage_a: list[Normalised], out: PipelineOutput) -> dict[int, set
                 continue
             fk = bisect_right(starts, seen[aid]) - 1
             f = stage_a[fk]
+            first_row = f.rows[seen[aid] - starts[fk]]
             out.rejected.add([reject(n.source, n.rows[i], aid, [(
-                "account_id", f"duplicate account_id '{aid}' (first at {f.source} row {f.rows[seen[aid] - starts[fk]]})")])])
+                "account_id", f"duplicate account_id '{aid}' (first at {f.source} row {first_row})")])])
             drops.setdefault(n.index, set()).add(i)
     return drops

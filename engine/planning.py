@@ -11,8 +11,9 @@ expected loss in money × every boost whose condition holds.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 from . import expr
 from .analysis import FactRef, ThresholdRef, expand_facts, resolve
@@ -21,7 +22,7 @@ from .reference import Context
 
 # A condition compiled once: (values, facts) -> True, False or None (unknown), exactly as
 # engine.reference.truth decides it, without walking the tree for every account.
-Test = Callable[[Mapping[str, Any], Any], Optional[bool]]
+Test = Callable[[Mapping[str, Any], Any], bool | None]
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Planner:
         return found
 
     def plan(self, playbooks: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], values: Mapping[str, Any],
-             facts: Any) -> tuple:
+             facts: Any) -> tuple[Any, ...]:
         """What shape() leaves of these playbooks' steps (each playbook's id and step entries,
         most urgent playbook first), without copying them: per playbook a tuple of a kept
         step's index, or (its index, its due date, ((playbook, step, title, owner) merged into
@@ -85,7 +86,7 @@ class Planner:
         if not any(pid in conditional for pid, _ in playbooks):
             return tuple(tuple(range(len(steps))) for _, steps in playbooks)
         out = []
-        first: dict[str, list] = {}  # action -> [index, due, merged] of the step that carries it
+        first: dict[str, list[Any]] = {}  # action -> [index, due, merged] of the step that carries it
         for pid, steps in playbooks:
             tests = self._when[pid] if pid in conditional else {}
             models = self._steps.get(pid, {})
@@ -153,14 +154,14 @@ class Planner:
                  winback: Mapping[str, Any] | None) -> PriorityParts:
         return PriorityParts(*self.rank(values, ctx.facts, risk_level, winback))
 
-    def boosts_for(self, facts: Any) -> tuple:
+    def boosts_for(self, facts: Any) -> tuple[Any, ...]:
         """The boosts with those on facts alone decided for these facts (True or False in
         place of the condition): rank(..., boosts=) for every account with them."""
         return tuple((bid, factor, test if reads else test(_NO_VALUES, facts) is True)
                      for (bid, factor, test), reads in zip(self._boosts, self._boost_reads_values))
 
     def rank(self, values: Mapping[str, Any], facts: Any, risk_level: str,
-             winback: Mapping[str, Any] | None, boosts: tuple | None = None) -> tuple:
+             winback: Mapping[str, Any] | None, boosts: tuple[Any, ...] | None = None) -> tuple:
         """PriorityParts' fields, in order, as a tuple (what result records need, per account)."""
         pr = self.project.priority
         margin = values.get(pr.margin)

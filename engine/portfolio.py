@@ -12,15 +12,16 @@ account, 20 % is not risky, 50 % is not mono); a KAISM axis score at its cut-off
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
 from .model import Portfolio, Project
 
-Num = Optional[float]
+Num = float | None
 DECIMALS = 6  # computed values are rounded: float noise never decides a boundary
 
 
@@ -29,13 +30,13 @@ class Columns:
     """The pass's output, one list per field, aligned with the input rows."""
 
     revenue_share_pct: list[Num]
-    abc: list[Optional[str]]
+    abc: list[str | None]
     dependency: list[str]
     key_account: list[bool]
     criteria_score: list[Num]
     kaism_value: list[Num]
     kaism_attractiveness: list[Num]
-    kaism: list[Optional[str]]
+    kaism: list[str | None]
 
     def row(self, i: int) -> dict[str, Any]:
         return {name: getattr(self, name)[i] for name in self.__dataclass_fields__}
@@ -148,7 +149,7 @@ def _run_length(values: np.ndarray, k: int, bound: int) -> int:
 
 
 def abc_classes(revenue: Sequence[Num], a_pct: float, b_pct: float,
-                ids: Sequence[Any] | None = None) -> list[Optional[str]]:
+                ids: Sequence[Any] | None = None) -> list[str | None]:
     """Accounts sorted by revenue (ties by id, else input order): A while the cumulative share
     before the account is below a_pct, B below b_pct, C after. So the account that crosses
     80 % is still A (a single 90 % client is A), and the one starting at exactly 80 % is B.
@@ -176,7 +177,7 @@ def weighted_of(scores: Sequence[Num], weights: Sequence[float], total_weight: f
     """sum(weight × score) / sum(weight) on the scores' 1-10 scale; missing when any is."""
     if not weights or any(v is None for v in scores):
         return None
-    return round(sum(w * v for w, v in zip(weights, scores)) / total_weight, DECIMALS)  # type: ignore[operator]
+    return round(sum(w * v for w, v in zip(weights, scores)) / total_weight, DECIMALS)  # type: ignore[operator,misc]
 
 
 def weighted(scores: Mapping[str, Sequence[Num]], weights: Mapping[str, float], n: int) -> list[Num]:
@@ -192,7 +193,7 @@ def weighted(scores: Mapping[str, Sequence[Num]], weights: Mapping[str, float], 
             for i in range(n)]
 
 
-def quadrant_of(value: Num, attractiveness: Num, value_cut: float, attractiveness_cut: float) -> Optional[str]:
+def quadrant_of(value: Num, attractiveness: Num, value_cut: float, attractiveness_cut: float) -> str | None:
     if value is None or attractiveness is None:
         return None
     if value >= value_cut:
@@ -201,7 +202,7 @@ def quadrant_of(value: Num, attractiveness: Num, value_cut: float, attractivenes
 
 
 def quadrants(value: Sequence[Num], attractiveness: Sequence[Num], value_cut: float,
-              attractiveness_cut: float) -> list[Optional[str]]:
+              attractiveness_cut: float) -> list[str | None]:
     """KAISM quadrant: high value and high attractiveness = key; valuable but we are weak
     there = prospective; we are attractive but they are small = maintaining; else low_priority."""
     return [quadrant_of(v, a, value_cut, attractiveness_cut) for v, a in zip(value, attractiveness)]
@@ -252,7 +253,7 @@ class RowPass:
         self.risky, self.mono = config.boundary("dependency_risky_pct"), config.boundary("dependency_mono_pct")
         self.cuts = (config.value.cutoff, config.attractiveness.cutoff)
 
-    def apply(self, values: dict[str, Any], total: float, abc: Optional[str]) -> None:
+    def apply(self, values: dict[str, Any], total: float, abc: str | None) -> None:
         """Write the pass's values (WRITTEN) into an account's values, in place."""
         get = values.get
         share = share_of(get("revenue_current"), get("revenue_share_pct"), total)

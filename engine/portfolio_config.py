@@ -3,12 +3,12 @@ make: boundaries in order, axes naming declared criteria, a score column for eve
 from __future__ import annotations
 
 import difflib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import Problem
 from .loader import Document
-from .model import (BOUNDARIES, TARGETS, Axis, Criterion, Portfolio, Project, Text, Threshold,
-                    Where)
+from .model import BOUNDARIES, TARGETS, Axis, Criterion, Portfolio, Project, Text, Threshold, Where
 
 BOUNDARY_TEXT: dict[str, Text] = {
     "key_account_share_pct": {"en": "Revenue share above this makes a key account",
@@ -30,7 +30,7 @@ def _text(value: Any) -> Text:
     return {"en": value} if isinstance(value, str) else dict(value)
 
 
-def _where(doc: Document, key: tuple) -> Where:
+def _where(doc: Document, key: tuple[Any, ...]) -> Where:
     line, col = doc.where(key)
     return Where(doc.path, line, col)
 
@@ -51,7 +51,7 @@ def build(doc: Document) -> tuple[Portfolio, list[Problem]]:
             problems.append(doc.problem(key, f"boundaries: {low} ({bounds[low]:g}) must be below "
                                              f"{high} ({bounds[high]:g})"))
 
-    def scored(section: tuple, items: list[dict], seen: dict[str, Where]) -> tuple[Criterion, ...]:
+    def scored(section: tuple[Any, ...], items: list[dict[str, Any]], seen: dict[str, Where]) -> tuple[Criterion, ...]:
         out = []
         for i, c in enumerate(items):
             here = _where(doc, section + (i,))
@@ -94,7 +94,7 @@ def build(doc: Document) -> tuple[Portfolio, list[Problem]]:
     return portfolio, problems
 
 
-def boundary_thresholds(doc: Document, portfolio: Portfolio) -> list[tuple[tuple, Threshold]]:
+def boundary_thresholds(doc: Document, portfolio: Portfolio) -> list[tuple[tuple[Any, ...], Threshold]]:
     """The boundaries as thresholds, so rules compare with them (thresholds.key_account_share_pct):
     one number in one place, and the evidence of a key account names it."""
     out = []

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import operator
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .compiler import THRESHOLD_PREFIX
 
@@ -135,17 +136,14 @@ def compile_filter(account_tests: list[Any]) -> Predicate:
     preds = [compile_test(t) for t in account_tests]
 
     def may_fire(fact: dict[str, Any]) -> bool:
-        for p in preds:
-            if p(fact):
-                return True
-        return False
+        return any(p(fact) for p in preds)
     return may_fire
 
 
-def quiet_facts(compiled: "Compiled") -> set:
+def quiet_facts(compiled: Compiled) -> set[Any]:
     """Facts derived when no rule that reads the account fires: the fixpoint of the
     fact-only rules, stratum by stratum (negation reads only lower, complete strata)."""
-    facts: set = set()
+    facts: set[Any] = set()
     rules = [r for r in compiled.rules.values() if r.account_test is None]
     for level in sorted({r.stratum for r in rules}):
         changed = True
@@ -344,7 +342,7 @@ def _atom_source(test: Any, var: Callable[[str], str], const: Callable[[Any], st
     return f"(None if {a} is None else {a} == {const(arg)})"
 
 
-def compile_patterns(tests: list[Any]) -> Callable[[dict[str, Any]], tuple] | None:
+def compile_patterns(tests: list[Any]) -> Callable[[dict[str, Any]], tuple[Any, ...]] | None:
     """Whether each account pattern matches an account's values, as one generated function
     giving a tuple of True/False, with None where a pattern's truth turns on a test of a
     missing value (never behind the compiler's existence guards). durable-rules fires

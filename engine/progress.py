@@ -3,8 +3,8 @@ callback and never draws (cli.py does: a bar on a terminal, a line per phase in 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,33 @@ files are left out: they would report each of its names as unknown.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from . import expr
+from . import expr, portfolio_config
 from .errors import KamError, Problem
 from .loader import Document, kind_line, load_file
-from .model import (Boost, DefaultBy, Metric, Named, Negotiation, Playbook, Priority, Project, Rule,
-                    Signal, Step, Technique, Text, Threshold, ValueMap, Where)
+from .model import (
+    Boost,
+    DefaultBy,
+    Metric,
+    Named,
+    Negotiation,
+    Playbook,
+    Priority,
+    Project,
+    Rule,
+    Signal,
+    Step,
+    Technique,
+    Text,
+    Threshold,
+    ValueMap,
+    Where,
+)
 from .schema import KINDS, validate
-from . import portfolio_config
 from .workdays import WorkCalendar, calendar_of
 
 PROJECT_FILE = "kam.yaml"
@@ -125,7 +141,7 @@ class _Collector:
         self.portfolio: portfolio_config.Portfolio | None = None
         self.priority: Priority | None = None
 
-    def declare(self, doc: Document, key: tuple, what: str, ident: str) -> Where | None:
+    def declare(self, doc: Document, key: tuple[Any, ...], what: str, ident: str) -> Where | None:
         """Register an id; a second declaration is a problem. Returns where, or None if dup."""
         line, col = doc.where(key)
         here = Where(doc.path, line, col)
@@ -137,7 +153,7 @@ class _Collector:
         self.seen[(what, ident)] = here
         return here
 
-    def expression(self, doc: Document, key: tuple, text: str, crumb: str) -> expr.Node | None:
+    def expression(self, doc: Document, key: tuple[Any, ...], text: str, crumb: str) -> expr.Node | None:
         try:
             return expr.parse(text)
         except expr.ExprError as exc:
@@ -162,7 +178,7 @@ class _Collector:
             self.values[str(mid)] = ValueMap(str(mid), kept, Where(doc.path, *doc.where(at)),
                                              {k: Where(doc.path, *doc.where(at + (k,))) for k in kept})
 
-    def written(self, doc: Document, key: tuple, crumb: str) -> bool:
+    def written(self, doc: Document, key: tuple[Any, ...], crumb: str) -> bool:
         """A name as an input file writes it is text; YAML reads `2024:`, `yes:` or `~:` as a
         number, true/false or null, which no longer say what the file has."""
         name = key[-1]

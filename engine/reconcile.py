@@ -10,9 +10,9 @@ the account is absent neither counts nor breaks a streak.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Iterable, Mapping, Sequence
 
 from .model import Project
 from .workdays import WorkCalendar

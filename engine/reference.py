@@ -6,13 +6,13 @@ against it on random accounts, and `kam explain` asks it why a rule did *not* fi
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import expr
 from .analysis import FactRef, MetricRef, ThresholdRef, expand_facts, resolve, strata
 from .model import DERIVED_KINDS, Project
 
-Tri = Optional[bool]  # True, False, or None (unknown: a metric is missing)
+Tri = bool | None  # True, False, or None (unknown: a metric is missing)
 _CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
         ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
@@ -20,10 +20,10 @@ _CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a 
 class Context:
     """An account's values, its segment's thresholds, and the facts derived so far."""
 
-    def __init__(self, project: Project, values: dict[str, Any], facts: set | None = None):
+    def __init__(self, project: Project, values: dict[str, Any], facts: set[Any] | None = None):
         self.project = project
         self.values = values
-        self.facts: set = facts if facts is not None else set()
+        self.facts: set[Any] = facts if facts is not None else set()
 
     def holds(self, key: tuple[str, str]) -> bool:
         if key[0] in DERIVED_KINDS:
@@ -77,7 +77,7 @@ def truth(node: expr.Node, ctx: Context) -> Tri:
     raise TypeError(node)
 
 
-def evaluate(project: Project, values: dict[str, Any]) -> tuple[set, list[str]]:
+def evaluate(project: Project, values: dict[str, Any]) -> tuple[set[Any], list[str]]:
     """(derived facts, ids of rules whose condition held) for one account with derived
     metrics already computed."""
     rule_strata = strata(project)

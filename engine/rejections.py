@@ -7,12 +7,14 @@ Up to BUFFERED records wait in memory; past that they are sorted and spilled as 
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 BUFFERED = 20_000
 TOTALS = "totals row ("  # the reason of a totals or subtotal row of an export (engine/io/totals.py)
@@ -74,7 +76,7 @@ class Rejections:
         """rejected.jsonl: every record, sorted by source and row (a stable merge of the runs)."""
         self._buffer.sort(key=_key)
         runs: list[Iterator[tuple[tuple[str, int], str]]] = [self._read(p) for p in self._runs]
-        runs.append(((_key(r), _line(r)) for r in self._buffer))
+        runs.append((_key(r), _line(r)) for r in self._buffer)
         with path.open("w", encoding="utf-8") as f:
             f.writelines(line for _, line in heapq.merge(*runs, key=lambda kv: kv[0]))
         self.discard()
@@ -88,8 +90,6 @@ class Rejections:
 
     def discard(self) -> None:
         for p in self._runs:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
-            except FileNotFoundError:
-                pass
         self._runs, self._buffer = [], []

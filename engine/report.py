@@ -7,8 +7,9 @@ from __future__ import annotations
 import heapq
 import math
 import zlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from jinja2.exceptions import TemplateError
 from markupsafe import Markup, escape
@@ -18,8 +19,18 @@ from .errors import KamError, Problem
 from .i18n import say
 from .io.writers import inside
 from .model import NO_RISK, Project, text_in
-from .report_data import (Account, accounts, at_risk_by_category, at_risk_by_owner, pareto, pct,
-                          kpi_rows, manager_kpis, retention, risk_totals)
+from .report_data import (
+    Account,
+    accounts,
+    at_risk_by_category,
+    at_risk_by_owner,
+    kpi_rows,
+    manager_kpis,
+    pareto,
+    pct,
+    retention,
+    risk_totals,
+)
 
 TEMPLATE = "portfolio.html.j2"
 OUTPUT = "portfolio.html"
@@ -125,7 +136,7 @@ def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float
     when the caller has it (points may then be a sequence that reads each point on demand:
     the chart reads about 800 of them)."""
     L = fmt.labels
-    W, H, l, r, t, b = 1000, 330, 58, 96, 14, 46
+    W, H, l, r, t, b = 1000, 330, 58, 96, 14, 46  # noqa: E741 - the plot's margins: left, right, top, bottom
     pw, ph = W - l - r, H - t - b
     n = len(points)
     spans = class_spans(points) if spans is None else spans
@@ -160,7 +171,8 @@ def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float
         title = (f"{cls}: {say(L, 'report_accounts_count', count=count)} ({fmt.pct(count / n * 100)}), "
                  f"{fmt.pct(share)} {L['report_of_revenue']}")
         poly = " ".join(f"{svg.coord(X(i))},{svg.coord(Y(v))}" for i, v in pts)
-        body.append(f'<polygon points="{svg.coord(X(lo))},{svg.coord(Y(0))} {poly} {svg.coord(X(hi))},{svg.coord(Y(0))}" '
+        body.append(f'<polygon points="{svg.coord(X(lo))},{svg.coord(Y(0))} {poly} '
+                    f'{svg.coord(X(hi))},{svg.coord(Y(0))}" '
                     f'fill="{ABC_COLORS[cls]}" class="area"><title>{escape(title)}</title></polygon>')
         mid = (X(lo) + X(hi)) / 2
         if X(hi) - X(lo) > 26:
@@ -197,7 +209,7 @@ def kaism_chart(rows: Sequence[Account], value_cut: float, attr_cut: float, titl
     `counts`: accounts per quadrant (kaism or ""), when the caller has counted them; `rows`
     then need only hold the accounts drawn."""
     L = fmt.labels
-    W, H, l, r, t, b = 600, 560, 58, 14, 12, 50
+    W, H, l, r, t, b = 600, 560, 58, 14, 12, 50  # noqa: E741 - as above
     pw, ph = W - l - r, H - t - b
 
     def X(v: float) -> float:
@@ -239,7 +251,8 @@ def kaism_chart(rows: Sequence[Account], value_cut: float, attr_cut: float, titl
                f"{fmt.num(a.attractiveness)}\n{titles.get(a.kaism or '', '')} · {risk_titles[a.risk]} · "
                f"{fmt.money(a.revenue)} ({fmt.pct(a.share)})" + (f" · {L['report_key_account']}" if a.key else ""))
         cls = "pt key" if a.key else "pt"
-        body.append(f'<circle cx="{svg.coord(cx)}" cy="{svg.coord(cy)}" r="{svg.coord(radius)}" fill="{colors[a.risk]}" '
+        body.append(f'<circle cx="{svg.coord(cx)}" cy="{svg.coord(cy)}" r="{svg.coord(radius)}" '
+                    f'fill="{colors[a.risk]}" '
                     f'class="{cls}"><title>{escape(tip)}</title></circle>')
     return svg.figure(W, H, body, L["report_kaism"])
 
@@ -252,7 +265,7 @@ def concentration_chart(rows: Sequence[Account], bounds: Mapping[str, float], fm
                           key=lambda a: (-a.share, a.id))  # type: ignore[operator]
     width, label_w, value_w = 560, 170, 60
     span = width - label_w - value_w - 8
-    scale = max(55.0, min(100.0, max((a.share for a in top), default=0) + 5))  # type: ignore[type-var]
+    scale = max(55.0, min(100.0, max((a.share for a in top), default=0) + 5))  # type: ignore[type-var,operator]
     t = 34
     body: list[str] = []
     marks = ((bounds["key_account_share_pct"], L["report_bound_key"]),
@@ -319,7 +332,8 @@ def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[s
     biggest = max(rows, key=lambda a: (a.share or 0, a.id), default=None)
     unscored = sum(1 for a in rows if a.value is None or a.attractiveness is None)
     metrics = [{"title": L[f"report_m_{m.id}"], "value": fmt.num(m.value, 0) if m.unit == "" else fmt.pct(m.value),
-                "target": (("≤ " if m.at_most else "≥ ") + (fmt.num(m.target, 0) if m.unit == "" else fmt.pct(m.target, 0))),
+                "target": (("≤ " if m.at_most else "≥ ")
+                           + (fmt.num(m.target, 0) if m.unit == "" else fmt.pct(m.target, 0))),
                 "met": m.met, "count": m.count} for m in retention(rows, p)]
     return {
         "as_of": as_of, "accounts": len(rows),

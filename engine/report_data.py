@@ -5,25 +5,26 @@ a list of small records, so they can be fed from results.jsonl as well as from m
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple
 
 from .model import NO_RISK, Portfolio
 
-Num = Optional[float]
+Num = float | None
 
 
 class Account(NamedTuple):  # a tuple: cheap to build for every account of a large run
     id: str
     name: str
-    owner: Optional[str]
-    status: Optional[str]
+    owner: str | None
+    status: str | None
     risk: str
     categories: frozenset[str]
     key: bool
     dependency: str
-    abc: Optional[str]
-    kaism: Optional[str]
+    abc: str | None
+    kaism: str | None
     criteria_score: Num
     revenue: float  # 0 when missing: sums only
     share: Num
@@ -60,12 +61,12 @@ class Kpis:
     active clients, the share of repeat orders, deals per client and the churn rate. Whole
     numbers only, so a total is the same however a run was chunked."""
 
-    __slots__ = ("accounts", "active", "lost", "orders", "repeat", "deals", "with_deals")
+    __slots__ = ("accounts", "active", "deals", "lost", "orders", "repeat", "with_deals")
 
     def __init__(self) -> None:
         self.accounts = self.active = self.lost = self.orders = self.repeat = self.deals = self.with_deals = 0
 
-    def add(self, status: Optional[str], orders: Num, repeat: Num, deals: Num) -> None:
+    def add(self, status: str | None, orders: Num, repeat: Num, deals: Num) -> None:
         self.accounts += 1
         if status == "lost":
             self.lost += 1
@@ -78,7 +79,7 @@ class Kpis:
             self.deals += int(deals)
             self.with_deals += 1
 
-    def merge(self, other: "Kpis") -> None:
+    def merge(self, other: Kpis) -> None:
         for name in self.__slots__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -136,11 +137,11 @@ def at_risk_by_category(rows: Sequence[Account], categories: Sequence[str]) -> l
     return [(c, rev[c], n[c]) for c in categories]
 
 
-def at_risk_by_owner(rows: Sequence[Account]) -> list[tuple[Optional[str], float, dict[str, float]]]:
+def at_risk_by_owner(rows: Sequence[Account]) -> list[tuple[str | None, float, dict[str, float]]]:
     """(manager, revenue of all their accounts, risk level -> revenue at that level), most
     revenue at risk first."""
-    total: dict[Optional[str], float] = defaultdict(float)
-    risky: dict[Optional[str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    total: dict[str | None, float] = defaultdict(float)
+    risky: dict[str | None, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for a in rows:
         total[a.owner] += a.revenue
         if a.at_risk:
@@ -173,7 +174,7 @@ class Metric:
     unit: str = "%"
 
     @property
-    def met(self) -> Optional[bool]:
+    def met(self) -> bool | None:
         if self.value is None:
             return None
         return self.value <= self.target if self.at_most else self.value >= self.target
@@ -186,7 +187,7 @@ def retention(rows: Sequence[Account], portfolio: Portfolio) -> list[Metric]:
     detractors = sum(1 for s in scored if s <= 6)
     nps = (promoters - detractors) / len(scored) * 100 if scored else None
     keys = [a for a in rows if a.key and a.status != "lost" and a.days_since_qbr is not None]
-    covered = sum(1 for a in keys if a.days_since_qbr <= portfolio.qbr_window_days)  # type: ignore[operator]
+    covered = sum(1 for a in keys if a.days_since_qbr <= portfolio.qbr_window_days)  # type: ignore[operator,misc]
     lost = sum(1 for a in rows if a.status == "lost")
     both = [a for a in rows if a.revenue_previous is not None]
     before = sum(a.revenue_previous for a in both)  # type: ignore[misc]

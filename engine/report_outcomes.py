@@ -3,7 +3,8 @@
 split by how its plans ended, and two small tables (steps, and whether the risk fell)."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from markupsafe import Markup
 
@@ -70,7 +71,8 @@ def outcomes_view(project: Project, data: Mapping[str, Any] | None, lang: str,
     def resolution(g: Mapping[str, Any]) -> str:
         if g["median_runs_to_resolution"] is None:
             return "—"
-        return _say(L, "report_outcomes_runs_days", runs=fmt.num(g["median_runs_to_resolution"], 1).rstrip("0").rstrip(".,"),
+        return _say(L, "report_outcomes_runs_days",
+                    runs=fmt.num(g["median_runs_to_resolution"], 1).rstrip("0").rstrip(".,"),
                     days=fmt.num(g["median_days_to_resolution"], 1).rstrip("0").rstrip(".,"))
 
     whole = data["all"]

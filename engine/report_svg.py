@@ -3,7 +3,8 @@ Every text that reaches the SVG goes through `escape`, attribute values are numb
 own colours and classes."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from markupsafe import Markup, escape
 

@@ -9,22 +9,24 @@ import os
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
+from . import schedule
+from .errors import KamError, Problem
 from .io.writers import AtomicDir, inside, read_marker, safe_name
 from .model import Project
 from .pipeline import CHUNK_SIZE, Inline, Processes, run_pipeline
 from .progress import Clock, Progress
 from .rejections import Rejections
-from .render import overview, write_documents as render_documents, write_overview_of
-from . import schedule
+from .render import overview, write_overview_of
+from .render import write_documents as render_documents
 from .schedule import Moved, StepKey
 from .store import Store
 from .store.plans import booked_steps
-from .errors import KamError, Problem
 from .store.runs import StoreSink, run_recorded
 
 
@@ -66,9 +68,9 @@ class RunReport:
     read: int
     evaluated: int
     rejected: int
-    by_risk: Counter
-    by_signal: Counter
-    by_playbook: Counter
+    by_risk: Counter[str]
+    by_signal: Counter[str]
+    by_playbook: Counter[str]
     ignored_columns: dict[str, list[str]]
     out_dir: Path
     gate: Gate
@@ -202,7 +204,7 @@ class _Finished:
 
 
 def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, Any]], staging: Path,
-                    as_of: date, lang: str, moved: dict, sink: StoreSink | None, documents: bool, keep: bool,
+                    as_of: date, lang: str, moved: dict[str, Any], sink: StoreSink | None, documents: bool, keep: bool,
                     progress: Progress | None, report: RunReport, worklist: bool = False) -> _Finished:
     """Stage C, chunk by chunk in input order: the store reconciles the chunk here (while the
     workers finish the chunks before it), a worker applies dates and plan states, writes the
@@ -231,9 +233,9 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
     store_seconds = 0.0
     accounts_done = 0
 
-    def tasks() -> Iterator[tuple]:
+    def tasks() -> Iterator[tuple[Any, ...]]:
         nonlocal store_seconds, accounts_done
-        for handle, ev in evaluated:
+        for handle, _ev in evaluated:
             started = time.perf_counter()
             accounts = executor.accounts(handle)
             chunk_moved = {k: m for a in accounts for k, m in by_account.pop(a.account_id, ())}
@@ -332,7 +334,7 @@ def check_store_file(store_path: Path, out_dir: Path, new_store: bool = False) -
                                                     "plan history is gone. Restore the file from a backup" + again))
 
 
-def _schedule(project: Project, demands: list, as_of: date, store: Store | None) -> dict:
+def _schedule(project: Project, demands: list[Any], as_of: date, store: Store | None) -> dict[Any, Any]:
     """Steps of roles with a capacity that move to a later week (engine/schedule.py)."""
     if not project.capacity:
         return {}

@@ -25,12 +25,13 @@ its own ruleset (handles cannot be pickled).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import re
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import durable_rules_engine as _dre
@@ -126,7 +127,7 @@ def _refused(compiled: Compiled, exc: Exception) -> list[Problem]:
 @dataclass
 class Outcome:
     fired: list[str]  # compiled rule names, in firing order (each once)
-    facts: set  # derived fact keys (kind, id)
+    facts: set[Any]  # derived fact keys (kind, id)
 
 
 class Engine:
@@ -154,16 +155,14 @@ class Engine:
 
     def close(self) -> None:
         if self._handle is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken handle is best effort
                 _dre.delete_ruleset(self._handle)
-            except Exception:  # noqa: BLE001 - closing a broken handle is best effort
-                pass
             self._handle = None
 
     def run(self, account: dict[str, Any]) -> Outcome:
         """Assert the account, fire rules to a fixpoint stratum by stratum, return what fired."""
         fired: list[str] = []
-        facts: set = set()
+        facts: set[Any] = set()
         account = dict(account, sid=_SID, id="account", t="account")
         try:
             code, state = _dre.assert_fact(self._handle, dumps(account))
@@ -186,7 +185,7 @@ class Engine:
             raise EngineRuntimeError(f"durable-rules failed: {exc}") from exc
         return Outcome(fired, facts)
 
-    def _derive(self, key: tuple[str, str], facts: set) -> None:
+    def _derive(self, key: tuple[str, str], facts: set[Any]) -> None:
         if key in facts:
             return
         facts.add(key)
@@ -196,7 +195,7 @@ class Engine:
         for derived in self._derived.get(key, ()):
             self._derive(derived, facts)
 
-    def _drain(self, state: int, fired: list[str], facts: set) -> None:
+    def _drain(self, state: int, fired: list[str], facts: set[Any]) -> None:
         result = _dre.start_action_for_state(self._handle, state)
         message = result[1] if result else None
         while message:

@@ -2,7 +2,8 @@
 
 The copy gets kam.yaml (named after DIR), rules/, playbooks/, templates/, the rule tests
 (tests/), the JSON Schemas in schemas/, with every YAML file's editor modeline pointing
-at its schema there, and a .gitignore for what runs write. It never overwrites: an existing project or a non-empty folder is refused.
+at its schema there, and a .gitignore for what runs write. It never overwrites: an existing
+project or a non-empty folder is refused.
 """
 from __future__ import annotations
 

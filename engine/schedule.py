@@ -10,9 +10,10 @@ weeks first; overdue ones count against the current week.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 # (priority, account id, playbook, step id, due ISO, role): one step of a role with a capacity
 Demand = tuple[float, str, str, str, str, str]
@@ -44,7 +45,7 @@ def plan(demands: Iterable[Demand], capacity: Mapping[str, int], as_of: date,
     """The steps that move, with their new dates. `booked`: (key, due ISO, role) of steps the
     store already holds undone in open plans; they keep their dates."""
     this_week = week_start(as_of)
-    load: dict[str, Counter] = defaultdict(Counter)
+    load: dict[str, Counter[date]] = defaultdict(Counter)
     held: set[StepKey] = set()
     for key, due, role in booked:
         if role in capacity:
@@ -57,7 +58,7 @@ def plan(demands: Iterable[Demand], capacity: Mapping[str, int], as_of: date,
     moved: dict[StepKey, Moved] = {}
     for role in sorted(by_role):
         weeks = _Weeks(capacity[role], load[role])
-        for priority, account, playbook, step, due, _ in sorted(by_role[role],
+        for _priority, account, playbook, step, due, _ in sorted(by_role[role],
                                                                  key=lambda d: (-d[0], d[4], d[1], d[2], d[3])):
             day = date.fromisoformat(due)
             start = week_start(day)
@@ -76,7 +77,7 @@ class _Weeks:
     Walking the full weeks one by one made scheduling quadratic: at 1,000,000 accounts a
     sales director's queue kept the run in this loop for over twenty minutes."""
 
-    def __init__(self, capacity: int, load: Counter):
+    def __init__(self, capacity: int, load: Counter[date]):
         self.capacity, self.load = capacity, load
         self.full: dict[date, date] = {w: w + _WEEK for w, n in load.items() if n >= capacity}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -17,20 +17,20 @@ from .loader import Document
 KINDS = ("project", "metrics", "thresholds", "facts", "rules", "playbook", "portfolio", "priority", "tests")
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(kind: str) -> dict[str, Any]:
     text = resources.files("engine").joinpath("schemas", f"{kind}.schema.json").read_text("utf-8")
     return json.loads(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(kind: str) -> Draft202012Validator:
     s = schema(kind)
     Draft202012Validator.check_schema(s)
     return Draft202012Validator(s)
 
 
-def _breadcrumb(doc: Document, path: tuple) -> str:
+def _breadcrumb(doc: Document, path: tuple[Any, ...]) -> str:
     """Name objects by their id, not their index: `rule 'low_nps' → when`."""
     parts: list[str] = []
     node: Any = doc.data
@@ -46,7 +46,7 @@ def _breadcrumb(doc: Document, path: tuple) -> str:
     return " → ".join(parts)
 
 
-def _message(err: ValidationError) -> tuple[tuple, str]:
+def _message(err: ValidationError) -> tuple[tuple[Any, ...], str]:
     """The position to point at and a message a person understands."""
     path = tuple(err.absolute_path)
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
@@ -86,14 +86,14 @@ def validate(doc: Document, kind: str) -> list[Problem]:
 _YAML_FLOAT = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}
 
 
-def _non_finite(data: Any, path: tuple) -> list[tuple[tuple, float]]:
+def _non_finite(data: Any, path: tuple[Any, ...]) -> list[tuple[tuple, float]]:
     if isinstance(data, float):
         return [] if math.isfinite(data) else [(path, data)]
     items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
     return [found for k, v in items for found in _non_finite(v, path + (k,))]
 
 
-def _problem(doc: Document, path: tuple, message: str) -> Problem:
+def _problem(doc: Document, path: tuple[Any, ...], message: str) -> Problem:
     crumb = _breadcrumb(doc, path[:-1] if path and not isinstance(path[-1], int) else path)
     field = path[-1] if path and not isinstance(path[-1], int) else None
     where = " → ".join(p for p in (crumb, str(field) if field is not None else "") if p)

@@ -23,8 +23,9 @@ days, a bare "30" one without either; "1." opening an item of a numbered list is
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from . import expr
 from .analysis import FactRef, ThresholdRef, derived_from, resolve
@@ -86,7 +87,7 @@ class _Relations:
 
     def __init__(self, project: Project):
         self.project = project
-        self.asserted_by: dict[tuple[str, str], list] = {}
+        self.asserted_by: dict[tuple[str, str], list[Any]] = {}
         for r in project.rules:
             for k in r.asserts:
                 self.asserted_by.setdefault(k, []).append(r)
@@ -123,7 +124,7 @@ class _Relations:
         return self._memo[key]
 
 
-def _about(project: Project, rel: _Relations, kind: str, data: Any, path: tuple) -> frozenset[str] | None:
+def _about(project: Project, rel: _Relations, kind: str, data: Any, path: tuple[Any, ...]) -> frozenset[str] | None:
     """The thresholds the text at `path` of a file of `kind` is about; None for every threshold."""
     if kind == "rules" and len(path) >= 2 and path[0] == "rules":
         rid = data["rules"][path[1]].get("id")
@@ -156,7 +157,7 @@ def _is_text(value: Any) -> bool:
         isinstance(k, str) and _LANG.match(k) and isinstance(v, str) for k, v in value.items())
 
 
-def texts(data: Any, path: tuple = ()) -> Iterator[tuple[tuple, dict[str, str] | str]]:
+def texts(data: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple, dict[str, str] | str]]:
     """(path, text) of every text in a YAML document: a {lang: str} mapping anywhere, or a
     plain string under a key that holds words."""
     if _is_text(data):
@@ -179,7 +180,7 @@ def texts(data: Any, path: tuple = ()) -> Iterator[tuple[tuple, dict[str, str] |
             yield from texts(item, path + (i,))
 
 
-def crumb(data: Any, path: tuple) -> str:
+def crumb(data: Any, path: tuple[Any, ...]) -> str:
     """'steps → hold_qbr → checklist 2' for ("steps", 3, "checklist", 1): list items by their id
     where they have one, else by their number from 1."""
     parts: list[str] = []
@@ -255,7 +256,7 @@ def text_problems(project: Project, shown: Path | None = None) -> list[Problem]:
 
 
 def _with_about(project: Project, rel: _Relations, doc: Document, kind: str
-                ) -> Iterator[tuple[tuple, dict[str, str], Iterable[Threshold]]]:
+                ) -> Iterator[tuple[tuple[Any, ...], dict[str, str], Iterable[Threshold]]]:
     if kind == "labels":
         return  # labels take no threshold placeholders: a number there is the code's own words
     for path, text in texts(doc.data):
@@ -265,7 +266,7 @@ def _with_about(project: Project, rel: _Relations, doc: Document, kind: str
         yield path, (text if isinstance(text, dict) else {"en": text}), about
 
 
-def _label_texts(block: Any, path: tuple) -> Iterator[tuple[tuple, str]]:
+def _label_texts(block: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple, str]]:
     if isinstance(block, str):
         yield path, block
     elif isinstance(block, dict):
@@ -276,7 +277,7 @@ def _label_texts(block: Any, path: tuple) -> Iterator[tuple[tuple, str]]:
             yield from _label_texts(v, path + (i,))
 
 
-def _placeholder_problems(project: Project, doc: Document, path: tuple, lang: str, text: str,
+def _placeholder_problems(project: Project, doc: Document, path: tuple[Any, ...], lang: str, text: str,
                           kind: str) -> list[Problem]:
     """A text other than evidence may name thresholds, filled in for the account's segment, and
     nothing else: it reads the same for every account of the segment. A title takes none but
@@ -299,7 +300,7 @@ def _placeholder_problems(project: Project, doc: Document, path: tuple, lang: st
     return out
 
 
-def _hardcoded(project: Project, doc: Document, path: tuple, lang: str, text: str,
+def _hardcoded(project: Project, doc: Document, path: tuple[Any, ...], lang: str, text: str,
                about: Iterable[Threshold]) -> list[Problem]:
     out = []
     about = list(about)

@@ -14,8 +14,9 @@ a client bringing more than 20 % of the revenue (dependency), a strategic accoun
 for its QBR, and lost clients that are worth winning back, that are not, and one whose
 win-back estimate lacks an input (its chance of success is the default for its reason, but
 the cost of its special requirements is not estimated yet). Company names are unique, in
-Latin and Cyrillic script, made up but ordinary (no companies out of films or novels). The cost of lost clients' special requirements (concessions_cost)
-comes from a random stream of its own, so adding it changed no other column.
+Latin and Cyrillic script, made up but ordinary (no companies out of films or novels). The
+cost of lost clients' special requirements (concessions_cost) comes
+from a random stream of its own, so adding it changed no other column.
 """
 from __future__ import annotations
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 FILES = {
     "kam.yaml": "kind: project\nname: weekly\n",

@@ -23,8 +23,8 @@ from bench import compare  # noqa: E402
 from bench.clips_engine import ClipsEvaluator, Program  # noqa: E402
 from bench.frame import read_frame, values  # noqa: E402
 from bench.generate import generate  # noqa: E402
-from bench.logic import Codec, schedule  # noqa: E402
 from bench.kam_inprocess import KamEvaluator  # noqa: E402
+from bench.logic import Codec, schedule  # noqa: E402
 from bench.plain import CompiledEvaluator, ReferenceEvaluator  # noqa: E402
 from bench.vectorised import VectorisedEvaluator, python_round  # noqa: E402
 from bench.zen_engine import Graph, ZenEvaluator  # noqa: E402

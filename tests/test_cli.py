@@ -79,7 +79,7 @@ def test_evaluate_writes_contract_files_and_accounts_for_every_record(runner, ac
     step = a1["playbooks"][0]["steps"][0]
     assert set(step) >= {"id", "title", "owner", "due"}
     assert results[1]["signals"] == [] and results[1]["risk_level"] == "none"
-    assert [p["id"] for p in results[2]["playbooks"]][0] == "win_back"
+    assert next(p["id"] for p in results[2]["playbooks"]) == "win_back"
     assert "nps" in results[2]["missing"]
     assert [(x["row"], x["account_id"]) for x in rejected] == [(4, "A3"), (5, "A1")]
     assert {e["field"] for e in rejected[0]["errors"]} == {"revenue_current", "nps", "decision_maker_changed"}

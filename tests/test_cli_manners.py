@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from store_project import write_accounts, write_project
 
 from cli import EXIT_PIPE, main
-from store_project import write_accounts, write_project
 
 ROOT = Path(__file__).resolve().parent.parent
 

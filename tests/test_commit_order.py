@@ -162,9 +162,9 @@ def test_a_full_disk_at_the_store_commit_leaves_the_previous_output(tmp_path, mo
         raise KamError(Problem(str(self.path), 0, 0, "the disk holding the state store is full"))
 
     monkeypatch.setattr(Store, "commit", full)
-    with pytest.raises(KamError, match="disk holding the state store is full"):
-        with Store.open(tmp_path / "state.sqlite") as store:
-            evaluate_portfolio(project, [csv], tmp_path / "out", date.fromisoformat(W2), store=store)
+    with pytest.raises(KamError, match="disk holding the state store is full"), \
+            Store.open(tmp_path / "state.sqlite") as store:
+        evaluate_portfolio(project, [csv], tmp_path / "out", date.fromisoformat(W2), store=store)
     monkeypatch.undo()
     assert _pair(tmp_path) == (W1, W1)  # exit 1 writes nothing
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []  # nothing left beside it

@@ -5,8 +5,8 @@ import json
 
 import pytest
 import yaml
-
 from conftest import DEFAULT_FILES, locate
+
 from engine.compiler import MAX_JOINED, compile_project, threshold_field
 from engine.errors import EngineLimitError
 from engine.project import load_project

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import pipeline
 from engine.io import csv_reader
 from engine.io.readers import read_table
 from engine.project import load_project

@@ -207,7 +207,8 @@ def test_every_shell_example_runs(path, info, body, tmp_path):
             f"{command!r} is not a kam command: run it some other way, or mark the block "
             "```sh no-run: <reason>")
         r = subprocess.run([*_kam(), *words[1:]], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-        assert r.returncode == expected, f"{command}\nexit {r.returncode}, expected {expected}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+        assert r.returncode == expected, (
+            f"{command}\nexit {r.returncode}, expected {expected}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
         i += 2 if console and i + 1 < len(commands) and commands[i + 1][0].strip() == "echo $?" else 1
 
 

@@ -216,8 +216,11 @@ def test_labels_problems_name_file_line_and_key(tmp_path):
     labels = root / "templates" / "labels.yaml"
     en, ru = labels.read_text("utf-8").split("\nru:\n")
     ru = re.sub(r"\n  decision_pursue: .*", "", ru, count=1)
-    en = re.sub(r"\n  more_steps: .*", '\n  more_steps: {one: "{cnt} more step", other: "{count} more steps"}', en, count=1)
-    ru = re.sub(r"\n  more_steps: .*", '\n  more_steps: {one: "ещё {count} шаг", many: "ещё {count} шагов", other: "ещё {count}", two: "x"}', ru, count=1)
+    en = re.sub(r"\n  more_steps: .*", '\n  more_steps: {one: "{cnt} more step", other: "{count} more steps"}',
+                en, count=1)
+    ru = re.sub(r"\n  more_steps: .*",
+                '\n  more_steps: {one: "ещё {count} шаг", many: "ещё {count} шагов", other: "ещё {count}", two: "x"}',
+                ru, count=1)
     en = re.sub(r"\n    finance: .*", "", en, count=1)
     labels.write_text(en + "\nru:\n" + ru, "utf-8")
     with pytest.raises(KamError) as exc:
@@ -252,7 +255,8 @@ def test_unknown_placeholder_in_signal_evidence_is_a_problem(tmp_path):
     facts = root / "rules" / "facts.yaml"
     text = facts.read_text("utf-8")
     text = text.replace("a payment is {payment_overdue_days} days overdue", "a payment is {payment_overdue} days", 1)
-    text = text.replace("реагируем на падение больше {thresholds.purchase_drop_pct} %", "реагируем на падение больше {thresholds.purchase_drop} %", 1)
+    text = text.replace("реагируем на падение больше {thresholds.purchase_drop_pct} %",
+                        "реагируем на падение больше {thresholds.purchase_drop} %", 1)
     facts.write_text(text, "utf-8")
     with pytest.raises(KamError) as exc:
         load_project(root)

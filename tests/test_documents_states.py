@@ -10,12 +10,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from store_project import Weekly, write_project
 
 from engine.render import write_documents
 from engine.render.samples import without_store
 from engine.store import Store
 from engine.store.actions import mark_done, snooze
-from store_project import Weekly, write_project
 
 ROOT = Path(__file__).resolve().parent.parent
 W1, W2, W3 = "2026-01-05", "2026-01-12", "2026-01-19"

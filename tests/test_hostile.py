@@ -10,27 +10,27 @@ import math
 import random
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, example, given, settings
+from conftest import DEFAULT_FILES
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from cli import main
-from conftest import DEFAULT_FILES
+from engine.accounts import load_accounts
 from engine.errors import KamError
 from engine.io.readers import FORMATS
 from engine.loader import load_text
 from engine.project import load_project
-from engine.accounts import load_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)
@@ -319,7 +319,8 @@ def test_random_text_to_the_yaml_loader_is_data_or_a_clear_error(text):
 
 PLAIN = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8)
                      | st.floats(allow_nan=False, allow_infinity=True),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+                     lambda inner: (st.lists(inner, max_size=4)
+                                    | st.dictionaries(st.text(max_size=6), inner, max_size=4)),
                      max_leaves=20)
 
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from cli import main
 from engine.accounts import load_accounts
 from engine.errors import KamError
-from engine.io import csv_reader, csv_text, xlsx_check
+from engine.io import csv_text, xlsx_check
 from engine.io.readers import read_table
 from engine.project import load_project
 
@@ -442,8 +442,8 @@ def test_a_cell_far_out_is_refused_before_calamine_aborts(tmp_path):
                              "unreferenced": ("BI999999", "A1:BI999999", 60999939)}[name]  # the 61st passes
         row, col = int(cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")), csv_column(cell)
         said, peak = peak_mib(f)
-        assert said == (f"{f}[S]:{row}:{col}: the sheet's cells span {span}, {cells} cells; kam reads sheets of at most "
-                        f"60000000 cells (is this cell, {cell}, a stray one?)"), said
+        assert said == (f"{f}[S]:{row}:{col}: the sheet's cells span {span}, {cells} cells; "
+                        f"kam reads sheets of at most 60000000 cells (is this cell, {cell}, a stray one?)"), said
         assert peak < 200
 
 

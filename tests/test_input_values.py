@@ -11,9 +11,9 @@ from typing import Any
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from conftest import DEFAULT_FILES
 
 from cli import main
-from conftest import DEFAULT_FILES
 from engine.io.batch import normalize_many
 from engine.io.readers import read_table
 from engine.io.records import normalize

@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from conftest import locate
+
 from engine.errors import KamError
 from engine.loader import load_text
 from engine.project import load_project

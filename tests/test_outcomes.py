@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from store_project import FILES, Weekly, write_project
 
 from cli import main
 from engine.store import Store
 from engine.store.actions import mark_done, snooze
 from engine.store.outcomes import median, wilson
-from collections import Counter
-from store_project import FILES, Weekly, write_project
 
 W = ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30", "2026-12-07"]
 LATE, HIGH = {"late_days": 45}, {"late_days": 45, "nps": 3}  # one category: medium; two: high
@@ -98,7 +98,7 @@ def _fell(on: tuple[int, int], off: tuple[int, int]) -> dict:
 
 
 def test_the_store_walked_through_six_runs_has_the_plans_of_the_story(store):
-    path, w = store
+    _path, w = store
     assert sorted(w.ids) == [("A", "respond"), ("B", "crisis"), ("B", "respond"), ("C", "respond"),
                              ("D", "crisis"), ("D", "respond"), ("E", "respond"), ("F", "respond"),
                              ("G", "respond")]

@@ -3,7 +3,6 @@ rejected records and duplicates across chunks included."""
 from __future__ import annotations
 
 import datetime
-import shutil
 from pathlib import Path
 
 import pytest

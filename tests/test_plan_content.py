@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_signals_catalog import HEALTHY as CATALOG_HEALTHY
 
 from engine.evaluate import Evaluator
 from engine.portfolio import measure
@@ -20,7 +21,6 @@ from engine.render import write_documents
 from engine.render.labels import load_labels
 from engine.render.views import Words, winback
 from engine.run import evaluate_portfolio
-from test_signals_catalog import HEALTHY as CATALOG_HEALTHY
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = datetime.date(2026, 11, 23)

@@ -5,12 +5,12 @@ import random
 from datetime import date, timedelta
 
 import pytest
+from store_project import FILES, Weekly, write_project
 
 from engine import schedule
 from engine.errors import KamError
 from engine.project import load_project
 from engine.workdays import WorkCalendar
-from store_project import FILES, Weekly, write_project
 
 CRISIS = """\
 kind: playbook
@@ -188,7 +188,7 @@ def test_no_role_has_more_steps_in_a_week_than_its_capacity_across_runs(tmp_path
     for out in (first, second):
         per_week: dict[date, int] = {}
         for r in out.values():
-            for (pid, sid), s in steps(r).items():
+            for s in steps(r).values():
                 if s["owner"] == "director":
                     d = date.fromisoformat(s["due"])
                     week = d - timedelta(days=d.weekday())
@@ -206,9 +206,10 @@ def test_no_role_has_more_steps_in_a_week_than_its_capacity_across_runs(tmp_path
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
     import json
-    from engine.run import evaluate_portfolio
+
     from engine.project import default_project_dir
     from engine.render import write_documents
+    from engine.run import evaluate_portfolio
     root = default_project_dir()
     project = load_project(root)
     out = tmp_path_factory.mktemp("sample") / "out"
@@ -294,7 +295,8 @@ def test_compiled_conditions_decide_as_the_reference_interpreter():
                "status": [None, "active", "lost"], "abc": [None, "A", "C"], "strategic": [None, True, False],
                "revenue_share_pct": [None, 0.5, 7.0, 12.5], "complaints_current": [None, 0, 2],
                "complaints_previous": [None, 0, 2], "kaism": [None, "key", "other"], "days_since_qbr": [None, 30, 120],
-               "dependency": [None, "none", "mono"], "winback_value": [None, 5.0], "winback_total_cost": [None, 1.0, 9.0]}
+               "dependency": [None, "none", "mono"], "winback_value": [None, 5.0],
+               "winback_total_cost": [None, 1.0, 9.0]}
     tests = [(c, compile_condition(project, c)) for c in conditions]
     for _ in range(400):
         values = {k: rng.choice(v) for k, v in choices.items()}
@@ -309,6 +311,7 @@ def test_the_plan_by_indices_is_what_shape_leaves():
     """Planner.plan (what the Evaluator caches) keeps and merges the same steps as shape()
     on copies of the step entries, for random playbooks, values and facts."""
     import datetime
+
     from engine.evaluate import Evaluator
     from engine.planning import Planner
     from engine.project import default_project_dir

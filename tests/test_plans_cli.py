@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from store_project import dump, write_accounts, write_project
 
 from cli import main
-from store_project import dump, write_accounts, write_project
 
 ROOT = Path(__file__).resolve().parent.parent
 W1, W2, W3 = "2026-01-05", "2026-01-12", "2026-01-19"

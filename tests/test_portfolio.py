@@ -7,15 +7,23 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import DEFAULT_FILES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DEFAULT_FILES
 from engine.errors import KamError
 from engine.evaluate import Evaluator
 from engine.model import Axis, Criterion, Portfolio, Where
-from engine.portfolio import (abc_classes, dependency_classes, key_accounts, measure,
-                              measure_columns, quadrants, shares, weighted)
+from engine.portfolio import (
+    abc_classes,
+    dependency_classes,
+    key_accounts,
+    measure,
+    measure_columns,
+    quadrants,
+    shares,
+    weighted,
+)
 from engine.project import load_project
 from engine.run import evaluate_portfolio
 

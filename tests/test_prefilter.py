@@ -9,8 +9,16 @@ from hypothesis import strategies as st
 
 from engine.evaluate import Evaluator
 from engine.portfolio import measure
-from engine.prefilter import (Unsure, atoms, compile_atom, compile_key, compile_patterns, compile_test, informative,
-                              with_constants)
+from engine.prefilter import (
+    Unsure,
+    atoms,
+    compile_atom,
+    compile_key,
+    compile_patterns,
+    compile_test,
+    informative,
+    with_constants,
+)
 from engine.project import load_project
 
 ROOT = Path(__file__).resolve().parent.parent

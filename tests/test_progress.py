@@ -64,7 +64,7 @@ def test_the_engine_counts_accounts_chunk_by_chunk_in_every_phase(tmp_path):
     assert [p.done for p in by_phase["read"]] == [0, 3, 6, 9, 10, 10] and by_phase["read"][0].total is None
     documents = by_phase["documents"]
     assert documents[-1].finished and documents[-2].done == documents[-2].total  # every file counted
-    assert all(a.seconds <= b.seconds for a, b in zip(rules, rules[1:]))
+    assert all(a.seconds <= b.seconds for a, b in itertools.pairwise(rules))
 
 
 def test_on_a_terminal_a_bar_counts_accounts_and_gives_way_to_the_phase_line(capsys, monkeypatch):

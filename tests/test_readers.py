@@ -17,11 +17,11 @@ import yaml
 from click.testing import CliRunner
 
 from cli import main
+from engine.accounts import load_accounts
 from engine.errors import KamError
 from engine.io.readers import read_table
 from engine.io.records import parse_number
 from engine.project import load_project
-from engine.accounts import load_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)

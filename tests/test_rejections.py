@@ -30,7 +30,7 @@ def _written(tmp_path, name: str, buffered: int) -> tuple[bytes, Rejections, lis
 
 
 def test_spilled_runs_merge_to_the_bytes_of_one_sort(tmp_path):
-    spilled, rej, runs = _written(tmp_path, "spilled", buffered=40)
+    spilled, _rej, runs = _written(tmp_path, "spilled", buffered=40)
     in_memory, _, none = _written(tmp_path, "memory", buffered=10_000)
     assert len(runs) == 4 and none == []  # 205 records in pieces of 17, spilled past 40
     assert spilled == in_memory
@@ -49,8 +49,9 @@ def test_counts_and_reasons_for_the_quality_gate(tmp_path):
 def test_a_run_that_spills_its_rejections_writes_the_same_file(tmp_path, monkeypatch):
     """The default job on an export with bad rows, cut in chunks of 7: with every few rejected
     records spilled, rejected.jsonl and the summary are the bytes of the run that kept them."""
-    import engine.rejections
     from pathlib import Path
+
+    import engine.rejections
     from engine.project import load_project
     from engine.run import evaluate_portfolio
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import datetime
 
 import pytest
-
 from conftest import DEFAULT_FILES
+
 from engine.evaluate import Evaluator
 from engine.project import load_project
 

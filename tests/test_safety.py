@@ -3,8 +3,8 @@ interrupted run leaves the previous output as it was."""
 from __future__ import annotations
 
 import csv
-import os
 import json
+import os
 import shutil
 import time
 import tracemalloc
@@ -119,7 +119,7 @@ def test_yaml_bombs_are_refused_fast_and_small(text, message):
 
 def test_deep_nesting_is_an_error_not_a_crash():
     started = time.perf_counter()
-    with pytest.raises(KamError, match="bomb.yaml: YAML nesting is too deep"):
+    with pytest.raises(KamError, match=r"bomb\.yaml: YAML nesting is too deep"):
         load_text("[" * 20000 + "]" * 20000 + "\n", "bomb.yaml")
     assert time.perf_counter() - started < 10
 
@@ -296,7 +296,8 @@ def test_a_large_previous_output_is_removed_in_the_background(tmp_path, monkeypa
     monkeypatch.setattr(writers, "DETACH_AT", 3)
     detached = []
     real = writers._remove_detached
-    monkeypatch.setattr(writers, "_remove_detached", lambda folder: detached.append((folder.name, real(folder))) or True)
+    monkeypatch.setattr(writers, "_remove_detached",
+                        lambda folder: detached.append((folder.name, real(folder))) or True)
     out = tmp_path / "out"
     for week in range(2):
         with AtomicDir(out) as staging:

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from store_project import dump
 
 from cli import main
-from store_project import dump
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "examples" / "weekly" / "build_history.py"

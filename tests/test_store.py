@@ -11,12 +11,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from store_project import Weekly, dump, states, write_accounts, write_project
 
 from engine.errors import KamError
 from engine.store import Store
 from engine.store.actions import mark_done, snooze
 from engine.store.schema import VERSION
-from store_project import Weekly, dump, states, write_accounts, write_project
 
 W1, W2, W3, W4, W5 = "2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26", "2026-02-02"
 

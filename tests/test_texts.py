@@ -7,7 +7,6 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from cli import main
@@ -116,7 +115,8 @@ def test_unrelated_numbers_are_not_flagged(tmp_path):
 def test_unknown_or_metric_placeholders_in_a_checklist_are_problems(tmp_path):
     root = copy_project(tmp_path)
     f = root / "playbooks" / "qbr.yaml"
-    text = f.read_text("utf-8").replace("{thresholds.nps_min} is a warning", "{thresholds.nps_mn} is a warning {nps}", 1)
+    text = f.read_text("utf-8").replace("{thresholds.nps_min} is a warning",
+                                        "{thresholds.nps_mn} is a warning {nps}", 1)
     f.write_text(text, "utf-8")
     r = validate(root)
     assert r.exit_code == 1
@@ -131,9 +131,9 @@ def test_checklists_follow_a_moved_threshold(tmp_path):
     from engine.render import plan_renderer
     root = copy_project(tmp_path)
     f = root / "rules" / "thresholds.yaml"
-    f.write_text(f.read_text("utf-8").replace("{id: payment_overdue_days, value: 30, unit: days,",
-                                              "{id: payment_overdue_days, value: 45, segments: {smb: 60}, unit: days,", 1),
-                 "utf-8")
+    changed = f.read_text("utf-8").replace("{id: payment_overdue_days, value: 30, unit: days,",
+                                           "{id: payment_overdue_days, value: 45, segments: {smb: 60}, unit: days,", 1)
+    f.write_text(changed, "utf-8")
     project = load_project(root)
     ev = Evaluator(project, datetime.date(2026, 11, 23), "en")
     try:
@@ -147,3 +147,32 @@ def test_checklists_follow_a_moved_threshold(tmp_path):
             assert "30 days" not in md
     finally:
         ev.close()
+
+
+def test_labels_made_before_issue_14_still_work(tmp_path):
+    """A project's labels.yaml without the keys issue 14 added (techniques, KPIs, counted
+    accounts, plan counts) validates and renders: the default project's words stand in."""
+    root = copy_project(tmp_path)
+    labels = root / "templates" / "labels.yaml"
+    new = ("techniques", "stage", "technique", "how", "kpis", "kpis_hint", "kpi_manager", "kpi_active", "kpi_repeat",
+           "kpi_deals", "kpi_churn", "kpi_all", "report_accounts_count", "signals_count", "in_areas", "why_line",
+           "steps_count", "steps_line")
+    lines, skip = [], False
+    for line in labels.read_text("utf-8").splitlines():
+        key = re.match(r"^  ([a-z_]+):", line)
+        if key:
+            skip = key.group(1) in new
+        elif not line.startswith("    "):
+            skip = False
+        if not skip:
+            lines.append(line)
+    labels.write_text("\n".join(lines) + "\n", "utf-8")
+    assert "report_accounts_count" not in labels.read_text("utf-8")
+    r = validate(root)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["evaluate", str(ROOT / "tests" / "golden" / "accounts.csv"), "--project", str(root),
+                                  "--out", str(out), "--as-of", "2026-11-23", "--no-store", "--lang", "ru"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "8 сигналов в 3 областях." in (out / "plans" / "G-HIGH.md").read_text("utf-8")

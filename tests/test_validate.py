@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import DEFAULT_FILES, locate
 
 from cli import main
-from conftest import DEFAULT_FILES, locate
 from engine.analysis import strata
 from engine.errors import KamError
 from engine.project import load_project

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from store_project import FILES, Weekly, write_project
 
 from cli import main
 from engine.errors import KamError
@@ -18,7 +19,6 @@ from engine.project import load_project
 from engine.store import Store
 from engine.store.actions import list_plans
 from engine.workdays import WorkCalendar
-from store_project import FILES, Weekly, write_project
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEKENDS = WorkCalendar()

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
+from store_project import Weekly, write_accounts, write_project
 
 from cli import main
 from engine.store import Store
 from engine.store.actions import mark_done
 from engine.worklist.rows import COLUMNS
-from store_project import Weekly, write_accounts, write_project
 
 ROOT = Path(__file__).resolve().parent.parent
 W1, W2, W3 = "2026-11-02", "2026-11-09", "2026-11-16"
@@ -73,7 +74,7 @@ def test_calendars_parse_and_a_later_run_updates_the_same_events(tmp_path):
     w.run(W2, {"A": {"late_days": 45}, "B": {"late_days": 45}, "C": {}})
     second = events(w.out)
     assert set(first) <= set(second), "a later run adds no second event for a step"
-    for uid, ev in second.items():
+    for ev in second.values():
         assert ev["sequence"] == 2 and ev["dtstamp"] == datetime(2026, 11, 9, tzinfo=timezone.utc)
     now = by_step(tasks(w.out))
     assert now["A", "respond", "call"]["state"] == "done" and now["A", "respond", "call"]["done_on"] == "2026-11-04"
@@ -108,8 +109,8 @@ def test_closed_steps_leave_the_calendar_for_four_weeks_then_the_file(tmp_path):
 
 
 def test_without_a_store_the_ids_come_from_account_playbook_and_step(tmp_path):
-    from engine.run import evaluate_portfolio
     from engine.project import load_project
+    from engine.run import evaluate_portfolio
     root = write_project(tmp_path / "project")
     project = load_project(root)
     csv_path = write_accounts(tmp_path / "in.csv", {"A": {"late_days": 45}, "B ; =1+1": {"nps": 2}})

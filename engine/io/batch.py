@@ -11,7 +11,8 @@ tests/test_batch_normalise.py checks that on random cells.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..model import Metric, Project
 from .records import FALSE_WORDS, TRUE_WORDS, Converter, FieldError, Mapper, _plan, id_length
@@ -112,7 +113,7 @@ def _column_converter(metric: Metric) -> Callable[[list[Any]], list[Any]]:
     return _boolean if metric.type == "boolean" else _textual(metric)
 
 
-ColumnPlan = list[tuple[str, Any, bool, Converter, Callable, Mapper | None]]
+ColumnPlan = list[tuple[str, Any, bool, Converter, Callable[..., Any], Mapper | None]]
 _COLUMN_PLANS: dict[int, tuple[Project, ColumnPlan]] = {}
 
 
@@ -147,7 +148,7 @@ def normalize_columns(project: Project, column: Callable[[str], Sequence[Any] | 
         elif mapped is not None:
             cells = [mapped(x) for x in cells]  # kam.yaml values:, as normalize maps a cell
         out = fast(cells)
-        if _SLOW not in out and (default is None and not required or _MISSING not in out):
+        if _SLOW not in out and ((default is None and not required) or _MISSING not in out):
             # the common cases: every cell a value, or empty cells that simply stay missing
             missing = out.count(_MISSING)
             if missing == 0:

@@ -1,7 +1,8 @@
 """CSV/TSV: encoding, delimiter and decimal mark are sniffed, then the file is streamed.
 
 Encoding: engine/io/csv_text.py - a BOM decides, else the lines vote (UTF-8 or Windows-1251),
-and a line in another encoding than the file's is a rejected record. Delimiter: the one of , ; TAB | that splits a header into columns
+and a line in another encoding than the file's is a rejected record. Delimiter: the one of
+, ; TAB | that splits a header into columns
 giving the required metrics, and into the most columns with the rows agreeing on the width
 (quotes respected); Excel's `sep=;` first line wins. The header is found as
 engine/io/header.py says (titles above it skipped, sub-headers joined). Decimal mark: the
@@ -18,12 +19,13 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ..errors import KamError, Problem
 from .csv_text import Foreign, scan
@@ -99,7 +101,7 @@ class _Reader:
     def line_num(self) -> int:
         return self._reader.line_num
 
-    def __iter__(self) -> "_Reader":
+    def __iter__(self) -> _Reader:
         return self
 
     def __next__(self) -> list[str]:
@@ -272,7 +274,8 @@ def _record(source: str, names: list[str | None], width: int, line: int, cells: 
     return RawRecord(source, line, row)
 
 
-def _as_columns(names: list[str | None], rows: list[list[str]], lines: Any) -> tuple[Any, dict[str, tuple]] | None:
+def _as_columns(names: list[str | None], rows: list[list[str]],
+                lines: Any) -> tuple[Any, dict[str, tuple[Any, ...]]] | None:
     """Rows as columns (metric id -> cells) when every row is a record of exactly the
     header's width with an id; None otherwise (then record by record)."""
     width = len(names)
@@ -310,7 +313,7 @@ class Block:
         yield from _parse(((line, cells, get(line)) for line, cells in
                            enumerate(self._rows(), start=self.lines_before + 1)), self.names, self.source)
 
-    def columns(self) -> tuple[range, dict[str, tuple]] | None:
+    def columns(self) -> tuple[range, dict[str, tuple[Any, ...]]] | None:
         """The block as columns (metric id -> cells) with each record's line, when every line
         is a record of exactly the header's width - the common case, read without a dict per
         record. None otherwise (a blank line, a ragged row, a line not in the file's
@@ -339,7 +342,7 @@ class Rows:
     def records(self) -> Iterator[RawRecord]:
         yield from _parse(self.rows, self.names, self.source)
 
-    def columns(self) -> tuple[list[int], dict[str, tuple]] | None:
+    def columns(self) -> tuple[list[int], dict[str, tuple[Any, ...]]] | None:
         if any(problem is not None for _, _, problem in self.rows):
             return None
         return _as_columns(self.names, [cells for _, cells, _ in self.rows], [line for line, _, _ in self.rows])

@@ -22,9 +22,10 @@ from __future__ import annotations
 import codecs
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 from ..errors import KamError, Problem
 from .limits import MAX_FIELD, MAX_LINE
@@ -43,11 +44,11 @@ class Foreign:
     """The lines of a file that are not in its encoding, in order, with why (kind, the byte's
     column and value) - arrays, as a broken file may have many."""
 
-    lines: array = field(default_factory=lambda: array("q"))
-    kinds: array = field(default_factory=lambda: array("b"))
-    columns: array = field(default_factory=lambda: array("q"))
-    values: array = field(default_factory=lambda: array("h"))  # the byte; -1: none to show
-    guess: array = field(default_factory=lambda: array("b"))  # a line not UTF-8 reads as Windows-1251
+    lines: array[Any] = field(default_factory=lambda: array("q"))
+    kinds: array[Any] = field(default_factory=lambda: array("b"))
+    columns: array[Any] = field(default_factory=lambda: array("q"))
+    values: array[Any] = field(default_factory=lambda: array("h"))  # the byte; -1: none to show
+    guess: array[Any] = field(default_factory=lambda: array("b"))  # a line not UTF-8 reads as Windows-1251
 
     def add(self, line: int, kind: int, column: int = 0, value: int = -1, guess: bool = False) -> None:
         self.lines.append(line)

@@ -15,8 +15,9 @@ may have a sub-header of its own ("Выручка / 2025 / план").
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from ..errors import KamError, Problem
 from .records import parse_number

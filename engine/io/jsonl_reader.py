@@ -8,13 +8,13 @@ more than MAX_COLUMNS keys, a text value longer than MAX_FIELD characters.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from ..errors import KamError, Problem
 from .limits import MAX_COLUMNS, MAX_LINE
 from .table import Columns, RawRecord, Table, plain, too_long
-
 
 MAX_KEYS = 1000
 _UNSEEN = object()

@@ -15,8 +15,9 @@ a metric is one value).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import KamError, Problem
 from .limits import MAX_FIELD, MAX_UNPACKED

@@ -10,8 +10,8 @@ position + 1 (as if the column names were row 1).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 from ..errors import KamError, Problem
 from .csv_reader import read_csv
@@ -20,7 +20,7 @@ from .parquet_reader import read_parquet
 from .table import Columns, Layout, RawRecord, Table
 from .xlsx_reader import read_xlsx
 
-__all__ = ["Layout", "RawRecord", "Table", "read_table", "FORMATS", "SHEET_FORMATS"]
+__all__ = ["FORMATS", "SHEET_FORMATS", "Layout", "RawRecord", "Table", "read_table"]
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
            ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}

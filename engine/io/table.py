@@ -6,10 +6,11 @@ objects, so a large portfolio can be evaluated in chunks.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from ..errors import KamError, Problem
 from .limits import MAX_COLUMNS, MAX_FIELD

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 _WORD = r"\s*(итого|итог|всего|grand\s+total|sub-?total|total)"
 _STARTS = re.compile(_WORD + r"(?=$|[\s:.(])", re.IGNORECASE)
@@ -94,7 +95,7 @@ class Tally:
 
     def __init__(self, money: Sequence[str]):
         self.money = tuple(money)
-        self.events: list[tuple] = []
+        self.events: list[tuple[Any, ...]] = []
         self._run: list[Any] | None = None  # [first row, last row, sums]
 
     def row(self, row: int, values: Mapping[str, Any]) -> None:
@@ -116,7 +117,7 @@ class Tally:
         self._flush()
         self.events.append(("check", row, self._values(values)))
 
-    def done(self) -> list[tuple]:
+    def done(self) -> list[tuple[Any, ...]]:
         self._flush()
         return self.events
 
@@ -130,7 +131,7 @@ class Tally:
             self._run = None
 
 
-def replay(events: Sequence[tuple], sums: Sums) -> dict[int, str]:
+def replay(events: Sequence[tuple[Any, ...]], sums: Sums) -> dict[int, str]:
     """Run a chunk's Tally events through the file's Sums: row -> reason of the rows without
     an id that are totals rows by their sums."""
     found: dict[int, str] = {}

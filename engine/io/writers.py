@@ -6,15 +6,17 @@ separators, no dot-dot, no device names, bounded length, unique ignoring case, a
 path outside the output folder."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
 import shutil
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Callable
+from typing import Any
 
 from ..errors import KamError, Problem
 
@@ -35,7 +37,7 @@ def _alive(pid: int) -> bool:
 MARKER_TEXT = "written by kam; replaced whole on every run\n"
 
 
-def read_marker(folder: Path) -> dict:
+def read_marker(folder: Path) -> dict[str, Any]:
     """The run a kam output folder (or a staging folder) belongs to: {"store", "run_key",
     "run_id"} as written by AtomicDir.record; {} when it says nothing more."""
     try:
@@ -62,7 +64,7 @@ class AtomicDir:
     and a previous output whose target is missing is put back. So the output and the store
     are the old pair or the new pair, whatever instant the kill came."""
 
-    def __init__(self, target: Path, committed: Callable[[dict], bool | None] | None = None):
+    def __init__(self, target: Path, committed: Callable[[dict[str, Any]], bool | None] | None = None):
         self.shown = str(target)
         # '.' and '..' have no name to stage beside; a link stays, the folder it points to is
         # replaced (moving the link aside left it behind as .<name>.old-<pid>)
@@ -132,7 +134,7 @@ class AtomicDir:
             else:
                 shutil.rmtree(old, ignore_errors=True)
 
-    def record(self, info: dict) -> None:
+    def record(self, info: dict[str, Any]) -> None:
         """Name the run this output belongs to in its marker (store path, run key and id)."""
         (self.staging / MARKER).write_text(MARKER_TEXT + json.dumps(info, ensure_ascii=False) + "\n", "utf-8")
 
@@ -219,10 +221,8 @@ def _remove_detached(folder: Path) -> bool:
 
 def _sync() -> None:
     """One sync for the whole file system instead of one fsync per document."""
-    try:
+    with contextlib.suppress(AttributeError, OSError):  # not on this platform
         os.sync()
-    except (AttributeError, OSError):  # not on this platform
-        pass
 
 
 def glob_escape(name: str) -> str:

@@ -26,9 +26,10 @@ import re
 import zipfile
 import zlib
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 from ..errors import KamError, Problem
 from .limits import MAX_RATIO, MAX_SHEET_CELLS, MAX_UNPACKED
@@ -54,7 +55,7 @@ class Workbook:
     <si> element, at least its text), and the zip members."""
 
     source: str
-    shared: array = field(default_factory=lambda: array("Q"))
+    shared: array[Any] = field(default_factory=lambda: array("Q"))
     members: set[str] = field(default_factory=set)
 
 
@@ -96,7 +97,7 @@ def _stream(z: zipfile.ZipFile, name: str) -> Iterator[bytes]:
             yield block
 
 
-def _shared(z: zipfile.ZipFile, name: str) -> array:
+def _shared(z: zipfile.ZipFile, name: str) -> array[Any]:
     """The size in bytes of each shared text's <si> element, in order."""
     sizes = array("Q")
     current = -1  # bytes of the element being read; -1: before the first
@@ -178,7 +179,7 @@ def _check(z: zipfile.ZipFile, name: str, book: Workbook, where: str) -> bool:
         cells += common
         others = piece.count(b"<c") - common  # not a cell with its r first: another element, or a cell
         rows = piece.count(b"<row") - piece.count(b'<row r="') - piece.count(b"<rowBreaks")
-        uncommon = bool(others and others != sum(piece.count(n) for n in _NAMED) or rows
+        uncommon = bool((others and others != sum(piece.count(n) for n in _NAMED)) or rows
                         or _PREFIXED.search(piece) or _FAR.search(piece) or _FAR_ROW.search(piece))
     if uncommon or not _texts_fit(z, name, book, cells):
         _walk(z, name, book, where)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import posixpath
 import zipfile
 import zlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from xml.etree.ElementTree import Element, fromstring, iterparse
 
 PERCENT_BUILTIN = {9, 10}  # Excel's built-in "0%" and "0.00%" (ids 0-163 have no stored code)

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from ..errors import KamError, Problem
 from .header import Header, find_header, head

@@ -10,8 +10,9 @@ from __future__ import annotations
 import gc
 import re
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateSyntaxError, select_autoescape
 from jinja2.exceptions import SecurityError, TemplateError
@@ -20,14 +21,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import KamError, Problem
 from ..i18n import format_number
-from ..texts import text_problems
 from ..io.writers import inside, safe_name
 from ..model import Project
 from ..project import outside
+from ..texts import text_problems
 from . import states, views
-from .labels import say, Labels, load_labels, role_problems
-from .limits import COMPILED, LimitedSandbox, load, render
 from .aggregate import Aggregates
+from .labels import Labels, load_labels, role_problems, say
+from .limits import COMPILED, LimitedSandbox, load, render
 from .samples import sample_results, without_store
 
 TEMPLATE_SUFFIXES = (".md.j2", ".html.j2")

@@ -31,9 +31,10 @@ import math
 import pickle
 import sys
 from array import array
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from operator import itemgetter
-from typing import Any, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -44,8 +45,8 @@ from ..model import NO_RISK, Project, text_in
 from ..report_data import Account, Kpis, Metric, accounts, kpi_rows, pct
 from ..report_outcomes import outcomes_view
 from . import states, views
-from .views.digests import _week_end as week_end
 from .labels import say
+from .views.digests import _week_end as week_end
 
 MAX_ACCOUNTS = 300  # a digest's accounts with a plan, most urgent first
 MAX_ATTENTION = 300  # a digest's "needs attention" rows
@@ -63,21 +64,21 @@ class Facts(NamedTuple):
     as_of: str
     risk: str
     with_plan: bool
-    urgency: tuple  # views.urgency_key
+    urgency: tuple[Any, ...]  # views.urgency_key
     revenue: Any  # revenue_current or 0, as views.summary adds it
     expected_loss: Any  # expected_loss or 0.0
     signals: tuple[str, ...]  # signal ids
     playbooks: tuple[str, ...]  # playbook ids
     tracked: bool  # a store reconciled the result ("resolved_plans" in it)
     closing: bool  # this run closed plans of the account
-    plan_states: Optional[tuple[int, ...]]  # plans per states.COUNTED; None when all are 0
+    plan_states: tuple[int, ...] | None  # plans per states.COUNTED; None when all are 0
     workload: tuple[tuple[str, str], ...]  # (capacity role, Monday of the week) per open step
-    entry: Optional[dict]  # the digest's entry (views.digest's "accounts" item)
-    this_week: tuple[dict, ...]  # the manager's steps this week (views.this_week), soonest first
-    attention: tuple[dict, ...]  # states.attention rows, in their order
-    closed: tuple[dict, ...]  # states.closed_rows
-    top: Optional[dict]  # a row of the summary's top_accounts (a plan, not lost)
-    lost: Optional[dict]  # a row of the summary's lost clients (a win-back decision)
+    entry: dict[str, Any] | None  # the digest's entry (views.digest's "accounts" item)
+    this_week: tuple[dict[str, Any], ...]  # the manager's steps this week (views.this_week), soonest first
+    attention: tuple[dict[str, Any], ...]  # states.attention rows, in their order
+    closed: tuple[dict[str, Any], ...]  # states.closed_rows
+    top: dict[str, Any] | None  # a row of the summary's top_accounts (a plan, not lost)
+    lost: dict[str, Any] | None  # a row of the summary's lost clients (a win-back decision)
     account: Account  # the report's record
 
 
@@ -151,7 +152,7 @@ class _Sum:
     over them in that order, on this Python - it starts from the int 0, adds ints exactly,
     and from the first float on adds floats in C doubles (compensated from Python 3.12)."""
 
-    __slots__ = ("value", "c", "mode")
+    __slots__ = ("c", "mode", "value")
 
     def __init__(self) -> None:
         self.value: Any = 0
@@ -209,16 +210,16 @@ class _Top:
     `packed`: items are kept pickled (a digest entry: ~1 KB instead of ~5 KB of objects, for
     every manager until the end of the run)."""
 
-    __slots__ = ("cap", "rows", "seen", "bar", "packed")
+    __slots__ = ("bar", "cap", "packed", "rows", "seen")
 
     def __init__(self, cap: int, packed: bool = False):
         self.cap = cap
-        self.rows: list[tuple[tuple, Any]] = []
+        self.rows: list[tuple[tuple[Any, ...], Any]] = []
         self.seen = 0
-        self.bar: Optional[tuple] = None  # the largest key kept, once `cap` are
+        self.bar: tuple[Any, ...] | None = None  # the largest key kept, once `cap` are
         self.packed = packed
 
-    def add(self, key: tuple, item: Any) -> None:
+    def add(self, key: tuple[Any, ...], item: Any) -> None:
         self.seen += 1
         if self.bar is not None and not key < self.bar:
             return
@@ -232,7 +233,7 @@ class _Top:
         if self.cap and len(self.rows) == self.cap:
             self.bar = self.rows[-1][0]
 
-    def items(self) -> list:
+    def items(self) -> list[Any]:
         self._cut()
         if self.packed:
             return [pickle.loads(item) for _, item in self.rows]
@@ -247,8 +248,19 @@ class _Top:
 class _Owner:
     """One manager's part of the digests and the summary."""
 
-    __slots__ = ("accounts", "levels", "at_risk", "expected", "quiet", "closing", "lead",
-                 "entries", "this_week", "attention", "closed")
+    __slots__ = (
+        "accounts",
+        "at_risk",
+        "attention",
+        "closed",
+        "closing",
+        "entries",
+        "expected",
+        "lead",
+        "levels",
+        "quiet",
+        "this_week",
+    )
 
     def __init__(self, caps: tuple[int, int, int]):
         self.accounts = 0
@@ -257,14 +269,14 @@ class _Owner:
         self.expected = _Sum()  # expected loss of the accounts with a plan
         self.quiet = 0  # accounts without a plan
         self.closing = False  # this run closed a plan of one of the accounts
-        self.lead: Optional[tuple[tuple, str]] = None  # (key, as_of) of the most urgent account
+        self.lead: tuple[tuple[Any, ...], str] | None = None  # (key, as_of) of the most urgent account
         self.entries = _Top(caps[0], packed=True)
         self.this_week = _Top(views.THIS_WEEK)
         self.attention = _Top(caps[1], packed=True)
         self.closed = _Top(caps[2], packed=True)
 
 
-class _Ranked(Sequence):
+class _Ranked(Sequence[Any]):
     """report_data.pareto's points, (cumulative % of revenue, ABC class), read on demand."""
 
     def __init__(self, pcts: np.ndarray, classes: np.ndarray):
@@ -295,17 +307,18 @@ class Aggregates:
                  max_closed: int = MAX_CLOSED, max_lost: int = MAX_LOST,
                  max_warnings: int = rpt.MAX_WARNINGS):
         self.project, self.lang, self.w = project, lang, words
-        self.outcomes: Optional[dict] = None  # the store's plan outcomes (engine/store/outcomes.py), set by the run
+        # the store's plan outcomes (engine/store/outcomes.py), set by the run
+        self.outcomes: dict[str, Any] | None = None
         self.caps = (max_accounts, max_attention, max_closed)
         self.n = 0
-        self.first_as_of: Optional[str] = None  # the first account's
+        self.first_as_of: str | None = None  # the first account's
         # the summary
         self.owners: dict[str, _Owner] = {}
         self.with_plan = 0
         self.total = _Sum()
         self.at_risk = _Sum()
         self.expected = _Sum()
-        self.by_level: dict[str, list] = {}  # risk level -> [accounts, revenue]
+        self.by_level: dict[str, list[Any]] = {}  # risk level -> [accounts, revenue]
         self.signal_counts: dict[str, int] = {}
         self.playbook_counts: dict[str, int] = {}
         self.tracked = False
@@ -316,18 +329,18 @@ class Aggregates:
         self.lost = _Top(max_lost)
         # the report
         levels = [NO_RISK] + [r.id for r in project.risk_levels]
-        self.totals: dict[str, list] = {lv: [0, 0.0] for lv in levels}  # risk_totals
+        self.totals: dict[str, list[Any]] = {lv: [0, 0.0] for lv in levels}  # risk_totals
         self.revenue = _Sum()
         self.revenue_at_risk = _Sum()
         self.category_revenue: dict[str, float] = {}
         self.category_accounts: dict[str, int] = {}
-        self.owner_revenue: dict[Optional[str], float] = {}  # at_risk_by_owner, by raw owner
-        self.owner_at_risk: dict[Optional[str], dict[str, float]] = {}
+        self.owner_revenue: dict[str | None, float] = {}  # at_risk_by_owner, by raw owner
+        self.owner_at_risk: dict[str | None, dict[str, float]] = {}
         self.keys = _Top(rpt.MAX_ROWS)
         self.pareto_revenue = array("d")  # one float and one byte per account
         self.pareto_codes = bytearray()
         self.warnings = _Top(max_warnings)
-        self.biggest: Optional[tuple[tuple, Account]] = None
+        self.biggest: tuple[tuple[Any, ...], Account] | None = None
         self.unscored = 0
         self.placed = _Top(rpt.MAX_POINTS)  # the KAISM marks drawn
         self.concentration = _Top(rpt.CONCENTRATION_BARS)
@@ -407,7 +420,7 @@ class Aggregates:
             self.lost.add(key, f.lost)
 
     def _report_add(self, a: Account, pos: int) -> None:
-        (aid, name, owner, status, risk, categories, key, dependency, abc, kaism, _, rev, share,
+        (aid, _name, owner, status, risk, categories, key, dependency, abc, kaism, _, rev, share,
          value, attractiveness, nps, days_since_qbr, revenue_previous, orders, repeat, deals) = a
         label = owner or self.w.labels["unassigned"]
         kpis = self.kpis.get(label)
@@ -598,7 +611,8 @@ class Aggregates:
         cat_rows = [(text_in(project.categories[c].title, lang), rev,
                      f"{fmt.money(rev)} · {n}", rpt.CATEGORY_COLORS[i % len(rpt.CATEGORY_COLORS)],
                      f"{text_in(project.categories[c].title, lang)}: {fmt.money(rev)} "
-                     f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), {say(L, 'report_accounts_count', count=n)}")
+                     f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), "
+                     f"{say(L, 'report_accounts_count', count=n)}")
                     for i, (c, rev, n) in enumerate(cats)]
         by_owner = sorted(((o, total, dict(self.owner_at_risk.get(o, {}))) for o, total in self.owner_revenue.items()),
                           key=lambda t: (-sum(t[2].values()), -t[1], t[0] or ""))
@@ -613,7 +627,8 @@ class Aggregates:
         biggest = self.biggest[1] if self.biggest is not None else None
         unscored = self.unscored
         metrics = [{"title": L[f"report_m_{m.id}"], "value": fmt.num(m.value, 0) if m.unit == "" else fmt.pct(m.value),
-                    "target": (("≤ " if m.at_most else "≥ ") + (fmt.num(m.target, 0) if m.unit == "" else fmt.pct(m.target, 0))),
+                    "target": (("≤ " if m.at_most else "≥ ")
+                           + (fmt.num(m.target, 0) if m.unit == "" else fmt.pct(m.target, 0))),
                     "met": m.met, "count": m.count} for m in self._retention()]
         return {
             "as_of": str(self.first_as_of or "") if as_of is None else as_of, "accounts": n_rows,

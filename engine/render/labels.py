@@ -7,12 +7,15 @@ a name, and a {placeholder} appears only where the code fills it in.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import KamError, Problem
-from ..i18n import LABELS_LANG as LANG, plural_tags, say  # noqa: F401 (say: the views import it from here)
+from ..i18n import LABELS_LANG as LANG
+from ..i18n import plural_tags
+from ..i18n import say as say  # re-exported: the views import it from here
 from ..loader import Document, load_file
 from ..model import Project
 from ..project import link_problem
@@ -56,6 +59,8 @@ OPTIONAL: dict[str, set[str]] = {
     "techniques": set(), "stage": set(), "technique": set(), "how": set(),
     "kpis": set(), "kpis_hint": set(), "kpi_manager": set(), "kpi_active": set(), "kpi_repeat": set(),
     "kpi_deals": set(), "kpi_churn": set(), "kpi_all": set(), "report_accounts_count": {"count"},
+    "signals_count": {"count"}, "in_areas": {"count"}, "steps_count": {"count"}, "why_line": {"signals", "areas"},
+    "steps_line": {"steps", "date"},
 }
 # a label with {count} may give one text per plural category of its language (CLDR, Babel):
 #   more_steps: {one: "ещё {count} шаг", few: "ещё {count} шага", many: "ещё {count} шагов", other: "ещё {count} шага"}
@@ -75,7 +80,8 @@ class Labels:
         if lang not in self.by_lang:
             raise KamError(Problem(self.path, 0, 0, f"no labels for language '{lang}' "
                                                     f"(have: {', '.join(self.by_lang)})"))
-        return self.by_lang[lang]
+        # keys added since a project was made (OPTIONAL) fall back on the default project's words
+        return optional_words(self.by_lang[lang], lang)
 
 
 def labels_path(root: Path) -> Path:
@@ -150,7 +156,7 @@ def _value_problems(doc: Document, lang: str, key: Any, value: Any) -> list[Prob
     return _hole_problems(doc, at, lang, key, value)
 
 
-def _hole_problems(doc: Document, at: tuple, lang: str, key: str, value: str) -> list[Problem]:
+def _hole_problems(doc: Document, at: tuple[Any, ...], lang: str, key: str, value: str) -> list[Problem]:
     allowed = PLACEHOLDERS.get(key) or OPTIONAL.get(key, set())
     problems = []
     for name in _HOLE.findall(value):
@@ -161,7 +167,7 @@ def _hole_problems(doc: Document, at: tuple, lang: str, key: str, value: str) ->
     return problems
 
 
-def _plural_problems(doc: Document, lang: str, key: str, forms: dict) -> list[Problem]:
+def _plural_problems(doc: Document, lang: str, key: str, forms: dict[str, Any]) -> list[Problem]:
     """One text per plural category of the language, no other keys."""
     at = (lang, key)
     try:
@@ -174,8 +180,9 @@ def _plural_problems(doc: Document, lang: str, key: str, forms: dict) -> list[Pr
                                         f"({lang} has {', '.join(sorted(tags, key=_TAG_ORDER.index))})"))
     for tag, text in forms.items():
         if tag not in tags:
+            has = ", ".join(sorted(tags, key=_TAG_ORDER.index))
             problems.append(doc.problem(at + (tag,), f"{lang} → {key} → {tag}: not a plural form of "
-                                                     f"{lang} (it has {', '.join(sorted(tags, key=_TAG_ORDER.index))})"))
+                                                     f"{lang} (it has {has})"))
         elif not isinstance(text, str):
             problems.append(doc.problem(at + (tag,), f"{lang} → {key} → {tag}: expected text"))
         else:

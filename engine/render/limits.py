@@ -24,11 +24,12 @@ import re
 import string
 import time
 import types
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from io import StringIO
 from itertools import islice
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from jinja2 import Template, nodes
 from jinja2.bccache import Bucket, BytecodeCache
@@ -166,9 +167,8 @@ def _binop_size(op: str, left: Any, right: Any) -> None:
             raise TemplateLimitError(f"'*' would make a number of more than {MAX_INT_DIGITS} digits")
     elif op == "*":
         seq, n = (left, right) if isinstance(right, int) else (right, left)
-        if isinstance(n, int) and isinstance(seq, (str, list, tuple)):
-            if _size(seq) * max(n, 0) > MAX_VALUE:
-                raise _too_big("'*'", _size(seq) * n)
+        if isinstance(n, int) and isinstance(seq, (str, list, tuple)) and _size(seq) * max(n, 0) > MAX_VALUE:
+            raise _too_big("'*'", _size(seq) * n)
     elif op == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
         if _size(left) + _size(right) > MAX_VALUE:
             raise _too_big("'+'", _size(left) + _size(right))
@@ -184,7 +184,7 @@ def _str_method(obj: Any) -> tuple[str, str] | None:
     return None
 
 
-def _method_size(s: str, name: str, args: tuple, kwargs: dict) -> None:
+def _method_size(s: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """The str methods that build far more than they are given."""
     if name in _WIDTH_METHODS and args and isinstance(args[0], int) and args[0] > MAX_VALUE:
         raise _too_big(f"str.{name}", args[0])
@@ -235,7 +235,7 @@ class _Ticking:
         return len(self.iterable)
 
 
-class _Buffer(list):
+class _Buffer(list[Any]):
     """The buffer of a macro or block: what the template writes into it counts."""
 
     def append(self, text: Any) -> None:
@@ -364,7 +364,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         return _Buffer()
 
     @staticmethod
-    def concat_parts(parts: tuple) -> tuple:
+    def concat_parts(parts: tuple[Any, ...]) -> tuple:
         _tick()
         size = sum(_size(p) for p in parts)
         if size > MAX_VALUE:

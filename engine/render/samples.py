@@ -7,12 +7,12 @@ a run without a store writes them, so both kinds are rendered."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from ..evidence import WINBACK_COST, WINBACK_TOTAL_COST, WINBACK_VALUE
 from ..model import NO_RISK, Project, text_in
-
 
 STATES = ("escalated", "ongoing", "new")  # the playbooks of the sample account take these in turn
 PLAN_FIELDS = ("state", "plan_id", "opened", "kept_open", "overdue")

@@ -7,7 +7,8 @@ plans as they always did.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .labels import say
 
@@ -23,12 +24,12 @@ def tracked(results: Iterable[Mapping[str, Any]]) -> bool:
     return any("resolved_plans" in r for r in results)
 
 
-def state_word(w: "Words", state: str) -> str:
+def state_word(w: Words, state: str) -> str:
     """The short name of a state, for a badge or a table cell."""
     return w.labels["states"].get(state, state)
 
 
-def state_text(w: "Words", entry: Mapping[str, Any]) -> str:
+def state_text(w: Words, entry: Mapping[str, Any]) -> str:
     """'New', 'Ongoing since 5 January 2026', 'Escalated: …' — '' for a plan without a state."""
     state = entry.get("state")
     if state not in SHOWN:
@@ -40,14 +41,14 @@ def step_flags(step: Mapping[str, Any]) -> dict[str, bool]:
     return {"done": bool(step.get("done")), "overdue": bool(step.get("overdue"))}
 
 
-def closed(w: "Words", result: Mapping[str, Any]) -> list[dict[str, str]]:
+def closed(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
     """The account's plans this run closed (their trigger no longer fires)."""
     return [{"title": r["title"], "text": say(w.labels, "closed_line", opened=w.date(r["opened"]),
                                               resolved=w.date(r["resolved"]))}
             for r in result.get("resolved_plans") or ()]
 
 
-def on_hold(w: "Words", result: Mapping[str, Any]) -> list[dict[str, str]]:
+def on_hold(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
     """Plans whose playbook fires but that are snoozed, or done and cooling down."""
     rows = []
     for h in result.get("held_plans") or ():
@@ -63,7 +64,7 @@ def on_hold(w: "Words", result: Mapping[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-def attention(w: "Words", results: Iterable[Mapping[str, Any]], plan_files: Mapping[str, str]) -> list[dict[str, Any]]:
+def attention(w: Words, results: Iterable[Mapping[str, Any]], plan_files: Mapping[str, str]) -> list[dict[str, Any]]:
     """Rows for the top of a manager's digest: one per new or escalated plan and per plan with
     an overdue step, showing its most overdue step (and how many more are overdue) or else its
     next one. What got worse comes first, then what is late, then what is new; accounts in the
@@ -88,7 +89,7 @@ def attention(w: "Words", results: Iterable[Mapping[str, Any]], plan_files: Mapp
     return sorted(rows, key=lambda x: 0 if x["state_id"] == "escalated" else 1 if x["overdue"] else 2)
 
 
-def closed_rows(w: "Words", results: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+def closed_rows(w: Words, results: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     """Every plan the run closed among `results`, account by account."""
     return [{"account": r.get("name") or r["account_id"], **c} for r in results for c in closed(w, r)]
 
@@ -96,7 +97,7 @@ def closed_rows(w: "Words", results: Iterable[Mapping[str, Any]]) -> list[dict[s
 COUNTED = ("new", "ongoing", "escalated", "resolved", "held", "overdue")
 
 
-def counts(w: "Words", results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def counts(w: Words, results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Plans by state for the run summary ([] without a store): open plans by state, the
     plans this run closed, those on hold, and the open plans with an overdue step."""
     results = list(results)

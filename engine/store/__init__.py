@@ -12,7 +12,7 @@ from .runs import RunInfo, StoreSink
 STORE_ENV = "KAM_STORE"  # overrides the default store path (e.g. for a test suite)
 STORE_FILE = Path(".kam") / "state.sqlite"
 
-__all__ = ["Store", "RunInfo", "StoreSink", "default_store_path", "STORE_ENV"]
+__all__ = ["STORE_ENV", "RunInfo", "Store", "StoreSink", "default_store_path"]
 
 
 def default_store_path(project_root: Path, cwd: Path | None = None) -> Path:

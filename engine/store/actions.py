@@ -162,7 +162,7 @@ def account_history(store: Store, account_id: str) -> dict[str, Any]:
         overlay = unpack(r["overlay"]) or {}
         runs.append({"run_id": r["run_id"], "as_of": r["as_of"], "risk_level": r["risk_level"],
                      "signals": json.loads(r["signals"]), "playbooks": json.loads(r["playbooks"]),
-                     "pending_rules": sorted((overlay.get("pending") or {})),
+                     "pending_rules": sorted(overlay.get("pending") or {}),
                      "rules_version": r["rules_digest"]})
     plans = store.all("SELECT * FROM plans WHERE account_id = ? ORDER BY plan_id", (account_id,))
     steps = steps_of(store, [p["plan_id"] for p in plans])

@@ -30,12 +30,12 @@ def find_run(store: Store, ref: str) -> int:
 
 
 def explain_run(store: Store, account_id: str, ref: str) -> list[str]:
+    from ..accounts import load_accounts
     from ..analysis import chain_levels
     from ..evaluate import Evaluator
     from ..explain import explain
     from ..portfolio import measure
     from ..project import load_project
-    from ..accounts import load_accounts
 
     run_id = find_run(store, ref)
     run = store.one("SELECT * FROM runs WHERE run_id = ?", (run_id,))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import KamError, Problem
-from ..project import project_files, template_files
 from ..model import Project
+from ..project import project_files, template_files
 from .db import Store
 
 PIECE = 4 << 20  # bytes per stored piece, far below SQLite's value limit

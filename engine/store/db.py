@@ -8,9 +8,10 @@ never blocked in WAL mode. WAL needs a local file system (not a network share).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import KamError, Problem
 from .schema import VERSION, migrate
@@ -33,7 +34,7 @@ class Store:
 
     @classmethod
     def open(cls, path: Path | str, *, dry_run: bool = False, must_exist: bool = False,
-             timeout: float = DEFAULT_TIMEOUT) -> "Store":
+             timeout: float = DEFAULT_TIMEOUT) -> Store:
         """Open (creating and migrating when needed) the store at `path`.
 
         dry_run: work on an in-memory copy; the file is only read (and need not exist).
@@ -89,7 +90,7 @@ class Store:
         if self.conn.in_transaction:
             self.conn.rollback()
 
-    def transaction(self) -> "_Transaction":
+    def transaction(self) -> _Transaction:
         """`with store.transaction():` one write transaction, committed or rolled back whole."""
         return _Transaction(self)
 
@@ -97,7 +98,7 @@ class Store:
         self.rollback()
         self.conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:

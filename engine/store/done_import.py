@@ -75,7 +75,7 @@ def _plan_id(value: Any) -> int | None:
     return int(text) if text.isdigit() and 0 < int(text) < 2**63 else None
 
 
-def read_done(path: Path, default_day: date) -> tuple[list[DoneRow], Counter, list[Problem], dict[str, int]]:
+def read_done(path: Path, default_day: date) -> tuple[list[DoneRow], Counter[str], list[Problem], dict[str, int]]:
     """The done rows of the file, the skipped ones counted by state, every problem, and the
     column (1-based) of each field."""
     table = read_table(Path(path), ALIASES, KNOWN, layout=Layout(required=frozenset({PLAN_ID, STEP_ID})))
@@ -87,7 +87,7 @@ def read_done(path: Path, default_day: date) -> tuple[list[DoneRow], Counter, li
                                             "of tasks.csv (plan_id,step_id[,done_on][,state]), a row per done step"))
     with_date, with_state = DONE_ON in cols, STATE in cols
     rows: list[DoneRow] = []
-    skipped: Counter = Counter()
+    skipped: Counter[str] = Counter()
     problems: list[Problem] = []
     for rec in table.records:
         line = rec.row
@@ -158,7 +158,8 @@ def import_done(store: Store, path: Path, default_day: date, dry_run: bool = Fal
             plan = plans.get(r.plan_id)
             if plan is None:
                 held = f"it has plans {span['lo']} to {span['hi']}" if span["n"] else "it has no plans yet"
-                problems.append(Problem(src, r.line, plan_col, f"{PLAN_ID}: no plan {r.plan_id} in {store.path} ({held})"))
+                problems.append(Problem(src, r.line, plan_col,
+                                        f"{PLAN_ID}: no plan {r.plan_id} in {store.path} ({held})"))
             elif r.step_id not in steps.get(r.plan_id, {}):
                 known = list(steps.get(r.plan_id, {}))
                 near = difflib.get_close_matches(r.step_id, known, n=1)

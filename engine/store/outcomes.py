@@ -24,10 +24,11 @@ from __future__ import annotations
 import math
 import tempfile
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from ..errors import KamError
 from .db import Store
@@ -52,7 +53,7 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
     return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
 
 
-def median(counts: Counter) -> float | None:
+def median(counts: Counter[Any]) -> float | None:
     """The median of a multiset given as value -> count."""
     n = sum(counts.values())
     if not n:
@@ -70,12 +71,12 @@ def median(counts: Counter) -> float | None:
 
 @dataclass
 class _Tally:
-    ends: Counter = field(default_factory=Counter)
-    runs: Counter = field(default_factory=Counter)  # runs to resolution -> plans
-    days: Counter = field(default_factory=Counter)
-    steps: Counter = field(default_factory=Counter)
-    fell: dict = field(default_factory=dict)  # (start level, on time?) -> [plans, fell]
-    not_compared: Counter = field(default_factory=Counter)
+    ends: Counter[Any] = field(default_factory=Counter)
+    runs: Counter[Any] = field(default_factory=Counter)  # runs to resolution -> plans
+    days: Counter[Any] = field(default_factory=Counter)
+    steps: Counter[Any] = field(default_factory=Counter)
+    fell: dict[str, Any] = field(default_factory=dict)  # (start level, on time?) -> [plans, fell]
+    not_compared: Counter[Any] = field(default_factory=Counter)
 
     def view(self, levels: Sequence[str]) -> dict[str, Any]:
         compared = []
@@ -270,7 +271,8 @@ def text_lines(report: dict[str, Any]) -> list[str]:
               "was open; done: every step marked done; to resolution: the median over the resolved plans "
               "(runs of the account after opening, and days)."]
     n = report["within_runs"]
-    lines += ["", f"Did the risk fall within {n} run{'s' if n != 1 else ''} after the plan opened? Plans by the account's risk level "
+    lines += ["", f"Did the risk fall within {n} run{'s' if n != 1 else ''} after the plan opened? "
+              "Plans by the account's risk level "
               "then, with the steps due in those runs all done on time, or not.",
               "An observation with 95 % Wilson intervals, not a cause: accounts whose steps are done on time "
               "may differ in other ways."]
@@ -292,7 +294,8 @@ def text_lines(report: dict[str, Any]) -> list[str]:
                     parts.append(f"{label}: no plans")
             lines.append(f"    from {c['start_level']}: " + "; ".join(parts))
         nc = g["not_compared"]
-        left = [f"{nc['window_incomplete']} with fewer than {n} run{'s' if n != 1 else ''} after opening" if nc["window_incomplete"] else "",
+        left = [f"{nc['window_incomplete']} with fewer than {n} run{'s' if n != 1 else ''} after opening"
+                if nc["window_incomplete"] else "",
                 f"{nc['no_step_due']} with no step due within them" if nc["no_step_due"] else "",
                 f"{nc['no_starting_risk']} opened at no risk level" if nc["no_starting_risk"] else ""]
         left = [x for x in left if x]

@@ -17,7 +17,8 @@ steps of held and resolved plans, and "closed": plans done or resolved in the la
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..model import Project, text_in
 from ..reconcile import Outcome, Plan

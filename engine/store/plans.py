@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import orjson
-from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..reconcile import ACTIVE, DONE, Change, Past, Plan, Step
 from .db import Store
@@ -84,7 +85,8 @@ def recently_closed(store: Store, account_ids: Sequence[str], since: str) -> dic
     return out
 
 
-def booked_steps(store: Store, owners: Mapping[tuple[str, str], str]) -> Iterator[tuple[tuple[str, str, str], str, str]]:
+def booked_steps(store: Store,
+                 owners: Mapping[tuple[str, str], str]) -> Iterator[tuple[tuple[str, str, str], str, str]]:
     """((account, playbook, step), due, role) of every undone step of an open plan whose
     (playbook, step) has a role in `owners`: the work already scheduled (capacity)."""
     if not owners:
@@ -124,10 +126,10 @@ class PlanWriter:
     def __init__(self, store: Store, run_id: int | None, day: str):
         self.store, self.run_id, self.day = store, run_id, day
         self.next_id: int | None = None  # new plans' ids, as AUTOINCREMENT gives them (the run holds the lock)
-        self.inserts: list[tuple] = []
-        self.updates: list[tuple] = []
-        self.steps: list[tuple] = []
-        self.events: list[tuple] = []
+        self.inserts: list[tuple[Any, ...]] = []
+        self.updates: list[tuple[Any, ...]] = []
+        self.steps: list[tuple[Any, ...]] = []
+        self.events: list[tuple[Any, ...]] = []
 
     def write(self, account: Any, change: Change) -> int:
         """The plan as it stands after the run, with the run's event for it; returns its id."""
@@ -179,7 +181,7 @@ def unpack(data: bytes | str | None) -> dict[str, Any] | None:
     return json.loads(zlib.decompress(data))
 
 
-def write_account_runs(store: Store, rows: list[tuple], correction: bool) -> None:
+def write_account_runs(store: Store, rows: list[tuple[Any, ...]], correction: bool) -> None:
     """The accounts of a run; in a correction (an earlier run on the same date) their rows of
     that date stop counting."""
     if correction:

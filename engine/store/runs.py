@@ -24,16 +24,17 @@ import os
 import sqlite3
 import urllib.parse
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import orjson
 
+from .. import reconcile as rc
 from ..errors import KamError, Problem
 from ..model import Project
-from .. import reconcile as rc
 from ..schedule import Moved, StepKey
 from . import overlay as ov
 from .blobs import file_sha256, put_file, put_rules
@@ -79,7 +80,7 @@ class RunInfo:
     run_id: int | None  # the recorded run (or the identical one replayed); None in a dry run
     replayed: bool = False
     dry_run: bool = False
-    states: Counter = field(default_factory=Counter)  # new, ongoing, escalated, resolved, held...
+    states: Counter[str] = field(default_factory=Counter)  # new, ongoing, escalated, resolved, held...
     pending_rules: int = 0
 
 
@@ -171,7 +172,7 @@ class StoreSink:
         pasts = histories(self.store, need_past, self.day, self.window) if need_past else {}
         writer = PlanWriter(self.store, self.info.run_id, self.day)
         overlays: list[dict[str, Any] | None] = []
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         run_id, day = self.info.run_id, self.day
         for a in accounts:
             account_plans = plans.get(a.account_id)
@@ -270,7 +271,7 @@ def run_recorded(info: Mapping[str, Any]) -> bool | None:
         return False
 
 
-def _scheduled(a: AccountIn, moved: Mapping[StepKey, Moved]) -> tuple[dict[str, list[tuple[str, str]]], dict]:
+def _scheduled(a: AccountIn, moved: Mapping[StepKey, Moved]) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Any]]:
     """Per playbook: (step, due) with capacity scheduling's new dates, and the queued marks."""
     steps: dict[str, list[tuple[str, str]]] = {}
     queued: dict[str, dict[str, Any]] = {}

@@ -5,8 +5,9 @@ is in. Nothing is kept per account, only a part file per manager."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..io.writers import inside, safe_name
 from .rows import ChunkLists, header_line

@@ -7,8 +7,9 @@ run (a correction on the same date included), so a client that compares versions
 §2.1.5) takes the later run's event."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from icalendar import Calendar, Event, vText
 from icalendar.parser import Contentline

@@ -1,14 +1,14 @@
 """The view of an account manager's digest (templates/digest.*.j2)."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .. import states
 from ..labels import say
 from .steps import at_stake, priority_view, step_row, steps_by_due, urgency_key
 from .words import Words
-
 
 NEXT_STEPS = 3  # a digest shows the soonest steps of each account; the plan has the rest
 MANAGER_ROLE = "key_account_manager"  # the role a digest's reader, the account's owner, holds

@@ -1,7 +1,8 @@
 """The view of an account's action plan (templates/plan.*.j2)."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ...evidence import DECLINE, PURSUE
 from ...model import text_in
@@ -86,6 +87,13 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "profile": profile(w, result),
         "unknown": w.unknown(result),
         "ids_hint": ids_hint,  # the first step's ref in playbook order
+        # "8 warning signs in 3 areas", "15 steps; the first is due 26 November 2026": counts in
+        # their plural forms
+        "why_line": say(w.labels, "why_line", signals=say(w.labels, "signals_count", count=len(signals)),
+                        areas=say(w.labels, "in_areas", count=len({s["category"] for s in signals})))
+        if signals else "",
+        "steps_line": say(w.labels, "steps_line", steps=say(w.labels, "steps_count", count=len(by_due)),
+                          date=by_due[0][1]["due"]) if by_due else "",
     }
 
 
@@ -114,7 +122,8 @@ def _merged(w: Words, step: Mapping[str, Any], segment: Any = None) -> dict[str,
     return view
 
 
-def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str, Any]], segment: Any) -> dict[str, Any]:
+def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str, Any]],
+                 segment: Any) -> dict[str, Any]:
     p = w.project
     seen: set[str] = set()
     agenda = []
@@ -128,9 +137,10 @@ def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str
                                         playbook=text_in(pb.title, w.lang) if pb else m["playbook"]),
                            "checklist": items})
     others = list(dict.fromkeys(w.role(m["owner"]) for m in merged if m["owner"] != step["owner"]))
-    return {"also": say(w.labels, "also_covers", steps="; ".join(
-                f"{m['title']} ({text_in(p.playbooks[m['playbook']].title, w.lang) if m['playbook'] in p.playbooks else m['playbook']})"
-                for m in merged)),
+    def titled(m: Mapping[str, Any]) -> str:
+        pb = m["playbook"]
+        return f"{m['title']} ({text_in(p.playbooks[pb].title, w.lang) if pb in p.playbooks else pb})"
+    return {"also": say(w.labels, "also_covers", steps="; ".join(titled(m) for m in merged)),
             "with": say(w.labels, "with_roles", roles=", ".join(lower_first(o) for o in others)) if others else "",
             "agenda": agenda}
 
@@ -197,7 +207,7 @@ def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
     return view
 
 
-def _negotiation_view(w: Words, blocks: list[tuple[str, Any]], chosen: tuple, segment: Any) -> dict[str, Any]:
+def _negotiation_view(w: Words, blocks: list[tuple[str, Any]], chosen: tuple[Any, ...], segment: Any) -> dict[str, Any]:
     participants: dict[str, str] = {}
     problems: dict[str, str] = {}
     mistakes: dict[str, None] = {}

@@ -2,9 +2,10 @@
 and the order of urgency."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from ...model import Project, text_in
+from ...model import Project
 from .. import states
 from ..labels import say
 from .words import Words, lower_first
@@ -22,7 +23,7 @@ def at_stake(result: Mapping[str, Any]) -> float:
     return result.get("revenue_current") or 0.0
 
 
-def urgency_key(project: Project, result: Mapping[str, Any]) -> tuple:
+def urgency_key(project: Project, result: Mapping[str, Any]) -> tuple[Any, ...]:
     """Highest priority first (rules/priority.yaml: expected loss × boosts); then the
     higher risk, more revenue at stake, the id."""
     return (-(result.get("priority") or 0.0), -_risk_order(project, result), -at_stake(result),

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from ...model import NO_RISK, text_in
 from ...i18n import format_day_month
+from ...model import NO_RISK, text_in
 from ...report_data import accounts, kpi_rows, manager_kpis
 from .. import states
 from .steps import at_stake, urgency_key
@@ -82,7 +83,7 @@ def workload(w: Words, results: Iterable[Mapping[str, Any]], weeks: int = 6) -> 
     capacity = w.project.capacity
     if not capacity:
         return None
-    per: dict[str, Counter] = {role: Counter() for role in capacity}
+    per: dict[str, Counter[str]] = {role: Counter() for role in capacity}
     first = ""
     for r in results:
         first = first or r["as_of"]

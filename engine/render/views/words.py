@@ -3,13 +3,14 @@ depends only on them worked out once per run."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ... import expr
 from ...analysis import MetricRef, resolve
-from ...i18n import format_date, format_money, format_number, format_value
 from ...evidence import threshold_text
+from ...i18n import format_date, format_money, format_number, format_value
 from ...model import NO_RISK, Project, text_in, value_key
 from ..labels import say
 
