@@ -1,7 +1,7 @@
 """Backtest (`kam backtest`): replay the rules on a history of account snapshots and measure,
 against the accounts that were really lost, how well each signal and risk level warned.
 
-Definitions (also in the README):
+Definitions (also in docs/changing-rules.md):
 - every snapshot date is evaluated as its own portfolio, with as_of = that date; snapshots on
   or after an account's loss are not evaluated for it (there is nothing left to predict);
 - recall = lost accounts for which the target fired at some snapshot before the loss / lost

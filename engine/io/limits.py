@@ -1,4 +1,4 @@
-"""The limits every reader keeps, in one place: the README's Limits section lists them with
+"""The limits every reader keeps, in one place: docs/limits.md lists them with
 these numbers (tests/test_hostile_input.py checks that it does)."""
 from __future__ import annotations
 
