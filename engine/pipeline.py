@@ -345,7 +345,7 @@ def finish_chunk(project: Project, as_of: date, lang: str, ev: Evaluated, moved:
     text = b"\n".join(lines) + (b"\n" if lines else b"")
     out = Finished(ev.index, text, len(lines), by_risk, by_signal, by_playbook, results if keep else None)
     if lists is not None:
-        from .worklist.rows import chunk_lists
+        from .worklist.chunk import chunk_lists
         out.lists = chunk_lists(project, lang, results, overlays, stems, lists)
     if stems is not None and render:  # kam's documents: the plans, and what the overview needs of each account
         from .render import plan_renderer

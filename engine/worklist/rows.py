@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
@@ -169,21 +169,3 @@ def worklist_words(project: Project, lang: str) -> tuple[_Steps, Mapping[str, An
         _WORDS.clear()
         _WORDS[key] = (_Steps(project, lang, words.get("roles") or {}), words)
     return _WORDS[key]
-
-
-def chunk_lists(project: Project, lang: str, results: Sequence[Mapping[str, Any]],
-                overlays: Sequence[Mapping[str, Any] | None] | None, stems: Mapping[str, str] | None,
-                spec: Spec) -> ChunkLists:
-    """A chunk's rows and events (stage C)."""
-    from .ics import event
-    steps, words = worklist_words(project, lang)
-    unassigned = str(words.get("unassigned", "Unassigned"))
-    rows: list[Task] = []
-    for i, r in enumerate(results):
-        rows += tasks_of(r, overlays[i] if overlays is not None else None,
-                         (stems or {}).get(r["account_id"]), spec, steps, unassigned)
-    by_owner: dict[str, list[bytes]] = {}
-    for t in rows:
-        if t.due:  # an all-day event needs its day
-            by_owner.setdefault(t.owner, []).append(event(t, spec, words))
-    return ChunkLists(csv_lines(rows), [(o, b"".join(evs)) for o, evs in by_owner.items()])
