@@ -17,7 +17,6 @@ measured as a one-account portfolio, and evaluated by the compiled rules.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from .analysis import chain_levels
 from .errors import KamError, Problem
 from .evaluate import Evaluator
 from .explain import fired_chain, show_values
+from .hints import did_you_mean
 from .io.records import normalize
 from .loader import Document, load_file
 from .model import NO_RISK, Project
@@ -102,11 +102,6 @@ def find_test_files(root: Path, paths: Iterable[Path] = ()) -> list[Path]:
     return files
 
 
-def _hint(name: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _shown(file: Path, root: Path, display_root: Path | None) -> str:
     try:
         rel = file.resolve().relative_to(Path(root).resolve())
@@ -146,7 +141,7 @@ def _check_file(project: Project, doc: Document, out: list[Case]) -> list[Proble
     for key in defaults:
         if key not in project.metrics:
             problems.append(doc.problem(("defaults", key), f"defaults: unknown metric '{key}'"
-                                        f"{_hint(key, project.metrics)}"))
+                                        f"{did_you_mean(key, project.metrics)}"))
     names: dict[str, int] = {}
     for i, c in enumerate(doc.data["cases"]):
         crumb = f"case '{c['name']}'"
@@ -162,7 +157,7 @@ def _check_file(project: Project, doc: Document, out: list[Case]) -> list[Proble
         for key in account:
             if key not in project.metrics:
                 problems.append(doc.problem(("cases", i, "account", key), f"{crumb} → account: unknown "
-                                            f"metric '{key}'{_hint(key, project.metrics)}"))
+                                            f"metric '{key}'{did_you_mean(key, project.metrics)}"))
         for section in ("expect", "expect_at_least", "absent"):
             for what, ids in c.get(section, {}).items():
                 for j, ident in enumerate([ids] if isinstance(ids, str) else ids):
@@ -172,7 +167,7 @@ def _check_file(project: Project, doc: Document, out: list[Case]) -> list[Proble
                         problems.append(doc.problem(
                             (("cases", i, section, what) + ((j,) if not isinstance(ids, str) else ())),
                             f"{crumb} → {section} → {what}: unknown {label} '{ident}'"
-                            f"{_hint(ident, options)}"))
+                            f"{did_you_mean(ident, options)}"))
         if len(problems) > before:
             continue
         given = {**defaults, **account}
