@@ -143,8 +143,16 @@ def validate(project_dir: str | None) -> int:
     return 0
 
 
-def _as_of(value: str | None) -> date:
-    return _day(value, "--as-of")
+def _day(value: str | None, option: str) -> date:
+    """The one parser of a date option (--as-of, --on, --until, --since): YYYY-MM-DD within
+    engine.date_range's bounds, today when not given; a usage error naming the option."""
+    from engine.date_range import parse_day
+    if value is None:
+        return date.today()
+    try:
+        return parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
 
 
 @main.command()
@@ -185,7 +193,7 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
     from engine.render import write_documents
     from engine.run import check_store_file, evaluate_portfolio
     project = _load(project_dir)
-    when = _as_of(as_of)
+    when = _day(as_of, "--as-of")
     if no_store and (store_path or dry_run or new_store):
         raise click.UsageError("--no-store runs without a store: drop --store/--dry-run/--new-store")
     store_file = None if no_store else _store_file(project.root, store_path)
@@ -317,7 +325,7 @@ def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, a
                            f"{rej[0]['row']}: {rej[0]['reason']}")
         raise KamError(f"no account '{account_id}' in {', '.join(inputs)}")
     values = match[0]
-    evaluator = Evaluator(project, _as_of(as_of), project.language)
+    evaluator = Evaluator(project, _day(as_of, "--as-of"), project.language)
     try:
         result = evaluator.evaluate(values)
     finally:
@@ -445,7 +453,7 @@ def diff_command(inputs: tuple[str, ...], base: str, project_dir: str | None, as
     with tempfile.TemporaryDirectory(prefix="kam-diff-") as tmp:
         old, label = load_base(base, root, Path(tmp))
         report = compare(old, current, label, str(_display_root(root)), [Path(i) for i in inputs],
-                         _as_of(as_of))
+                         _day(as_of, "--as-of"))
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
@@ -515,16 +523,6 @@ def _store_file(project_root: Path | None, store_path: str | None, project_dir: 
 def _open_store(path: Path, dry_run: bool = False, must_exist: bool = False):
     from engine.store import Store
     return Store.open(path, dry_run=dry_run, must_exist=must_exist)
-
-
-def _day(value: str | None, hint: str) -> date:
-    from engine.date_range import parse_day
-    if value is None:
-        return date.today()
-    try:
-        return parse_day(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=hint) from exc
 
 
 def _run_plans(info: Any) -> dict[str, Any]:
