@@ -91,7 +91,9 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Reconciliation:
+    """One account's plans reconciled with this run: what changed, and what is held back."""
+
     changes: tuple[Change, ...]
     held: tuple[Held, ...]
 
@@ -173,7 +175,7 @@ def cleared_runs(playbook: str, history: Sequence[Past]) -> int:
 
 def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Sequence[Plan],
               history: Sequence[Past], policies: Mapping[str, Policy], levels: Sequence[str],
-              steps: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> Outcome:
+              steps: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> Reconciliation:
     """One account: this run's risk level and assigned playbooks against its plans.
 
     `steps`: per assigned playbook, the (step id, due) this run gives the account; a
@@ -234,7 +236,7 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
             changes.append(Change(change.plan, "unsnoozed" if change.event != ESCALATED else ESCALATED))
             continue
         changes.append(running(plan, clear > 0))
-    return Outcome(tuple(changes), tuple(held))
+    return Reconciliation(tuple(changes), tuple(held))
 
 
 def policies_of(project: Project) -> dict[str, Policy]:

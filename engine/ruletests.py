@@ -63,7 +63,9 @@ class Case:
 
 
 @dataclass
-class Outcome:
+class CaseOutcome:
+    """A test case run: the result record it got, and how it differs from what the case expects."""
+
     case: Case
     result: dict[str, Any]
     values: dict[str, Any]  # after the portfolio pass and derived metrics
@@ -189,16 +191,16 @@ def _check_file(project: Project, doc: Document, out: list[Case]) -> list[Proble
 
 # -- running ------------------------------------------------------------------------------
 
-def run_cases(project: Project, cases: list[Case], as_of: date | None = None) -> list[Outcome]:
+def run_cases(project: Project, cases: list[Case], as_of: date | None = None) -> list[CaseOutcome]:
     """Evaluate every case with one compiled ruleset; compare with what each case expects."""
     evaluator = Evaluator(project, as_of or date.today(), project.language)
-    outcomes: list[Outcome] = []
+    outcomes: list[CaseOutcome] = []
     try:
         for case in cases:
             values = dict(case.values)
             measure(project, [values])  # a one-account portfolio, as `kam evaluate` would see it
             result = evaluator.evaluate(values)
-            outcome = Outcome(case, result, values, [])
+            outcome = CaseOutcome(case, result, values, [])
             outcome.mismatches = mismatches(project, case, outcome)
             outcomes.append(outcome)
     finally:
@@ -206,7 +208,7 @@ def run_cases(project: Project, cases: list[Case], as_of: date | None = None) ->
     return outcomes
 
 
-def mismatches(project: Project, case: Case, outcome: Outcome) -> list[str]:
+def mismatches(project: Project, case: Case, outcome: CaseOutcome) -> list[str]:
     """What differs between the case's expectations and the result, one line per list."""
     lines: list[str] = []
     for what in LISTS:
@@ -232,7 +234,7 @@ def mismatches(project: Project, case: Case, outcome: Outcome) -> list[str]:
 
 # -- reporting ----------------------------------------------------------------------------
 
-def failure_lines(project: Project, outcome: Outcome, levels: dict[str, int]) -> list[str]:
+def failure_lines(project: Project, outcome: CaseOutcome, levels: dict[str, int]) -> list[str]:
     """A failed case: the differences, the inputs the case set, the chain of rules that fired
     and, for each missing fact, why the rules that assert it did not fire."""
     case, result = outcome.case, outcome.result
@@ -269,7 +271,7 @@ def failure_lines(project: Project, outcome: Outcome, levels: dict[str, int]) ->
     return lines
 
 
-def report_lines(project: Project, outcomes: list[Outcome], verbose: bool = False,
+def report_lines(project: Project, outcomes: list[CaseOutcome], verbose: bool = False,
                  whole_suite: bool = True) -> list[str]:
     """Failures, then (for the whole suite) rules no case makes fire, then `N cases, M failed`."""
     levels = chain_levels(project)
@@ -290,7 +292,7 @@ def report_lines(project: Project, outcomes: list[Outcome], verbose: bool = Fals
     return lines
 
 
-def coverage(project: Project, outcomes: list[Outcome]) -> dict[str, tuple[list[str], list[str]]]:
+def coverage(project: Project, outcomes: list[CaseOutcome]) -> dict[str, tuple[list[str], list[str]]]:
     """rule id -> (passing cases where it fired, passing cases where it did not fire and the
     case's expectations would have failed had it fired)."""
     out: dict[str, tuple[list[str], list[str]]] = {r.id: ([], []) for r in project.rules}
