@@ -34,7 +34,7 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class Step:
+class PlanStep:
     id: str
     due: str  # ISO date, fixed when the step first appeared in the plan; a recurring step's next one
     done_on: str | None = None
@@ -46,7 +46,7 @@ class Plan:
     playbook: str
     status: str  # open | snoozed | done | resolved
     opened: str
-    steps: tuple[Step, ...]
+    steps: tuple[PlanStep, ...]
     state: str = NEW  # the state at the latest run that saw it
     risk_level: str = "none"
     snoozed_until: str | None = None
@@ -136,8 +136,8 @@ def _days(iso: str, n: int) -> str:
         return date.max.isoformat()
 
 
-def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[Step, ...] = (),
-           wanted: Sequence[tuple[str, str]] | None = None) -> tuple[Step, ...]:
+def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[PlanStep, ...] = (),
+           wanted: Sequence[tuple[str, str]] | None = None) -> tuple[PlanStep, ...]:
     """Kept steps keep their due dates; a step new to the plan is due from this run: at the
     date `wanted` gives it (this run's (step id, due) for the account, after step conditions,
     merging and capacity scheduling), or without it (a plan kept open after its trigger
@@ -145,7 +145,7 @@ def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[Step, ...
     first date on or after this run of its series, which starts at the due date of the plan's
     opening day: never overdue."""
     if policy is None:
-        return kept + tuple(Step(sid, d) for sid, d in wanted or ())
+        return kept + tuple(PlanStep(sid, d) for sid, d in wanted or ())
     day, cal = date.fromisoformat(as_of), policy.calendar
     days = dict(policy.steps)
 
@@ -160,7 +160,7 @@ def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[Step, ...
     moved = tuple(replace(s, due=due(s.id)) if s.id in policy.every and s.done_on is None else s for s in kept)
     if wanted is None:
         wanted = [(sid, due(sid)) for sid, _ in policy.steps]
-    return moved + tuple(Step(sid, d) for sid, d in wanted if sid not in have)
+    return moved + tuple(PlanStep(sid, d) for sid, d in wanted if sid not in have)
 
 
 def cleared_runs(playbook: str, history: Sequence[Past]) -> int:
