@@ -82,7 +82,6 @@ store_option = click.option("--store", "store_path", type=click.Path(dir_okay=Fa
                                  "(./.kam/state.sqlite for the bundled project; $KAM_STORE wins).")
 
 
-
 def json_option(what: str = "report") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--json on a command that prints a report: one flag, passed as `as_json`, printed by _emit."""
     return click.option("--json", "as_json", is_flag=True, help=f"Print the {what} as JSON.")
