@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,22 @@ store_option = click.option("--store", "store_path", type=click.Path(dir_okay=Fa
                                  "(./.kam/state.sqlite for the bundled project; $KAM_STORE wins).")
 
 
+def json_option(what: str = "report") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--json on a command that prints a report: one flag, passed as `as_json`, printed by _emit."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print the {what} as JSON.")
+
+
+def _emit(data: Any, text: Callable[[], Iterable[str]], as_json: bool, indent: int | None = 2,
+          default: Callable[[Any], Any] | None = None) -> None:
+    """A report on stdout: `data` as JSON with --json, else the lines of `text` (called only then,
+    and echoed as they come, so a text that warns on stderr on the way keeps its order)."""
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=indent, default=default))
+    else:
+        for line in text():
+            click.echo(line)
+
+
 def _load(project_dir: str | None):
     from engine.project import find_project, load_project
     root = find_project(project_dir)
@@ -143,8 +159,16 @@ def validate(project_dir: str | None) -> int:
     return 0
 
 
-def _as_of(value: str | None) -> date:
-    return _day(value, "--as-of")
+def _day(value: str | None, option: str) -> date:
+    """The one parser of a date option (--as-of, --on, --until, --since): YYYY-MM-DD within
+    engine.date_range's bounds, today when not given; a usage error naming the option."""
+    from engine.date_range import parse_day
+    if value is None:
+        return date.today()
+    try:
+        return parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
 
 
 @main.command()
@@ -154,7 +178,7 @@ def _as_of(value: str | None) -> date:
               help="Output folder (replaced whole, atomically).")
 @click.option("--as-of", "as_of", help="Evaluation date YYYY-MM-DD (due dates count from it). Default: today.")
 @click.option("--lang", type=click.Choice(["en", "ru"]), help="Language of documents. Default: kam.yaml's.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("summary")
 @click.option("--sheet", help="Sheet of the .xlsx inputs to read. Default: the first.")
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Local worker processes (e.g. the number of cores).")
@@ -185,7 +209,7 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
     from engine.render import write_documents
     from engine.run import check_store_file, evaluate_portfolio
     project = _load(project_dir)
-    when = _as_of(as_of)
+    when = _day(as_of, "--as-of")
     if no_store and (store_path or dry_run or new_store):
         raise click.UsageError("--no-store runs without a store: drop --store/--dry-run/--new-store")
     store_file = None if no_store else _store_file(project.root, store_path)
@@ -200,38 +224,39 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
     summary = report.summary()
     last_run = store.last_run if store is not None else None
     gate = report.gate
-    if as_json:
-        plans = {"plans": _run_plans(last_run)} if last_run is not None else {}
-        click.echo(json.dumps({**summary, **plans}, ensure_ascii=False, indent=2))
-        return 0 if gate.passed else EXIT_USER
-    totals = report.totals_rows
-    click.echo(f"{report.read} accounts read: {report.evaluated} evaluated, {report.rejected} rejected"
+    plans = {"plans": _run_plans(last_run)} if last_run is not None else {}
+
+    def text() -> Iterator[str]:
+        totals = report.totals_rows
+        yield (f"{report.read} accounts read: {report.evaluated} evaluated, {report.rejected} rejected"
                + (f", {totals} of them {'a totals row' if totals == 1 else 'totals rows'}" if totals else "")
                + (f" (see {Path(out_dir) / 'rejected.jsonl'})" if report.rejected else ""))
-    if gate.rejected:
-        click.echo(f"{gate.rejected:,} of {_count(gate.read, 'records')} rejected ({_pct(gate.pct)} %) — most common: "
-                   f"{gate.reason} ({gate.reason_count:,})")
-    if not gate.passed:
-        for source, cols in report.ignored_columns.items():  # often why a column was rejected
+        if gate.rejected:
+            yield (f"{gate.rejected:,} of {_count(gate.read, 'records')} rejected ({_pct(gate.pct)} %) — most "
+                   f"common: {gate.reason} ({gate.reason_count:,})")
+        if not gate.passed:
+            for source, cols in report.ignored_columns.items():  # often why a column was rejected
+                click.echo(f"{source}: ignored unknown columns: {', '.join(cols)}", err=True)
+            click.echo(f"stopped: more than {_pct(gate.max_pct)} % of the records rejected (max_rejected): "
+                       "no documents written, nothing recorded in the store. Fix the export, or allow more "
+                       "with --max-rejected PCT or kam.yaml settings.max_rejected.", err=True)
+            return
+        risk = ", ".join(f"{k} {summary['by_risk_level'].get(k, 0)}"
+                         for k in ["none"] + [r.id for r in project.risk_levels])
+        yield f"risk level: {risk}"
+        if summary["by_signal"]:
+            top = ", ".join(f"{k} {v}" for k, v in list(summary["by_signal"].items())[:8])
+            yield f"signals: {top}"
+        if summary["by_playbook"]:
+            yield "playbooks: " + ", ".join(f"{k} {v}" for k, v in summary["by_playbook"].items())
+        for source, cols in report.ignored_columns.items():
             click.echo(f"{source}: ignored unknown columns: {', '.join(cols)}", err=True)
-        click.echo(f"stopped: more than {_pct(gate.max_pct)} % of the records rejected (max_rejected): "
-                   "no documents written, nothing recorded in the store. Fix the export, or allow more "
-                   "with --max-rejected PCT or kam.yaml settings.max_rejected.", err=True)
-        return EXIT_USER
-    risk = ", ".join(f"{k} {summary['by_risk_level'].get(k, 0)}"
-                     for k in ["none"] + [r.id for r in project.risk_levels])
-    click.echo(f"risk level: {risk}")
-    if summary["by_signal"]:
-        top = ", ".join(f"{k} {v}" for k, v in list(summary["by_signal"].items())[:8])
-        click.echo(f"signals: {top}")
-    if summary["by_playbook"]:
-        click.echo("playbooks: " + ", ".join(f"{k} {v}" for k, v in summary["by_playbook"].items()))
-    for source, cols in report.ignored_columns.items():
-        click.echo(f"{source}: ignored unknown columns: {', '.join(cols)}", err=True)
-    if last_run is not None:
-        click.echo(_plans_line(last_run))
-    click.echo(f"written to {out_dir}/")
-    return 0
+        if last_run is not None:
+            yield _plans_line(last_run)
+        yield f"written to {out_dir}/"
+
+    _emit({**summary, **plans}, text, as_json)
+    return 0 if gate.passed else EXIT_USER
 
 
 class _Phases:
@@ -317,7 +342,7 @@ def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, a
                            f"{rej[0]['row']}: {rej[0]['reason']}")
         raise KamError(f"no account '{account_id}' in {', '.join(inputs)}")
     values = match[0]
-    evaluator = Evaluator(project, _as_of(as_of), project.language)
+    evaluator = Evaluator(project, _day(as_of, "--as-of"), project.language)
     try:
         result = evaluator.evaluate(values)
     finally:
@@ -404,7 +429,7 @@ def rule_tests(paths: tuple[str, ...], project_dir: str | None, verbose: bool) -
 @click.argument("file", type=click.Path(dir_okay=False))
 @project_option
 @click.option("--sheet", help="Sheet of an .xlsx file. Default: the first.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option()
 @_guard
 def inspect_command(file: str, project_dir: str | None, sheet: str | None, as_json: bool) -> int:
     """Show how FILE will be read, before a run.
@@ -413,11 +438,7 @@ def inspect_command(file: str, project_dir: str | None, sheet: str | None, as_js
     from engine.inspect import as_json as report_json
     from engine.inspect import inspect_file, text_lines
     report = inspect_file(_load(project_dir), Path(file), sheet)
-    if as_json:
-        click.echo(json.dumps(report_json(report), ensure_ascii=False, indent=2, default=str))
-    else:
-        for line in text_lines(report):
-            click.echo(line)
+    _emit(report_json(report) if as_json else None, lambda: text_lines(report), as_json, default=str)
     return 0
 
 
@@ -428,7 +449,7 @@ def inspect_command(file: str, project_dir: str | None, sheet: str | None, as_js
                    "project (HEAD~1, main, a commit).")
 @project_option
 @click.option("--as-of", "as_of", help="Evaluation date YYYY-MM-DD. Default: today.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option()
 @_guard
 def diff_command(inputs: tuple[str, ...], base: str, project_dir: str | None, as_of: str | None,
                  as_json: bool) -> int:
@@ -445,12 +466,8 @@ def diff_command(inputs: tuple[str, ...], base: str, project_dir: str | None, as
     with tempfile.TemporaryDirectory(prefix="kam-diff-") as tmp:
         old, label = load_base(base, root, Path(tmp))
         report = compare(old, current, label, str(_display_root(root)), [Path(i) for i in inputs],
-                         _as_of(as_of))
-    if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        for line in text_lines(report):
-            click.echo(line)
+                         _day(as_of, "--as-of"))
+    _emit(report, lambda: text_lines(report), as_json)
     return 0
 
 
@@ -466,7 +483,7 @@ def diff_command(inputs: tuple[str, ...], base: str, project_dir: str | None, as
               help="Re-run with the threshold at each value, e.g. purchase_drop_pct=5:30:5.")
 @click.option("--target", help="What the sweep scores: a signal id or risk.<level>. Default: the "
                                "signal the threshold's rules assert.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option()
 @_guard
 def backtest_command(history: str, losses: str, project_dir: str | None, horizon: int,
                      sweep_spec: str | None, target: str | None, as_json: bool) -> int:
@@ -491,14 +508,14 @@ def backtest_command(history: str, losses: str, project_dir: str | None, horizon
     report = bt.backtest(project, past, horizon)
     if plan is not None:
         report["sweep"] = bt.sweep(project, past, plan[0], plan[1], plan[2], horizon)
-    if as_json:
-        click.echo(json.dumps({**report, "rejected": past.rejected}, ensure_ascii=False, indent=2))
-        return 0
-    lines = bt.text_lines(report, past.rejected)
-    if plan is not None:
-        lines += [""] + bt.sweep_lines(report["sweep"], report["history"])
-    for line in lines:
-        click.echo(line)
+
+    def text() -> list[str]:
+        lines = bt.text_lines(report, past.rejected)
+        if plan is not None:
+            lines += [""] + bt.sweep_lines(report["sweep"], report["history"])
+        return lines
+
+    _emit({**report, "rejected": past.rejected}, text, as_json)
     return 0
 
 
@@ -515,16 +532,6 @@ def _store_file(project_root: Path | None, store_path: str | None, project_dir: 
 def _open_store(path: Path, dry_run: bool = False, must_exist: bool = False):
     from engine.store import Store
     return Store.open(path, dry_run=dry_run, must_exist=must_exist)
-
-
-def _day(value: str | None, hint: str) -> date:
-    from engine.date_range import parse_day
-    if value is None:
-        return date.today()
-    try:
-        return parse_day(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=hint) from exc
 
 
 def _run_plans(info: Any) -> dict[str, Any]:
@@ -561,7 +568,7 @@ def _in_plans(ctx: click.Context, store_path: str | None, project_dir: str | Non
                                              "snoozed", "done"]),
               help="Which plans (default: open). new/ongoing/escalated: open plans by their latest run's state.")
 @click.option("--as-of", "as_of", help="Date for overdue steps, YYYY-MM-DD. Default: today.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
+@json_option("plans")
 @store_option
 @project_option
 @click.pass_context
@@ -579,11 +586,7 @@ def _list_plans(owner: str | None, status: str | None, as_of: str | None, as_jso
     from engine.store.show import plan_lines
     with _open_store(_store_file(None, store_path, project_dir), must_exist=True) as store:
         views = list_plans(store, _day(as_of, "--as-of"), owner, status)
-    if as_json:
-        click.echo(json.dumps(views, ensure_ascii=False, indent=2))
-    else:
-        for line in plan_lines(views, status or "open"):
-            click.echo(line)
+    _emit(views, lambda: plan_lines(views, status or "open"), as_json)
     return 0
 
 
@@ -610,7 +613,7 @@ class _PlanId(click.ParamType):
                                  "date). Default: today.")
 @click.option("--dry-run", "dry_run", is_flag=True, help="With --from: check the file and say what it "
                                                          "would mark, without changing the store.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option()
 @store_option
 @project_option
 @click.pass_context
@@ -630,15 +633,10 @@ def plans_done(ctx: click.Context, plan_id: int | None, step_id: str | None, on:
         if from_file is not None:
             from engine.store.done_import import import_done, report_lines
             report = import_done(store, Path(from_file), _day(on, "--on"), dry_run=dry_run)
-            if as_json:
-                click.echo(json.dumps(report, ensure_ascii=False, indent=2))
-            else:
-                for line in report_lines(report):
-                    click.echo(line)
+            _emit(report, lambda: report_lines(report), as_json)
             return 0
         message = mark_done(store, plan_id, step_id, _day(on, "--on"))  # type: ignore[arg-type]
-    click.echo(json.dumps({"plan_id": plan_id, "step_id": step_id, "message": message}, ensure_ascii=False)
-               if as_json else message)
+    _emit({"plan_id": plan_id, "step_id": step_id, "message": message}, lambda: [message], as_json, indent=None)
     return 0
 
 
@@ -685,7 +683,7 @@ def plans_reopen(ctx: click.Context, plan_id: int, store_path: str | None, proje
               show_default=True, help="Group the plans by their playbook, manager or the account's segment.")
 @click.option("--within", "within", type=click.IntRange(1, 520), default=4, show_default=True, metavar="N",
               help="Did the risk fall within N runs after a plan opened?")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option()
 @store_option
 @project_option
 @_guard
@@ -702,17 +700,13 @@ def outcomes_command(since: str | None, by: str, within: int, as_json: bool, sto
             levels = [r.id for r in _load(project_dir).risk_levels]
         report = outcomes(store, levels, by, _day(since, "--since") if since else None, within)
     report["store"] = str(_display_root(Path(report["store"])))
-    if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        for line in text_lines(report):
-            click.echo(line)
+    _emit(report, lambda: text_lines(report), as_json)
     return 0
 
 
 @main.command("history")
 @click.argument("account_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+@json_option("history")
 @store_option
 @project_option
 @_guard
@@ -722,11 +716,7 @@ def history_command(account_id: str, as_json: bool, store_path: str | None, proj
     from engine.store.show import history_lines
     with _open_store(_store_file(None, store_path, project_dir), must_exist=True) as store:
         data = account_history(store, account_id)
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        for line in history_lines(data):
-            click.echo(line)
+    _emit(data, lambda: history_lines(data), as_json)
     return 0
 
 

@@ -1,13 +1,13 @@
 """Names, types and strata: everything about a project that can be checked before running it."""
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from . import expr
 from .errors import Problem
+from .hints import did_you_mean
 from .io.dates import DATE_COLUMNS
 from .io.records import match_key, percent_of
 from .model import DERIVED_KINDS, FACT_KINDS, Metric, Project, Rule, Where, value_key
@@ -38,11 +38,6 @@ class FactRef:
 Resolved = MetricRef | ThresholdRef | FactRef
 
 
-def _hint(name: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def resolve(project: Project, ref: expr.Ref) -> Resolved:
     """What a dotted name stands for; ExprError with a did-you-mean when unknown."""
     parts = ref.parts
@@ -50,7 +45,7 @@ def resolve(project: Project, ref: expr.Ref) -> Resolved:
         if len(parts) != 2 or parts[1] == "*":
             raise expr.ExprError("write a threshold as thresholds.<id>", ref.pos)
         if parts[1] not in project.thresholds:
-            raise expr.ExprError(f"unknown threshold '{parts[1]}'{_hint(parts[1], project.thresholds)}",
+            raise expr.ExprError(f"unknown threshold '{parts[1]}'{did_you_mean(parts[1], project.thresholds)}",
                                  ref.pos)
         return ThresholdRef(parts[1])
     if parts[0] in FACT_PREFIXES:
@@ -58,13 +53,13 @@ def resolve(project: Project, ref: expr.Ref) -> Resolved:
             raise expr.ExprError(f"write a {parts[0]} as {parts[0]}.<id>", ref.pos)
         known = project.fact_ids(parts[0])
         if parts[1] != "*" and parts[1] not in known:
-            raise expr.ExprError(f"unknown {parts[0]} '{parts[1]}'{_hint(parts[1], known)}", ref.pos)
+            raise expr.ExprError(f"unknown {parts[0]} '{parts[1]}'{did_you_mean(parts[1], known)}", ref.pos)
         return FactRef(parts[0], parts[1])
     if len(parts) != 1:
         raise expr.ExprError(f"unknown name '{ref.text}'", ref.pos)
     if parts[0] not in project.metrics:
         options = list(project.metrics) + [f"thresholds.{t}" for t in project.thresholds]
-        raise expr.ExprError(f"unknown metric '{parts[0]}'{_hint(parts[0], options)}", ref.pos)
+        raise expr.ExprError(f"unknown metric '{parts[0]}'{did_you_mean(parts[0], options)}", ref.pos)
     return MetricRef(parts[0])
 
 
@@ -183,7 +178,7 @@ def _check_text_value(project: Project, side: expr.Node, other: expr.Node) -> No
                 other.value not in project.metrics[r.id].values:
             m = project.metrics[r.id]
             raise expr.ExprError(f"'{other.value}' is not a value of '{m.id}' "
-                                 f"({', '.join(m.values)}){_hint(other.value, m.values)}", other.pos)
+                                 f"({', '.join(m.values)}){did_you_mean(other.value, m.values)}", other.pos)
 
 
 def check_formula(project: Project, node: expr.Node) -> None:
@@ -357,7 +352,7 @@ def check_project(project: Project) -> list[Problem]:
     for s in project.signals.values():
         if s.category not in project.categories:
             at(s.where, 0, f"signal '{s.id}': unknown category '{s.category}'"
-                           f"{_hint(s.category, project.categories)}")
+                           f"{did_you_mean(s.category, project.categories)}")
     for r in project.rules:
         try:
             check_condition(project, r.when)
@@ -366,7 +361,7 @@ def check_project(project: Project) -> list[Problem]:
         for kind, ident in r.asserts:
             known = project.fact_ids(kind)
             if ident not in known:
-                at(r.where, 0, f"rule '{r.id}' → then: unknown {kind} '{ident}'{_hint(ident, known)}")
+                at(r.where, 0, f"rule '{r.id}' → then: unknown {kind} '{ident}'{did_you_mean(ident, known)}")
     for pb in project.playbooks.values():
         n = pb.negotiation
         if n is not None and n.meetings:
@@ -374,7 +369,7 @@ def check_project(project: Project) -> list[Problem]:
             for mid in n.meetings:
                 if mid not in ids:
                     at(n.meetings_where or pb.where, 0,
-                       f"playbook '{pb.id}' → negotiation → meetings: unknown step '{mid}'{_hint(mid, ids)}")
+                       f"playbook '{pb.id}' → negotiation → meetings: unknown step '{mid}'{did_you_mean(mid, ids)}")
         for st in pb.steps:
             if st.when is not None and st.when_where is not None:
                 try:
@@ -406,7 +401,7 @@ def _default_by_problems(project: Project, m: Metric) -> list[tuple[str, str]]:
     other = project.metrics.get(d.metric)
     known: set[str] = set()
     if other is None:
-        out.append(("", f"unknown metric '{d.metric}'{_hint(d.metric, project.metrics)}"))
+        out.append(("", f"unknown metric '{d.metric}'{did_you_mean(d.metric, project.metrics)}"))
     elif other.id == m.id:
         out.append(("", "a metric cannot take its default from itself"))
     elif other.derived or other.type != "text":
@@ -419,7 +414,7 @@ def _default_by_problems(project: Project, m: Metric) -> list[tuple[str, str]]:
                              "as values are compared"))
         elif known and key not in known:
             out.append((key, f"'{key}' is not a value of '{d.metric}' ({', '.join(sorted(known))})"
-                             f"{_hint(key, known)}"))
+                             f"{did_you_mean(key, known)}"))
         problem = _default_value_problem(m, value)
         if problem:
             out.append((key, f"'{key}': {problem}"))
@@ -440,14 +435,14 @@ def _input_problems(project: Project) -> list[Problem]:
     for name, target in project.columns.items():
         where = project.columns_where[name]
         if target not in targets:
-            at(where, f"columns → '{name}': unknown metric '{target}'{_hint(target, targets)}")
+            at(where, f"columns → '{name}': unknown metric '{target}'{did_you_mean(target, targets)}")
         other = names.setdefault(match_key(name), name)
         if other != name:
             at(where, f"columns → '{name}': the same column as '{other}' (names match ignoring case and spaces)")
     for mid, vm in project.values.items():
         m = project.metrics.get(mid)
         if m is None:
-            at(vm.where, f"values: unknown metric '{mid}'{_hint(mid, project.metrics)}")
+            at(vm.where, f"values: unknown metric '{mid}'{did_you_mean(mid, project.metrics)}")
             continue
         names = {}
         for written, value in vm.values.items():
@@ -486,7 +481,7 @@ def _default_value_problem(m: Metric, value: object) -> str:
     if not isinstance(value, str):
         return f"{value!r} is not text"
     if m.values and value not in m.values:
-        return f"'{value}' is not a value of '{m.id}' ({', '.join(m.values)}){_hint(value, m.values)}"
+        return f"'{value}' is not a value of '{m.id}' ({', '.join(m.values)}){did_you_mean(value, m.values)}"
     return ""
 
 
@@ -503,11 +498,11 @@ def _priority_problems(project: Project) -> list[Problem]:
         m = project.metrics.get(mid)
         if m is None or not m.numeric:
             at(pr.where, 0, f"priority → {name}: '{mid}' is not a number metric"
-                            f"{_hint(mid, [k for k, v in project.metrics.items() if v.numeric])}")
+                            f"{did_you_mean(mid, [k for k, v in project.metrics.items() if v.numeric])}")
     levels = ["none"] + [r.id for r in project.risk_levels]
     for level in pr.risk_weights:
         if level not in levels:
-            at(pr.where, 0, f"priority → risk_weights: unknown risk level '{level}'{_hint(level, levels)}")
+            at(pr.where, 0, f"priority → risk_weights: unknown risk level '{level}'{did_you_mean(level, levels)}")
     for b in pr.boosts:
         try:
             check_condition(project, b.when)

@@ -30,7 +30,6 @@ Definitions (also in docs/changing-rules.md):
 """
 from __future__ import annotations
 
-import difflib
 import math
 import statistics
 from collections import defaultdict
@@ -45,6 +44,7 @@ from . import expr
 from .date_range import in_range
 from .errors import KamError, Problem
 from .evaluate import Evaluator
+from .hints import did_you_mean
 from .io.dates import LOST_DATE, SNAPSHOT_DATE, parse_date
 from .io.readers import read_table
 from .io.records import normalize
@@ -294,8 +294,7 @@ def parse_sweep(spec: str, project: Project) -> tuple[str, list[float]]:
         if tid in project.metrics and compared:
             raise SweepError(f"'{tid}' is a metric; sweep the threshold it is compared with: "
                              + ", ".join(f"thresholds.{c}" for c in compared))
-        close = difflib.get_close_matches(tid, list(project.thresholds), n=1)
-        raise SweepError(f"unknown threshold '{tid}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise SweepError(f"unknown threshold '{tid}'" + did_you_mean(tid, project.thresholds))
     try:
         start, stop, step = (Decimal(x.strip()) for x in rng.split(":"))
     except (ValueError, InvalidOperation):
@@ -327,9 +326,7 @@ def resolve_target(project: Project, text: str) -> str:
     for candidate in (text, f"signal.{text}", f"risk.{text}"):
         if candidate in options:
             return candidate
-    close = difflib.get_close_matches(text, options, n=1)
-    raise SweepError(f"unknown target {text!r}: a signal id or risk.<level>"
-                     + (f" (did you mean '{close[0]}'?)" if close else ""))
+    raise SweepError(f"unknown target {text!r}: a signal id or risk.<level>" + did_you_mean(text, options))
 
 
 def with_threshold(project: Project, tid: str, value: float) -> Project:

@@ -69,7 +69,7 @@ class CompiledRule:
 
 
 @dataclass(frozen=True)
-class Phase:
+class Stratum:
     stratum: int
     flags: tuple[tuple[str, tuple[str, str]], ...]  # (field, fact key)
 
@@ -78,7 +78,7 @@ class Phase:
 class Compiled:
     definition: dict[str, Any]
     rules: dict[str, CompiledRule]
-    phases: tuple[Phase, ...]
+    phases: tuple[Stratum, ...]
     consumed: frozenset[Any]  # fact keys some pattern reads: only these go into the engine
     fact_payloads: dict[tuple[str, str], dict[str, Any]]
     thresholds: tuple[str, ...]  # thresholds put on the account fact
@@ -422,7 +422,7 @@ def compile_project(project: Project) -> Compiled:
                       ("category", project.categories), ("severe", project.categories)):
         for ident in ids:
             payloads[(kind, ident)] = {"t": kind, "k": ident}
-    phases = tuple(Phase(s, tuple(sorted((flags[k], k) for k in keys)))
+    phases = tuple(Stratum(s, tuple(sorted((flags[k], k) for k in keys)))
                    for s, keys in sorted(phase_flags.items()))
     return Compiled(definition, compiled, phases, frozenset(consumed), payloads,
                     tuple(sorted(used_thresholds)), tuple(sorted(used_metrics)), rule_strata,

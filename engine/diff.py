@@ -82,15 +82,17 @@ def load_base(base: str, project_root: Path, workdir: Path) -> tuple[Project, st
 # -- evaluating both ----------------------------------------------------------------------
 
 @dataclass
-class Evaluated:
+class EvaluatedInputs:
+    """One project version's results over the inputs: one side of the comparison."""
+
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # account_id -> result
     rejected: dict[str, str] = field(default_factory=dict)  # account_id -> reason
     read: int = 0
 
 
-def evaluate_all(project: Project, inputs: list[Path], as_of: date) -> Evaluated:
+def evaluate_all(project: Project, inputs: list[Path], as_of: date) -> EvaluatedInputs:
     loaded = load_accounts(project, inputs)
-    out = Evaluated(read=loaded.read)
+    out = EvaluatedInputs(read=loaded.read)
     for r in loaded.rejected:
         out.rejected[str(r.get("account_id") or f"{r['source']} row {r['row']}")] = r["reason"]
     accounts = [v for _, _, v in loaded.accepted]
@@ -153,7 +155,7 @@ def compare(base: Project, current: Project, base_label: str, current_label: str
     }
 
 
-def _only(have: Evaluated, other: Evaluated) -> list[dict[str, str]]:
+def _only(have: EvaluatedInputs, other: EvaluatedInputs) -> list[dict[str, str]]:
     """Accounts one version evaluates and the other rejects (e.g. a new metric's range)."""
     return [{"account_id": a, "rejected_by_other": other.rejected.get(a, "not read")}
             for a in sorted(set(have.results) - set(other.results))]

@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import KamError, Problem
 from .model import Project
-from .pipeline import Evaluated, Finished, Normalised, _stage_a, _stage_b, _stage_c, close_worker_state
+from .pipeline import EvaluatedChunk, Finished, Normalised, _stage_a, _stage_b, _stage_c, close_worker_state
 from .portfolio import abc_limits, exact_sum, letters_in_order
 from .store.runs import AccountIn
 
@@ -57,7 +57,7 @@ def _partition_letters(part: Any, before: Fraction, limits: tuple[Fraction, Frac
     return part[["chunk", "pos"]].assign(letter=letters)
 
 
-def _accounts_of(ev: Evaluated) -> list[AccountIn]:
+def _accounts_of(ev: EvaluatedChunk) -> list[AccountIn]:
     return ev.accounts or []
 
 
@@ -138,9 +138,9 @@ class DaskExecutor:
             out = np.split(flat, offsets[1:-1])
         return float(total), [o.tobytes() for o in out]
 
-    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Evaluated]]:
+    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, EvaluatedChunk]]:
         """The evaluated results stay on the worker (a future) until stage C."""
-        return self._kept(_stage_b, Evaluated.light, tasks)
+        return self._kept(_stage_b, EvaluatedChunk.light, tasks)
 
     def accounts(self, handle: Any) -> list[AccountIn]:
         return self.client.submit(_accounts_of, handle, pure=False).result()

@@ -24,7 +24,7 @@ from .prefilter import (
     quiet_facts,
     with_constants,
 )
-from .runtime import Engine, Outcome
+from .runtime import Engine, Fired
 
 
 def _round(v: Any) -> Any:
@@ -195,7 +195,7 @@ class Evaluator:
                 self._segment_patterns[segment] = found
         return found
 
-    def _known(self, outcome: Outcome) -> _Known:
+    def _known(self, outcome: Fired) -> _Known:
         """An engine outcome in the shared, immutable form results are built from."""
         fired, facts = tuple(outcome.fired), frozenset(outcome.facts)
         known = self._knowns.get(fired)  # the facts follow from what fired
@@ -221,7 +221,7 @@ class Evaluator:
                 self._filters[segment] = found
         return found
 
-    def _shape(self, outcome: Outcome | _Known, segment: Any) -> _Shape:
+    def _shape(self, outcome: Fired | _Known, segment: Any) -> _Shape:
         """Everything in a result that depends only on which rules fired (and the segment's
         thresholds): worked out once per combination, not once per account."""
         shape = self._shape_of(outcome.fired, outcome, segment)
@@ -241,7 +241,7 @@ class Evaluator:
                 self._segment_classes[segment] = found
         return found
 
-    def _shape_of(self, fired: Iterable[str], outcome: Outcome | _Known, segment: Any) -> _Shape:
+    def _shape_of(self, fired: Iterable[str], outcome: Fired | _Known, segment: Any) -> _Shape:
         # what fired decides which facts exist; the thresholds of the segment, what they say
         thresholds_key, segment = self._segment_class(segment)
         key = (tuple(sorted(set(fired))), thresholds_key)  # no set inside: the collector skips the key
@@ -329,7 +329,7 @@ class Evaluator:
             entry = self._fired_entries[rule.rule_id] = (rule.rule_id, tuple(f"{k}.{i}" for k, i in rule.asserts))
         return entry
 
-    def result(self, values: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    def result(self, values: dict[str, Any], outcome: Fired) -> dict[str, Any]:
         """The result record (contract.md) of an account and what fired on it. Nested
         lists and dicts are fresh per account: later passes annotate them."""
         return self._result(values, self._known(outcome), values.get("segment"))

@@ -6,7 +6,6 @@ str.format (which can reach attributes): a placeholder is exactly `{metric}` or
 """
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from functools import cache, lru_cache
 from typing import Any
 
 from babel import Locale, dates, numbers
+
+from .hints import did_you_mean
 
 NBSP = "\u00a0"
 # {name} or {thresholds.name}; anything else between braces is a mistake `kam validate` reports
@@ -214,8 +215,7 @@ def placeholder_problems(text: str, metrics: Mapping[str, Any], thresholds: Mapp
     for p in found:
         known = metrics if p.kind == "metric" else thresholds
         if p.name not in known:
-            close = difflib.get_close_matches(p.name, list(known), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(p.name, known)
             what = "metric" if p.kind == "metric" else "threshold"
             bad.append((p.start, f"unknown {what} '{p.name}' in placeholder{hint}"))
     return sorted(bad)

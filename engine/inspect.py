@@ -7,13 +7,13 @@ them), and the required metrics no column covers. It reads the file exactly as a
 """
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .accounts import Loaded, money_metrics, read_input, relabel, take_record
+from .hints import mean, nearest
 from .io.records import normalize
 from .io.table import Columns
 from .io.totals import Sums, Tally, keyword, replay
@@ -102,8 +102,8 @@ def _fold(name: str) -> str:
 def _why_not(project: Project, name: str) -> str:
     """Why a column is ignored, with the nearest metric ids when the name looks like one."""
     options = sorted(project.metrics)
-    near = difflib.get_close_matches(_fold(name).replace(" ", "_"), options, n=2, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+    near = nearest(_fold(name).replace(" ", "_"), options, n=2)
+    hint = f"; {mean(near)}" if near else ""
     return f"no metric is named so, and kam.yaml columns: does not map it{hint}"
 
 

@@ -186,7 +186,7 @@ def _normalise_columns(project: Project, index: int, source: str, lines: range |
 # ---- stage B: evaluate -----------------------------------------------------------------------
 
 @dataclass
-class Evaluated:
+class EvaluatedChunk:
     """A chunk's accounts evaluated. Its results and what the store needs of them (AccountIn)
     wait for stage C in spill files (local workers) or on the worker (Dask): capacity
     scheduling must see every chunk's steps before any date is final."""
@@ -201,14 +201,14 @@ class Evaluated:
     results: list[dict[str, Any]] | None = None  # in memory: no spill folder (Dask, or a test)
     accounts: list[AccountIn] | None = None
 
-    def light(self) -> Evaluated:
-        return Evaluated(self.index, self.count, self.rejected, self.seconds, self.demands,
+    def light(self) -> EvaluatedChunk:
+        return EvaluatedChunk(self.index, self.count, self.rejected, self.seconds, self.demands,
                          self.results_path, self.accounts_path)
 
 
 def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, total: float,
                    abc: bytes, drop: set[int], held: dict[str, Any] | None = None,
-                   spill_dir: str | None = None) -> Evaluated:
+                   spill_dir: str | None = None) -> EvaluatedChunk:
     """Evaluate the accepted records of a chunk, given the whole portfolio's total revenue
     and the chunk's ABC classes (one byte per accepted record, b" " for none).
 
@@ -247,7 +247,7 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
             demands += schedule.demands_of(result, capacity)
         results.append(result)
         accounts.append(account_in(result, fired, pending))
-    out = Evaluated(chunk.index, len(results), rejected, 0.0, demands)
+    out = EvaluatedChunk(chunk.index, len(results), rejected, 0.0, demands)
     if spill_dir is not None:
         out.results_path = _spill(spill_dir, f"results{chunk.index:06d}.pkl", results)
         out.accounts_path = _spill(spill_dir, f"accounts{chunk.index:06d}.pkl", accounts)
@@ -290,7 +290,7 @@ def _unspill(path: str) -> Any:
     return data
 
 
-def chunk_accounts(ev: Evaluated) -> list[AccountIn]:
+def chunk_accounts(ev: EvaluatedChunk) -> list[AccountIn]:
     """What the store needs of a chunk (main process, stage C)."""
     return ev.accounts if ev.accounts is not None else _unspill(ev.accounts_path)
 
@@ -315,7 +315,7 @@ class Finished:
     lists: Any = None  # engine.worklist.rows.ChunkLists: the chunk's rows of tasks.csv and its events
 
 
-def finish_chunk(project: Project, as_of: date, lang: str, ev: Evaluated, moved: dict[str, Any],
+def finish_chunk(project: Project, as_of: date, lang: str, ev: EvaluatedChunk, moved: dict[str, Any],
                  overlays: list[dict[str, Any] | None] | None, stems: dict[str, str] | None,
                  plans_dir: str | None, keep: bool, lists: Any = None, render: bool = True) -> Finished:
     """The chunk's results as the run reports them: capacity scheduling's dates (`moved`),
@@ -371,7 +371,7 @@ class Executor(Protocol):
     def portfolio(self, project: Project, handles: list[Any], stage_a: list[Normalised],
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]: ...
 
-    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Evaluated]]: ...
+    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, EvaluatedChunk]]: ...
 
     def accounts(self, handle: Any) -> list[AccountIn]: ...
 
@@ -437,7 +437,7 @@ class Inline:
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
         return portfolio_pass(project, stage_a, drops)
 
-    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Evaluated]]:
+    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, EvaluatedChunk]]:
         for t in tasks:
             ev = _stage_b(t)
             yield ev, ev
@@ -485,7 +485,7 @@ class Processes:
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
         return portfolio_pass(project, stage_a, drops)
 
-    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, Evaluated]]:
+    def stage_b(self, tasks: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, EvaluatedChunk]]:
         for ev in self._ordered(_stage_b, tasks):
             yield ev, ev
 
@@ -517,7 +517,7 @@ class PipelineOutput:
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     demands: list[Any] = field(default_factory=list)  # steps of roles with a capacity, for scheduling
-    evaluated_chunks: list[tuple[Any, Evaluated]] = field(default_factory=list)  # (handle, light), in order
+    evaluated_chunks: list[tuple[Any, EvaluatedChunk]] = field(default_factory=list)  # (handle, light), in order
 
 
 def chunks(project: Project, inputs: list[Path], sheet: str | None, out: PipelineOutput,
@@ -683,7 +683,7 @@ def _stage_a(args: tuple[Any, ...]) -> Normalised:
         return normalise_chunk(_project(project), index, records, decimal_comma, spill)
 
 
-def _stage_b(args: tuple[Any, ...]) -> Evaluated:
+def _stage_b(args: tuple[Any, ...]) -> EvaluatedChunk:
     project, *rest = args
     with _gc_paused():
         out = evaluate_chunk(_project(project), *rest)

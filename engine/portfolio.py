@@ -26,7 +26,7 @@ DECIMALS = 6  # computed values are rounded: float noise never decides a boundar
 
 
 @dataclass(frozen=True)
-class Columns:
+class PortfolioColumns:
     """The pass's output, one list per field, aligned with the input rows."""
 
     revenue_share_pct: list[Num]
@@ -211,14 +211,14 @@ def quadrants(value: Sequence[Num], attractiveness: Sequence[Num], value_cut: fl
 def measure_columns(config: Portfolio, revenue: Sequence[Num], share: Sequence[Num] | None = None,
                     strategic: Sequence[Any] | None = None,
                     scores: Mapping[str, Sequence[Num]] | None = None,
-                    ids: Sequence[Any] | None = None) -> Columns:
+                    ids: Sequence[Any] | None = None) -> PortfolioColumns:
     """The whole pass over columns. `scores` maps criterion id -> its 1-10 column."""
     n = len(revenue)
     scores = scores or {}
     share_out = shares(revenue, share)
     value = weighted(scores, config.value.weights, n)
     attractiveness = weighted(scores, config.attractiveness.weights, n)
-    return Columns(
+    return PortfolioColumns(
         revenue_share_pct=share_out,
         abc=abc_classes(revenue, config.boundary("abc_a_pct"), config.boundary("abc_b_pct"), ids),
         dependency=dependency_classes(share_out, config.boundary("dependency_risky_pct"),
@@ -271,7 +271,7 @@ class RowPass:
         values["kaism"] = quadrant_of(value, attractiveness, *self.cuts)
 
 
-def measure(project: Project, accounts: list[dict[str, Any]]) -> Columns:
+def measure(project: Project, accounts: list[dict[str, Any]]) -> PortfolioColumns:
     """Run the pass over account records and write its values into them, in place."""
     config = project.portfolio
     scores = {cid: [a.get(c.column) for a in accounts] for cid, c in config.scored().items()}

@@ -2,11 +2,11 @@
 make: boundaries in order, axes naming declared criteria, a score column for every criterion."""
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
 from .errors import Problem
+from .hints import did_you_mean
 from .loader import Document
 from .model import BOUNDARIES, TARGETS, Axis, Criterion, Portfolio, Project, Text, Threshold, Where
 
@@ -33,11 +33,6 @@ def _text(value: Any) -> Text:
 def _where(doc: Document, key: tuple[Any, ...]) -> Where:
     line, col = doc.where(key)
     return Where(doc.path, line, col)
-
-
-def _hint(name: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(name, options, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else f" (declared: {', '.join(options) or 'none'})"
 
 
 def build(doc: Document) -> tuple[Portfolio, list[Problem]]:
@@ -77,9 +72,9 @@ def build(doc: Document) -> tuple[Portfolio, list[Problem]]:
             continue
         for name in a["weights"]:
             if name not in seen:
+                hint = did_you_mean(name, seen, otherwise=f" (declared: {', '.join(seen) or 'none'})")
                 problems.append(doc.problem(("kaism", axis, "weights", name),
-                                            f"kaism → {axis} → weights: unknown criterion '{name}'"
-                                            f"{_hint(name, list(seen))}"))
+                                            f"kaism → {axis} → weights: unknown criterion '{name}'{hint}"))
         axes[axis] = Axis(axis, _text(a.get("title")), {k: float(v) for k, v in a["weights"].items()},
                           float(a.get("cutoff", 5.5)), _where(doc, ("kaism", axis)))
     retention = data.get("retention", {})

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import expr, portfolio_config
 from .errors import KamError, Problem
+from .hints import did_you_mean
 from .loader import Document, kind_line, load_file
 from .model import (
     Boost,
@@ -448,23 +449,17 @@ def _negotiation_problems(project: Project) -> list[Problem]:
             for sid in signals:
                 if sid not in project.signals:
                     out.append(Problem(where.path, where.line, where.col, f"playbook '{pb.id}' → negotiation → "
-                                       f"{what} → signals: unknown signal '{sid}'{_close(sid, project.signals)}"))
+                                       f"{what} → signals: unknown signal '{sid}'{did_you_mean(sid, project.signals)}"))
             for st in tsteps:
                 if st not in steps:
                     out.append(Problem(where.path, where.line, where.col, f"playbook '{pb.id}' → negotiation → "
-                                       f"{what} → steps: no step '{st}'{_close(st, steps)}"))
+                                       f"{what} → steps: no step '{st}'{did_you_mean(st, steps)}"))
         ids = [t.id for t in n.techniques]
         for t in n.techniques:
             if ids.count(t.id) > 1:
                 out.append(Problem(t.where.path, t.where.line, t.where.col,
                                    f"playbook '{pb.id}' → negotiation: duplicate technique id '{t.id}'"))
     return out
-
-
-def _close(name: str, options) -> str:
-    import difflib
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _languages(project: dict[str, Any] | None) -> tuple[str, ...]:
@@ -477,13 +472,11 @@ def _languages(project: dict[str, Any] | None) -> tuple[str, ...]:
 
 def _capacity_problems(doc: Document, project: Project) -> list[Problem]:
     """A capacity for a role no step has is a typo, not a limit that never applies."""
-    import difflib
     roles = sorted({st.owner for pb in project.playbooks.values() for st in pb.steps})
     out = []
     for role in project.capacity:
         if role not in roles:
-            close = difflib.get_close_matches(role, roles, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (steps have: {', '.join(roles)})"
+            hint = did_you_mean(role, roles, otherwise=f" (steps have: {', '.join(roles)})")
             out.append(doc.problem(("capacity", role), f"capacity: no step is owned by role '{role}'{hint}"))
     return out
 

@@ -34,7 +34,7 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class Step:
+class PlanStep:
     id: str
     due: str  # ISO date, fixed when the step first appeared in the plan; a recurring step's next one
     done_on: str | None = None
@@ -46,7 +46,7 @@ class Plan:
     playbook: str
     status: str  # open | snoozed | done | resolved
     opened: str
-    steps: tuple[Step, ...]
+    steps: tuple[PlanStep, ...]
     state: str = NEW  # the state at the latest run that saw it
     risk_level: str = "none"
     snoozed_until: str | None = None
@@ -91,7 +91,9 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Reconciliation:
+    """One account's plans reconciled with this run: what changed, and what is held back."""
+
     changes: tuple[Change, ...]
     held: tuple[Held, ...]
 
@@ -134,8 +136,8 @@ def _days(iso: str, n: int) -> str:
         return date.max.isoformat()
 
 
-def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[Step, ...] = (),
-           wanted: Sequence[tuple[str, str]] | None = None) -> tuple[Step, ...]:
+def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[PlanStep, ...] = (),
+           wanted: Sequence[tuple[str, str]] | None = None) -> tuple[PlanStep, ...]:
     """Kept steps keep their due dates; a step new to the plan is due from this run: at the
     date `wanted` gives it (this run's (step id, due) for the account, after step conditions,
     merging and capacity scheduling), or without it (a plan kept open after its trigger
@@ -143,7 +145,7 @@ def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[Step, ...
     first date on or after this run of its series, which starts at the due date of the plan's
     opening day: never overdue."""
     if policy is None:
-        return kept + tuple(Step(sid, d) for sid, d in wanted or ())
+        return kept + tuple(PlanStep(sid, d) for sid, d in wanted or ())
     day, cal = date.fromisoformat(as_of), policy.calendar
     days = dict(policy.steps)
 
@@ -158,7 +160,7 @@ def _steps(policy: Policy | None, as_of: str, opened: str, kept: tuple[Step, ...
     moved = tuple(replace(s, due=due(s.id)) if s.id in policy.every and s.done_on is None else s for s in kept)
     if wanted is None:
         wanted = [(sid, due(sid)) for sid, _ in policy.steps]
-    return moved + tuple(Step(sid, d) for sid, d in wanted if sid not in have)
+    return moved + tuple(PlanStep(sid, d) for sid, d in wanted if sid not in have)
 
 
 def cleared_runs(playbook: str, history: Sequence[Past]) -> int:
@@ -173,7 +175,7 @@ def cleared_runs(playbook: str, history: Sequence[Past]) -> int:
 
 def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Sequence[Plan],
               history: Sequence[Past], policies: Mapping[str, Policy], levels: Sequence[str],
-              steps: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> Outcome:
+              steps: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> Reconciliation:
     """One account: this run's risk level and assigned playbooks against its plans.
 
     `steps`: per assigned playbook, the (step id, due) this run gives the account; a
@@ -234,7 +236,7 @@ def reconcile(as_of: date, risk_level: str, playbooks: Iterable[str], plans: Seq
             changes.append(Change(change.plan, "unsnoozed" if change.event != ESCALATED else ESCALATED))
             continue
         changes.append(running(plan, clear > 0))
-    return Outcome(tuple(changes), tuple(held))
+    return Reconciliation(tuple(changes), tuple(held))
 
 
 def policies_of(project: Project) -> dict[str, Policy]:

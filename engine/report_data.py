@@ -163,7 +163,7 @@ def pareto(rows: Sequence[Account]) -> list[tuple[float, str]]:
 
 
 @dataclass(frozen=True)
-class Metric:
+class RetentionMetric:
     """A retention metric against its target (domain.md §6)."""
 
     id: str
@@ -180,7 +180,7 @@ class Metric:
         return self.value <= self.target if self.at_most else self.value >= self.target
 
 
-def retention(rows: Sequence[Account], portfolio: Portfolio) -> list[Metric]:
+def retention(rows: Sequence[Account], portfolio: Portfolio) -> list[RetentionMetric]:
     t = portfolio.targets
     scored = [a.nps for a in rows if a.nps is not None]
     promoters = sum(1 for s in scored if s >= 9)
@@ -193,11 +193,11 @@ def retention(rows: Sequence[Account], portfolio: Portfolio) -> list[Metric]:
     before = sum(a.revenue_previous for a in both)  # type: ignore[misc]
     now = sum(a.revenue for a in both)
     return [
-        Metric("portfolio_nps", nps, t["portfolio_nps"], count=len(scored), unit=""),
-        Metric("key_qbr_coverage_pct", pct(covered, len(keys)), t["key_qbr_coverage_pct"], count=len(keys)),
-        Metric("retention_rate_pct", pct(len(rows) - lost, len(rows)), t["retention_rate_pct"],
-               count=len(rows)),
-        Metric("terminations_pct", pct(lost, len(rows)), t["terminations_pct"], at_most=True,
-               count=len(rows)),
-        Metric("revenue_growth_pct", pct(now - before, before), t["revenue_growth_pct"], count=len(both)),
+        RetentionMetric("portfolio_nps", nps, t["portfolio_nps"], count=len(scored), unit=""),
+        RetentionMetric("key_qbr_coverage_pct", pct(covered, len(keys)), t["key_qbr_coverage_pct"], count=len(keys)),
+        RetentionMetric("retention_rate_pct", pct(len(rows) - lost, len(rows)), t["retention_rate_pct"],
+                        count=len(rows)),
+        RetentionMetric("terminations_pct", pct(lost, len(rows)), t["terminations_pct"], at_most=True,
+                        count=len(rows)),
+        RetentionMetric("revenue_growth_pct", pct(now - before, before), t["revenue_growth_pct"], count=len(both)),
     ]

@@ -17,7 +17,6 @@ measured as a one-account portfolio, and evaluated by the compiled rules.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from .analysis import chain_levels
 from .errors import KamError, Problem
 from .evaluate import Evaluator
 from .explain import fired_chain, show_values
+from .hints import did_you_mean
 from .io.records import normalize
 from .loader import Document, load_file
 from .model import NO_RISK, Project
@@ -63,7 +63,9 @@ class Case:
 
 
 @dataclass
-class Outcome:
+class CaseOutcome:
+    """A test case run: the result record it got, and how it differs from what the case expects."""
+
     case: Case
     result: dict[str, Any]
     values: dict[str, Any]  # after the portfolio pass and derived metrics
@@ -100,11 +102,6 @@ def find_test_files(root: Path, paths: Iterable[Path] = ()) -> list[Path]:
         elif given:
             files.append(p)
     return files
-
-
-def _hint(name: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _shown(file: Path, root: Path, display_root: Path | None) -> str:
@@ -146,7 +143,7 @@ def _check_file(project: Project, doc: Document, out: list[Case]) -> list[Proble
     for key in defaults:
         if key not in project.metrics:
             problems.append(doc.problem(("defaults", key), f"defaults: unknown metric '{key}'"
-                                        f"{_hint(key, project.metrics)}"))
+                                        f"{did_you_mean(key, project.metrics)}"))
     names: dict[str, int] = {}
     for i, c in enumerate(doc.data["cases"]):
         crumb = f"case '{c['name']}'"
@@ -162,7 +159,7 @@ def _check_file(project: Project, doc: Document, out: list[Case]) -> list[Proble
         for key in account:
             if key not in project.metrics:
                 problems.append(doc.problem(("cases", i, "account", key), f"{crumb} → account: unknown "
-                                            f"metric '{key}'{_hint(key, project.metrics)}"))
+                                            f"metric '{key}'{did_you_mean(key, project.metrics)}"))
         for section in ("expect", "expect_at_least", "absent"):
             for what, ids in c.get(section, {}).items():
                 for j, ident in enumerate([ids] if isinstance(ids, str) else ids):
@@ -172,7 +169,7 @@ def _check_file(project: Project, doc: Document, out: list[Case]) -> list[Proble
                         problems.append(doc.problem(
                             (("cases", i, section, what) + ((j,) if not isinstance(ids, str) else ())),
                             f"{crumb} → {section} → {what}: unknown {label} '{ident}'"
-                            f"{_hint(ident, options)}"))
+                            f"{did_you_mean(ident, options)}"))
         if len(problems) > before:
             continue
         given = {**defaults, **account}
@@ -194,16 +191,16 @@ def _check_file(project: Project, doc: Document, out: list[Case]) -> list[Proble
 
 # -- running ------------------------------------------------------------------------------
 
-def run_cases(project: Project, cases: list[Case], as_of: date | None = None) -> list[Outcome]:
+def run_cases(project: Project, cases: list[Case], as_of: date | None = None) -> list[CaseOutcome]:
     """Evaluate every case with one compiled ruleset; compare with what each case expects."""
     evaluator = Evaluator(project, as_of or date.today(), project.language)
-    outcomes: list[Outcome] = []
+    outcomes: list[CaseOutcome] = []
     try:
         for case in cases:
             values = dict(case.values)
             measure(project, [values])  # a one-account portfolio, as `kam evaluate` would see it
             result = evaluator.evaluate(values)
-            outcome = Outcome(case, result, values, [])
+            outcome = CaseOutcome(case, result, values, [])
             outcome.mismatches = mismatches(project, case, outcome)
             outcomes.append(outcome)
     finally:
@@ -211,7 +208,7 @@ def run_cases(project: Project, cases: list[Case], as_of: date | None = None) ->
     return outcomes
 
 
-def mismatches(project: Project, case: Case, outcome: Outcome) -> list[str]:
+def mismatches(project: Project, case: Case, outcome: CaseOutcome) -> list[str]:
     """What differs between the case's expectations and the result, one line per list."""
     lines: list[str] = []
     for what in LISTS:
@@ -237,7 +234,7 @@ def mismatches(project: Project, case: Case, outcome: Outcome) -> list[str]:
 
 # -- reporting ----------------------------------------------------------------------------
 
-def failure_lines(project: Project, outcome: Outcome, levels: dict[str, int]) -> list[str]:
+def failure_lines(project: Project, outcome: CaseOutcome, levels: dict[str, int]) -> list[str]:
     """A failed case: the differences, the inputs the case set, the chain of rules that fired
     and, for each missing fact, why the rules that assert it did not fire."""
     case, result = outcome.case, outcome.result
@@ -274,7 +271,7 @@ def failure_lines(project: Project, outcome: Outcome, levels: dict[str, int]) ->
     return lines
 
 
-def report_lines(project: Project, outcomes: list[Outcome], verbose: bool = False,
+def report_lines(project: Project, outcomes: list[CaseOutcome], verbose: bool = False,
                  whole_suite: bool = True) -> list[str]:
     """Failures, then (for the whole suite) rules no case makes fire, then `N cases, M failed`."""
     levels = chain_levels(project)
@@ -295,7 +292,7 @@ def report_lines(project: Project, outcomes: list[Outcome], verbose: bool = Fals
     return lines
 
 
-def coverage(project: Project, outcomes: list[Outcome]) -> dict[str, tuple[list[str], list[str]]]:
+def coverage(project: Project, outcomes: list[CaseOutcome]) -> dict[str, tuple[list[str], list[str]]]:
     """rule id -> (passing cases where it fired, passing cases where it did not fire and the
     case's expectations would have failed had it fired)."""
     out: dict[str, tuple[list[str], list[str]]] = {r.id: ([], []) for r in project.rules}

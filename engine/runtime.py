@@ -125,7 +125,9 @@ def _refused(compiled: Compiled, exc: Exception) -> list[Problem]:
 
 
 @dataclass
-class Outcome:
+class Fired:
+    """What durable-rules did with one account: the rules that fired and the facts they derived."""
+
     fired: list[str]  # compiled rule names, in firing order (each once)
     facts: set[Any]  # derived fact keys (kind, id)
 
@@ -159,7 +161,7 @@ class Engine:
                 _dre.delete_ruleset(self._handle)
             self._handle = None
 
-    def run(self, account: dict[str, Any]) -> Outcome:
+    def run(self, account: dict[str, Any]) -> Fired:
         """Assert the account, fire rules to a fixpoint stratum by stratum, return what fired."""
         fired: list[str] = []
         facts: set[Any] = set()
@@ -183,7 +185,7 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - durable raises bare Exceptions with codes
             self._reset()
             raise EngineRuntimeError(f"durable-rules failed: {exc}") from exc
-        return Outcome(fired, facts)
+        return Fired(fired, facts)
 
     def _derive(self, key: tuple[str, str], facts: set[Any]) -> None:
         if key in facts:

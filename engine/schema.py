@@ -1,7 +1,6 @@
 """JSON Schemas (Draft 2020-12) shipped with the package; validation returns every problem."""
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from functools import cache
@@ -12,6 +11,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from .errors import Problem
+from .hints import did_you_mean
 from .loader import Document
 
 KINDS = ("project", "metrics", "thresholds", "facts", "rules", "playbook", "portfolio", "priority", "tests")
@@ -54,8 +54,7 @@ def _message(err: ValidationError) -> tuple[tuple[Any, ...], str]:
         extra = [k for k in err.instance if k not in allowed]
         if extra:
             key = extra[0]
-            hint = difflib.get_close_matches(str(key), allowed, n=1)
-            tip = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})"
+            tip = did_you_mean(str(key), allowed, otherwise=f" (allowed: {', '.join(allowed)})")
             return path + (key,), f"unknown key '{key}'{tip}"
     if err.validator == "required":
         return path, err.message.replace("is a required property", "is required")

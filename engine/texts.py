@@ -30,6 +30,7 @@ from typing import Any
 from . import expr
 from .analysis import FactRef, ThresholdRef, derived_from, resolve
 from .errors import KamError, Problem
+from .hints import did_you_mean
 from .i18n import placeholders
 from .loader import Document, load_file
 from .model import DERIVED_KINDS, Project, Threshold
@@ -293,9 +294,7 @@ def _placeholder_problems(project: Project, doc: Document, path: tuple[Any, ...]
             out.append(doc.problem(path, f"{where}: {{{p.name}}}: only a signal's evidence names an account's "
                                          "values; here write {thresholds.name}"))
         elif p.name not in project.thresholds:
-            import difflib
-            close = difflib.get_close_matches(p.name, list(project.thresholds), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(p.name, project.thresholds)
             out.append(doc.problem(path, f"{where}: unknown threshold '{p.name}' in placeholder{hint}"))
     return out
 

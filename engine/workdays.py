@@ -9,7 +9,6 @@ company days off and working days of its own.
 from __future__ import annotations
 
 import calendar as _months
-import difflib
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import MAXYEAR, MINYEAR, date, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 import holidays
 
 from .errors import KamError, Problem
+from .hints import mean, nearest
 from .loader import Document
 
 EVERY = ("week", "month", "quarter")
@@ -186,11 +186,11 @@ def _country_problem(doc: Document, country: str, subdivision: str | None, probl
     known = holidays.list_supported_countries()
     if country not in known:
         names = {name.lower(): code for name, code, *_ in holidays.registry.COUNTRIES.values()}
-        by_name = difflib.get_close_matches(country.lower(), list(names), n=1, cutoff=0.8)
-        by_code = difflib.get_close_matches(country.upper(), list(known), n=1)
+        by_name = nearest(country.lower(), names, cutoff=0.8)
+        by_code = nearest(country.upper(), known)
         code = country.upper() if country.upper() in known else names[by_name[0]] if by_name else \
             by_code[0] if by_code else None
-        hint = f"did you mean '{code}'? " if code else ""
+        hint = f"{mean([code])} " if code else ""
         problems.append(doc.problem(("calendar", "country"), f"calendar → country: unknown country code "
                                     f"'{country}' ({hint}codes are ISO 3166, as the holidays package "
                                     "knows them: RU, DE, US)"))
@@ -198,8 +198,8 @@ def _country_problem(doc: Document, country: str, subdivision: str | None, probl
     if subdivision is not None and subdivision not in known[country]:
         subs = known[country]
         near = ([subdivision.upper()] if subdivision.upper() in subs
-                else difflib.get_close_matches(subdivision, subs, n=1))
-        hint = (f"did you mean '{near[0]}'?" if near else f"{country} has {', '.join(subs)}" if subs
+                else nearest(subdivision, subs))
+        hint = (mean(near) if near else f"{country} has {', '.join(subs)}" if subs
                 else f"the holidays package has none for {country}")
         problems.append(doc.problem(("calendar", "subdivision"), f"calendar → subdivision: unknown "
                                     f"subdivision '{subdivision}' of {country} ({hint})"))

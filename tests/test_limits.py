@@ -581,9 +581,9 @@ def test_a_cooldown_longer_than_ten_years_is_a_validation_error(make_project):
 def test_a_plan_done_on_the_last_day_python_knows_cools_down_forever():
     """A store written before --on was checked may hold done_on 9999-12-31: its cooldown
     ends past the last date Python has, which is never, not an OverflowError every run."""
-    from engine.reconcile import Plan, Policy, Step, reconcile
+    from engine.reconcile import Plan, PlanStep, Policy, reconcile
 
-    done = Plan(7, "qbr", "done", "2026-01-05", (Step("review", "2026-01-19", "9999-12-31"),), done_on="9999-12-31")
+    done = Plan(7, "qbr", "done", "2026-01-05", (PlanStep("review", "2026-01-19", "9999-12-31"),), done_on="9999-12-31")
     out = reconcile(date(2026, 11, 23), "medium", ["qbr"], [done], [], {"qbr": Policy(cooldown_days=90)},
                     ["medium"])
     assert out.changes == () and [(h.plan_id, h.state, h.until) for h in out.held] == [(7, "cooldown", "9999-12-31")]

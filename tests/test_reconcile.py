@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 
-from engine.reconcile import Past, Plan, Policy, Step, cleared_runs, pending_rules, reconcile
+from engine.reconcile import Past, Plan, PlanStep, Policy, cleared_runs, pending_rules, reconcile
 
 LEVELS = ["medium", "high"]
 POLICIES = {
@@ -21,7 +21,7 @@ def past(as_of: str, risk: str = "none", fired: tuple[str, ...] = (), playbooks:
 
 
 def plan(playbook: str, opened: str = "2026-01-05", status: str = "open", plan_id: int = 1, **kw) -> Plan:
-    steps = tuple(Step(sid, (date.fromisoformat(opened) + timedelta(days=days)).isoformat())
+    steps = tuple(PlanStep(sid, (date.fromisoformat(opened) + timedelta(days=days)).isoformat())
                   for sid, days in POLICIES[playbook].steps)
     return Plan(plan_id, playbook, status, opened, steps, **kw)
 
@@ -142,7 +142,7 @@ def test_a_correction_run_on_the_same_date_keeps_new_plans_new():
 
 
 def test_a_step_added_to_the_playbook_gets_a_due_date_from_this_run():
-    before = replace(plan("respond"), steps=(Step("call", "2026-01-12"),))
+    before = replace(plan("respond"), steps=(PlanStep("call", "2026-01-12"),))
     out = run(D2, "medium", ["respond"], [before], [past("2026-01-05", "medium", playbooks=("respond",))])
     assert [(s.id, s.due) for s in out.changes[0].plan.steps] == [("call", "2026-01-12"), ("visit", "2026-02-23")]
 

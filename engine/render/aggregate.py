@@ -42,7 +42,7 @@ from .. import report as rpt
 from .. import report_svg as svg
 from ..i18n import format_day_month
 from ..model import NO_RISK, Project, text_in
-from ..report_data import Account, Kpis, Metric, accounts, kpi_rows, pct
+from ..report_data import Account, Kpis, RetentionMetric, accounts, kpi_rows, pct
 from ..report_outcomes import outcomes_view
 from . import states, views
 from .labels import say
@@ -681,7 +681,7 @@ class Aggregates:
             "outcomes": outcomes_view(project, self.outcomes, lang, L),
         }
 
-    def _retention(self) -> list[Metric]:
+    def _retention(self) -> list[RetentionMetric]:
         """report_data.retention, from the counts."""
         t = self.project.portfolio.targets
         scored = self.nps_scored
@@ -689,10 +689,11 @@ class Aggregates:
         before, now = self.revenue_before.result(), self.revenue_now.result()
         n, lost = self.n, self.lost_accounts
         return [
-            Metric("portfolio_nps", nps, t["portfolio_nps"], count=scored, unit=""),
-            Metric("key_qbr_coverage_pct", pct(self.qbr_covered, self.key_qbr), t["key_qbr_coverage_pct"],
-                   count=self.key_qbr),
-            Metric("retention_rate_pct", pct(n - lost, n), t["retention_rate_pct"], count=n),
-            Metric("terminations_pct", pct(lost, n), t["terminations_pct"], at_most=True, count=n),
-            Metric("revenue_growth_pct", pct(now - before, before), t["revenue_growth_pct"], count=self.with_previous),
+            RetentionMetric("portfolio_nps", nps, t["portfolio_nps"], count=scored, unit=""),
+            RetentionMetric("key_qbr_coverage_pct", pct(self.qbr_covered, self.key_qbr), t["key_qbr_coverage_pct"],
+                            count=self.key_qbr),
+            RetentionMetric("retention_rate_pct", pct(n - lost, n), t["retention_rate_pct"], count=n),
+            RetentionMetric("terminations_pct", pct(lost, n), t["terminations_pct"], at_most=True, count=n),
+            RetentionMetric("revenue_growth_pct", pct(now - before, before), t["revenue_growth_pct"],
+                            count=self.with_previous),
         ]

@@ -2,13 +2,13 @@
 (each change one short write transaction, logged as a plan event), show an account over runs."""
 from __future__ import annotations
 
-import difflib
 import json
 import sqlite3
 from datetime import date
 from typing import Any
 
 from ..errors import KamError
+from ..hints import did_you_mean
 from ..reconcile import DONE, ONGOING, OPEN, RESOLVED, SNOOZED
 from .db import Store
 from .plans import steps_of, unpack
@@ -91,8 +91,7 @@ def mark_done(store: Store, plan_id: int, step_id: str | None, on: date) -> str:
         day = on.isoformat()
         if step_id is not None:
             if step_id not in ids:
-                near = difflib.get_close_matches(step_id, ids, n=1)
-                hint = f" (did you mean '{near[0]}'?)" if near else f"; its steps: {', '.join(ids)}"
+                hint = did_you_mean(step_id, ids, otherwise=f"; its steps: {', '.join(ids)}")
                 raise KamError(f"plan {plan_id} ({plan['playbook']}) has no step '{step_id}'{hint}")
             store.conn.execute("UPDATE plan_steps SET done_on = ? WHERE plan_id = ? AND step_id = ? "
                                "AND done_on IS NULL", (day, plan_id, step_id))

@@ -17,7 +17,6 @@ as done on its date, and the plan stays as it is.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 
 from ..date_range import in_range
 from ..errors import KamError, Problem
+from ..hints import did_you_mean
 from ..io.dates import parse_date
 from ..io.readers import read_table
 from ..io.table import Layout
@@ -162,8 +162,7 @@ def import_done(store: Store, path: Path, default_day: date, dry_run: bool = Fal
                                         f"{PLAN_ID}: no plan {r.plan_id} in {store.path} ({held})"))
             elif r.step_id not in steps.get(r.plan_id, {}):
                 known = list(steps.get(r.plan_id, {}))
-                near = difflib.get_close_matches(r.step_id, known, n=1)
-                hint = f" (did you mean '{near[0]}'?)" if near else f"; its steps: {', '.join(known)}"
+                hint = did_you_mean(r.step_id, known, otherwise=f"; its steps: {', '.join(known)}")
                 problems.append(Problem(src, r.line, step_col, f"{STEP_ID}: plan {r.plan_id} ({plan['account_id']}, "
                                                         f"{plan['playbook']}) has no step '{r.step_id}'{hint}"))
         if problems:

@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..model import Project, text_in
-from ..reconcile import Outcome, Plan
+from ..reconcile import Plan, Reconciliation
 
 
-def build(outcome: Outcome, ids: Mapping[int, int], pending: Mapping[str, int],
+def build(outcome: Reconciliation, ids: Mapping[int, int], pending: Mapping[str, int],
           queued: Mapping[str, Mapping[str, Any]] | None = None, closed: Sequence[Mapping[str, Any]] = (),
           stored: Sequence[Plan] = ()) -> dict[str, Any] | None:
     """`ids`: the store's plan id of each change (by position) once written; `queued`: the

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ..reconcile import ACTIVE, DONE, Change, Past, Plan, Step
+from ..reconcile import ACTIVE, DONE, Change, Past, Plan, PlanStep
 from .db import Store
 
 _BATCH = 500  # ids per IN (...) list
@@ -26,7 +26,7 @@ def _marks(n: int) -> str:
 
 def to_plan(row: sqlite3.Row, steps: Sequence[sqlite3.Row]) -> Plan:
     return Plan(row["plan_id"], row["playbook"], row["status"], row["opened"],
-                tuple(Step(s["step_id"], s["due"], s["done_on"]) for s in steps),
+                tuple(PlanStep(s["step_id"], s["due"], s["done_on"]) for s in steps),
                 row["state"], row["risk_level"], row["snoozed_until"], row["snooze_risk"],
                 row["done_on"], row["resolved_on"], bool(row["kept_open"]), row["snooze_reason"],
                 row["snoozed_by"])

@@ -246,7 +246,7 @@ class StoreSink:
         return stored
 
 
-_NOTHING = rc.Outcome((), ())
+_NOTHING = rc.Reconciliation((), ())
 
 
 def _json(ids: Sequence[str]) -> str:
@@ -305,7 +305,7 @@ def _record_run(store: Store, project: Project, key: str, day: str, inputs: list
     return run_id
 
 
-def _without_new_ids(overlay: dict[str, Any] | None, outcome: rc.Outcome) -> dict[str, Any] | None:
+def _without_new_ids(overlay: dict[str, Any] | None, outcome: rc.Reconciliation) -> dict[str, Any] | None:
     if overlay is None:
         return None
     new = {c.plan.playbook for c in outcome.changes if c.plan.plan_id is None}
