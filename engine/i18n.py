@@ -93,14 +93,7 @@ def _currency_affixes(lang: str, code: str, symbol: str | None) -> tuple[str, st
 def format_money(value: float | int, lang: str, code: str, symbol: str | None = None) -> str:
     """An amount without kopecks in the currency `code` (ISO 4217), its sign placed as the
     locale places it: '3 100 000 ₽' (ru), 'RUB 3,100,000' (en). `symbol` overrides CLDR's."""
-    text = format_number(value, lang, 0)
-    if not code:
-        return text
-    prefix, suffix = _currency_affixes(lang, code, symbol)
-    minus = _minus(lang)
-    if text.startswith(minus):
-        return minus + prefix + text[len(minus):] + suffix
-    return prefix + text + suffix
+    return _in_currency(format_number(value, lang, 0), lang, code, symbol)
 
 
 def format_money_compact(value: float | int, lang: str, code: str, symbol: str | None = None) -> str:
@@ -109,6 +102,11 @@ def format_money_compact(value: float | int, lang: str, code: str, symbol: str |
     if abs(value) < 1000:
         return format_money(value, lang, code, symbol)
     text = numbers.format_compact_decimal(value, format_type="short", locale=locale(lang), fraction_digits=1)
+    return _in_currency(text, lang, code, symbol)
+
+
+def _in_currency(text: str, lang: str, code: str, symbol: str | None) -> str:
+    """A formatted number with the currency's sign where the locale puts it (after a minus)."""
     if not code:
         return text
     prefix, suffix = _currency_affixes(lang, code, symbol)
