@@ -23,11 +23,12 @@ from engine.io.writers import safe_name
 from engine.model import NO_RISK
 from engine.portfolio import abc_classes, dependency_of, quadrant_of
 from engine.project import load_project
-from engine.render import environment, states, views
+from engine.render import environment, views
 from engine.render.aggregate import Aggregates, Facts, _Sum, account_facts
 from engine.render.labels import load_labels, say
 from engine.render.limits import load, render
 from engine.render.samples import sample_results, without_store
+from engine.render.views import states
 from engine.report_data import Account, accounts, pareto
 from engine.run import evaluate_portfolio
 from engine.store import Store

@@ -25,11 +25,12 @@ from ..io.writers import inside, safe_name
 from ..model import Project
 from ..project import outside
 from ..texts import text_problems
-from . import states, views
+from . import views
 from .aggregate import Aggregates
 from .labels import Labels, load_labels, role_problems, say
 from .limits import COMPILED, LimitedSandbox, load, render
 from .samples import sample_results, without_store
+from .views import states
 
 TEMPLATE_SUFFIXES = (".md.j2", ".html.j2")
 DOCUMENTS = ("plan", "digest", "summary")

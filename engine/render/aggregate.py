@@ -44,8 +44,9 @@ from ..i18n import format_day_month
 from ..model import NO_RISK, Project, text_in
 from ..report_data import Account, Kpis, RetentionMetric, accounts, kpi_rows, pct
 from ..report_outcomes import outcomes_view
-from . import states, views
+from . import views
 from .labels import say
+from .views import states
 from .views.digests import _week_end as week_end
 
 MAX_ACCOUNTS = 300  # a digest's accounts with a plan, most urgent first

@@ -5,6 +5,7 @@ raw result as `account` for anything else).
 - words.py: Words, the project, language and labels a view speaks with (and what depends
   only on them, kept for the run);
 - steps.py: what plans and digests share (steps soonest first, priority, urgency);
+- states.py: plans across runs (each plan's state, what closed, "needs attention");
 - plans.py, digests.py, summaries.py: the view of each document.
 """
 from .digests import MANAGER_ROLE, NEXT_STEPS, THIS_WEEK, digest, this_week

@@ -5,8 +5,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from .. import states
 from ..labels import say
+from . import states
 from .steps import at_stake, priority_view, step_row, steps_by_due, urgency_key
 from .words import Words
 

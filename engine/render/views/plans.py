@@ -6,8 +6,8 @@ from typing import Any
 
 from ...evidence import DECLINE, PURSUE
 from ...model import text_in
-from .. import states
 from ..labels import say
+from . import states
 from .steps import priority_view, step_row
 from .words import Words, lower_first
 

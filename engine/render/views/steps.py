@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...model import Project
-from .. import states
 from ..labels import say
+from . import states
 from .words import Words, lower_first
 
 

@@ -8,12 +8,10 @@ plans as they always did.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .labels import say
-
-if TYPE_CHECKING:
-    from .views import Words
+from ..labels import say
+from .words import Words
 
 SHOWN = ("new", "ongoing", "escalated")  # the states of a plan a document shows
 URGENT = ("new", "escalated")  # a digest lists these plans under "needs attention"
