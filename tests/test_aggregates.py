@@ -18,7 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import report as rpt
 from engine.io.writers import safe_name
 from engine.model import NO_RISK
 from engine.portfolio import abc_classes, dependency_of, quadrant_of
@@ -27,9 +26,12 @@ from engine.render import environment, views
 from engine.render.aggregate import Aggregates, Facts, _Sum, account_facts
 from engine.render.labels import load_labels, say
 from engine.render.limits import load, render
+from engine.render.report import charts
+from engine.render.report import view as rpt
+from engine.render.report.data import Account, accounts, pareto
+from engine.render.report.page import TEMPLATE
 from engine.render.samples import sample_results, without_store
 from engine.render.views import states
-from engine.report_data import Account, accounts, pareto
 from engine.run import evaluate_portfolio
 from engine.store import Store
 
@@ -256,7 +258,7 @@ def test_below_the_caps_the_documents_are_the_same_bytes(project, portfolios, la
         template = load(env, f"summary.{fmt}.j2")
         assert render(template, {**base, "ext": fmt, "summary": agg.summary(files)}) == \
             render(template, {**base, "ext": fmt, "summary": summary})
-    template = load(env, rpt.TEMPLATE)
+    template = load(env, TEMPLATE)
     assert render(template, {**base, "report": agg.report()}) == render(template, {**base, "report": report})
 
 
@@ -308,7 +310,7 @@ def test_the_report_over_many_accounts(project, seed, spread):
     assert agg.report("2026-11-23") == old
     points, spans, key_revenue = agg._pareto()
     assert list(points) == pareto(rows)
-    assert spans == rpt.class_spans(pareto(rows))
+    assert spans == charts.class_spans(pareto(rows))
     assert key_revenue == sum(a.revenue for a in sorted((a for a in rows if a.key), key=lambda a: (-a.revenue, a.id)))
 
 
@@ -331,7 +333,7 @@ def test_sums_add_like_sum(values):
 def test_manager_kpis_of_source_003():
     """Active clients, share of repeat orders, deals per client and churn, per manager and for
     all (issue 14): whole-number sums, so chunking cannot move them."""
-    from engine.report_data import Account, kpi_rows, manager_kpis
+    from engine.render.report.data import Account, kpi_rows, manager_kpis
 
     def acc(owner, status, orders, repeat, deals):
         return Account("x", "x", owner, status, "none", frozenset(), False, "none", None, None, None, 0.0,

@@ -73,8 +73,7 @@ EVALUATION = ("engine.compiler", "engine.runtime", "engine.prefilter", "engine.e
               "engine.explain", "engine.planning", "engine.evidence", "engine.metrics", "engine.accounts",
               "engine.portfolio", "engine.pipeline", "engine.distributed", "engine.run", "engine.analysis",
               "engine.backtest", "engine.diff")
-RENDERING = ("engine.render", "engine.report", "engine.report_data", "engine.report_svg", "engine.report_outcomes",
-             "engine.worklist")
+RENDERING = ("engine.render", "engine.worklist")
 
 
 def test_the_store_imports_no_rendering_and_no_run():

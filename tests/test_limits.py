@@ -498,8 +498,8 @@ def test_what_prints_is_what_jinjas_own_sandbox_prints(source, value, ext):
     from jinja2.sandbox import ImmutableSandboxedEnvironment
     from markupsafe import Markup
 
-    from engine.render import without_bidi_controls
     from engine.render.limits import LimitedSandbox, load, render
+    from engine.render.templates import without_bidi_controls
 
     name = f"t.{ext}.j2"
     options = dict(loader=DictLoader({name: source}), undefined=StrictUndefined, finalize=without_bidi_controls,
@@ -776,7 +776,7 @@ def test_bidi_controls_in_account_text_do_not_reach_the_documents(tmp_path):
 def test_without_bidi_controls_drops_them_and_only_them(text):
     from markupsafe import Markup
 
-    from engine.render import _BIDI_CONTROLS, without_bidi_controls
+    from engine.render.templates import _BIDI_CONTROLS, without_bidi_controls
     for value in (text, Markup(text)):
         out = without_bidi_controls(value)
         assert (out, type(out)) == (value.translate(_BIDI_CONTROLS), type(value))
@@ -787,7 +787,7 @@ def test_without_bidi_controls_drops_them_and_only_them(text):
 def test_md_escape_escapes_what_markdown_reads(value):
     from markupsafe import Markup
 
-    from engine.render import _MD_SPECIAL, md_escape
+    from engine.render.templates import _MD_SPECIAL, md_escape
     for v in (value, Markup(value)) if isinstance(value, str) else (value,):
         assert (md_escape(v), type(md_escape(v))) == (str(v).translate(_MD_SPECIAL), str)
 

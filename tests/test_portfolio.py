@@ -307,7 +307,7 @@ def _result(i: int, **kw) -> dict:
 
 
 def test_retention_metrics_against_targets(default_project):
-    from engine.report_data import accounts, retention
+    from engine.render.report.data import accounts, retention
 
     rows = accounts([_result(1, nps=10, key_account=True, days_since_qbr=90, revenue_previous=8.0),
                      _result(2, nps=9, key_account=True, days_since_qbr=91),
@@ -324,7 +324,7 @@ def test_retention_metrics_against_targets(default_project):
 
 
 def test_report_figures(default_project):
-    from engine.report_data import accounts, at_risk_by_category, at_risk_by_owner, pareto, risk_totals
+    from engine.render.report.data import accounts, at_risk_by_category, at_risk_by_owner, pareto, risk_totals
 
     rows = accounts([
         _result(1, risk_level="high", revenue_current=50.0, abc="A", owner="Ivan",
@@ -359,7 +359,7 @@ def test_report_escapes_account_data(tmp_path):
 
 
 def test_no_report_without_its_template(make_project, tmp_path):
-    from engine.report import write_report
+    from engine.render.report.page import write_report
 
     project = load_project(make_project())
     assert write_report(project, [_result(1)], tmp_path, "en") is None

@@ -5,12 +5,12 @@ Where a plan is rendered (a worker), `account_facts` reduces the account's final
 small picklable record: what the digest, the summary and the report need of it, already in
 words - its digest entry, its rows for "this week", "needs attention" and "closed", its rows
 of the summary's tables, the numbers that are counted and summed, and the report's
-`report_data.Account`. The main process adds the records in input order
+`report.data.Account`. The main process adds the records in input order
 (`Aggregates.add`) and keeps, flat in the number of accounts:
 
 - counts and sums per owner, risk level, category, ABC class, KAISM quadrant and role week;
 - top-N lists (`_Top`) ordered by a total key that ends with the account's input position,
-  so ties fall as in the stable sorts of views.py and report.py and no list depends on how
+  so ties fall as in the stable sorts of views/ and report/view.py and no list depends on how
   the run was chunked;
 - for the Pareto curve, one float and one byte per account (revenue; ABC class and key
   account), sorted once at the end.
@@ -38,14 +38,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import report as rpt
-from .. import report_svg as svg
 from ..i18n import format_day_month
 from ..model import NO_RISK, Project, text_in
-from ..report_data import Account, Kpis, RetentionMetric, accounts, kpi_rows, pct
-from ..report_outcomes import outcomes_view
 from . import views
 from .labels import say
+from .report import charts, svg
+from .report import view as rpt
+from .report.data import Account, Kpis, RetentionMetric, accounts, kpi_rows, pct
+from .report.outcomes import outcomes_view
 from .views import states
 from .views.digests import _week_end as week_end
 
@@ -278,7 +278,7 @@ class _Owner:
 
 
 class _Ranked(Sequence[Any]):
-    """report_data.pareto's points, (cumulative % of revenue, ABC class), read on demand."""
+    """report.data.pareto's points, (cumulative % of revenue, ABC class), read on demand."""
 
     def __init__(self, pcts: np.ndarray, classes: np.ndarray):
         self.pcts, self.classes = pcts, classes
@@ -292,7 +292,7 @@ class _Ranked(Sequence[Any]):
         return float(self.pcts[i]), "ABC"[self.classes[i] - 1]
 
 
-_ABC_CODES = {"A": 1, "B": 2, "C": 3, "": 3}  # report_data.pareto: a class, else "C"
+_ABC_CODES = {"A": 1, "B": 2, "C": 3, "": 3}  # report.data.pareto: a class, else "C"
 _KEY = 4  # the code's bit for a key account
 
 
@@ -343,17 +343,17 @@ class Aggregates:
         self.warnings = _Top(max_warnings)
         self.biggest: tuple[tuple[Any, ...], Account] | None = None
         self.unscored = 0
-        self.placed = _Top(rpt.MAX_POINTS)  # the KAISM marks drawn
-        self.concentration = _Top(rpt.CONCENTRATION_BARS)
-        self.quadrant_accounts: dict[str, int] = {q: 0 for q in rpt.QUADRANT_FILLS}
-        self.quadrant_revenue = {q: _Sum() for q in rpt.QUADRANT_FILLS}
+        self.placed = _Top(charts.MAX_POINTS)  # the KAISM marks drawn
+        self.concentration = _Top(charts.CONCENTRATION_BARS)
+        self.quadrant_accounts: dict[str, int] = {q: 0 for q in charts.QUADRANT_FILLS}
+        self.quadrant_revenue = {q: _Sum() for q in charts.QUADRANT_FILLS}
         self.abc_accounts = {c: 0 for c in "ABC"}
         self.abc_revenue = {c: _Sum() for c in "ABC"}
         self.nps_scored = self.promoters = self.detractors = 0
         self.key_qbr = self.qbr_covered = self.lost_accounts = self.with_previous = 0
         self.revenue_before = _Sum()
         self.revenue_now = _Sum()
-        self.kpis: dict[str, Kpis] = {}  # manager -> report_data.Kpis (source 003)
+        self.kpis: dict[str, Kpis] = {}  # manager -> report.data.Kpis (source 003)
 
     # ---- adding -------------------------------------------------------------------------
 
@@ -451,7 +451,7 @@ class Aggregates:
         self.pareto_codes.append((0 if abc is None else _ABC_CODES.get(abc, 3)) | (_KEY if key else 0))
         if key:
             self.keys.add((-rev, aid, pos), a)
-            if status != "lost" and days_since_qbr is not None:  # report_data.retention
+            if status != "lost" and days_since_qbr is not None:  # report.data.retention
                 self.key_qbr += 1
                 self.qbr_covered += days_since_qbr <= self.project.portfolio.qbr_window_days
         if dependency != "none":
@@ -472,7 +472,7 @@ class Aggregates:
         if abc in self.abc_accounts:
             self.abc_accounts[abc] += 1
             self.abc_revenue[abc].add(rev)
-        # report_data.retention
+        # report.data.retention
         if nps is not None:
             self.nps_scored += 1
             self.promoters += nps >= 9
@@ -572,7 +572,7 @@ class Aggregates:
         return {"columns": [format_day_month(c, self.w.lang) for c in columns], "rows": rows}
 
     def _pareto(self) -> tuple[_Ranked, dict[str, tuple[int, int, int]], Any]:
-        """report_data.pareto's points (read on demand), their class_spans, and the revenue
+        """report.data.pareto's points (read on demand), their class_spans, and the revenue
         of the key accounts as report.view adds it (largest first)."""
         revenue = np.frombuffer(self.pareto_revenue, dtype=np.float64).copy() \
             if self.pareto_revenue else np.zeros(0)
@@ -583,7 +583,7 @@ class Aggregates:
         known = classes != 0
         revenue, classes = revenue[known], classes[known]
         # largest first; equal revenues in ABC order, as the portfolio pass gave them out
-        # (by id, like report_data.pareto's sort)
+        # (by id, like report.data.pareto's sort)
         order = np.lexsort((classes, -revenue))
         revenue, classes = revenue[order], classes[order]
         total = _sum_in_order(revenue)
@@ -603,14 +603,14 @@ class Aggregates:
         fmt = svg.Fmt(lang, L, project.currency)
         levels = [NO_RISK] + [r.id for r in project.risk_levels]
         risk_titles = {NO_RISK: L["risk_none"], **{r.id: text_in(r.title, lang) for r in project.risk_levels}}
-        colors = rpt._colors(levels)
+        colors = charts.level_colors(levels)
         totals = {lv: (n, rev) for lv, (n, rev) in self.totals.items()}
         n_rows = self.n
         revenue = self.revenue.result()
         at_risk = self.revenue_at_risk.result()
         cats = [(c, self.category_revenue.get(c, 0.0), self.category_accounts.get(c, 0)) for c in project.categories]
         cat_rows = [(text_in(project.categories[c].title, lang), rev,
-                     f"{fmt.money(rev)} · {n}", rpt.CATEGORY_COLORS[i % len(rpt.CATEGORY_COLORS)],
+                     f"{fmt.money(rev)} · {n}", charts.CATEGORY_COLORS[i % len(charts.CATEGORY_COLORS)],
                      f"{text_in(project.categories[c].title, lang)}: {fmt.money(rev)} "
                      f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), "
                      f"{say(L, 'report_accounts_count', count=n)}")
@@ -618,12 +618,12 @@ class Aggregates:
         by_owner = sorted(((o, total, dict(self.owner_at_risk.get(o, {}))) for o, total in self.owner_revenue.items()),
                           key=lambda t: (-sum(t[2].values()), -t[1], t[0] or ""))
         owners = [(o or L["unassigned"], total, by) for o, total, by in by_owner]
-        quadrant_titles = {q: text_in(p.quadrants.get(q), lang) or L[f"report_q_{q}"] for q in rpt.QUADRANT_FILLS}
+        quadrant_titles = {q: text_in(p.quadrants.get(q), lang) or L[f"report_q_{q}"] for q in charts.QUADRANT_FILLS}
         axes = (text_in(p.value.title, lang) or L["report_axis_value"],
                 text_in(p.attractiveness.title, lang) or L["report_axis_attractiveness"])
         keys = self.keys.items()
         ranked, spans, key_revenue = self._pareto()
-        top_fifth = rpt._top_fifth(ranked)
+        top_fifth = charts.top_fifth(ranked)
         warnings = self.warnings.items()
         biggest = self.biggest[1] if self.biggest is not None else None
         unscored = self.unscored
@@ -644,26 +644,26 @@ class Aggregates:
                 (L["report_largest_client"], fmt.pct(biggest.share) if biggest else "—",
                  biggest.name if biggest else "", "bad" if self.warnings.seen else ""),
             ],
-            "risk_chart": rpt.risk_chart(totals, risk_titles, colors, fmt),
+            "risk_chart": charts.risk_chart(totals, risk_titles, colors, fmt),
             "legend": [(risk_titles[lv], colors[lv]) for lv in levels],
             "risk_table": [(risk_titles[lv], colors[lv], n, fmt.pct(pct(n, n_rows)), fmt.money(rev),
                             fmt.pct(pct(rev, revenue))) for lv, (n, rev) in totals.items()],
-            "category_chart": rpt.bar_chart(cat_rows, L["report_at_risk_by_category"]),
-            "owner_chart": rpt.owner_chart(owners, levels[1:], risk_titles, colors, fmt),
-            "pareto_chart": rpt.pareto_chart(ranked, p.boundary("abc_a_pct"), p.boundary("abc_b_pct"), fmt, spans),
+            "category_chart": charts.bar_chart(cat_rows, L["report_at_risk_by_category"]),
+            "owner_chart": charts.owner_chart(owners, levels[1:], risk_titles, colors, fmt),
+            "pareto_chart": charts.pareto_chart(ranked, p.boundary("abc_a_pct"), p.boundary("abc_b_pct"), fmt, spans),
             "pareto_top": (fmt.pct(top_fifth[0] / len(ranked) * 100, 0), fmt.pct(top_fifth[1], 0))
             if top_fifth else None,
-            "abc": [(c, rpt.ABC_COLORS[c], self.abc_accounts[c], fmt.pct(pct(self.abc_revenue[c].result(), revenue)))
+            "abc": [(c, charts.ABC_COLORS[c], self.abc_accounts[c], fmt.pct(pct(self.abc_revenue[c].result(), revenue)))
                     for c in "ABC"],
-            "kaism_chart": rpt.kaism_chart(self.placed.items(), p.value.cutoff, p.attractiveness.cutoff,
+            "kaism_chart": charts.kaism_chart(self.placed.items(), p.value.cutoff, p.attractiveness.cutoff,
                                            quadrant_titles, axes, risk_titles, colors, fmt,
                                            counts=self.quadrant_accounts),
-            "quadrants": [(quadrant_titles[q], rpt.QUADRANT_FILLS[q], self.quadrant_accounts[q],
+            "quadrants": [(quadrant_titles[q], charts.QUADRANT_FILLS[q], self.quadrant_accounts[q],
                            fmt.money(self.quadrant_revenue[q].result()),
-                           text_in(p.quadrant_notes.get(q), lang)) for q in rpt.QUADRANT_FILLS],
+                           text_in(p.quadrant_notes.get(q), lang)) for q in charts.QUADRANT_FILLS],
             "unscored": unscored,
-            "not_drawn": max(0, n_rows - unscored - rpt.MAX_POINTS),
-            "concentration_chart": rpt.concentration_chart(self.concentration.items(), p.boundaries, fmt),
+            "not_drawn": max(0, n_rows - unscored - charts.MAX_POINTS),
+            "concentration_chart": charts.concentration_chart(self.concentration.items(), p.boundaries, fmt),
             "warnings": [{"name": a.name, "id": a.id, "share": fmt.pct(a.share), "dependency": a.dependency,
                           "text": L[f"report_dependency_{a.dependency}"]} for a in warnings],
             "more_warnings": self.warnings.more,
@@ -683,7 +683,7 @@ class Aggregates:
         }
 
     def _retention(self) -> list[RetentionMetric]:
-        """report_data.retention, from the counts."""
+        """report.data.retention, from the counts."""
         t = self.project.portfolio.targets
         scored = self.nps_scored
         nps = (self.promoters - self.detractors) / scored * 100 if scored else None

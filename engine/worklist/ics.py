@@ -28,7 +28,7 @@ def _say(words: Mapping[str, Any], key: str, **values: Any) -> str:
 
 
 def _clean(text: str) -> str:
-    from ..render import without_bidi_controls
+    from ..render.templates import without_bidi_controls
     return without_bidi_controls(text)
 
 

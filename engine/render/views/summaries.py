@@ -8,7 +8,7 @@ from typing import Any
 
 from ...i18n import format_day_month
 from ...model import NO_RISK, text_in
-from ...report_data import accounts, kpi_rows, manager_kpis
+from ..report.data import accounts, kpi_rows, manager_kpis
 from . import states
 from .steps import at_stake, urgency_key
 from .words import Words

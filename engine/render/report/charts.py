@@ -1,39 +1,19 @@
-"""The portfolio report: one self-contained HTML file (out/<run>/portfolio.html) with inline
-CSS and SVG charts drawn here, in Python. Every piece of account data that reaches the SVG
-(names, ids, managers) goes through `escape`; the page itself is a sandboxed, autoescaped
-Jinja template (templates/portfolio.html.j2) with its words in templates/labels.yaml."""
+"""The portfolio report's SVG charts, drawn here in Python. Every piece of account data that
+reaches an SVG (names, ids, managers) goes through `escape` (svg.py)."""
 from __future__ import annotations
 
 import heapq
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
-from jinja2.exceptions import TemplateError
 from markupsafe import Markup, escape
 
-from . import report_svg as svg
-from .errors import KamError, Problem
-from .i18n import say
-from .io.writers import inside
-from .model import NO_RISK, Project, text_in
-from .report_data import (
-    Account,
-    accounts,
-    at_risk_by_category,
-    at_risk_by_owner,
-    kpi_rows,
-    manager_kpis,
-    pareto,
-    pct,
-    retention,
-    risk_totals,
-)
+from ...i18n import say
+from ...model import NO_RISK
+from . import svg
+from .data import Account
 
-TEMPLATE = "portfolio.html.j2"
-OUTPUT = "portfolio.html"
 RISK_COLORS = {NO_RISK: "#4caf50", "medium": "#f5a623", "high": "#d93025"}
 EXTRA_COLORS = ("#8e6ccf", "#26a69a", "#8d6e63", "#78909c")
 ABC_COLORS = {"A": "#1f4e79", "B": "#5b8fc7", "C": "#b7cde6"}
@@ -41,9 +21,7 @@ CATEGORY_COLORS = ("#3f51b5", "#8e24aa", "#ef6c00", "#00897b", "#6d4c41", "#546e
 DEPENDENCY_COLORS = {"none": "#5b8fc7", "risky": "#f5a623", "mono": "#d93025"}
 QUADRANT_FILLS = {"key": "#e2f3e4", "prospective": "#e3edfa", "maintaining": "#fdf3dc",
                   "low_priority": "#f0f1f3"}
-MAX_ROWS = 100  # key accounts listed, largest first
 MAX_POINTS = 5000  # KAISM marks drawn: the largest accounts; the page says how many are left off
-MAX_WARNINGS = 300  # dependency warnings listed, largest share first; the page says how many more
 CONCENTRATION_BARS = 8  # the largest shares drawn against the dependency boundaries
 
 
@@ -182,7 +160,7 @@ def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float
     for v, name in ((a_pct, "A"), (b_pct, "B")):
         body.append(svg.line(l, Y(v), l + pw, Y(v), "boundary"))
         body.append(svg.text(l + pw + 6, Y(v) + 4, f"{name}/{chr(ord(name) + 1)} {fmt.pct(v, 0)}", "note"))
-    reading = _top_fifth(points)
+    reading = top_fifth(points)
     if reading is not None:  # the Pareto reading: the top fifth of the accounts bring this much
         k, v = reading
         body.append(f'<circle cx="{svg.coord(X(k))}" cy="{svg.coord(Y(v))}" r="5" class="mark"/>')
@@ -289,9 +267,7 @@ def concentration_chart(rows: Sequence[Account], bounds: Mapping[str, float], fm
     return svg.figure(width, h + 6, body, L["report_concentration"])
 
 
-# ---- the page -----------------------------------------------------------------------------
-
-def _top_fifth(points: Sequence[tuple[float, str]]) -> tuple[int, float] | None:
+def top_fifth(points: Sequence[tuple[float, str]]) -> tuple[int, float] | None:
     """(accounts, % of revenue they bring) for the top fifth of the accounts by revenue."""
     if len(points) < 5:
         return None
@@ -299,121 +275,8 @@ def _top_fifth(points: Sequence[tuple[float, str]]) -> tuple[int, float] | None:
     return k, points[k - 1][0]
 
 
-def _colors(levels: Sequence[str]) -> dict[str, str]:
+def level_colors(levels: Sequence[str]) -> dict[str, str]:
+    """A colour per risk level: the usual three by name, the rest from EXTRA_COLORS."""
     extra = iter(EXTRA_COLORS * 4)
     return {lv: RISK_COLORS.get(lv) or next(extra) for lv in levels}
 
-
-def view(project: Project, rows: Sequence[Account], lang: str, labels: Mapping[str, Any],
-         as_of: str = "") -> dict[str, Any]:
-    """Everything the template shows: words, formatted numbers and the charts."""
-    L, p = labels, project.portfolio
-    fmt = svg.Fmt(lang, L, project.currency)
-    levels = [NO_RISK] + [r.id for r in project.risk_levels]
-    risk_titles = {NO_RISK: L["risk_none"], **{r.id: text_in(r.title, lang) for r in project.risk_levels}}
-    colors = _colors(levels)
-    totals = risk_totals(rows, levels)
-    revenue = sum(a.revenue for a in rows)
-    at_risk = sum(a.revenue for a in rows if a.at_risk)
-    cats = list(project.categories)
-    cat_rows = [(text_in(project.categories[c].title, lang), rev,
-                 f"{fmt.money(rev)} · {n}", CATEGORY_COLORS[i % len(CATEGORY_COLORS)],
-                 f"{text_in(project.categories[c].title, lang)}: {fmt.money(rev)} "
-                 f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), {say(L, 'report_accounts_count', count=n)}")
-                for i, (c, rev, n) in enumerate(at_risk_by_category(rows, cats))]
-    owners = [(o or L["unassigned"], total, by) for o, total, by in at_risk_by_owner(rows)]
-    quadrant_titles = {q: text_in(p.quadrants.get(q), lang) or L[f"report_q_{q}"] for q in QUADRANT_FILLS}
-    axes = (text_in(p.value.title, lang) or L["report_axis_value"],
-            text_in(p.attractiveness.title, lang) or L["report_axis_attractiveness"])
-    keys = sorted((a for a in rows if a.key), key=lambda a: (-a.revenue, a.id))
-    ranked = pareto(rows)
-    top_fifth = _top_fifth(ranked)
-    warnings = sorted((a for a in rows if a.dependency != "none"), key=lambda a: (-(a.share or 0), a.id))
-    biggest = max(rows, key=lambda a: (a.share or 0, a.id), default=None)
-    unscored = sum(1 for a in rows if a.value is None or a.attractiveness is None)
-    metrics = [{"title": L[f"report_m_{m.id}"], "value": fmt.num(m.value, 0) if m.unit == "" else fmt.pct(m.value),
-                "target": (("≤ " if m.at_most else "≥ ")
-                           + (fmt.num(m.target, 0) if m.unit == "" else fmt.pct(m.target, 0))),
-                "met": m.met, "count": m.count} for m in retention(rows, p)]
-    return {
-        "as_of": as_of, "accounts": len(rows),
-        "tiles": [
-            (L["report_portfolio_revenue"], fmt.money(revenue), say(L, "report_accounts_count", count=len(rows)), ""),
-            (L["report_revenue_at_risk"], fmt.money(at_risk), f"{fmt.pct(pct(at_risk, revenue))} "
-             f"{L['report_of_revenue']}", "warn" if at_risk else ""),
-            (f"{L['report_at_level']}: {risk_titles[levels[-1]]}", str(totals[levels[-1]][0]),
-             fmt.money(totals[levels[-1]][1]), "bad" if totals[levels[-1]][0] and len(levels) > 1 else ""),
-            (L["report_key_accounts"], str(len(keys)),
-             f"{fmt.pct(pct(sum(a.revenue for a in keys), revenue))} {L['report_of_revenue']}", ""),
-            (L["report_largest_client"], fmt.pct(biggest.share) if biggest else "—",
-             biggest.name if biggest else "", "bad" if warnings else ""),
-        ],
-        "risk_chart": risk_chart(totals, risk_titles, colors, fmt),
-        "legend": [(risk_titles[lv], colors[lv]) for lv in levels],
-        "risk_table": [(risk_titles[lv], colors[lv], n, fmt.pct(pct(n, len(rows))), fmt.money(rev),
-                        fmt.pct(pct(rev, revenue))) for lv, (n, rev) in totals.items()],
-        "category_chart": bar_chart(cat_rows, L["report_at_risk_by_category"]),
-        "owner_chart": owner_chart(owners, levels[1:], risk_titles, colors, fmt),
-        "pareto_chart": pareto_chart(ranked, p.boundary("abc_a_pct"), p.boundary("abc_b_pct"), fmt),
-        "pareto_top": (fmt.pct(top_fifth[0] / len(ranked) * 100, 0), fmt.pct(top_fifth[1], 0))
-        if top_fifth else None,
-        "abc": [(c, ABC_COLORS[c], sum(1 for a in rows if a.abc == c),
-                 fmt.pct(pct(sum(a.revenue for a in rows if a.abc == c), revenue))) for c in "ABC"],
-        "kaism_chart": kaism_chart(rows, p.value.cutoff, p.attractiveness.cutoff, quadrant_titles, axes,
-                                   risk_titles, colors, fmt),
-        "quadrants": [(quadrant_titles[q], QUADRANT_FILLS[q], sum(1 for a in rows if a.kaism == q),
-                       fmt.money(sum(a.revenue for a in rows if a.kaism == q)),
-                       text_in(p.quadrant_notes.get(q), lang)) for q in QUADRANT_FILLS],
-        "unscored": unscored,
-        "not_drawn": max(0, len(rows) - unscored - MAX_POINTS),
-        "concentration_chart": concentration_chart(rows, p.boundaries, fmt),
-        "warnings": [{"name": a.name, "id": a.id, "share": fmt.pct(a.share), "dependency": a.dependency,
-                      "text": L[f"report_dependency_{a.dependency}"]} for a in warnings[:MAX_WARNINGS]],
-        "more_warnings": max(0, len(warnings) - MAX_WARNINGS),
-        "largest": {"name": biggest.name, "share": fmt.pct(biggest.share)} if biggest else None,
-        "retention": metrics,
-        "key_accounts": [{"name": a.name, "id": a.id, "owner": a.owner or L["unassigned"],
-                          "share": fmt.pct(a.share, 2 if (a.share or 0) < 1 else 1), "abc": a.abc or "—",
-                          "kaism": quadrant_titles.get(a.kaism or "", "—"), "risk": risk_titles[a.risk],
-                          "risk_color": colors[a.risk], "score": fmt.num(a.criteria_score),
-                          "qbr": fmt.num(a.days_since_qbr, 0),
-                          "qbr_late": a.days_since_qbr is not None and a.days_since_qbr > p.qbr_window_days}
-                         for a in keys[:MAX_ROWS]],
-        "more_keys": max(0, len(keys) - MAX_ROWS),
-        "qbr_window": p.qbr_window_days,
-        "kpis": kpi_rows(manager_kpis(rows, L["unassigned"]), L, fmt.num),
-        "outcomes": None,  # the store's plan outcomes: a run with a store (render/aggregate.py)
-    }
-
-
-def write_report(project: Project, results: Sequence[Mapping[str, Any]], out: Path, lang: str) -> Path | None:
-    """out/portfolio.html; nothing when the project has no templates/portfolio.html.j2."""
-    if not (project.root / "templates" / TEMPLATE).is_file():
-        return None
-    as_of = str(results[0].get("as_of", "")) if results else ""
-    return write_report_view(project, lambda words: view(project, accounts(results), lang, words, as_of), out, lang)
-
-
-def write_report_view(project: Project, make_view: Any, out: Path, lang: str) -> Path | None:
-    """out/portfolio.html from `make_view(words)` (report.view, or Aggregates.report); nothing
-    when the project has no templates/portfolio.html.j2."""
-    from .render import environment
-    from .render.labels import load_labels
-    from .render.limits import load, render
-
-    if not (project.root / "templates" / TEMPLATE).is_file():
-        return None
-    loaded, problems = load_labels(project.root)
-    if loaded is None:
-        raise KamError(problems)
-    words = loaded.get(lang)
-    try:
-        html = render(load(environment(project), TEMPLATE), dict(
-            lang=lang, labels=words, project={"name": project.name, "currency": project.currency},
-            report=make_view(words)))
-    except TemplateError as exc:
-        raise KamError(Problem(f"templates/{TEMPLATE}", getattr(exc, "lineno", 0) or 0, 0,
-                               f"template: {exc}")) from None
-    target = inside(out, OUTPUT)
-    target.write_text(html, "utf-8")
-    return target

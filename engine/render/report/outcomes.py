@@ -8,10 +8,11 @@ from typing import Any
 
 from markupsafe import Markup
 
-from . import report_svg as svg
-from .i18n import fill
-from .model import NO_RISK, Project, text_in
-from .store.outcomes import ENDS
+from ...i18n import fill
+from ...model import NO_RISK, Project, text_in
+from ...store.outcomes import ENDS
+from ..labels import optional_words
+from . import svg
 
 COLORS = {"resolved": "#4caf50", "lost": "#d93025", "done": "#1f4e79", "open": "#f5a623", "snoozed": "#9aa5b1"}
 
@@ -48,7 +49,6 @@ def outcomes_view(project: Project, data: Mapping[str, Any] | None, lang: str,
     """What the template shows of `data` (outcomes(..., by='playbook')); None without history."""
     if not data or data["runs"] < 2 or not data["all"]["opened"]:
         return None
-    from .render.labels import optional_words
     L = optional_words(words, lang)
     fmt = svg.Fmt(lang, words, project.currency)
     titles = {e: str(L[f"report_outcomes_{e}"]) for e in ENDS}

@@ -1,4 +1,4 @@
-"""SVG building blocks and number formats for the portfolio report (engine/report.py).
+"""SVG building blocks and number formats for the portfolio report's charts (charts.py).
 Every text that reaches the SVG goes through `escape`, attribute values are numbers or our
 own colours and classes."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from .i18n import format_money_compact, format_number
+from ...i18n import format_money_compact, format_number
 
 NBSP = "\u00a0"
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .model import NO_RISK, Portfolio
+from ...model import NO_RISK, Portfolio
 
 Num = float | None
 
