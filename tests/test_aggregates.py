@@ -1,7 +1,8 @@
 """Digests, the run summary and the portfolio report from aggregates (engine/render/aggregate.py)
-are the views built from the list of every result (views.digest, views.summary, report.view),
-value for value, for the sample portfolio with and without a store; whatever the chunks the
-facts come in; and above a cap a list stops at its most urgent entries and says how many more.
+are the views built from the list of every result (views.digest, views.summary and the
+report's accounts_view: its figures from the list, report/data.py), value for value, for the
+sample portfolio with and without a store; whatever the chunks the facts come in; and above
+a cap a list stops at its most urgent entries and says how many more.
 """
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ from engine.render.aggregate import Aggregates, Facts, _Sum, account_facts
 from engine.render.labels import load_labels, say
 from engine.render.limits import load, render
 from engine.render.report import charts
-from engine.render.report import view as rpt
 from engine.render.report.data import Account, accounts, pareto
 from engine.render.report.page import TEMPLATE
+from engine.render.report.view import accounts_view
 from engine.render.samples import sample_results, without_store
 from engine.render.views import states
 from engine.run import evaluate_portfolio
@@ -139,7 +140,7 @@ def _old_views(project, words: views.Words, results) -> tuple[dict, dict, dict, 
         digests[owner] = views.digest(words, owner, owners.get(owner, []), plan_files, quiet.get(owner, 0),
                                       closed.get(owner, []), tracked)
     summary = views.summary(words, results, files, plan_files)
-    report = rpt.view(project, accounts(results), words.lang, words.labels,
+    report = accounts_view(project, accounts(results), words.lang, words.labels,
                       str(results[0].get("as_of", "")) if results else "")
     return digests, files, summary, report
 
@@ -301,7 +302,7 @@ def test_the_report_over_many_accounts(project, seed, spread):
     same floats, not only once rounded for the page."""
     rows = _made_up_accounts(12_000, seed, spread)
     words = _words(project, "en")
-    old = rpt.view(project, rows, "en", words.labels, "2026-11-23")
+    old = accounts_view(project, rows, "en", words.labels, "2026-11-23")
     assert old["more_warnings"] and old["more_keys"] and old["not_drawn"]
     agg = Aggregates(project, "en", words)
     for start in range(0, len(rows), 2400):

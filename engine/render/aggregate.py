@@ -10,12 +10,13 @@ of the summary's tables, the numbers that are counted and summed, and the report
 
 - counts and sums per owner, risk level, category, ABC class, KAISM quadrant and role week;
 - top-N lists (`_Top`) ordered by a total key that ends with the account's input position,
-  so ties fall as in the stable sorts of views/ and report/view.py and no list depends on how
+  so ties fall as in the stable sorts of views/ and report/data.py and no list depends on how
   the run was chunked;
 - for the Pareto curve, one float and one byte per account (revenue; ABC class and key
   account), sorted once at the end.
 
-The same bytes as views.digest, views.summary and report.view, below the caps: every sum
+The same bytes as views.digest, views.summary and, for the report, report.data.figures (one
+function, report/view.py, puts either's figures into words), below the caps: every sum
 adds its values in input order with the arithmetic of the code it stands for - builtin
 sum() (compensated since Python 3.12: `_Sum`) where that code calls sum(), plain `+` where
 it loops - so a total is the same float whichever way the run was chunked. Above a cap
@@ -39,13 +40,23 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..i18n import format_day_month
-from ..model import NO_RISK, Project, text_in
+from ..model import NO_RISK, QUADRANTS, Project, text_in
 from . import views
 from .labels import say
-from .report import charts, svg
-from .report import view as rpt
-from .report.data import Account, Kpis, RetentionMetric, accounts, kpi_rows, pct
-from .report.outcomes import outcomes_view
+from .report.charts import CONCENTRATION_BARS, MAX_POINTS
+from .report.data import (
+    MAX_ROWS,
+    MAX_WARNINGS,
+    Account,
+    Figures,
+    Kpis,
+    RetentionMetric,
+    accounts,
+    kpi_rows,
+    owner_rank,
+    pct,
+)
+from .report.view import view as report_view
 from .views import states
 from .views.digests import _week_end as week_end
 
@@ -300,13 +311,13 @@ _KEY = 4  # the code's bit for a key account
 
 class Aggregates:
     """Facts of every account, added in input order; then every manager's digest, the run
-    summary and the portfolio report's view, as views.digest, views.summary and report.view
-    give them from the list of results (lists capped: max_*)."""
+    summary and the portfolio report's figures, as views.digest, views.summary and
+    report.data.figures give them from the list of results (lists capped: max_*)."""
 
     def __init__(self, project: Project, lang: str, words: views.Words, *,
                  max_accounts: int = MAX_ACCOUNTS, max_attention: int = MAX_ATTENTION,
                  max_closed: int = MAX_CLOSED, max_lost: int = MAX_LOST,
-                 max_warnings: int = rpt.MAX_WARNINGS):
+                 max_warnings: int = MAX_WARNINGS):
         self.project, self.lang, self.w = project, lang, words
         # the store's plan outcomes (engine/store/outcomes.py), set by the run
         self.outcomes: dict[str, Any] | None = None
@@ -337,16 +348,16 @@ class Aggregates:
         self.category_accounts: dict[str, int] = {}
         self.owner_revenue: dict[str | None, float] = {}  # at_risk_by_owner, by raw owner
         self.owner_at_risk: dict[str | None, dict[str, float]] = {}
-        self.keys = _Top(rpt.MAX_ROWS)
+        self.keys = _Top(MAX_ROWS)
         self.pareto_revenue = array("d")  # one float and one byte per account
         self.pareto_codes = bytearray()
         self.warnings = _Top(max_warnings)
         self.biggest: tuple[tuple[Any, ...], Account] | None = None
         self.unscored = 0
-        self.placed = _Top(charts.MAX_POINTS)  # the KAISM marks drawn
-        self.concentration = _Top(charts.CONCENTRATION_BARS)
-        self.quadrant_accounts: dict[str, int] = {q: 0 for q in charts.QUADRANT_FILLS}
-        self.quadrant_revenue = {q: _Sum() for q in charts.QUADRANT_FILLS}
+        self.placed = _Top(MAX_POINTS)  # the KAISM marks drawn
+        self.concentration = _Top(CONCENTRATION_BARS)
+        self.quadrant_accounts: dict[str, int] = {q: 0 for q in QUADRANTS}
+        self.quadrant_revenue = {q: _Sum() for q in QUADRANTS}
         self.abc_accounts = {c: 0 for c in "ABC"}
         self.abc_revenue = {c: _Sum() for c in "ABC"}
         self.nps_scored = self.promoters = self.detractors = 0
@@ -573,7 +584,7 @@ class Aggregates:
 
     def _pareto(self) -> tuple[_Ranked, dict[str, tuple[int, int, int]], Any]:
         """report.data.pareto's points (read on demand), their class_spans, and the revenue
-        of the key accounts as report.view adds it (largest first)."""
+        of the key accounts as report.data.figures adds it (largest first)."""
         revenue = np.frombuffer(self.pareto_revenue, dtype=np.float64).copy() \
             if self.pareto_revenue else np.zeros(0)
         codes = np.frombuffer(bytes(self.pareto_codes), dtype=np.uint8)
@@ -597,90 +608,28 @@ class Aggregates:
         return _Ranked(pcts, classes), spans, key_revenue
 
     def report(self, as_of: str | None = None) -> dict[str, Any]:
-        """report.view's view; `as_of` defaults to the first account's, as write_report's."""
-        project, lang, L = self.project, self.lang, self.w.labels
-        p = project.portfolio
-        fmt = svg.Fmt(lang, L, project.currency)
-        levels = [NO_RISK] + [r.id for r in project.risk_levels]
-        risk_titles = {NO_RISK: L["risk_none"], **{r.id: text_in(r.title, lang) for r in project.risk_levels}}
-        colors = charts.level_colors(levels)
-        totals = {lv: (n, rev) for lv, (n, rev) in self.totals.items()}
-        n_rows = self.n
-        revenue = self.revenue.result()
-        at_risk = self.revenue_at_risk.result()
-        cats = [(c, self.category_revenue.get(c, 0.0), self.category_accounts.get(c, 0)) for c in project.categories]
-        cat_rows = [(text_in(project.categories[c].title, lang), rev,
-                     f"{fmt.money(rev)} · {n}", charts.CATEGORY_COLORS[i % len(charts.CATEGORY_COLORS)],
-                     f"{text_in(project.categories[c].title, lang)}: {fmt.money(rev)} "
-                     f"({fmt.pct(pct(rev, revenue))} {L['report_of_revenue']}), "
-                     f"{say(L, 'report_accounts_count', count=n)}")
-                    for i, (c, rev, n) in enumerate(cats)]
-        by_owner = sorted(((o, total, dict(self.owner_at_risk.get(o, {}))) for o, total in self.owner_revenue.items()),
-                          key=lambda t: (-sum(t[2].values()), -t[1], t[0] or ""))
-        owners = [(o or L["unassigned"], total, by) for o, total, by in by_owner]
-        quadrant_titles = {q: text_in(p.quadrants.get(q), lang) or L[f"report_q_{q}"] for q in charts.QUADRANT_FILLS}
-        axes = (text_in(p.value.title, lang) or L["report_axis_value"],
-                text_in(p.attractiveness.title, lang) or L["report_axis_attractiveness"])
-        keys = self.keys.items()
+        """The report's view (view.view) of figures(); `as_of` defaults to the first account's,
+        as write_report's."""
+        return report_view(self.project, self.figures(), self.lang, self.w.labels,
+                           str(self.first_as_of or "") if as_of is None else as_of, self.outcomes)
+
+    def figures(self) -> Figures:
+        """data.figures, from what was added up (its lists capped as it caps them)."""
         ranked, spans, key_revenue = self._pareto()
-        top_fifth = charts.top_fifth(ranked)
-        warnings = self.warnings.items()
-        biggest = self.biggest[1] if self.biggest is not None else None
-        unscored = self.unscored
-        metrics = [{"title": L[f"report_m_{m.id}"], "value": fmt.num(m.value, 0) if m.unit == "" else fmt.pct(m.value),
-                    "target": (("≤ " if m.at_most else "≥ ")
-                           + (fmt.num(m.target, 0) if m.unit == "" else fmt.pct(m.target, 0))),
-                    "met": m.met, "count": m.count} for m in self._retention()]
-        return {
-            "as_of": str(self.first_as_of or "") if as_of is None else as_of, "accounts": n_rows,
-            "tiles": [
-                (L["report_portfolio_revenue"], fmt.money(revenue), say(L, "report_accounts_count", count=n_rows), ""),
-                (L["report_revenue_at_risk"], fmt.money(at_risk), f"{fmt.pct(pct(at_risk, revenue))} "
-                 f"{L['report_of_revenue']}", "warn" if at_risk else ""),
-                (f"{L['report_at_level']}: {risk_titles[levels[-1]]}", str(totals[levels[-1]][0]),
-                 fmt.money(totals[levels[-1]][1]), "bad" if totals[levels[-1]][0] and len(levels) > 1 else ""),
-                (L["report_key_accounts"], str(self.keys.seen),
-                 f"{fmt.pct(pct(key_revenue, revenue))} {L['report_of_revenue']}", ""),
-                (L["report_largest_client"], fmt.pct(biggest.share) if biggest else "—",
-                 biggest.name if biggest else "", "bad" if self.warnings.seen else ""),
-            ],
-            "risk_chart": charts.risk_chart(totals, risk_titles, colors, fmt),
-            "legend": [(risk_titles[lv], colors[lv]) for lv in levels],
-            "risk_table": [(risk_titles[lv], colors[lv], n, fmt.pct(pct(n, n_rows)), fmt.money(rev),
-                            fmt.pct(pct(rev, revenue))) for lv, (n, rev) in totals.items()],
-            "category_chart": charts.bar_chart(cat_rows, L["report_at_risk_by_category"]),
-            "owner_chart": charts.owner_chart(owners, levels[1:], risk_titles, colors, fmt),
-            "pareto_chart": charts.pareto_chart(ranked, p.boundary("abc_a_pct"), p.boundary("abc_b_pct"), fmt, spans),
-            "pareto_top": (fmt.pct(top_fifth[0] / len(ranked) * 100, 0), fmt.pct(top_fifth[1], 0))
-            if top_fifth else None,
-            "abc": [(c, charts.ABC_COLORS[c], self.abc_accounts[c], fmt.pct(pct(self.abc_revenue[c].result(), revenue)))
-                    for c in "ABC"],
-            "kaism_chart": charts.kaism_chart(self.placed.items(), p.value.cutoff, p.attractiveness.cutoff,
-                                           quadrant_titles, axes, risk_titles, colors, fmt,
-                                           counts=self.quadrant_accounts),
-            "quadrants": [(quadrant_titles[q], charts.QUADRANT_FILLS[q], self.quadrant_accounts[q],
-                           fmt.money(self.quadrant_revenue[q].result()),
-                           text_in(p.quadrant_notes.get(q), lang)) for q in charts.QUADRANT_FILLS],
-            "unscored": unscored,
-            "not_drawn": max(0, n_rows - unscored - charts.MAX_POINTS),
-            "concentration_chart": charts.concentration_chart(self.concentration.items(), p.boundaries, fmt),
-            "warnings": [{"name": a.name, "id": a.id, "share": fmt.pct(a.share), "dependency": a.dependency,
-                          "text": L[f"report_dependency_{a.dependency}"]} for a in warnings],
-            "more_warnings": self.warnings.more,
-            "largest": {"name": biggest.name, "share": fmt.pct(biggest.share)} if biggest else None,
-            "retention": metrics,
-            "key_accounts": [{"name": a.name, "id": a.id, "owner": a.owner or L["unassigned"],
-                              "share": fmt.pct(a.share, 2 if (a.share or 0) < 1 else 1), "abc": a.abc or "—",
-                              "kaism": quadrant_titles.get(a.kaism or "", "—"), "risk": risk_titles[a.risk],
-                              "risk_color": colors[a.risk], "score": fmt.num(a.criteria_score),
-                              "qbr": fmt.num(a.days_since_qbr, 0),
-                              "qbr_late": a.days_since_qbr is not None and a.days_since_qbr > p.qbr_window_days}
-                             for a in keys],
-            "more_keys": self.keys.more,
-            "qbr_window": p.qbr_window_days,
-            "kpis": kpi_rows(self.kpis, L, fmt.num),
-            "outcomes": outcomes_view(project, self.outcomes, lang, L),
-        }
+        return Figures(
+            accounts=self.n, revenue=self.revenue.result(), at_risk=self.revenue_at_risk.result(),
+            totals={lv: (n, rev) for lv, (n, rev) in self.totals.items()},
+            categories=[(c, self.category_revenue.get(c, 0.0), self.category_accounts.get(c, 0))
+                        for c in self.project.categories],
+            owners=sorted(((o, total, dict(self.owner_at_risk.get(o, {}))) for o, total in self.owner_revenue.items()),
+                          key=owner_rank),
+            keys=self.keys.items(), key_count=self.keys.seen, key_revenue=key_revenue,
+            pareto=ranked, spans=spans, warnings=self.warnings.items(), warning_count=self.warnings.seen,
+            biggest=self.biggest[1] if self.biggest is not None else None, unscored=self.unscored,
+            placed=self.placed.items(),
+            quadrants={q: (self.quadrant_accounts[q], self.quadrant_revenue[q].result()) for q in QUADRANTS},
+            abc={c: (self.abc_accounts[c], self.abc_revenue[c].result()) for c in "ABC"},
+            concentration=self.concentration.items(), retention=self._retention(), kpis=self.kpis)
 
     def _retention(self) -> list[RetentionMetric]:
         """report.data.retention, from the counts."""

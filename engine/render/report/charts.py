@@ -181,11 +181,11 @@ def _jitter(ident: str, value: float, cut: float) -> float:
 
 def kaism_chart(rows: Sequence[Account], value_cut: float, attr_cut: float, titles: Mapping[str, str],
                 axis_titles: tuple[str, str], risk_titles: Mapping[str, str], colors: Mapping[str, str],
-                fmt: svg.Fmt, counts: Mapping[str, int] | None = None) -> Markup:
-    """KAISM: our attractiveness to the client across, the client's value to us up; every
-    scored account a circle sized by revenue, coloured by risk, key accounts outlined.
-    `counts`: accounts per quadrant (kaism or ""), when the caller has counted them; `rows`
-    then need only hold the accounts drawn."""
+                fmt: svg.Fmt, counts: Mapping[str, int]) -> Markup:
+    """KAISM: our attractiveness to the client across, the client's value to us up; the
+    largest MAX_POINTS scored accounts of `rows` a circle each, sized by revenue, coloured by
+    risk, key accounts outlined. `counts`: every account per quadrant (`rows` need only hold
+    those that may be drawn)."""
     L = fmt.labels
     W, H, l, r, t, b = 600, 560, 58, 14, 12, 50  # noqa: E741 - as above
     pw, ph = W - l - r, H - t - b
@@ -196,10 +196,6 @@ def kaism_chart(rows: Sequence[Account], value_cut: float, attr_cut: float, titl
     def Y(v: float) -> float:
         return t + ph * (1 - (v - 1) / 9)
 
-    if counts is None:
-        counts = {q: 0 for q in QUADRANT_FILLS}
-        for a in rows:
-            counts[a.kaism or ""] = counts.get(a.kaism or "", 0) + 1
     body: list[str] = []
     quads = {"prospective": (1, attr_cut, value_cut, 10), "key": (attr_cut, 10, value_cut, 10),
              "low_priority": (1, attr_cut, 1, value_cut), "maintaining": (attr_cut, 10, 1, value_cut)}

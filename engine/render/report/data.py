@@ -1,7 +1,8 @@
 """The numbers of the portfolio report, from the results of a run (plus a few input values):
 risk by count and revenue, revenue at risk by category and manager, the Pareto curve, the
 KAISM points and the retention metrics of domain.md §6 the data allows. Plain functions over
-a list of small records, so they can be fed from results.jsonl as well as from memory."""
+a list of small records, so they can be fed from results.jsonl as well as from memory;
+`figures` gathers them for the view (render/aggregate.py adds the same up for a run)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -9,9 +10,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ...model import NO_RISK, Portfolio
+from ...model import NO_RISK, QUADRANTS, Portfolio, Project
 
 Num = float | None
+
+MAX_ROWS = 100  # key accounts the report lists, largest first
+MAX_WARNINGS = 300  # dependency warnings it lists, largest share first; the page says how many more
 
 
 class Account(NamedTuple):  # a tuple: cheap to build for every account of a large run
@@ -146,8 +150,12 @@ def at_risk_by_owner(rows: Sequence[Account]) -> list[tuple[str | None, float, d
         total[a.owner] += a.revenue
         if a.at_risk:
             risky[a.owner][a.risk] += a.revenue
-    out = [(o, total[o], dict(risky[o])) for o in total]
-    return sorted(out, key=lambda t: (-sum(t[2].values()), -t[1], t[0] or ""))
+    return sorted(((o, total[o], dict(risky[o])) for o in total), key=owner_rank)
+
+
+def owner_rank(row: tuple[str | None, float, Mapping[str, float]]) -> tuple[float, float, str]:
+    """at_risk_by_owner's order: the most revenue at risk, then the most revenue, then by name."""
+    return -sum(row[2].values()), -row[1], row[0] or ""
 
 
 def pareto(rows: Sequence[Account]) -> list[tuple[float, str]]:
@@ -201,3 +209,51 @@ def retention(rows: Sequence[Account], portfolio: Portfolio) -> list[RetentionMe
                         count=len(rows)),
         RetentionMetric("revenue_growth_pct", pct(now - before, before), t["revenue_growth_pct"], count=len(both)),
     ]
+
+
+class Figures(NamedTuple):
+    """The portfolio report's numbers, before words and formats (view.py writes them): from
+    the list of every account's record (`figures`), or added up account by account for a run
+    (render/aggregate.py). The lists hold what the page lists or may draw; the counts say how
+    many there are in all."""
+
+    accounts: int
+    revenue: float  # of every account (builtin sum(): 0 when there are none)
+    at_risk: float  # of the accounts at a risk level
+    totals: Mapping[str, tuple[int, float]]  # risk_totals
+    categories: Sequence[tuple[str, float, int]]  # at_risk_by_category, in the project's order
+    owners: Sequence[tuple[str | None, float, Mapping[str, float]]]  # at_risk_by_owner
+    keys: Sequence[Account]  # key accounts, largest first, at most MAX_ROWS
+    key_count: int
+    key_revenue: float  # of every key account, added largest first
+    pareto: Sequence[tuple[float, str]]  # pareto's points
+    spans: Mapping[str, tuple[int, int, int]] | None  # charts.class_spans of the points; None: not worked out
+    warnings: Sequence[Account]  # accounts with a dependency, largest share first, capped
+    warning_count: int
+    biggest: Account | None  # the largest share (the first of equals by id)
+    unscored: int  # accounts off the KAISM matrix (a score missing)
+    placed: Sequence[Account]  # those the KAISM matrix may draw: it draws the largest scored ones
+    quadrants: Mapping[str, tuple[int, float]]  # KAISM quadrant -> (accounts, revenue)
+    abc: Mapping[str, tuple[int, float]]  # ABC class -> (accounts, revenue)
+    concentration: Sequence[Account]  # those the concentration chart may draw: the largest shares
+    retention: Sequence[RetentionMetric]
+    kpis: Mapping[str, Kpis]  # manager_kpis
+
+
+def figures(project: Project, rows: Sequence[Account], unassigned: str) -> Figures:
+    """The report's numbers from every account's record, in result order; `unassigned`: the
+    label of the accounts without a manager."""
+    keys = sorted((a for a in rows if a.key), key=lambda a: (-a.revenue, a.id))
+    warnings = sorted((a for a in rows if a.dependency != "none"), key=lambda a: (-(a.share or 0), a.id))
+    return Figures(
+        accounts=len(rows), revenue=sum(a.revenue for a in rows), at_risk=sum(a.revenue for a in rows if a.at_risk),
+        totals=risk_totals(rows, [NO_RISK] + [r.id for r in project.risk_levels]),
+        categories=at_risk_by_category(rows, list(project.categories)), owners=at_risk_by_owner(rows),
+        keys=keys[:MAX_ROWS], key_count=len(keys), key_revenue=sum(a.revenue for a in keys),
+        pareto=pareto(rows), spans=None, warnings=warnings[:MAX_WARNINGS], warning_count=len(warnings),
+        biggest=max(rows, key=lambda a: (a.share or 0, a.id), default=None),
+        unscored=sum(1 for a in rows if a.value is None or a.attractiveness is None), placed=rows,
+        quadrants={q: (sum(1 for a in rows if a.kaism == q), sum(a.revenue for a in rows if a.kaism == q))
+                   for q in QUADRANTS},
+        abc={c: (sum(1 for a in rows if a.abc == c), sum(a.revenue for a in rows if a.abc == c)) for c in "ABC"},
+        concentration=rows, retention=retention(rows, project.portfolio), kpis=manager_kpis(rows, unassigned))

@@ -14,7 +14,7 @@ from ..labels import load_labels
 from ..limits import load, render
 from ..templates import environment
 from .data import accounts
-from .view import view
+from .view import accounts_view
 
 TEMPLATE = "portfolio.html.j2"
 OUTPUT = "portfolio.html"
@@ -25,11 +25,12 @@ def write_report(project: Project, results: Sequence[Mapping[str, Any]], out: Pa
     if not (project.root / "templates" / TEMPLATE).is_file():
         return None
     as_of = str(results[0].get("as_of", "")) if results else ""
-    return write_report_view(project, lambda words: view(project, accounts(results), lang, words, as_of), out, lang)
+    return write_report_view(project, lambda words: accounts_view(project, accounts(results), lang, words, as_of),
+                             out, lang)
 
 
 def write_report_view(project: Project, make_view: Any, out: Path, lang: str) -> Path | None:
-    """out/portfolio.html from `make_view(words)` (report.view, or Aggregates.report); nothing
+    """out/portfolio.html from `make_view(words)` (view.accounts_view, or Aggregates.report); nothing
     when the project has no templates/portfolio.html.j2."""
     if not (project.root / "templates" / TEMPLATE).is_file():
         return None
