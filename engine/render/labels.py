@@ -18,7 +18,7 @@ from ..i18n import plural_tags
 from ..i18n import say as say  # re-exported: the views import it from here
 from ..loader import Document, load_file
 from ..model import Project
-from ..project import link_problem
+from ..project import default_project_dir, link_problem
 
 LABELS_FILE = "labels.yaml"
 MAPS = ("roles", "segments", "lost_reasons", "states", "state_counts", "ask")  # id -> words
@@ -202,7 +202,6 @@ def optional_words(words: Mapping[str, Any], lang: str) -> Mapping[str, Any]:
     if all(k in words for k in OPTIONAL):
         return words
     if not _DEFAULT_WORDS:
-        from ..project import default_project_dir
         labels, _ = load_labels(default_project_dir())
         _DEFAULT_WORDS.update(labels.by_lang if labels is not None else {})
     default = _DEFAULT_WORDS.get(lang) or _DEFAULT_WORDS.get("en") or {}
