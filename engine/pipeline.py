@@ -195,7 +195,7 @@ class EvaluatedChunk:
     count: int  # accounts evaluated
     rejected: list[dict[str, Any]]
     seconds: float = 0.0
-    demands: list[Any] = field(default_factory=list)  # steps of roles with a capacity (engine/schedule.py)
+    demands: schedule.Demands | None = None  # steps of roles with a capacity (engine/schedule.py)
     results_path: str | None = None
     accounts_path: str | None = None
     results: list[dict[str, Any]] | None = None  # in memory: no spill folder (Dask, or a test)
@@ -226,8 +226,8 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
     rejected: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
     accounts: list[AccountIn] = []
-    capacity = project.capacity
-    demands: list[schedule.Demand] = []
+    steps = _capacity_steps(project) if project.capacity else None
+    demands = schedule.Demands()
     for_runs = rc.for_runs_of(project) if held else {}
     for i, values in enumerate(accepted):
         if i in drop:
@@ -243,11 +243,11 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
             source, row = chunk.source, chunk.rows[i]
             rejected.append(reject(source, row, values.get("account_id"), [(None, str(exc))]))
             continue
-        if capacity and result["playbooks"]:
-            demands += schedule.demands_of(result, capacity)
+        if steps is not None and result["playbooks"]:
+            demands.add(result, steps)
         results.append(result)
         accounts.append(account_in(result, fired, pending))
-    out = EvaluatedChunk(chunk.index, len(results), rejected, 0.0, demands)
+    out = EvaluatedChunk(chunk.index, len(results), rejected, 0.0, demands if steps is not None else None)
     if spill_dir is not None:
         out.results_path = _spill(spill_dir, f"results{chunk.index:06d}.pkl", results)
         out.accounts_path = _spill(spill_dir, f"accounts{chunk.index:06d}.pkl", accounts)
@@ -255,6 +255,15 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
         out.results, out.accounts = results, accounts
     out.seconds = time.perf_counter() - started
     return out
+
+
+def _capacity_steps(project: Project) -> schedule.CapacitySteps:
+    """This process's numbering of the steps whose role has a capacity (one per project)."""
+    key = f"capacity-steps-{id(project)}"
+    steps = _WORKER.get(key)
+    if steps is None:
+        steps = _WORKER[key] = schedule.CapacitySteps.of(project)
+    return steps
 
 
 def _pending(held: dict[str, Any], for_runs: dict[str, int], account_id: str, fired: list[str]) -> dict[str, int]:
@@ -308,7 +317,9 @@ class Finished:
     by_signal: Counter[str]
     by_playbook: Counter[str]
     results: list[dict[str, Any]] | None = None  # the final results (`keep`: a custom renderer's)
-    facts: list[Any] | None = None  # each account's facts for the digests, summary and report
+    # each account's facts for the digests, summary and report, pickled: a Facts is ~6 KB of
+    # objects and ~1 KB pickled, and the main process holds every chunk in flight
+    facts: bytes | None = None
     texts: list[tuple[str, str]] = field(default_factory=list)  # plans to write (no shared disk)
     written: int = 0  # plan files written here
     seconds: float = 0.0
@@ -352,7 +363,8 @@ def finish_chunk(project: Project, as_of: date, lang: str, ev: EvaluatedChunk, m
         from .render.aggregate import account_facts
         renderer = plan_renderer(project, lang)
         out.written, out.texts = renderer.write(results, stems, Path(plans_dir) if plans_dir is not None else None)
-        out.facts = [account_facts(renderer.words, r, stems.get(r["account_id"], "")) for r in results]
+        out.facts = pickle.dumps([account_facts(renderer.words, r, stems.get(r["account_id"], "")) for r in results],
+                                 pickle.HIGHEST_PROTOCOL)
     out.seconds = time.perf_counter() - started
     return out
 
@@ -516,7 +528,6 @@ class PipelineOutput:
     rejected: Rejections = field(default_factory=Rejections)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    demands: list[Any] = field(default_factory=list)  # steps of roles with a capacity, for scheduling
     evaluated_chunks: list[tuple[Any, EvaluatedChunk]] = field(default_factory=list)  # (handle, light), in order
 
 
@@ -606,8 +617,6 @@ def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
         out.rejected.add(ev.rejected)
         ev.rejected = []
         out.evaluated += ev.count
-        out.demands += ev.demands
-        ev.demands = []
         out.evaluated_chunks.append((handle, ev))
         done += len(stage_a[ev.index].rows) - len(drops.get(ev.index, ()))
         evaluating.tick(done)

@@ -118,20 +118,37 @@ def test_a_capacity_for_a_role_no_step_has_is_an_error_with_a_hint(tmp_path):
 
 # ---- capacity -----------------------------------------------------------------------------
 
-def _demand(priority: float, account: str, due: str = "2026-11-26") -> schedule.Demand:
+def _demand(priority: float, account: str, due: str = "2026-11-26") -> tuple[float, str, str, str, str, str]:
     return (priority, account, "crisis", "meet", due, "director")
+
+
+def _plan(demands, capacity, as_of, booked=(), chunks=1):
+    """schedule.plan over (priority, account, playbook, step, due, role) tuples cut into
+    `chunks` chunks, as the moved steps the chunks' finish would get."""
+    owners = {(d[2], d[3]): d[5] for d in demands} | {(k[1], k[2]): role for k, _, role in booked}
+    steps = schedule.CapacitySteps(owners, capacity)
+    cols = [schedule.Demands() for _ in range(chunks)]
+    for i, (priority, account, playbook, step, due, _role) in enumerate(demands):
+        c = cols[i * chunks // max(1, len(demands))]
+        c.add({"account_id": account, "priority": priority,
+               "playbooks": [{"id": playbook, "steps": [{"id": step, "due": due}]}]}, steps)
+    shifts = schedule.plan(cols, steps, as_of, booked)
+    moved = {}
+    for c, shift in zip(cols, shifts):
+        moved |= schedule.moved_of(c, shift, steps, WEEKDAYS.next_working_day)
+    return moved
 
 
 def test_a_full_week_queues_the_lower_priorities_to_the_next_week_with_room():
     demands = [_demand(p, f"A{p}") for p in (5, 4, 3, 2, 1)]
-    moved = schedule.plan(demands, {"director": 2}, date(2026, 11, 23), WEEKDAYS.next_working_day)
+    moved = _plan(demands, {"director": 2}, date(2026, 11, 23))
     assert set(moved) == {("A3", "crisis", "meet"), ("A2", "crisis", "meet"), ("A1", "crisis", "meet")}
     assert moved[("A3", "crisis", "meet")].due == "2026-12-03"  # the same weekday, a week later
     assert moved[("A1", "crisis", "meet")].due == "2026-12-10"
     assert moved[("A1", "crisis", "meet")].week == "2026-12-07"
     shuffled = demands[:]
     random.Random(7).shuffle(shuffled)  # input order never changes who waits
-    assert schedule.plan(shuffled, {"director": 2}, date(2026, 11, 23), WEEKDAYS.next_working_day) == moved
+    assert _plan(shuffled, {"director": 2}, date(2026, 11, 23), chunks=3) == moved
 
 
 def _walked(demands, capacity, as_of, booked):
@@ -162,19 +179,23 @@ def test_long_queues_land_where_walking_the_weeks_puts_them(seed):
     rnd = random.Random(seed)
     as_of = date(2026, 11, 23)
     capacity = {"director": rnd.randint(1, 4), "ceo": rnd.randint(1, 2)}
-    demands = [(float(rnd.randint(0, 5)), f"A{k}", "crisis", rnd.choice(["meet", "fix"]),
-                (as_of + timedelta(days=rnd.randint(0, 60))).isoformat(), rnd.choice(["director", "ceo"]))
-               for k in range(rnd.randint(0, 300))]
-    booked = [((f"B{k}", "crisis", "meet"), (as_of + timedelta(days=rnd.randint(-20, 40))).isoformat(),
-               rnd.choice(["director", "ceo"])) for k in range(rnd.randint(0, 40))]
-    moved = schedule.plan(demands, capacity, as_of, WEEKDAYS.next_working_day, booked)
+    roles = {("crisis", "meet"): "director", ("crisis", "fix"): "ceo", ("retain", "call"): "director",
+             ("retain", "visit"): "ceo"}  # a step's role is the playbook's, as in a project
+    n = rnd.randint(0, 300)
+    demands = [(float(rnd.randint(0, 5)), f"A{k}", *pair, (as_of + timedelta(days=rnd.randint(0, 60))).isoformat(),
+                roles[pair]) for k in range(n) for pair in rnd.sample(sorted(roles), rnd.randint(1, 2))]
+    # the store's open steps: some of other accounts, some the same steps as this run's demands
+    booked_keys = {(f"{rnd.choice('AB')}{rnd.randint(0, n + 20)}", *rnd.choice(sorted(roles)))
+                   for _ in range(rnd.randint(0, 40))}
+    booked = [(key, (as_of + timedelta(days=rnd.randint(-20, 40))).isoformat(), roles[key[1:]])
+              for key in sorted(booked_keys)]
+    moved = _plan(demands, capacity, as_of, booked, chunks=rnd.randint(1, 5))
     assert {k: m.week for k, m in moved.items()} == _walked(demands, capacity, as_of, booked)
 
 
 def test_booked_steps_fill_their_weeks_first_and_keep_their_dates():
     booked = [(("OLD", "crisis", "meet"), "2026-11-20", "director")]  # overdue: this week's work
-    moved = schedule.plan([_demand(9, "NEW"), _demand(8, "OLD")], {"director": 1}, date(2026, 11, 23),
-                          WEEKDAYS.next_working_day, booked)
+    moved = _plan([_demand(9, "NEW"), _demand(8, "OLD")], {"director": 1}, date(2026, 11, 23), booked)
     assert ("OLD", "crisis", "meet") not in moved
     assert moved[("NEW", "crisis", "meet")].week == "2026-11-30"
 
