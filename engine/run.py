@@ -349,7 +349,7 @@ def _schedule(project: Project, evaluated: list[tuple[Any, Any]], as_of: date,
 
 def _count_files(folder: Path) -> int:
     """Files under `folder`, one directory entry at a time: rglob lists a whole directory
-    first, and plans/ holds a file per plan (at 1,000,000 accounts that list was ~230 MiB)."""
+    first, and plans/ holds a file per plan (over 680,000 files it took 451 MiB)."""
     n, folders = 0, [str(folder)]
     while folders:
         with os.scandir(folders.pop()) as entries:
