@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
+import tempfile
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from math import nan
@@ -32,9 +34,65 @@ from .io.records import shown_id
 from .io.table import Table
 from .io.totals import Sums, Tally, keyword, no_id, replay
 from .model import Project
-from .portfolio import abc_codes, revenue_total
+from .portfolio import RowPass, abc_codes, revenue_total
 
 CHUNK_SIZE = 5_000  # small chunks: fewer raw records in flight (memory), same speed
+
+
+# ---- what reading gives ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Accepted:
+    """A record every check passed: its typed metric values, with the portfolio pass's
+    values written in (engine/portfolio.py WRITTEN), ready for the rules."""
+
+    source: str
+    row: int
+    values: dict[str, Any]
+
+    @property
+    def account_id(self) -> str:
+        return str(self.values["account_id"])
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str | None  # None: the record as a whole (a totals row, a malformed line)
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record that is not evaluated, and why; `as_dict` is its line of rejected.jsonl."""
+
+    source: str
+    row: int
+    account_id: Any  # the id as the file has it (None when blank)
+    reason: str  # the errors joined, as people read them
+    errors: tuple[FieldError, ...]
+
+    @classmethod
+    def of(cls, r: dict[str, Any]) -> Rejected:
+        return cls(r["source"], r["row"], r["account_id"], r["reason"],
+                   tuple(FieldError(e["field"], e["reason"]) for e in r["errors"]))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "row": self.row, "account_id": self.account_id, "reason": self.reason,
+                "errors": [{"field": e.field, "reason": e.reason} for e in self.errors]}
+
+
+@dataclass
+class ReadChunk:
+    """Consecutive records of one file: each record is in `accepted` or in `rejected`."""
+
+    source: str
+    read: int
+    accepted: list[Accepted]
+    rejected: list[Rejected]  # in row order
+
+    def records(self) -> list[Accepted | Rejected]:
+        """Both, in row order (a row holds one record)."""
+        return sorted([*self.accepted, *self.rejected], key=lambda r: r.row)
 
 
 # ---- stage A: normalise ----------------------------------------------------------------------
@@ -275,3 +333,104 @@ class _Ids:
         if self.cached[0] != k:
             self.cached = (k, self.stage_a[k].account_ids())
         return self.cached[1][position - self.starts[k]]
+
+
+# ---- the stream ------------------------------------------------------------------------------
+
+class AccountStream:
+    """Every record of the inputs, typed, as `kam evaluate` reads them: iterate `chunks()`
+    (consecutive records of one file), or the stream itself for the records one by one, in
+    input order. The first chunk comes once every record is read (duplicates and the
+    portfolio pass need them all); `read` and `ignored_columns` are final from then on.
+    Close it (or use it as a context manager) when stopping early: that removes the spill."""
+
+    def __init__(self, project: Project, inputs: Sequence[Path | Table], sheet: str | None = None,
+                 chunk_size: int = CHUNK_SIZE, check_header: bool = True):
+        self.read = 0
+        self.ignored_columns: dict[str, list[str]] = {}
+        self._chunks = self._generate(project, inputs, sheet, chunk_size, check_header)
+
+    def chunks(self) -> Iterator[ReadChunk]:
+        return self._chunks
+
+    def __iter__(self) -> Iterator[Accepted | Rejected]:
+        for chunk in self._chunks:
+            yield from chunk.records()
+
+    def close(self) -> None:
+        self._chunks.close()
+
+    def __enter__(self) -> AccountStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _generate(self, project: Project, inputs: Sequence[Path | Table], sheet: str | None, chunk_size: int,
+                  check_header: bool) -> Generator[ReadChunk, None, None]:
+        spill: _Spill | None = None
+        try:
+            stage_a: list[Normalised] = []
+            totals = TotalsBySums(project)
+            for index, (records, decimal_comma) in enumerate(
+                    chunks(project, inputs, sheet, self.ignored_columns, chunk_size, check_header)):
+                n = normalise_chunk(project, index, records, decimal_comma, None)
+                n.compact()
+                totals.relabel(n)  # the chunks come in input order
+                self.read += n.read
+                if stage_a:  # the chunk before goes to disk: one chunk of records in memory at most
+                    spill = spill or _Spill()
+                    spill.put(stage_a[-1])
+                stage_a.append(n)
+            late: dict[int, list[dict[str, Any]]] = {}
+            drops = duplicates(stage_a, lambda index, r: late.setdefault(index, []).append(r))
+            total, abc = portfolio_pass(project, stage_a, drops)
+            row_pass = RowPass(project.portfolio)
+            for n, letters in zip(stage_a, abc):
+                values, rejected = spill.take(n) if spill is not None and n.values is None else (n.values, n.rejected)
+                n.values, n.rejected, n.revenue, n.hashes, n.ids_pickled = None, [], array("d"), array("q"), b""
+                drop = drops.get(n.index, set())
+                classes = letters.decode("ascii")  # " ": no ABC class
+                accepted = []
+                for i, v in enumerate(values or []):
+                    if i not in drop:
+                        row_pass.apply(v, total, None if classes[i] == " " else classes[i])
+                        accepted.append(Accepted(n.source, n.rows[i], v))
+                # the duplicates among the chunk's rows, where the file has them
+                rejected = sorted(rejected + late.pop(n.index, []), key=lambda r: int(r["row"]))
+                yield ReadChunk(n.source, n.read, accepted, [Rejected.of(r) for r in rejected])
+        finally:
+            if spill is not None:
+                spill.remove()
+
+
+class _Spill:
+    """Stage A's records of each chunk (accepted values and rejections), on disk between the
+    two passes, in a temporary folder."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="kam-read-")
+
+    def put(self, n: Normalised) -> None:
+        with open(os.path.join(self.folder, f"chunk{n.index:06d}.pkl"), "wb") as f:
+            pickle.dump((n.values, n.rejected), f, protocol=pickle.HIGHEST_PROTOCOL)
+        n.values, n.rejected = None, []
+
+    def take(self, n: Normalised) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        path = os.path.join(self.folder, f"chunk{n.index:06d}.pkl")
+        with open(path, "rb") as f:
+            data: tuple[list[dict[str, Any]], list[dict[str, Any]]] = pickle.load(f)
+        os.unlink(path)
+        return data
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def read_accounts(project: Project, inputs: Sequence[Path | Table], sheet: str | None = None,
+                  chunk_size: int = CHUNK_SIZE, check_header: bool = True) -> AccountStream:
+    """The one way to read account input: every record of every input accepted (typed, with
+    the portfolio pass's values) or rejected with its file, row, field and reason - the
+    records and reasons of `kam evaluate`, from the same functions (stage A, the totals rows'
+    sums, duplicates, the portfolio pass). Memory holds one chunk of records at a time."""
+    return AccountStream(project, inputs, sheet, chunk_size, check_header)
