@@ -51,8 +51,8 @@ class Accepted:
     values: dict[str, Any]
 
     @property
-    def account_id(self) -> str:
-        return str(self.values["account_id"])
+    def account_id(self) -> Any:
+        return self.values["account_id"]  # as typed: text, unless a project declares it otherwise
 
 
 @dataclass(frozen=True)
