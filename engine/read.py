@@ -222,6 +222,9 @@ def chunks(project: Project, inputs: Sequence[Path | Table], sheet: str | None,
             required_columns(project, table)
         split = table.blocks(size) if table.blocks is not None else None
         if split is not None:  # the workers finish reading: blocks of lines, or parsed rows
+            close = getattr(table.records, "close", None)
+            if close is not None:  # not read: a table the caller looked into holds its file open
+                close()
             for block in split:
                 yield block, table.decimal_comma
             if table.unknown:
