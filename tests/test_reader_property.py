@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from reading import read_inputs
 
-from engine.accounts import load_accounts
 from engine.errors import KamError
 from engine.project import load_project
 from engine.read import chunks, normalise_chunk
@@ -54,7 +54,7 @@ def outcome(data: bytes, suffix: str) -> None:
 
 def _load(path: Path):
     try:
-        return load_accounts(PROJECT, [path])
+        return read_inputs(PROJECT, [path])
     except KamError as exc:
         assert exc.problems and all(p.path.startswith(str(path)) for p in exc.problems), exc.problems
         return None
