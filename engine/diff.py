@@ -127,7 +127,10 @@ class EvaluatedInputs:
             return self.failed[account_id]
         return self.rejected.get(account_id, "not read")
 
-    def close(self) -> None:
+    def __enter__(self) -> EvaluatedInputs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.stream.close()
         self.evaluator.close()
 
@@ -141,8 +144,7 @@ def compare(base: Project, current: Project, base_label: str, current_label: str
     """The impact report as plain data (what --json prints); deterministic order throughout.
     Both versions read the inputs as streams, chunk by chunk side by side; an account is
     compared as soon as both have evaluated it."""
-    old, new = EvaluatedInputs(base, inputs, as_of), EvaluatedInputs(current, inputs, as_of)
-    try:
+    with EvaluatedInputs(base, inputs, as_of) as old, EvaluatedInputs(current, inputs, as_of) as new:
         pairs: list[tuple[str, Outcome, Outcome]] = []
         changes: list[dict[str, Any]] = []
         totals: dict[str, dict[str, Counter[str]]] = {w: {"gained": Counter(), "lost": Counter()} for w in LISTS}
@@ -178,9 +180,6 @@ def compare(base: Project, current: Project, base_label: str, current_label: str
             "risk_transitions": {f: {t: transitions[(f, t)] for t in levels} for f in levels},
             "changes": changes,
         }
-    finally:
-        old.close()
-        new.close()
 
 
 def _meet(outcomes: Iterator[tuple[str, Outcome]], side: EvaluatedInputs, other: EvaluatedInputs,
