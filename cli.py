@@ -326,28 +326,9 @@ def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, a
         return _explain_run(account_id, run_ref, inputs, project_dir, store_path, as_of)
     if not inputs:
         raise click.UsageError("give the INPUT file(s), or --run RUN_ID to explain a recorded run")
-    from engine.accounts import load_accounts
-    from engine.analysis import chain_levels
-    from engine.evaluate import Evaluator
-    from engine.explain import explain as explain_account
-    from engine.portfolio import measure
+    from engine.audit import explain_inputs
     project = _load(project_dir)
-    loaded = load_accounts(project, [Path(i) for i in inputs])
-    measure(project, [v for _, _, v in loaded.accepted])
-    match = [v for _, _, v in loaded.accepted if v.get("account_id") == account_id]
-    if not match:
-        rej = [r for r in loaded.rejected if r.get("account_id") == account_id]
-        if rej:
-            raise KamError(f"account '{account_id}' was rejected: {rej[0]['source']} row "
-                           f"{rej[0]['row']}: {rej[0]['reason']}")
-        raise KamError(f"no account '{account_id}' in {', '.join(inputs)}")
-    values = match[0]
-    evaluator = Evaluator(project, _day(as_of, "--as-of"), project.language)
-    try:
-        result = evaluator.evaluate(values)
-    finally:
-        evaluator.close()
-    for line in explain_account(project, values, result, chain_levels(project)):
+    for line in explain_inputs(project, account_id, inputs, _day(as_of, "--as-of")):
         click.echo(line)
     return 0
 
@@ -546,7 +527,7 @@ def _plans_line(info: Any) -> str:
 
 def _explain_run(account_id: str, run_ref: str, inputs: tuple[str, ...], project_dir: str | None,
                  store_path: str | None, as_of: str | None) -> int:
-    from engine.store.audit import explain_run
+    from engine.audit import explain_run
     if inputs or as_of:
         raise click.UsageError("--run explains a recorded run with its own input and date: "
                                "give no INPUT and no --as-of")

@@ -1,26 +1,16 @@
-"""Load accounts: read every input and type-check every record against the declared
-metrics. Each record is accepted or rejected with its file, row, field and reason."""
+"""The account input's shape: the columns a file must have, how one is opened with the
+project's columns, header and units, and the rejection record (file, row, field, reason).
+engine/read.py reads the records with them."""
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import KamError, Problem
-from .io.readers import Layout, RawRecord, Table, read_table
-from .io.records import normalize, shown_id
-from .io.totals import Sums, Tally, keyword, no_id, replay
+from .io.readers import Layout, Table, read_table
 from .model import Project
-
-
-@dataclass
-class Loaded:
-    accepted: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)  # source,row,values
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
-    read: int = 0
 
 
 def reject(source: str, row: int, account_id: Any, errors: list[tuple[str | None, str]]) -> dict[str, Any]:
@@ -68,53 +58,3 @@ def required_columns(project: Project, table: Table) -> None:
             raise KamError(Problem(table.source, table.header_row, 0,
                                    f"no column for the required metric '{mid}'{hint} map a column onto "
                                    f"it with `columns:` in kam.yaml)"))
-
-
-def load_accounts(project: Project, inputs: Iterable[Path], sheet: str | None = None) -> Loaded:
-    """Read and type-check every record of every input; nothing is dropped silently:
-    each record is accepted or rejected with its file, row, field and reason."""
-    inputs = [Path(p) for p in inputs]
-    out = Loaded()
-    seen: dict[str, tuple[str, int]] = {}
-    for path in inputs:
-        table = read_input(project, path, sheet)
-        required_columns(project, table)
-        tally = Tally(money_metrics(project))
-        for rec in table.records:
-            out.read += 1
-            take_record(project, rec, table.decimal_comma, seen, out, tally)
-        relabel(out.rejected, table.source, replay(tally.done(), Sums(tally.money)))
-        if table.unknown:
-            out.ignored_columns[table.source] = list(dict.fromkeys(table.unknown))
-    assert out.read == len(out.accepted) + len(out.rejected), "every record is accepted or rejected"
-    return out
-
-
-def take_record(project: Project, rec: RawRecord, decimal_comma: bool, seen: dict[str, tuple[str, int]],
-                out: Loaded, tally: Tally | None = None) -> None:
-    """Type-check one record into `out` (accepted or rejected with its reasons); `seen`
-    holds the accepted ids so far, for duplicates; `tally`, the file's rows for the sums
-    rule of totals rows (engine/io/totals.py: then `relabel` after the file)."""
-    account_id = shown_id(rec.cells.get("account_id"))
-    words = keyword(rec.cells)
-    if words is not None:
-        out.rejected.append(reject(rec.source, rec.row, account_id, [(None, words)]))
-        if tally is not None:
-            tally.words()
-        return
-    if rec.problem is not None:
-        out.rejected.append(reject(rec.source, rec.row, account_id, [(None, rec.problem)]))
-        return
-    values, errors = normalize(project, rec.cells, decimal_comma)
-    if tally is not None:
-        (tally.no_id if no_id(rec.cells) else tally.row)(rec.row, values)
-    problems: list[tuple[str | None, str]] = [(e.field, e.reason) for e in errors]
-    aid = values.get("account_id")
-    if aid is not None and aid in seen and not problems:
-        first = seen[aid]
-        problems.append(("account_id", f"duplicate account_id '{aid}' (first at {first[0]} row {first[1]})"))
-    if problems:
-        out.rejected.append(reject(rec.source, rec.row, aid if aid is not None else account_id, problems))
-        return
-    seen[aid] = (rec.source, rec.row)
-    out.accepted.append((rec.source, rec.row, values))

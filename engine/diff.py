@@ -11,17 +11,18 @@ import io
 import subprocess
 import tarfile
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from .accounts import load_accounts
 from .errors import KamError, Problem
 from .evaluate import Evaluator
 from .model import NO_RISK, Project
-from .portfolio import measure
 from .project import PROJECT_FILE, YAML_DIRS, load_project
+from .read import ReadChunk, read_accounts
 from .runtime import EngineRuntimeError
 
 LISTS = ("signals", "classes", "playbooks")
@@ -81,32 +82,57 @@ def load_base(base: str, project_root: Path, workdir: Path) -> tuple[Project, st
 
 # -- evaluating both ----------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
+class Outcome:
+    """What the comparison needs of one account's result."""
+
+    name: Any
+    risk_level: str
+    lists: dict[str, frozenset[str]]  # signals, classes, playbooks -> their ids
+
+
+def _outcome(result: dict[str, Any]) -> Outcome:
+    return Outcome(result.get("name"), result["risk_level"], {what: frozenset(_ids(result, what)) for what in LISTS})
+
+
 class EvaluatedInputs:
-    """One project version's results over the inputs: one side of the comparison."""
+    """One project version's results over the inputs, as they stream: one side of the
+    comparison. An account's outcome waits in `waiting` until the other side has it too
+    (then both are compared and dropped), so memory holds the accounts one side has
+    evaluated and the other not yet - with the same chunks on both sides, about a chunk."""
 
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # account_id -> result
-    rejected: dict[str, str] = field(default_factory=dict)  # account_id -> reason
-    read: int = 0
+    def __init__(self, project: Project, inputs: list[Path], as_of: date):
+        self.stream = read_accounts(project, inputs)
+        self.evaluator = Evaluator(project, as_of, project.language)
+        self.waiting: dict[str, Outcome] = {}
+        self.rejected: dict[str, str] = {}  # account_id (or "file row N") -> reason, the last one read
+        self.failed: dict[str, str] = {}  # account_id -> the engine's error: it wins over `rejected`
 
+    @property
+    def read(self) -> int:
+        return self.stream.read
 
-def evaluate_all(project: Project, inputs: list[Path], as_of: date) -> EvaluatedInputs:
-    loaded = load_accounts(project, inputs)
-    out = EvaluatedInputs(read=loaded.read)
-    for r in loaded.rejected:
-        out.rejected[str(r.get("account_id") or f"{r['source']} row {r['row']}")] = r["reason"]
-    accounts = [v for _, _, v in loaded.accepted]
-    measure(project, accounts)
-    evaluator = Evaluator(project, as_of, project.language)
-    try:
-        for values in accounts:
+    def evaluate(self, chunk: ReadChunk) -> Iterator[tuple[str, Outcome]]:
+        for r in chunk.rejected:
+            self.rejected[str(r.account_id or f"{r.source} row {r.row}")] = r.reason
+        for a in chunk.accepted:
             try:
-                out.results[values["account_id"]] = evaluator.evaluate(values)
+                yield a.account_id, _outcome(self.evaluator.evaluate(a.values))
             except EngineRuntimeError as exc:
-                out.rejected[values["account_id"]] = str(exc)
-    finally:
-        evaluator.close()
-    return out
+                self.failed[a.account_id] = str(exc)
+
+    def why_not(self, account_id: str) -> str:
+        """Why this side has no result for an account the other side evaluated."""
+        if account_id in self.failed:
+            return self.failed[account_id]
+        return self.rejected.get(account_id, "not read")
+
+    def __enter__(self) -> EvaluatedInputs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.close()
+        self.evaluator.close()
 
 
 def _ids(result: dict[str, Any], what: str) -> set[str]:
@@ -115,50 +141,79 @@ def _ids(result: dict[str, Any], what: str) -> set[str]:
 
 def compare(base: Project, current: Project, base_label: str, current_label: str,
             inputs: list[Path], as_of: date) -> dict[str, Any]:
-    """The impact report as plain data (what --json prints); deterministic order throughout."""
-    old, new = evaluate_all(base, inputs, as_of), evaluate_all(current, inputs, as_of)
-    both = [a for a in new.results if a in old.results]
-    changes: list[dict[str, Any]] = []
-    totals: dict[str, dict[str, Counter[str]]] = {w: {"gained": Counter(), "lost": Counter()} for w in LISTS}
-    transitions: Counter[tuple[str, str]] = Counter()
-    for aid in sorted(both):
-        a, b = old.results[aid], new.results[aid]
-        change: dict[str, Any] = {"account_id": aid, "name": b.get("name")}
-        transitions[(a["risk_level"], b["risk_level"])] += 1
-        if a["risk_level"] != b["risk_level"]:
-            change["risk_level"] = {"base": a["risk_level"], "current": b["risk_level"]}
-        for what in LISTS:
-            gained, lost = sorted(_ids(b, what) - _ids(a, what)), sorted(_ids(a, what) - _ids(b, what))
-            totals[what]["gained"].update(gained)
-            totals[what]["lost"].update(lost)
-            if gained or lost:
-                change[what] = {"gained": gained, "lost": lost}
-        if len(change) > 2:
-            changes.append(change)
-    levels = _levels(base, current)
-    return {
-        "base": {"version": base_label, "project": base.name, "rules": base.yaml_digest},
-        "current": {"version": current_label, "project": current.name, "rules": current.yaml_digest},
-        "identical_rules": base.yaml_digest == current.yaml_digest,
-        "as_of": as_of.isoformat(),
-        "accounts_read": new.read,
-        "accounts_compared": len(both),
-        "accounts_changed": len(changes),
-        "evaluated_by_base_only": _only(old, new),
-        "evaluated_by_current_only": _only(new, old),
-        "totals": {what: {i: {"gained": totals[what]["gained"][i], "lost": totals[what]["lost"][i]}
-                          for i in sorted(set(totals[what]["gained"]) | set(totals[what]["lost"]))}
-                   for what in LISTS},
-        "risk_levels": levels,
-        "risk_transitions": {f: {t: transitions[(f, t)] for t in levels} for f in levels},
-        "changes": changes,
-    }
+    """The impact report as plain data (what --json prints); deterministic order throughout.
+    Both versions read the inputs as streams, chunk by chunk side by side; an account is
+    compared as soon as both have evaluated it."""
+    with EvaluatedInputs(base, inputs, as_of) as old, EvaluatedInputs(current, inputs, as_of) as new:
+        pairs: list[tuple[str, Outcome, Outcome]] = []
+        changes: list[dict[str, Any]] = []
+        totals: dict[str, dict[str, Counter[str]]] = {w: {"gained": Counter(), "lost": Counter()} for w in LISTS}
+        transitions: Counter[tuple[str, str]] = Counter()
+        compared = 0
+        for old_chunk, new_chunk in zip_longest(old.stream.chunks(), new.stream.chunks()):
+            if old_chunk is not None:
+                pairs += _meet(old.evaluate(old_chunk), old, new, base_first=True)
+            if new_chunk is not None:
+                pairs += _meet(new.evaluate(new_chunk), new, old, base_first=False)
+            for aid, a, b in pairs:
+                compared += 1
+                change = _change(aid, a, b, totals, transitions)
+                if change is not None:
+                    changes.append(change)
+            pairs = []
+        changes.sort(key=lambda c: c["account_id"])
+        levels = _levels(base, current)
+        return {
+            "base": {"version": base_label, "project": base.name, "rules": base.yaml_digest},
+            "current": {"version": current_label, "project": current.name, "rules": current.yaml_digest},
+            "identical_rules": base.yaml_digest == current.yaml_digest,
+            "as_of": as_of.isoformat(),
+            "accounts_read": new.read,
+            "accounts_compared": compared,
+            "accounts_changed": len(changes),
+            "evaluated_by_base_only": _only(old, new),
+            "evaluated_by_current_only": _only(new, old),
+            "totals": {what: {i: {"gained": totals[what]["gained"][i], "lost": totals[what]["lost"][i]}
+                              for i in sorted(set(totals[what]["gained"]) | set(totals[what]["lost"]))}
+                       for what in LISTS},
+            "risk_levels": levels,
+            "risk_transitions": {f: {t: transitions[(f, t)] for t in levels} for f in levels},
+            "changes": changes,
+        }
+
+
+def _meet(outcomes: Iterator[tuple[str, Outcome]], side: EvaluatedInputs, other: EvaluatedInputs,
+          base_first: bool) -> Iterator[tuple[str, Outcome, Outcome]]:
+    """(account, base outcome, current outcome) for the accounts of `side` the other side has
+    evaluated already; the rest wait for it."""
+    for aid, outcome in outcomes:
+        theirs = other.waiting.pop(aid, None)
+        if theirs is None:
+            side.waiting[aid] = outcome
+        else:
+            yield (aid, outcome, theirs) if base_first else (aid, theirs, outcome)
+
+
+def _change(aid: str, a: Outcome, b: Outcome, totals: dict[str, dict[str, Counter[str]]],
+            transitions: Counter[tuple[str, str]]) -> dict[str, Any] | None:
+    """One account's change from base (a) to current (b), counted into the totals; None: none."""
+    change: dict[str, Any] = {"account_id": aid, "name": b.name}
+    transitions[(a.risk_level, b.risk_level)] += 1
+    if a.risk_level != b.risk_level:
+        change["risk_level"] = {"base": a.risk_level, "current": b.risk_level}
+    for what in LISTS:
+        gained, lost = sorted(b.lists[what] - a.lists[what]), sorted(a.lists[what] - b.lists[what])
+        totals[what]["gained"].update(gained)
+        totals[what]["lost"].update(lost)
+        if gained or lost:
+            change[what] = {"gained": gained, "lost": lost}
+    return change if len(change) > 2 else None
 
 
 def _only(have: EvaluatedInputs, other: EvaluatedInputs) -> list[dict[str, str]]:
-    """Accounts one version evaluates and the other rejects (e.g. a new metric's range)."""
-    return [{"account_id": a, "rejected_by_other": other.rejected.get(a, "not read")}
-            for a in sorted(set(have.results) - set(other.results))]
+    """Accounts one version evaluates and the other rejects (e.g. a new metric's range): those
+    still waiting when both streams have ended."""
+    return [{"account_id": a, "rejected_by_other": other.why_not(a)} for a in sorted(have.waiting)]
 
 
 def _levels(base: Project, current: Project) -> list[str]:

@@ -21,8 +21,9 @@ from typing import Any
 
 from .errors import KamError, Problem
 from .model import Project
-from .pipeline import EvaluatedChunk, Finished, Normalised, _stage_a, _stage_b, _stage_c, close_worker_state
+from .pipeline import EvaluatedChunk, Finished, _stage_a, _stage_b, _stage_c, close_worker_state
 from .portfolio import abc_limits, exact_sum, letters_in_order
+from .read import Normalised
 from .store.runs import AccountIn
 
 

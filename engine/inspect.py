@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
-from .accounts import Loaded, money_metrics, read_input, relabel, take_record
+from .accounts import read_input
 from .hints import mean, nearest
 from .io.records import normalize
 from .io.table import Columns
-from .io.totals import Sums, Tally, keyword, replay
+from .io.totals import keyword
 from .model import Project
+from .read import read_accounts
 
 SAMPLES = 3  # typed values shown per column
+SAMPLE_ROWS = 50  # from the first rows
 SHOWN_REJECTED = 20  # rejected rows listed one by one; the rest are counted by reason
 
 
@@ -61,7 +64,7 @@ class Inspection:
 
 
 def inspect_file(project: Project, path: Path, sheet: str | None = None) -> Inspection:
-    """Read one input as a run would and say how."""
+    """Read one input as a run would (engine/read.py) and say how."""
     table = read_input(project, Path(path), sheet)
     resolver = Columns(project.columns, project.metrics)
     by_metric: dict[str, Column] = {}
@@ -73,26 +76,28 @@ def inspect_file(project: Project, path: Path, sheet: str | None = None) -> Insp
         columns.append(col)
         if metric is not None:
             by_metric.setdefault(metric, col)
-    loaded = Loaded()
-    seen: dict[str, tuple[str, int]] = {}
-    tally = Tally(money_metrics(project))
-    for rec in table.records:
-        loaded.read += 1
-        take_record(project, rec, table.decimal_comma, seen, loaded, tally)
-        # samples: each field as typed, where it reads; never from a totals row
-        if loaded.read <= 50 and rec.problem is None and keyword(rec.cells) is None:
+    # samples: each field as typed, where it reads, from the first rows; never from a totals row
+    head = list(islice(table.records, SAMPLE_ROWS))
+    table.records = chain(head, table.records)
+    for rec in head:
+        if rec.problem is None and keyword(rec.cells) is None:
             values, _ = normalize(project, rec.cells, table.decimal_comma)
             for metric, col in by_metric.items():
                 v = values.get(metric)
                 if v is not None and len(col.samples) < SAMPLES:
                     col.samples.append(v)
-    relabel(loaded.rejected, table.source, replay(tally.done(), Sums(tally.money)))
+    # the records' fates as a run has them; a missing required column is reported, not an error
+    accepted, rejected = 0, []
+    with read_accounts(project, [table], check_header=False) as stream:
+        for chunk in stream.chunks():
+            accepted += len(chunk.accepted)
+            rejected += [r.as_dict() for r in chunk.rejected]
     uncovered = [m.id for m in project.metrics.values()
                  if m.required and m.default is None and not m.derived and m.id not in by_metric
                  and table.header_row is not None]
-    reasons = Counter(_kind(e) for r in loaded.rejected for e in r["errors"])
+    reasons = Counter(_kind(e) for r in rejected for e in r["errors"])
     return Inspection(table.source, table.sheet, table.header_row, list(table.header),
-                      columns, uncovered, loaded.read, len(loaded.accepted), loaded.rejected, reasons)
+                      columns, uncovered, stream.read, accepted, rejected, reasons)
 
 
 def _fold(name: str) -> str:

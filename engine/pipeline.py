@@ -4,6 +4,9 @@
                            -> [B] the account's own part of the pass, evaluate a chunk
                                                      -> results lines, in input order
 
+Stage A, the duplicates and the whole-portfolio part of the pass are engine/read.py's, the
+one way input is read (the commands that read accounts in this process use them too).
+
 Stage A keeps its accepted records out of the main process (a spill file per chunk, or
 the chunk's future on a Dask worker) and hands back only what the portfolio pass needs,
 so memory stays flat in the number of accounts. Every process compiles the rules once
@@ -16,14 +19,11 @@ import os
 import pickle
 import time
 from array import array
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
-from itertools import accumulate
-from math import nan
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,21 +31,15 @@ import orjson
 
 from . import reconcile as rc
 from . import schedule
-from .accounts import money_metrics, read_input, reject, relabel, required_columns
+from .accounts import reject
 from .evaluate import Evaluator
-from .io.batch import normalize_columns, normalize_many
-from .io.csv_reader import Block, Rows
-from .io.records import shown_id
-from .io.totals import Sums, Tally, keyword, no_id, replay
 from .model import Project
-from .portfolio import RowPass, abc_codes, revenue_total
+from .portfolio import RowPass
 from .progress import Clock, Progress
+from .read import CHUNK_SIZE, Normalised, TotalsBySums, chunks, duplicates, normalise_chunk, portfolio_pass
 from .rejections import Rejections
 from .runtime import EngineRuntimeError
 from .store.runs import AccountIn, account_in
-
-CHUNK_SIZE = 5_000  # small chunks: fewer raw records in flight (memory), same speed
-
 
 # ---- per-process state ---------------------------------------------------------------------
 
@@ -73,114 +67,6 @@ def close_worker_state() -> None:
     _WORKER.pop("row_pass", None)
     if ev is not None:
         ev.close()
-
-
-# ---- stage A: normalise ----------------------------------------------------------------------
-
-@dataclass
-class Normalised:
-    index: int
-    read: int
-    rejected: list[dict[str, Any]]
-    ids: list[Any] | None  # account ids of accepted records, in order; in the main process
-    # only as `compact()` leaves them: one hash each and the list pickled
-    source: str  # a chunk never spans two files
-    rows: array[int]  # row of each accepted record in its file (compact: one int each)
-    revenue: array[float]  # revenue_current of each accepted record, NaN when missing:
-    # all the whole-portfolio part of the pass reads (the rest is per account, in stage B)
-    spill: str | None = None  # pickle of the accepted values (process mode)
-    values: list[dict[str, Any]] | None = None  # the accepted values (in-process / Dask)
-    hashes: array[int] = field(default_factory=lambda: array("q"))  # hash(id) per record
-    ids_pickled: bytes = b""
-    totals: list[tuple[Any, ...]] = field(default_factory=list)  # the chunk's Tally (engine/io/totals.py)
-
-    def compact(self) -> None:
-        """What the main process keeps of the ids of a million accounts: 8 bytes of hash and
-        a pickled list (~16 bytes) per account, not a Python object each."""
-        if self.ids is not None:
-            self.hashes = array("q", map(hash, self.ids))
-            self.ids_pickled = pickle.dumps(self.ids, protocol=pickle.HIGHEST_PROTOCOL)
-            self.ids = None
-
-    def account_ids(self) -> list[Any]:
-        return self.ids if self.ids is not None else pickle.loads(self.ids_pickled)
-
-
-def normalise_chunk(project: Project, index: int, records: list[tuple[Any, ...]] | Block | Rows, decimal_comma: bool,
-                    spill_dir: str | None) -> Normalised:
-    """Type-check a chunk of raw records (source, row, cells, problem), a Block of lines or
-    the Rows of a CSV file."""
-    source = records.source if isinstance(records, (Block, Rows)) else (records[0][0] if records else "")
-    if isinstance(records, (Block, Rows)):
-        table = records.columns()
-        if table is not None:
-            return _normalise_columns(project, index, source, *table, decimal_comma, spill_dir)
-        records = [(r.source, r.row, r.cells, r.problem) for r in records.records()]
-    rejected: list[dict[str, Any]] = []
-    accepted: list[dict[str, Any]] = []
-    rows = array("q")
-    tally = Tally(money_metrics(project))
-    words = [keyword(r[2]) for r in records]
-    clean = [r for r, w in zip(records, words) if r[3] is None and w is None]
-    normalised = iter(normalize_many(project, [r[2] for r in clean], decimal_comma))
-    for (_, row, cells, problem), totals_row in zip(records, words):
-        if totals_row is not None or problem is not None:
-            rejected.append(reject(source, row, shown_id(cells.get("account_id")), [(None, totals_row or problem)]))
-            if totals_row is not None:
-                tally.words()
-            continue
-        values, errors = next(normalised)
-        (tally.no_id if no_id(cells) else tally.row)(row, values)
-        if errors:
-            aid = values.get("account_id")
-            rejected.append(reject(source, row, aid if aid is not None else shown_id(cells.get("account_id")),
-                                   [(e.field, e.reason) for e in errors]))
-            continue
-        accepted.append(values)
-        rows.append(row)
-    return _finish(index, len(records), rejected, accepted, source, rows, spill_dir, tally)
-
-
-def _finish(index: int, read: int, rejected: list[dict[str, Any]], accepted: list[dict[str, Any]], source: str,
-            rows: array[int], spill_dir: str | None, tally: Tally) -> Normalised:
-    revenue = array("d", (nan if (r := v.get("revenue_current")) is None else r for v in accepted))
-    out = Normalised(index, read, rejected, [v.get("account_id") for v in accepted], source, rows, revenue,
-                     totals=tally.done())
-    if spill_dir is not None:
-        path = os.path.join(spill_dir, f"chunk{index:06d}.pkl")
-        with open(path, "wb") as f:
-            pickle.dump(accepted, f, protocol=pickle.HIGHEST_PROTOCOL)
-        out.spill = path
-    else:
-        out.values = accepted
-    return out
-
-
-def _normalise_columns(project: Project, index: int, source: str, lines: range | list[int],
-                       columns: dict[str, tuple[Any, ...]],
-                       decimal_comma: bool, spill_dir: str | None) -> Normalised:
-    """normalise_chunk for a block read as columns: every line a record, none malformed."""
-    rejected: list[dict[str, Any]] = []
-    accepted: list[dict[str, Any]] = []
-    rows = array("q")
-    tally = Tally(money_metrics(project))
-    ids = columns["account_id"]  # none is blank here (csv_reader._as_columns)
-    names = columns.get("name")
-    for i, (values, errors) in enumerate(normalize_columns(project, columns.get, len(lines), decimal_comma)):
-        totals_row = keyword({"account_id": ids[i], "name": names[i]} if names else {"account_id": ids[i]})
-        if totals_row is not None:
-            rejected.append(reject(source, lines[i], shown_id(ids[i]), [(None, totals_row)]))
-            tally.words()
-            continue
-        tally.row(lines[i], values)
-        if errors:
-            aid = values.get("account_id")
-            rejected.append(reject(source, lines[i], aid if aid is not None else shown_id(ids[i]),
-                                   [(e.field, e.reason) for e in errors]))
-            continue
-        accepted.append(values)
-        rows.append(lines[i])
-    return _finish(index, len(lines), rejected, accepted, source, rows, spill_dir, tally)
 
 
 # ---- stage B: evaluate -----------------------------------------------------------------------
@@ -392,46 +278,6 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def portfolio_pass(project: Project, stage_a: list[Normalised], drops: dict[int, set[int]]
-                   ) -> tuple[float, list[bytes]]:
-    """The whole-portfolio part of the pass, in this process over one float per account:
-    the exact total revenue, and each chunk's ABC classes (one byte per accepted record)."""
-    import numpy as np
-    parts = []
-    for n in stage_a:
-        rev = np.frombuffer(n.revenue, dtype=np.float64) if len(n.revenue) else np.empty(0)
-        d = drops.get(n.index)
-        if d:
-            rev = rev.copy()
-            rev[list(d)] = np.nan  # a duplicate counts nowhere
-        parts.append(rev)
-    revenue = np.concatenate(parts) if parts else np.empty(0)
-    config = project.portfolio
-    codes = abc_codes(revenue, config.boundary("abc_a_pct"), config.boundary("abc_b_pct"), _Ids(stage_a))
-    total = float(revenue_total(revenue[~np.isnan(revenue)]))
-    out, start = [], 0
-    for n in stage_a:
-        out.append(codes[start:start + len(n.rows)])
-        start += len(n.rows)
-    return total, out
-
-
-class _Ids:
-    """All accepted ids by position in the run, read from the chunks' pickled lists only
-    where asked (ABC needs the ids of equal revenues at a class boundary)."""
-
-    def __init__(self, stage_a: list[Normalised]):
-        self.stage_a = stage_a
-        self.starts = list(accumulate((len(n.rows) for n in stage_a), initial=0))
-        self.cached: tuple[int, list[Any]] = (-1, [])
-
-    def __getitem__(self, position: int) -> Any:
-        k = bisect_right(self.starts, position) - 1
-        if self.cached[0] != k:
-            self.cached = (k, self.stage_a[k].account_ids())
-        return self.cached[1][position - self.starts[k]]
-
-
 class Inline:
     """No parallelism: the chunks run in this process."""
 
@@ -531,32 +377,6 @@ class PipelineOutput:
     evaluated_chunks: list[tuple[Any, EvaluatedChunk]] = field(default_factory=list)  # (handle, light), in order
 
 
-def chunks(project: Project, inputs: list[Path], sheet: str | None, out: PipelineOutput,
-           size: int = CHUNK_SIZE) -> Iterator[tuple[list[tuple[Any, ...]] | Block, bool]]:
-    """Raw records of every input, `size` at a time (a chunk never spans two files); for a
-    CSV file that can be cut at line feeds, blocks of `size` lines the workers parse."""
-    for path in inputs:
-        table = read_input(project, path, sheet)
-        required_columns(project, table)
-        split = table.blocks(size) if table.blocks is not None else None
-        if split is not None:  # the workers finish reading: blocks of lines, or parsed rows
-            for block in split:
-                yield block, table.decimal_comma
-            if table.unknown:
-                out.ignored_columns[table.source] = list(dict.fromkeys(table.unknown))
-            continue
-        batch: list[tuple[Any, ...]] = []
-        for rec in table.records:
-            batch.append((rec.source, rec.row, rec.cells, rec.problem))
-            if len(batch) >= size:
-                yield batch, table.decimal_comma
-                batch = []
-        if batch:
-            yield batch, table.decimal_comma
-        if table.unknown:
-            out.ignored_columns[table.source] = list(dict.fromkeys(table.unknown))
-
-
 def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
                  executor: Any, spill_dir: Path | None, sheet: str | None = None,
                  progress: Progress | None = None, chunk_size: int = CHUNK_SIZE,
@@ -572,8 +392,8 @@ def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
     handles: list[Any] = []
     ref = executor.project_ref
     tasks = ((ref, i, recs, dc, spill)
-             for i, (recs, dc) in enumerate(chunks(project, inputs, sheet, out, chunk_size)))
-    totals = _TotalsBySums(project)
+             for i, (recs, dc) in enumerate(chunks(project, inputs, sheet, out.ignored_columns, chunk_size)))
+    totals = TotalsBySums(project)
     # stage A runs while the main process reads: the generator feeds the executor lazily
     for handle, norm in executor.stage_a(tasks):
         norm.compact()
@@ -586,7 +406,7 @@ def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
         reading.tick(out.read)
     read_seconds = reading.end(out.read)
     passing = Clock(progress, "portfolio", "accounts")
-    drops = _duplicates(stage_a, out)
+    drops = duplicates(stage_a, lambda _, r: out.rejected.add([r]))
     total = sum(len(n.rows) for n in stage_a) - sum(len(d) for d in drops.values())
 
     # the whole-portfolio part of the pass: the total revenue and ABC classes. Each account
@@ -624,20 +444,6 @@ def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
     out.timings = {"read": round(read_seconds, 3), "portfolio": round(portfolio_seconds, 3),
                    "rules": round(rules_seconds, 3), "rules_cpu": round(cpu_seconds, 3)}
     return out
-
-
-class _TotalsBySums:
-    """The sums rule of totals rows (engine/io/totals.py) over the chunks' tallies, in file
-    order: the rows without an id it finds say so in rejected.jsonl."""
-
-    def __init__(self, project: Project):
-        self.sums, self.source = Sums(money_metrics(project)), None
-
-    def relabel(self, n: Normalised) -> None:
-        if n.source != self.source:  # each file on its own; a chunk never spans two
-            self.sums, self.source = Sums(self.sums.money), n.source
-        relabel(n.rejected, n.source, replay(n.totals, self.sums))
-        n.totals = []
 
 
 def _release_memory() -> None:
@@ -706,41 +512,3 @@ def _stage_c(args: tuple[Any, ...]) -> Finished:
         out = finish_chunk(_project(project), *rest)
     _release_memory()
     return out
-
-
-def _duplicates(stage_a: list[Normalised], out: PipelineOutput) -> dict[int, set[int]]:
-    """Second and later records of an account_id are rejected, naming the first. Found by
-    sorting one hash per account; only records whose hashes meet compare their ids."""
-    import numpy as np
-    if not stage_a:
-        return {}
-    hashes = np.concatenate([np.frombuffer(n.hashes, dtype=np.int64) for n in stage_a])
-    order = np.argsort(hashes, kind="stable")  # equal hashes stay in input order
-    sorted_hashes = hashes[order]
-    same = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1])
-    if same.size == 0:
-        return {}
-    ids = _Ids(stage_a)
-    starts = ids.starts
-    drops: dict[int, set[int]] = {}
-    # runs of equal hashes, each in input order; within a run, equal ids are duplicates
-    run_starts = same[np.concatenate(([True], same[1:] != same[:-1] + 1))]
-    for first in run_starts.tolist():
-        end = first + 1
-        while end < len(order) and sorted_hashes[end] == sorted_hashes[first]:
-            end += 1
-        seen: dict[Any, int] = {}
-        for position in order[first:end].tolist():
-            k = bisect_right(starts, position) - 1
-            n, i = stage_a[k], position - starts[k]
-            aid = ids[position]
-            if aid not in seen:
-                seen[aid] = position
-                continue
-            fk = bisect_right(starts, seen[aid]) - 1
-            f = stage_a[fk]
-            first_row = f.rows[seen[aid] - starts[fk]]
-            out.rejected.add([reject(n.source, n.rows[i], aid, [(
-                "account_id", f"duplicate account_id '{aid}' (first at {f.source} row {first_row})")])])
-            drops.setdefault(n.index, set()).add(i)
-    return drops

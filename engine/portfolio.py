@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -92,8 +92,14 @@ def shares(revenue: Sequence[Num], given: Sequence[Num] | None = None) -> list[N
     return [share_of(r, given[i] if given is not None else None, total) for i, r in enumerate(revenue)]
 
 
-def abc_codes(revenue: Sequence[Num], a_pct: float, b_pct: float,
-              ids: Sequence[Any] | None = None) -> bytes:
+class ByPosition(Protocol):
+    """Account ids by position: a list, or engine/read.py's view of every chunk's ids."""
+
+    def __getitem__(self, position: int) -> Any: ...
+
+
+def abc_codes(revenue: Sequence[Num] | np.ndarray, a_pct: float, b_pct: float,
+              ids: ByPosition | None = None) -> bytes:
     """ABC as one byte per account (b"A", b"B", b"C", b" " for none): see abc_classes."""
     rev = np.array([np.nan if r is None else float(r) for r in revenue], dtype=np.float64) \
         if not isinstance(revenue, np.ndarray) else revenue.astype(np.float64, copy=False)

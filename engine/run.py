@@ -20,8 +20,9 @@ from . import schedule
 from .errors import KamError, Problem
 from .io.writers import AtomicDir, inside, read_marker, safe_name
 from .model import Project
-from .pipeline import CHUNK_SIZE, Inline, Processes, run_pipeline
+from .pipeline import Inline, Processes, run_pipeline
 from .progress import Clock, Progress
+from .read import CHUNK_SIZE
 from .rejections import Rejections
 from .render import overview, write_overview_of
 from .render import write_documents as render_documents

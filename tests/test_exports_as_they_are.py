@@ -14,9 +14,10 @@ import openpyxl
 import pytest
 import yaml
 from click.testing import CliRunner
+from reading import read_inputs
 
 from cli import main
-from engine.accounts import load_accounts, read_input
+from engine.accounts import read_input
 from engine.errors import KamError
 from engine.io.table import plain, row_problem
 from engine.io.xlsx_formats import is_percent
@@ -252,8 +253,8 @@ def test_a_metric_that_declares_fractions_is_not_multiplied_twice(tmp_path, proj
     book.active.append(["F2", 0.2])
     book.active["B2"].number_format = "0.0%"  # the declaration reads both x100, formatted or not
     book.save(tmp_path / "f.xlsx")
-    loaded = load_accounts(load_project(project), [tmp_path / "f.xlsx"])
-    assert [(v["account_id"], v["margin_pct"]) for _, _, v in loaded.accepted] == [("F1", 15.3), ("F2", 20.0)]
+    loaded = read_inputs(load_project(project), [tmp_path / "f.xlsx"])
+    assert [(v["account_id"], v["margin_pct"]) for v in loaded.values] == [("F1", 15.3), ("F2", 20.0)]
 
 
 @pytest.mark.parametrize("code, percent", [

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from reading import read_inputs
 
 from cli import main
-from engine.accounts import load_accounts
 from engine.errors import KamError
 from engine.io import csv_text, xlsx_check
 from engine.io.readers import read_table
@@ -280,7 +280,7 @@ def test_an_account_id_over_256_characters_is_rejected(tmp_path):
                 "most 256"),
             (4, "account_id: 'CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC…' is 100000 characters long; an account id has "
                 "at most 256")]
-    assert [(r["row"], r["reason"]) for r in load_accounts(PROJECT, [f]).rejected] == want
+    assert [(r["row"], r["reason"]) for r in read_inputs(PROJECT, [f]).rejected] == want
     r = evaluate(f, tmp_path / "out", "--max-rejected", "100")
     assert r.exit_code == 0, r.output
     rejected = [json.loads(x) for x in (tmp_path / "out" / "rejected.jsonl").read_text("utf-8").splitlines()]
@@ -329,8 +329,8 @@ def test_a_parquet_text_over_the_cell_limit_is_its_records_rejection(tmp_path):
     names = pa.array(["Альфа", "y" * 1_000_001, "Бета", "y" * 1_000_001]).dictionary_encode()
     f = tmp_path / "p.parquet"
     pq.write_table(pa.table({"account_id": ["A1", "A2", "A3", "A4"], "name": names}), f)
-    loaded = load_accounts(PROJECT, [f])
-    assert [v["name"] for _, _, v in loaded.accepted] == ["Альфа", "Бета"]
+    loaded = read_inputs(PROJECT, [f])
+    assert [v["name"] for v in loaded.values] == ["Альфа", "Бета"]
     reason = "the cell of 'name' is 1000001 characters long; a cell holds at most 1000000"
     assert [(r["row"], r["account_id"], r["reason"]) for r in loaded.rejected] == [(3, "A2", reason), (5, "A4", reason)]
 
@@ -478,12 +478,12 @@ def test_xlsx_cells_over_the_limits_are_their_records_rejection(tmp_path):
             f'<row r="3">{inline("A3", "Z" * 257)}{inline("B3", "Альфа")}</row>'
             f'<row r="4">{inline("A4", "A4")}{inline("B4", "Бета")}</row>')
     f = workbook(tmp_path / "long.xlsx", rows)
-    loaded = load_accounts(PROJECT, [f])
+    loaded = read_inputs(PROJECT, [f])
     assert [(r["row"], r["reason"]) for r in loaded.rejected] == [
         (2, "the cell of 'name' is 1000001 characters long; a cell holds at most 1000000"),
         (3, "account_id: 'ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ…' is 257 characters long; an account id has "
             "at most 256")]
-    assert [v["account_id"] for _, _, v in loaded.accepted] == ["A4"]
+    assert [v["account_id"] for v in loaded.values] == ["A4"]
 
 
 def test_a_workbook_that_unpacks_past_the_limit_is_refused(tmp_path, monkeypatch):

@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from reading import read_inputs
 
-from engine import pipeline
-from engine.accounts import load_accounts
 from engine.errors import KamError
 from engine.project import load_project
+from engine.read import chunks, normalise_chunk
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)
@@ -54,7 +54,7 @@ def outcome(data: bytes, suffix: str) -> None:
 
 def _load(path: Path):
     try:
-        return load_accounts(PROJECT, [path])
+        return read_inputs(PROJECT, [path])
     except KamError as exc:
         assert exc.problems and all(p.path.startswith(str(path)) for p in exc.problems), exc.problems
         return None
@@ -65,9 +65,8 @@ def _chunked(path: Path) -> int | None:
     worker; each chunk's accepted + rejected = its records. None: the file is refused."""
     read = 0
     try:
-        for index, (records, decimal_comma) in enumerate(pipeline.chunks(PROJECT, [path], None,
-                                                                         pipeline.PipelineOutput(), 3)):
-            chunk = pipeline.normalise_chunk(PROJECT, index, records, decimal_comma, None)
+        for index, (records, decimal_comma) in enumerate(chunks(PROJECT, [path], None, {}, 3)):
+            chunk = normalise_chunk(PROJECT, index, records, decimal_comma, None)
             assert chunk.read == len(chunk.rows) + len(chunk.rejected)
             read += chunk.read
     except KamError as exc:

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from click.testing import CliRunner
+from reading import read_inputs
 
 from cli import main
-from engine.accounts import load_accounts
 from engine.errors import KamError
 from engine.io.readers import read_table
 from engine.io.records import parse_number
@@ -222,8 +222,8 @@ def test_decimal_mark_is_voted_by_the_data(tmp_path):
     comma.write_text("account_id\trevenue_current\nB1\t1,5\nB2\t2,25\n", "utf-8")
     assert read_table(dot, known=PROJECT.metrics).decimal_comma is False  # ';' but dot decimals
     assert read_table(comma, known=PROJECT.metrics).decimal_comma is True  # tabs, decimal commas
-    loaded = load_accounts(PROJECT, [dot, comma])
-    assert [v["revenue_current"] for _, _, v in loaded.accepted] == [1234.5, 10.25, 1.5, 2.25]
+    loaded = read_inputs(PROJECT, [dot, comma])
+    assert [v["revenue_current"] for v in loaded.values] == [1234.5, 10.25, 1.5, 2.25]
 
 
 def test_windows_1251_is_found_even_after_a_long_ascii_start(tmp_path):
@@ -284,7 +284,7 @@ def test_a_missing_required_column_is_one_clear_error(tmp_path):
     f = tmp_path / "ids.csv"
     f.write_text("Account ID,nps\nA1,7\n", "utf-8")
     with pytest.raises(KamError) as exc:
-        load_accounts(PROJECT, [f])
+        read_inputs(PROJECT, [f])
     assert str(exc.value) == (f"{f}:1:0: no column for the required metric 'account_id' (is it "
                               "'Account ID'? map a column onto it with `columns:` in kam.yaml)")
 
@@ -297,7 +297,7 @@ def test_empty_files_are_clear_errors(tmp_path, name, content):
     f = tmp_path / name
     f.write_bytes(content)
     with pytest.raises(KamError) as exc:
-        load_accounts(PROJECT, [f])
+        read_inputs(PROJECT, [f])
     assert str(exc.value).startswith(f"{f}:1:1: the file is empty")
 
 
@@ -305,9 +305,9 @@ def test_an_empty_sheet_and_a_header_only_file(tmp_path):
     book = openpyxl.Workbook()
     book.save(tmp_path / "blank.xlsx")
     with pytest.raises(KamError, match="sheet 'Sheet' is empty"):
-        load_accounts(PROJECT, [tmp_path / "blank.xlsx"])
+        read_inputs(PROJECT, [tmp_path / "blank.xlsx"])
     (tmp_path / "h.csv").write_text("account_id,nps\n", "utf-8")
-    loaded = load_accounts(PROJECT, [tmp_path / "h.csv"])
+    loaded = read_inputs(PROJECT, [tmp_path / "h.csv"])
     assert (loaded.read, loaded.accepted, loaded.rejected) == (0, [], [])
 
 
@@ -321,7 +321,7 @@ def test_unreadable_files_are_clear_errors_naming_the_file(tmp_path, name, conte
     f = tmp_path / name
     f.write_bytes(content)
     with pytest.raises(KamError) as exc:
-        load_accounts(PROJECT, [f])
+        read_inputs(PROJECT, [f])
     assert str(exc.value).startswith(f"{f}") and message in str(exc.value)
 
 
@@ -336,9 +336,10 @@ def test_xlsx_cells_keep_their_types_and_rows_are_sheet_rows(tmp_path):
     ws.append(["A3", 7.5, "maybe", -1, None, None, "stray"])  # a cell right of the header
     ws.append(["A4", 11, 1, "#N/A"])
     book.save(tmp_path / "t.xlsx")
-    loaded = load_accounts(PROJECT, [tmp_path / "t.xlsx"])
-    assert [(s, r) for s, r, _ in loaded.accepted] == [(str(tmp_path / "t.xlsx"), 3), (str(tmp_path / "t.xlsx"), 5)]
-    a1, a2 = (v for _, _, v in loaded.accepted)
+    loaded = read_inputs(PROJECT, [tmp_path / "t.xlsx"])
+    assert [(a.source, a.row) for a in loaded.accepted] == [(str(tmp_path / "t.xlsx"), 3),
+                                                            (str(tmp_path / "t.xlsx"), 5)]
+    a1, a2 = loaded.values
     assert (a1["account_id"], a1["nps"], a1["strategic"], a1["revenue_current"], a1["lost_reason"]) == (
         "1001", 7, True, 1234.5, "2026-03-01")
     assert (a2["nps"], a2["strategic"], a2["revenue_current"], a2["lost_reason"], a2["owner"]) == (
@@ -359,12 +360,12 @@ def test_sheet_option(tmp_path):
     second.append(["account_id"])
     second.append(["S1"])
     book.save(tmp_path / "b.xlsx")
-    first = load_accounts(PROJECT, [tmp_path / "b.xlsx"])
-    chosen = load_accounts(PROJECT, [tmp_path / "b.xlsx"], sheet="Second")
-    assert [v["account_id"] for _, _, v in first.accepted] == ["F1"]
-    assert [v["account_id"] for _, _, v in chosen.accepted] == ["S1"]
+    first = read_inputs(PROJECT, [tmp_path / "b.xlsx"])
+    chosen = read_inputs(PROJECT, [tmp_path / "b.xlsx"], sheet="Second")
+    assert [v["account_id"] for v in first.values] == ["F1"]
+    assert [v["account_id"] for v in chosen.values] == ["S1"]
     with pytest.raises(KamError) as exc:
-        load_accounts(PROJECT, [tmp_path / "b.xlsx"], sheet="Third")
+        read_inputs(PROJECT, [tmp_path / "b.xlsx"], sheet="Third")
     assert str(exc.value) == f"{tmp_path / 'b.xlsx'}: no sheet 'Third' (sheets: 'First', 'Second')"
     (tmp_path / "a.csv").write_text("account_id\nA\n", "utf-8")
     r = evaluate(tmp_path / "a.csv", tmp_path / "o", "--sheet", "Second")
@@ -382,10 +383,10 @@ def test_jsonl_bad_lines_are_rejected_records_and_the_run_goes_on(tmp_path):
                   b'{"account_id": "A6", "name": {"a": 1}}\n'
                   b'{"account_id": "A7", "\xff": 1}\n'
                   b'{"ACCOUNT_ID": "A8", "Strategic": "\xd0\xbd\xd0\xb5\xd1\x82"}\n')
-    loaded = load_accounts(PROJECT, [f])
+    loaded = read_inputs(PROJECT, [f])
     assert loaded.read == 8 == len(loaded.accepted) + len(loaded.rejected)
-    assert [(r, v["account_id"]) for _, r, v in loaded.accepted] == [(1, "A1"), (9, "A8")]
-    assert loaded.accepted[1][2]["strategic"] is False
+    assert [(a.row, a.values["account_id"]) for a in loaded.accepted] == [(1, "A1"), (9, "A8")]
+    assert loaded.values[1]["strategic"] is False
     reasons = {r["row"]: r["reason"] for r in loaded.rejected}
     assert reasons[3] == "expected a JSON object, got a list"
     assert reasons[4].startswith("not valid JSON:")
@@ -402,8 +403,9 @@ def test_parquet_rows_count_from_two_and_types_are_checked(tmp_path):
                       "lost_reason": pa.array([date(2026, 1, 1), None, None], type=pa.date32()),
                       "unknown_col": [1, 2, 3]})
     pq.write_table(table, tmp_path / "p.parquet")
-    loaded = load_accounts(PROJECT, [tmp_path / "p.parquet"])
-    assert [(r, v["account_id"], v["lost_reason"]) for _, r, v in loaded.accepted] == [(2, "P1", "2026-01-01")]
+    loaded = read_inputs(PROJECT, [tmp_path / "p.parquet"])
+    assert [(a.row, a.values["account_id"], a.values["lost_reason"]) for a in loaded.accepted] == [
+        (2, "P1", "2026-01-01")]
     assert {r["row"]: r["reason"] for r in loaded.rejected} == {
         3: "revenue_current: expected a number, got nan; nps: 12 is above the maximum 10",
         4: "account_id: required value is missing"}

@@ -1,7 +1,7 @@
 """The state store: an embedded SQLite database that keeps runs, account results and plans
 across runs (issue 9). See db.py (connection, locking), schema.py (tables, migrations),
-runs.py (the store step of a run), actions.py (the `kam plans` / `kam history` commands),
-audit.py (`kam explain --run`)."""
+runs.py (the store step of a run), actions.py (the `kam plans` / `kam history` commands).
+`kam explain --run`, which evaluates a stored run again, is engine/audit.py's, above the store."""
 from __future__ import annotations
 
 from pathlib import Path
