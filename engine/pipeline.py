@@ -41,6 +41,7 @@ from .model import Project
 from .portfolio import RowPass, abc_codes, revenue_total
 from .progress import Clock, Progress
 from .rejections import Rejections
+from .result import Result
 from .runtime import EngineRuntimeError
 from .store.runs import AccountIn, account_in
 
@@ -198,7 +199,7 @@ class EvaluatedChunk:
     demands: list[Any] = field(default_factory=list)  # steps of roles with a capacity (engine/schedule.py)
     results_path: str | None = None
     accounts_path: str | None = None
-    results: list[dict[str, Any]] | None = None  # in memory: no spill folder (Dask, or a test)
+    results: list[Result] | None = None  # in memory: no spill folder (Dask, or a test)
     accounts: list[AccountIn] | None = None
 
     def light(self) -> EvaluatedChunk:
@@ -224,7 +225,7 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
     ev, row_pass = _evaluator(project, as_of, lang)
     letters = [None if c == " " else c for c in abc.decode("ascii")]
     rejected: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] = []
+    results: list[Result] = []
     accounts: list[AccountIn] = []
     capacity = project.capacity
     demands: list[schedule.Demand] = []
@@ -307,7 +308,7 @@ class Finished:
     by_risk: Counter[str]
     by_signal: Counter[str]
     by_playbook: Counter[str]
-    results: list[dict[str, Any]] | None = None  # the final results (`keep`: a custom renderer's)
+    results: list[Result] | None = None  # the final results (`keep`: a custom renderer's)
     facts: list[Any] | None = None  # each account's facts for the digests, summary and report
     texts: list[tuple[str, str]] = field(default_factory=list)  # plans to write (no shared disk)
     written: int = 0  # plan files written here

@@ -13,7 +13,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+
+from .result import Result
 
 # (priority, account id, playbook, step id, due ISO, role): one step of a role with a capacity
 Demand = tuple[float, str, str, str, str, str]
@@ -31,7 +32,7 @@ def week_start(d: date) -> date:
     return d - timedelta(days=d.weekday())
 
 
-def demands_of(result: Mapping[str, Any], capacity: Mapping[str, int]) -> list[Demand]:
+def demands_of(result: Result, capacity: Mapping[str, int]) -> list[Demand]:
     """The steps of one result whose role has a capacity."""
     if not capacity:
         return []
@@ -97,7 +98,7 @@ class _Weeks:
 _WEEK = timedelta(days=7)
 
 
-def apply(result: dict[str, Any], moved: Mapping[StepKey, Moved]) -> dict[str, Any]:
+def apply(result: Result, moved: Mapping[StepKey, Moved]) -> Result:
     """The result with its queued steps' new dates (in place, and returned)."""
     if not moved or not result["playbooks"]:
         return result
