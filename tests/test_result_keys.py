@@ -22,6 +22,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddic
 import pytest
 
 from engine.project import load_project
+from engine.render.samples import sample_results
+from engine.render.samples import without_store as samples_without_store
 from engine.result import PlaybookEntry, Result, StepEntry
 from engine.run import evaluate_portfolio
 from engine.store import Store
@@ -219,3 +221,12 @@ def test_every_declared_key_occurs_in_some_result(without_store, with_store):
     held = [h for r in second for h in r["held_plans"]]
     assert {h["state"] for h in held} == {"snoozed", "cooldown"}
     assert any(p.get("kept_open") for r in second for p in r["playbooks"])
+
+
+def test_the_sample_results_have_the_declared_keys():
+    """engine/render/samples.py: the made-up results `kam validate` renders every template with."""
+    samples = sample_results(load_project(ROOT), "en")
+    _checked(samples)
+    assert _store_keys(samples) == STORE_KEYS[Result] | STORE_KEYS[PlaybookEntry] | STORE_KEYS[StepEntry]
+    _checked(samples_without_store(samples))
+    assert _store_keys(samples_without_store(samples)) == set()

@@ -41,6 +41,7 @@ import numpy as np
 
 from ..i18n import format_day_month
 from ..model import NO_RISK, QUADRANTS, Project, text_in
+from ..result import Result
 from . import views
 from .labels import say
 from .report.charts import CONCENTRATION_BARS, MAX_POINTS
@@ -94,7 +95,7 @@ class Facts(NamedTuple):
     account: Account  # the report's record
 
 
-def account_facts(w: views.Words, result: Mapping[str, Any], plan_file: str = "") -> Facts:
+def account_facts(w: views.Words, result: Result, plan_file: str = "") -> Facts:
     """The account's facts, from its final result (plan states in, when there is a store).
     `plan_file`: the stem of its plan's files under plans/ ('' when it has no plan). Pure:
     runs where the plan is rendered."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ...model import NO_RISK, QUADRANTS, Portfolio, Project
+from ...result import Result
 
 Num = float | None
 
@@ -47,7 +48,7 @@ class Account(NamedTuple):  # a tuple: cheap to build for every account of a lar
         return self.risk != NO_RISK
 
 
-def accounts(results: Iterable[Mapping[str, Any]]) -> list[Account]:
+def accounts(results: Iterable[Result]) -> list[Account]:
     """One record per result (a line of results.jsonl), in result order."""
     return [Account(
         str(r.get("account_id")), str(r.get("name") or r.get("account_id")), r.get("owner"),

@@ -5,6 +5,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
+from ...result import Result
 from ..labels import say
 from . import states
 from .steps import at_stake, priority_view, step_row, steps_by_due, urgency_key
@@ -17,7 +18,7 @@ MANAGER_ROLE = "key_account_manager"  # the role a digest's reader, the account'
 THIS_WEEK = 10  # at most this many of the manager's own steps lead the digest
 
 
-def this_week(w: Words, results: Iterable[Mapping[str, Any]], as_of: str,
+def this_week(w: Words, results: Iterable[Result], as_of: str,
               steps: list[list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """The manager's own open steps to start this week: due by the end of next week (a step
     due in six working days needs work now) or overdue; accounts by priority, then by due
@@ -40,8 +41,8 @@ def _week_end(iso: str, weeks: int = 1) -> str:
     return (d + timedelta(days=6 - d.weekday(), weeks=weeks - 1)).isoformat()
 
 
-def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: Mapping[str, str],
-           quiet: int, closed: Iterable[Mapping[str, Any]] = (), tracked: bool = False) -> dict[str, Any]:
+def digest(w: Words, owner: str, results: list[Result], plan_files: Mapping[str, str],
+           quiet: int, closed: Iterable[Result] = (), tracked: bool = False) -> dict[str, Any]:
     """One manager's accounts that have a plan, most urgent first. With a store (`tracked`),
     it leads with what needs attention (new and escalated plans, overdue steps) and what the
     run closed (`closed`: the manager's results with resolved plans)."""
@@ -73,7 +74,7 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
             "more_accounts": "", "more_attention": "", "more_closed": ""}
 
 
-def _open_steps(w: Words, result: Mapping[str, Any], n: int) -> tuple[list[dict[str, Any]], int]:
+def _open_steps(w: Words, result: Result, n: int) -> tuple[list[dict[str, Any]], int]:
     """The first `n` of the account's steps not done, as steps_by_due lists them, and how
     many are not done (a row is made only for the `n`)."""
     playbooks = result["playbooks"]

@@ -1,18 +1,19 @@
 """The view of an account's action plan (templates/plan.*.j2)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from ...evidence import DECLINE, PURSUE
 from ...model import text_in
+from ...result import MergedStep, Result, StepEntry, Winback
 from ..labels import say
 from . import states
 from .steps import priority_view, step_row
 from .words import Words, lower_first
 
 
-def profile(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
+def profile(w: Words, result: Result) -> list[dict[str, str]]:
     """ABC class, the KAISM quadrant with its advice (source 004) and the criteria score."""
     rows = []
     if result.get("abc"):
@@ -29,7 +30,7 @@ def profile(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
+def plan(w: Words, result: Result) -> dict[str, Any]:
     signals = [{"title": s["title"], "text": s["text"], "severity": s["severity"],
                 "category": s["category"], "category_title": w.category(s["category"])}
                for s in result["signals"]]
@@ -60,6 +61,7 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
                           "kept_open": w.labels["kept_open"] if pr.get("kept_open") else ""})
     by_due.sort(key=lambda kv: kv[0])
     share = result.get("revenue_share_pct")
+    wb = result.get("winback")
     return {
         "title": result.get("name") or result["account_id"],
         "account_id": result["account_id"],
@@ -75,7 +77,7 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "signals": signals,
         "reasons": reasons(w, result),
         "lost_text": say(w.labels, "lost",
-                         reason=w.lost_reason((result.get("winback") or {}).get("lost_reason")))
+                         reason=w.lost_reason(wb.get("lost_reason") if wb else None))
         if result.get("status") == "lost" else "",
         "next_steps": [row for _, row in by_due],  # steps_by_due(w, result)
         "playbooks": playbooks,
@@ -108,7 +110,7 @@ def _classes(w: Words, ids: Iterable[str]) -> list[str]:
     return titles
 
 
-def _merged(w: Words, step: Mapping[str, Any], segment: Any = None) -> dict[str, Any]:
+def _merged(w: Words, step: StepEntry, segment: Any = None) -> dict[str, Any]:
     """A step that carries the same action for other playbooks: which, who else takes part,
     and their checklists as its agenda (each item once)."""
     merged = step.get("merged") or ()
@@ -122,7 +124,7 @@ def _merged(w: Words, step: Mapping[str, Any], segment: Any = None) -> dict[str,
     return view
 
 
-def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str, Any]],
+def _merged_view(w: Words, step: StepEntry, merged: Iterable[MergedStep],
                  segment: Any) -> dict[str, Any]:
     p = w.project
     seen: set[str] = set()
@@ -137,7 +139,7 @@ def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str
                                         playbook=text_in(pb.title, w.lang) if pb else m["playbook"]),
                            "checklist": items})
     others = list(dict.fromkeys(w.role(m["owner"]) for m in merged if m["owner"] != step["owner"]))
-    def titled(m: Mapping[str, Any]) -> str:
+    def titled(m: MergedStep) -> str:
         pb = m["playbook"]
         return f"{m['title']} ({text_in(p.playbooks[pb].title, w.lang) if pb in p.playbooks else pb})"
     return {"also": say(w.labels, "also_covers", steps="; ".join(titled(m) for m in merged)),
@@ -145,7 +147,7 @@ def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str
             "agenda": agenda}
 
 
-def reasons(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
+def reasons(w: Words, result: Result) -> list[dict[str, str]]:
     """Why the account has a plan beyond its signals: a dependency, and the
     values behind playbooks assigned on account values (e.g. days since the last QBR)."""
     out: list[dict[str, str]] = []
@@ -164,7 +166,7 @@ def reasons(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
+def negotiation(w: Words, result: Result) -> dict[str, Any] | None:
     """One preparation section for all meetings of the plan: the playbooks' blocks merged,
     each participant, problem and mistake once, in playbook priority order."""
     # the steps in the plan, kept or merged into another: a block that names its meetings
@@ -232,7 +234,7 @@ def _negotiation_view(w: Words, blocks: list[tuple[str, Any]], chosen: tuple[Any
             "mistakes": list(mistakes)}
 
 
-def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
+def winback(w: Words, result: Result) -> dict[str, Any] | None:
     wb = result.get("winback")
     if not wb:
         return None
@@ -241,8 +243,9 @@ def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
     decision = wb["decision"]
     value, cost = w.money(wb["value"]), w.money(wb["cost"])
     if decision == "pursue":
-        reasoning = [say(L, "reason_pursue", value=value, cost=cost,
-                         difference=w.money(wb["value"] - wb["cost"])),
+        worth, costs = wb["value"], wb["cost"]
+        assert worth is not None and costs is not None  # the rules decide to pursue on both values only
+        reasoning = [say(L, "reason_pursue", value=value, cost=cost, difference=w.money(worth - costs)),
                      say(L, "advice_pursue", reason=reason)]
     elif decision == "do_not_pursue":
         reasoning = [say(L, "reason_do_not_pursue", value=value, cost=cost),
@@ -268,7 +271,7 @@ def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
             "reasoning": reasoning, "missing": [w.metric_title(m) for m in wb["missing"]]}
 
 
-def _default_key(w: Words, mid: str, wb: Mapping[str, Any]) -> str:
+def _default_key(w: Words, mid: str, wb: Winback) -> str:
     """The value that picked an input's default (default_by), as the plan names it: a lost
     client's reason in the labels' words, else the value itself."""
     m = w.project.metrics.get(mid)
