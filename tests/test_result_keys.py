@@ -2,6 +2,7 @@
 sample data (examples/accounts.csv) have exactly the keys the TypedDicts declare, at every
 depth: every required key, no key the types do not declare, and every optional key in some
 result. Without a store a result has none of the store's fields; with one it has them all.
+The same for the views templates get (engine/render/views/context.py), built from them.
 
 The run with a store is two weekly runs of a copy of the default project with one rule given
 `for_runs: 2` and one playbook `keep_open_runs: 1` (the default project has neither, so its
@@ -22,8 +23,12 @@ from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddic
 import pytest
 
 from engine.project import load_project
+from engine.render import views
+from engine.render.aggregate import Aggregates, account_facts
+from engine.render.labels import load_labels
 from engine.render.samples import sample_results
 from engine.render.samples import without_store as samples_without_store
+from engine.render.views.context import DigestView, PlanView, SummaryView
 from engine.result import PlaybookEntry, Result, StepEntry
 from engine.run import evaluate_portfolio
 from engine.store import Store
@@ -88,11 +93,11 @@ def _plain(value: Any, tp: Any) -> bool:
     return isinstance(value, tp)
 
 
-def _checked(results: list[dict[str, Any]]) -> set[tuple[str, str]]:
+def _checked(results: list[dict[str, Any]], tp: Any = Result) -> set[tuple[str, str]]:
     seen: set[tuple[str, str]] = set()
     problems: list[str] = []
-    for r in results:
-        _check(r, Result, str(r.get("account_id")), seen, problems)
+    for i, r in enumerate(results):
+        _check(r, tp, str(r.get("account_id", i)), seen, problems)
     assert problems[:20] == []
     return seen
 
@@ -173,9 +178,15 @@ def _calm(sample: Path, target: Path, ids: set[str]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def with_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def store_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _project(tmp_path_factory.mktemp("store-project") / "project")
+
+
+@pytest.fixture(scope="module")
+def with_store(tmp_path_factory: pytest.TempPathFactory, store_project: Path
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     tmp = tmp_path_factory.mktemp("store")
-    root = _project(tmp / "project")
+    root = store_project
     path = tmp / "state.sqlite"
     with Store.open(path) as store:
         first = _run(root, SAMPLE, tmp / "out1", WEEK1, store)
@@ -230,3 +241,41 @@ def test_the_sample_results_have_the_declared_keys():
     assert _store_keys(samples) == STORE_KEYS[Result] | STORE_KEYS[PlaybookEntry] | STORE_KEYS[StepEntry]
     _checked(samples_without_store(samples))
     assert _store_keys(samples_without_store(samples)) == set()
+
+
+def _views(root: Path, results: list[dict[str, Any]]) -> tuple[list[Any], list[Any], list[Any]]:
+    """(plan views, digest views, summary views) of a run's results, as the documents get them:
+    from views.plan / views.digest / views.summary, and the digests and summary from Aggregates."""
+    project = load_project(root)
+    w = views.Words(project, "en", load_labels(project.root)[0].get("en"))
+    files = {r["account_id"]: r["account_id"] for r in results if r["playbooks"]}
+    tracked = views.states.tracked(results)
+    owners: dict[str, list[Any]] = {}
+    closed: dict[str, list[Any]] = {}
+    for r in results:
+        if r["playbooks"]:
+            owners.setdefault(r["owner"], []).append(r)
+        if r.get("resolved_plans"):
+            closed.setdefault(r["owner"], []).append(r)
+    agg = Aggregates(project, "en", w)
+    for r in results:
+        agg.add(account_facts(w, r, files.get(r["account_id"], "")))
+    digests = [views.digest(w, o, owners.get(o, []), files, 1, closed.get(o, []), tracked)
+               for o in sorted(owners.keys() | closed.keys())]
+    return ([views.plan(w, r) for r in results if r["playbooks"]],
+            digests + [agg.digest(o) for o in agg.digest_owners()],
+            [views.summary(w, results, {}, files), agg.summary({})])
+
+
+def test_the_views_templates_get_have_exactly_the_declared_keys(without_store, with_store, store_project):
+    """Every field of engine/render/views/context.py is in every view, and nothing else, at
+    every depth; every declared field (a nested view's too: negotiation, win-back, workload)
+    occurs in the views of the sample."""
+    seen: set[tuple[str, str]] = set()
+    for root, results in ((ROOT, without_store), (store_project, with_store[1])):
+        plans, digests, summaries = _views(root, results)
+        assert plans and digests and summaries
+        seen |= _checked(plans, PlanView) | _checked(digests, DigestView) | _checked(summaries, SummaryView)
+    declared = {(name, key) for tp in (PlanView, DigestView, SummaryView)
+                for name, keys in _declared(tp, {}).items() for key in keys}
+    assert sorted(declared - seen) == []

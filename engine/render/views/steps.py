@@ -8,6 +8,7 @@ from ...model import Project
 from ...result import PlaybookEntry, Result, StepEntry
 from ..labels import say
 from . import states
+from .context import PriorityView, StepRow
 from .words import Words, lower_first
 
 
@@ -43,7 +44,7 @@ def queued_text(w: Words, step: StepEntry) -> str:
     return say(w.labels, "queued", week=w.date(q["week"]), role=lower_first(w.role(step["owner"])))
 
 
-def priority_view(w: Words, result: Result) -> dict[str, Any]:
+def priority_view(w: Words, result: Result) -> PriorityView:
     """The account's expected loss and what raised its priority."""
     key = ("raised", tuple(result.get("priority_boosts") or ()))
     raised = w._memo.get(key)
@@ -56,7 +57,7 @@ def priority_view(w: Words, result: Result) -> dict[str, Any]:
             "raised": raised}
 
 
-def steps_by_due(w: Words, result: Result) -> list[dict[str, Any]]:
+def steps_by_due(w: Words, result: Result) -> list[StepRow]:
     """Every step of every playbook, soonest first (playbook priority breaks ties); with a
     store, each step says whether it is done or overdue."""
     rows = []
@@ -67,7 +68,7 @@ def steps_by_due(w: Words, result: Result) -> list[dict[str, Any]]:
     return [r for _, r in rows]
 
 
-def step_row(w: Words, p: PlaybookEntry, s: StepEntry) -> dict[str, Any]:
+def step_row(w: Words, p: PlaybookEntry, s: StepEntry) -> StepRow:
     """A step of playbook `p` as steps_by_due lists it."""
     return {"title": s["title"], "playbook": p["title"], "who": w.role(s["owner"]), "owner": s["owner"],
             "due": w.date(s["due"]), "due_iso": s["due"], "every": _every(w, s), "ref": step_ref(p, s),

@@ -4,19 +4,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from typing import Any
 
 from ...i18n import format_day_month
 from ...model import NO_RISK, text_in
 from ...result import Result
 from ..report.data import accounts, kpi_rows, manager_kpis
 from . import states
+from .context import SummaryView, Workload, WorkloadRow
 from .steps import at_stake, urgency_key
 from .words import Words
 
 
 def summary(w: Words, results: list[Result], digests: Mapping[str, str],
-            plan_files: Mapping[str, str], top: int = 15) -> dict[str, Any]:
+            plan_files: Mapping[str, str], top: int = 15) -> SummaryView:
     p = w.project
     levels = [r.id for r in reversed(p.risk_levels)] + [NO_RISK]
     by_level = {lvl: [r for r in results if r["risk_level"] == lvl] for lvl in levels}
@@ -77,7 +77,7 @@ def summary(w: Words, results: list[Result], digests: Mapping[str, str],
     }
 
 
-def workload(w: Words, results: Iterable[Result], weeks: int = 6) -> dict[str, Any] | None:
+def workload(w: Words, results: Iterable[Result], weeks: int = 6) -> Workload | None:
     """Open steps per week of each role with a capacity (kam.yaml), for the next `weeks` weeks
     and what lies beyond, so the people at the top see their load and the queue."""
     capacity = w.project.capacity
@@ -97,11 +97,11 @@ def workload(w: Words, results: Iterable[Result], weeks: int = 6) -> dict[str, A
     start = date.fromisoformat(first)
     start -= timedelta(days=start.weekday())
     columns = [(start + timedelta(weeks=i)).isoformat() for i in range(weeks)]
-    rows = [{"role": w.role(role), "capacity": capacity[role],
-             "weeks": [per[role].get(c, 0) for c in columns],
-             "later": sum(n for k, n in per[role].items() if k > columns[-1]),
-             "last": w.date(max(per[role])) if per[role] else "—"}
-            for role in sorted(capacity)]
+    rows: list[WorkloadRow] = [{"role": w.role(role), "capacity": capacity[role],
+                                "weeks": [per[role].get(c, 0) for c in columns],
+                                "later": sum(n for k, n in per[role].items() if k > columns[-1]),
+                                "last": w.date(max(per[role])) if per[role] else "—"}
+                               for role in sorted(capacity)]
     # short column heads (dd.mm): six full dates do not fit a page's width
     return {"columns": [format_day_month(c, w.lang) for c in columns], "rows": rows}
 
