@@ -123,8 +123,9 @@ class Evaluator:
         return fact
 
     def evaluate(self, values: dict[str, Any], prefilter: bool = True) -> Any:
-        """The result record (a Result, engine/result.py: declared Any until engine/diff.py's
-        EvaluatedInputs.results holds Results, a change another branch makes to diff.py)
+        """The result record (a Result, engine/result.py; declared Any while engine/diff.py,
+        which another branch is changing, keeps results as dict[str, Any]: its
+        EvaluatedInputs.results and _ids take a Result or a Mapping, and this returns Result)
         of one account whose values are already normalised. The engine
         runs unless the pre-filter proves no rule reading the account can fire (then the
         result is the account-independent one of fact-only rules, computed once) or an
