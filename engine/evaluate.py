@@ -12,7 +12,7 @@ from .analysis import MetricRef, resolve
 from .compiler import Compiled, compile_project, threshold_field
 from .evidence import render_pieces, signal_pieces, winback
 from .metrics import DEFAULTED, Deriver
-from .model import NO_RISK, SEVERITY_RANK, Project, text_in
+from .model import NO_RISK, SEVERITY_RANK, Project, Step, text_in
 from .planning import Planner
 from .prefilter import (
     Unsure,
@@ -24,6 +24,7 @@ from .prefilter import (
     quiet_facts,
     with_constants,
 )
+from .result import PlaybookEntry, Result, SignalHit, StepEntry
 from .runtime import Engine, Fired
 
 
@@ -93,15 +94,19 @@ class Evaluator:
                 for sid, s in self.project.signals.items()}
 
     @functools.cached_property
-    def _playbook_entries(self) -> dict[str, tuple[str, int, tuple[dict[str, Any], ...]]]:
+    def _playbook_entries(self) -> dict[str, tuple[str, int, tuple[StepEntry, ...]]]:
         """Each playbook's title, priority and steps with due dates (working days of the
         project's calendar; a recurring step's series starts there): the same for every account."""
         lang, due = self.lang, self.project.calendar.add_working_days
-        return {pid: (text_in(pb.title, lang), pb.priority,
-                      tuple({"id": s.id, "title": text_in(s.title, lang), "owner": s.owner,
-                             "due": due(self.as_of, s.due_days).isoformat(),
-                             **({"every": s.every} if s.every else {})}
-                            for s in pb.steps))
+
+        def entry(s: Step) -> StepEntry:
+            step: StepEntry = {"id": s.id, "title": text_in(s.title, lang), "owner": s.owner,
+                               "due": due(self.as_of, s.due_days).isoformat()}
+            if s.every:
+                step["every"] = s.every
+            return step
+
+        return {pid: (text_in(pb.title, lang), pb.priority, tuple(entry(s) for s in pb.steps))
                 for pid, pb in self.project.playbooks.items()}
 
     def account_fact(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -117,8 +122,11 @@ class Evaluator:
         fact.update(thresholds)
         return fact
 
-    def evaluate(self, values: dict[str, Any], prefilter: bool = True) -> dict[str, Any]:
-        """The result record of one account whose values are already normalised. The engine
+    def evaluate(self, values: dict[str, Any], prefilter: bool = True) -> Any:
+        """The result record (a Result, engine/result.py; declared Any while engine/diff.py,
+        which another branch is changing, keeps results as dict[str, Any]: its
+        EvaluatedInputs.results and _ids take a Result or a Mapping, and this returns Result)
+        of one account whose values are already normalised. The engine
         runs unless the pre-filter proves no rule reading the account can fire (then the
         result is the account-independent one of fact-only rules, computed once) or an
         account with the same truth of every atomic account test already ran it.
@@ -329,23 +337,23 @@ class Evaluator:
             entry = self._fired_entries[rule.rule_id] = (rule.rule_id, tuple(f"{k}.{i}" for k, i in rule.asserts))
         return entry
 
-    def result(self, values: dict[str, Any], outcome: Fired) -> dict[str, Any]:
+    def result(self, values: dict[str, Any], outcome: Fired) -> Result:
         """The result record (contract.md) of an account and what fired on it. Nested
         lists and dicts are fresh per account: later passes annotate them."""
         return self._result(values, self._known(outcome), values.get("segment"))
 
     def _result(self, values: dict[str, Any], outcome: _Known, segment: Any,
-                missing: list[str] | None = None) -> dict[str, Any]:
+                missing: list[str] | None = None) -> Result:
         p, lang = self.project, self.lang
         seen = self._segment_classes.get(segment)
         if seen is not None and seen[0] == outcome.shape_class:
             shape = outcome.shape
         else:
             shape = self._shape(outcome, segment)
-        get = values.get
+        get: Callable[..., Any] = values.get  # a value's type is its metric's (the project's)
         facts = outcome.facts
 
-        signals = []
+        signals: list[SignalHit] = []
         for sid, category, severity, title, metrics, thresholds, rules, pieces in shape.signals:
             shown = {m: _round(get(m)) for m in metrics}
             signals.append({"id": sid, "category": category, "severity": severity, "title": title,
@@ -368,18 +376,18 @@ class Evaluator:
                     shape.plans = {}
                 if len(shape.plans) < 64:
                     shape.plans[truths] = plan
-        playbooks = []
+        playbooks: list[PlaybookEntry] = []
         for (pid, title, priority, metrics, thresholds, rules, templates), steps in zip(shape.playbooks, plan):
-            fresh = []
+            fresh: list[StepEntry] = []
             for step in steps:
                 if step.__class__ is int:
-                    fresh.append(dict(templates[step]))
+                    fresh.append(templates[step].copy())
                 else:  # a step others were merged into: (its index, its due date, the others)
                     index, due, merged = step
-                    step = dict(templates[index])
-                    step["due"] = due
-                    step["merged"] = [{"playbook": a, "step": b, "title": c, "owner": d} for a, b, c, d in merged]
-                    fresh.append(step)
+                    carrier: StepEntry = templates[index].copy()
+                    carrier["due"] = due
+                    carrier["merged"] = [{"playbook": a, "step": b, "title": c, "owner": d} for a, b, c, d in merged]
+                    fresh.append(carrier)
             playbooks.append({"id": pid, "title": title, "priority": priority,
                               "reason": {"metrics": {m: _round(get(m)) for m in metrics},
                                          "thresholds": dict(thresholds), "rules": list(rules)},

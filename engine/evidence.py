@@ -10,6 +10,7 @@ from .errors import Problem
 from .i18n import fill, format_value, parsed, placeholder_problems
 from .metrics import DEFAULTED
 from .model import Metric, Project, Signal, text_in
+from .result import Winback
 
 # The win-back decision is made by rules (rules/classes.yaml) asserting one of these classes;
 # neither is asserted when an input is missing, and the plan then says what is missing. The
@@ -128,7 +129,7 @@ def render_pieces(pieces: Pieces, lang: str, evidence_metrics: Mapping[str, Any]
     return "".join(out)
 
 
-def winback(project: Project, values: Mapping[str, Any], classes: list[str]) -> dict[str, Any] | None:
+def winback(project: Project, values: Mapping[str, Any], classes: list[str]) -> Winback | None:
     """The cost–benefit of winning back a lost account; None for active accounts or a project
     without the `winback_value` metric. `inputs` are the values the decision rests on (the
     benefit's, then the cost's: `cost_inputs`); `defaulted` the inputs that were empty and took

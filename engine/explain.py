@@ -9,6 +9,7 @@ from .evidence import threshold_text
 from .model import Project, text_in
 from .planning import Planner
 from .reference import Context, failing_part, operand_values, truth
+from .result import Result
 
 
 def show(v: Any) -> str:
@@ -48,7 +49,7 @@ def fired_chain(project: Project, fired_ids: list[str], ctx: Context, levels: di
     return lines
 
 
-def explain(project: Project, values: dict[str, Any], result: dict[str, Any],
+def explain(project: Project, values: dict[str, Any], result: Result,
             levels: dict[str, int]) -> list[str]:
     """Readable lines; `values` include derived metrics, `result` is the engine's result."""
     facts = {tuple(a.split(".", 1)) for f in result["fired"] for a in f["asserts"]}
@@ -77,7 +78,7 @@ def explain(project: Project, values: dict[str, Any], result: dict[str, Any],
     return lines
 
 
-def severity_lines(project: Project, result: dict[str, Any]) -> list[str]:
+def severity_lines(project: Project, result: Result) -> list[str]:
     """Each category's signals with their severity, and which categories they made severe
     (severe.<category>, which the risk rules count)."""
     if not result["signals"]:
@@ -94,7 +95,7 @@ def severity_lines(project: Project, result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def priority_lines(project: Project, values: dict[str, Any], result: dict[str, Any], ctx: Context) -> list[str]:
+def priority_lines(project: Project, values: dict[str, Any], result: Result, ctx: Context) -> list[str]:
     """How the account's priority was worked out (rules/priority.yaml)."""
     parts = Planner(project).priority(values, ctx, result["risk_level"], result.get("winback"))
     pr = project.priority
@@ -117,7 +118,7 @@ def priority_lines(project: Project, values: dict[str, Any], result: dict[str, A
     return lines
 
 
-def step_lines(project: Project, result: dict[str, Any], ctx: Context) -> list[str]:
+def step_lines(project: Project, result: Result, ctx: Context) -> list[str]:
     """Steps the account's conditions left out, and steps merged into another (same action)."""
     lines: list[str] = []
     shown = {(p["id"], s["id"]) for p in result["playbooks"] for s in p["steps"]}

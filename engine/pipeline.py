@@ -38,6 +38,7 @@ from .portfolio import RowPass
 from .progress import Clock, Progress
 from .read import CHUNK_SIZE, Normalised, TotalsBySums, chunks, duplicates, normalise_chunk, portfolio_pass
 from .rejections import Rejections
+from .result import Result
 from .runtime import EngineRuntimeError
 from .store.runs import AccountIn, account_in
 
@@ -84,7 +85,7 @@ class EvaluatedChunk:
     demands: schedule.Demands | None = None  # steps of roles with a capacity (engine/schedule.py)
     results_path: str | None = None
     accounts_path: str | None = None
-    results: list[dict[str, Any]] | None = None  # in memory: no spill folder (Dask, or a test)
+    results: list[Result] | None = None  # in memory: no spill folder (Dask, or a test)
     accounts: list[AccountIn] | None = None
 
     def light(self) -> EvaluatedChunk:
@@ -110,7 +111,7 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
     ev, row_pass = _evaluator(project, as_of, lang)
     letters = [None if c == " " else c for c in abc.decode("ascii")]
     rejected: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] = []
+    results: list[Result] = []
     accounts: list[AccountIn] = []
     steps = _capacity_steps(project) if project.capacity else None
     demands = schedule.Demands()
@@ -202,7 +203,7 @@ class Finished:
     by_risk: Counter[str]
     by_signal: Counter[str]
     by_playbook: Counter[str]
-    results: list[dict[str, Any]] | None = None  # the final results (`keep`: a custom renderer's)
+    results: list[Result] | None = None  # the final results (`keep`: a custom renderer's)
     # each account's facts for the digests, summary and report, pickled: a Facts is ~6 KB of
     # objects and ~1 KB pickled, and the main process holds every chunk in flight
     facts: bytes | None = None

@@ -19,6 +19,7 @@ from . import expr
 from .analysis import FactRef, ThresholdRef, expand_facts, resolve
 from .model import DERIVED_KINDS, Playbook, Project, Step
 from .reference import Context
+from .result import PlaybookEntry, StepEntry, Winback
 
 # A condition compiled once: (values, facts) -> True, False or None (unknown), exactly as
 # engine.reference.truth decides it, without walking the tree for every account.
@@ -76,7 +77,7 @@ class Planner:
             self._step_tests[pids] = found
         return found
 
-    def plan(self, playbooks: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], values: Mapping[str, Any],
+    def plan(self, playbooks: Sequence[tuple[str, Sequence[StepEntry]]], values: Mapping[str, Any],
              facts: Any) -> tuple[Any, ...]:
         """What shape() leaves of these playbooks' steps (each playbook's id and step entries,
         most urgent playbook first), without copying them: per playbook a tuple of a kept
@@ -90,7 +91,7 @@ class Planner:
         for pid, steps in playbooks:
             tests = self._when[pid] if pid in conditional else {}
             models = self._steps.get(pid, {})
-            kept = []
+            kept: list[list[Any]] = []
             for i, s in enumerate(steps):
                 test = tests.get(s["id"])
                 if test is not None and test(values, facts) is False:
@@ -99,7 +100,7 @@ class Planner:
                 action = model.action if model is not None else ""
                 primary = first.get(action) if action else None
                 if primary is None:
-                    entry = [i, s["due"], None]
+                    entry: list[Any] = [i, s["due"], None]
                     if action:
                         first[action] = entry
                     kept.append(entry)
@@ -112,7 +113,7 @@ class Planner:
             out.append(kept)
         return tuple(tuple(e[0] if e[2] is None else (e[0], e[1], tuple(e[2])) for e in kept) for kept in out)
 
-    def shape(self, playbooks: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
+    def shape(self, playbooks: list[PlaybookEntry], ctx: Context) -> list[PlaybookEntry]:
         """The account's playbook entries (most urgent first) with only the steps that apply,
         and one step per action. Entries are modified in place and returned."""
         conditional = self._conditional
@@ -131,10 +132,10 @@ class Planner:
         self._merge(playbooks)
         return playbooks
 
-    def _merge(self, playbooks: list[dict[str, Any]]) -> None:
-        first: dict[str, dict[str, Any]] = {}  # action -> the step that carries it
+    def _merge(self, playbooks: list[PlaybookEntry]) -> None:
+        first: dict[str, StepEntry] = {}  # action -> the step that carries it
         for p in playbooks:
-            kept = []
+            kept: list[StepEntry] = []
             for s in p["steps"]:
                 model = self._steps.get(p["id"], {}).get(s["id"])
                 action = model.action if model is not None else ""
@@ -151,7 +152,7 @@ class Planner:
             p["steps"] = kept
 
     def priority(self, values: Mapping[str, Any], ctx: Context, risk_level: str,
-                 winback: Mapping[str, Any] | None) -> PriorityParts:
+                 winback: Winback | None) -> PriorityParts:
         return PriorityParts(*self.rank(values, ctx.facts, risk_level, winback))
 
     def boosts_for(self, facts: Any) -> tuple[Any, ...]:
@@ -161,7 +162,7 @@ class Planner:
                      for (bid, factor, test), reads in zip(self._boosts, self._boost_reads_values))
 
     def rank(self, values: Mapping[str, Any], facts: Any, risk_level: str,
-             winback: Mapping[str, Any] | None, boosts: tuple[Any, ...] | None = None) -> tuple:
+             winback: Winback | None, boosts: tuple[Any, ...] | None = None) -> tuple:
         """PriorityParts' fields, in order, as a tuple (what result records need, per account)."""
         pr = self.project.priority
         margin = values.get(pr.margin)

@@ -35,6 +35,7 @@ from .loader import Document, load_file
 from .model import NO_RISK, Project
 from .portfolio import measure
 from .reference import Context, failing_part, operand_values
+from .result import Result
 from .schema import validate
 
 TESTS_DIR = "tests"
@@ -67,7 +68,7 @@ class CaseOutcome:
     """A test case run: the result record it got, and how it differs from what the case expects."""
 
     case: Case
-    result: dict[str, Any]
+    result: Result
     values: dict[str, Any]  # after the portfolio pass and derived metrics
     mismatches: list[str]
 
@@ -78,7 +79,7 @@ class CaseOutcome:
     def got(self, what: str) -> set[str]:
         if what == "classes":
             return set(self.result["classes"])
-        return {x["id"] for x in self.result[what]}
+        return {x["id"] for x in (self.result["signals"] if what == "signals" else self.result["playbooks"])}
 
 
 # -- finding and loading ------------------------------------------------------------------

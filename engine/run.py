@@ -26,6 +26,7 @@ from .read import CHUNK_SIZE
 from .rejections import Rejections
 from .render import overview, write_overview_of
 from .render import write_documents as render_documents
+from .result import Result
 from .schedule import Moved, StepKey
 from .store import Store
 from .store.plans import booked_steps
@@ -199,7 +200,7 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
 
 @dataclass
 class _Finished:
-    results: list[dict[str, Any]] = field(default_factory=list)  # final results, for a custom renderer
+    results: list[Result] = field(default_factory=list)  # final results, for a custom renderer
     overview: Any = None  # engine.render.aggregate.Aggregates: digests, summary, report
     documents: int = 0  # plan files written
 

@@ -19,10 +19,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .model import Project
+    from .result import Result
 
 StepKey = tuple[str, str, str]  # (account id, playbook, step id)
 
@@ -62,7 +63,7 @@ class Demands:
     def __len__(self) -> int:
         return len(self.accounts)
 
-    def add(self, result: Mapping[str, Any], steps: CapacitySteps) -> None:
+    def add(self, result: Result, steps: CapacitySteps) -> None:
         """The steps of one result whose role has a capacity."""
         index = steps.index
         account, priority = str(result["account_id"]), result.get("priority") or 0.0
@@ -176,7 +177,7 @@ class _Weeks:
 _WEEK = timedelta(days=7)
 
 
-def apply(result: dict[str, Any], moved: Mapping[StepKey, Moved]) -> dict[str, Any]:
+def apply(result: Result, moved: Mapping[StepKey, Moved]) -> Result:
     """The result with its queued steps' new dates (in place, and returned)."""
     if not moved or not result["playbooks"]:
         return result

@@ -18,6 +18,7 @@ from jinja2.exceptions import TemplateError
 from ..errors import KamError, Problem
 from ..io.writers import inside, safe_name
 from ..model import Project
+from ..result import Result
 from ..texts import text_problems
 from . import views
 from .aggregate import Aggregates
@@ -69,7 +70,7 @@ def check_templates(project: Project, shown: Path | None = None) -> None:
         raise KamError(problems)
 
 
-def write_documents(project: Project, results: list[dict[str, Any]], out: Path, lang: str,
+def write_documents(project: Project, results: list[Result], out: Path, lang: str,
                     progress: Callable[[int, int], None] | None = None) -> None:
     """plans/<account>.*, digests/<manager>.* and summary.* for every format of the project;
     `progress(files written, files in all)` after each document. (A run renders plans where
@@ -104,7 +105,7 @@ class PlanRenderer:
         except TemplateError as exc:
             raise KamError(template_problem(project, exc)) from None
 
-    def render(self, result: dict[str, Any]) -> list[tuple[str, str]]:
+    def render(self, result: Result) -> list[tuple[str, str]]:
         """(format, text) of the account's plan."""
         view = views.plan(self.words, result)
         out = []
@@ -116,7 +117,7 @@ class PlanRenderer:
                 raise KamError(template_problem(self.project, exc)) from None
         return out
 
-    def write(self, results: list[dict[str, Any]], stems: Mapping[str, str], folder: Path | None
+    def write(self, results: list[Result], stems: Mapping[str, str], folder: Path | None
               ) -> tuple[int, list[tuple[str, str]]]:
         """Render the plans of `results` named in `stems` (account id -> file stem, made by
         safe_name: no separators). Into `folder` when given (files written, []), else handed
@@ -200,7 +201,7 @@ def write_overview_of(project: Project, agg: Aggregates, out: Path, lang: str,
 
 
 def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str,
-                results: list[dict[str, Any]], out: Path | None,
+                results: list[Result], out: Path | None,
                 progress: Callable[[int, int], None] | None = None,
                 plan_files: Mapping[str, str] | None = None) -> int:
     """Render every document; write them under `out` (None: render only, to check templates).
@@ -217,8 +218,8 @@ def _render_all(project: Project, env: LimitedSandbox, labels: Labels, lang: str
 
     with_plan = [r for r in results if r["playbooks"]]
     unassigned = words.labels["unassigned"]
-    owners: dict[str, list[Mapping[str, Any]]] = {}
-    closed: dict[str, list[Mapping[str, Any]]] = {}  # accounts whose plans this run closed
+    owners: dict[str, list[Result]] = {}
+    closed: dict[str, list[Result]] = {}  # accounts whose plans this run closed
     quiet: dict[str, int] = {}
     for r in results:
         owner = r.get("owner") or unassigned

@@ -41,6 +41,7 @@ import numpy as np
 
 from ..i18n import format_day_month
 from ..model import NO_RISK, QUADRANTS, Project, text_in
+from ..result import Result
 from . import views
 from .labels import say
 from .report.charts import CONCENTRATION_BARS, MAX_POINTS
@@ -58,6 +59,18 @@ from .report.data import (
 )
 from .report.view import view as report_view
 from .views import states
+from .views.context import (
+    AttentionRow,
+    ClosedRow,
+    DigestAccount,
+    DigestView,
+    LostRow,
+    SummaryView,
+    ThisWeekRow,
+    TopAccount,
+    Workload,
+    WorkloadRow,
+)
 from .views.digests import _week_end as week_end
 
 MAX_ACCOUNTS = 300  # a digest's accounts with a plan, most urgent first
@@ -85,16 +98,16 @@ class Facts(NamedTuple):
     closing: bool  # this run closed plans of the account
     plan_states: tuple[int, ...] | None  # plans per states.COUNTED; None when all are 0
     workload: tuple[tuple[str, str], ...]  # (capacity role, Monday of the week) per open step
-    entry: dict[str, Any] | None  # the digest's entry (views.digest's "accounts" item)
-    this_week: tuple[dict[str, Any], ...]  # the manager's steps this week (views.this_week), soonest first
-    attention: tuple[dict[str, Any], ...]  # states.attention rows, in their order
-    closed: tuple[dict[str, Any], ...]  # states.closed_rows
-    top: dict[str, Any] | None  # a row of the summary's top_accounts (a plan, not lost)
-    lost: dict[str, Any] | None  # a row of the summary's lost clients (a win-back decision)
+    entry: DigestAccount | None  # the digest's entry (views.digest's "accounts" item)
+    this_week: tuple[ThisWeekRow, ...]  # the manager's steps this week (views.this_week), soonest first
+    attention: tuple[AttentionRow, ...]  # states.attention rows, in their order
+    closed: tuple[ClosedRow, ...]  # states.closed_rows
+    top: TopAccount | None  # a row of the summary's top_accounts (a plan, not lost)
+    lost: LostRow | None  # a row of the summary's lost clients (a win-back decision)
     account: Account  # the report's record
 
 
-def account_facts(w: views.Words, result: Mapping[str, Any], plan_file: str = "") -> Facts:
+def account_facts(w: views.Words, result: Result, plan_file: str = "") -> Facts:
     """The account's facts, from its final result (plan states in, when there is a store).
     `plan_file`: the stem of its plan's files under plans/ ('' when it has no plan). Pure:
     runs where the plan is rendered."""
@@ -105,7 +118,10 @@ def account_facts(w: views.Words, result: Mapping[str, Any], plan_file: str = ""
     with_plan = bool(r["playbooks"])
     closing = bool(r.get("resolved_plans"))
     files = {aid: plan_file} if plan_file else {}
-    entry, this_week, attention, closed = None, (), (), ()
+    entry: DigestAccount | None = None
+    this_week: tuple[ThisWeekRow, ...] = ()
+    attention: tuple[AttentionRow, ...] = ()
+    closed: tuple[ClosedRow, ...] = ()
     if with_plan:  # the digest's own code, on this account alone
         d = views.digest(w, owner, [r], files, 0, [r] if closing else [], tracked=True)
         entry, this_week, attention, closed = (d["accounts"][0], tuple(d["this_week"]),
@@ -126,15 +142,17 @@ def account_facts(w: views.Words, result: Mapping[str, Any], plan_file: str = ""
                      for pb in r["playbooks"] for s in pb["steps"]
                      if s["owner"] in capacity and not s.get("done")) if capacity else ()
     # rows of views.summary's tables
-    top = {"title": r.get("name") or aid, "account_id": aid, "owner": owner,
-           "risk": w.risk(r["risk_level"]), "risk_id": r["risk_level"], "signals": len(r["signals"]),
-           "at_stake": w.money(views.at_stake(r)), "expected_loss": w.money(r.get("expected_loss")),
-           "priority": w.num(r.get("priority"), 0), "abc": r.get("abc") or "", "plan": plan_file} \
+    top: TopAccount | None = {
+        "title": r.get("name") or aid, "account_id": aid, "owner": owner,
+        "risk": w.risk(r["risk_level"]), "risk_id": r["risk_level"], "signals": len(r["signals"]),
+        "at_stake": w.money(views.at_stake(r)), "expected_loss": w.money(r.get("expected_loss")),
+        "priority": w.num(r.get("priority"), 0), "abc": r.get("abc") or "", "plan": plan_file} \
         if with_plan and r.get("status") != "lost" else None
     wb = r.get("winback")
-    lost = {"title": r.get("name") or aid, "account_id": aid, "owner": owner,
-            "decision_id": wb["decision"], "decision": w.labels[f"decision_{wb['decision']}"],
-            "benefit": w.money(wb["value"]), "cost": w.money(wb["cost"]), "plan": plan_file} if wb else None
+    lost: LostRow | None = {
+        "title": r.get("name") or aid, "account_id": aid, "owner": owner,
+        "decision_id": wb["decision"], "decision": w.labels[f"decision_{wb['decision']}"],
+        "benefit": w.money(wb["value"]), "cost": w.money(wb["cost"]), "plan": plan_file} if wb else None
     return Facts(
         owner, r.get("as_of", ""), r["risk_level"], with_plan, views.urgency_key(p, r),
         r.get("revenue_current") or 0, r.get("expected_loss") or 0.0,
@@ -148,7 +166,7 @@ def _monday(iso: str) -> str:
     return (d - timedelta(days=d.weekday())).isoformat()
 
 
-def _attention_rank(row: Mapping[str, Any]) -> int:
+def _attention_rank(row: AttentionRow) -> int:
     """states.attention's order: what got worse, then what is late, then what is new."""
     return 0 if row["state_id"] == "escalated" else 1 if row["overdue"] else 2
 
@@ -401,16 +419,16 @@ class Aggregates:
             if o.lead is None or key < o.lead[0]:
                 o.lead = (key, f.as_of)
             o.entries.add(key, f.entry)
-            for j, row in enumerate(f.this_week):
-                o.this_week.add((f.urgency, pos, j), row)
+            for j, step in enumerate(f.this_week):
+                o.this_week.add((f.urgency, pos, j), step)
             for j, row in enumerate(f.attention):
                 o.attention.add((_attention_rank(row), f.urgency, pos, j), row)
         else:
             o.quiet += 1
         if f.closing:
             o.closing = True
-            for j, row in enumerate(f.closed):
-                o.closed.add((f.urgency, pos, j), row)
+            for j, gone in enumerate(f.closed):
+                o.closed.add((f.urgency, pos, j), gone)
         counts = self.signal_counts
         for sid in f.signals:
             counts[sid] = counts.get(sid, 0) + 1
@@ -505,7 +523,7 @@ class Aggregates:
         closed; sorted (the order _render_all names their files in)."""
         return sorted(o for o, x in self.owners.items() if x.entries.seen or x.closing)
 
-    def digest(self, owner: str) -> dict[str, Any]:
+    def digest(self, owner: str) -> DigestView:
         """One manager's digest: views.digest's view, its lists capped."""
         w, o = self.w, self.owners[owner]
         as_of = o.lead[1] if o.lead is not None else ""
@@ -520,11 +538,11 @@ class Aggregates:
                 "more_attention": self._more("more_attention", o.attention.more) if tracked else "",
                 "more_closed": self._more("more_closed", o.closed.more)}
 
-    def digests(self) -> dict[str, dict[str, Any]]:
+    def digests(self) -> dict[str, DigestView]:
         """Every manager's digest (digest(owner) builds one at a time)."""
         return {o: self.digest(o) for o in self.digest_owners()}
 
-    def summary(self, digest_files: Mapping[str, str]) -> dict[str, Any]:
+    def summary(self, digest_files: Mapping[str, str]) -> SummaryView:
         """views.summary's view; `digest_files`: manager -> the stem of their digest's files."""
         w, p = self.w, self.project
         levels = [r.id for r in reversed(p.risk_levels)] + [NO_RISK]
@@ -566,7 +584,7 @@ class Aggregates:
             "kpis": kpi_rows(self.kpis, w.labels, w.num),
         }
 
-    def _workload(self) -> dict[str, Any] | None:
+    def _workload(self) -> Workload | None:
         """views.workload, from the weeks counted."""
         w = self.w
         capacity = self.project.capacity
@@ -575,11 +593,11 @@ class Aggregates:
         start = date.fromisoformat(self.work_from)
         start -= timedelta(days=start.weekday())
         columns = [(start + timedelta(weeks=i)).isoformat() for i in range(6)]
-        rows = [{"role": w.role(role), "capacity": capacity[role],
-                 "weeks": [self.work[role].get(c, 0) for c in columns],
-                 "later": sum(n for k, n in self.work[role].items() if k > columns[-1]),
-                 "last": w.date(max(self.work[role])) if self.work[role] else "—"}
-                for role in sorted(capacity)]
+        rows: list[WorkloadRow] = [{"role": w.role(role), "capacity": capacity[role],
+                                    "weeks": [self.work[role].get(c, 0) for c in columns],
+                                    "later": sum(n for k, n in self.work[role].items() if k > columns[-1]),
+                                    "last": w.date(max(self.work[role])) if self.work[role] else "—"}
+                                   for role in sorted(capacity)]
         return {"columns": [format_day_month(c, self.w.lang) for c in columns], "rows": rows}
 
     def _pareto(self) -> tuple[_Ranked, dict[str, tuple[int, int, int]], Any]:

@@ -9,18 +9,21 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from ..evidence import WINBACK_COST, WINBACK_TOTAL_COST, WINBACK_VALUE
 from ..model import NO_RISK, Project, text_in
+from ..result import HeldPlan, PlaybookEntry, ResolvedPlan, Result, StepEntry, Winback
 
 STATES = ("escalated", "ongoing", "new")  # the playbooks of the sample account take these in turn
-PLAN_FIELDS = ("state", "plan_id", "opened", "kept_open", "overdue")
-STEP_FIELDS = ("done", "overdue")
-ACCOUNT_FIELDS = ("held_plans", "resolved_plans", "pending_rules")
+PLAN_FIELDS: tuple[Literal["state", "plan_id", "opened", "kept_open", "overdue"], ...] = (
+    "state", "plan_id", "opened", "kept_open", "overdue")
+STEP_FIELDS: tuple[Literal["done", "overdue"], ...] = ("done", "overdue")
+ACCOUNT_FIELDS: tuple[Literal["held_plans", "resolved_plans", "pending_rules"], ...] = (
+    "held_plans", "resolved_plans", "pending_rules")
 
 
-def _playbook(project: Project, pid: str, as_of: date, lang: str, n: int = 2) -> dict[str, Any]:
+def _playbook(project: Project, pid: str, as_of: date, lang: str, n: int = 2) -> PlaybookEntry:
     """The n-th plan of an account: new on `as_of`, or opened three weeks earlier (ongoing or
     escalated, its first step done, the next ones overdue if their due dates have passed and
     they do not recur)."""
@@ -28,35 +31,42 @@ def _playbook(project: Project, pid: str, as_of: date, lang: str, n: int = 2) ->
     cal = project.calendar
     state = STATES[n % len(STATES)]
     opened = as_of if state == "new" else as_of - timedelta(days=21)
-    steps = []
+    steps: list[StepEntry] = []
     for i, s in enumerate(pb.steps):
         done = state != "new" and i == 0
         first = cal.add_working_days(opened, s.due_days)
         due = (cal.next_occurrence(s.every, first, as_of) if s.every and not done else first).isoformat()
-        steps.append({"id": s.id, "title": text_in(s.title, lang), "owner": s.owner, "due": due,
-                      **({"every": s.every} if s.every else {}),
-                      "done": done, "overdue": not done and due < as_of.isoformat()})
+        step: StepEntry = {"id": s.id, "title": text_in(s.title, lang), "owner": s.owner, "due": due}
+        if s.every:
+            step["every"] = s.every
+        step["done"], step["overdue"] = done, not done and due < as_of.isoformat()
+        steps.append(step)
     return {"id": pid, "title": text_in(pb.title, lang), "priority": pb.priority,
             "reason": {"metrics": {}, "thresholds": {}, "rules": []}, "steps": steps,
             "state": state, "plan_id": 100 + n, "opened": opened.isoformat(), "kept_open": n == 1,
             "overdue": any(s["overdue"] for s in steps)}
 
 
-def _held_and_closed(project: Project, as_of: date, lang: str) -> dict[str, Any]:
+def _held_and_closed(project: Project, as_of: date, lang: str) -> tuple[list[HeldPlan], list[ResolvedPlan]]:
     ids = sorted(project.playbooks)[:2]
     titles = [text_in(project.playbooks[i].title, lang) for i in ids]
     later = (as_of + timedelta(days=30)).isoformat()
-    held = [{"id": i, "title": t, "plan_id": 90 + k, "state": ("snoozed", "cooldown")[k % 2], "until": later,
-             **({"reason": "<the client's & team on holiday>", "by": "Sample Director"} if k % 2 == 0 else {})}
-            for k, (i, t) in enumerate(zip(ids, titles))]
-    closed = [{"id": i, "title": t, "plan_id": 80 + k, "opened": (as_of - timedelta(days=35)).isoformat(),
-               "resolved": as_of.isoformat()} for k, (i, t) in enumerate(zip(ids, titles))]
-    return {"held_plans": held, "resolved_plans": closed}
+    held: list[HeldPlan] = []
+    for k, (i, t) in enumerate(zip(ids, titles)):
+        h: HeldPlan = {"id": i, "title": t, "plan_id": 90 + k, "state": ("snoozed", "cooldown")[k % 2], "until": later}
+        if k % 2 == 0:
+            h["reason"], h["by"] = "<the client's & team on holiday>", "Sample Director"
+        held.append(h)
+    closed: list[ResolvedPlan] = [
+        {"id": i, "title": t, "plan_id": 80 + k, "opened": (as_of - timedelta(days=35)).isoformat(),
+         "resolved": as_of.isoformat()} for k, (i, t) in enumerate(zip(ids, titles))]
+    return held, closed
 
 
-def _result(project: Project, as_of: date, lang: str, account_id: str, **over: Any) -> dict[str, Any]:
+def _result(project: Project, as_of: date, lang: str, account_id: str) -> Result:
     top = project.risk_levels[-1].id if project.risk_levels else NO_RISK
-    r: dict[str, Any] = {
+    held, closed = _held_and_closed(project, as_of, lang)
+    r: Result = {
         "account_id": account_id, "name": f"<Sample & {account_id}>", "owner": "Sample Manager",
         "segment": "sample", "status": "active", "as_of": as_of.isoformat(), "risk_level": top,
         "signals": [{"id": s.id, "category": s.category, "severity": s.severity,
@@ -67,17 +77,27 @@ def _result(project: Project, as_of: date, lang: str, account_id: str, **over: A
         "playbooks": [_playbook(project, pid, as_of, lang, n) for n, pid in enumerate(
             sorted(project.playbooks, key=lambda i: (project.playbooks[i].priority, i)))],
         "key_account": True, "dependency": "risky", "abc": "A", "kaism": "key", "criteria_score": 7.5,
-        "revenue_share_pct": 12.5, "revenue_current": 1234567.89, "missing": sorted(project.metrics)[:2],
+        "kaism_value": 7.0, "kaism_attractiveness": 3.0, "nps": 6, "days_since_qbr": 120,
+        "revenue_previous": 1500000.0, "revenue_share_pct": 12.5, "revenue_current": 1234567.89,
+        "orders_current": 12, "repeat_orders_current": 9, "deals_current": 3, "missing": sorted(project.metrics)[:2],
         "winback": None, "priority": 1_500_000.0, "expected_loss": 500_000.0,
         "priority_boosts": [b.id for b in project.priority.boosts][:2],
-        "fired": [], **_held_and_closed(project, as_of, lang),
+        "fired": [], "held_plans": held, "resolved_plans": closed,
         "pending_rules": [{"rule": r.id, "runs": 1, "for_runs": 2, "asserts": []} for r in project.rules[:1]]}
     _merge_and_queue(r["playbooks"])
-    r.update(over)
     return r
 
 
-def _merge_and_queue(playbooks: list[dict[str, Any]]) -> None:
+def _quiet(r: Result, owner: str | None) -> Result:
+    """An account without signals or plans."""
+    r["owner"], r["risk_level"] = owner, NO_RISK
+    r["signals"], r["classes"], r["playbooks"] = [], [], []
+    r["revenue_share_pct"] = r["revenue_current"] = None
+    r["held_plans"], r["resolved_plans"], r["pending_rules"] = [], [], []
+    return r
+
+
+def _merge_and_queue(playbooks: list[PlaybookEntry]) -> None:
     """The first step carries the second playbook's first step (merged, engine/planning.py);
     the first playbook's last step waits for capacity (engine/schedule.py)."""
     if len(playbooks) < 2 or not playbooks[1]["steps"]:
@@ -93,8 +113,8 @@ def _merge_and_queue(playbooks: list[dict[str, Any]]) -> None:
     last["due"] = week.isoformat()
 
 
-def _winback(decision: str, missing: list[str]) -> dict[str, Any]:
-    inputs = {"expected_annual_revenue": 2_000_000.0, "margin_pct": 25.0, "win_probability": 0.5,
+def _winback(decision: str, missing: list[str]) -> Winback:
+    inputs: dict[str, Any] = {"expected_annual_revenue": 2_000_000.0, "margin_pct": 25.0, "win_probability": 0.5,
               WINBACK_COST: 100_000.0, "concessions_cost": 50_000.0}
     for m in missing:
         inputs[m] = None
@@ -104,38 +124,36 @@ def _winback(decision: str, missing: list[str]) -> dict[str, Any]:
             "defaulted": [] if missing else ["win_probability"], "lost_reason": "price pressure"}
 
 
-def sample_results(project: Project, lang: str, as_of: date = date(2026, 11, 23)) -> list[dict[str, Any]]:
+def sample_results(project: Project, lang: str, as_of: date = date(2026, 11, 23)) -> list[Result]:
     """An account with everything, a quiet one, one whose plans all closed (another manager's),
     and lost ones for each win-back decision."""
-    quiet = {"signals": [], "playbooks": [], "classes": [], "risk_level": NO_RISK, "revenue_share_pct": None,
-             "revenue_current": None, "held_plans": [], "resolved_plans": [], "pending_rules": []}
-    closed = _held_and_closed(project, as_of, lang)["resolved_plans"]
-    results = [_result(project, as_of, lang, "S-1"),
-               _result(project, as_of, lang, "S-2", **{**quiet, "owner": None}),
-               _result(project, as_of, lang, "S-3", **{**quiet, "owner": "Other Sample Manager",
-                                                       "resolved_plans": closed})]
+    closing = _quiet(_result(project, as_of, lang, "S-3"), "Other Sample Manager")
+    closing["resolved_plans"] = _held_and_closed(project, as_of, lang)[1]
+    results = [_result(project, as_of, lang, "S-1"), _quiet(_result(project, as_of, lang, "S-2"), None), closing]
     if WINBACK_VALUE in project.metrics:
         for i, (decision, missing) in enumerate((("pursue", []), ("do_not_pursue", []),
                                                  ("undecided", ["concessions_cost"]))):
             wb = _winback(decision, missing)
             if decision == "do_not_pursue":
                 wb["value"], wb["lost_reason"], wb["defaulted"] = 50_000.0, None, []
-            results.append(_result(project, as_of, lang, f"S-L{i}", status="lost", revenue_current=0.0,
-                                   winback=wb, held_plans=[], resolved_plans=[], pending_rules=[]))
+            r = _result(project, as_of, lang, f"S-L{i}")
+            r["status"], r["revenue_current"], r["winback"] = "lost", 0.0, wb
+            r["held_plans"], r["resolved_plans"], r["pending_rules"] = [], [], []
+            results.append(r)
     return results
 
 
-def without_store(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def without_store(results: Iterable[Result]) -> list[Result]:
     """The results as a run without a state store writes them: no plan states."""
     out = []
     for r in copy.deepcopy(list(results)):
-        for key in ACCOUNT_FIELDS:
-            r.pop(key, None)
+        for field in ACCOUNT_FIELDS:
+            r.pop(field, None)
         for p in r["playbooks"]:
-            for key in PLAN_FIELDS:
-                p.pop(key, None)
+            for plan_field in PLAN_FIELDS:
+                p.pop(plan_field, None)
             for s in p["steps"]:
-                for key in STEP_FIELDS:
-                    s.pop(key, None)
+                for step_field in STEP_FIELDS:
+                    s.pop(step_field, None)
         out.append(r)
     return out

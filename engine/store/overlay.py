@@ -22,6 +22,7 @@ from typing import Any
 
 from ..model import Project, text_in
 from ..reconcile import Plan, Reconciliation
+from ..result import HeldPlan, PlaybookEntry, Result, StepEntry
 
 
 def build(outcome: Reconciliation, ids: Mapping[int, int], pending: Mapping[str, int],
@@ -68,30 +69,42 @@ def _title(project: Project, pid: str, lang: str) -> str:
     return text_in(pb.title, lang) if pb is not None else pid
 
 
-def _entry(project: Project, pid: str, lang: str) -> dict[str, Any]:
+def _entry(project: Project, pid: str, lang: str) -> PlaybookEntry:
     """A playbook entry shaped like the engine's, for a plan kept open after its trigger cleared."""
     pb = project.playbooks[pid]
+    steps: list[StepEntry] = []
+    for s in pb.steps:
+        step: StepEntry = {"id": s.id, "title": text_in(s.title, lang), "owner": s.owner, "due": ""}
+        if s.every:
+            step["every"] = s.every
+        steps.append(step)
     return {"id": pid, "title": text_in(pb.title, lang), "priority": pb.priority,
-            "reason": {"metrics": {}, "thresholds": {}, "rules": []},
-            "steps": [{"id": s.id, "title": text_in(s.title, lang), "owner": s.owner, "due": "",
-                       **({"every": s.every} if s.every else {})} for s in pb.steps]}
+            "reason": {"metrics": {}, "thresholds": {}, "rules": []}, "steps": steps}
 
 
-def apply(project: Project, result: dict[str, Any], overlay: Mapping[str, Any] | None, lang: str) -> dict[str, Any]:
+def _held(project: Project, h: Mapping[str, Any], lang: str) -> HeldPlan:
+    held: HeldPlan = {"id": h["playbook"], "title": _title(project, h["playbook"], lang), "plan_id": h["plan_id"],
+                      "state": h["state"], "until": h["until"]}
+    if h.get("reason"):
+        held["reason"], held["by"] = h["reason"], h.get("by")
+    return held
+
+
+def apply(project: Project, result: Result, overlay: Mapping[str, Any] | None, lang: str) -> Result:
     """The result as the run reports it (in place, and returned)."""
     ov = overlay or {}
     day = result["as_of"]
     engine_entries = {e["id"]: e for e in result["playbooks"]}
-    entries = []
+    entries: list[PlaybookEntry] = []
     for pid, info in (ov.get("plans") or {}).items():
         if pid not in engine_entries and pid not in project.playbooks:
             continue  # kept open, but its playbook left the project: listed by `kam plans` only
         e = engine_entries.get(pid) or _entry(project, pid, lang)
-        steps = []
+        steps: list[StepEntry] = []
         queued = (ov.get("queued") or {}).get(pid, {})
         for s in e["steps"]:
             due, done_on = info["steps"].get(s["id"], [s["due"], None])
-            step = {**s, "due": due, "done": done_on is not None, "overdue": done_on is None and due < day}
+            step: StepEntry = {**s, "due": due, "done": done_on is not None, "overdue": done_on is None and due < day}
             step.pop("queued", None)
             if s["id"] in queued:
                 step["queued"] = queued[s["id"]]
@@ -101,10 +114,7 @@ def apply(project: Project, result: dict[str, Any], overlay: Mapping[str, Any] |
                         "overdue": any(s["overdue"] for s in steps)})
     entries.sort(key=lambda e: (e.get("priority", 5), e["id"]))
     result["playbooks"] = entries
-    result["held_plans"] = [{"id": h["playbook"], "title": _title(project, h["playbook"], lang),
-                             "plan_id": h["plan_id"], "state": h["state"], "until": h["until"],
-                             **({"reason": h["reason"], "by": h.get("by")} if h.get("reason") else {})}
-                            for h in ov.get("held", [])]
+    result["held_plans"] = [_held(project, h, lang) for h in ov.get("held", [])]
     result["resolved_plans"] = [{"id": r["playbook"], "title": _title(project, r["playbook"], lang),
                                  "plan_id": r["plan_id"], "opened": r["opened"], "resolved": r["resolved"]}
                                 for r in ov.get("resolved", [])]

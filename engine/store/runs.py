@@ -35,6 +35,7 @@ import orjson
 from .. import reconcile as rc
 from ..errors import KamError, Problem
 from ..model import Project
+from ..result import Result
 from ..schedule import Moved, StepKey
 from . import overlay as ov
 from .blobs import file_sha256, put_file, put_rules
@@ -60,7 +61,7 @@ class AccountIn(NamedTuple):
     segment: Any = None  # kam outcomes --by segment
 
 
-def account_in(result: Mapping[str, Any], fired: Sequence[str], pending: Mapping[str, int]) -> AccountIn:
+def account_in(result: Result, fired: Sequence[str], pending: Mapping[str, int]) -> AccountIn:
     return AccountIn(str(result["account_id"]), result.get("name"), result.get("owner"), result["risk_level"],
                      tuple(s["id"] for s in result["signals"]), tuple(fired),
                      tuple((p["id"], tuple((s["id"], s["due"]) for s in p["steps"])) for p in result["playbooks"]),

@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..model import Project
+from ..result import Result
 from .ics import event
 from .rows import ChunkLists, Spec, Task, csv_lines, tasks_of, worklist_words
 
 
-def chunk_lists(project: Project, lang: str, results: Sequence[Mapping[str, Any]],
+def chunk_lists(project: Project, lang: str, results: Sequence[Result],
                 overlays: Sequence[Mapping[str, Any] | None] | None, stems: Mapping[str, str] | None,
                 spec: Spec) -> ChunkLists:
     """A chunk's rows and events (stage C)."""

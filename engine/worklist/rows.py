@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from ..model import Project, text_in
+from ..result import Result
 
 # tasks.csv, in this order; a CRM import maps them (task_id is the key to update a task by)
 COLUMNS = ("task_id", "plan_id", "step_id", "account_id", "account_name", "owner", "due", "title", "link",
@@ -92,7 +93,7 @@ class _Steps:
         return self.roles.get(role, role) if role else ""
 
 
-def tasks_of(result: Mapping[str, Any], overlay: Mapping[str, Any] | None, stem: str | None, spec: Spec,
+def tasks_of(result: Result, overlay: Mapping[str, Any] | None, stem: str | None, spec: Spec,
              steps: _Steps, unassigned: str) -> list[Task]:
     """The account's steps: those of its open plans (to do, done, or no longer in the plan),
     then those of plans held back, resolved by this run, or closed lately."""

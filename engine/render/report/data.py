@@ -8,9 +8,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...model import NO_RISK, QUADRANTS, Portfolio, Project
+from ...result import Result
+
+if TYPE_CHECKING:  # views/ imports this module: the type only, no import at run time
+    from ..views.context import KpiRow
 
 Num = float | None
 
@@ -47,7 +51,7 @@ class Account(NamedTuple):  # a tuple: cheap to build for every account of a lar
         return self.risk != NO_RISK
 
 
-def accounts(results: Iterable[Mapping[str, Any]]) -> list[Account]:
+def accounts(results: Iterable[Result]) -> list[Account]:
     """One record per result (a line of results.jsonl), in result order."""
     return [Account(
         str(r.get("account_id")), str(r.get("name") or r.get("account_id")), r.get("owner"),
@@ -99,10 +103,10 @@ def manager_kpis(rows: Sequence[Account], unassigned: str) -> dict[str, Kpis]:
     return out
 
 
-def kpi_rows(by_owner: Mapping[str, Kpis], labels: Mapping[str, Any], num: Any) -> list[dict[str, Any]]:
+def kpi_rows(by_owner: Mapping[str, Kpis], labels: Mapping[str, Any], num: Any) -> list[KpiRow]:
     """The KPI table: one row per manager by name, then the whole portfolio. `num(value,
     decimals)` writes a number in the reader's language; '—' where the data has nothing."""
-    def row(name: str, k: Kpis, total: bool) -> dict[str, Any]:
+    def row(name: str, k: Kpis, total: bool) -> KpiRow:
         return {"owner": name, "total": total, "accounts": k.accounts, "active": k.active,
                 "repeat_share": num(pct(k.repeat, k.orders), 0) if k.orders else "—",
                 "deals_per_client": num(k.deals / k.with_deals, 1) if k.with_deals else "—",

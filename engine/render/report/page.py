@@ -1,7 +1,7 @@
 """The portfolio report's page: templates/portfolio.html.j2 rendered into the output folder."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ from jinja2.exceptions import TemplateError
 from ...errors import KamError, Problem
 from ...io.writers import inside
 from ...model import Project
+from ...result import Result
 from ..labels import load_labels
 from ..limits import load, render
 from ..templates import environment
@@ -20,7 +21,7 @@ TEMPLATE = "portfolio.html.j2"
 OUTPUT = "portfolio.html"
 
 
-def write_report(project: Project, results: Sequence[Mapping[str, Any]], out: Path, lang: str) -> Path | None:
+def write_report(project: Project, results: Sequence[Result], out: Path, lang: str) -> Path | None:
     """out/portfolio.html; nothing when the project has no templates/portfolio.html.j2."""
     if not (project.root / "templates" / TEMPLATE).is_file():
         return None

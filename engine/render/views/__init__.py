@@ -6,7 +6,8 @@ raw result as `account` for anything else).
   only on them, kept for the run);
 - steps.py: what plans and digests share (steps soonest first, priority, urgency);
 - states.py: plans across runs (each plan's state, what closed, "needs attention");
-- plans.py, digests.py, summaries.py: the view of each document.
+- plans.py, digests.py, summaries.py: the view of each document;
+- context.py: what those views hold, as types with every field documented (for template authors).
 """
 from .digests import MANAGER_ROLE, NEXT_STEPS, THIS_WEEK, digest, this_week
 from .plans import negotiation, plan, profile, reasons, winback

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from typing import Any
 
+from ...result import Result
 from ..labels import say
 from . import states
+from .context import DigestAccount, DigestView, StepRow, ThisWeekRow
 from .steps import at_stake, priority_view, step_row, steps_by_due, urgency_key
 from .words import Words
 
@@ -17,13 +18,13 @@ MANAGER_ROLE = "key_account_manager"  # the role a digest's reader, the account'
 THIS_WEEK = 10  # at most this many of the manager's own steps lead the digest
 
 
-def this_week(w: Words, results: Iterable[Mapping[str, Any]], as_of: str,
-              steps: list[list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+def this_week(w: Words, results: Iterable[Result], as_of: str,
+              steps: list[list[StepRow]] | None = None) -> list[ThisWeekRow]:
     """The manager's own open steps to start this week: due by the end of next week (a step
     due in six working days needs work now) or overdue; accounts by priority, then by due
     date, at most THIS_WEEK. `steps`: steps_by_due of each result, when already at hand."""
     end = _week_end(as_of, weeks=2)
-    rows = []
+    rows: list[tuple[tuple[int, str], ThisWeekRow]] = []
     for rank, r in enumerate(results):
         for s in steps[rank] if steps is not None else steps_by_due(w, r):
             if s["owner"] == MANAGER_ROLE and not s["done"] and s["due_iso"] <= end:
@@ -40,12 +41,12 @@ def _week_end(iso: str, weeks: int = 1) -> str:
     return (d + timedelta(days=6 - d.weekday(), weeks=weeks - 1)).isoformat()
 
 
-def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: Mapping[str, str],
-           quiet: int, closed: Iterable[Mapping[str, Any]] = (), tracked: bool = False) -> dict[str, Any]:
+def digest(w: Words, owner: str, results: list[Result], plan_files: Mapping[str, str],
+           quiet: int, closed: Iterable[Result] = (), tracked: bool = False) -> DigestView:
     """One manager's accounts that have a plan, most urgent first. With a store (`tracked`),
     it leads with what needs attention (new and escalated plans, overdue steps) and what the
     run closed (`closed`: the manager's results with resolved plans)."""
-    accounts = []
+    accounts: list[DigestAccount] = []
     ordered = sorted(results, key=lambda r: urgency_key(w.project, r))
     for r in ordered:
         steps, left = _open_steps(w, r, NEXT_STEPS)  # done: nothing left to do
@@ -73,7 +74,7 @@ def digest(w: Words, owner: str, results: list[Mapping[str, Any]], plan_files: M
             "more_accounts": "", "more_attention": "", "more_closed": ""}
 
 
-def _open_steps(w: Words, result: Mapping[str, Any], n: int) -> tuple[list[dict[str, Any]], int]:
+def _open_steps(w: Words, result: Result, n: int) -> tuple[list[StepRow], int]:
     """The first `n` of the account's steps not done, as steps_by_due lists them, and how
     many are not done (a row is made only for the `n`)."""
     playbooks = result["playbooks"]

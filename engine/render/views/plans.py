@@ -1,20 +1,35 @@
 """The view of an account's action plan (templates/plan.*.j2)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from ...evidence import DECLINE, PURSUE
 from ...model import text_in
+from ...result import MergedStep, Result, StepEntry, Winback
 from ..labels import say
 from . import states
+from .context import (
+    AgendaItem,
+    LabelValue,
+    MergedView,
+    NegotiationView,
+    PlanPlaybook,
+    PlanStep,
+    PlanView,
+    ProfileRow,
+    SignalRow,
+    StepRow,
+    TextRow,
+    WinbackView,
+)
 from .steps import priority_view, step_row
 from .words import Words, lower_first
 
 
-def profile(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
+def profile(w: Words, result: Result) -> list[ProfileRow]:
     """ABC class, the KAISM quadrant with its advice (source 004) and the criteria score."""
-    rows = []
+    rows: list[ProfileRow] = []
     if result.get("abc"):
         rows.append({"label": w.labels["abc_class"], "value": str(result["abc"]), "note": ""})
     quadrant = result.get("kaism")
@@ -29,27 +44,31 @@ def profile(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
-    signals = [{"title": s["title"], "text": s["text"], "severity": s["severity"],
-                "category": s["category"], "category_title": w.category(s["category"])}
-               for s in result["signals"]]
-    playbooks, by_due, ids_hint = [], [], ""
+def plan(w: Words, result: Result) -> PlanView:
+    signals: list[SignalRow] = [{"title": s["title"], "text": s["text"], "severity": s["severity"],
+                                 "category": s["category"], "category_title": w.category(s["category"])}
+                                for s in result["signals"]]
+    playbooks: list[PlanPlaybook] = []
+    by_due: list[tuple[tuple[str, int, int], StepRow]] = []
+    ids_hint = ""
     for p_index, pr in enumerate(result["playbooks"]):
         texts = w.playbook(pr["id"], result.get("segment"))
         plan_id = pr.get("plan_id")
-        steps = []
+        steps: list[PlanStep] = []
         for s_index, s in enumerate(pr["steps"]):
             row = step_row(w, pr, s)  # its line in next_steps, and what its section shows
             by_due.append(((s["due"], p_index, s_index), row))
             model = texts.steps.get(s["id"])
-            step = {"title": row["title"], "who": row["who"], "due": row["due"], "due_iso": row["due_iso"],
-                    "every": row["every"], "done": row["done"], "overdue": row["overdue"], "ref": row["ref"],
-                    "queued": row["queued"],
-                    "description": model[0] if model else "", "checklist": model[1] if model else []}
             if s.get("merged"):
-                step.update(_merged(w, s, result.get("segment")))
+                merged = _merged(w, s, result.get("segment"))
+                also, with_roles, agenda = merged["also"], merged["with"], merged["agenda"]
             else:
-                step["also"], step["with"], step["agenda"] = "", "", []
+                also, with_roles, agenda = "", "", []
+            step: PlanStep = {
+                "title": row["title"], "who": row["who"], "due": row["due"], "due_iso": row["due_iso"],
+                "every": row["every"], "done": row["done"], "overdue": row["overdue"], "ref": row["ref"],
+                "queued": row["queued"], "description": model[0] if model else "",
+                "checklist": model[1] if model else [], "also": also, "with": with_roles, "agenda": agenda}
             steps.append(step)
             if row["ref"] and not ids_hint:
                 ids_hint = say(w.labels, "ids_hint", example=f"kam plans done {row['ref']}")
@@ -60,6 +79,7 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
                           "kept_open": w.labels["kept_open"] if pr.get("kept_open") else ""})
     by_due.sort(key=lambda kv: kv[0])
     share = result.get("revenue_share_pct")
+    wb = result.get("winback")
     return {
         "title": result.get("name") or result["account_id"],
         "account_id": result["account_id"],
@@ -75,7 +95,7 @@ def plan(w: Words, result: Mapping[str, Any]) -> dict[str, Any]:
         "signals": signals,
         "reasons": reasons(w, result),
         "lost_text": say(w.labels, "lost",
-                         reason=w.lost_reason((result.get("winback") or {}).get("lost_reason")))
+                         reason=w.lost_reason(wb.get("lost_reason") if wb else None))
         if result.get("status") == "lost" else "",
         "next_steps": [row for _, row in by_due],  # steps_by_due(w, result)
         "playbooks": playbooks,
@@ -108,7 +128,7 @@ def _classes(w: Words, ids: Iterable[str]) -> list[str]:
     return titles
 
 
-def _merged(w: Words, step: Mapping[str, Any], segment: Any = None) -> dict[str, Any]:
+def _merged(w: Words, step: StepEntry, segment: Any = None) -> MergedView:
     """A step that carries the same action for other playbooks: which, who else takes part,
     and their checklists as its agenda (each item once)."""
     merged = step.get("merged") or ()
@@ -122,11 +142,11 @@ def _merged(w: Words, step: Mapping[str, Any], segment: Any = None) -> dict[str,
     return view
 
 
-def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str, Any]],
-                 segment: Any) -> dict[str, Any]:
+def _merged_view(w: Words, step: StepEntry, merged: Iterable[MergedStep],
+                 segment: Any) -> MergedView:
     p = w.project
     seen: set[str] = set()
-    agenda = []
+    agenda: list[AgendaItem] = []
     for m in merged:
         pb = p.playbooks.get(m["playbook"])
         model = next((x for x in pb.steps if x.id == m["step"]), None) if pb else None
@@ -137,7 +157,7 @@ def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str
                                         playbook=text_in(pb.title, w.lang) if pb else m["playbook"]),
                            "checklist": items})
     others = list(dict.fromkeys(w.role(m["owner"]) for m in merged if m["owner"] != step["owner"]))
-    def titled(m: Mapping[str, Any]) -> str:
+    def titled(m: MergedStep) -> str:
         pb = m["playbook"]
         return f"{m['title']} ({text_in(p.playbooks[pb].title, w.lang) if pb in p.playbooks else pb})"
     return {"also": say(w.labels, "also_covers", steps="; ".join(titled(m) for m in merged)),
@@ -145,10 +165,10 @@ def _merged_view(w: Words, step: Mapping[str, Any], merged: Iterable[Mapping[str
             "agenda": agenda}
 
 
-def reasons(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
+def reasons(w: Words, result: Result) -> list[TextRow]:
     """Why the account has a plan beyond its signals: a dependency, and the
     values behind playbooks assigned on account values (e.g. days since the last QBR)."""
-    out: list[dict[str, str]] = []
+    out: list[TextRow] = []
     dependency = result.get("dependency")
     if dependency in ("risky", "mono") and f"why_dependency_{dependency}" in w.labels:
         text = say(w.labels, f"why_dependency_{dependency}", share=w.num(result.get("revenue_share_pct"), 1))
@@ -164,7 +184,7 @@ def reasons(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
+def negotiation(w: Words, result: Result) -> NegotiationView | None:
     """One preparation section for all meetings of the plan: the playbooks' blocks merged,
     each participant, problem and mistake once, in playbook priority order."""
     # the steps in the plan, kept or merged into another: a block that names its meetings
@@ -207,7 +227,8 @@ def negotiation(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
     return view
 
 
-def _negotiation_view(w: Words, blocks: list[tuple[str, Any]], chosen: tuple[Any, ...], segment: Any) -> dict[str, Any]:
+def _negotiation_view(w: Words, blocks: list[tuple[str, Any]], chosen: tuple[Any, ...],
+                      segment: Any) -> NegotiationView:
     participants: dict[str, str] = {}
     problems: dict[str, str] = {}
     mistakes: dict[str, None] = {}
@@ -232,7 +253,7 @@ def _negotiation_view(w: Words, blocks: list[tuple[str, Any]], chosen: tuple[Any
             "mistakes": list(mistakes)}
 
 
-def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
+def winback(w: Words, result: Result) -> WinbackView | None:
     wb = result.get("winback")
     if not wb:
         return None
@@ -241,8 +262,9 @@ def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
     decision = wb["decision"]
     value, cost = w.money(wb["value"]), w.money(wb["cost"])
     if decision == "pursue":
-        reasoning = [say(L, "reason_pursue", value=value, cost=cost,
-                         difference=w.money(wb["value"] - wb["cost"])),
+        worth, costs = wb["value"], wb["cost"]
+        assert worth is not None and costs is not None  # the rules decide to pursue on both values only
+        reasoning = [say(L, "reason_pursue", value=value, cost=cost, difference=w.money(worth - costs)),
                      say(L, "advice_pursue", reason=reason)]
     elif decision == "do_not_pursue":
         reasoning = [say(L, "reason_do_not_pursue", value=value, cost=cost),
@@ -254,7 +276,7 @@ def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
     cost_id = wb.get("cost_metric", "winback_cost")
     cost_inputs = [m for m in wb.get("cost_inputs", ()) if m != cost_id]
 
-    def row(m: str, v: Any) -> dict[str, str]:
+    def row(m: str, v: Any) -> LabelValue:
         text = w.metric(m, v)
         if m in wb.get("defaulted", ()):
             text = say(L, "defaulted_value", value=text, by=_default_key(w, m, wb))
@@ -268,7 +290,7 @@ def winback(w: Words, result: Mapping[str, Any]) -> dict[str, Any] | None:
             "reasoning": reasoning, "missing": [w.metric_title(m) for m in wb["missing"]]}
 
 
-def _default_key(w: Words, mid: str, wb: Mapping[str, Any]) -> str:
+def _default_key(w: Words, mid: str, wb: Winback) -> str:
     """The value that picked an input's default (default_by), as the plan names it: a lost
     client's reason in the labels' words, else the value itself."""
     m = w.project.metrics.get(mid)

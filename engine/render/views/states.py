@@ -8,16 +8,17 @@ plans as they always did.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
+from ...result import PlaybookEntry, Result, StepEntry
 from ..labels import say
+from .context import AccountLink, AttentionRow, ClosedRow, HoldRow, StateCount, StepFlags, TextRow
 from .words import Words
 
 SHOWN = ("new", "ongoing", "escalated")  # the states of a plan a document shows
 URGENT = ("new", "escalated")  # a digest lists these plans under "needs attention"
 
 
-def tracked(results: Iterable[Mapping[str, Any]]) -> bool:
+def tracked(results: Iterable[Result]) -> bool:
     """Did a store reconcile these results (so their plans have states)?"""
     return any("resolved_plans" in r for r in results)
 
@@ -27,7 +28,7 @@ def state_word(w: Words, state: str) -> str:
     return w.labels["states"].get(state, state)
 
 
-def state_text(w: Words, entry: Mapping[str, Any]) -> str:
+def state_text(w: Words, entry: PlaybookEntry) -> str:
     """'New', 'Ongoing since 5 January 2026', 'Escalated: …' — '' for a plan without a state."""
     state = entry.get("state")
     if state not in SHOWN:
@@ -35,20 +36,20 @@ def state_text(w: Words, entry: Mapping[str, Any]) -> str:
     return say(w.labels, f"state_{state}", opened=w.date(entry.get("opened") or ""))
 
 
-def step_flags(step: Mapping[str, Any]) -> dict[str, bool]:
+def step_flags(step: StepEntry) -> StepFlags:
     return {"done": bool(step.get("done")), "overdue": bool(step.get("overdue"))}
 
 
-def closed(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
+def closed(w: Words, result: Result) -> list[TextRow]:
     """The account's plans this run closed (their trigger no longer fires)."""
     return [{"title": r["title"], "text": say(w.labels, "closed_line", opened=w.date(r["opened"]),
                                               resolved=w.date(r["resolved"]))}
             for r in result.get("resolved_plans") or ()]
 
 
-def on_hold(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
+def on_hold(w: Words, result: Result) -> list[HoldRow]:
     """Plans whose playbook fires but that are snoozed, or done and cooling down."""
-    rows = []
+    rows: list[HoldRow] = []
     for h in result.get("held_plans") or ():
         if h["state"] == "snoozed" and h.get("reason"):
             text = say(w.labels, "snoozed_by", until=w.date(h["until"]), by=h.get("by") or "—",
@@ -62,22 +63,22 @@ def on_hold(w: Words, result: Mapping[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-def attention(w: Words, results: Iterable[Mapping[str, Any]], plan_files: Mapping[str, str]) -> list[dict[str, Any]]:
+def attention(w: Words, results: Iterable[Result], plan_files: Mapping[str, str]) -> list[AttentionRow]:
     """Rows for the top of a manager's digest: one per new or escalated plan and per plan with
     an overdue step, showing its most overdue step (and how many more are overdue) or else its
     next one. What got worse comes first, then what is late, then what is new; accounts in the
     order of `results` (most urgent first) within each."""
-    rows = []
+    rows: list[AttentionRow] = []
     for r in results:
-        account = {"account": r.get("name") or r["account_id"], "account_id": r["account_id"],
-                   "plan": plan_files.get(r["account_id"], "")}
+        account: AccountLink = {"account": r.get("name") or r["account_id"], "account_id": r["account_id"],
+                                "plan": plan_files.get(r["account_id"], "")}
         for p in r["playbooks"]:
             state = p.get("state")
             open_steps = sorted((s for s in p["steps"] if not s.get("done")), key=lambda s: s["due"])
             overdue = [s for s in open_steps if s.get("overdue")]
             if not overdue and state not in URGENT:
                 continue
-            s = (overdue or open_steps or [None])[0]  # a plan with every step done: no step to show
+            s = overdue[0] if overdue else open_steps[0] if open_steps else None  # all done: no step to show
             rows.append({**account, "playbook": p["title"], "state_id": state or "",
                          "state": state_word(w, state) if state else "",
                          "step": s["title"] if s else "", "who": w.role(s["owner"]) if s else "",
@@ -87,7 +88,7 @@ def attention(w: Words, results: Iterable[Mapping[str, Any]], plan_files: Mappin
     return sorted(rows, key=lambda x: 0 if x["state_id"] == "escalated" else 1 if x["overdue"] else 2)
 
 
-def closed_rows(w: Words, results: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+def closed_rows(w: Words, results: Iterable[Result]) -> list[ClosedRow]:
     """Every plan the run closed among `results`, account by account."""
     return [{"account": r.get("name") or r["account_id"], **c} for r in results for c in closed(w, r)]
 
@@ -95,7 +96,7 @@ def closed_rows(w: Words, results: Iterable[Mapping[str, Any]]) -> list[dict[str
 COUNTED = ("new", "ongoing", "escalated", "resolved", "held", "overdue")
 
 
-def counts(w: Words, results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def counts(w: Words, results: Iterable[Result]) -> list[StateCount]:
     """Plans by state for the run summary ([] without a store): open plans by state, the
     plans this run closed, those on hold, and the open plans with an overdue step."""
     results = list(results)

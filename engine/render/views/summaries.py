@@ -4,18 +4,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from typing import Any
 
 from ...i18n import format_day_month
 from ...model import NO_RISK, text_in
+from ...result import Result
 from ..report.data import accounts, kpi_rows, manager_kpis
 from . import states
+from .context import SummaryView, Workload, WorkloadRow
 from .steps import at_stake, urgency_key
 from .words import Words
 
 
-def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, str],
-            plan_files: Mapping[str, str], top: int = 15) -> dict[str, Any]:
+def summary(w: Words, results: list[Result], digests: Mapping[str, str],
+            plan_files: Mapping[str, str], top: int = 15) -> SummaryView:
     p = w.project
     levels = [r.id for r in reversed(p.risk_levels)] + [NO_RISK]
     by_level = {lvl: [r for r in results if r["risk_level"] == lvl] for lvl in levels}
@@ -24,10 +25,10 @@ def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, st
     signal_counts = Counter(s["id"] for r in results for s in r["signals"])
     playbook_counts = Counter(pr["id"] for r in results for pr in r["playbooks"])
     n = len(results) or 1
-    owners: dict[str, list[Mapping[str, Any]]] = {}
+    owners: dict[str, list[Result]] = {}
     for r in results:
         owners.setdefault(r.get("owner") or w.labels["unassigned"], []).append(r)
-    lost = sorted((r for r in results if r.get("winback")), key=lambda r: urgency_key(p, r))
+    lost = sorted(((r, wb) for r in results if (wb := r.get("winback"))), key=lambda rw: urgency_key(p, rw[0]))
     expected = sum(r.get("expected_loss") or 0.0 for r in results if r["playbooks"])
     return {
         "expected_loss": w.money(expected),
@@ -69,15 +70,14 @@ def summary(w: Words, results: list[Mapping[str, Any]], digests: Mapping[str, st
                                          key=lambda r: urgency_key(p, r))[:top]],
         "lost": [{"title": r.get("name") or r["account_id"], "account_id": r["account_id"],
                   "owner": r.get("owner") or w.labels["unassigned"],
-                  "decision_id": r["winback"]["decision"],
-                  "decision": w.labels[f"decision_{r['winback']['decision']}"],
-                  "benefit": w.money(r["winback"]["value"]), "cost": w.money(r["winback"]["cost"]),
-                  "plan": plan_files.get(r["account_id"], "")} for r in lost],
+                  "decision_id": wb["decision"], "decision": w.labels[f"decision_{wb['decision']}"],
+                  "benefit": w.money(wb["value"]), "cost": w.money(wb["cost"]),
+                  "plan": plan_files.get(r["account_id"], "")} for r, wb in lost],
         "more_lost": "",  # every lost client is listed here; aggregate.py stops at a cap and says so
     }
 
 
-def workload(w: Words, results: Iterable[Mapping[str, Any]], weeks: int = 6) -> dict[str, Any] | None:
+def workload(w: Words, results: Iterable[Result], weeks: int = 6) -> Workload | None:
     """Open steps per week of each role with a capacity (kam.yaml), for the next `weeks` weeks
     and what lies beyond, so the people at the top see their load and the queue."""
     capacity = w.project.capacity
@@ -97,14 +97,14 @@ def workload(w: Words, results: Iterable[Mapping[str, Any]], weeks: int = 6) -> 
     start = date.fromisoformat(first)
     start -= timedelta(days=start.weekday())
     columns = [(start + timedelta(weeks=i)).isoformat() for i in range(weeks)]
-    rows = [{"role": w.role(role), "capacity": capacity[role],
-             "weeks": [per[role].get(c, 0) for c in columns],
-             "later": sum(n for k, n in per[role].items() if k > columns[-1]),
-             "last": w.date(max(per[role])) if per[role] else "—"}
-            for role in sorted(capacity)]
+    rows: list[WorkloadRow] = [{"role": w.role(role), "capacity": capacity[role],
+                                "weeks": [per[role].get(c, 0) for c in columns],
+                                "later": sum(n for k, n in per[role].items() if k > columns[-1]),
+                                "last": w.date(max(per[role])) if per[role] else "—"}
+                               for role in sorted(capacity)]
     # short column heads (dd.mm): six full dates do not fit a page's width
     return {"columns": [format_day_month(c, w.lang) for c in columns], "rows": rows}
 
 
-def owners_of(results: Iterable[Mapping[str, Any]], unassigned: str) -> list[str]:
+def owners_of(results: Iterable[Result], unassigned: str) -> list[str]:
     return sorted({r.get("owner") or unassigned for r in results})

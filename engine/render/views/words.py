@@ -12,7 +12,9 @@ from ...analysis import MetricRef, resolve
 from ...evidence import threshold_text
 from ...i18n import format_date, format_money, format_number, format_value
 from ...model import NO_RISK, Project, text_in, value_key
+from ...result import Result
 from ..labels import say
+from .context import UnknownRow
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ class Words:
                 out.add(target.id)
         return frozenset(out)
 
-    def unknown(self, result: Mapping[str, Any]) -> list[dict[str, str]]:
+    def unknown(self, result: Result) -> list[UnknownRow]:
         """What the plan cannot see because an input is empty, with what to do about it."""
         missing = result.get("missing") or ()
         key = ("unknown", tuple(missing))
