@@ -11,7 +11,7 @@ import io
 import subprocess
 import tarfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from itertools import zip_longest
@@ -91,7 +91,7 @@ class Outcome:
     lists: dict[str, frozenset[str]]  # signals, classes, playbooks -> their ids
 
 
-def _outcome(result: dict[str, Any]) -> Outcome:
+def _outcome(result: Mapping[str, Any]) -> Outcome:
     return Outcome(result.get("name"), result["risk_level"], {what: frozenset(_ids(result, what)) for what in LISTS})
 
 
@@ -135,7 +135,7 @@ class EvaluatedInputs:
         self.evaluator.close()
 
 
-def _ids(result: dict[str, Any], what: str) -> set[str]:
+def _ids(result: Mapping[str, Any], what: str) -> set[str]:
     return set(result["classes"]) if what == "classes" else {x["id"] for x in result[what]}
 
 

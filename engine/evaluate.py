@@ -122,11 +122,9 @@ class Evaluator:
         fact.update(thresholds)
         return fact
 
-    def evaluate(self, values: dict[str, Any], prefilter: bool = True) -> Any:
-        """The result record (a Result, engine/result.py; declared Any while engine/diff.py,
-        which another branch is changing, keeps results as dict[str, Any]: its
-        EvaluatedInputs.results and _ids take a Result or a Mapping, and this returns Result)
-        of one account whose values are already normalised. The engine
+    def evaluate(self, values: dict[str, Any], prefilter: bool = True) -> Result:
+        """The result record (engine/result.py) of one account whose values are already
+        normalised. The engine
         runs unless the pre-filter proves no rule reading the account can fire (then the
         result is the account-independent one of fact-only rules, computed once) or an
         account with the same truth of every atomic account test already ran it.
