@@ -54,53 +54,50 @@ def _offenders(modules: tuple[str, ...], banned: tuple[str, ...],
 
 
 def test_the_graph_covers_engine():
-    assert "engine.runtime" in GRAPH and "engine.store.db" in GRAPH and len(GRAPH) > 50
+    assert "engine.rules.durable" in GRAPH and "engine.plans.store.db" in GRAPH and len(GRAPH) > 50
 
 
 def test_only_the_durable_adapter_imports_durable_rules():
-    # engine/runtime.py drives the durable_rules_engine extension; everything else goes through it
+    # engine/rules/durable.py drives the durable_rules_engine extension; everything else goes through it
     assert _offenders(("engine",), ("durable", "durable_rules", "durable_rules_engine")) == {
-        "engine.runtime": ["durable_rules_engine"]}
+        "engine.rules.durable": ["durable_rules_engine"]}
 
 
 def test_nothing_in_engine_imports_the_cli_the_bench_or_the_tests():
     assert _offenders(("engine",), ("cli", "bench", "tests", "conftest")) == {}
 
 
-# what evaluates accounts or reads them: the compiled rules, the engine, the run
-EVALUATION = ("engine.compiler", "engine.runtime", "engine.prefilter", "engine.evaluate", "engine.reference",
-              "engine.explain", "engine.planning", "engine.evidence", "engine.metrics", "engine.accounts",
-              "engine.portfolio", "engine.pipeline", "engine.distributed", "engine.run", "engine.analysis",
-              "engine.backtest", "engine.diff", "engine.read", "engine.audit")
-RENDERING = ("engine.render", "engine.worklist")
+# what evaluates accounts or reads them: the rules, the run, the tools, the project's checks
+EVALUATION = ("engine.rules", "engine.run", "engine.tools", "engine.project.checks")
+RENDERING = ("engine.render",)  # the documents, and the worklist (engine/render/worklist/)
 
 
 def test_the_store_imports_no_rendering_and_no_run():
-    assert _offenders(("engine.store",), RENDERING + ("engine.pipeline", "engine.distributed", "engine.run",
-                                                      "engine.compiler", "engine.runtime", "engine.prefilter")) == {}
+    assert _offenders(("engine.plans",), RENDERING + ("engine.run", "engine.rules")) == {}
 
 
 def test_the_store_imports_no_evaluation_at_all():
-    # `kam explain --run` evaluates a stored run again: engine/audit.py, a tool above the store, not in it
-    assert _offenders(("engine.store",), EVALUATION) == {}
+    # `kam explain --run` evaluates a stored run again: engine/tools/audit.py, a tool above the store, not in it
+    assert _offenders(("engine.plans",), EVALUATION) == {}
 
 
 def test_the_store_reads_files_only_for_the_done_import():
-    # engine/store/done_import.py reads the managers' done-file through engine.io; no other store module reads
-    assert _offenders(("engine.store",), ("engine.io",), exempt=("engine.store.done_import",)) == {}
+    # engine/plans/store/done_import.py reads the managers' done-file through engine.io; no other store module reads
+    assert _offenders(("engine.plans",), ("engine.io",), exempt=("engine.plans.store.done_import",)) == {}
 
 
 def test_readers_know_only_the_model_and_errors():
     # engine/io/ turns files into records: it may know the project's metrics, never what evaluates them
-    allowed = ("engine.io", "engine.errors", "engine.model")
+    allowed = ("engine.io", "engine.errors", "engine.project.model")
     assert {m: sorted(i for i in imports if i.startswith("engine") and not _within(i, allowed))
             for m, imports in GRAPH.items() if _within(m, ("engine.io",))
             if any(i.startswith("engine") and not _within(i, allowed) for i in imports)} == {}
 
 
 def test_the_bottom_layers_import_nothing_of_engine_above_them():
-    assert _offenders(("engine.errors", "engine.expr"), ("engine",)) == {}
-    assert _offenders(("engine.model",), EVALUATION + RENDERING + ("engine.store", "engine.io", "engine.project")) == {}
+    assert _offenders(("engine.errors", "engine.project.expr"), ("engine",)) == {}
+    assert _offenders(("engine.project.model",),
+                      EVALUATION + RENDERING + ("engine.plans", "engine.io", "engine.project.load")) == {}
 
 
 _SHARED = re.compile(r"(^|[/\\])shared([/\\]|$)")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..model import Metric, Project
+from ..project.model import Metric, Project
 from .limits import MAX_ID
 from .table import _fold
 
