@@ -23,7 +23,7 @@ def compiled_of(root):
 def run(compiled, **account):
     engine = Engine(compiled)
     try:
-        return engine.run({**THRESHOLDS, **account}).facts
+        return engine.fire({**THRESHOLDS, **account}).facts
     finally:
         engine.close()
 

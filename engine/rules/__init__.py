@@ -2,7 +2,7 @@
 one account at a time.
 
 compile.py turns the model into the ruleset; durable.py is the one adapter of the
-durable_rules_engine extension (Engine.run runs the rules on one account); evaluate.py
+durable_rules_engine extension (Engine.fire runs the rules on one account); evaluate.py
 (Evaluator) derives metrics (metrics.py), pre-filters accounts no rule can fire on
 (prefilter.py), fires the rules and builds the result, with each signal's evidence sentence
 (evidence.py) and its playbooks' steps (planning.py). interpreter.py evaluates the same rules

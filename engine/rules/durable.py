@@ -11,7 +11,7 @@
 - 1024 live sessions per ruleset, and sids compared by a 32-bit hash: one session at a
   time with a fixed sid, deleted after every account;
 - `none()` is wrong when the negated fact arrives later: negation goes through phase-gate
-  facts asserted by `run` once the lower strata reached their fixpoint;
+  facts asserted by `fire` once the lower strata reached their fixpoint;
 - loose coercion and "missing field compares TRUE": values reach us normalised to their
   declared types and every referenced field is guarded by an existence test (compiler);
 - floats with a bare exponent (1e-05) are rejected (error 204): `dumps` never writes one;
@@ -161,7 +161,7 @@ class Engine:
                 _dre.delete_ruleset(self._handle)
             self._handle = None
 
-    def run(self, account: dict[str, Any]) -> Fired:
+    def fire(self, account: dict[str, Any]) -> Fired:
         """Assert the account, fire rules to a fixpoint stratum by stratum, return what fired."""
         fired: list[str] = []
         facts: set[Any] = set()

@@ -134,7 +134,7 @@ class Evaluator:
         self.deriver.apply(values)
         if not prefilter:
             self.engine_runs += 1
-            return self._result(values, self._known(self.engine.run(self.account_fact(values))),
+            return self._result(values, self._known(self.engine.fire(self.account_fact(values))),
                                 values.get("segment"))
         segment = values.get("segment")
         # durable-rules reads an account only through the atomic tests of its patterns: two
@@ -169,11 +169,11 @@ class Evaluator:
             if not self._filter(segment)(values):
                 if self._quiet is None:
                     self.engine_runs += 1
-                    self._quiet = self._known(self.engine.run(self.account_fact(values)))
+                    self._quiet = self._known(self.engine.fire(self.account_fact(values)))
                 known = self._quiet
             else:
                 self.engine_runs += 1
-                known = self._known(self.engine.run(self.account_fact(values)))
+                known = self._known(self.engine.fire(self.account_fact(values)))
             if matched is not None and len(self._by_patterns) < 100_000:
                 self._by_patterns[matched] = known
         if key is not None and len(self._outcomes) < 100_000:  # ~0.5 kB each, outcomes shared

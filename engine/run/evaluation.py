@@ -26,7 +26,7 @@ from ..render import overview, write_overview_of
 from ..render import write_documents as render_documents
 from ..result import Moved, Result, StepKey
 from . import schedule
-from .pipeline import Inline, Processes, run_pipeline
+from .pipeline import Inline, Processes, read_and_evaluate
 from .progress import Clock, Progress
 from .read import CHUNK_SIZE
 from .rejections import Rejections
@@ -142,9 +142,9 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                 if not store.dry_run:
                     output.record({"store": str(Path(store.path).resolve()), "run_key": sink.key,
                                    "run_id": sink.info.run_id})
-            out = run_pipeline(project, [Path(p) for p in inputs], as_of, lang, executor, spill, sheet=sheet,
-                               progress=progress, chunk_size=chunk_size,
-                               held_back=sink.held_back if sink is not None else None)
+            out = read_and_evaluate(project, [Path(p) for p in inputs], as_of, lang, executor, spill, sheet=sheet,
+                                    progress=progress, chunk_size=chunk_size,
+                                    held_back=sink.held_back if sink is not None else None)
             gate = quality_gate(out.read, out.rejected,
                                 project.max_rejected if max_rejected is None else max_rejected)
             if not gate.passed and sink is not None:

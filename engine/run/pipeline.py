@@ -378,10 +378,10 @@ class PipelineOutput:
     evaluated_chunks: list[tuple[Any, EvaluatedChunk]] = field(default_factory=list)  # (handle, light), in order
 
 
-def run_pipeline(project: Project, inputs: list[Path], as_of: date, lang: str,
-                 executor: Any, spill_dir: Path | None, sheet: str | None = None,
-                 progress: Progress | None = None, chunk_size: int = CHUNK_SIZE,
-                 held_back: Callable[[list[Any]], dict[str, Any] | None] | None = None) -> PipelineOutput:
+def read_and_evaluate(project: Project, inputs: list[Path], as_of: date, lang: str,
+                      executor: Any, spill_dir: Path | None, sheet: str | None = None,
+                      progress: Progress | None = None, chunk_size: int = CHUNK_SIZE,
+                      held_back: Callable[[list[Any]], dict[str, Any] | None] | None = None) -> PipelineOutput:
     """Stages A and B over every record of the inputs: the evaluated chunks wait (spilled, or
     on their Dask worker) for stage C (finish_pipeline). Reports the phases read (records),
     portfolio and rules (accounts) to `progress`. `held_back(account ids)`: what for_runs
