@@ -8,9 +8,8 @@ from typing import Any
 from ..errors import Problem
 from ..hints import did_you_mean
 from ..i18n import placeholder_problems
-from ..io.dates import DATE_COLUMNS
-from ..io.records import match_key, percent_of
 from . import expr
+from .cells import DATE_COLUMNS, match_key, percent_of
 from .model import DERIVED_KINDS, FACT_KINDS, Metric, Project, Rule, Where, value_key
 
 FACT_PREFIXES = FACT_KINDS + DERIVED_KINDS

@@ -42,10 +42,11 @@ from typing import Any
 
 from ..errors import KamError, Problem
 from ..hints import did_you_mean
-from ..io.dates import LOST_DATE, SNAPSHOT_DATE, parse_date
+from ..io.dates import parse_date
 from ..io.readers import read_table
 from ..io.records import normalize
 from ..project import expr
+from ..project.cells import LOST_DATE, SNAPSHOT_DATE
 from ..project.date_range import in_range
 from ..project.model import Project
 from ..rules.evaluate import Evaluator
