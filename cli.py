@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from engine.errors import KamError
-from engine.progress import Phase
+from engine.run.progress import Phase
 
 EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 3, 130
 EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool that the signal ended
@@ -99,7 +99,7 @@ def _emit(data: Any, text: Callable[[], Iterable[str]], as_json: bool, indent: i
 
 
 def _load(project_dir: str | None):
-    from engine.project import find_project, load_project
+    from engine.project.load import find_project, load_project
     root = find_project(project_dir)
     return load_project(root, _display_root(root))
 
@@ -140,10 +140,10 @@ def main(debug: bool) -> None:
 @_guard
 def validate(project_dir: str | None) -> int:
     """Check every YAML file and template; report all problems at once."""
-    from engine.compiler import compile_project
-    from engine.project import find_project, load_project
+    from engine.project.load import find_project, load_project
     from engine.render import check_templates, template_syntax_problems
-    from engine.runtime import check_ruleset
+    from engine.rules.compile import compile_project
+    from engine.rules.durable import check_ruleset
     root = find_project(project_dir)
     try:
         project = load_project(root, _display_root(root))
@@ -161,8 +161,8 @@ def validate(project_dir: str | None) -> int:
 
 def _day(value: str | None, option: str) -> date:
     """The one parser of a date option (--as-of, --on, --until, --since): YYYY-MM-DD within
-    engine.date_range's bounds, today when not given; a usage error naming the option."""
-    from engine.date_range import parse_day
+    engine.project.date_range's bounds, today when not given; a usage error naming the option."""
+    from engine.project.date_range import parse_day
     if value is None:
         return date.today()
     try:
@@ -207,7 +207,7 @@ def evaluate(inputs: tuple[str, ...], project_dir: str | None, out_dir: str, as_
 
     The output folder gets results.jsonl, rejected.jsonl and the documents."""
     from engine.render import write_documents
-    from engine.run import check_store_file, evaluate_portfolio
+    from engine.run.evaluation import check_store_file, evaluate_portfolio
     project = _load(project_dir)
     when = _day(as_of, "--as-of")
     if no_store and (store_path or dry_run or new_store):
@@ -326,7 +326,7 @@ def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, a
         return _explain_run(account_id, run_ref, inputs, project_dir, store_path, as_of)
     if not inputs:
         raise click.UsageError("give the INPUT file(s), or --run RUN_ID to explain a recorded run")
-    from engine.audit import explain_inputs
+    from engine.tools.audit import explain_inputs
     project = _load(project_dir)
     for line in explain_inputs(project, account_id, inputs, _day(as_of, "--as-of")):
         click.echo(line)
@@ -340,8 +340,8 @@ def explain(account_id: str, inputs: tuple[str, ...], project_dir: str | None, a
 @_guard
 def schema(out_dir: str | None, kind: str | None) -> int:
     """Print or write the JSON Schemas of the YAML files, for editors."""
-    from engine.schema import KINDS
-    from engine.schema import schema as get_schema
+    from engine.project.schema import KINDS
+    from engine.project.schema import schema as get_schema
     kinds = [kind] if kind else list(KINDS)
     for k in kinds:
         if k not in KINDS:
@@ -369,8 +369,8 @@ def init_command(directory: str) -> int:
 
     It gets the default rules, playbooks, templates and rule tests, the JSON Schemas for
     editors and a .gitignore. Refuses an existing project or a non-empty folder."""
-    from engine.project import load_project
-    from engine.scaffold import SCHEMA_DIR, init_project
+    from engine.project.load import load_project
+    from engine.tools.init import SCHEMA_DIR, init_project
     made = init_project(Path(directory))
     project = load_project(made.root, _display_root(made.root))  # what init wrote must be valid
     click.echo(f"created {directory}: {len(project.rules)} rules, {len(project.playbooks)} playbooks, "
@@ -390,8 +390,8 @@ def rule_tests(paths: tuple[str, ...], project_dir: str | None, verbose: bool) -
 
     The tests are YAML files with `kind: tests` under the project's tests/ folder (or PATHS)."""
     from engine.errors import Problem
-    from engine.project import find_project, load_project
-    from engine.ruletests import TESTS_DIR, find_test_files, load_cases, report_lines, run_cases
+    from engine.project.load import find_project, load_project
+    from engine.tools.rule_tests import TESTS_DIR, find_test_files, load_cases, report_lines, run_cases
     root = find_project(project_dir)
     shown = _display_root(root)
     project = load_project(root, shown)
@@ -416,8 +416,8 @@ def inspect_command(file: str, project_dir: str | None, sheet: str | None, as_js
     """Show how FILE will be read, before a run.
 
     The header row, each column and the metric it maps to, typed samples, rejected rows."""
-    from engine.inspect import as_json as report_json
-    from engine.inspect import inspect_file, text_lines
+    from engine.tools.inspect import as_json as report_json
+    from engine.tools.inspect import inspect_file, text_lines
     report = inspect_file(_load(project_dir), Path(file), sheet)
     _emit(report_json(report) if as_json else None, lambda: text_lines(report), as_json, default=str)
     return 0
@@ -440,8 +440,8 @@ def diff_command(inputs: tuple[str, ...], base: str, project_dir: str | None, as
     signals, risk level, classes and playbooks. Exit 0 either way."""
     import tempfile
 
-    from engine.diff import compare, load_base, text_lines
-    from engine.project import find_project, load_project
+    from engine.project.load import find_project, load_project
+    from engine.tools.diff import compare, load_base, text_lines
     root = find_project(project_dir)
     current = load_project(root, _display_root(root))
     with tempfile.TemporaryDirectory(prefix="kam-diff-") as tmp:
@@ -473,7 +473,7 @@ def backtest_command(history: str, losses: str, project_dir: str | None, horizon
     Replays the rules on a HISTORY of account snapshots (the account columns plus
     snapshot_date) and scores every signal and risk level against the real losses:
     recall, precision, median lead time; with --sweep, the trade-off of one threshold."""
-    from engine import backtest as bt
+    from engine.tools import backtest as bt
     project = _load(project_dir)
     plan = None
     if sweep_spec:
@@ -503,31 +503,31 @@ def backtest_command(history: str, losses: str, project_dir: str | None, horizon
 # ---- plans across runs: the state store (issue 9) -----------------------------------------
 
 def _store_file(project_root: Path | None, store_path: str | None, project_dir: str | None = None) -> Path:
-    from engine.project import find_project
-    from engine.store import default_store_path
+    from engine.plans.store import default_store_path
+    from engine.project.load import find_project
     if store_path:
         return Path(store_path)
     return default_store_path(project_root if project_root is not None else find_project(project_dir))
 
 
 def _open_store(path: Path, dry_run: bool = False, must_exist: bool = False):
-    from engine.store import Store
+    from engine.plans.store import Store
     return Store.open(path, dry_run=dry_run, must_exist=must_exist)
 
 
 def _run_plans(info: Any) -> dict[str, Any]:
-    from engine.store.show import run_summary
+    from engine.plans.store.show import run_summary
     return run_summary(info, _display_root(info.store))
 
 
 def _plans_line(info: Any) -> str:
-    from engine.store.show import run_line
+    from engine.plans.store.show import run_line
     return run_line(info, _display_root(info.store))
 
 
 def _explain_run(account_id: str, run_ref: str, inputs: tuple[str, ...], project_dir: str | None,
                  store_path: str | None, as_of: str | None) -> int:
-    from engine.audit import explain_run
+    from engine.tools.audit import explain_run
     if inputs or as_of:
         raise click.UsageError("--run explains a recorded run with its own input and date: "
                                "give no INPUT and no --as-of")
@@ -563,8 +563,8 @@ def plans_group(ctx: click.Context, owner: str | None, status: str | None, as_of
 @_guard
 def _list_plans(owner: str | None, status: str | None, as_of: str | None, as_json: bool,
                 store_path: str | None, project_dir: str | None) -> int:
-    from engine.store.actions import list_plans
-    from engine.store.show import plan_lines
+    from engine.plans.store.actions import list_plans
+    from engine.plans.store.show import plan_lines
     with _open_store(_store_file(None, store_path, project_dir), must_exist=True) as store:
         views = list_plans(store, _day(as_of, "--as-of"), owner, status)
     _emit(views, lambda: plan_lines(views, status or "open"), as_json)
@@ -579,7 +579,7 @@ class _PlanId(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int) or str(value).isdigit():
             return int(value)
-        from engine.store.actions import PLAN_IDS
+        from engine.plans.store.actions import PLAN_IDS
         self.fail(f"{value!r} is not a plan id. {PLAN_IDS}", param, ctx)
 
 
@@ -605,14 +605,14 @@ def plans_done(ctx: click.Context, plan_id: int | None, step_id: str | None, on:
     """Mark PLAN_ID (or one of its steps) done, or the steps a CRM export lists (--from FILE).
 
     A done plan with a cooldown is not reopened within it."""
-    from engine.store.actions import mark_done
+    from engine.plans.store.actions import mark_done
     if (from_file is None) == (plan_id is None):
         raise click.UsageError("give PLAN_ID [STEP_ID], or --from FILE (not both)")
     if dry_run and from_file is None:
         raise click.UsageError("--dry-run checks a --from FILE")
     with _open_store(_in_plans(ctx, store_path, project_dir), must_exist=True) as store:
         if from_file is not None:
-            from engine.store.done_import import import_done, report_lines
+            from engine.plans.store.done_import import import_done, report_lines
             report = import_done(store, Path(from_file), _day(on, "--on"), dry_run=dry_run)
             _emit(report, lambda: report_lines(report), as_json)
             return 0
@@ -637,7 +637,7 @@ def plans_snooze(ctx: click.Context, plan_id: int, until: str, reason: str, by: 
     It comes back then, or sooner if the account's risk rises."""
     import getpass
 
-    from engine.store.actions import snooze
+    from engine.plans.store.actions import snooze
     who = (by or "").strip() or getpass.getuser()
     with _open_store(_in_plans(ctx, store_path, project_dir), must_exist=True) as store:
         click.echo(snooze(store, plan_id, _day(until, "--until"), reason, date.today(), who))
@@ -652,7 +652,7 @@ def plans_snooze(ctx: click.Context, plan_id: int, until: str, reason: str, by: 
 @_guard
 def plans_reopen(ctx: click.Context, plan_id: int, store_path: str | None, project_dir: str | None) -> int:
     """Open a done, snoozed or resolved plan again."""
-    from engine.store.actions import reopen
+    from engine.plans.store.actions import reopen
     with _open_store(_in_plans(ctx, store_path, project_dir), must_exist=True) as store:
         click.echo(reopen(store, plan_id, date.today()))
     return 0
@@ -674,7 +674,7 @@ def outcomes_command(since: str | None, by: str, within: int, as_json: bool, sto
 
     From the store alone, per playbook (or manager, or segment). Whether the risk fell when
     the steps were done on time is an observation with counts and 95 % intervals, not a cause."""
-    from engine.store.outcomes import outcomes, stored_levels, text_lines
+    from engine.plans.store.outcomes import outcomes, stored_levels, text_lines
     with _open_store(_store_file(None, store_path, project_dir), must_exist=True) as store:
         levels = stored_levels(store)
         if levels is None:  # no run yet, or rules this kam cannot read back: the project's levels
@@ -693,8 +693,8 @@ def outcomes_command(since: str | None, by: str, within: int, as_json: bool, sto
 @_guard
 def history_command(account_id: str, as_json: bool, store_path: str | None, project_dir: str | None) -> int:
     """ACCOUNT_ID's risk level, signals and plans over the recorded runs."""
-    from engine.store.actions import account_history
-    from engine.store.show import history_lines
+    from engine.plans.store.actions import account_history
+    from engine.plans.store.show import history_lines
     with _open_store(_store_file(None, store_path, project_dir), must_exist=True) as store:
         data = account_history(store, account_id)
     _emit(data, lambda: history_lines(data), as_json)

@@ -1,5 +1,5 @@
 """Bundle the default project (kam.yaml, rules/, playbooks/, templates/ at the repository
-root) into the package as engine/default_project, so an installed `kam` finds it."""
+root) into the package as engine/project/default_project, so an installed `kam` finds it."""
 import shutil
 from pathlib import Path
 
@@ -14,7 +14,7 @@ DEFAULT_PROJECT = ("kam.yaml", "rules", "playbooks", "templates", "tests/rules")
 class BuildWithDefaultProject(build_py):
     def run(self) -> None:
         super().run()
-        target = Path(self.build_lib) / "engine" / "default_project"
+        target = Path(self.build_lib) / "engine" / "project" / "default_project"
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         for name in DEFAULT_PROJECT:

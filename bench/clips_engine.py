@@ -9,7 +9,7 @@ clipspy, generated from the condition ASTs, never copied by hand.
   metrics are present, so every metric test is guarded with `(neq ?m nil)`. Metric tests
   become `test` CEs, facts become patterns or `not` CEs, `count(...) op k` becomes the
   disjunction of the combinations of facts it allows.
-- Negation follows the strata of engine.analysis.strata: a rule of stratum s has salience
+- Negation follows the strata of engine.project.checks.strata: a rule of stratum s has salience
   1000 - 10 s, so it fires only after every rule of a lower stratum has finished, and a
   pending activation whose `not` CE stops holding is removed by the engine. Categories are
   derived by rules of the highest salience.
@@ -30,9 +30,9 @@ from typing import Any
 
 import clips
 
-from engine import expr
-from engine.analysis import FactRef, MetricRef, ThresholdRef, expand_facts, resolve, strata
-from engine.model import Project
+from engine.project import expr
+from engine.project.checks import FactRef, MetricRef, ThresholdRef, expand_facts, resolve, strata
+from engine.project.model import Project
 
 from .logic import Codec, Outcome, risk_level
 from .plain import Derive

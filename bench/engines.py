@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `engine` impo
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import VERSION, generate
-from engine.project import default_project_dir, load_project
+from engine.project.load import default_project_dir, load_project
 
 DATA = Path(__file__).resolve().parent / ".data"
 AS_OF = "2026-11-23"

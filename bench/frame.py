@@ -1,5 +1,5 @@
 """The accounts every comparison evaluator sees: the benchmark CSV read into a typed polars
-frame, with the values of the portfolio pass (engine/portfolio.py) added once.
+frame, with the values of the portfolio pass (engine/run/portfolio.py) added once.
 
 Reading here is the benchmark's own (polars), not kam's reader, so the equality check
 also covers kam's reading of the file. Only what the generator writes has to be read:
@@ -14,8 +14,8 @@ from typing import Any
 import polars as pl
 
 from engine.io.records import FALSE_WORDS, TRUE_WORDS
-from engine.model import Project
-from engine.portfolio import WRITTEN, measure_columns
+from engine.project.model import Project
+from engine.run.portfolio import WRITTEN, measure_columns
 
 DTYPES = {"number": pl.Float64, "integer": pl.Int64, "boolean": pl.Boolean, "text": pl.Utf8}
 
@@ -52,7 +52,7 @@ def read_frame(project: Project, path: Path) -> pl.DataFrame:
 
 
 def portfolio_pass(project: Project, frame: pl.DataFrame) -> pl.DataFrame:
-    """engine.portfolio over the frame's columns: the same values kam gives every account."""
+    """engine.run.portfolio over the frame's columns: the same values kam gives every account."""
     config = project.portfolio
 
     def column(name: str) -> list[Any] | None:
@@ -69,6 +69,6 @@ def portfolio_pass(project: Project, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def values(frame: pl.DataFrame, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
-    """Rows as the values dicts of engine/evaluate.py (None = missing)."""
+    """Rows as the values dicts of engine/rules/evaluate.py (None = missing)."""
     stop = frame.height if stop is None else min(stop, frame.height)
     return frame.slice(start, max(0, stop - start)).to_dicts()

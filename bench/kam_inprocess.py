@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from bench.logic import Codec, Outcome
-from engine.evaluate import Evaluator
-from engine.model import Project
+from engine.project.model import Project
+from engine.rules.evaluate import Evaluator
 
 
 class KamEvaluator:

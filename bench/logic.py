@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from engine.analysis import derived_from, fact_polarity
-from engine.model import NO_RISK, Project, Rule
+from engine.project.checks import derived_from, fact_polarity
+from engine.project.model import NO_RISK, Project, Rule
 
 COMPARED = ("signal", "class", "playbook")  # the fact kinds of an outcome besides the risk level
 Outcome = tuple[str, int]  # (risk level, code)

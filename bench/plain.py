@@ -1,7 +1,7 @@
 """Plain-Python evaluations of a project, one account at a time, without any rule engine.
 
-- ReferenceEvaluator: engine/reference.py, the independent AST interpreter the property
-  tests use (derived metrics by engine/metrics.py).
+- ReferenceEvaluator: engine/rules/interpreter.py, the independent AST interpreter the property
+  tests use (derived metrics by engine/rules/metrics.py).
 - CompiledEvaluator: the fair "plain Python" speed. Every formula and condition AST is
   turned once into nested closures; per account the closures run in the order of
   bench.logic.schedule. Conditions are three-valued (True, False, None = unknown because
@@ -13,11 +13,11 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from engine import expr
-from engine.analysis import FactRef, ThresholdRef, expand_facts, formula_order, resolve
-from engine.metrics import Deriver
-from engine.model import Project, value_key
-from engine.reference import evaluate as reference_evaluate
+from engine.project import expr
+from engine.project.checks import FactRef, ThresholdRef, expand_facts, formula_order, resolve
+from engine.project.model import Project, value_key
+from engine.rules.interpreter import evaluate as reference_evaluate
+from engine.rules.metrics import Deriver
 
 from .logic import Codec, Outcome, risk_level, schedule
 
@@ -33,9 +33,9 @@ _CMP: dict[str, Callable[[Any, Any], bool]] = {
 
 
 class ReferenceEvaluator:
-    """engine/reference.py per account."""
+    """engine/rules/interpreter.py per account."""
 
-    name = "plain Python, AST interpreter (engine/reference.py)"
+    name = "plain Python, AST interpreter (engine/rules/interpreter.py)"
 
     def __init__(self, project: Project):
         self.project = project
@@ -56,7 +56,7 @@ class _Missing(Exception):
 
 
 class Derive:
-    """Derived metrics by formulas compiled to closures, with engine/metrics.py's rules:
+    """Derived metrics by formulas compiled to closures, with engine/rules/metrics.py's rules:
     missing when an input is missing or a divisor is zero, rounded to `decimals`."""
 
     def __init__(self, project: Project):
@@ -66,7 +66,7 @@ class Derive:
 
     def __call__(self, v: Values) -> Values:
         """Add the derived values to v, in place (a given value wins); returns v. An empty
-        input with a default_by takes its default first, as engine/metrics.py does."""
+        input with a default_by takes its default first, as engine/rules/metrics.py does."""
         for mid, by, table in self.defaults:
             if v.get(mid) is None and (key := v.get(by)) is not None:
                 found = table.get(value_key(key))
@@ -82,7 +82,7 @@ class Derive:
             if not math.isfinite(x):
                 continue
             x = round(x, decimals)
-            v[mid] = int(round(x)) if integer else x  # noqa: RUF046 - as engine/metrics.py
+            v[mid] = int(round(x)) if integer else x  # noqa: RUF046 - as engine/rules/metrics.py
         return v
 
 

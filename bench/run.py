@@ -40,7 +40,7 @@ from bench import frame as frames
 from bench.generate import COLUMNS, VERSION, generate
 from bench.kam_inprocess import KamEvaluator
 from bench.logic import Codec, Outcome
-from engine.project import default_project_dir, load_project
+from engine.project.load import default_project_dir, load_project
 
 AS_OF = "2026-11-23"
 DATA = Path(__file__).resolve().parent / ".data"
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=100_000,
                     help="accounts for the plain-Python (compiled) and CLIPS evaluators (default 100,000)")
     ap.add_argument("--reference-sample", type=int, default=10_000,
-                    help="accounts for engine/reference.py, the slow AST interpreter (default 10,000)")
+                    help="accounts for engine/rules/interpreter.py, the slow AST interpreter (default 10,000)")
     ap.add_argument("--small", type=int, help="second, smaller run for memory growth (default N/10; 0: none)")
     ap.add_argument("--render", type=int, default=20_000,
                     help="accounts of the separate run that renders documents (default 20,000; 0: none)")

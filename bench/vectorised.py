@@ -18,10 +18,10 @@ from typing import Any
 
 import polars as pl
 
-from engine import expr
-from engine.analysis import FactRef, ThresholdRef, expand_facts, formula_order, resolve
-from engine.metrics import Deriver
-from engine.model import FACT_KINDS, NO_RISK, Project
+from engine.project import expr
+from engine.project.checks import FactRef, ThresholdRef, expand_facts, formula_order, resolve
+from engine.project.model import FACT_KINDS, NO_RISK, Project
+from engine.rules.metrics import Deriver
 
 from .logic import Codec, Outcome, schedule
 
@@ -48,7 +48,7 @@ class VectorisedEvaluator:
             if mid not in frame.columns or by not in frame.columns:
                 continue
             dtype = frame.schema[mid]
-            key = (pl.col(by).cast(pl.Utf8).str.to_lowercase()  # engine.model.value_key
+            key = (pl.col(by).cast(pl.Utf8).str.to_lowercase()  # engine.project.model.value_key
                    .str.replace_all(r"[\s\-]+", "_").str.strip_chars("_"))
             picked = key.replace_strict(list(table), [table[k] for k in table], default=None, return_dtype=dtype)
             frame = frame.with_columns(pl.col(mid).fill_null(picked))

@@ -37,9 +37,9 @@ from typing import Any
 
 import orjson
 
-from engine import expr
-from engine.analysis import FactRef, MetricRef, ThresholdRef, expand_facts, resolve
-from engine.model import Project
+from engine.project import expr
+from engine.project.checks import FactRef, MetricRef, ThresholdRef, expand_facts, resolve
+from engine.project.model import Project
 
 from .logic import COMPARED, Codec, Outcome, schedule
 from .plain import Derive

@@ -1,9 +1,9 @@
 """The result record of one account, as types: the line of results.jsonl, and what a template
 gets as `account` (docs/output.md).
 
-engine/evaluate.py builds it (Evaluator.evaluate); capacity scheduling (engine/schedule.py
-apply) moves its steps; the store (engine/store/overlay.py apply) adds the plan states; the
-worklist (engine/worklist/) and the views of the documents (engine/render/views/) read it.
+engine/rules/evaluate.py builds it (Evaluator.evaluate); capacity scheduling (engine/run/schedule.py
+apply) moves its steps; the store (engine/plans/store/overlay.py apply) adds the plan states; the
+worklist (engine/render/worklist/) and the views of the documents (engine/render/views/) read it.
 
 These are TypedDicts: at run time a result is the plain dict it always was (same keys in the
 same order, the same bytes in results.jsonl, no cost per account); the types are for mypy and
@@ -13,9 +13,13 @@ real results have exactly these keys.
 
 Values read from the input (name, owner, nps, revenue_current, ...) are None where the record
 has no value or the project has no such metric.
+
+Moved (a frozen dataclass) and StepKey are a queued step before it is written into a result:
+what capacity scheduling decides and the store keeps, so both stages take them from here.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 
@@ -51,6 +55,18 @@ class MergedStep(TypedDict):
 #   from: the due date its playbook gave it (ISO); week: the Monday of the week it was queued to (ISO)
 Queued = TypedDict("Queued", {"from": str, "week": str})
 
+StepKey = tuple[str, str, str]  # (account id, playbook, step id)
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A step that capacity scheduling moved, before it is written into the result's `queued`
+    (engine/run/schedule.py decides it; the store keeps it with the plan, engine/plans/store/runs.py)."""
+
+    due: str  # the new due date
+    original: str  # the date the playbook gave it
+    week: str  # the Monday of the week it was queued to
+
 
 class _Step(TypedDict):
     id: str  # the step's id in its playbook (what `kam plans done` takes, after the plan id)
@@ -79,7 +95,7 @@ class _Playbook(TypedDict):
 
 class PlaybookEntry(_Playbook, total=False):
     """A playbook assigned to the account (`playbooks[*]`), by priority then id. The fields
-    below come from the store (engine/store/overlay.py): with a store every entry has them."""
+    below come from the store (engine/plans/store/overlay.py): with a store every entry has them."""
 
     state: str  # new | ongoing | escalated
     plan_id: int | None  # the plan in the store (None in a dry run for a new plan)
@@ -180,7 +196,7 @@ class _Result(TypedDict):
 
 class Result(_Result, total=False):
     """One account's result record (a line of results.jsonl). The fields below come from the
-    store (engine/store/overlay.py apply): a run with a store gives every result all three."""
+    store (engine/plans/store/overlay.py apply): a run with a store gives every result all three."""
 
     held_plans: list[HeldPlan]  # plans whose playbook fires but that are snoozed or cooling down
     resolved_plans: list[ResolvedPlan]  # plans this run closed

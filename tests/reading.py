@@ -1,4 +1,4 @@
-"""Input read whole, for the tests that look at every record: engine/read.py's stream, collected."""
+"""Input read whole, for the tests that look at every record: engine/run/read.py's stream, collected."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.model import Project
-from engine.read import CHUNK_SIZE, Accepted, read_accounts
+from engine.project.model import Project
+from engine.run.read import CHUNK_SIZE, Accepted, read_accounts
 
 
 @dataclass

@@ -120,7 +120,7 @@ class Weekly:
     """Runs the project with a store, one call per week; keeps what documents were given."""
 
     def __init__(self, tmp: Path, project_root: Path | None = None):
-        from engine.project import load_project
+        from engine.project.load import load_project
         self.tmp = tmp
         self.root = project_root or write_project(tmp / "project")
         self.project = load_project(self.root)
@@ -130,8 +130,8 @@ class Weekly:
 
     def run(self, day: str, accounts: dict[str, dict[str, Any]], dry_run: bool = False,
             write_documents: Callable[..., None] | None = None, out: Path | None = None) -> dict[str, dict]:
+        from engine.plans.store import Store
         from engine.run import evaluate_portfolio
-        from engine.store import Store
         self.n += 1
         csv_path = write_accounts(self.tmp / f"accounts-{self.n}.csv", accounts)
         out = out or self.tmp / f"out-{self.n}"

@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.io.writers import safe_name
-from engine.model import NO_RISK
-from engine.portfolio import abc_classes, dependency_of, quadrant_of
-from engine.project import load_project
+from engine.plans.store import Store
+from engine.project.load import load_project
+from engine.project.model import NO_RISK
 from engine.render import environment, views
 from engine.render.aggregate import Aggregates, Facts, _Sum, account_facts
 from engine.render.labels import load_labels, say
@@ -34,7 +34,7 @@ from engine.render.report.view import accounts_view
 from engine.render.samples import sample_results, without_store
 from engine.render.views import states
 from engine.run import evaluate_portfolio
-from engine.store import Store
+from engine.run.portfolio import abc_classes, dependency_of, quadrant_of
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNTS = ROOT / "examples" / "accounts.csv"

@@ -121,7 +121,7 @@ def counted(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_wilson_interval_matches_the_published_values():
-    from engine.backtest import wilson
+    from engine.tools.backtest import wilson
     assert tuple(round(x, 4) for x in wilson(8, 10)) == (0.4902, 0.9433)
     assert tuple(round(x, 4) for x in wilson(0, 10)) == (0.0, 0.2775)  # keeps a width at 0 ...
     assert tuple(round(x, 4) for x in wilson(10, 10)) == (0.7225, 1.0)  # ... and at n out of n
@@ -326,9 +326,9 @@ def test_dates_as_exports_write_them_give_the_same_backtest(tiny, tmp_path):
 
 
 def test_sweeping_a_portfolio_boundary_moves_the_portfolio_pass_too():
-    from engine.backtest import with_threshold
-    from engine.portfolio import measure
-    from engine.project import load_project
+    from engine.project.load import load_project
+    from engine.run.portfolio import measure
+    from engine.tools.backtest import with_threshold
     project = load_project(ROOT)
     changed = with_threshold(project, "dependency_risky_pct", 5)
     assert changed.thresholds["dependency_risky_pct"].value == 5

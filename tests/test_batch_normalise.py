@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engine.io.batch import normalize_many
 from engine.io.records import normalize
-from engine.project import default_project_dir, load_project
+from engine.project.load import default_project_dir, load_project
 
 # The default project with kam.yaml values: maps (issue 15) and a percent metric whose bare
 # numbers are fractions: both normalisers map and scale alike.

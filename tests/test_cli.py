@@ -149,7 +149,7 @@ def test_explain_a_rejected_account_says_why(runner, accounts):
 def test_schema_prints_every_kind(runner, tmp_path):
     r = run(runner, "schema")
     data = json.loads(r.output)
-    from engine.schema import KINDS
+    from engine.project.schema import KINDS
     assert set(data) == set(KINDS) >= {"project", "metrics", "thresholds", "facts", "rules", "playbook"}
     r = run(runner, "schema", "--out", tmp_path / "s")
     assert r.exit_code == 0 and (tmp_path / "s" / "rules.schema.json").exists()

@@ -82,7 +82,7 @@ def test_a_wrong_plan_id_says_what_a_plan_id_looks_like(small):
 
 
 def test_init_writes_a_gitignore_for_what_runs_write(tmp_path, monkeypatch):
-    from engine.store import default_store_path
+    from engine.plans.store import default_store_path
     target = tmp_path / "p"
     assert kam("init", target).exit_code == 0
     ignored = (target / ".gitignore").read_text("utf-8").splitlines()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.io.writers import AtomicDir
-from engine.store.runs import run_recorded
+from engine.plans.store.runs import run_recorded
 
 ROOT = Path(__file__).resolve().parent.parent
 W1, W2 = "2026-11-23", "2026-11-30"
@@ -26,9 +26,9 @@ RUN = textwrap.dedent("""
     from datetime import date
     from pathlib import Path
     import engine.io.writers as writers
-    from engine.project import load_project
+    from engine.project.load import load_project
     from engine.run import evaluate_portfolio
-    from engine.store.db import Store
+    from engine.plans.store.db import Store
     root, accounts, out, store_path, day, kill_at = sys.argv[1:7]
     kill_at = int(kill_at)
     events = []
@@ -151,9 +151,9 @@ def test_a_full_disk_at_the_store_commit_leaves_the_previous_output(tmp_path, mo
     from datetime import date
 
     from engine.errors import KamError, Problem
-    from engine.project import load_project
+    from engine.plans.store.db import Store
+    from engine.project.load import load_project
     from engine.run import evaluate_portfolio
-    from engine.store.db import Store
     project, csv = load_project(ROOT), ROOT / "examples" / "accounts.csv"
     with Store.open(tmp_path / "state.sqlite") as store:
         evaluate_portfolio(project, [csv], tmp_path / "out", date.fromisoformat(W1), store=store)

@@ -1,4 +1,4 @@
-"""engine.compiler: a deterministic, JSON-only ruleset that respects the engine's limits."""
+"""engine.rules.compile: a deterministic, JSON-only ruleset that respects the engine's limits."""
 from __future__ import annotations
 
 import json
@@ -7,10 +7,10 @@ import pytest
 import yaml
 from conftest import DEFAULT_FILES, locate
 
-from engine.compiler import MAX_JOINED, compile_project, threshold_field
 from engine.errors import EngineLimitError
-from engine.project import load_project
-from engine.runtime import Engine, dumps
+from engine.project.load import load_project
+from engine.rules.compile import MAX_JOINED, compile_project, threshold_field
+from engine.rules.durable import Engine, dumps
 
 RULES = "rules/rules.yaml"
 THRESHOLDS = {threshold_field("nps_min"): 7, threshold_field("drop"): 15}
@@ -23,7 +23,7 @@ def compiled_of(root):
 def run(compiled, **account):
     engine = Engine(compiled)
     try:
-        return engine.run({**THRESHOLDS, **account}).facts
+        return engine.fire({**THRESHOLDS, **account}).facts
     finally:
         engine.close()
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from engine.io import csv_reader
 from engine.io.readers import read_table
-from engine.project import load_project
+from engine.project.load import load_project
 from engine.run import evaluate_portfolio
 
 ROOT = Path(__file__).resolve().parent.parent

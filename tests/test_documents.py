@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 
 from engine.errors import KamError
-from engine.project import load_project
+from engine.plans.store import Store
+from engine.project.load import load_project
 from engine.render import check_templates, write_documents
 from engine.render.samples import sample_results
 from engine.run import evaluate_portfolio
-from engine.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from store_project import Weekly, write_project
 
+from engine.plans.store import Store
+from engine.plans.store.actions import mark_done, snooze
 from engine.render import write_documents
 from engine.render.samples import without_store
-from engine.store import Store
-from engine.store.actions import mark_done, snooze
 
 ROOT = Path(__file__).resolve().parent.parent
 W1, W2, W3 = "2026-01-05", "2026-01-12", "2026-01-19"
@@ -165,7 +165,7 @@ def test_the_summary_counts_plans_by_state(weeks):
 
 
 def test_the_states_read_in_russian(weeks, tmp_path):
-    from engine.project import load_project
+    from engine.project.load import load_project
     out = tmp_path / "ru"
     out.mkdir()
     write_documents(load_project(weeks["project"]), list(results(weeks[W3]).values()), out, "ru")
@@ -181,7 +181,7 @@ def test_the_states_read_in_russian(weeks, tmp_path):
 
 
 def test_results_without_a_store_render_as_before(weeks, tmp_path):
-    from engine.project import load_project
+    from engine.project.load import load_project
     out = tmp_path / "plain"
     out.mkdir()
     bare = without_store(results(weeks[W3]).values())

@@ -17,11 +17,11 @@ from click.testing import CliRunner
 from reading import read_inputs
 
 from cli import main
-from engine.accounts import read_input
 from engine.errors import KamError
 from engine.io.table import plain, row_problem
 from engine.io.xlsx_formats import is_percent
-from engine.project import load_project
+from engine.project.load import load_project
+from engine.run.accounts import read_input
 
 ROOT = Path(__file__).resolve().parent.parent
 TITLE = "Отчёт по ключевым клиентам"

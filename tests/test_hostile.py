@@ -29,9 +29,9 @@ from reading import read_inputs
 from cli import main
 from engine.errors import KamError
 from engine.io.readers import FORMATS
-from engine.loader import load_text
-from engine.portfolio import WRITTEN
-from engine.project import load_project
+from engine.project.load import load_project
+from engine.project.loader import load_text
+from engine.run.portfolio import WRITTEN
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)

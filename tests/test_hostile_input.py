@@ -19,7 +19,7 @@ from cli import main
 from engine.errors import KamError
 from engine.io import csv_text, xlsx_check
 from engine.io.readers import read_table
-from engine.project import load_project
+from engine.project.load import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)
@@ -291,7 +291,7 @@ def peak_mib(path: Path) -> tuple[str, int]:
     """What reading `path` says, and the reading process's peak memory in MiB (a process of
     its own: calamine and Arrow allocate outside Python, where tracemalloc does not see)."""
     code = ("import resource, sys\nfrom pathlib import Path\nfrom engine.errors import KamError\n"
-            "from engine.io.readers import read_table\nfrom engine.project import load_project\n"
+            "from engine.io.readers import read_table\nfrom engine.project.load import load_project\n"
             f"p = load_project(Path({str(ROOT)!r}))\n"
             "try:\n    said = str(sum(1 for _ in read_table(Path(sys.argv[1]), p.columns, p.metrics).records))\n"
             "except KamError as exc:\n    said = str(exc)\n"

@@ -8,11 +8,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli import main
-from engine.loader import load_file
-from engine.project import load_project, project_files
-from engine.ruletests import find_test_files
-from engine.scaffold import MODELINE, set_modeline
-from engine.schema import KINDS, schema
+from engine.project.load import load_project, project_files
+from engine.project.loader import load_file
+from engine.project.schema import KINDS, schema
+from engine.tools.init import MODELINE, set_modeline
+from engine.tools.rule_tests import find_test_files
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,8 +17,8 @@ from cli import main
 from engine.io.batch import normalize_many
 from engine.io.readers import read_table
 from engine.io.records import normalize
-from engine.model import Project
-from engine.project import load_project
+from engine.project.load import load_project
+from engine.project.model import Project
 
 METRICS = DEFAULT_FILES["rules/metrics.yaml"] + """\
   - {id: margin_pct, type: number, unit: "%", min: -1000, max: 100}

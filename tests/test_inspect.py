@@ -8,8 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli import main
-from engine.inspect import inspect_file, text_lines
-from engine.project import load_project
+from engine.project.load import load_project
+from engine.tools.inspect import inspect_file, text_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 

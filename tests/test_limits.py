@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from engine.compiler import compile_project
 from engine.errors import KamError
-from engine.project import load_project
-from engine.runtime import check_ruleset
+from engine.project.load import load_project
+from engine.rules.compile import compile_project
+from engine.rules.durable import check_ruleset
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2026-11-23"
@@ -289,9 +289,9 @@ def test_more_than_256_rules_ending_at_one_test_is_refused(make_project):
 def test_what_durable_rules_refuses_beyond_the_known_limits_names_the_rule(make_project, monkeypatch, tmp_path):
     """validate builds the ruleset in durable-rules: were a limit unknown to the compiler
     (here: the compiler's check switched off), the engine's refusal still names the rule."""
-    import engine.compiler
+    import engine.rules.compile
 
-    monkeypatch.setattr(engine.compiler, "MAX_GROUPS", 99)
+    monkeypatch.setattr(engine.rules.compile, "MAX_GROUPS", 99)
     when = " and ".join(f"(nps == {i} or revenue_current > {i})" for i in range(5))
     root = make_project(extra_rules=f"  - id: knotty\n    when: {when}\n    then: {{class: watch}}\n")
     expected = at_rule(root, "knotty") + ("durable-rules refuses it (Could not create ruleset, error code: "
@@ -581,7 +581,7 @@ def test_a_cooldown_longer_than_ten_years_is_a_validation_error(make_project):
 def test_a_plan_done_on_the_last_day_python_knows_cools_down_forever():
     """A store written before --on was checked may hold done_on 9999-12-31: its cooldown
     ends past the last date Python has, which is never, not an OverflowError every run."""
-    from engine.reconcile import Plan, PlanStep, Policy, reconcile
+    from engine.plans.reconcile import Plan, PlanStep, Policy, reconcile
 
     done = Plan(7, "qbr", "done", "2026-01-05", (PlanStep("review", "2026-01-19", "9999-12-31"),), done_on="9999-12-31")
     out = reconcile(date(2026, 11, 23), "medium", ["qbr"], [done], [], {"qbr": Policy(cooldown_days=90)},
@@ -594,7 +594,7 @@ def test_a_history_date_out_of_range_is_a_rejected_row(tmp_path):
     history.write_text("snapshot_date,account_id,nps\n2026-01-05,A1,9\n9999-12-31,A1,3\n", "utf-8")
     losses = tmp_path / "losses.csv"
     losses.write_text("account_id,lost_date\nA1,2026-03-01\n", "utf-8")
-    from engine.backtest import read_history
+    from engine.tools.backtest import read_history
 
     past = read_history(load_project(ROOT), history, losses)
     assert past.rejected == [f"{history} row 3: snapshot_date: " + OUT_OF_RANGE.format(day="9999-12-31")]
@@ -616,7 +616,7 @@ def oserror(code: int, path: Path) -> OSError:
 ])
 def test_an_output_folder_that_cannot_be_written_is_a_user_error(tmp_path, monkeypatch, code, message):
     """Read-only, or full half way: nothing is left behind, the previous output stays."""
-    import engine.run
+    import engine.run.evaluation
 
     out = tmp_path / "out"
     r = run("evaluate", accounts(tmp_path), "--out", out, "--as-of", AS_OF, "--no-store")
@@ -626,7 +626,7 @@ def test_an_output_folder_that_cannot_be_written_is_a_user_error(tmp_path, monke
     def failing(path: Path, rejected: object) -> None:
         raise oserror(code, path)
 
-    monkeypatch.setattr(engine.run, "_write_rejected", failing)  # rejected.jsonl, inside the staging folder
+    monkeypatch.setattr(engine.run.evaluation, "_write_rejected", failing)  # rejected.jsonl, inside the staging folder
     r = run("evaluate", tmp_path / "a.csv", "--out", out, "--as-of", AS_OF, "--no-store")
     assert (r.exit_code, said(r)) == (1, f"{out}: {message}\n")
     assert sorted(p.name for p in out.iterdir()) == before
@@ -693,14 +693,14 @@ READ_ONLY = ("the state store is read-only: make it (and its folder) writable, o
 
 
 def test_a_read_only_store_is_a_user_error(tmp_path, monkeypatch, store_with_a_plan):
-    import engine.store.db
+    import engine.plans.store.db
 
-    real = engine.store.db._connect
+    real = engine.plans.store.db._connect
 
     def read_only(target: str, timeout: float, uri: bool = False):
         return real(target if target == ":memory:" else f"file:{target}?mode=ro", timeout, uri=target != ":memory:")
 
-    monkeypatch.setattr(engine.store.db, "_connect", read_only)
+    monkeypatch.setattr(engine.plans.store.db, "_connect", read_only)
     for args in (["evaluate", tmp_path / "a.csv", "--out", tmp_path / "out2", "--as-of", "2026-11-30"],
                  ["plans", "done", "1"]):
         r = run(*args, "--store", store_with_a_plan)
@@ -713,12 +713,12 @@ def test_a_read_only_store_is_a_user_error(tmp_path, monkeypatch, store_with_a_p
 def test_a_full_disk_while_changing_a_plan_is_a_user_error(tmp_path, monkeypatch, store_with_a_plan):
     import sqlite3
 
-    import engine.store.actions
+    import engine.plans.store.actions
 
     def full(*args) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(engine.store.actions, "_event", full)
+    monkeypatch.setattr(engine.plans.store.actions, "_event", full)
     r = run("plans", "done", "1", "--store", store_with_a_plan)
     assert (r.exit_code, r.output) == (1, f"{store_with_a_plan}: the disk holding the state store is full: free "
                                           "some space, or choose another --store (database or disk is full)\n")
@@ -793,8 +793,9 @@ def test_md_escape_escapes_what_markdown_reads(value):
 
 
 def test_the_readme_lists_every_limit_with_its_value():
-    from engine import compiler, date_range, expr, loader
+    from engine.project import date_range, expr, loader
     from engine.render import limits
+    from engine.rules import compile as compiler
 
     readme = (ROOT / "README.md").read_text("utf-8")
     section = (ROOT / "docs" / "limits.md").read_text("utf-8")

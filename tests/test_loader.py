@@ -1,4 +1,4 @@
-"""engine.loader: YAML with positions, strict about duplicates, dates and alias bombs."""
+"""engine.project.loader: YAML with positions, strict about duplicates, dates and alias bombs."""
 from __future__ import annotations
 
 import time
@@ -7,8 +7,8 @@ import pytest
 from conftest import locate
 
 from engine.errors import KamError
-from engine.loader import load_text
-from engine.project import load_project
+from engine.project.load import load_project
+from engine.project.loader import load_text
 
 
 def only_problem(exc: pytest.ExceptionInfo) -> object:

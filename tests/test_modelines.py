@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.loader import load_file
-from engine.project import project_files
-from engine.ruletests import find_test_files
-from engine.schema import KINDS
+from engine.project.load import project_files
+from engine.project.loader import load_file
+from engine.project.schema import KINDS
+from engine.tools.rule_tests import find_test_files
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMAS = ROOT / "engine" / "schemas"
+SCHEMAS = ROOT / "engine" / "project" / "schemas"
 MODELINE = "# yaml-language-server: $schema="
 
 

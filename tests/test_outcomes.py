@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from store_project import FILES, Weekly, write_project
 
 from cli import main
-from engine.store import Store
-from engine.store.actions import mark_done, snooze
-from engine.store.outcomes import median, wilson
+from engine.plans.store import Store
+from engine.plans.store.actions import mark_done, snooze
+from engine.plans.store.outcomes import median, wilson
 
 W = ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30", "2026-12-07"]
 LATE, HIGH = {"late_days": 45}, {"late_days": 45, "nps": 3}  # one category: medium; two: high

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.project import load_project
+from engine.project.load import load_project
 from engine.run import evaluate_portfolio
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from test_signals_catalog import HEALTHY as CATALOG_HEALTHY
 
-from engine.evaluate import Evaluator
-from engine.portfolio import measure
-from engine.project import load_project
+from engine.project.load import load_project
 from engine.render import write_documents
 from engine.render.labels import load_labels
 from engine.render.views import Words, winback
+from engine.rules.evaluate import Evaluator
 from engine.run import evaluate_portfolio
+from engine.run.portfolio import measure
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = datetime.date(2026, 11, 23)

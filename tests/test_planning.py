@@ -7,10 +7,10 @@ from datetime import date, timedelta
 import pytest
 from store_project import FILES, Weekly, write_project
 
-from engine import schedule
 from engine.errors import KamError
-from engine.project import load_project
-from engine.workdays import WorkCalendar
+from engine.project.load import load_project
+from engine.project.workdays import WorkCalendar
+from engine.run import schedule
 
 CRISIS = """\
 kind: playbook
@@ -228,7 +228,7 @@ def test_no_role_has_more_steps_in_a_week_than_its_capacity_across_runs(tmp_path
 def sample(tmp_path_factory):
     import json
 
-    from engine.project import default_project_dir
+    from engine.project.load import default_project_dir
     from engine.render import write_documents
     from engine.run import evaluate_portfolio
     root = default_project_dir()
@@ -293,13 +293,13 @@ def test_an_identical_rerun_shows_the_same_queued_steps(tmp_path):
 
 
 def test_compiled_conditions_decide_as_the_reference_interpreter():
-    """Step conditions and boosts are compiled once (engine.planning.compile_condition); on
-    random values and facts they give exactly engine.reference.truth's True, False or None,
+    """Step conditions and boosts are compiled once (engine.rules.planning.compile_condition); on
+    random values and facts they give exactly engine.rules.interpreter.truth's True, False or None,
     for every condition of the default project and for every construct of the language."""
-    from engine import expr
-    from engine.planning import compile_condition
-    from engine.project import default_project_dir
-    from engine.reference import Context, truth
+    from engine.project import expr
+    from engine.project.load import default_project_dir
+    from engine.rules.interpreter import Context, truth
+    from engine.rules.planning import compile_condition
 
     project = load_project(default_project_dir())
     conditions = [r.when for r in project.rules]
@@ -333,10 +333,10 @@ def test_the_plan_by_indices_is_what_shape_leaves():
     on copies of the step entries, for random playbooks, values and facts."""
     import datetime
 
-    from engine.evaluate import Evaluator
-    from engine.planning import Planner
-    from engine.project import default_project_dir
-    from engine.reference import Context
+    from engine.project.load import default_project_dir
+    from engine.rules.evaluate import Evaluator
+    from engine.rules.interpreter import Context
+    from engine.rules.planning import Planner
 
     project = load_project(default_project_dir())
     ev = Evaluator(project, datetime.date(2026, 11, 23))

@@ -180,7 +180,7 @@ def test_the_bundled_project_keeps_its_store_in_the_current_folder(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     r = kam("evaluate", ROOT / "examples" / "accounts.csv", "--out", "o", "--as-of", "2026-11-23", "--no-documents")
     assert r.exit_code == 0, r.output
-    assert (tmp_path / ".kam" / "state.sqlite").is_file() and not (ROOT / "engine" / ".kam").exists()
+    assert (tmp_path / ".kam" / "state.sqlite").is_file() and not any((ROOT / "engine").rglob(".kam"))
     results = [json.loads(line) for line in (tmp_path / "o" / "results.jsonl").read_text("utf-8").splitlines()]
     planned = [r for r in results if r["playbooks"]]
     assert planned and all(p["state"] == "new" and isinstance(p["plan_id"], int)

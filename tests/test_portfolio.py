@@ -12,9 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import KamError
-from engine.evaluate import Evaluator
-from engine.model import Axis, Criterion, Portfolio, Where
-from engine.portfolio import (
+from engine.project.load import load_project
+from engine.project.model import Axis, Criterion, Portfolio, Where
+from engine.rules.evaluate import Evaluator
+from engine.run import evaluate_portfolio
+from engine.run.portfolio import (
     abc_classes,
     dependency_classes,
     key_accounts,
@@ -24,8 +26,6 @@ from engine.portfolio import (
     shares,
     weighted,
 )
-from engine.project import load_project
-from engine.run import evaluate_portfolio
 
 ROOT = Path(__file__).resolve().parent.parent
 W = Where("test")
@@ -419,7 +419,7 @@ SCORE = st.one_of(st.none(), st.integers(1, 10).map(float))
 def test_the_chunked_pass_writes_what_measure_writes(rows):
     """The pipeline splits the pass: the whole-portfolio part (total, ABC) in one place and
     RowPass per account. Together they write what `measure` writes."""
-    from engine.portfolio import RowPass, abc_codes, revenue_total
+    from engine.run.portfolio import RowPass, abc_codes, revenue_total
     project = load_project(ROOT)
     whole = [dict(r, account_id=f"A{i:02d}") for i, r in enumerate(rows)]
     measure(project, whole)

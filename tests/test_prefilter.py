@@ -7,9 +7,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.evaluate import Evaluator
-from engine.portfolio import measure
-from engine.prefilter import (
+from engine.project.load import load_project
+from engine.rules.evaluate import Evaluator
+from engine.rules.prefilter import (
     Unsure,
     atoms,
     compile_atom,
@@ -19,7 +19,7 @@ from engine.prefilter import (
     informative,
     with_constants,
 )
-from engine.project import load_project
+from engine.run.portfolio import measure
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)

@@ -11,9 +11,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 import cli
-from engine.progress import Phase
-from engine.project import load_project
+from engine.project.load import load_project
 from engine.run import evaluate_portfolio
+from engine.run.progress import Phase
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "account_id,name,owner,status,revenue_current,revenue_previous,nps\n"

@@ -1,5 +1,5 @@
 """On random accounts, the durable-rules engine and an independent plain-Python evaluation
-of the same YAML (engine/reference.py) derive exactly the same facts."""
+of the same YAML (engine/rules/interpreter.py) derive exactly the same facts."""
 from __future__ import annotations
 
 import datetime
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.evaluate import Evaluator
-from engine.portfolio import measure
-from engine.project import load_project
-from engine.reference import evaluate as reference_evaluate
+from engine.project.load import load_project
+from engine.rules.evaluate import Evaluator
+from engine.rules.interpreter import evaluate as reference_evaluate
+from engine.run.portfolio import measure
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""engine/read.py, the one way input is read: `kam evaluate` and the commands that read accounts
+"""engine/run/read.py, the one way input is read: `kam evaluate` and the commands that read accounts
 in their own process (diff, explain, explain --run, inspect) accept and reject the same
 records for the same reasons, whatever the chunk size - on exports as people make them."""
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from engine.audit import find_account
-from engine.portfolio import WRITTEN
-from engine.project import load_project
-from engine.read import Accepted, Rejected, read_accounts
+from engine.project.load import load_project
+from engine.run.portfolio import WRITTEN
+from engine.run.read import Accepted, Rejected, read_accounts
+from engine.tools.audit import find_account
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)

@@ -22,8 +22,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from reading import read_inputs
 
 from engine.errors import KamError
-from engine.project import load_project
-from engine.read import chunks, normalise_chunk
+from engine.project.load import load_project
+from engine.run.read import chunks, normalise_chunk
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)

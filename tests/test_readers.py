@@ -21,7 +21,7 @@ from cli import main
 from engine.errors import KamError
 from engine.io.readers import read_table
 from engine.io.records import parse_number
-from engine.project import load_project
+from engine.project.load import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT)

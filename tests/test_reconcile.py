@@ -1,10 +1,10 @@
-"""engine/reconcile.py on plain values: plan states, cooldowns, snoozes, for_runs, keep_open_runs."""
+"""engine/plans/reconcile.py on plain values: plan states, cooldowns, snoozes, for_runs, keep_open_runs."""
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
 
-from engine.reconcile import Past, Plan, PlanStep, Policy, cleared_runs, pending_rules, reconcile
+from engine.plans.reconcile import Past, Plan, PlanStep, Policy, cleared_runs, pending_rules, reconcile
 
 LEVELS = ["medium", "high"]
 POLICIES = {

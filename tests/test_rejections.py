@@ -1,10 +1,10 @@
-"""rejected.jsonl is streamed (engine/rejections.py): records added in any order and spilled in
+"""rejected.jsonl is streamed (engine/run/rejections.py): records added in any order and spilled in
 sorted runs come out in (source, row) order, the same bytes as when they all fit in memory."""
 import json
 import random
 
-from engine.accounts import reject
-from engine.rejections import Rejections
+from engine.run.accounts import reject
+from engine.run.rejections import Rejections
 
 
 def _records(n: int) -> list[dict]:
@@ -51,8 +51,8 @@ def test_a_run_that_spills_its_rejections_writes_the_same_file(tmp_path, monkeyp
     records spilled, rejected.jsonl and the summary are the bytes of the run that kept them."""
     from pathlib import Path
 
-    import engine.rejections
-    from engine.project import load_project
+    import engine.run.rejections
+    from engine.project.load import load_project
     from engine.run import evaluate_portfolio
 
     root = Path(__file__).resolve().parent.parent
@@ -77,11 +77,11 @@ def test_a_run_that_spills_its_rejections_writes_the_same_file(tmp_path, monkeyp
         return (out / "rejected.jsonl").read_bytes(), summary
 
     spills = []
-    real = engine.rejections.Rejections._spill
-    monkeypatch.setattr(engine.rejections.Rejections, "_spill", lambda self: (spills.append(1), real(self)))
+    real = engine.run.rejections.Rejections._spill
+    monkeypatch.setattr(engine.run.rejections.Rejections, "_spill", lambda self: (spills.append(1), real(self)))
     kept = run("kept")
     assert spills == []
-    monkeypatch.setattr(engine.rejections, "BUFFERED", 4)
+    monkeypatch.setattr(engine.run.rejections, "BUFFERED", 4)
     assert run("spilled") == kept
     assert len(spills) >= 4
 

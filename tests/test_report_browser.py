@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.project import load_project
+from engine.project.load import load_project
 from engine.render import write_documents
 from engine.run import evaluate_portfolio
 

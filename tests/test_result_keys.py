@@ -22,7 +22,9 @@ from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddic
 
 import pytest
 
-from engine.project import load_project
+from engine.plans.store import Store
+from engine.plans.store.actions import mark_done, snooze
+from engine.project.load import load_project
 from engine.render import views
 from engine.render.aggregate import Aggregates, account_facts
 from engine.render.labels import load_labels
@@ -31,13 +33,11 @@ from engine.render.samples import without_store as samples_without_store
 from engine.render.views.context import DigestView, PlanView, SummaryView
 from engine.result import PlaybookEntry, Result, StepEntry
 from engine.run import evaluate_portfolio
-from engine.store import Store
-from engine.store.actions import mark_done, snooze
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "accounts.csv"
 WEEK1, WEEK2 = date(2026, 11, 2), date(2026, 11, 9)
-# the store's fields (engine/store/overlay.py): in every result of a run with a store, in none without
+# the store's fields (engine/plans/store/overlay.py): in every result of a run with a store, in none without
 STORE_KEYS = {Result: {"held_plans", "resolved_plans", "pending_rules"},
               PlaybookEntry: {"state", "plan_id", "opened", "kept_open", "overdue"},
               StepEntry: {"done", "overdue"}}

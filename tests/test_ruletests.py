@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from engine.project import load_project
-from engine.ruletests import coverage, find_test_files, load_cases, run_cases
+from engine.project.load import load_project
+from engine.tools.rule_tests import coverage, find_test_files, load_cases, run_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTHY = ("defaults: {status: active, revenue_share_pct: 5, revenue_current: 100, revenue_previous: 100, "

@@ -6,8 +6,8 @@ import datetime
 import pytest
 from conftest import DEFAULT_FILES
 
-from engine.evaluate import Evaluator
-from engine.project import load_project
+from engine.project.load import load_project
+from engine.rules.evaluate import Evaluator
 
 AS_OF = datetime.date(2026, 1, 1)
 

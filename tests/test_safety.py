@@ -16,10 +16,10 @@ from click.testing import CliRunner
 import engine.render
 from cli import main
 from engine.errors import KamError
-from engine.evaluate import Evaluator
 from engine.io.writers import MARKER, AtomicDir, inside, safe_name
-from engine.loader import load_text
-from engine.project import load_project
+from engine.project.load import load_project
+from engine.project.loader import load_text
+from engine.rules.evaluate import Evaluator
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2026-11-23"

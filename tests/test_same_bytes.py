@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.project import load_project
+from engine.plans.store import Store
+from engine.project.load import load_project
 from engine.render import write_documents
 from engine.run import evaluate_portfolio
-from engine.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEKS = (datetime.date(2026, 11, 23), datetime.date(2026, 11, 30))

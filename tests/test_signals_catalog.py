@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from engine.evaluate import Evaluator
-from engine.project import load_project
+from engine.project.load import load_project
+from engine.rules.evaluate import Evaluator
 from engine.run import evaluate_portfolio
 
 ROOT = Path(__file__).resolve().parent.parent

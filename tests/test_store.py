@@ -14,9 +14,9 @@ import pytest
 from store_project import Weekly, dump, states, write_accounts, write_project
 
 from engine.errors import KamError
-from engine.store import Store
-from engine.store.actions import mark_done, snooze
-from engine.store.schema import VERSION
+from engine.plans.store import Store
+from engine.plans.store.actions import mark_done, snooze
+from engine.plans.store.schema import VERSION
 
 W1, W2, W3, W4, W5 = "2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26", "2026-02-02"
 
@@ -191,7 +191,7 @@ def test_a_run_that_fails_midway_leaves_the_store_as_it_was(tmp_path, monkeypatc
     w = Weekly(tmp_path)
     w.run(W1, {"A": {"nps": 5}, "B": {}})
     before = dump(w.store_path)
-    from engine.store.plans import PlanWriter
+    from engine.plans.store.plans import PlanWriter
     calls = []
     real = PlanWriter.write
 
@@ -280,9 +280,9 @@ CONCURRENT = textwrap.dedent("""
     import sys, time, json
     from datetime import date
     from pathlib import Path
-    from engine.project import load_project
+    from engine.project.load import load_project
     from engine.run import evaluate_portfolio
-    from engine.store import Store
+    from engine.plans.store import Store
     root, accounts, out, store_path, log = sys.argv[1:6]
 
     def slow_documents(project, results, staging, lang, progress):  # noqa: ANN001

@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli import main
-from engine.project import load_project
-from engine.texts import numbers_in
+from engine.project.load import load_project
+from engine.project.texts import numbers_in
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,8 +127,8 @@ def test_unknown_or_metric_placeholders_in_a_checklist_are_problems(tmp_path):
 def test_checklists_follow_a_moved_threshold(tmp_path):
     """After payment_overdue_days moves from 30 to 45, the credit-control step says 45, and a
     segment's own value wins for that segment."""
-    from engine.evaluate import Evaluator
     from engine.render import plan_renderer
+    from engine.rules.evaluate import Evaluator
     root = copy_project(tmp_path)
     f = root / "rules" / "thresholds.yaml"
     changed = f.read_text("utf-8").replace("{id: payment_overdue_days, value: 30, unit: days,",

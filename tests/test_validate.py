@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from conftest import DEFAULT_FILES, locate
 
 from cli import main
-from engine.analysis import strata
 from engine.errors import KamError
-from engine.project import load_project
+from engine.project.checks import strata
+from engine.project.load import load_project
 
 RULES = "rules/rules.yaml"
 RULES_HEAD = "kind: rules\nrules:\n"

@@ -1,4 +1,4 @@
-"""Working days (engine/workdays.py): the calendar of kam.yaml, due dates that count working
+"""Working days (engine/project/workdays.py): the calendar of kam.yaml, due dates that count working
 days, and recurring steps that show their next date run after run."""
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from store_project import FILES, Weekly, write_project
 
 from cli import main
 from engine.errors import KamError
-from engine.evaluate import Evaluator
-from engine.project import load_project
-from engine.store import Store
-from engine.store.actions import list_plans
-from engine.workdays import WorkCalendar
+from engine.plans.store import Store
+from engine.plans.store.actions import list_plans
+from engine.project.load import load_project
+from engine.project.workdays import WorkCalendar
+from engine.rules.evaluate import Evaluator
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEKENDS = WorkCalendar()

@@ -15,9 +15,9 @@ from icalendar import Calendar
 from store_project import Weekly, write_accounts, write_project
 
 from cli import main
-from engine.store import Store
-from engine.store.actions import mark_done
-from engine.worklist.rows import COLUMNS
+from engine.plans.store import Store
+from engine.plans.store.actions import mark_done
+from engine.render.worklist.rows import COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 W1, W2, W3 = "2026-11-02", "2026-11-09", "2026-11-16"
@@ -109,7 +109,7 @@ def test_closed_steps_leave_the_calendar_for_four_weeks_then_the_file(tmp_path):
 
 
 def test_without_a_store_the_ids_come_from_account_playbook_and_step(tmp_path):
-    from engine.project import load_project
+    from engine.project.load import load_project
     from engine.run import evaluate_portfolio
     root = write_project(tmp_path / "project")
     project = load_project(root)
@@ -270,8 +270,8 @@ def test_a_file_without_the_id_columns_is_refused(tmp_path):
 def test_an_event_is_the_bytes_the_library_writes_for_it(name, title, owner, state, due, seq, plan):
     """ics.event puts shared lines together for speed: byte for byte the library's component."""
     from engine.render.labels import optional_words
-    from engine.worklist.ics import event, event_component
-    from engine.worklist.rows import Spec, Task
+    from engine.render.worklist.ics import event, event_component
+    from engine.render.worklist.rows import Spec, Task
     words = optional_words({}, "ru")
     t = Task(f"kam-plan-{plan}-call" if plan else "kam-account-0123456789abcdef-respond-call", plan, "call",
              "ACC-1", name, owner, due.isoformat(), title, "plans/ACC-1.html", state, "respond", "Менеджер",

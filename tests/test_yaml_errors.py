@@ -12,7 +12,7 @@ from conftest import DEFAULT_FILES, locate
 
 from cli import main
 from engine.errors import KamError
-from engine.project import load_project
+from engine.project.load import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..model import Metric, Project
+from ..project.model import Metric, Project
 from .records import FALSE_WORDS, TRUE_WORDS, Converter, FieldError, Mapper, _plan, id_length
 
 # The plainest numbers: what `records._PLAIN` accepts, `float()` reads identically, and

@@ -15,9 +15,6 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-SNAPSHOT_DATE, LOST_DATE = "snapshot_date", "lost_date"  # the dates kam backtest reads
-DATE_COLUMNS = (SNAPSHOT_DATE, LOST_DATE)
-
 _NAMES = {
     1: "january jan января январь янв",
     2: "february feb февраля февраль фев февр",

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..model import Metric, Project
+from ..project.cells import _fold, _show, match_key, percent_of
+from ..project.model import Metric, Project
 from .limits import MAX_ID
-from .table import _fold
 
 TRUE_WORDS = {"true", "yes", "1", "да", "y", "t", "истина"}
 FALSE_WORDS = {"false", "no", "0", "нет", "n", "f", "ложь"}
@@ -82,11 +82,6 @@ def _number(raw: Any, decimal_comma: bool, shown: Any = None) -> float:
     if abs(value) > MAX_ABS:
         raise ValueError(f"{_brief(shown)} is too large")
     return value
-
-
-def percent_of(fraction: float) -> float:
-    """A fraction of 1 in percent, exactly: 0.155 is 15.5 (the float product is 15.500000000000002)."""
-    return float(Decimal(repr(float(fraction))) * 100)
 
 
 Converter = Callable[[Any, bool], Any]
@@ -196,10 +191,6 @@ def _brief(raw: Any) -> str:
     return repr(text[:40] + ("…" if len(text) > 40 else "")) if isinstance(raw, str) else text[:40]
 
 
-def _show(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e16 else repr(float(v))
-
-
 def shown_id(raw: Any) -> str | None:
     """The account id of a record that may be rejected, as far as it can be told."""
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
@@ -212,17 +203,6 @@ def shown_id(raw: Any) -> str | None:
 
 
 Mapper = Callable[[Any], Any]
-
-
-def match_key(raw: Any) -> str | None:
-    """A cell as kam.yaml's `values:` matches it: text, or a number as a CSV writes it (a
-    sheet's 2.0 is '2'), ignoring case and runs of spaces as column names are; None for
-    any other cell."""
-    if raw.__class__ is str:
-        return _fold(raw)
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
-        return _fold(_show(raw))
-    return None
 
 
 def _mapper(project: Project, mid: str) -> Mapper | None:

@@ -5,7 +5,6 @@ objects, so a large portfolio can be evaluated in chunks.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -13,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import KamError, Problem
+from ..project.cells import _fold
 from .limits import MAX_COLUMNS, MAX_FIELD
 
 
@@ -46,13 +46,6 @@ class Layout:
     required: frozenset[str] = frozenset()  # metric ids a header must give (engine/io/header.py)
     header_row: int | None = None  # kam.yaml header_row: N, where headers start; None: found
     percent: frozenset[str] = frozenset()  # metrics whose unit is "%": a 25 % cell (0.25) reads 25
-
-
-_SPACE = re.compile(r"\s+")
-
-
-def _fold(name: str) -> str:
-    return _SPACE.sub(" ", name).strip().casefold()
 
 
 class Columns:

@@ -17,9 +17,9 @@ from jinja2.exceptions import TemplateError
 
 from ..errors import KamError, Problem
 from ..io.writers import inside, safe_name
-from ..model import Project
+from ..project.model import Project
+from ..project.texts import text_problems
 from ..result import Result
-from ..texts import text_problems
 from . import views
 from .aggregate import Aggregates
 from .labels import Labels, load_labels, role_problems

@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..i18n import format_day_month
-from ..model import NO_RISK, QUADRANTS, Project, text_in
+from ..project.model import NO_RISK, QUADRANTS, Project, text_in
 from ..result import Result
 from . import views
 from .labels import say
@@ -337,7 +337,7 @@ class Aggregates:
                  max_closed: int = MAX_CLOSED, max_lost: int = MAX_LOST,
                  max_warnings: int = MAX_WARNINGS):
         self.project, self.lang, self.w = project, lang, words
-        # the store's plan outcomes (engine/store/outcomes.py), set by the run
+        # the store's plan outcomes (engine/plans/store/outcomes.py), set by the run
         self.outcomes: dict[str, Any] | None = None
         self.caps = (max_accounts, max_attention, max_closed)
         self.n = 0

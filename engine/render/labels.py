@@ -1,6 +1,6 @@
 """templates/labels.yaml: the words of the documents in each language, editable by sales ops.
 
-Loaded with engine.loader (safe YAML, duplicate keys are errors) and checked up front:
+Loaded with engine.project.loader (safe YAML, duplicate keys are errors) and checked up front:
 every language has every key, each key has the right shape, every playbook step owner has
 a name, and a {placeholder} appears only where the code fills it in.
 """
@@ -16,9 +16,9 @@ from ..errors import KamError, Problem
 from ..i18n import LABELS_LANG as LANG
 from ..i18n import plural_tags
 from ..i18n import say as say  # re-exported: the views import it from here
-from ..loader import Document, load_file
-from ..model import Project
-from ..project import default_project_dir, link_problem
+from ..project.load import default_project_dir, link_problem
+from ..project.loader import Document, load_file
+from ..project.model import Project
 
 LABELS_FILE = "labels.yaml"
 MAPS = ("roles", "segments", "lost_reasons", "states", "state_counts", "ask")  # id -> words

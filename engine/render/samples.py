@@ -1,7 +1,7 @@
 """Made-up results with every part a document can show, for `kam validate` to render every
 template once in every language: a template that reads a missing field or label fails
-there, not in the middle of a run. The shape follows engine/evaluate.py and the store
-step (engine/store/overlay.py; a test keeps them in step): plans in every state, a step
+there, not in the middle of a run. The shape follows engine/rules/evaluate.py and the store
+step (engine/plans/store/overlay.py; a test keeps them in step): plans in every state, a step
 done and one overdue, plans on hold and closed. `without_store` gives the same results as
 a run without a store writes them, so both kinds are rendered."""
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from ..evidence import WINBACK_COST, WINBACK_TOTAL_COST, WINBACK_VALUE
-from ..model import NO_RISK, Project, text_in
+from ..project.model import NO_RISK, Project, text_in
 from ..result import HeldPlan, PlaybookEntry, ResolvedPlan, Result, StepEntry, Winback
+from ..rules.evidence import WINBACK_COST, WINBACK_TOTAL_COST, WINBACK_VALUE
 
 STATES = ("escalated", "ongoing", "new")  # the playbooks of the sample account take these in turn
 PLAN_FIELDS: tuple[Literal["state", "plan_id", "opened", "kept_open", "overdue"], ...] = (
@@ -98,8 +98,8 @@ def _quiet(r: Result, owner: str | None) -> Result:
 
 
 def _merge_and_queue(playbooks: list[PlaybookEntry]) -> None:
-    """The first step carries the second playbook's first step (merged, engine/planning.py);
-    the first playbook's last step waits for capacity (engine/schedule.py)."""
+    """The first step carries the second playbook's first step (merged, engine/rules/planning.py);
+    the first playbook's last step waits for capacity (engine/run/schedule.py)."""
     if len(playbooks) < 2 or not playbooks[1]["steps"]:
         return
     other = playbooks[1]["steps"].pop(0)

@@ -19,8 +19,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import Problem
 from ..i18n import format_number
-from ..model import Project
-from ..project import outside
+from ..project.load import outside
+from ..project.model import Project
 from .labels import load_labels, say
 from .limits import COMPILED, LimitedSandbox
 

@@ -126,10 +126,10 @@ def _has_history(path: Path) -> bool:
 
 
 def build(store_path: Path) -> int:
-    from engine.project import load_project
+    from engine.plans.store import Store
+    from engine.plans.store.done_import import import_done
+    from engine.project.load import load_project
     from engine.run import evaluate_portfolio
-    from engine.store import Store
-    from engine.store.done_import import import_done
 
     project = load_project(ROOT)
     _, weeks, stories, accounts = _snapshots()

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from markupsafe import Markup, escape
 
 from ...i18n import say
-from ...model import NO_RISK
+from ...project.model import NO_RISK
 from . import svg
 from .data import Account
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ...model import NO_RISK, QUADRANTS, Portfolio, Project
+from ...project.model import NO_RISK, QUADRANTS, Portfolio, Project
 from ...result import Result
 
 if TYPE_CHECKING:  # views/ imports this module: the type only, no import at run time

@@ -1,5 +1,5 @@
 """The portfolio report's "Outcomes" section: what became of the plans the store holds
-(engine/store/outcomes.py), when it holds more than one run. One chart, a bar per playbook
+(engine/plans/store/outcomes.py), when it holds more than one run. One chart, a bar per playbook
 split by how its plans ended, and two small tables (steps, and whether the risk fell)."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 from markupsafe import Markup
 
 from ...i18n import fill
-from ...model import NO_RISK, Project, text_in
-from ...store.outcomes import ENDS
+from ...plans.store.outcomes import ENDS
+from ...project.model import NO_RISK, Project, text_in
 from ..labels import optional_words
 from . import svg
 

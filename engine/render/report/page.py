@@ -9,7 +9,7 @@ from jinja2.exceptions import TemplateError
 
 from ...errors import KamError, Problem
 from ...io.writers import inside
-from ...model import Project
+from ...project.model import Project
 from ...result import Result
 from ..labels import load_labels
 from ..limits import load, render

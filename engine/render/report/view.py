@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...i18n import say
-from ...model import NO_RISK, Project, text_in
+from ...project.model import NO_RISK, Project, text_in
 from . import svg
 from .charts import (
     ABC_COLORS,
@@ -29,7 +29,7 @@ from .outcomes import outcomes_view
 def view(project: Project, f: Figures, lang: str, labels: Mapping[str, Any], as_of: str = "",
          outcomes: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything the template shows of the figures. `outcomes`: the store's plan outcomes
-    (engine/store/outcomes.py), which only a run with a store has."""
+    (engine/plans/store/outcomes.py), which only a run with a store has."""
     L, p = labels, project.portfolio
     fmt = svg.Fmt(lang, L, project.currency)
     levels = [NO_RISK] + [r.id for r in project.risk_levels]

@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ...evidence import DECLINE, PURSUE
-from ...model import text_in
+from ...project.model import text_in
 from ...result import MergedStep, Result, StepEntry, Winback
+from ...rules.evidence import DECLINE, PURSUE
 from ..labels import say
 from . import states
 from .context import (

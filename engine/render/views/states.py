@@ -1,7 +1,7 @@
 """Plans across runs in the documents: each plan's state, overdue and done steps, what closed
 since the last run and what is on hold, and the digest's "needs attention" rows.
 
-The fields come from the store step (engine/store/overlay.py). Results of a run without a
+The fields come from the store step (engine/plans/store/overlay.py). Results of a run without a
 store lack them: then nothing here adds anything to a document, and the templates show the
 plans as they always did.
 """

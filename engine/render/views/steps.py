@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...model import Project
+from ...project.model import Project
 from ...result import PlaybookEntry, Result, StepEntry
 from ..labels import say
 from . import states

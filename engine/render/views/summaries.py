@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 
 from ...i18n import format_day_month
-from ...model import NO_RISK, text_in
+from ...project.model import NO_RISK, text_in
 from ...result import Result
 from ..report.data import accounts, kpi_rows, manager_kpis
 from . import states

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ... import expr
-from ...analysis import MetricRef, resolve
-from ...evidence import threshold_text
 from ...i18n import format_date, format_money, format_number, format_value
-from ...model import NO_RISK, Project, text_in, value_key
+from ...project import expr
+from ...project.checks import MetricRef, resolve
+from ...project.model import NO_RISK, Project, text_in, value_key
 from ...result import Result
+from ...rules.evidence import threshold_text
 from ..labels import say
 from .context import UnknownRow
 

@@ -1,0 +1,309 @@
+"""`kam outcomes`: what became of the plans, from the store alone (issue 19).
+
+For each group of plans (by playbook, manager or segment), opened on or after --since:
+
+- how each plan ended up: resolved (its trigger cleared), lost while open (the account's
+  status turned 'lost' in a run while the plan was open), done (every step marked done: closed
+  by hand, trigger or not), still open, snoozed. Each plan counts in exactly one, in that order;
+- the median runs and days from opening to resolution, over the resolved plans (runs: the
+  account's own runs after the opening one, up to the one that resolved it);
+- its steps: done on or before their due date, done late, never done (the plan closed first),
+  not done yet (the plan is open);
+- did the risk fall? For plans whose account had a risk level when the plan opened and at
+  least N runs after it: whether a later run within those N had a lower level, for plans whose
+  steps due by the N-th run (and while the plan was open) were all done on time against plans
+  where one was late or never done, per starting level, with a 95 % Wilson interval. Plans
+  with fewer than N runs after opening, or no step due within them, are counted as not compared. This is an observation:
+  accounts whose managers do the steps on time may differ in other ways too.
+
+The store is read in one pass, account by account (plans with their steps, merged with the
+account's runs, both sorted by account): memory holds one account and the counters.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ...errors import KamError
+from .db import Store
+
+BY = ("playbook", "owner", "segment")
+ENDS = ("resolved", "lost", "done", "open", "snoozed")  # in the order a plan is counted
+STEPS = ("on_time", "late", "never", "pending")
+WITHIN = 4  # runs: did the risk fall within them
+Z95 = 1.959963984540054
+NONE_GROUP = "-"  # a plan with no manager, or an account with no segment
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The Wilson score interval of k successes in n (None for n = 0)."""
+    if n <= 0:
+        return None
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # at k = 0 or k = n the bound is exactly 0 or 1 (floating point leaves 1e-17)
+    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
+
+
+def median(counts: Counter[Any]) -> float | None:
+    """The median of a multiset given as value -> count."""
+    n = sum(counts.values())
+    if not n:
+        return None
+    wanted = [(n - 1) // 2, n // 2]
+    found, seen = [], 0
+    for value in sorted(counts):
+        c = counts[value]
+        while wanted and wanted[0] < seen + c:
+            found.append(value)
+            wanted.pop(0)
+        seen += c
+    return (found[0] + found[1]) / 2
+
+
+@dataclass
+class _Tally:
+    ends: Counter[Any] = field(default_factory=Counter)
+    runs: Counter[Any] = field(default_factory=Counter)  # runs to resolution -> plans
+    days: Counter[Any] = field(default_factory=Counter)
+    steps: Counter[Any] = field(default_factory=Counter)
+    fell: dict[str, Any] = field(default_factory=dict)  # (start level, on time?) -> [plans, fell]
+    not_compared: Counter[Any] = field(default_factory=Counter)
+
+    def view(self, levels: Sequence[str]) -> dict[str, Any]:
+        compared = []
+        for level in reversed(levels):  # the highest first
+            sides = {}
+            for key, on_time in (("on_time", True), ("not_on_time", False)):
+                n, k = self.fell.get((level, on_time), (0, 0))
+                ci = wilson(k, n)
+                sides[key] = {"plans": n, "fell": k, "share": round(k / n, 4) if n else None,
+                              "ci95": [round(ci[0], 4), round(ci[1], 4)] if ci else None}
+            if sides["on_time"]["plans"] or sides["not_on_time"]["plans"]:
+                compared.append({"start_level": level, **sides})
+        return {"opened": sum(self.ends.values()), **{e: self.ends[e] for e in ENDS},
+                "median_runs_to_resolution": median(self.runs), "median_days_to_resolution": median(self.days),
+                "steps": {s: self.steps[s] for s in STEPS}, "risk_fell": compared,
+                "not_compared": {"window_incomplete": self.not_compared["window_incomplete"],
+                                 "no_step_due": self.not_compared["no_step_due"],
+                                 "no_starting_risk": self.not_compared["no_starting_risk"]}}
+
+
+@dataclass(frozen=True)
+class _Run:
+    as_of: str
+    risk: str
+    status: str | None
+    segment: str | None
+
+
+def _runs(store: Store) -> Iterator[tuple[str, list[_Run]]]:
+    """Each account that has a plan, with its runs (one per date), sorted by account."""
+    cur = store.conn.execute(
+        "SELECT account_id, as_of, risk_level, status, segment FROM account_runs WHERE current = 1 "
+        "AND account_id IN (SELECT account_id FROM plans) ORDER BY account_id, as_of, run_id")
+    account, runs = None, []
+    for aid, as_of, risk, status, segment in cur:
+        if aid != account:
+            if account is not None:
+                yield account, runs
+            account, runs = aid, []
+        runs.append(_Run(as_of, risk, status, segment))
+    if account is not None:
+        yield account, runs
+
+
+def _plans(store: Store, since: str | None) -> Iterator[tuple[str, list[tuple[Any, list[tuple[str, str | None]]]]]]:
+    """Each account's plans opened on or after `since`, with their steps (due, done_on), sorted
+    by account."""
+    cur = store.conn.execute(
+        "SELECT p.account_id, p.plan_id, p.playbook, p.owner, p.status, p.opened, p.done_on, p.resolved_on, "
+        "s.due, s.done_on FROM plans p LEFT JOIN plan_steps s ON s.plan_id = p.plan_id "
+        + ("WHERE p.opened >= ? " if since else "") + "ORDER BY p.account_id, p.plan_id, s.position",
+        (since,) if since else ())
+    account, plans = None, []
+    for aid, pid, playbook, owner, status, opened, done_on, resolved_on, due, step_done in cur:
+        if aid != account:
+            if account is not None:
+                yield account, plans
+            account, plans = aid, []
+        if not plans or plans[-1][0]["plan_id"] != pid:
+            plans.append(({"plan_id": pid, "playbook": playbook, "owner": owner, "status": status, "opened": opened,
+                           "done_on": done_on, "resolved_on": resolved_on}, []))
+        if due is not None:
+            plans[-1][1].append((due, step_done))
+    if account is not None:
+        yield account, plans
+
+
+def _days(a: str, b: str) -> int:
+    return (date.fromisoformat(b) - date.fromisoformat(a)).days
+
+
+def outcomes(store: Store, levels: Sequence[str], by: str = "playbook", since: date | None = None,
+             within: int = WITHIN) -> dict[str, Any]:
+    """The report `kam outcomes --json` prints (see the module). `levels`: the risk levels,
+    lowest first ('none' and unknown levels rank below them all)."""
+    if by not in BY:
+        raise KamError(f"--by: one of {', '.join(BY)}, not {by!r}")
+    rank = {lv: i + 1 for i, lv in enumerate(levels)}
+    groups: dict[str, _Tally] = {}
+    whole = _Tally()
+    runs_iter = _runs(store)
+    pending = next(runs_iter, None)
+    for account, plans in _plans(store, since.isoformat() if since else None):
+        while pending is not None and pending[0] < account:
+            pending = next(runs_iter, None)
+        runs = pending[1] if pending is not None and pending[0] == account else []
+        for plan, steps in plans:
+            start = next((r for r in reversed(runs) if r.as_of <= plan["opened"]), None)
+            later = [r for r in runs if r.as_of > plan["opened"]]
+            key = {"playbook": plan["playbook"], "owner": plan["owner"] or NONE_GROUP,
+                   "segment": (start.segment if start is not None else None) or NONE_GROUP}[by]
+            for tally in (groups.setdefault(key, _Tally()), whole):
+                _count(tally, plan, steps, start, later, rank, within)
+    first_last = store.one("SELECT count(*) AS n, min(as_of) AS lo, max(as_of) AS hi FROM runs")
+    unknown = store.one("SELECT count(*) AS n FROM account_runs WHERE current = 1 AND status IS NULL")["n"]
+    return {"store": str(store.path), "runs": first_last["n"], "first_run": first_last["lo"],
+            "last_run": first_last["hi"], "since": since.isoformat() if since else None, "by": by,
+            "within_runs": within, "account_runs_without_status": unknown,
+            "groups": [{"group": k, **groups[k].view(levels)} for k in sorted(groups)],
+            "all": whole.view(levels)}
+
+
+def _count(t: _Tally, plan: dict[str, Any], steps: list[tuple[str, str | None]], start: _Run | None,
+           later: list[_Run], rank: dict[str, int], within: int) -> None:
+    status = plan["status"]
+    closed_on = plan["resolved_on"] or plan["done_on"]
+    lost = (start is not None and start.status != "lost"
+            and any(r.status == "lost" and (closed_on is None or r.as_of <= closed_on) for r in later))
+    end = "lost" if lost else status
+    t.ends[end] += 1
+    if end == "resolved":
+        t.runs[sum(1 for r in later if r.as_of <= plan["resolved_on"])] += 1
+        t.days[_days(plan["opened"], plan["resolved_on"])] += 1
+    for due, done_on in steps:
+        if done_on is not None:
+            t.steps["on_time" if done_on <= due else "late"] += 1
+        else:
+            t.steps["pending" if end in ("open", "snoozed") else "never"] += 1
+    start_rank = rank.get(start.risk, 0) if start is not None else 0
+    if not start_rank:
+        t.not_compared["no_starting_risk"] += 1
+        return
+    if len(later) < within:
+        t.not_compared["window_incomplete"] += 1
+        return
+    window = later[:within]
+    # the steps due within the window; one left undone that fell due only after the plan had
+    # closed (its warning cleared first) was never asked for
+    end = window[-1].as_of
+    due = [(d, done) for d, done in steps if d <= end and (done is not None or not closed_on or d <= closed_on)]
+    if not due:
+        t.not_compared["no_step_due"] += 1
+        return
+    on_time = all(done is not None and done <= d for d, done in due)
+    fell = any(rank.get(r.risk, 0) < start_rank for r in window)
+    cell = t.fell.setdefault((start.risk, on_time), [0, 0])  # type: ignore[union-attr]
+    cell[0] += 1
+    cell[1] += int(fell)
+
+
+def stored_levels(store: Store) -> list[str] | None:
+    """The risk levels of the latest run's rules, as the store keeps them (None when they
+    cannot be read back: no run, or a rules version this kam cannot load)."""
+    from ...project.load import load_project
+    from .blobs import extract_rules
+    run = store.one("SELECT rules_digest FROM runs ORDER BY as_of DESC, run_id DESC LIMIT 1")
+    if run is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="kam-outcomes-") as tmp:
+        try:
+            folder = extract_rules(store, run["rules_digest"], Path(tmp) / "project")
+            return [r.id for r in load_project(folder, Path("stored")).risk_levels]
+        except KamError:
+            return None
+
+
+# ---- text -------------------------------------------------------------------------------------
+
+def _pct(v: float) -> str:
+    return f"{v * 100:.0f} %"
+
+
+def _median(v: float | None, unit: str) -> str:
+    if v is None:
+        return "-"
+    return f"{v:g} {unit if v != 1 else unit[:-1]}"
+
+
+def text_lines(report: dict[str, Any]) -> list[str]:
+    by = report["by"]
+    if not report["runs"]:
+        return [f"no runs recorded in {report['store']}"]
+    since = f", plans opened since {report['since']}" if report["since"] else ""
+    lines = [f"Plan outcomes from {report['store']}: {report['runs']} run{'s' if report['runs'] != 1 else ''}, "
+             f"{report['first_run']} to {report['last_run']}{since}, by {by}", ""]
+    rows = [(g["group"], g) for g in report["groups"]] + [("all", report["all"])]
+    if not report["all"]["opened"]:
+        return lines[:1] + ["no plans" + (f" opened since {report['since']}" if report["since"] else "")]
+    head = (by, "opened", "resolved", "lost", "done", "open", "snoozed", "to resolution", "steps on time",
+            "late", "never", "not yet")
+    table = [head] + [(name, *(str(g[k]) for k in ("opened",) + ENDS),
+                       (f"{_median(g['median_runs_to_resolution'], 'runs')}, "
+                        f"{_median(g['median_days_to_resolution'], 'days')}"
+                        if g["median_runs_to_resolution"] is not None else "-"),
+                       *(str(g["steps"][s]) for s in STEPS)) for name, g in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    for i, r in enumerate(table):
+        if i == len(table) - 1:
+            lines.append("  ".join("-" * w for w in widths))
+        lines.append("  ".join(c.ljust(widths[0]) if j == 0 else c.rjust(widths[j]) for j, c in enumerate(r)).rstrip())
+    lines += ["", "resolved: the warning that opened the plan cleared; lost: the account was lost while the plan "
+              "was open; done: every step marked done; to resolution: the median over the resolved plans "
+              "(runs of the account after opening, and days)."]
+    n = report["within_runs"]
+    lines += ["", f"Did the risk fall within {n} run{'s' if n != 1 else ''} after the plan opened? "
+              "Plans by the account's risk level "
+              "then, with the steps due in those runs all done on time, or not.",
+              "An observation with 95 % Wilson intervals, not a cause: accounts whose steps are done on time "
+              "may differ in other ways."]
+    any_compared = False
+    for name, g in rows:
+        if not g["risk_fell"] and name != "all":
+            continue
+        lines.append(f"  {name}")
+        for c in g["risk_fell"]:
+            any_compared = True
+            parts = []
+            for key, label in (("on_time", "on time"), ("not_on_time", "not on time")):
+                side = c[key]
+                if side["plans"]:
+                    lo, hi = side["ci95"]
+                    parts.append(f"{label}: fell in {side['fell']} of {side['plans']} ({_pct(side['share'])}, "
+                                 f"95 % CI {lo * 100:.0f}-{hi * 100:.0f} %)")
+                else:
+                    parts.append(f"{label}: no plans")
+            lines.append(f"    from {c['start_level']}: " + "; ".join(parts))
+        nc = g["not_compared"]
+        left = [f"{nc['window_incomplete']} with fewer than {n} run{'s' if n != 1 else ''} after opening"
+                if nc["window_incomplete"] else "",
+                f"{nc['no_step_due']} with no step due within them" if nc["no_step_due"] else "",
+                f"{nc['no_starting_risk']} opened at no risk level" if nc["no_starting_risk"] else ""]
+        left = [x for x in left if x]
+        if left:
+            lines.append("    not compared: " + ", ".join(left))
+    if not any_compared:
+        lines.append(f"  no plan has {n} run{'s' if n != 1 else ''} after opening yet (--within N: fewer runs)")
+    if report["account_runs_without_status"]:
+        lines += ["", f"note: {report['account_runs_without_status']} account runs were recorded before kam kept the "
+                      "account's status and segment: a loss in them is not seen, their segment is '-'."]
+    return lines
