@@ -338,3 +338,38 @@ def test_sweeping_a_portfolio_boundary_moves_the_portfolio_pass_too():
     measure(project, accounts)
     assert accounts[0]["dependency"] == "none"
     assert project.thresholds["dependency_risky_pct"].value == 20  # the original is untouched
+
+
+def test_a_history_kept_in_excel_reads_as_evaluate_reads_its_input(tiny, tmp_path):
+    """A workbook as an Excel user keeps it: a title and a blank row above the header, shares
+    in percent-formatted cells (0.05 shown as 5 %), a totals row with its date. kam backtest
+    reads it as kam evaluate reads input: the header found, 5 % is 5, the totals row rejected
+    by its words instead of replayed as an account; the scores are the CSV history's."""
+    import openpyxl
+
+    from engine.project.load import find_project, load_project
+    from engine.tools.backtest import read_history
+    history, losses = tiny
+    want = _report(history, "--losses", losses)
+    rows = [line.split(",") for line in history.read_text("utf-8").splitlines()[1:]]
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["Срезы клиентов на конец месяца (выгрузка из CRM)"])
+    ws.append([])
+    ws.append(HEADER.strip().split(","))
+    for r in rows:
+        ws.append([datetime.fromisoformat(r[0]), r[1], float(r[2]), float(r[3]), float(r[4]) / 100,
+                   float(r[5]), float(r[6])])
+        ws.cell(ws.max_row, 5).number_format = "0%"
+    ws.append([datetime(2025, 3, 31), "Итого", sum(float(r[2]) for r in rows), sum(float(r[3]) for r in rows),
+               None, None, None])
+    sheet = tmp_path / "срезы.xlsx"
+    book.save(sheet)
+
+    past = read_history(load_project(find_project(str(ROOT))), sheet, losses)
+    assert {v["revenue_share_pct"] for vs in past.snapshots.values() for v in vs} == {5.0}
+    assert past.records == len(rows) + 1
+    assert past.rejected == [f"{sheet} row {len(rows) + 4}: totals row ('Итого' in account_id)"]
+    got = _report(sheet, "--losses", losses)
+    assert got["targets"] == want["targets"]
+    assert got["rejected"] == past.rejected

@@ -29,12 +29,13 @@ def money_metrics(project: Project) -> list[str]:
     return [m.id for m in project.metrics.values() if m.unit == "money" and not m.derived]
 
 
-def read_input(project: Project, path: Path, sheet: str | None = None) -> Table:
-    """One input, read with the project's columns, header and units."""
+def read_input(project: Project, path: Path, sheet: str | None = None, also: Iterable[str] = ()) -> Table:
+    """One input, read with the project's columns, header and units; `also`: columns a tool
+    needs besides the metrics (kam backtest's snapshot_date), required like them."""
     # a metric that declares its numbers fractions (percent: {fractions: true}) is x100 already
-    layout = Layout(required=frozenset(required_metrics(project)), header_row=project.header_row,
+    layout = Layout(required=frozenset([*required_metrics(project), *also]), header_row=project.header_row,
                     percent=frozenset(m.id for m in project.metrics.values() if m.unit == "%" and not m.fractions))
-    return read_table(path, project.columns, project.metrics, sheet, layout)
+    return read_table(path, project.columns, [*project.metrics, *also], sheet, layout)
 
 
 def relabel(rejected: Iterable[dict[str, Any]], source: str, totals: dict[int, str]) -> None:

@@ -45,11 +45,13 @@ from ..hints import did_you_mean
 from ..io.dates import parse_date
 from ..io.readers import read_table
 from ..io.records import normalize
+from ..io.totals import keyword
 from ..project import expr
 from ..project.cells import LOST_DATE, SNAPSHOT_DATE
 from ..project.date_range import in_range
 from ..project.model import Project
 from ..rules.evaluate import Evaluator
+from ..run.accounts import read_input
 from ..run.portfolio import measure
 
 MAX_SWEEP = 100
@@ -75,8 +77,11 @@ class History:
 
 
 def read_history(project: Project, path: Path, losses_path: Path) -> History:
-    """Snapshots (the account columns plus snapshot_date) and losses (account_id,lost_date)."""
-    table = read_table(Path(path), project.columns)
+    """Snapshots (the account columns plus snapshot_date) and losses (account_id,lost_date).
+    The history is read as `kam evaluate` reads its input (engine/run/accounts.py read_input:
+    titles above the header, percent cells, the project's columns), and its totals rows are
+    rejected by their words, not evaluated as accounts."""
+    table = read_input(project, Path(path), also=(SNAPSHOT_DATE,))
     if SNAPSHOT_DATE not in table.columns:
         raise KamError(Problem(table.source, 1, 1, f"no '{SNAPSHOT_DATE}' column: a history has one "
                                                    "row per account and snapshot date"))
@@ -86,6 +91,10 @@ def read_history(project: Project, path: Path, losses_path: Path) -> History:
     for rec in table.records:
         records += 1
         where = f"{rec.source} row {rec.row}"
+        words = keyword(rec.cells)
+        if words is not None:
+            rejected.append(f"{where}: {words}")
+            continue
         try:
             when = in_range(parse_date(rec.cells.get(SNAPSHOT_DATE)))
         except ValueError as exc:
