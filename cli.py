@@ -16,12 +16,16 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine.errors import KamError
 from engine.run.progress import Phase
+
+if TYPE_CHECKING:  # imported where a command needs them: `kam --help` stays quick
+    from engine.plans.store import Store
+    from engine.project.model import Project
 
 EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 3, 130
 EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool that the signal ended
@@ -98,7 +102,7 @@ def _emit(data: Any, text: Callable[[], Iterable[str]], as_json: bool, indent: i
             click.echo(line)
 
 
-def _load(project_dir: str | None):
+def _load(project_dir: str | None) -> Project:
     from engine.project.load import find_project, load_project
     root = find_project(project_dir)
     return load_project(root, _display_root(root))
@@ -116,7 +120,7 @@ class _Whole:
     terminal, mid-sentence, with '...'. The sentences are short; a narrow terminal wraps them."""
 
     def get_short_help_str(self, limit: int = 45) -> str:
-        return super().get_short_help_str(limit=sys.maxsize)  # type: ignore[misc]
+        return str(super().get_short_help_str(limit=sys.maxsize))  # type: ignore[misc]
 
 
 class _Command(_Whole, click.Command):
@@ -140,22 +144,10 @@ def main(debug: bool) -> None:
 @_guard
 def validate(project_dir: str | None) -> int:
     """Check every YAML file and template; report all problems at once."""
-    from engine.project.load import find_project, load_project
-    from engine.render import check_templates, template_syntax_problems
-    from engine.rules.compile import compile_project
-    from engine.rules.durable import check_ruleset
+    from engine.project.load import find_project
+    from engine.tools.validate import validate_project
     root = find_project(project_dir)
-    try:
-        project = load_project(root, _display_root(root))
-    except KamError as exc:  # add template problems: every problem at once
-        raise KamError(exc.problems + template_syntax_problems(root, _display_root(root))) from None
-    compiled = compile_project(project)
-    check_ruleset(compiled)
-    check_templates(project, _display_root(root))
-    click.echo(f"{project.name}: valid — {len(project.metrics)} metrics, {len(project.thresholds)} "
-               f"thresholds, {len(project.signals)} signals, {len(project.rules)} rules "
-               f"({len(compiled.definition) - 1} engine rules, {len(compiled.phases) + 1} strata), "
-               f"{len(project.playbooks)} playbooks")
+    click.echo(validate_project(root, _display_root(root)).line())
     return 0
 
 
@@ -485,18 +477,8 @@ def backtest_command(history: str, losses: str, project_dir: str | None, horizon
         plan = (tid, values, aim)
     elif target:
         raise click.BadParameter("--target scores a --sweep; give --sweep too", param_hint="--target")
-    past = bt.read_history(project, Path(history), Path(losses))
-    report = bt.backtest(project, past, horizon)
-    if plan is not None:
-        report["sweep"] = bt.sweep(project, past, plan[0], plan[1], plan[2], horizon)
-
-    def text() -> list[str]:
-        lines = bt.text_lines(report, past.rejected)
-        if plan is not None:
-            lines += [""] + bt.sweep_lines(report["sweep"], report["history"])
-        return lines
-
-    _emit({**report, "rejected": past.rejected}, text, as_json)
+    report, lines = bt.run_backtest(project, Path(history), Path(losses), horizon, plan)
+    _emit(report, lambda: lines, as_json)
     return 0
 
 
@@ -510,7 +492,7 @@ def _store_file(project_root: Path | None, store_path: str | None, project_dir: 
     return default_store_path(project_root if project_root is not None else find_project(project_dir))
 
 
-def _open_store(path: Path, dry_run: bool = False, must_exist: bool = False):
+def _open_store(path: Path, dry_run: bool = False, must_exist: bool = False) -> Store:
     from engine.plans.store import Store
     return Store.open(path, dry_run=dry_run, must_exist=must_exist)
 
@@ -571,7 +553,7 @@ def _list_plans(owner: str | None, status: str | None, as_of: str | None, as_jso
     return 0
 
 
-class _PlanId(click.ParamType):
+class _PlanId(click.ParamType):  # type: ignore[type-arg]  # generic in recent click only; 8.1 is allowed
     """A plan id is a number; an account id or a step id in its place gets told where to look."""
 
     name = "integer"

@@ -441,3 +441,20 @@ def sweep_lines(s: dict[str, Any], history: dict[str, Any]) -> list[str]:
     lines.append("(* the current value" + (f"; {CHANCE}: precision at or below the base rate)"
                                            if any(r[-1] for r in rows) else ")"))
     return lines
+
+
+Sweep = tuple[str, list[float], str]  # (threshold id, values, target), from parse_sweep and a target
+
+
+def run_backtest(project: Project, history_path: Path, losses_path: Path, horizon: int,
+                 sweep_plan: Sweep | None = None) -> tuple[dict[str, Any], list[str]]:
+    """`kam backtest`: the report (with the history's rejected rows, and the sweep when asked)
+    and its text lines."""
+    past = read_history(project, history_path, losses_path)
+    report = backtest(project, past, horizon)
+    if sweep_plan is not None:
+        report["sweep"] = sweep(project, past, *sweep_plan, horizon=horizon)
+    lines = text_lines(report, past.rejected)
+    if sweep_plan is not None:
+        lines += [""] + sweep_lines(report["sweep"], report["history"])
+    return {**report, "rejected": past.rejected}, lines
