@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from ..project.model import Metric, Project
 from .records import FALSE_WORDS, TRUE_WORDS, Converter, FieldError, Mapper, _plan, id_length
@@ -27,14 +28,18 @@ _ONE = {kind: re.compile(body) for kind, body in (("integer", _INTEGER), ("numbe
 _BOOLEAN = {form: value for words, value in ((TRUE_WORDS, True), (FALSE_WORDS, False))
             for w in words for form in (w, w.upper(), w.capitalize())}
 
-_MISSING = object()  # an empty cell: the metric's default, or "required value is missing"
+class _Missing(Enum):
+    MISSING = 0
+
+
+_MISSING: Final = _Missing.MISSING  # an empty cell: the metric's default, or "required value is missing"
 _SLOW = object()  # the converter of records.py decides
 
 
 def _numeric(metric: Metric) -> Callable[[list[Any]], list[Any]]:
     integer = metric.type == "integer"
     column, one = _COLUMN[metric.type], _ONE[metric.type]
-    cast: Callable[[str], Any] = int if integer else float
+    cast: Callable[[str], float] = int if integer else float
     low, high = metric.min, metric.max
 
     def fast(x: Any) -> Any:
@@ -65,7 +70,7 @@ def _numeric(metric: Metric) -> Callable[[list[Any]], list[Any]]:
 
 def _boolean(cells: list[Any]) -> list[Any]:
     get = _BOOLEAN.get
-    out = []
+    out: list[Any] = []
     for x in cells:
         if x is None or x == "":
             out.append(_MISSING)
@@ -82,7 +87,7 @@ def _textual(metric: Metric) -> Callable[[list[Any]], list[Any]]:
     longest = id_length(metric) or float("inf")
 
     def convert(cells: list[Any]) -> list[Any]:
-        out = []
+        out: list[Any] = []
         for x in cells:
             if x is None:
                 out.append(_MISSING)

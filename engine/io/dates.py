@@ -71,12 +71,12 @@ def parse_date(value: Any) -> date:
                          f"{year}-MM-DD or DD.MM.{year}")
     named = _DAY_NAME.fullmatch(text)
     if named or (named := _NAME_DAY.fullmatch(text)):
-        day, name, year = (named[1], named[2], named[3]) if named.re is _DAY_NAME else \
+        day, name, year_text = (named[1], named[2], named[3]) if named.re is _DAY_NAME else \
             (named[2], named[1], named[3])
         month = MONTHS.get(name.lower())
         if month is None:
             raise ValueError(f"{shown}: unknown month {name!r}")
-        return _day(_year(year), month, int(day), shown)
+        return _day(_year(year_text), month, int(day), shown)
     raise ValueError(f"expected a date (2026-11-23, 23.11.2026, 23 ноября 2026, 23 Nov 2026), got {shown}")
 
 

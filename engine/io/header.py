@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import KamError, Problem
 from .records import parse_number
 from .table import Columns, Layout, plain_name
+
+Row = TypeVar("Row", bound=Sequence[Any])  # a row's cells, as the reader gives them
 
 SCAN = 20  # the header is looked for in the first 20 rows
 LEVELS = 3  # sub-header rows a header may have
@@ -38,10 +40,10 @@ class Header:
     found: bool  # it gives every required metric (or was named by header_row)
 
 
-def head(rows: Iterator[tuple[int, Sequence[Any]]], layout: Layout) -> list[tuple[int, Sequence[Any]]]:
+def head(rows: Iterator[tuple[int, Row]], layout: Layout) -> list[tuple[int, Row]]:
     """The rows find_header looks at, from the top: the first 20 (or up to `header_row`) and
     the sub-header rows that may follow; further down only when all of those are blank."""
-    out: list[tuple[int, Sequence[Any]]] = []
+    out: list[tuple[int, Row]] = []
     limit = max(SCAN, layout.header_row or 0) + LEVELS
     first = None  # where the first non-blank row is
     for row, cells in rows:

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from enum import Enum
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 from ..errors import KamError, Problem
 from .limits import MAX_COLUMNS, MAX_LINE
 from .table import Columns, RawRecord, Table, plain, too_long
 
 MAX_KEYS = 1000
-_UNSEEN = object()
+class _Unseen(Enum):
+    UNSEEN = 0
+
+
+_UNSEEN: Final = _Unseen.UNSEEN
 
 
 class _LineError(ValueError):

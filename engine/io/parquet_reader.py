@@ -67,8 +67,9 @@ def _values(kind: Any) -> Any:
 def _is_text(kind: Any) -> bool:
     import pyarrow as pa
 
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
+    text: bool = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
         or pa.types.is_large_binary(kind)
+    return text
 
 
 def _nested(pf: Any, source: str, wanted: list[str]) -> dict[str, int]:

@@ -55,7 +55,7 @@ class Workbook:
     <si> element, at least its text), and the zip members."""
 
     source: str
-    shared: array[Any] = field(default_factory=lambda: array("Q"))
+    shared: array[int] = field(default_factory=lambda: array("Q"))
     members: set[str] = field(default_factory=set)
 
 

@@ -205,12 +205,12 @@ def check_formula(project: Project, node: expr.Node) -> None:
 
 # ---- facts a condition uses, with polarity -----------------------------------------------
 
-def fact_polarity(project: Project, node: expr.Node, positive: bool = True) -> tuple[set[Any], set]:
+def fact_polarity(project: Project, node: expr.Node, positive: bool = True) -> tuple[set[FactKey], set[FactKey]]:
     """(facts used positively, facts used under negation) in a condition."""
-    pos: set[Any] = set()
-    neg: set[Any] = set()
+    pos: set[FactKey] = set()
+    neg: set[FactKey] = set()
 
-    def add(keys: Iterable[Any], up: bool, down: bool) -> None:
+    def add(keys: Iterable[FactKey], up: bool, down: bool) -> None:
         for k in keys:
             if up:
                 (pos if positive else neg).add(k)
@@ -282,7 +282,7 @@ def _fs(project: Project, fact_stratum: dict[FactKey, int], key: FactKey) -> int
     return fact_stratum.get(key, 0)
 
 
-def _cycle_message(project: Project, uses: dict[FactKey, Any]) -> str:
+def _cycle_message(project: Project, uses: dict[str, tuple[set[FactKey], set[FactKey]]]) -> str:
     """Find rules on a cycle that passes through a negation, for the error message."""
     asserted_by: dict[FactKey, list[Rule]] = {}
     for r in project.rules:
@@ -458,7 +458,9 @@ def _input_problems(project: Project) -> list[Problem]:
                 continue
             # a mapped value is read as if the file had it: a fraction of 1 too, where bare numbers are
             fraction = m.fractions and isinstance(value, (int, float)) and not isinstance(value, bool)
-            problem = _default_value_problem(m, percent_of(value) if fraction else value)
+            # (fraction implies the isinstance; repeated so that mypy narrows value)
+            problem = _default_value_problem(
+                m, percent_of(value) if fraction and isinstance(value, (int, float)) else value)
             if problem:
                 at(where, f"{crumb}: {problem}" + (f" ({value!r} is read as a fraction of 1, ×100)"
                                                    if fraction else ""))
@@ -558,6 +560,7 @@ def formula_order(project: Project) -> list[str]:
             return
         done.add(mid)
         m = project.metrics[mid]
+        assert m.formula is not None  # visit is called on derived metrics only
         for r in expr.refs(m.formula):
             if r.parts[0] in project.metrics and project.metrics[r.parts[0]].derived:
                 visit(r.parts[0])

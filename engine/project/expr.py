@@ -123,6 +123,15 @@ class Not:
 
 Node = Num | Str | Bool | Ref | Call | Unary | Binary | Compare | In | And | Or | Not
 
+
+def in_values(node: In) -> list[Any]:
+    """The values of an `in` list, whose items check_condition has made literals."""
+    out: list[Any] = []
+    for item in node.items:
+        assert isinstance(item, (Num, Str, Bool))  # checks.check_condition: a list of values
+        out.append(item.value)
+    return out
+
 # ---- tokenizer -------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"""

@@ -23,6 +23,7 @@ from .model import (
     Named,
     Negotiation,
     Playbook,
+    Portfolio,
     Priority,
     Project,
     Rule,
@@ -139,7 +140,7 @@ class _Collector:
         self.columns_where: dict[str, Where] = {}
         self.values: dict[str, ValueMap] = {}
         self.calendar = WorkCalendar()
-        self.portfolio: portfolio_config.Portfolio | None = None
+        self.portfolio: Portfolio | None = None
         self.priority: Priority | None = None
 
     def declare(self, doc: Document, key: tuple[Any, ...], what: str, ident: str) -> Where | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -19,8 +20,9 @@ KINDS = ("project", "metrics", "thresholds", "facts", "rules", "playbook", "port
 
 @cache
 def schema(kind: str) -> dict[str, Any]:
-    text = resources.files("engine.project").joinpath("schemas", f"{kind}.schema.json").read_text("utf-8")
-    return json.loads(text)
+    text = resources.files("engine.project").joinpath("schemas").joinpath(f"{kind}.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 @cache
@@ -50,6 +52,7 @@ def _message(err: ValidationError) -> tuple[tuple[Any, ...], str]:
     """The position to point at and a message a person understands."""
     path = tuple(err.absolute_path)
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        assert isinstance(err.schema, Mapping)  # the keyword sits in an object schema
         allowed = list(err.schema.get("properties", {}))
         extra = [k for k in err.instance if k not in allowed]
         if extra:
@@ -62,6 +65,7 @@ def _message(err: ValidationError) -> tuple[tuple[Any, ...], str]:
         best = min(err.context, key=lambda e: len(list(e.absolute_path)))
         return path, best.message
     if err.validator == "enum":
+        assert isinstance(err.validator_value, list)  # an enum's value is an array (the schemas are JSON)
         return path, f"{err.instance!r} is not one of {', '.join(map(repr, err.validator_value))}"
     if err.validator == "const":
         return path, f"{err.instance!r} should be {err.validator_value!r}"
@@ -85,7 +89,7 @@ def validate(doc: Document, kind: str) -> list[Problem]:
 _YAML_FLOAT = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}
 
 
-def _non_finite(data: Any, path: tuple[Any, ...]) -> list[tuple[tuple, float]]:
+def _non_finite(data: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], float]]:
     if isinstance(data, float):
         return [] if math.isfinite(data) else [(path, data)]
     items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()

@@ -158,7 +158,7 @@ def _is_text(value: Any) -> bool:
         isinstance(k, str) and _LANG.match(k) and isinstance(v, str) for k, v in value.items())
 
 
-def texts(data: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple, dict[str, str] | str]]:
+def texts(data: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], dict[str, str] | str]]:
     """(path, text) of every text in a YAML document: a {lang: str} mapping anywhere, or a
     plain string under a key that holds words."""
     if _is_text(data):
@@ -195,7 +195,7 @@ def crumb(data: Any, path: tuple[Any, ...]) -> str:
         else:
             parts.append(str(key))
             node = node.get(key) if isinstance(node, dict) else None
-    out = []
+    out: list[str] = []
     for i, p in enumerate(parts):  # "checklist 2", not "checklist → 2"
         if out and p.isdigit() and not parts[i - 1].isdigit():
             out[-1] += f" {p}"
@@ -267,7 +267,7 @@ def _with_about(project: Project, rel: _Relations, doc: Document, kind: str
         yield path, (text if isinstance(text, dict) else {"en": text}), about
 
 
-def _label_texts(block: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple, str]]:
+def _label_texts(block: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
     if isinstance(block, str):
         yield path, block
     elif isinstance(block, dict):

@@ -217,8 +217,10 @@ class _Sum:
 
     def _float(self) -> float:
         if _COMPENSATED and self.c and math.isfinite(self.c):
-            return self.value + self.c
-        return self.value
+            compensated: float = self.value + self.c
+            return compensated
+        total: float = self.value
+        return total
 
     def result(self) -> Any:
         return self._float() if self.mode == 1 else self.value

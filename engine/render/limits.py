@@ -364,7 +364,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         return _Buffer()
 
     @staticmethod
-    def concat_parts(parts: tuple[Any, ...]) -> tuple:
+    def concat_parts(parts: tuple[Any, ...]) -> tuple[Any, ...]:
         _tick()
         size = sum(_size(p) for p in parts)
         if size > MAX_VALUE:
@@ -461,7 +461,7 @@ def _text_escaper() -> Callable[[str], str]:
     probe = "<a href=\"x\" title='y'>&amp; é</a>"
     for module in ("markupsafe._speedups", "markupsafe._native"):
         try:
-            inner = importlib.import_module(module)._escape_inner
+            inner: Callable[[str], str] = importlib.import_module(module)._escape_inner
         except (ImportError, AttributeError):
             continue
         if inner(probe) == str(escape(probe)):
@@ -533,6 +533,12 @@ def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str
     return generate_lorem_ipsum(n, html, min, max)
 
 
+class _Bucket(Bucket):
+    """A Bucket that also keeps whether its template is autoescaped (see get_bucket)."""
+
+    kam_autoescape: bool | None = None
+
+
 class CompiledTemplates(BytecodeCache):
     """Templates compiled once per process: environment() is called for every run, check
     and (in workers) chunk, and compiling the default templates takes ~0.2 s of CPU. A
@@ -557,7 +563,7 @@ class CompiledTemplates(BytecodeCache):
 
     def get_bucket(self, environment: Any, name: str, filename: str | None, source: str) -> Bucket:
         key, checksum = self.get_cache_key(name, filename), self.get_source_checksum(source)
-        bucket = Bucket(environment, key, checksum)
+        bucket = _Bucket(environment, key, checksum)
         # whether the template is autoescaped, which a callable decides by its name
         bucket.kam_autoescape = environment.autoescape(name) if callable(environment.autoescape) else None
         self.load_bytecode(bucket)

@@ -127,9 +127,12 @@ def _compare(project: Project, node: expr.Compare, positive: bool) -> Any:
     if isinstance(left, expr.Call) or isinstance(right, expr.Call):  # count(...) OP n
         if isinstance(right, expr.Call):
             left, right, op = right, left, expr.FLIP[op]
+        # checks.check_condition: count(...) compares with a number
+        assert isinstance(left, expr.Call) and isinstance(right, expr.Num)
         return _count(expand_facts(project, left), op, right.value)
     if not (isinstance(left, expr.Ref) and isinstance(resolve(project, left), MetricRef)):
         left, right, op = right, left, expr.FLIP[op]
+    assert isinstance(left, expr.Ref)  # checks.check_condition: one side is a metric
     m = resolve(project, left).id
     metrics, thresholds = {m}, set()
     guards = [_exists(m)]
@@ -143,6 +146,7 @@ def _compare(project: Project, node: expr.Compare, positive: bool) -> Any:
             metrics.add(r.id)
             guards.append(_exists(r.id))  # durable: a missing referenced field compares TRUE
     else:
+        assert isinstance(right, (expr.Num, expr.Str, expr.Bool))  # checks._operand_type: a value
         value = right.value
     test = {m: value} if op == "==" else {OP_JSON[op]: {m: value}}
     return _Acc({"$and": guards + [test]}, frozenset(metrics), frozenset(thresholds))
@@ -152,35 +156,35 @@ def _count(keys: list[Any], op: str, k: float) -> Any:
     """count(keys) OP k, written out over the facts (DNF)."""
     n = len(keys)
     # counts are whole numbers: turn strict and fractional bounds into inclusive whole ones
+    # (`whole`; == and != keep k as written)
     if op == ">":
-        op, k = ">=", math.floor(k) + 1
+        op, whole = ">=", math.floor(k) + 1
     elif op == "<":
-        op, k = "<=", math.ceil(k) - 1
+        op, whole = "<=", math.ceil(k) - 1
     elif op == ">=":
-        k = math.ceil(k)
+        whole = math.ceil(k)
     elif op == "<=":
-        k = math.floor(k)
+        whole = math.floor(k)
 
-    def exactly(j: int) -> Any:
+    def exactly(j: float) -> Any:
         if j < 0 or j > n or not float(j).is_integer():
             return FALSE
-        j = int(j)
         return _Any(tuple(_All(tuple(_Fact(key, key in chosen) for key in keys))
-                          for chosen in map(set, itertools.combinations(keys, j))))
+                          for chosen in map(set, itertools.combinations(keys, int(j)))))
 
     if op == ">=":
-        if k <= 0:
+        if whole <= 0:
             return TRUE
-        if k > n:
+        if whole > n:
             return FALSE
-        return _Any(tuple(_All(tuple(_Fact(key, True) for key in c)) for c in itertools.combinations(keys, k)))
+        return _Any(tuple(_All(tuple(_Fact(key, True) for key in c)) for c in itertools.combinations(keys, whole)))
     if op == "<=":
-        if k >= n:
+        if whole >= n:
             return TRUE
-        if k < 0:
+        if whole < 0:
             return FALSE
         return _Any(tuple(_All(tuple(_Fact(key, False) for key in c))
-                          for c in itertools.combinations(keys, n - k)))
+                          for c in itertools.combinations(keys, n - whole)))
     if op == "==":
         return exactly(k)
     return _Any(tuple(exactly(j) for j in range(n + 1) if j != k))  # !=
@@ -201,14 +205,17 @@ def _nnf(project: Project, node: expr.Node, positive: bool = True) -> Any:
         if node.name == "any":
             keys = expand_facts(project, node)
             return _count(keys, ">=" if positive else "<", 1)
-        m = resolve(project, node.args[0]).id
+        arg = node.args[0]
+        assert isinstance(arg, expr.Ref)  # checks.check_condition: missing()/present() take one metric
+        m = resolve(project, arg).id
         present = (node.name == "present") == positive
         return _Acc({"$ex" if present else "$nex": {m: 1}}, frozenset([m]), frozenset())
     if isinstance(node, expr.Compare):
         return _compare(project, node, positive)
     if isinstance(node, expr.In):
+        assert isinstance(node.left, expr.Ref)  # checks.check_condition: a metric on the left of 'in'
         m = resolve(project, node.left).id
-        values = [i.value for i in node.items]
+        values = expr.in_values(node)
         inside = (not node.negated) == positive
         if inside:
             j: Any = {"$and": [_exists(m), {"$or": [{m: v} for v in values]}]} if values else None
@@ -273,7 +280,7 @@ def _fact_pattern(key: tuple[str, str]) -> dict[str, Any]:
     return {"$and": [{"t": key[0]}, {"k": key[1]}]}
 
 
-def _spliced(tests: list[Any]) -> list:
+def _spliced(tests: list[Any]) -> list[Any]:
     """An and inside an and as one chain of tests: each group costs the pattern two of its
     few expression slots (MAX_GROUPS), a chain none."""
     out: list[Any] = []
@@ -308,10 +315,10 @@ def _alpha(j: dict[str, Any], parent: _Alpha, full: list[str]) -> _Alpha:
     """Add one pattern's tests under `parent`; the test the pattern ends at. `full` collects
     what overflowed."""
     if "$and" in j:
-        node = parent
+        last = parent
         for item in j["$and"]:
-            node = _alpha(item, node, full)
-        return node
+            last = _alpha(item, last, full)
+        return last
     if "$or" in j:
         joined = _Alpha()  # each or gets a node of its own, after all its branches
         for item in j["$or"]:
@@ -429,7 +436,7 @@ def compile_project(project: Project) -> Compiled:
                     {("signal", s.id): tuple(project.derived(("signal", s.id))) for s in project.signals.values()})
 
 
-def _check_limits(project: Project, definition: dict[str, Any], consumed: set[Any], metrics: set,
+def _check_limits(project: Project, definition: dict[str, Any], consumed: set[Any], metrics: set[Any],
                   thresholds: set[Any], problems: list[Problem]) -> None:
     def add(message: str) -> None:
         first = project.rules[0].where if project.rules else None

@@ -5,7 +5,8 @@ import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from ..project import expr
 from ..project.checks import MetricRef, resolve
@@ -73,10 +74,10 @@ class Evaluator:
         self._fired_entries: dict[str, tuple[str, tuple[str, ...]]] = {}
         # compiled rules in the order results list them: stratum, project rule, conjunct
         self._rule_order = {n: (r.stratum, r.rule_id, r.name) for n, r in self.compiled.rules.items()}
-        self._entries: dict[tuple[Any, ...], tuple] = {}  # signal and playbook parts of shapes
-        self._plans: dict[tuple[Any, ...], tuple] = {}
+        self._entries: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # signal and playbook parts of shapes
+        self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         # _playbooks_of (Evaluator._plan) by the playbooks and their step conditions
-        self._playbook_tuples: dict[tuple[Any, ...], tuple] = {}
+        self._playbook_tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._segment_classes: dict[Any, tuple[int, Any]] = {}
         self._classes_by_values: dict[tuple[Any, ...], tuple[int, Any]] = {}
         self._as_of_text = self.as_of.isoformat()
@@ -256,10 +257,10 @@ class Evaluator:
             return shape
         p, lang = self.project, self.lang
         rules = self.compiled.rules
-        fired = [rules[n] for n in sorted(set(outcome.fired), key=self._rule_order.__getitem__)]
+        fired_rules = [rules[n] for n in sorted(set(outcome.fired), key=self._rule_order.__getitem__)]
         facts = outcome.facts
         by_fact: dict[tuple[str, str], list[str]] = {}
-        for r in fired:
+        for r in fired_rules:
             for asserted in r.asserts:
                 by_fact.setdefault(asserted, []).append(r.name)
 
@@ -302,7 +303,7 @@ class Evaluator:
             signals=self._intern(signals), classes=self._intern(tuple(classes)),
             playbooks=self._playbooks_of(tuple(entry(("playbook", pid)) for pid in pids)),
             key_account=("class", "key_account") in facts,
-            fired=self._intern(tuple(self._fired_entry(r) for r in _unique_rules(fired))),
+            fired=self._intern(tuple(self._fired_entry(r) for r in _unique_rules(fired_rules))),
             step_tests=on_values,
             plan_key=(pids, tuple(t(_NO_VALUES, facts) is not False for t in on_facts)),
             boosts=self._intern(self.planner.boosts_for(facts)))
@@ -310,7 +311,7 @@ class Evaluator:
             self._shapes[key] = shape
         return shape
 
-    def _playbooks_of(self, entries: tuple[Any, ...]) -> tuple:
+    def _playbooks_of(self, entries: tuple[Any, ...]) -> tuple[Any, ...]:
         """One shared tuple for the same playbook entries (which hold dicts: not hashable)."""
         key = tuple(map(id, entries))  # entries live as long as self._entries holds them
         found = self._playbook_tuples.get(key)
@@ -346,6 +347,7 @@ class Evaluator:
         seen = self._segment_classes.get(segment)
         if seen is not None and seen[0] == outcome.shape_class:
             shape = outcome.shape
+            assert shape is not None  # set together with shape_class
         else:
             shape = self._shape(outcome, segment)
         get: Callable[..., Any] = values.get  # a value's type is its metric's (the project's)
@@ -442,7 +444,11 @@ class Evaluator:
         return self.planner.plan([(e[0], e[-1]) for e in shape.playbooks], values, facts)
 
 
-_MISSING = object()
+class _Missing(Enum):
+    MISSING = 0
+
+
+_MISSING: Final = _Missing.MISSING
 _NO_VALUES: dict[str, Any] = {}  # conditions on facts alone read no values
 
 
@@ -472,7 +478,7 @@ class _Shape:
     plan_key: tuple[Any, ...] = ()
     boosts: tuple[Any, ...] | None = None  # Planner.boosts_for its facts
     plan: tuple[Any, ...] | None = None  # its plan when no step condition reads values
-    plans: dict[str, Any] | None = None  # else how they came out -> plan
+    plans: dict[tuple[bool, ...], Any] | None = None  # else how they came out -> plan
 
 
 def _unique_rules(fired: Iterable[Any]) -> list[Any]:
@@ -494,6 +500,7 @@ def _input_metrics(project: Project, used: Iterable[str]) -> list[str]:
         if m is None or mid in out:
             continue
         if m.derived:
+            assert m.formula is not None  # derived
             stack += [r.parts[0] for r in expr.refs(m.formula)
                       if isinstance(resolve(project, r), MetricRef)]
         else:

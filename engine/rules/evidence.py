@@ -144,6 +144,7 @@ def _inputs(project: Project, metric: Metric) -> list[str]:
     """The input metrics a derived metric's formula rests on, through other derived metrics,
     in formula order."""
     out: list[str] = []
+    assert metric.formula is not None  # called with derived metrics only
     for ref in expr.refs(metric.formula):
         m = project.metrics.get(ref.parts[0])
         if m is None:

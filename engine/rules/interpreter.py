@@ -6,6 +6,7 @@ against it on random accounts, and `kam explain` asks it why a rule did *not* fi
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..project import expr
@@ -13,8 +14,9 @@ from ..project.checks import FactRef, MetricRef, ThresholdRef, expand_facts, res
 from ..project.model import DERIVED_KINDS, Project
 
 Tri = bool | None  # True, False, or None (unknown: a metric is missing)
-_CMP = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 
 class Context:
@@ -35,6 +37,7 @@ class Context:
             return node.value
         if isinstance(node, expr.Call):  # count(...)
             return sum(1 for k in expand_facts(self.project, node) if self.holds(k))
+        assert isinstance(node, expr.Ref)  # checks.check_condition: a metric, a threshold, a value or count()
         r = resolve(self.project, node)
         if isinstance(r, ThresholdRef):
             return self.project.thresholds[r.id].for_segment(self.values.get("segment"))
@@ -61,7 +64,9 @@ def truth(node: expr.Node, ctx: Context) -> Tri:
     if isinstance(node, expr.Call):
         if node.name == "any":
             return any(ctx.holds(k) for k in expand_facts(ctx.project, node))
-        present = ctx.values.get(resolve(ctx.project, node.args[0]).id) is not None
+        arg = node.args[0]
+        assert isinstance(arg, expr.Ref)  # checks.check_condition: missing()/present() take one metric
+        present = ctx.values.get(resolve(ctx.project, arg).id) is not None
         return present if node.name == "present" else not present
     if isinstance(node, expr.Compare):
         a, b = ctx.operand(node.left), ctx.operand(node.right)
@@ -72,7 +77,7 @@ def truth(node: expr.Node, ctx: Context) -> Tri:
         a = ctx.operand(node.left)
         if a is None:
             return None
-        inside = a in [i.value for i in node.items]
+        inside = a in expr.in_values(node)
         return inside != node.negated
     raise TypeError(node)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..project import expr
 from ..project.checks import formula_order
-from ..project.model import Project, value_key
+from ..project.model import Metric, Project, value_key
 
 # The key under which Deriver.apply records which inputs took a default (default_by): not a
 # metric id (those start with a letter), so it never meets a rule or a column.
@@ -16,6 +16,12 @@ DEFAULTED = "_defaulted"
 
 class _Undefined(Exception):
     """A formula input is missing, or the formula divides by zero: the result is missing."""
+
+
+def _formula(metric: Metric) -> expr.Node:
+    """A derived metric's formula (formula_order gives derived metrics only)."""
+    assert metric.formula is not None
+    return metric.formula
 
 
 def _compile(node: expr.Node) -> Callable[[Mapping[str, Any]], float]:
@@ -27,7 +33,7 @@ def _compile(node: expr.Node) -> Callable[[Mapping[str, Any]], float]:
         name = node.parts[0]
 
         def ref(values: Mapping[str, Any]) -> float:
-            v = values.get(name)
+            v: float | None = values.get(name)
             if v is None:
                 raise _Undefined
             return v
@@ -89,7 +95,7 @@ class Deriver:
                           {k: _typed(m.type, v) for k, v in m.default_by.values.items()})
                          for m in sorted(project.metrics.values(), key=lambda m: m.id)
                          if m.default_by is not None and not m.derived]
-        self.steps = [(m, _compile(project.metrics[m].formula), project.metrics[m].decimals,
+        self.steps = [(m, _compile(_formula(project.metrics[m])), project.metrics[m].decimals,
                        project.metrics[m].type == "integer")
                       for m in formula_order(project)]
 

@@ -162,12 +162,14 @@ class Planner:
                      for (bid, factor, test), reads in zip(self._boosts, self._boost_reads_values))
 
     def rank(self, values: Mapping[str, Any], facts: Any, risk_level: str,
-             winback: Winback | None, boosts: tuple[Any, ...] | None = None) -> tuple:
+             winback: Winback | None, boosts: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
         """PriorityParts' fields, in order, as a tuple (what result records need, per account)."""
         pr = self.project.priority
         margin = values.get(pr.margin)
-        known = isinstance(margin, (int, float)) and not isinstance(margin, bool)
-        margin_pct = max(float(margin), 0.0) if known else pr.default_margin_pct
+        if isinstance(margin, (int, float)) and not isinstance(margin, bool):
+            known, margin_pct = True, max(float(margin), 0.0)
+        else:
+            known, margin_pct = False, pr.default_margin_pct
         if values.get("status") == "lost" and winback is not None:
             # what winning it back is worth: the net benefit when it can be weighed
             value, cost = winback.get("value"), winback.get("cost")
@@ -227,6 +229,7 @@ def compile_condition(project: Project, node: expr.Node) -> Test:
             return const(n.value), False
         if isinstance(n, expr.Call):  # count(...)
             return "(0 + " + " + ".join(holds(k) for k in expand_facts(project, n)) + ")", False
+        assert isinstance(n, expr.Ref)  # checks.check_condition: a metric, a threshold, a value or count()
         r = resolve(project, n)
         if isinstance(r, ThresholdRef):
             return f"{const(project.thresholds[r.id])}.for_segment(get('segment'))", False
@@ -251,7 +254,9 @@ def compile_condition(project: Project, node: expr.Node) -> Test:
         if isinstance(n, expr.Call):
             if n.name == "any":
                 return "(" + " or ".join(holds(k) for k in expand_facts(project, n)) + ")"
-            name = resolve(project, n.args[0]).id
+            arg = n.args[0]
+            assert isinstance(arg, expr.Ref)  # checks.check_condition: missing()/present() take one metric
+            name = resolve(project, arg).id
             return f"(get({name!r}) is {'not ' if n.name == 'present' else ''}None)"
         if isinstance(n, expr.Compare):
             (a, a_none), (b, b_none) = operand(n.left), operand(n.right)
@@ -262,13 +267,14 @@ def compile_condition(project: Project, node: expr.Node) -> Test:
         if isinstance(n, expr.In):
             a, _ = operand(n.left)
             t = temp()
-            members = const([i.value for i in n.items])
+            members = const(expr.in_values(n))
             return f"(None if ({t} := {a}) is None else {t} {'not in' if n.negated else 'in'} {members})"
         raise TypeError(f"not a condition: {n!r}")
 
     source = f"def test(values, facts):\n    get = values.get\n    return {gen(node)}\n"
     exec(compile(source, f"<kam condition {expr.to_text(node)[:60]}>", "exec"), env)  # noqa: S102 - our own text
-    return env["test"]
+    test: Test = env["test"]
+    return test
 
 
 def _reads_values(project: Project, node: expr.Node) -> bool:

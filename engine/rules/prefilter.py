@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .compile import THRESHOLD_PREFIX
 
@@ -306,7 +306,8 @@ def compile_key(tests: list[Any], missing: tuple[str, ...] | None = None) -> Cal
         lines += [f"    if {v} is None:\n        absent.append({field!r})" for field, v in absent]
         lines += ["    return key, absent"]
     exec(compile("\n".join(lines), "<kam atoms>", "exec"), env)  # noqa: S102 - our own text
-    return env["key"]
+    key: Callable[[dict[str, Any]], Any] = env["key"]
+    return key
 
 
 def _atom_source(test: Any, var: Callable[[str], str], const: Callable[[Any], str]) -> str | None:
@@ -342,6 +343,11 @@ def _atom_source(test: Any, var: Callable[[str], str], const: Callable[[Any], st
     return f"(None if {a} is None else {a} == {const(arg)})"
 
 
+def _known(parts: list[str | None]) -> TypeGuard[list[str]]:
+    """No part is None (unknown)."""
+    return not any(p is None for p in parts)
+
+
 def compile_patterns(tests: list[Any]) -> Callable[[dict[str, Any]], tuple[Any, ...]] | None:
     """Whether each account pattern matches an account's values, as one generated function
     giving a tuple of True/False, with None where a pattern's truth turns on a test of a
@@ -371,7 +377,7 @@ def compile_patterns(tests: list[Any]) -> Callable[[dict[str, Any]], tuple[Any, 
             if not isinstance(arg, list):
                 return None
             parts = [gen(t) for t in arg]
-            if any(p is None for p in parts):
+            if not _known(parts):
                 return None
             if not parts:
                 return "True" if key == "$and" else "False"
@@ -393,7 +399,7 @@ def compile_patterns(tests: list[Any]) -> Callable[[dict[str, Any]], tuple[Any, 
         return atom  # None (unknown) exactly when the value is missing
 
     parts = [gen(t) for t in tests]
-    if any(p is None for p in parts):
+    if not _known(parts):
         return None
     lines = ["def patterns(values):", "    get = values.get"]
     lines += [f"    {v} = get({field!r})" for field, v in fields.items()]
@@ -401,4 +407,5 @@ def compile_patterns(tests: list[Any]) -> Callable[[dict[str, Any]], tuple[Any, 
               "    except TypeError:", "        raise Unsure from None"]
     env["Unsure"] = Unsure
     exec(compile("\n".join(lines), "<kam patterns>", "exec"), env)  # noqa: S102 - our own text
-    return env["patterns"]
+    patterns: Callable[[dict[str, Any]], tuple[Any, ...]] = env["patterns"]
+    return patterns

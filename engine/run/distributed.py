@@ -42,6 +42,7 @@ def _revenue_frame(chunk: Normalised, order: int, drop: set[int]) -> Any:
     if drop:
         revenue[sorted(drop)] = np.nan  # a duplicate counts nowhere
     keep = np.flatnonzero(~np.isnan(revenue))
+    assert chunk.ids is not None  # a worker's chunk keeps its ids (only the main process compacts)
     return pd.DataFrame({"neg": -np.maximum(revenue[keep], 0.0) + 0.0,  # + 0.0: no -0.0
                          "key": pd.array([str(chunk.ids[i]) for i in keep], dtype=object),
                          "chunk": np.full(len(keep), order, dtype=np.int64),
@@ -107,13 +108,14 @@ class DaskExecutor:
                   drops: dict[int, set[int]]) -> tuple[float, list[bytes]]:
         """Total revenue and ABC on the cluster: a dataframe of every chunk's revenues, sorted
         there; only the partition sums and the letters come back."""
-        import dask
         import dask.dataframe as dd
         import numpy as np
         import pandas as pd
+        from dask.base import compute
+        from dask.delayed import delayed
         empty = pd.DataFrame({"neg": pd.Series(dtype="float64"), "key": pd.Series(dtype=object),
                               "chunk": pd.Series(dtype="int64"), "pos": pd.Series(dtype="int64")})
-        parts = [dask.delayed(_revenue_frame)(h, k, drops.get(n.index, set()))
+        parts = [delayed(_revenue_frame)(h, k, drops.get(n.index, set()))
                  for k, (h, n) in enumerate(zip(handles, stage_a))]
         out = [np.full(len(n.rows), ord(" "), dtype=np.uint8) for n in stage_a]
         if not parts:
@@ -121,7 +123,7 @@ class DaskExecutor:
         frame = dd.from_delayed(parts, meta=empty, verify_meta=False)
         # sorted once, kept on the workers for both passes over it
         ranked = self.client.persist(frame.sort_values(["neg", "key", "chunk", "pos"])).to_delayed()
-        sums = dask.compute(*[dask.delayed(_partition_sum)(p) for p in ranked], scheduler=self.client.get)
+        sums = compute(*[delayed(_partition_sum)(p) for p in ranked], scheduler=self.client.get)
         total = sum(sums, Fraction(0))
         if total > 0:
             config = project.portfolio
@@ -130,7 +132,7 @@ class DaskExecutor:
             for s_ in sums:
                 befores.append(run)
                 run += s_
-            lettered = dask.compute(*[dask.delayed(_partition_letters)(p, b, limits)
+            lettered = compute(*[delayed(_partition_letters)(p, b, limits)
                                       for p, b in zip(ranked, befores)], scheduler=self.client.get)
             offsets = np.cumsum([0] + [len(n.rows) for n in stage_a])
             flat = np.concatenate(out)

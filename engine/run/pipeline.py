@@ -20,7 +20,7 @@ import pickle
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -32,7 +32,7 @@ import orjson
 from ..plans import reconcile as rc
 from ..plans.store.runs import AccountIn, account_in
 from ..project.model import Project
-from ..result import Result
+from ..result import Moved, Result, StepKey
 from ..rules.durable import EngineRuntimeError
 from ..rules.evaluate import Evaluator
 from . import schedule
@@ -105,6 +105,7 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
     if chunk.values is not None:
         accepted = chunk.values
     else:
+        assert chunk.spill is not None  # a chunk without its values in memory spilled them
         with open(chunk.spill, "rb") as f:
             accepted = pickle.load(f)
         os.unlink(chunk.spill)
@@ -153,7 +154,9 @@ def _capacity_steps(project: Project) -> schedule.CapacitySteps:
     return steps
 
 
-def _pending(held: dict[str, Any], for_runs: dict[str, int], account_id: str, fired: list[str]) -> dict[str, int]:
+def _pending(held: dict[str, Any] | None, for_runs: dict[str, int], account_id: str,
+             fired: list[str]) -> dict[str, int]:
+    assert held is not None  # for_runs is empty without held
     if for_runs.keys().isdisjoint(fired):
         return {}
     if "pending" in held:  # a replay: the rules the recorded run held back
@@ -164,7 +167,7 @@ def _pending(held: dict[str, Any], for_runs: dict[str, int], account_id: str, fi
 def _variant(project: Project, as_of: date, lang: str, held_back: frozenset[str]) -> Evaluator:
     """This process's evaluator without the rules for_runs holds back (one per set)."""
     key = (id(project), as_of, lang, held_back)
-    variants = _WORKER.setdefault("variants", {})
+    variants: dict[tuple[Any, ...], Evaluator] = _WORKER.setdefault("variants", {})
     ev = variants.get(key)
     if ev is None:
         variant = replace(project, rules=tuple(r for r in project.rules if r.id not in held_back))
@@ -179,7 +182,8 @@ def _spill(folder: str, name: str, data: Any) -> str:
     return path
 
 
-def _unspill(path: str) -> Any:
+def _unspill(path: str | None) -> Any:
+    assert path is not None  # what a chunk does not hold in memory it spilled
     with open(path, "rb") as f:
         data = pickle.load(f)
     os.unlink(path)
@@ -213,7 +217,8 @@ class Finished:
     lists: Any = None  # engine.render.worklist.rows.ChunkLists: the chunk's rows of tasks.csv and its events
 
 
-def finish_chunk(project: Project, as_of: date, lang: str, ev: EvaluatedChunk, moved: dict[str, Any],
+def finish_chunk(project: Project, as_of: date, lang: str, ev: EvaluatedChunk,
+                 moved: Mapping[StepKey, Moved],
                  overlays: list[dict[str, Any] | None] | None, stems: dict[str, str] | None,
                  plans_dir: str | None, keep: bool, lists: Any = None, render: bool = True) -> Finished:
     """The chunk's results as the run reports them: capacity scheduling's dates (`moved`),
@@ -325,7 +330,7 @@ class Processes:
                                                            initializer=_init_worker, initargs=(project,))
         self.workers = workers
 
-    def _ordered(self, fn: Callable[[tuple[Any, ...]], Any], tasks: Iterable[tuple]) -> Iterator[Any]:
+    def _ordered(self, fn: Callable[[tuple[Any, ...]], Any], tasks: Iterable[tuple[Any, ...]]) -> Iterator[Any]:
         # bounded look-ahead keeps memory flat: at most 2 chunks per worker in flight
         from collections import deque
         pending: deque[Any] = deque()

@@ -414,7 +414,7 @@ def text_lines(report: dict[str, Any], rejected: list[str] | None = None) -> lis
     for r in (rejected or [])[:5]:
         lines.append(f"rejected: {r}")
     chance = [_label(t["target"]) for t in report["targets"] if no_better_than_chance(t, h)]
-    rows = [(_label(t["target"]), _ratio(t["recall"], t["lost_caught"], t["lost"]),
+    rows: list[tuple[str, ...]] = [(_label(t["target"]), _ratio(t["recall"], t["lost_caught"], t["lost"]),
              _ratio(t["precision"], t["confirmed"], t["judged"]), _lift(t), _lead(t["median_lead_days"]),
              str(t["flagged"]), CHANCE if _label(t["target"]) in chance else "") for t in report["targets"]]
     head = ("signal / risk level", "recall", "precision", "lift (95 %)", "median lead", "flagged", "")
@@ -433,7 +433,7 @@ def sweep_lines(s: dict[str, Any], history: dict[str, Any]) -> list[str]:
         lines.append(f"note: the sweep sets one value for every segment; the overrides for "
                      f"{', '.join(s['segment_overrides_ignored'])} are left out")
     head = ("value", "recall", "precision", "lift (95 %)", "median lead", "flagged", "")
-    rows = [(f"{r['value']:g}" + (" *" if r["value"] == s["current"] else ""),
+    rows: list[tuple[str, ...]] = [(f"{r['value']:g}" + (" *" if r["value"] == s["current"] else ""),
              _ratio(r["recall"], r["lost_caught"], r["lost"]),
              _ratio(r["precision"], r["confirmed"], r["judged"]), _lift(r), _lead(r["median_lead_days"]),
              str(r["flagged"]), CHANCE if no_better_than_chance(r, history) else "") for r in s["rows"]]

@@ -126,7 +126,9 @@ def step_lines(project: Project, result: Result, ctx: Context) -> list[str]:
               for m in s.get("merged") or ()}
     for p in result["playbooks"]:
         pb = project.playbooks.get(p["id"])
-        for st in pb.steps if pb else ():
+        if pb is None:
+            continue
+        for st in pb.steps:
             key = (pb.id, st.id)
             if key in shown:
                 continue

@@ -66,7 +66,8 @@ def list_plans(store: Store, as_of: date, owner: str | None = None, status: str 
 
 def _plan(store: Store, plan_id: int) -> sqlite3.Row:
     # SQLite's integers are 64-bit: a larger id names no plan (and cannot be a query parameter)
-    row = store.one("SELECT * FROM plans WHERE plan_id = ?", (plan_id,)) if 0 < plan_id < 2**63 else None
+    row: sqlite3.Row | None = \
+        store.one("SELECT * FROM plans WHERE plan_id = ?", (plan_id,)) if 0 < plan_id < 2**63 else None
     if row is None:
         span = store.one("SELECT count(*) AS n, min(plan_id) AS lo, max(plan_id) AS hi FROM plans")
         held = f"which has plans {span['lo']} to {span['hi']}" if span["n"] else "which has no plans yet"

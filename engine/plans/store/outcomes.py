@@ -66,7 +66,8 @@ def median(counts: Counter[Any]) -> float | None:
             found.append(value)
             wanted.pop(0)
         seen += c
-    return (found[0] + found[1]) / 2
+    middle: float = (found[0] + found[1]) / 2
+    return middle
 
 
 @dataclass
@@ -75,7 +76,7 @@ class _Tally:
     runs: Counter[Any] = field(default_factory=Counter)  # runs to resolution -> plans
     days: Counter[Any] = field(default_factory=Counter)
     steps: Counter[Any] = field(default_factory=Counter)
-    fell: dict[str, Any] = field(default_factory=dict)  # (start level, on time?) -> [plans, fell]
+    fell: dict[tuple[str, bool], list[int]] = field(default_factory=dict)  # (start level, on time?) -> [plans, fell]
     not_compared: Counter[Any] = field(default_factory=Counter)
 
     def view(self, levels: Sequence[str]) -> dict[str, Any]:
@@ -110,7 +111,8 @@ def _runs(store: Store) -> Iterator[tuple[str, list[_Run]]]:
     cur = store.conn.execute(
         "SELECT account_id, as_of, risk_level, status, segment FROM account_runs WHERE current = 1 "
         "AND account_id IN (SELECT account_id FROM plans) ORDER BY account_id, as_of, run_id")
-    account, runs = None, []
+    account: str | None = None
+    runs: list[_Run] = []
     for aid, as_of, risk, status, segment in cur:
         if aid != account:
             if account is not None:
@@ -129,7 +131,8 @@ def _plans(store: Store, since: str | None) -> Iterator[tuple[str, list[tuple[An
         "s.due, s.done_on FROM plans p LEFT JOIN plan_steps s ON s.plan_id = p.plan_id "
         + ("WHERE p.opened >= ? " if since else "") + "ORDER BY p.account_id, p.plan_id, s.position",
         (since,) if since else ())
-    account, plans = None, []
+    account: str | None = None
+    plans: list[tuple[dict[str, Any], list[tuple[str, str | None]]]] = []
     for aid, pid, playbook, owner, status, opened, done_on, resolved_on, due, step_done in cur:
         if aid != account:
             if account is not None:
@@ -206,13 +209,15 @@ def _count(t: _Tally, plan: dict[str, Any], steps: list[tuple[str, str | None]],
     # the steps due within the window; one left undone that fell due only after the plan had
     # closed (its warning cleared first) was never asked for
     end = window[-1].as_of
-    due = [(d, done) for d, done in steps if d <= end and (done is not None or not closed_on or d <= closed_on)]
-    if not due:
+    due_steps = [(d, done) for d, done in steps
+                 if d <= end and (done is not None or not closed_on or d <= closed_on)]
+    if not due_steps:
         t.not_compared["no_step_due"] += 1
         return
-    on_time = all(done is not None and done <= d for d, done in due)
+    on_time = all(done is not None and done <= d for d, done in due_steps)
     fell = any(rank.get(r.risk, 0) < start_rank for r in window)
-    cell = t.fell.setdefault((start.risk, on_time), [0, 0])  # type: ignore[union-attr]
+    assert start is not None  # start_rank is 0 without a start
+    cell = t.fell.setdefault((start.risk, on_time), [0, 0])
     cell[0] += 1
     cell[1] += int(fell)
 

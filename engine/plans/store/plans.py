@@ -176,9 +176,12 @@ def pack(overlay: dict[str, Any] | None) -> bytes | None:
 def unpack(data: bytes | str | None) -> dict[str, Any] | None:
     if data is None:
         return None
+    overlay: dict[str, Any]
     if isinstance(data, str):  # stores written before overlays were compressed
-        return json.loads(data)
-    return json.loads(zlib.decompress(data))
+        overlay = json.loads(data)
+    else:
+        overlay = json.loads(zlib.decompress(data))
+    return overlay
 
 
 def write_account_runs(store: Store, rows: list[tuple[Any, ...]], correction: bool) -> None:

@@ -159,7 +159,7 @@ class StoreSink:
         self.accounts += len(accounts)
         if self.info.replayed:
             stored = self._stored([a.account_id for a in accounts])
-            overlays = [stored.get(a.account_id) for a in accounts]
+            overlays: list[dict[str, Any] | None] = [stored.get(a.account_id) for a in accounts]
             for a, o in zip(accounts, overlays):
                 self._count(a, o)
             return overlays
@@ -171,7 +171,7 @@ class StoreSink:
                      or (self.for_runs and not self.for_runs.keys().isdisjoint(a.fired))]
         pasts = histories(self.store, need_past, self.day, self.window) if need_past else {}
         writer = PlanWriter(self.store, self.info.run_id, self.day)
-        overlays: list[dict[str, Any] | None] = []
+        overlays = []
         rows: list[tuple[Any, ...]] = []
         run_id, day = self.info.run_id, self.day
         for a in accounts:
@@ -297,6 +297,7 @@ def _record_run(store: Store, project: Project, key: str, day: str, inputs: list
         "INSERT INTO runs (run_key, as_of, recorded, rules_digest, project, sheet) VALUES (?, ?, ?, ?, ?, ?)",
         (key, day, datetime.now(timezone.utc).isoformat(timespec="seconds"), project.yaml_digest,
          project.name, sheet))
+    assert cur.lastrowid is not None  # set by the INSERT
     run_id = int(cur.lastrowid)
     for i, (path, sha) in enumerate(zip(inputs, shas)):
         put_file(store, path, sha)

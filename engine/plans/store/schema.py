@@ -116,7 +116,7 @@ VERSION = len(MIGRATIONS)
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the store to VERSION inside the caller's write transaction; return the old version."""
     from ...errors import KamError
-    old = conn.execute("PRAGMA user_version").fetchone()[0]
+    old: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if old > VERSION:
         raise KamError(f"the state store was written by a newer kam (schema {old}, this kam knows "
                        f"{VERSION}); upgrade kam")

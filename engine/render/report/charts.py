@@ -130,9 +130,9 @@ def pareto_chart(points: Sequence[tuple[float, str]], a_pct: float, b_pct: float
         return (0.0, 0.0) if i == 0 else (i, points[i - 1][0])
 
     body: list[str] = []
-    for v in range(0, 101, 20):
-        body.append(svg.line(l, Y(v), l + pw, Y(v), "grid"))
-        body.append(svg.text(l - 8, Y(v) + 4, fmt.pct(v, 0), "tick", "end"))
+    for tick in range(0, 101, 20):
+        body.append(svg.line(l, Y(tick), l + pw, Y(tick), "grid"))
+        body.append(svg.text(l - 8, Y(tick) + 4, fmt.pct(tick, 0), "tick", "end"))
     for q in range(0, 101, 20):
         body.append(svg.text(X(n * q / 100), H - b + 18, fmt.pct(q, 0), "tick", "middle"))
     body.append(svg.text(l + pw / 2, H - 6, L["report_pareto_x"], "axis", "middle"))

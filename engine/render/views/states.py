@@ -25,7 +25,8 @@ def tracked(results: Iterable[Result]) -> bool:
 
 def state_word(w: Words, state: str) -> str:
     """The short name of a state, for a badge or a table cell."""
-    return w.labels["states"].get(state, state)
+    word: str = w.labels["states"].get(state, state)
+    return word
 
 
 def state_text(w: Words, entry: PlaybookEntry) -> str:

@@ -178,8 +178,10 @@ class Words:
 
     def lost_reason(self, value: Any) -> str:
         if value in (None, ""):
-            return self.labels["lost_reason_unknown"]
-        return self.labels["lost_reasons"].get(value_key(value), str(value))
+            unknown: str = self.labels["lost_reason_unknown"]
+            return unknown
+        reason: str = self.labels["lost_reasons"].get(value_key(value), str(value))
+        return reason
 
 
 def lower_first(text: str) -> str:
