@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,23 +20,30 @@ def _name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """Every module named by an import in the file, relative ones made absolute; for
-    `from X import y` both X and X.y (y may be a submodule)."""
+def _import_statements(path: Path) -> Iterator[tuple[str, list[str]]]:
+    """(module, names) of every import in the file, at any depth, relative ones made absolute:
+    `import X` gives (X, []), `from X import y, z` gives (X, [y, z])."""
     module = _name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
         if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
+            for a in node.names:
+                yield a.name, []
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                source = ".".join(base + ([node.module] if node.module else []))
+                yield ".".join(base + ([node.module] if node.module else [])), [a.name for a in node.names]
             else:
-                source = node.module or ""
-            out.add(source)
-            out.update(f"{source}.{a.name}" for a in node.names)
+                yield node.module or "", [a.name for a in node.names]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module named by an import in the file; for `from X import y` both X and X.y (y
+    may be a submodule)."""
+    out: set[str] = set()
+    for source, names in _import_statements(path):
+        out.add(source)
+        out.update(f"{source}.{name}" for name in names)
     return out
 
 
@@ -120,18 +128,11 @@ def _module_imports(path: Path) -> set[str]:
     that holds it. (Python also runs a package's __init__ before any module of it; that is no
     dependency of the module's own, and counting it would make every package a cycle.)"""
     module = _name(path)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                source = ".".join(base + ([node.module] if node.module else []))
-            else:
-                source = node.module or ""
-            found.update(f"{source}.{a.name}" if f"{source}.{a.name}" in GRAPH else source for a in node.names)
+    for source, names in _import_statements(path):
+        if not names:
+            found.add(source)
+        found.update(f"{source}.{name}" if f"{source}.{name}" in GRAPH else source for name in names)
     out = set()
     for name in found:
         while name and name not in GRAPH:  # `import engine.x.y` of a name in it: the module that has it
