@@ -269,24 +269,33 @@ def compile_atom(test: Any) -> Callable[[dict[str, Any]], Any]:
 _OP_TEXT = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">=", "$neq": "!="}
 
 
+class _Names:
+    """The names generated source uses: a local per field it reads (v0, v1, ...), a global per
+    constant it compares with (c1, c2, ...: `env` is the source's globals)."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, Any] = {"Unsure": Unsure}
+        self.fields: dict[str, str] = {}
+
+    def var(self, field: str) -> str:
+        if field not in self.fields:
+            self.fields[field] = f"v{len(self.fields)}"
+        return self.fields[field]
+
+    def const(self, value: Any) -> str:
+        name = f"c{len(self.env)}"
+        self.env[name] = value
+        return name
+
+
 def compile_key(tests: list[Any], missing: tuple[str, ...] | None = None) -> Callable[[dict[str, Any]], Any] | None:
     """compile_atom of every test, as one generated function returning the tuple of their
     values (each field read once, no call per test); None when a test is Unsure by its
     shape alone. The function raises Unsure where compile_atom's would (a TypeError).
     With `missing` (field names) it returns (that tuple, the names whose value is None, in
     their order): the fields are read once for both."""
-    env: dict[str, Any] = {"Unsure": Unsure}
-    fields: dict[str, str] = {}
-
-    def var(field: str) -> str:
-        if field not in fields:
-            fields[field] = f"v{len(fields)}"
-        return fields[field]
-
-    def const(value: Any) -> str:
-        name = f"c{len(env)}"
-        env[name] = value
-        return name
+    names = _Names()
+    env, fields, var, const = names.env, names.fields, names.var, names.const
 
     parts = []
     for test in tests:
@@ -355,19 +364,9 @@ def compile_patterns(tests: list[Any]) -> Callable[[dict[str, Any]], tuple[Any, 
     rules on an account only through which of their account patterns match, so accounts
     with the same tuple (and no None) get the same outcome. None when a test's shape is not
     known here."""
-    env: dict[str, Any] = {}
-    fields: dict[str, str] = {}
+    names = _Names()
+    env, fields, var, const = names.env, names.fields, names.var, names.const
     counter = iter(range(1_000_000))
-
-    def var(field: str) -> str:
-        if field not in fields:
-            fields[field] = f"v{len(fields)}"
-        return fields[field]
-
-    def const(value: Any) -> str:
-        name = f"c{len(env)}"
-        env[name] = value
-        return name
 
     def gen(test: Any) -> str | None:
         if not isinstance(test, dict) or len(test) != 1:
@@ -405,7 +404,6 @@ def compile_patterns(tests: list[Any]) -> Callable[[dict[str, Any]], tuple[Any, 
     lines += [f"    {v} = get({field!r})" for field, v in fields.items()]
     lines += ["    try:", f"        return ({''.join(p + ', ' for p in parts)})",
               "    except TypeError:", "        raise Unsure from None"]
-    env["Unsure"] = Unsure
     exec(compile("\n".join(lines), "<kam patterns>", "exec"), env)  # noqa: S102 - our own text
     patterns: Callable[[dict[str, Any]], tuple[Any, ...]] = env["patterns"]
     return patterns
