@@ -278,3 +278,20 @@ def test_an_event_is_the_bytes_the_library_writes_for_it(name, title, owner, sta
              "2026-11-20" if state == "done" else "", title[:30])
     spec = Spec(date(2026, 11, 23), seq, "html")
     assert event(t, spec, words) == event_component(t, spec, words).to_ical()
+
+
+# escapes, carets, and characters of one to four octets, where the folding decisions are
+_FOLD_TEXT = st.text(alphabet=st.sampled_from(list("ab ,;:\\^N\n\r") + ["é", "Ж", "€", "😀"]),
+                     min_size=60, max_size=400)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_FOLD_TEXT, name=st.sampled_from(["SUMMARY", "DESCRIPTION", "UID"]))
+def test_a_text_line_is_escaped_and_folded_as_the_library_does(value, name):
+    """ics._text does on bytes what icalendar's vText and foldline do a character at a time."""
+    from icalendar import vText
+    from icalendar.parser import Contentline
+
+    from engine.render.worklist.ics import _text
+    line = f"{name}:{vText(value).to_ical().decode('utf-8')}"
+    assert _text(name, value) == Contentline(line).to_ical() + b"\r\n"
