@@ -15,6 +15,7 @@ so memory stays flat in the number of accounts. Every process compiles the rules
 from __future__ import annotations
 
 import gc
+import marshal
 import os
 import pickle
 import time
@@ -175,19 +176,31 @@ def _variant(project: Project, as_of: date, lang: str, held_back: frozenset[str]
     return ev
 
 
+_MARSHAL, _PICKLE = b"M", b"P"
+
+
 def _spill(folder: str, name: str, data: Any) -> str:
+    """`data` into a file of this run's spill folder, read back by the same Python. Results
+    are plain dicts and lists: marshal writes them ~3x and reads them ~1.5x faster than
+    pickle (a chunk's results are written once and read once in every run); what marshal
+    cannot write (the accounts' objects) goes through pickle."""
+    try:
+        blob, kind = marshal.dumps(data), _MARSHAL
+    except ValueError:
+        blob, kind = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL), _PICKLE
     path = os.path.join(folder, name)
     with open(path, "wb") as f:
-        pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+        f.write(kind)
+        f.write(blob)
     return path
 
 
 def _unspill(path: str | None) -> Any:
     assert path is not None  # what a chunk does not hold in memory it spilled
     with open(path, "rb") as f:
-        data = pickle.load(f)
+        kind, blob = f.read(1), f.read()
     os.unlink(path)
-    return data
+    return marshal.loads(blob) if kind == _MARSHAL else pickle.loads(blob)
 
 
 def chunk_accounts(ev: EvaluatedChunk) -> list[AccountIn]:

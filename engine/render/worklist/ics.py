@@ -14,6 +14,7 @@ from typing import Any
 from icalendar import Calendar, Event
 
 from ...i18n import fill
+from ..templates import without_bidi_controls
 from .rows import DONE, DROPPED, OVERDUE, RESOLVED, SNOOZED, TO_DO, Spec, Task
 
 PRODID = "-//kam//key-account action plans//EN"
@@ -27,7 +28,6 @@ def _say(words: Mapping[str, Any], key: str, **values: Any) -> str:
 
 
 def _clean(text: str) -> str:
-    from ..templates import without_bidi_controls
     clean: str = without_bidi_controls(text)
     return clean
 
