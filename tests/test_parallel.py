@@ -48,7 +48,18 @@ def project():
 def single(project, portfolio, tmp_path_factory):
     out = _run(project, portfolio, tmp_path_factory.mktemp("o") / "single")
     assert out[2]["accounts_read"] == 203 and out[2]["rejected"] == 3
+    # capacity scheduling moved steps: a run without a store and documents makes the lines in
+    # stage B and those accounts' lines again after scheduling (pipeline.write_lines)
+    assert out[0].count(b'"queued"') > 5
     return out
+
+
+def test_lines_made_in_stage_b_equal_lines_made_in_stage_c(project, portfolio, single, tmp_path, monkeypatch):
+    """Without a store and documents, stage B makes the lines (write_lines); the general
+    stage C (finish_chunk) must write the same bytes."""
+    from engine.run import evaluation
+    monkeypatch.setattr(evaluation.Inline, "spills", False)  # the general path: results in memory
+    _same(single, _run(project, portfolio, tmp_path / "stage-c", chunk_size=7))
 
 
 def test_small_chunks_equal_one_chunk(project, portfolio, single, tmp_path):

@@ -27,7 +27,7 @@ from ..render import overview, write_overview_of
 from ..render import write_documents as render_documents
 from ..result import Moved, Result, StepKey
 from . import schedule
-from .pipeline import Inline, Processes, read_and_evaluate
+from .pipeline import Inline, Processes, read_and_evaluate, write_lines
 from .progress import Clock, Progress
 from .read import CHUNK_SIZE
 from .rejections import Rejections
@@ -141,6 +141,9 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
         with output as staging:
             spill = staging / ".spill"
             spill.mkdir()
+            # the stateless batch: stage C would only write the lines, so stage B makes them
+            # (no results spilled and read back, no worker round trip)
+            lines_only = store is None and not documents and executor.spills
             if store is not None:
                 sink = StoreSink(store, project, as_of, inputs, sheet)
                 if not store.dry_run:
@@ -148,7 +151,8 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
                                    "run_id": sink.info.run_id})
             out = read_and_evaluate(project, [Path(p) for p in inputs], as_of, lang, executor, spill, sheet=sheet,
                                     progress=progress, chunk_size=chunk_size,
-                                    held_back=sink.held_back if sink is not None else None)
+                                    held_back=sink.held_back if sink is not None else None,
+                                    lines_only=lines_only)
             gc.freeze()  # the chunks' records, rejections and steps: long-lived, scanned no more
             gate = quality_gate(out.read, out.rejected,
                                 project.max_rejected if max_rejected is None else max_rejected)
@@ -160,8 +164,18 @@ def evaluate_portfolio(project: Project, inputs: list[Path], out_dir: Path, as_o
             report = RunReport(out.read, out.evaluated, out.rejected.count, Counter(), Counter(), Counter(),
                                out.ignored_columns, out_dir, gate, timings=out.timings)
             assert report.evaluated + report.rejected == report.read, "every record is evaluated or rejected"
-            finished = finish_pipeline(project, executor, out.evaluated_chunks, staging, as_of, lang, moved,
-                                       sink, docs and not custom, docs and custom, progress, report, worklist=docs)
+            if lines_only:
+                started = time.perf_counter()
+                with (staging / "results.jsonl").open("wb") as f:
+                    for total, part in zip((report.by_risk, report.by_signal, report.by_playbook),
+                                           write_lines(project, out.evaluated_chunks, moved, f)):
+                        total.update(part)
+                report.timings["lines"] = round(time.perf_counter() - started, 3)
+                finished = _Finished()
+            else:
+                finished = finish_pipeline(project, executor, out.evaluated_chunks, staging, as_of, lang, moved,
+                                           sink, docs and not custom, docs and custom, progress, report,
+                                           worklist=docs)
             report.totals_rows = out.rejected.totals_rows
             _write_rejected(staging / "rejected.jsonl", out.rejected)  # merges its runs from .spill
             shutil.rmtree(spill, ignore_errors=True)

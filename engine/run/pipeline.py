@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 
@@ -42,6 +42,8 @@ from .portfolio import RowPass
 from .progress import Clock, Progress
 from .read import CHUNK_SIZE, Normalised, TotalsBySums, chunks, duplicates, normalise_chunk, portfolio_pass
 from .rejections import Rejections
+
+Counts = tuple[Counter[str], Counter[str], Counter[str]]  # results by risk level, signal, playbook
 
 # ---- per-process state ---------------------------------------------------------------------
 
@@ -88,17 +90,23 @@ class EvaluatedChunk:
     accounts_path: str | None = None
     results: list[Result] | None = None  # in memory: no spill folder (Dask, or a test)
     accounts: list[AccountIn] | None = None
+    # lines_only: the lines are spilled at results_path; their risk, signal and playbook counts
+    counts: Counts | None = None
 
     def light(self) -> EvaluatedChunk:
         return EvaluatedChunk(self.index, self.count, self.rejected, self.seconds, self.demands,
-                         self.results_path, self.accounts_path)
+                              self.results_path, self.accounts_path)
 
 
 def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, total: float,
                    abc: bytes, drop: set[int], held: dict[str, Any] | None = None,
-                   spill_dir: str | None = None) -> EvaluatedChunk:
+                   spill_dir: str | None = None, lines_only: bool = False) -> EvaluatedChunk:
     """Evaluate the accepted records of a chunk, given the whole portfolio's total revenue
     and the chunk's ABC classes (one byte per accepted record, b" " for none).
+
+    `lines_only` (a run without a store and documents): stage C would only write the lines
+    and move the steps capacity scheduling moves. So the lines are made here and spilled
+    as bytes, with the results of only the accounts that have such steps (write_lines).
 
     `held` (engine/plans/store/runs.py StoreSink.held_back): what for_runs needs to hold back a
     rule that has not held for enough runs: the account is evaluated again without it."""
@@ -118,6 +126,7 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
     steps = _capacity_steps(project) if project.capacity else None
     demands = schedule.Demands()
     for_runs = rc.for_runs_of(project) if held else {}
+    queued: dict[int, Result] = {}  # lines_only: the results capacity scheduling may change
     for i, values in enumerate(accepted):
         if i in drop:
             continue
@@ -133,11 +142,18 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
             rejected.append(reject(source, row, values.get("account_id"), [(None, str(exc))]))
             continue
         if steps is not None and result["playbooks"]:
+            before = len(demands.steps)
             demands.add(result, steps)
+            if lines_only and len(demands.steps) > before:
+                queued[len(results)] = result
         results.append(result)
         accounts.append(account_in(result, fired, pending))
     out = EvaluatedChunk(chunk.index, len(results), rejected, 0.0, demands if steps is not None else None)
-    if spill_dir is not None:
+    if lines_only and spill_dir is not None:
+        assert not held  # a run without a store
+        lines, out.counts = _lines(results)
+        out.results_path = _spill(spill_dir, f"lines{chunk.index:06d}.pkl", (lines, queued))
+    elif spill_dir is not None:
         out.results_path = _spill(spill_dir, f"results{chunk.index:06d}.pkl", results)
         out.accounts_path = _spill(spill_dir, f"accounts{chunk.index:06d}.pkl", accounts)
     else:
@@ -249,17 +265,9 @@ def finish_chunk(project: Project, as_of: date, lang: str, ev: EvaluatedChunk,
     elif moved:
         for r in results:
             schedule.apply(r, moved)
-    by_risk: Counter[str] = Counter()
-    by_signal: Counter[str] = Counter()
-    by_playbook: Counter[str] = Counter()
-    lines = []
-    for r in results:
-        lines.append(orjson.dumps(r))
-        by_risk[r["risk_level"]] += 1
-        by_signal.update(s["id"] for s in r["signals"])
-        by_playbook.update(p["id"] for p in r["playbooks"])
-    text = b"\n".join(lines) + (b"\n" if lines else b"")
-    out = Finished(ev.index, text, len(lines), by_risk, by_signal, by_playbook, results if keep else None)
+    lines, counts = _lines(results)
+    out = Finished(ev.index, b"\n".join(lines) + (b"\n" if lines else b""), len(lines), *counts,
+                   results=results if keep else None)
     if lists is not None:
         from ..render.worklist.chunk import chunk_lists
         out.lists = chunk_lists(project, lang, results, overlays, stems, lists)
@@ -272,6 +280,44 @@ def finish_chunk(project: Project, as_of: date, lang: str, ev: EvaluatedChunk,
                                  pickle.HIGHEST_PROTOCOL)
     out.seconds = time.perf_counter() - started
     return out
+
+
+def _lines(results: list[Result]) -> tuple[list[bytes], Counts]:
+    """A chunk's final results as lines of results.jsonl, and their counts."""
+    by_risk: Counter[str] = Counter()
+    by_signal: Counter[str] = Counter()
+    by_playbook: Counter[str] = Counter()
+    lines = []
+    for r in results:
+        lines.append(orjson.dumps(r))
+        by_risk[r["risk_level"]] += 1
+        by_signal.update(s["id"] for s in r["signals"])
+        by_playbook.update(p["id"] for p in r["playbooks"])
+    return lines, (by_risk, by_signal, by_playbook)
+
+
+def write_lines(project: Project, evaluated: list[tuple[Any, EvaluatedChunk]], moved: list[Any],
+                out: BinaryIO) -> Counts:
+    """Stage C of a run without a store and documents (evaluate_chunk's `lines_only`), in
+    this process: each chunk's lines in input order, those of accounts whose steps capacity
+    scheduling moved made again. Returns the risk, signal and playbook counts."""
+    steps = schedule.CapacitySteps.of(project) if moved else None
+    counts: Counts = (Counter(), Counter(), Counter())
+    for k, (_, ev) in enumerate(evaluated):
+        lines, queued = _unspill(ev.results_path)
+        if steps is not None and ev.demands is not None:
+            chunk_moved = schedule.moved_of(ev.demands, moved[k], steps, project.calendar.next_working_day)
+            ev.demands = moved[k] = None  # scheduled: the columns can go
+            if chunk_moved:
+                for i, r in queued.items():
+                    lines[i] = orjson.dumps(schedule.apply(r, chunk_moved))
+        if lines:
+            out.write(b"\n".join(lines))
+            out.write(b"\n")
+        assert ev.counts is not None  # lines_only chunks carry their counts
+        for total, part in zip(counts, ev.counts):
+            total.update(part)
+    return counts
 
 
 # ---- executors -------------------------------------------------------------------------------
@@ -399,11 +445,13 @@ class PipelineOutput:
 def read_and_evaluate(project: Project, inputs: list[Path], as_of: date, lang: str,
                       executor: Any, spill_dir: Path | None, sheet: str | None = None,
                       progress: Progress | None = None, chunk_size: int = CHUNK_SIZE,
-                      held_back: Callable[[list[Any]], dict[str, Any] | None] | None = None) -> PipelineOutput:
+                      held_back: Callable[[list[Any]], dict[str, Any] | None] | None = None,
+                      lines_only: bool = False) -> PipelineOutput:
     """Stages A and B over every record of the inputs: the evaluated chunks wait (spilled, or
     on their Dask worker) for stage C (finish_pipeline). Reports the phases read (records),
     portfolio and rules (accounts) to `progress`. `held_back(account ids)`: what for_runs
-    needs of the store for a chunk (StoreSink.held_back)."""
+    needs of the store for a chunk (StoreSink.held_back). `lines_only`: stage C will only
+    write results.jsonl (write_lines), so stage B makes the lines (evaluate_chunk)."""
     out = PipelineOutput(rejected=Rejections(spill_dir))
     reading = Clock(progress, "read", "records")
     spill = str(spill_dir) if (spill_dir is not None and executor.spills) else None
@@ -449,7 +497,7 @@ def read_and_evaluate(project: Project, inputs: list[Path], as_of: date, lang: s
             ids = [a for i, a in enumerate(n.account_ids()) if i not in drop]
             n.ids_pickled = b""
             chunk_held = held_back(ids)  # type: ignore[misc]
-        return (ref, as_of, lang, h, revenue, letters, drop, chunk_held, spill)
+        return (ref, as_of, lang, h, revenue, letters, drop, chunk_held, spill, lines_only)
 
     for handle, ev in executor.stage_b(task(h, n, letters) for h, n, letters in zip(handles, stage_a, abc)):
         cpu_seconds += ev.seconds
