@@ -250,6 +250,44 @@ def safe_name(text: str, taken: set[str], limit: int = MAX_NAME_BYTES) -> str:
     return name
 
 
+class FolderFiles:
+    """Many small files written into one folder (a chunk's plans), as UTF-8 bytes and through
+    the folder's descriptor where the platform has one. Path.write_text's text layer cost as
+    much as creating the file itself (measured here: 56 us against 28 us a plan file).
+    `name` is a bare file name (safe_name's): no separators."""
+
+    _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) \
+            if os.open in os.supports_dir_fd else None
+
+    def write(self, name: str, text: str) -> None:
+        assert "/" not in name and "\\" not in name and name not in (".", "..")
+        if self.fd is not None:
+            fd = os.open(name, self._FLAGS, 0o666, dir_fd=self.fd)
+        else:
+            fd = os.open(self.folder / name, self._FLAGS, 0o666)
+        try:
+            data = memoryview(text.encode("utf-8"))
+            while data:  # a regular file takes it all at once, short of a full disk
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> FolderFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def inside(root: Path, relative: str) -> Path:
     """root/relative, refusing anything that would land outside root."""
     path = (root / relative).resolve()

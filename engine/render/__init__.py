@@ -8,6 +8,7 @@ what each document shows is computed in views/, for a whole run from aggregates
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from jinja2.exceptions import TemplateError
 
 from ..errors import KamError, Problem
-from ..io.writers import inside, safe_name
+from ..io.writers import FolderFiles, inside, safe_name
 from ..project.model import Project
 from ..project.texts import text_problems
 from ..result import Result
@@ -123,17 +124,19 @@ class PlanRenderer:
         safe_name: no separators). Into `folder` when given (files written, []), else handed
         back as (relative path, text) for the caller to write."""
         written, texts = 0, []
-        for r in results:
-            stem = stems.get(r["account_id"])
-            if stem is None:
-                continue
-            assert "/" not in stem and "\\" not in stem and stem not in (".", "..")
-            for fmt, text in self.render(r):
-                if folder is not None:
-                    (folder / f"{stem}.{fmt}").write_text(text, "utf-8")
-                    written += 1
-                else:
-                    texts.append((f"plans/{stem}.{fmt}", text))
+        with contextlib.ExitStack() as stack:
+            files = stack.enter_context(FolderFiles(folder)) if folder is not None else None
+            for r in results:
+                stem = stems.get(r["account_id"])
+                if stem is None:
+                    continue
+                assert "/" not in stem and "\\" not in stem and stem not in (".", "..")
+                for fmt, text in self.render(r):
+                    if files is not None:
+                        files.write(f"{stem}.{fmt}", text)
+                        written += 1
+                    else:
+                        texts.append((f"plans/{stem}.{fmt}", text))
         return written, texts
 
 
