@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+# numpy's OpenBLAS starts a thread per core that spins after each call; kam's arrays are
+# small and its cores busy with worker processes (0.9 % of a run's CPU went to the spinning)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from engine.errors import KamError
 from engine.run.progress import Phase
 

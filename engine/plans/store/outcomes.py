@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ...errors import KamError
 from .db import Store
@@ -98,8 +98,7 @@ class _Tally:
                                  "no_starting_risk": self.not_compared["no_starting_risk"]}}
 
 
-@dataclass(frozen=True)
-class _Run:
+class _Run(NamedTuple):  # one per account and run: a tuple is quick to make
     as_of: str
     risk: str
     status: str | None
@@ -171,7 +170,10 @@ def outcomes(store: Store, levels: Sequence[str], by: str = "playbook", since: d
             later = [r for r in runs if r.as_of > plan["opened"]]
             key = {"playbook": plan["playbook"], "owner": plan["owner"] or NONE_GROUP,
                    "segment": (start.segment if start is not None else None) or NONE_GROUP}[by]
-            for tally in (groups.setdefault(key, _Tally()), whole):
+            group = groups.get(key)
+            if group is None:  # not setdefault: a _Tally is six Counters, made for every plan
+                group = groups[key] = _Tally()
+            for tally in (group, whole):
                 _count(tally, plan, steps, start, later, rank, within)
     first_last = store.one("SELECT count(*) AS n, min(as_of) AS lo, max(as_of) AS hi FROM runs")
     unknown = store.one("SELECT count(*) AS n FROM account_runs WHERE current = 1 AND status IS NULL")["n"]
