@@ -323,3 +323,34 @@ def test_two_runs_at_once_are_serialised_and_leave_a_sound_store(tmp_path):
         assert all(n == 1 for *_, n in live)
     finally:
         conn.close()
+
+
+def test_a_runs_input_is_stored_whole_and_a_file_changed_midway_is_refused(tmp_path, monkeypatch):
+    """Inputs are compressed in a thread while the run goes on (blobs.PendingFile): the stored
+    content is the file's, and a file rewritten after the run hashed it fails the run."""
+    from engine.plans.store import blobs
+    w = Weekly(tmp_path)
+    monkeypatch.setattr(blobs, "PIECE", 64)  # several pieces, in order
+    w.run(W1, {f"A{i}": {"nps": 5} for i in range(30)})
+    conn = sqlite3.connect(w.store_path)
+    try:
+        (sha, name), = conn.execute("SELECT sha256, name FROM run_inputs").fetchall()
+        pieces = conn.execute("SELECT count(*) FROM blob_chunks WHERE sha256 = ?", (sha,)).fetchone()[0]
+    finally:
+        conn.close()
+    with Store.open(w.store_path) as store:
+        assert blobs.get_blob(store, sha) == (tmp_path / name).read_bytes()
+        assert store.one("SELECT size FROM blobs WHERE sha256 = ?", (sha,))["size"] == (tmp_path / name).stat().st_size
+    assert pieces > 3
+
+    before = dump(w.store_path)
+    real = blobs.PendingFile._compress
+
+    def rewritten(self):  # noqa: ANN001 - the export is rewritten after the run hashed it
+        self.path.write_text(self.path.read_text("utf-8") + "\n", "utf-8")  # a blank line more
+        real(self)
+
+    monkeypatch.setattr(blobs.PendingFile, "_compress", rewritten)
+    with pytest.raises(KamError, match="changed while the run read it"):
+        w.run(W2, {"A1": {"nps": 5}})
+    assert dump(w.store_path) == before

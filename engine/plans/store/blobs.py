@@ -3,6 +3,7 @@ stored once per content (SHA-256), zlib-compressed in pieces."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,63 @@ def put_file(store: Store, path: Path, sha: str | None = None) -> str:
                                (sha, seq, zlib.compress(piece, 6)))
         store.conn.execute("UPDATE blobs SET size = ? WHERE sha256 = ?", (size, sha))
     return sha
+
+
+class PendingFile:
+    """A run's input file stored while the run goes on: its pieces are read and compressed in
+    a thread (zlib and file reads let go of the GIL), stored by `finish` in the run's
+    transaction. Compressing a 150 MB export took 4 s before a run could start reading it.
+    The blobs row is written at once (run_inputs refer to it); a run that fails rolls both
+    back."""
+
+    def __init__(self, store: Store, path: Path, sha: str):
+        self.path, self.sha = path, sha
+        store.conn.execute("INSERT INTO blobs (sha256, size) VALUES (?, 0)", (sha,))
+        self.pieces: list[bytes] = []
+        self.read_sha = ""
+        self.size = 0
+        self.error: OSError | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._compress, name="kam-store-input", daemon=True)
+        self._thread.start()
+
+    def _compress(self) -> None:
+        h = hashlib.sha256()
+        try:
+            for piece in _pieces(self.path):
+                if self._stop.is_set():
+                    return
+                h.update(piece)
+                self.size += len(piece)
+                self.pieces.append(zlib.compress(piece, 6))
+        except OSError as exc:
+            self.error = exc
+            return
+        self.read_sha = h.hexdigest()
+
+    def finish(self, store: Store) -> None:
+        self._thread.join()
+        if self.error is not None:
+            raise KamError(Problem(str(self.path), 0, 0, f"cannot read: {self.error.strerror or self.error}"))
+        if self.read_sha != self.sha:  # the run's results are of the content it hashed first
+            raise KamError(Problem(str(self.path), 0, 0, "the file changed while the run read it: run again "
+                                                         "once the export is complete"))
+        store.conn.executemany("INSERT INTO blob_chunks (sha256, seq, data) VALUES (?, ?, ?)",
+                               ((self.sha, seq, data) for seq, data in enumerate(self.pieces)))
+        store.conn.execute("UPDATE blobs SET size = ? WHERE sha256 = ?", (self.size, self.sha))
+        self.pieces = []
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.pieces = []
+
+
+def start_file(store: Store, path: Path, sha: str) -> PendingFile | None:
+    """put_file in the background (PendingFile); None when the store has the content."""
+    if store.one("SELECT 1 FROM blobs WHERE sha256 = ?", (sha,)) is not None:
+        return None
+    return PendingFile(store, path, sha)
 
 
 def get_blob(store: Store, sha: str) -> bytes:

@@ -37,7 +37,7 @@ from ...project.model import Project
 from ...result import Moved, Result, StepKey
 from .. import reconcile as rc
 from . import overlay as ov
-from .blobs import file_sha256, put_file, put_rules
+from .blobs import PendingFile, file_sha256, put_rules, start_file
 from .db import Store
 from .plans import PlanWriter, histories, live_plans, pack, recently_closed, unpack, write_account_runs
 
@@ -111,6 +111,7 @@ class StoreSink:
         inputs = [Path(p) for p in inputs]
         shas = [file_sha256(p) for p in inputs]
         self.key = key = run_key(project.yaml_digest, as_of, shas, sheet)
+        self.pending: list[PendingFile] = []  # inputs being compressed (blobs.PendingFile)
         store.begin()
         try:
             self.info = RunInfo(store.path, self.day, None, dry_run=store.dry_run)
@@ -124,11 +125,12 @@ class StoreSink:
                                            f"the store's latest run (run {latest['run_id']}) is as of "
                                            f"{latest['as_of']}; a run as of {self.day} would go back in time. "
                                            "Plans are reconciled in date order: use --dry-run, or another --store"))
-                self.info.run_id = _record_run(store, project, key, self.day, inputs, shas, sheet)
+                self.info.run_id = _record_run(store, project, key, self.day, inputs, shas, sheet, self.pending)
             # a second run on the same date: its accounts' earlier rows of that date stop counting
             self.correction = store.one("SELECT 1 FROM runs WHERE as_of = ? AND run_id != ?",
                                         (self.day, self.info.run_id)) is not None
         except BaseException:
+            self._cancel()
             store.rollback()
             raise
 
@@ -211,6 +213,9 @@ class StoreSink:
 
     def close(self) -> RunInfo:
         """The run's last writes; the caller commits (Store.__exit__)."""
+        for f in self.pending:
+            f.finish(self.store)
+        self.pending = []
         if not self.info.replayed:
             self.store.conn.execute("UPDATE runs SET accounts = ? WHERE run_id = ?", (self.accounts, self.info.run_id))
         if self.store.dry_run and not self.info.replayed:
@@ -219,7 +224,13 @@ class StoreSink:
         return self.info
 
     def abort(self) -> None:
+        self._cancel()
         self.store.rollback()
+
+    def _cancel(self) -> None:
+        for f in self.pending:
+            f.cancel()
+        self.pending = []
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -291,7 +302,9 @@ def _scheduled(a: AccountIn, moved: Mapping[StepKey, Moved]) -> tuple[dict[str, 
 
 
 def _record_run(store: Store, project: Project, key: str, day: str, inputs: list[Path], shas: list[str],
-                sheet: str | None) -> int:
+                sheet: str | None, pending: list[PendingFile]) -> int:
+    """The run's row, its rules and its inputs (those new to the store are compressed in the
+    background and appended to `pending`: StoreSink.close stores them)."""
     put_rules(store, project)
     cur = store.conn.execute(
         "INSERT INTO runs (run_key, as_of, recorded, rules_digest, project, sheet) VALUES (?, ?, ?, ?, ?, ?)",
@@ -300,7 +313,10 @@ def _record_run(store: Store, project: Project, key: str, day: str, inputs: list
     assert cur.lastrowid is not None  # set by the INSERT
     run_id = int(cur.lastrowid)
     for i, (path, sha) in enumerate(zip(inputs, shas)):
-        put_file(store, path, sha)
+        if sha not in {p.sha for p in pending}:  # the same file given twice is stored once
+            started = start_file(store, path, sha)
+            if started is not None:
+                pending.append(started)
         store.conn.execute("INSERT INTO run_inputs (run_id, position, name, sha256) VALUES (?, ?, ?, ?)",
                            (run_id, i, path.name, sha))
     return run_id
