@@ -90,3 +90,35 @@ def test_init_writes_a_gitignore_for_what_runs_write(tmp_path, monkeypatch):
     store = default_store_path(target)
     out = next(p.default for p in main.commands["evaluate"].params if p.name == "out_dir")
     assert f"{store.parent.relative_to(target)}/" in ignored and f"{out}/" in ignored
+
+
+def test_a_full_disk_names_the_file_and_leaves_the_previous_output(tmp_path, monkeypatch):
+    """No traceback and no 'internal error' for a disk that filled up while the plans were
+    written (os.write names no file; FolderFiles says which): the output folder, what to do,
+    exit 1; the previous output and the store stay as they were."""
+    import errno
+    import types
+
+    from engine.io import writers
+    root, accounts = ROOT, ROOT / "examples" / "accounts.csv"
+    out, store = tmp_path / "out", tmp_path / "state.sqlite"
+    r = kam("evaluate", accounts, "--project", root, "--store", store, "--out", out, "--as-of", "2026-11-23")
+    assert r.exit_code == 0, r.output
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    plan = sorted((out / "plans").glob("*.md"))[0]
+    plan_before = plan.read_bytes()
+    store_before = store.read_bytes()
+
+    def full(fd: int, data: object) -> int:  # as os.write raises it: no file name
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # the plan writer's os, with a disk that is full
+    monkeypatch.setattr(writers, "os", types.SimpleNamespace(**{**vars(os), "write": full}))
+    r = kam("evaluate", accounts, "--project", root, "--store", store, "--out", out, "--as-of", "2026-11-30")
+    monkeypatch.undo()
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output and "internal error" not in r.output
+    assert f"{out}: cannot write the output folder (No space left on device): free some space" in r.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert plan.read_bytes() == plan_before
+    assert store.read_bytes() == store_before

@@ -265,16 +265,19 @@ class FolderFiles:
 
     def write(self, name: str, text: str) -> None:
         assert "/" not in name and "\\" not in name and name not in (".", "..")
-        if self.fd is not None:
-            fd = os.open(name, self._FLAGS, 0o666, dir_fd=self.fd)
-        else:
-            fd = os.open(self.folder / name, self._FLAGS, 0o666)
         try:
-            data = memoryview(text.encode("utf-8"))
-            while data:  # a regular file takes it all at once, short of a full disk
-                data = data[os.write(fd, data):]
-        finally:
-            os.close(fd)
+            if self.fd is not None:
+                fd = os.open(name, self._FLAGS, 0o666, dir_fd=self.fd)
+            else:
+                fd = os.open(self.folder / name, self._FLAGS, 0o666)
+            try:
+                data = memoryview(text.encode("utf-8"))
+                while data:  # a regular file takes it all at once, short of a full disk
+                    data = data[os.write(fd, data):]
+            finally:
+                os.close(fd)
+        except OSError as exc:  # os.write's error names no file: AtomicDir tells a full disk by it
+            raise OSError(exc.errno, exc.strerror, str(self.folder / name)) from None
 
     def close(self) -> None:
         if self.fd is not None:
