@@ -64,7 +64,7 @@ def bar_chart(rows: Sequence[tuple[str, float, str, str, str]], label: str, widt
     body: list[str] = []
     for i, (name, value, shown, color, title) in enumerate(rows):
         y = 6 + i * 34
-        body.append(svg.text(label_w, y + 17, svg.short(name, 21), "lbl", "end"))
+        body.append(svg.text(label_w, y + 17, svg.fit(name, label_w - 6), "lbl", "end"))
         w = span * value / top
         body.append(svg.rect(label_w + 8, y + 2, max(w, 1.5 if value else 0), 22, color, title, rx=2))
         body.append(svg.text(label_w + 14 + w, y + 18, shown, "val"))
@@ -82,7 +82,7 @@ def owner_chart(owners: Sequence[tuple[str, float, Mapping[str, float]]], levels
     for i, (name, total, by_level) in enumerate(owners):
         y = 6 + i * 34
         at_risk = sum(by_level.values())
-        body.append(svg.text(label_w, y + 17, svg.short(name, 21), "lbl", "end"))
+        body.append(svg.text(label_w, y + 17, svg.fit(name, label_w - 6), "lbl", "end"))
         body.append(svg.rect(label_w + 8, y + 2, span * total / top, 22, "#e3e7ee",
                           f"{name}: {L['report_portfolio_revenue']} {fmt.money(total)}", rx=2))
         x = label_w + 8.0
@@ -255,7 +255,7 @@ def concentration_chart(rows: Sequence[Account], bounds: Mapping[str, float], fm
         last = x if not high else -1e9
     for i, a in enumerate(top):
         y = t + i * 30
-        body.append(svg.text(label_w, y + 17, svg.short(a.name, 21), "lbl", "end"))
+        body.append(svg.text(label_w, y + 17, svg.fit(a.name, label_w - 6), "lbl", "end"))
         w = span * a.share / scale  # type: ignore[operator]
         body.append(svg.rect(label_w + 8, y + 4, w, 20, DEPENDENCY_COLORS.get(a.dependency, "#5b8fc7"),
                           f"{a.name} ({a.id}): {fmt.pct(a.share, 2)}", rx=2))

@@ -29,7 +29,7 @@ def outcomes_chart(rows: list[tuple[str, Mapping[str, int]]], titles: Mapping[st
     body: list[str] = []
     for i, (name, counts) in enumerate(rows):
         y = 6 + i * 34
-        body.append(svg.text(label_w, y + 17, svg.short(name, 28), "lbl", "end"))
+        body.append(svg.text(label_w, y + 17, svg.fit(name, label_w - 6), "lbl", "end"))
         x = label_w + 8.0
         for end in ENDS:
             n = counts[end]

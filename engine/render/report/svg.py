@@ -62,5 +62,32 @@ def line(x1: float, y1: float, x2: float, y2: float, cls: str) -> str:
     return f'<line x1="{coord(x1)}" y1="{coord(y1)}" x2="{coord(x2)}" y2="{coord(y2)}" class="{cls}"/>'
 
 
-def short(content: str, limit: int) -> str:
-    return content if len(content) <= limit else content[: limit - 1] + "…"
+# Advance widths in em, rounded up from DejaVu Sans, the widest sans font a browser commonly
+# falls back to: a label cut by the estimate is better than one the SVG's edge cuts mid-letter,
+# as it cut "ООО «Южный Агрокомп…" when labels were cut at a fixed number of characters.
+_NARROW = frozenset(" .,:;'!|()[]-/ilIjJftr")
+_WIDE = frozenset("mwшщжфюыMWЖШЩЮФЪЫМ@%&")
+
+
+def _em(ch: str) -> float:
+    if ch in _NARROW:
+        return 0.42
+    if ch in _WIDE:
+        return 1.1
+    if ch == "…":
+        return 1.0
+    return 0.8 if ch.isupper() else 0.66
+
+
+def fit(content: str, width: float, size: float = 12.5) -> str:
+    """`content`, cut with an ellipsis to fit `width` SVG units at font size `size`."""
+    budget = width / size
+    used = 0.0
+    for i, ch in enumerate(content):
+        used += _em(ch)
+        if used > budget:
+            cut = content[:i]
+            while cut and sum(map(_em, cut)) + _em("…") > budget:
+                cut = cut[:-1]
+            return cut.rstrip() + "…"
+    return content
