@@ -119,6 +119,9 @@ def histories(store: Store, account_ids: Sequence[str], before: str, limit: int)
     return out
 
 
+_ABSENT = object()
+
+
 class PlanWriter:
     """A run's plan changes: a new plan is inserted at once (its id goes into the result), the
     updates, steps and events of a chunk go in a few batched statements (flush)."""
@@ -131,8 +134,9 @@ class PlanWriter:
         self.steps: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
 
-    def write(self, account: Any, change: Change) -> int:
-        """The plan as it stands after the run, with the run's event for it; returns its id."""
+    def write(self, account: Any, change: Change, before: Plan | None = None) -> int:
+        """The plan as it stands after the run, with the run's event for it; returns its id.
+        `before`: the plan as stored, whose steps need no write where their due date stands."""
         p = change.plan
         values = (p.status, p.state, p.risk_level, int(p.kept_open), p.snoozed_until, p.snooze_risk,
                   p.done_on, p.resolved_on, self.run_id, account.owner, account.name)
@@ -145,7 +149,12 @@ class PlanWriter:
         else:
             plan_id = p.plan_id
             self.updates.append(values + (plan_id,))
-        self.steps += [(plan_id, s.id, i, s.due, s.done_on) for i, s in enumerate(p.steps)]
+        if before is None:
+            self.steps += [(plan_id, s.id, i, s.due, s.done_on) for i, s in enumerate(p.steps)]
+        else:  # what flush's upsert would leave as it is, it is not given (most steps of an ongoing plan)
+            stored = {s.id: s.due for s in before.steps}
+            self.steps += [(plan_id, s.id, i, s.due, s.done_on) for i, s in enumerate(p.steps)
+                           if stored.get(s.id, _ABSENT) != s.due]
         self.events.append((plan_id, self.run_id, self.day, change.event, f"risk {p.risk_level}"))
         return plan_id
 
