@@ -191,8 +191,8 @@ class StoreSink:
             assigned = [pid for pid, _ in a.playbooks]
             outcome = rc.reconcile(self.as_of, a.risk_level, assigned, account_plans or [],
                                    pasts.get(a.account_id, []), self.policies, self.levels, steps)
-            stored = {p.plan_id: p for p in account_plans} if account_plans else {}
-            ids_written = {i: writer.write(a, c, stored.get(c.plan.plan_id)) for i, c in enumerate(outcome.changes)}
+            by_id = {p.plan_id: p for p in account_plans} if account_plans else {}
+            ids_written = {i: writer.write(a, c, by_id.get(c.plan.plan_id)) for i, c in enumerate(outcome.changes)}
             overlay = ov.build(outcome, ids_written, a.pending, queued, recent, account_plans or ())
             if self.store.dry_run:  # plan ids of a dry run are the in-memory copy's: not real
                 overlay = _without_new_ids(overlay, outcome)
