@@ -127,6 +127,7 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
     demands = schedule.Demands()
     for_runs = rc.for_runs_of(project) if held else {}
     queued: dict[int, Result] = {}  # lines_only: the results capacity scheduling may change
+    lines_only = lines_only and spill_dir is not None
     for i, values in enumerate(accepted):
         if i in drop:
             continue
@@ -147,10 +148,11 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
             if lines_only and len(demands.steps) > before:
                 queued[len(results)] = result
         results.append(result)
-        accounts.append(account_in(result, fired, pending))
+        if not lines_only:  # the store's view of the account: no store, no view
+            accounts.append(account_in(result, fired, pending))
     out = EvaluatedChunk(chunk.index, len(results), rejected, 0.0, demands if steps is not None else None)
-    if lines_only and spill_dir is not None:
-        assert not held  # a run without a store
+    if lines_only:
+        assert spill_dir is not None and not held  # a run without a store
         lines, out.counts = _lines(results)
         out.results_path = _spill(spill_dir, f"lines{chunk.index:06d}.pkl", (lines, queued))
     elif spill_dir is not None:
