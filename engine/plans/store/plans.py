@@ -120,16 +120,28 @@ def histories(store: Store, account_ids: Sequence[str], before: str, limit: int)
     out: dict[str, list[Past]] = {}
     if limit <= 0:
         return out
+    sets: dict[str, frozenset[str]] = {}  # the same few lists of rules and playbooks, parsed once
+
+    def parsed(text: str) -> frozenset[str]:
+        found = sets.get(text)
+        if found is None:
+            found = sets[text] = frozenset(json.loads(text))
+        return found
+
     for batch in _batches(list(account_ids)):
-        rows = store.all("SELECT account_id, as_of, risk_level, fired, playbooks FROM ("
-                         "SELECT account_id, as_of, risk_level, fired, playbooks, ROW_NUMBER() OVER ("
-                         "PARTITION BY account_id ORDER BY as_of DESC) AS n FROM account_runs "
-                         f"WHERE account_id IN ({_marks(len(batch))}) AND current = 1 AND as_of < ?) "
-                         "WHERE n <= ? ORDER BY account_id, as_of DESC", [*batch, before, limit])
-        for r in rows:
-            out.setdefault(r["account_id"], []).append(
-                Past(r["as_of"], r["risk_level"], frozenset(json.loads(r["fired"])),
-                     frozenset(json.loads(r["playbooks"]))))
+        # newest first along the index (account_id, current, as_of); the first `limit` kept.
+        # A window function (ROW_NUMBER) and Rows made this 2.5x slower.
+        cur = store.conn.execute("SELECT account_id, as_of, risk_level, fired, playbooks FROM account_runs "
+                                 f"WHERE account_id IN ({_marks(len(batch))}) AND current = 1 AND as_of < ? "
+                                 "ORDER BY account_id, as_of DESC", (*batch, before))
+        cur.row_factory = None
+        for account, as_of, risk, fired, playbooks in cur:
+            past = out.get(account)
+            if past is None:
+                past = out[account] = []
+            elif len(past) >= limit:
+                continue
+            past.append(Past(as_of, risk, parsed(fired), parsed(playbooks)))
     return out
 
 
