@@ -351,3 +351,14 @@ def test_manager_kpis_of_source_003():
         ("Иван", 1, "—", "—", "0.0"),  # no orders: no share
         ("Все", 4, "50", "3.0", "20.0"),
     ]
+
+
+@pytest.mark.parametrize("name", ["ООО «Южный Агрокомплекс»", "M" * 30, "i" * 40])
+def test_a_chart_label_is_cut_to_its_width_not_a_character_count(name):
+    from engine.render.report import svg
+    cut = svg.fit(name, 164)
+    assert sum(map(svg._em, cut)) <= 164 / 12.5
+    assert cut.endswith("…") and name.startswith(cut[:-1].rstrip())
+    assert svg.fit("ООО «Юг»", 164) == "ООО «Юг»"  # a name that fits stays whole
+    # wide capitals are cut sooner than narrow letters
+    assert len(svg.fit("M" * 40, 164)) < len(svg.fit("i" * 40, 164))

@@ -82,12 +82,11 @@ def _em(ch: str) -> float:
 def fit(content: str, width: float, size: float = 12.5) -> str:
     """`content`, cut with an ellipsis to fit `width` SVG units at font size `size`."""
     budget = width / size
-    used = 0.0
+    if sum(map(_em, content)) <= budget:
+        return content
+    room, used = budget - _em("…"), 0.0
     for i, ch in enumerate(content):
         used += _em(ch)
-        if used > budget:
-            cut = content[:i]
-            while cut and sum(map(_em, cut)) + _em("…") > budget:
-                cut = cut[:-1]
-            return cut.rstrip() + "…"
-    return content
+        if used > room:
+            return content[:i].rstrip() + "…"
+    return content  # not reached: the whole text is wider than the room
