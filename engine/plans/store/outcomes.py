@@ -16,13 +16,15 @@ For each group of plans (by playbook, manager or segment), opened on or after --
   with fewer than N runs after opening, or no step due within them, are counted as not compared. This is an observation:
   accounts whose managers do the steps on time may differ in other ways too.
 
-The store is read in one pass, account by account (plans with their steps, merged with the
-account's runs, both sorted by account): memory holds one account and the counters.
+The store is read in one pass, account by account (plans with their steps counted by SQL,
+merged with the account's runs, both sorted by account): memory holds one account and the
+counters.
 """
 from __future__ import annotations
 
 import math
 import tempfile
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -98,50 +100,75 @@ class _Tally:
                                  "no_starting_risk": self.not_compared["no_starting_risk"]}}
 
 
-class _Run(NamedTuple):  # one per account and run: a tuple is quick to make
-    as_of: str
-    risk: str
-    status: str | None
-    segment: str | None
+# one per account and run, as the cursor gives it: (as_of, risk_level, status, segment)
+_Run = tuple[str, str, "str | None", "str | None"]
 
 
 def _runs(store: Store) -> Iterator[tuple[str, list[_Run]]]:
-    """Each account that has a plan, with its runs (one per date), sorted by account."""
+    """Each account that has a plan, with its runs (one per date, oldest first), sorted by account."""
     cur = store.conn.execute(
         "SELECT account_id, as_of, risk_level, status, segment FROM account_runs WHERE current = 1 "
         "AND account_id IN (SELECT account_id FROM plans) ORDER BY account_id, as_of, run_id")
     account: str | None = None
     runs: list[_Run] = []
-    for aid, as_of, risk, status, segment in cur:
+    for aid, *run in cur:
         if aid != account:
             if account is not None:
                 yield account, runs
             account, runs = aid, []
-        runs.append(_Run(as_of, risk, status, segment))
+        runs.append(tuple(run))
     if account is not None:
         yield account, runs
 
 
-def _plans(store: Store, since: str | None) -> Iterator[tuple[str, list[tuple[Any, list[tuple[str, str | None]]]]]]:
-    """Each account's plans opened on or after `since`, with their steps (due, done_on), sorted
-    by account."""
-    cur = store.conn.execute(
-        "SELECT p.account_id, p.plan_id, p.playbook, p.owner, p.status, p.opened, p.done_on, p.resolved_on, "
-        "s.due, s.done_on FROM plans p LEFT JOIN plan_steps s ON s.plan_id = p.plan_id "
-        + ("WHERE p.opened >= ? " if since else "") + "ORDER BY p.account_id, p.plan_id, s.position",
-        (since,) if since else ())
+class _Plan(NamedTuple):
+    """A plan with its steps counted by SQL (one row per plan, not per step: the join of every
+    step was half of the time). `first_due`: the earliest due date of a step the plan asked
+    for (done, or not done while the plan was open); `first_bad`: of those, the earliest not
+    done on time. A window that ends before `first_due` has no step due; one that ends on or
+    after `first_bad` had a step late or never done."""
+    account_id: str
+    playbook: str
+    owner: str | None
+    status: str
+    opened: str
+    closed: str | None  # resolved_on or done_on
+    resolved_on: str | None
+    on_time: int
+    late: int
+    undone: int
+    first_due: str | None
+    first_bad: str | None
+
+
+_PLANS_SQL = """
+SELECT p.account_id, p.playbook, p.owner, p.status, p.opened, coalesce(p.resolved_on, p.done_on), p.resolved_on,
+       count(CASE WHEN s.done_on <= s.due THEN 1 END),
+       count(CASE WHEN s.done_on > s.due THEN 1 END),
+       count(CASE WHEN s.due IS NOT NULL AND s.done_on IS NULL THEN 1 END),
+       min(CASE WHEN s.done_on IS NOT NULL OR coalesce(p.resolved_on, p.done_on) IS NULL
+                     OR s.due <= coalesce(p.resolved_on, p.done_on) THEN s.due END),
+       min(CASE WHEN s.done_on > s.due
+                     OR (s.done_on IS NULL AND (coalesce(p.resolved_on, p.done_on) IS NULL
+                                                OR s.due <= coalesce(p.resolved_on, p.done_on))) THEN s.due END)
+FROM plans p LEFT JOIN plan_steps s ON s.plan_id = p.plan_id {where}
+GROUP BY p.account_id, p.status, p.plan_id ORDER BY p.account_id  -- plans_account: no sort
+"""
+
+
+def _plans(store: Store, since: str | None) -> Iterator[tuple[str, list[_Plan]]]:
+    """Each account's plans opened on or after `since`, sorted by account."""
+    cur = store.conn.execute(_PLANS_SQL.format(where="WHERE p.opened >= ?" if since else ""),
+                             (since,) if since else ())
     account: str | None = None
-    plans: list[tuple[dict[str, Any], list[tuple[str, str | None]]]] = []
-    for aid, pid, playbook, owner, status, opened, done_on, resolved_on, due, step_done in cur:
-        if aid != account:
+    plans: list[_Plan] = []
+    for row in cur:
+        plan = _Plan._make(row)
+        if plan.account_id != account:
             if account is not None:
                 yield account, plans
-            account, plans = aid, []
-        if not plans or plans[-1][0]["plan_id"] != pid:
-            plans.append(({"plan_id": pid, "playbook": playbook, "owner": owner, "status": status, "opened": opened,
-                           "done_on": done_on, "resolved_on": resolved_on}, []))
-        if due is not None:
-            plans[-1][1].append((due, step_done))
+            account, plans = plan.account_id, []
+        plans.append(plan)
     if account is not None:
         yield account, plans
 
@@ -165,16 +192,17 @@ def outcomes(store: Store, levels: Sequence[str], by: str = "playbook", since: d
         while pending is not None and pending[0] < account:
             pending = next(runs_iter, None)
         runs = pending[1] if pending is not None and pending[0] == account else []
-        for plan, steps in plans:
-            start = next((r for r in reversed(runs) if r.as_of <= plan["opened"]), None)
-            later = [r for r in runs if r.as_of > plan["opened"]]
-            key = {"playbook": plan["playbook"], "owner": plan["owner"] or NONE_GROUP,
-                   "segment": (start.segment if start is not None else None) or NONE_GROUP}[by]
+        history = _History(runs)
+        for plan in plans:
+            at = bisect_right(history.dates, plan.opened)  # runs[at:] came after the opening
+            start = runs[at - 1] if at else None
+            key = (plan.playbook if by == "playbook" else plan.owner or NONE_GROUP if by == "owner"
+                   else (start[3] if start is not None else None) or NONE_GROUP)
             group = groups.get(key)
             if group is None:  # not setdefault: a _Tally is six Counters, made for every plan
                 group = groups[key] = _Tally()
             for tally in (group, whole):
-                _count(tally, plan, steps, start, later, rank, within)
+                _count(tally, plan, history, at, start, rank, within)
     first_last = store.one("SELECT count(*) AS n, min(as_of) AS lo, max(as_of) AS hi FROM runs")
     unknown = store.one("SELECT count(*) AS n FROM account_runs WHERE current = 1 AND status IS NULL")["n"]
     return {"store": str(store.path), "runs": first_last["n"], "first_run": first_last["lo"],
@@ -184,42 +212,53 @@ def outcomes(store: Store, levels: Sequence[str], by: str = "playbook", since: d
             "all": whole.view(levels)}
 
 
-def _count(t: _Tally, plan: dict[str, Any], steps: list[tuple[str, str | None]], start: _Run | None,
-           later: list[_Run], rank: dict[str, int], within: int) -> None:
-    status = plan["status"]
-    closed_on = plan["resolved_on"] or plan["done_on"]
-    lost = (start is not None and start.status != "lost"
-            and any(r.status == "lost" and (closed_on is None or r.as_of <= closed_on) for r in later))
-    end = "lost" if lost else status
+class _History:
+    """An account's runs, with their dates and the dates it was 'lost' at, for bisecting."""
+    __slots__ = ("dates", "lost", "runs")
+
+    def __init__(self, runs: list[_Run]):
+        self.runs = runs
+        self.dates = [r[0] for r in runs]
+        self.lost = [r[0] for r in runs if r[2] == "lost"]
+
+
+def _count(t: _Tally, plan: _Plan, history: _History, at: int, start: _Run | None,
+           rank: dict[str, int], within: int) -> None:
+    """Count one plan; its account's runs from `at` on came after it opened, `start` before."""
+    closed_on = plan.closed
+    # lost while open: a later run, up to the closing date, saw the account lost
+    lost = (start is not None and start[2] != "lost" and bool(history.lost)
+            and any(d > plan.opened and (closed_on is None or d <= closed_on) for d in history.lost))
+    end = "lost" if lost else plan.status
     t.ends[end] += 1
     if end == "resolved":
-        t.runs[sum(1 for r in later if r.as_of <= plan["resolved_on"])] += 1
-        t.days[_days(plan["opened"], plan["resolved_on"])] += 1
-    for due, done_on in steps:
-        if done_on is not None:
-            t.steps["on_time" if done_on <= due else "late"] += 1
-        else:
-            t.steps["pending" if end in ("open", "snoozed") else "never"] += 1
-    start_rank = rank.get(start.risk, 0) if start is not None else 0
+        assert plan.resolved_on is not None
+        t.runs[bisect_right(history.dates, plan.resolved_on) - at] += 1
+        t.days[_days(plan.opened, plan.resolved_on)] += 1
+    if plan.on_time:
+        t.steps["on_time"] += plan.on_time
+    if plan.late:
+        t.steps["late"] += plan.late
+    if plan.undone:
+        t.steps["pending" if end in ("open", "snoozed") else "never"] += plan.undone
+    start_rank = rank.get(start[1], 0) if start is not None else 0
     if not start_rank:
         t.not_compared["no_starting_risk"] += 1
         return
-    if len(later) < within:
+    if len(history.runs) - at < within:
         t.not_compared["window_incomplete"] += 1
         return
-    window = later[:within]
+    window = history.runs[at:at + within]
     # the steps due within the window; one left undone that fell due only after the plan had
-    # closed (its warning cleared first) was never asked for
-    end = window[-1].as_of
-    due_steps = [(d, done) for d, done in steps
-                 if d <= end and (done is not None or not closed_on or d <= closed_on)]
-    if not due_steps:
+    # closed (its warning cleared first) was never asked for (see _Plan)
+    window_end = window[-1][0]
+    if plan.first_due is None or plan.first_due > window_end:
         t.not_compared["no_step_due"] += 1
         return
-    on_time = all(done is not None and done <= d for d, done in due_steps)
-    fell = any(rank.get(r.risk, 0) < start_rank for r in window)
+    on_time = plan.first_bad is None or plan.first_bad > window_end
+    fell = any(rank.get(r[1], 0) < start_rank for r in window)
     assert start is not None  # start_rank is 0 without a start
-    cell = t.fell.setdefault((start.risk, on_time), [0, 0])
+    cell = t.fell.setdefault((start[1], on_time), [0, 0])
     cell[0] += 1
     cell[1] += int(fell)
 
