@@ -16,9 +16,11 @@ For each group of plans (by playbook, manager or segment), opened on or after --
   with fewer than N runs after opening, or no step due within them, are counted as not compared. This is an observation:
   accounts whose managers do the steps on time may differ in other ways too.
 
-The store is read in one pass, account by account (plans with their steps counted by SQL,
-merged with the account's runs, both sorted by account): memory holds one account and the
-counters.
+A run computes this every night for the portfolio report, so no account's whole history is
+read: per plan, SQL counts its steps, asks the few lost account runs (an index of them alone)
+and, for a resolved plan, counts the runs up to its resolution; the plan's start run and the
+`within` runs after it come from one index range (see _WINDOWS_SQL). The time is flat in the
+number of runs once a plan has its window. Memory holds one plan and the counters.
 """
 from __future__ import annotations
 
@@ -100,33 +102,22 @@ class _Tally:
                                  "no_starting_risk": self.not_compared["no_starting_risk"]}}
 
 
-# one per account and run, as the cursor gives it: (as_of, risk_level, status, segment)
+# an account's run, as the cursor gives it: (as_of, risk_level, status, segment)
 _Run = tuple[str, str, "str | None", "str | None"]
 
 
-def _runs(store: Store) -> Iterator[tuple[str, list[_Run]]]:
-    """Each account that has a plan, with its runs (one per date, oldest first), sorted by account."""
-    cur = store.conn.execute(
-        "SELECT account_id, as_of, risk_level, status, segment FROM account_runs WHERE current = 1 "
-        "AND account_id IN (SELECT account_id FROM plans) ORDER BY account_id, as_of, run_id")
-    account: str | None = None
-    runs: list[_Run] = []
-    for aid, *run in cur:
-        if aid != account:
-            if account is not None:
-                yield account, runs
-            account, runs = aid, []
-        runs.append(tuple(run))
-    if account is not None:
-        yield account, runs
-
-
 class _Plan(NamedTuple):
-    """A plan with its steps counted by SQL (one row per plan, not per step: the join of every
-    step was half of the time). `first_due`: the earliest due date of a step the plan asked
-    for (done, or not done while the plan was open); `first_bad`: of those, the earliest not
-    done on time. A window that ends before `first_due` has no step due; one that ends on or
-    after `first_bad` had a step late or never done."""
+    """A plan with what SQL counted of it, one row per plan.
+
+    Its steps: `first_due` is the earliest due date of a step the plan asked for (done, or not
+    done while the plan was open); `first_bad`, of those, the earliest not done on time. A
+    window that ends before `first_due` had no step due; one that ends on or after
+    `first_bad` had a step late or never done.
+
+    Its account's runs after it opened: `lost_later` whether one up to the closing date saw
+    the account lost; `runs_to_resolution`, for a resolved plan, how many there were up to
+    the resolution."""
+    plan_id: int
     account_id: str
     playbook: str
     owner: str | None
@@ -139,38 +130,70 @@ class _Plan(NamedTuple):
     undone: int
     first_due: str | None
     first_bad: str | None
+    lost_later: int
+    runs_to_resolution: int | None
 
 
-_PLANS_SQL = """
-SELECT p.account_id, p.playbook, p.owner, p.status, p.opened, coalesce(p.resolved_on, p.done_on), p.resolved_on,
+_CLOSED = "coalesce(p.resolved_on, p.done_on)"
+_PLANS_SQL = f"""
+SELECT p.plan_id, p.account_id, p.playbook, p.owner, p.status, p.opened, {_CLOSED}, p.resolved_on,
        count(CASE WHEN s.done_on <= s.due THEN 1 END),
        count(CASE WHEN s.done_on > s.due THEN 1 END),
        count(CASE WHEN s.due IS NOT NULL AND s.done_on IS NULL THEN 1 END),
-       min(CASE WHEN s.done_on IS NOT NULL OR coalesce(p.resolved_on, p.done_on) IS NULL
-                     OR s.due <= coalesce(p.resolved_on, p.done_on) THEN s.due END),
+       min(CASE WHEN s.done_on IS NOT NULL OR {_CLOSED} IS NULL OR s.due <= {_CLOSED} THEN s.due END),
        min(CASE WHEN s.done_on > s.due
-                     OR (s.done_on IS NULL AND (coalesce(p.resolved_on, p.done_on) IS NULL
-                                                OR s.due <= coalesce(p.resolved_on, p.done_on))) THEN s.due END)
-FROM plans p LEFT JOIN plan_steps s ON s.plan_id = p.plan_id {where}
-GROUP BY p.account_id, p.status, p.plan_id ORDER BY p.account_id  -- plans_account: no sort
+                     OR (s.done_on IS NULL AND ({_CLOSED} IS NULL OR s.due <= {_CLOSED})) THEN s.due END),
+       EXISTS (SELECT 1 FROM account_runs l INDEXED BY account_runs_lost  -- a few rows, not the history
+               WHERE l.account_id = p.account_id AND l.current = 1 AND l.status = 'lost'
+                     AND l.as_of > p.opened AND ({_CLOSED} IS NULL OR l.as_of <= {_CLOSED})),
+       CASE WHEN p.status = 'resolved' THEN
+           (SELECT count(*) FROM account_runs c WHERE c.account_id = p.account_id AND c.current = 1
+                                                  AND c.as_of > p.opened AND c.as_of <= p.resolved_on) END
+FROM plans p LEFT JOIN plan_steps s ON s.plan_id = p.plan_id {{where}}
+GROUP BY p.plan_id ORDER BY p.plan_id
+"""
+
+# each plan's account runs from the last run date on or before its opening (`lo`) to the
+# `within`-th run date after it (`hi`), in the store's runs: an account in every run has
+# exactly its start and its window there, and no plan reads more, however long the history.
+# The bounds, one row per opening date, are a temporary table: its key makes the join a
+# lookup per plan (a CTE was scanned whole for every plan)
+_WINDOWS_SQL = """
+SELECT p.plan_id, r.as_of, r.risk_level, r.status, r.segment
+FROM plans p JOIN temp.kam_outcome_bounds b ON b.opened = p.opened
+     LEFT JOIN account_runs r ON r.account_id = p.account_id AND r.current = 1
+                                 AND r.as_of >= b.lo AND r.as_of <= b.hi {where}
+ORDER BY p.plan_id  -- a plan's runs: one range of an index, sorted below
 """
 
 
-def _plans(store: Store, since: str | None) -> Iterator[tuple[str, list[_Plan]]]:
-    """Each account's plans opened on or after `since`, sorted by account."""
-    cur = store.conn.execute(_PLANS_SQL.format(where="WHERE p.opened >= ?" if since else ""),
-                             (since,) if since else ())
-    account: str | None = None
-    plans: list[_Plan] = []
-    for row in cur:
-        plan = _Plan._make(row)
-        if plan.account_id != account:
-            if account is not None:
-                yield account, plans
-            account, plans = plan.account_id, []
-        plans.append(plan)
-    if account is not None:
-        yield account, plans
+def _plans(store: Store, since: str | None, within: int) -> Iterator[tuple[_Plan, list[_Run]]]:
+    """Each plan opened on or after `since`, in plan order, with its account's runs around its
+    opening (see _WINDOWS_SQL), oldest first."""
+    where, args = ("WHERE p.opened >= ?", (since,)) if since else ("", ())
+    dates = [d for (d,) in store.conn.execute("SELECT DISTINCT as_of FROM runs ORDER BY as_of")]
+    bounds = []
+    for (opened,) in store.conn.execute(f"SELECT DISTINCT opened FROM plans p {where}", args):
+        at = bisect_right(dates, opened)
+        bounds.append((opened, dates[at - 1] if at else opened,
+                       dates[min(at + within - 1, len(dates) - 1)] if at < len(dates) else opened))
+    store.conn.execute("CREATE TEMP TABLE IF NOT EXISTS kam_outcome_bounds "
+                       "(opened TEXT PRIMARY KEY, lo TEXT NOT NULL, hi TEXT NOT NULL) WITHOUT ROWID")
+    try:
+        store.conn.execute("DELETE FROM temp.kam_outcome_bounds")
+        store.conn.executemany("INSERT INTO temp.kam_outcome_bounds VALUES (?, ?, ?)", bounds)
+        windows = store.conn.execute(_WINDOWS_SQL.format(where=where), args)
+        row = next(windows, None)
+        for plan in map(_Plan._make, store.conn.execute(_PLANS_SQL.format(where=where), args)):
+            runs: list[_Run] = []
+            while row is not None and row[0] == plan.plan_id:
+                if row[1] is not None:
+                    runs.append(row[1:])
+                row = next(windows, None)
+            runs.sort()
+            yield plan, runs
+    finally:
+        store.conn.execute("DELETE FROM temp.kam_outcome_bounds")
 
 
 def _days(a: str, b: str) -> int:
@@ -186,25 +209,23 @@ def outcomes(store: Store, levels: Sequence[str], by: str = "playbook", since: d
     rank = {lv: i + 1 for i, lv in enumerate(levels)}
     groups: dict[str, _Tally] = {}
     whole = _Tally()
-    runs_iter = _runs(store)
-    pending = next(runs_iter, None)
-    for account, plans in _plans(store, since.isoformat() if since else None):
-        while pending is not None and pending[0] < account:
-            pending = next(runs_iter, None)
-        runs = pending[1] if pending is not None and pending[0] == account else []
-        history = _History(runs)
-        for plan in plans:
-            at = bisect_right(history.dates, plan.opened)  # runs[at:] came after the opening
-            start = runs[at - 1] if at else None
-            key = (plan.playbook if by == "playbook" else plan.owner or NONE_GROUP if by == "owner"
-                   else (start[3] if start is not None else None) or NONE_GROUP)
-            group = groups.get(key)
-            if group is None:  # not setdefault: a _Tally is six Counters, made for every plan
-                group = groups[key] = _Tally()
-            for tally in (group, whole):
-                _count(tally, plan, history, at, start, rank, within)
     first_last = store.one("SELECT count(*) AS n, min(as_of) AS lo, max(as_of) AS hi FROM runs")
-    unknown = store.one("SELECT count(*) AS n FROM account_runs WHERE current = 1 AND status IS NULL")["n"]
+    for plan, runs in _plans(store, since.isoformat() if since else None, within):
+        at = bisect_right([r[0] for r in runs], plan.opened)  # runs[at:] came after the opening
+        if not at or (len(runs) - at < within and runs[-1][0] != first_last["hi"]):
+            # the account missed a run inside the bounds: read its runs one by one
+            runs, at = _runs_around(store, plan, within)
+        start = runs[at - 1] if at else None
+        key = (plan.playbook if by == "playbook" else plan.owner or NONE_GROUP if by == "owner"
+               else (start[3] if start is not None else None) or NONE_GROUP)
+        group = groups.get(key)
+        if group is None:  # not setdefault: a _Tally is six Counters, made for every plan
+            group = groups[key] = _Tally()
+        window = runs[at:at + within]
+        for tally in (group, whole):
+            _count(tally, plan, start, window, rank, within)
+    unknown = store.one("SELECT count(*) AS n FROM account_runs INDEXED BY account_runs_no_status "
+                        "WHERE current = 1 AND status IS NULL")["n"]
     return {"store": str(store.path), "runs": first_last["n"], "first_run": first_last["lo"],
             "last_run": first_last["hi"], "since": since.isoformat() if since else None, "by": by,
             "within_runs": within, "account_runs_without_status": unknown,
@@ -212,28 +233,26 @@ def outcomes(store: Store, levels: Sequence[str], by: str = "playbook", since: d
             "all": whole.view(levels)}
 
 
-class _History:
-    """An account's runs, with their dates and the dates it was 'lost' at, for bisecting."""
-    __slots__ = ("dates", "lost", "runs")
+def _runs_around(store: Store, plan: _Plan, within: int) -> tuple[list[_Run], int]:
+    """The plan's start run (if any) and the first `within` runs after it opened, with the
+    index of the first of those: for an account that was not in every run."""
+    query = ("SELECT as_of, risk_level, status, segment FROM account_runs WHERE account_id = ? AND current = 1 "
+             "AND as_of {} ? ORDER BY as_of {} LIMIT ?")
+    start = store.conn.execute(query.format("<=", "DESC"), (plan.account_id, plan.opened, 1)).fetchall()
+    later = store.conn.execute(query.format(">", "ASC"), (plan.account_id, plan.opened, within)).fetchall()
+    return [tuple(r) for r in start + later], len(start)
 
-    def __init__(self, runs: list[_Run]):
-        self.runs = runs
-        self.dates = [r[0] for r in runs]
-        self.lost = [r[0] for r in runs if r[2] == "lost"]
 
-
-def _count(t: _Tally, plan: _Plan, history: _History, at: int, start: _Run | None,
-           rank: dict[str, int], within: int) -> None:
-    """Count one plan; its account's runs from `at` on came after it opened, `start` before."""
-    closed_on = plan.closed
-    # lost while open: a later run, up to the closing date, saw the account lost
-    lost = (start is not None and start[2] != "lost" and bool(history.lost)
-            and any(d > plan.opened and (closed_on is None or d <= closed_on) for d in history.lost))
+def _count(t: _Tally, plan: _Plan, start: _Run | None, window: list[_Run], rank: dict[str, int],
+           within: int) -> None:
+    """Count one plan: `start` its account's run when it opened, `window` the first `within`
+    runs after."""
+    lost = start is not None and start[2] != "lost" and bool(plan.lost_later)
     end = "lost" if lost else plan.status
     t.ends[end] += 1
     if end == "resolved":
         assert plan.resolved_on is not None
-        t.runs[bisect_right(history.dates, plan.resolved_on) - at] += 1
+        t.runs[plan.runs_to_resolution] += 1
         t.days[_days(plan.opened, plan.resolved_on)] += 1
     if plan.on_time:
         t.steps["on_time"] += plan.on_time
@@ -245,10 +264,9 @@ def _count(t: _Tally, plan: _Plan, history: _History, at: int, start: _Run | Non
     if not start_rank:
         t.not_compared["no_starting_risk"] += 1
         return
-    if len(history.runs) - at < within:
+    if len(window) < within:
         t.not_compared["window_incomplete"] += 1
         return
-    window = history.runs[at:at + within]
     # the steps due within the window; one left undone that fell due only after the plan had
     # closed (its warning cleared first) was never asked for (see _Plan)
     window_end = window[-1][0]

@@ -108,6 +108,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE account_runs ADD COLUMN status TEXT;
     ALTER TABLE account_runs ADD COLUMN segment TEXT;
     """,
+    # 4: `kam outcomes` (every night, in the portfolio report) reads no account's whole history:
+    # it asks whether an account was lost while a plan was open of the few lost account runs,
+    # and counts the runs without a status (recorded before 3) in an index of those alone
+    """
+    CREATE INDEX account_runs_lost ON account_runs (account_id, as_of) WHERE current = 1 AND status = 'lost';
+    CREATE INDEX account_runs_no_status ON account_runs (run_id) WHERE current = 1 AND status IS NULL;
+    """,
 )
 
 VERSION = len(MIGRATIONS)
