@@ -126,7 +126,9 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
     steps = _capacity_steps(project) if project.capacity else None
     demands = schedule.Demands()
     for_runs = rc.for_runs_of(project) if held else {}
-    queued: dict[int, Result] = {}  # lines_only: the results capacity scheduling may change
+    # lines_only: the accounts (by line) whose steps capacity scheduling may move; such a line
+    # is made again from its JSON (write_lines): spilling whole results cost more than the lines
+    queued: dict[int, str] = {}
     lines_only = lines_only and spill_dir is not None
     for i, values in enumerate(accepted):
         if i in drop:
@@ -146,7 +148,7 @@ def evaluate_chunk(project: Project, as_of: date, lang: str, chunk: Normalised, 
             before = len(demands.steps)
             demands.add(result, steps)
             if lines_only and len(demands.steps) > before:
-                queued[len(results)] = result
+                queued[len(results)] = str(result["account_id"])
         results.append(result)
         if not lines_only:  # the store's view of the account: no store, no view
             accounts.append(account_in(result, fired, pending))
@@ -311,8 +313,10 @@ def write_lines(project: Project, evaluated: list[tuple[Any, EvaluatedChunk]], m
             chunk_moved = schedule.moved_of(ev.demands, moved[k], steps, project.calendar.next_working_day)
             ev.demands = moved[k] = None  # scheduled: the columns can go
             if chunk_moved:
-                for i, r in queued.items():
-                    lines[i] = orjson.dumps(schedule.apply(r, chunk_moved))
+                accounts = {key[0] for key in chunk_moved}
+                for i, account in queued.items():
+                    if account in accounts:  # orjson reads back what it wrote: the same line, moved
+                        lines[i] = orjson.dumps(schedule.apply(orjson.loads(lines[i]), chunk_moved))
         if lines:
             out.write(b"\n".join(lines))
             out.write(b"\n")
