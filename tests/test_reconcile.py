@@ -1,7 +1,6 @@
 """engine/plans/reconcile.py on plain values: plan states, cooldowns, snoozes, for_runs, keep_open_runs."""
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, timedelta
 
 from engine.plans.reconcile import Past, Plan, PlanStep, Policy, cleared_runs, pending_rules, reconcile
@@ -142,7 +141,7 @@ def test_a_correction_run_on_the_same_date_keeps_new_plans_new():
 
 
 def test_a_step_added_to_the_playbook_gets_a_due_date_from_this_run():
-    before = replace(plan("respond"), steps=(PlanStep("call", "2026-01-12"),))
+    before = plan("respond")._replace(steps=(PlanStep("call", "2026-01-12"),))
     out = run(D2, "medium", ["respond"], [before], [past("2026-01-05", "medium", playbooks=("respond",))])
     assert [(s.id, s.due) for s in out.changes[0].plan.steps] == [("call", "2026-01-12"), ("visit", "2026-02-23")]
 
@@ -150,7 +149,7 @@ def test_a_step_added_to_the_playbook_gets_a_due_date_from_this_run():
 def test_overdue_counts_undone_steps_past_their_date():
     p = plan("respond")
     assert not p.overdue("2026-01-12") and p.overdue("2026-01-13")
-    done = replace(p, steps=(replace(p.steps[0], done_on="2026-01-10"), p.steps[1]))
+    done = p._replace(steps=(p.steps[0]._replace(done_on="2026-01-10"), p.steps[1]))
     assert not done.overdue("2026-01-13")
 
 
@@ -165,6 +164,6 @@ def test_a_recurring_step_is_due_on_its_next_date_and_never_overdue():
         plan_now = out.changes[0].plan
         assert [(s.id, s.due) for s in plan_now.steps] == [("look", "2026-01-12"), ("report", due)]
         assert plan_now.overdue(day.isoformat(), ["report"]) is False
-    done = replace(opened, steps=(opened.steps[0], replace(opened.steps[1], done_on="2026-01-12")))
+    done = opened._replace(steps=(opened.steps[0], opened.steps[1]._replace(done_on="2026-01-12")))
     out = reconcile(date(2026, 3, 13), "medium", ["watch"], [done], history, policies, LEVELS)
     assert out.changes[0].plan.steps == done.steps  # a done step keeps its date
