@@ -157,6 +157,7 @@ class PlanWriter:
         self.next_id: int | None = None  # new plans' ids, as AUTOINCREMENT gives them (the run holds the lock)
         self.inserts: list[tuple[Any, ...]] = []
         self.updates: list[tuple[Any, ...]] = []
+        self.kept: list[tuple[Any, ...]] = []  # updates of plans whose status stays
         self.steps: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
 
@@ -172,6 +173,9 @@ class PlanWriter:
                 self.next_id = 1 + self.store.conn.execute("SELECT coalesce(max(plan_id), 0) FROM plans").fetchone()[0]
             plan_id, self.next_id = self.next_id, self.next_id + 1
             self.inserts.append(values + (account.account_id, p.playbook, p.opened, self.run_id, plan_id))
+        elif before is not None and before.status == p.status:  # most plans: open, and open still
+            plan_id = p.plan_id
+            self.kept.append(values[1:] + (plan_id,))
         else:
             plan_id = p.plan_id
             self.updates.append(values + (plan_id,))
@@ -192,6 +196,11 @@ class PlanWriter:
         c.executemany("UPDATE plans SET status = ?, state = ?, risk_level = ?, kept_open = ?, snoozed_until = ?, "
                       "snooze_risk = ?, done_on = ?, resolved_on = ?, last_run = ?, owner = ?, account_name = ? "
                       "WHERE plan_id = ?", self.updates)
+        # without `status` in SET, SQLite leaves the two indexes on it alone (plans_live,
+        # plans_account): three B-tree writes fewer per plan, for every ongoing plan of a run
+        c.executemany("UPDATE plans SET state = ?, risk_level = ?, kept_open = ?, snoozed_until = ?, "
+                      "snooze_risk = ?, done_on = ?, resolved_on = ?, last_run = ?, owner = ?, account_name = ? "
+                      "WHERE plan_id = ?", self.kept)
         # a step keeps its done mark, and its due date unless it is a recurring step's next one
         # (reconcile passes every other kept step on as stored): steps new to the plan are added
         c.executemany("INSERT INTO plan_steps (plan_id, step_id, position, due, done_on) VALUES (?, ?, ?, ?, ?) "
@@ -199,7 +208,7 @@ class PlanWriter:
                       "WHERE plan_steps.due != excluded.due", self.steps)
         c.executemany("INSERT INTO plan_events (plan_id, run_id, at, event, detail) VALUES (?, ?, ?, ?, ?)",
                       self.events)
-        self.inserts, self.updates, self.steps, self.events = [], [], [], []
+        self.inserts, self.updates, self.kept, self.steps, self.events = [], [], [], [], []
 
 
 def pack(overlay: dict[str, Any] | None) -> bytes | None:
