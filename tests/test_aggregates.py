@@ -172,6 +172,22 @@ def test_aggregates_give_the_views_of_the_list(project, portfolios, name):
     assert agg.report() == report
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_facts_made_from_the_plans_view_are_the_same(project, portfolios, name):
+    """A worker makes an account's facts as it renders the plan, from the plan's view (its step
+    rows made once): the same facts as from the result alone."""
+    lang, results = portfolios[name]
+    words = _words(project, lang)
+    plan_files = _plan_files(results)
+    with_plan = 0
+    for r in results:
+        stem = plan_files.get(r["account_id"], "")
+        view = views.plan(words, r) if stem else None
+        with_plan += view is not None
+        assert account_facts(words, r, stem, view) == account_facts(words, r, stem), r["account_id"]
+    assert with_plan
+
+
 def test_the_portfolios_show_what_the_documents_can_show(portfolios):
     """The runs above exercise attention, closed plans, this week's steps, lost clients."""
     _, later = portfolios["store, three weeks later"]

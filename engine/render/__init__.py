@@ -29,6 +29,7 @@ from .report.page import write_report_view
 from .samples import sample_results, without_store
 from .templates import environment, template_names, template_problem, template_syntax_problems
 from .views import states
+from .views.context import PlanView
 
 DOCUMENTS = ("plan", "digest", "summary")
 
@@ -106,9 +107,10 @@ class PlanRenderer:
         except TemplateError as exc:
             raise KamError(template_problem(project, exc)) from None
 
-    def render(self, result: Result) -> list[tuple[str, str]]:
-        """(format, text) of the account's plan."""
-        view = views.plan(self.words, result)
+    def render(self, result: Result, view: PlanView | None = None) -> list[tuple[str, str]]:
+        """(format, text) of the account's plan (`view`: its views.plan, when made already)."""
+        if view is None:
+            view = views.plan(self.words, result)
         out = []
         for fmt in self.formats:
             try:
@@ -118,25 +120,33 @@ class PlanRenderer:
                 raise KamError(template_problem(self.project, exc)) from None
         return out
 
-    def write(self, results: list[Result], stems: Mapping[str, str], folder: Path | None
+    def write(self, results: list[Result], stems: Mapping[str, str], folder: Path | None,
+              each: Callable[[Result, PlanView | None], None] | None = None
               ) -> tuple[int, list[tuple[str, str]]]:
         """Render the plans of `results` named in `stems` (account id -> file stem, made by
         safe_name: no separators). Into `folder` when given (files written, []), else handed
-        back as (relative path, text) for the caller to write."""
+        back as (relative path, text) for the caller to write. `each(result, its plan's view
+        or None)` is called for every result, in order: what else is made of an account
+        takes the view's words instead of making them again."""
         written, texts = 0, []
         with contextlib.ExitStack() as stack:
             files = stack.enter_context(FolderFiles(folder)) if folder is not None else None
             for r in results:
                 stem = stems.get(r["account_id"])
                 if stem is None:
+                    if each is not None:
+                        each(r, None)
                     continue
                 assert "/" not in stem and "\\" not in stem and stem not in (".", "..")
-                for fmt, text in self.render(r):
+                view = views.plan(self.words, r)
+                for fmt, text in self.render(r, view):
                     if files is not None:
                         files.write(f"{stem}.{fmt}", text)
                         written += 1
                     else:
                         texts.append((f"plans/{stem}.{fmt}", text))
+                if each is not None:
+                    each(r, view)
         return written, texts
 
 

@@ -65,6 +65,7 @@ from .views.context import (
     DigestAccount,
     DigestView,
     LostRow,
+    PlanView,
     SummaryView,
     ThisWeekRow,
     TopAccount,
@@ -107,10 +108,11 @@ class Facts(NamedTuple):
     account: Account  # the report's record
 
 
-def account_facts(w: views.Words, result: Result, plan_file: str = "") -> Facts:
+def account_facts(w: views.Words, result: Result, plan_file: str = "", view: PlanView | None = None) -> Facts:
     """The account's facts, from its final result (plan states in, when there is a store).
-    `plan_file`: the stem of its plan's files under plans/ ('' when it has no plan). Pure:
-    runs where the plan is rendered."""
+    `plan_file`: the stem of its plan's files under plans/ ('' when it has no plan); `view`:
+    its plan's views.plan, whose step rows the digest entry takes. Pure: runs where the plan
+    is rendered."""
     r, p = result, w.project
     aid = r["account_id"]
     unassigned = w.labels["unassigned"]
@@ -123,7 +125,8 @@ def account_facts(w: views.Words, result: Result, plan_file: str = "") -> Facts:
     attention: tuple[AttentionRow, ...] = ()
     closed: tuple[ClosedRow, ...] = ()
     if with_plan:  # the digest's own code, on this account alone
-        d = views.digest(w, owner, [r], files, 0, [r] if closing else [], tracked=True)
+        d = views.digest(w, owner, [r], files, 0, [r] if closing else [], tracked=True,
+                         by_due={aid: view["next_steps"]} if view is not None else None)
         entry, this_week, attention, closed = (d["accounts"][0], tuple(d["this_week"]),
                                                tuple(d["attention"]), tuple(d["closed"]))
     elif closing:

@@ -279,9 +279,11 @@ def finish_chunk(project: Project, as_of: date, lang: str, ev: EvaluatedChunk,
         from ..render import plan_renderer
         from ..render.aggregate import account_facts
         renderer = plan_renderer(project, lang)
-        out.written, out.texts = renderer.write(results, stems, Path(plans_dir) if plans_dir is not None else None)
-        out.facts = pickle.dumps([account_facts(renderer.words, r, stems.get(r["account_id"], "")) for r in results],
-                                 pickle.HIGHEST_PROTOCOL)
+        facts = []
+        out.written, out.texts = renderer.write(
+            results, stems, Path(plans_dir) if plans_dir is not None else None,
+            lambda r, view: facts.append(account_facts(renderer.words, r, stems.get(r["account_id"], ""), view)))
+        out.facts = pickle.dumps(facts, pickle.HIGHEST_PROTOCOL)
     out.seconds = time.perf_counter() - started
     return out
 

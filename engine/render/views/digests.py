@@ -42,14 +42,17 @@ def _week_end(iso: str, weeks: int = 1) -> str:
 
 
 def digest(w: Words, owner: str, results: list[Result], plan_files: Mapping[str, str],
-           quiet: int, closed: Iterable[Result] = (), tracked: bool = False) -> DigestView:
+           quiet: int, closed: Iterable[Result] = (), tracked: bool = False,
+           by_due: Mapping[str, list[StepRow]] | None = None) -> DigestView:
     """One manager's accounts that have a plan, most urgent first. With a store (`tracked`),
     it leads with what needs attention (new and escalated plans, overdue steps) and what the
-    run closed (`closed`: the manager's results with resolved plans)."""
+    run closed (`closed`: the manager's results with resolved plans). `by_due`: steps_by_due
+    of results by account id, where their plans' views have them."""
     accounts: list[DigestAccount] = []
     ordered = sorted(results, key=lambda r: urgency_key(w.project, r))
-    for r in ordered:
-        steps, left = _open_steps(w, r, NEXT_STEPS)  # done: nothing left to do
+    rows = [by_due.get(r["account_id"]) for r in ordered] if by_due else []
+    for i, r in enumerate(ordered):
+        steps, left = _open_steps(w, r, NEXT_STEPS, rows[i] if rows else None)  # done: nothing left to do
         wb = r.get("winback")
         accounts.append({
             "title": r.get("name") or r["account_id"], "account_id": r["account_id"],
@@ -64,8 +67,10 @@ def digest(w: Words, owner: str, results: list[Result], plan_files: Mapping[str,
             "plans": [{"title": p["title"], "state_id": p["state"], "state": states.state_word(w, p["state"])}
                       for p in r["playbooks"] if p.get("state")]})
     as_of = ordered[0]["as_of"] if ordered else ""
+    known = [x for x in rows if x is not None]
     return {"owner": owner, "accounts": accounts, "tracked": tracked,
-            "this_week": this_week(w, ordered, as_of) if as_of else [],
+            "this_week": this_week(w, ordered, as_of, known if rows and len(known) == len(rows) else None)
+            if as_of else [],
             "week_end": w.date(_week_end(as_of, weeks=2)) if as_of else "",
             "attention": states.attention(w, ordered, plan_files) if tracked else [],
             "closed": states.closed_rows(w, sorted(closed, key=lambda r: urgency_key(w.project, r))),
@@ -74,9 +79,13 @@ def digest(w: Words, owner: str, results: list[Result], plan_files: Mapping[str,
             "more_accounts": "", "more_attention": "", "more_closed": ""}
 
 
-def _open_steps(w: Words, result: Result, n: int) -> tuple[list[StepRow], int]:
-    """The first `n` of the account's steps not done, as steps_by_due lists them, and how
-    many are not done (a row is made only for the `n`)."""
+def _open_steps(w: Words, result: Result, n: int, by_due: list[StepRow] | None = None
+                ) -> tuple[list[StepRow], int]:
+    """The first `n` of the account's steps not done, as steps_by_due lists them (`by_due`,
+    when at hand), and how many are not done (a row is made only for the `n`)."""
+    if by_due is not None:
+        left = [row for row in by_due if not row["done"]]
+        return left[:n], len(left)
     playbooks = result["playbooks"]
     keys = sorted((s["due"], p_index, s_index) for p_index, p in enumerate(playbooks)
                   for s_index, s in enumerate(p["steps"]) if not s.get("done"))
