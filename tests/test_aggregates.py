@@ -24,7 +24,7 @@ from engine.plans.store import Store
 from engine.project.load import load_project
 from engine.project.model import NO_RISK
 from engine.render import environment, views
-from engine.render.aggregate import Aggregates, Facts, _Sum, account_facts
+from engine.render.aggregate import Aggregates, Bars, Facts, _Sum, account_facts
 from engine.render.labels import load_labels, say
 from engine.render.limits import load, render
 from engine.render.report import charts
@@ -186,6 +186,54 @@ def test_facts_made_from_the_plans_view_are_the_same(project, portfolios, name):
         with_plan += view is not None
         assert account_facts(words, r, stem, view) == account_facts(words, r, stem), r["account_id"]
     assert with_plan
+
+
+@pytest.mark.parametrize("lag", [0, 3])
+@pytest.mark.parametrize("name", ["no store", "store, first run", "store, three weeks later"])
+def test_bars_leave_out_only_what_the_lists_would_drop(project, portfolios, name, lag):
+    """A worker given the capped lists' bars, as they stood `lag` chunks before its own chunk
+    (chunks in flight), builds no entry or attention row the lists would drop, and the
+    digests, the summary and the report are the same as without bars."""
+    lang, results = portfolios[name]
+    words = _words(project, lang)
+    plan_files = _plan_files(results)
+    caps = {"max_accounts": 2, "max_attention": 2, "max_closed": 2, "max_lost": 1, "max_warnings": 1}
+    plain = _aggregated(project, words, results, 9, **caps)
+    barred = Aggregates(project, lang, words, **caps)
+    size = max(1, math.ceil(len(results) / 9))
+    chunks = [results[i:i + size] for i in range(0, len(results), size)]
+    snapshots = []
+    left_out = 0
+    for k, chunk in enumerate(chunks):
+        snapshots.append(barred.bars(r.get("owner") for r in chunk))
+        bars = snapshots[max(0, k - lag)]
+        facts = [account_facts(words, r, plan_files.get(r["account_id"], ""), bars=bars) for r in chunk]
+        left_out += sum((f.with_plan and f.entry is None) + len(f.skipped_attention) for f in facts)
+        for f in pickle.loads(pickle.dumps(facts)):
+            barred.add(f)
+    assert left_out > 0
+    assert barred.digest_owners() == plain.digest_owners()
+    assert barred.digests() == plain.digests()
+    assert barred.summary(plan_files) == plain.summary(plan_files)
+    assert barred.report() == plain.report()
+
+
+def test_a_bar_that_would_drop_a_kept_entry_is_caught(project, portfolios):
+    """The main process checks what a worker left out against its own lists: an entry left
+    out that the list keeps is an error, not a digest short of an account."""
+    lang, results = portfolios["store, first run"]
+    words = _words(project, lang)
+    agg = Aggregates(project, lang, words, max_accounts=2)
+    with_plan = [r for r in results if r["playbooks"]]
+    for r in with_plan[:3]:
+        agg.add(account_facts(words, r))
+    assert agg.bars([r.get("owner") for r in with_plan]).owners == {}  # no owner's list is full yet
+    wrong = views.urgency_key(project, with_plan[3])[:0] + (float("-inf"),)  # a bar below every key
+    facts = account_facts(words, with_plan[3], bars=Bars({with_plan[3].get("owner") or words.labels["unassigned"]:
+                                                              (wrong, None, None)}))
+    assert facts.entry is None
+    with pytest.raises(AssertionError, match="left out"):
+        agg.add(facts)
 
 
 def test_the_portfolios_show_what_the_documents_can_show(portfolios):

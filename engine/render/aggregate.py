@@ -32,7 +32,7 @@ import math
 import pickle
 import sys
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -101,36 +101,68 @@ class Facts(NamedTuple):
     workload: tuple[tuple[str, str], ...]  # (capacity role, Monday of the week) per open step
     entry: DigestAccount | None  # the digest's entry (views.digest's "accounts" item)
     this_week: tuple[ThisWeekRow, ...]  # the manager's steps this week (views.this_week), soonest first
-    attention: tuple[AttentionRow, ...]  # states.attention rows, in their order
+    attention: tuple[AttentionRow, ...]  # states.attention rows, in their order (those a bar let in)
     closed: tuple[ClosedRow, ...]  # states.closed_rows
     top: TopAccount | None  # a row of the summary's top_accounts (a plan, not lost)
     lost: LostRow | None  # a row of the summary's lost clients (a win-back decision)
     account: Account  # the report's record
+    # what a bar (Bars) kept the worker from building: the entry is then None, and these are
+    # the attention rows' ranks (states.attention_rank), counted but not built
+    skipped_attention: tuple[int, ...] = ()
 
 
-def account_facts(w: views.Words, result: Result, plan_file: str = "", view: PlanView | None = None) -> Facts:
+class Bars(NamedTuple):
+    """Where the capped lists of the aggregates stand when a chunk is sent to a worker: for
+    each manager whose list is full, the largest key it keeps, without the input position -
+    the digest entries' and "this week" rows' urgency, the attention rows' (rank, urgency) -
+    and the summary's top accounts' urgency (None while a list is not full). The chunk's
+    accounts come after every account added so far, so one of them can enter a list only
+    with a smaller key than its bar: the worker builds no entry or row that could not (at
+    1,000,000 accounts a digest keeps 300 of ~40,000 entries). Bars only fall as accounts
+    are added, so a bar some chunks old drops less, never more."""
+
+    owners: dict[str, tuple[Any, Any, Any]]  # manager -> (entries, this week, attention) bars
+    top: Any = None
+
+
+def account_facts(w: views.Words, result: Result, plan_file: str = "", view: PlanView | None = None,
+                  bars: Bars | None = None) -> Facts:
     """The account's facts, from its final result (plan states in, when there is a store).
     `plan_file`: the stem of its plan's files under plans/ ('' when it has no plan); `view`:
-    its plan's views.plan, whose step rows the digest entry takes. Pure: runs where the plan
-    is rendered."""
+    its plan's views.plan, whose step rows the digest entry takes; `bars`: what the capped
+    lists keep so far (Aggregates.bars), past which nothing is built. Pure: runs where the
+    plan is rendered."""
     r, p = result, w.project
     aid = r["account_id"]
     unassigned = w.labels["unassigned"]
     owner = r.get("owner") or unassigned
     with_plan = bool(r["playbooks"])
     closing = bool(r.get("resolved_plans"))
-    files = {aid: plan_file} if plan_file else {}
+    urgency = views.urgency_key(p, r)
     entry: DigestAccount | None = None
     this_week: tuple[ThisWeekRow, ...] = ()
-    attention: tuple[AttentionRow, ...] = ()
+    attention: list[AttentionRow] = []
+    skipped: list[int] = []
     closed: tuple[ClosedRow, ...] = ()
-    if with_plan:  # the digest's own code, on this account alone
-        d = views.digest(w, owner, [r], files, 0, [r] if closing else [], tracked=True,
-                         by_due={aid: view["next_steps"]} if view is not None else None)
-        entry, this_week, attention, closed = (d["accounts"][0], tuple(d["this_week"]),
-                                               tuple(d["attention"]), tuple(d["closed"]))
-    elif closing:
+    if closing:
         closed = tuple(states.closed_rows(w, [r]))
+    if with_plan:  # views.digest's parts, on this account alone
+        entry_bar, week_bar, attention_bar = (bars.owners.get(owner) if bars is not None else None) \
+            or (None, None, None)
+        files = {aid: plan_file} if plan_file else {}
+        rows = view["next_steps"] if view is not None else None
+        if entry_bar is None or urgency < entry_bar:
+            entry = views.account_entry(w, r, files, rows)
+        if r["as_of"] and (week_bar is None or urgency < week_bar):
+            this_week = tuple(views.this_week(w, [r], r["as_of"], [rows] if rows is not None else None))
+        link = None
+        ranked = [(rank, pb) for pb in r["playbooks"] if (rank := states.attention_rank(pb)) is not None]
+        for rank, pb in sorted(ranked, key=itemgetter(0)):
+            if attention_bar is None or (rank, urgency) < attention_bar:
+                link = link or states.account_link(r, files)
+                attention.append(states.attention_row(w, link, pb))
+            else:
+                skipped.append(rank)
     # as states.counts adds them up
     n = dict.fromkeys(states.COUNTED, 0)
     for pb in r["playbooks"]:
@@ -150,18 +182,19 @@ def account_facts(w: views.Words, result: Result, plan_file: str = "", view: Pla
         "risk": w.risk(r["risk_level"]), "risk_id": r["risk_level"], "signals": len(r["signals"]),
         "at_stake": w.money(views.at_stake(r)), "expected_loss": w.money(r.get("expected_loss")),
         "priority": w.num(r.get("priority"), 0), "abc": r.get("abc") or "", "plan": plan_file} \
-        if with_plan and r.get("status") != "lost" else None
+        if with_plan and r.get("status") != "lost" and (bars is None or bars.top is None or urgency < bars.top) \
+        else None
     wb = r.get("winback")
     lost: LostRow | None = {
         "title": r.get("name") or aid, "account_id": aid, "owner": owner,
         "decision_id": wb["decision"], "decision": w.labels[f"decision_{wb['decision']}"],
         "benefit": w.money(wb["value"]), "cost": w.money(wb["cost"]), "plan": plan_file} if wb else None
     return Facts(
-        owner, r.get("as_of", ""), r["risk_level"], with_plan, views.urgency_key(p, r),
+        owner, r.get("as_of", ""), r["risk_level"], with_plan, urgency,
         r.get("revenue_current") or 0, r.get("expected_loss") or 0.0,
         tuple(s["id"] for s in r["signals"]), tuple(pb["id"] for pb in r["playbooks"]),
         "resolved_plans" in r, closing, tuple(n.values()) if any(n.values()) else None, workload,
-        entry, this_week, attention, closed, top, lost, accounts([r])[0])
+        entry, this_week, tuple(attention), closed, top, lost, accounts([r])[0], tuple(skipped))
 
 
 def _monday(iso: str) -> str:
@@ -261,6 +294,13 @@ class _Top:
         self.rows.append((key, pickle.dumps(item, pickle.HIGHEST_PROTOCOL) if self.packed else item))
         if len(self.rows) > self.cap + self.cap // 4 + 8:
             self._cut()
+
+    def passed(self, key: tuple[Any, ...]) -> None:
+        """An item a worker did not build, its key past the bar it was given (Bars): counted
+        as offered, as add() would count and drop it."""
+        self.seen += 1
+        if self.bar is None or key < self.bar:
+            raise AssertionError(f"an item was left out that the list keeps: {key!r}")
 
     def _cut(self) -> None:
         self.rows.sort(key=itemgetter(0))
@@ -391,6 +431,21 @@ class Aggregates:
 
     # ---- adding -------------------------------------------------------------------------
 
+    def bars(self, owners: Iterable[Any] = ()) -> Bars:
+        """The bars of the lists that are full (see Bars), for the managers among `owners`
+        (accounts' owner values: none is the unassigned label)."""
+        unassigned = self.w.labels["unassigned"]
+        out: dict[str, tuple[Any, Any, Any]] = {}
+        for raw in set(owners):
+            name = raw or unassigned
+            o = self.owners.get(name)
+            if o is None:
+                continue
+            entries, week, attention = o.entries.bar, o.this_week.bar, o.attention.bar
+            if entries is not None or week is not None or attention is not None:
+                out[name] = (entries and entries[0], week and week[0], attention and attention[:2])
+        return Bars(out, self.top.bar and self.top.bar[0])
+
     def add(self, f: Facts) -> None:
         """The next account's facts, in input order."""
         pos = self.n
@@ -423,11 +478,16 @@ class Aggregates:
             o.expected.add(f.expected_loss)
             if o.lead is None or key < o.lead[0]:
                 o.lead = (key, f.as_of)
-            o.entries.add(key, f.entry)
+            if f.entry is not None:
+                o.entries.add(key, f.entry)
+            else:
+                o.entries.passed(key)
             for j, step in enumerate(f.this_week):
                 o.this_week.add((f.urgency, pos, j), step)
             for j, row in enumerate(f.attention):
                 o.attention.add((_attention_rank(row), f.urgency, pos, j), row)
+            for rank in f.skipped_attention:
+                o.attention.passed((rank, f.urgency, pos))
         else:
             o.quiet += 1
         if f.closing:

@@ -282,8 +282,11 @@ def finish_pipeline(project: Project, executor: Any, evaluated: list[tuple[Any, 
             accounts_done += len(accounts)
             store_seconds += time.perf_counter() - started
             storing.tick(accounts_done)
+            # the digests' and summary's lists as they stand (chunks before this one): the
+            # worker builds no entry past them
+            bars = done.overview.bars(a.owner for a in accounts) if documents else None
             yield (ref, as_of, lang, handle, chunk_moved, overlays, stems,
-                   str(plans_dir) if local else None, keep, spec, documents)
+                   str(plans_dir) if local else None, keep, spec, documents, bars)
 
     render_seconds = 0.0
     try:

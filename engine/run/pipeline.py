@@ -253,13 +253,15 @@ class Finished:
 def finish_chunk(project: Project, as_of: date, lang: str, ev: EvaluatedChunk,
                  moved: Mapping[StepKey, Moved],
                  overlays: list[dict[str, Any] | None] | None, stems: dict[str, str] | None,
-                 plans_dir: str | None, keep: bool, lists: Any = None, render: bool = True) -> Finished:
+                 plans_dir: str | None, keep: bool, lists: Any = None, render: bool = True,
+                 bars: Any = None) -> Finished:
     """The chunk's results as the run reports them: capacity scheduling's dates (`moved`),
     the store's plan states (`overlays`, one per account; None: a run without a store),
     written as lines; the plans of the accounts in `stems` rendered (into `plans_dir`, or
     handed back when the worker shares no disk with the output) unless `render` is false;
     with `lists` (engine.render.worklist.Spec) the chunk's tasks and calendar events, which link
-    to the plans by `stems`."""
+    to the plans by `stems`. `bars` (engine.render.aggregate.Bars): what the digests and the
+    summary keep so far, past which the accounts' facts leave their entries out."""
     started = time.perf_counter()
     results = ev.results if ev.results is not None else _unspill(ev.results_path)
     if overlays is not None:
@@ -282,7 +284,8 @@ def finish_chunk(project: Project, as_of: date, lang: str, ev: EvaluatedChunk,
         facts = []
         out.written, out.texts = renderer.write(
             results, stems, Path(plans_dir) if plans_dir is not None else None,
-            lambda r, view: facts.append(account_facts(renderer.words, r, stems.get(r["account_id"], ""), view)))
+            lambda r, view: facts.append(account_facts(renderer.words, r, stems.get(r["account_id"], ""), view,
+                                                       bars)))
         out.facts = pickle.dumps(facts, pickle.HIGHEST_PROTOCOL)
     out.seconds = time.perf_counter() - started
     return out

@@ -9,12 +9,12 @@ raw result as `account` for anything else).
 - plans.py, digests.py, summaries.py: the view of each document;
 - context.py: what those views hold, as types with every field documented (for template authors).
 """
-from .digests import MANAGER_ROLE, NEXT_STEPS, THIS_WEEK, digest, this_week
+from .digests import MANAGER_ROLE, NEXT_STEPS, THIS_WEEK, account_entry, digest, this_week
 from .plans import negotiation, plan, profile, reasons, winback
 from .steps import at_stake, priority_view, queued_text, step_ref, steps_by_due, urgency_key
 from .summaries import owners_of, summary, workload
 from .words import PlaybookWords, Words, lower_first
 
-__all__ = ["MANAGER_ROLE", "NEXT_STEPS", "THIS_WEEK", "PlaybookWords", "Words", "at_stake", "digest",
-           "lower_first", "negotiation", "owners_of", "plan", "priority_view", "profile", "queued_text",
+__all__ = ["MANAGER_ROLE", "NEXT_STEPS", "THIS_WEEK", "PlaybookWords", "Words", "account_entry", "at_stake",
+           "digest", "lower_first", "negotiation", "owners_of", "plan", "priority_view", "profile", "queued_text",
            "reasons", "step_ref", "steps_by_due", "summary", "this_week", "urgency_key", "winback", "workload"]

@@ -52,20 +52,7 @@ def digest(w: Words, owner: str, results: list[Result], plan_files: Mapping[str,
     ordered = sorted(results, key=lambda r: urgency_key(w.project, r))
     rows = [by_due.get(r["account_id"]) for r in ordered] if by_due else []
     for i, r in enumerate(ordered):
-        steps, left = _open_steps(w, r, NEXT_STEPS, rows[i] if rows else None)  # done: nothing left to do
-        wb = r.get("winback")
-        accounts.append({
-            "title": r.get("name") or r["account_id"], "account_id": r["account_id"],
-            "risk_id": r["risk_level"], "risk": w.risk(r["risk_level"]),
-            "at_stake": w.money(at_stake(r)), "lost": r.get("status") == "lost",
-            "priority": priority_view(w, r), "abc": r.get("abc") or "",
-            "signals": [s["title"] for s in r["signals"]],
-            "decision": w.labels[f"decision_{wb['decision']}"] if wb else "",
-            "next_steps": steps,
-            "more": say(w.labels, "more_steps", count=left - NEXT_STEPS) if left > NEXT_STEPS else "",
-            "plan": plan_files.get(r["account_id"], ""),
-            "plans": [{"title": p["title"], "state_id": p["state"], "state": states.state_word(w, p["state"])}
-                      for p in r["playbooks"] if p.get("state")]})
+        accounts.append(account_entry(w, r, plan_files, rows[i] if rows else None))
     as_of = ordered[0]["as_of"] if ordered else ""
     known = [x for x in rows if x is not None]
     return {"owner": owner, "accounts": accounts, "tracked": tracked,
@@ -77,6 +64,25 @@ def digest(w: Words, owner: str, results: list[Result], plan_files: Mapping[str,
             "quiet": say(w.labels, "no_action", count=quiet) if quiet else "",
             # every account, plan and closing is listed here; aggregate.py stops at caps and says so
             "more_accounts": "", "more_attention": "", "more_closed": ""}
+
+
+def account_entry(w: Words, r: Result, plan_files: Mapping[str, str], by_due: list[StepRow] | None = None
+                  ) -> DigestAccount:
+    """The account's entry in its manager's digest (`by_due`: its steps_by_due, when at hand)."""
+    steps, left = _open_steps(w, r, NEXT_STEPS, by_due)  # done: nothing left to do
+    wb = r.get("winback")
+    return {
+        "title": r.get("name") or r["account_id"], "account_id": r["account_id"],
+        "risk_id": r["risk_level"], "risk": w.risk(r["risk_level"]),
+        "at_stake": w.money(at_stake(r)), "lost": r.get("status") == "lost",
+        "priority": priority_view(w, r), "abc": r.get("abc") or "",
+        "signals": [s["title"] for s in r["signals"]],
+        "decision": w.labels[f"decision_{wb['decision']}"] if wb else "",
+        "next_steps": steps,
+        "more": say(w.labels, "more_steps", count=left - NEXT_STEPS) if left > NEXT_STEPS else "",
+        "plan": plan_files.get(r["account_id"], ""),
+        "plans": [{"title": p["title"], "state_id": p["state"], "state": states.state_word(w, p["state"])}
+                  for p in r["playbooks"] if p.get("state")]}
 
 
 def _open_steps(w: Words, result: Result, n: int, by_due: list[StepRow] | None = None

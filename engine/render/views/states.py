@@ -64,29 +64,47 @@ def on_hold(w: Words, result: Result) -> list[HoldRow]:
     return rows
 
 
+def attention_rank(playbook: PlaybookEntry) -> int | None:
+    """Where the plan's "needs attention" row sorts: 0 for what got worse (escalated), 1 for
+    what is late (an open step overdue), 2 for what is new; None when it has no row."""
+    if playbook.get("state") == "escalated":
+        return 0
+    if any(s.get("overdue") and not s.get("done") for s in playbook["steps"]):
+        return 1
+    return 2 if playbook.get("state") in URGENT else None
+
+
+def attention_row(w: Words, account: AccountLink, playbook: PlaybookEntry) -> AttentionRow:
+    """The row of a plan that has one (attention_rank): its most overdue step (and how many
+    more are overdue), or else its next one."""
+    state = playbook.get("state")
+    open_steps = sorted((s for s in playbook["steps"] if not s.get("done")), key=lambda s: s["due"])
+    overdue = [s for s in open_steps if s.get("overdue")]
+    s = overdue[0] if overdue else open_steps[0] if open_steps else None  # all done: no step to show
+    return {**account, "playbook": playbook["title"], "state_id": state or "",
+            "state": state_word(w, state) if state else "",
+            "step": s["title"] if s else "", "who": w.role(s["owner"]) if s else "",
+            "due": w.date(s["due"]) if s else "", "overdue": bool(overdue),
+            "more": say(w.labels, "more_overdue", count=len(overdue) - 1) if len(overdue) > 1 else ""}
+
+
+def account_link(result: Result, plan_files: Mapping[str, str]) -> AccountLink:
+    return {"account": result.get("name") or result["account_id"], "account_id": result["account_id"],
+            "plan": plan_files.get(result["account_id"], "")}
+
+
 def attention(w: Words, results: Iterable[Result], plan_files: Mapping[str, str]) -> list[AttentionRow]:
     """Rows for the top of a manager's digest: one per new or escalated plan and per plan with
-    an overdue step, showing its most overdue step (and how many more are overdue) or else its
-    next one. What got worse comes first, then what is late, then what is new; accounts in the
-    order of `results` (most urgent first) within each."""
-    rows: list[AttentionRow] = []
+    an overdue step (attention_row). What got worse comes first, then what is late, then what
+    is new; accounts in the order of `results` (most urgent first) within each."""
+    rows: list[tuple[int, AttentionRow]] = []
     for r in results:
-        account: AccountLink = {"account": r.get("name") or r["account_id"], "account_id": r["account_id"],
-                                "plan": plan_files.get(r["account_id"], "")}
+        account = account_link(r, plan_files)
         for p in r["playbooks"]:
-            state = p.get("state")
-            open_steps = sorted((s for s in p["steps"] if not s.get("done")), key=lambda s: s["due"])
-            overdue = [s for s in open_steps if s.get("overdue")]
-            if not overdue and state not in URGENT:
-                continue
-            s = overdue[0] if overdue else open_steps[0] if open_steps else None  # all done: no step to show
-            rows.append({**account, "playbook": p["title"], "state_id": state or "",
-                         "state": state_word(w, state) if state else "",
-                         "step": s["title"] if s else "", "who": w.role(s["owner"]) if s else "",
-                         "due": w.date(s["due"]) if s else "", "overdue": bool(overdue),
-                         "more": say(w.labels, "more_overdue", count=len(overdue) - 1)
-                         if len(overdue) > 1 else ""})
-    return sorted(rows, key=lambda x: 0 if x["state_id"] == "escalated" else 1 if x["overdue"] else 2)
+            rank = attention_rank(p)
+            if rank is not None:
+                rows.append((rank, attention_row(w, account, p)))
+    return [row for _, row in sorted(rows, key=lambda x: x[0])]
 
 
 def closed_rows(w: Words, results: Iterable[Result]) -> list[ClosedRow]:
