@@ -295,3 +295,26 @@ def test_a_text_line_is_escaped_and_folded_as_the_library_does(value, name):
     from engine.render.worklist.ics import _text
     line = f"{name}:{vText(value).to_ical().decode('utf-8')}"
     assert _text(name, value) == Contentline(line).to_ical() + b"\r\n"
+
+
+# cells as a CRM or an Excel user fills them: commas, quotes, line breaks, formula starts, NUL
+_CELL = st.text(alphabet=st.sampled_from(list("ab ,\"'\r\n=+-@\t;\x00") + ["é", "Ж", "«", "😀"]), max_size=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(rows=st.lists(st.tuples(_CELL, _CELL, _CELL, _CELL, st.one_of(st.none(), st.integers(0, 10**6))),
+                     max_size=6))
+def test_tasks_csv_lines_are_what_csv_writer_writes(rows):
+    """rows.csv_lines joins a plain row itself: the same bytes as csv.writer's, row for row."""
+    import io
+
+    from engine.render.worklist.rows import Task, _cell, csv_lines
+    tasks = [Task(f"kam-plan-{plan}-x", plan, "x", aid, name, owner, "2026-11-23", title, "plans/a.html", "open",
+                  "respond", "Менеджер", "", "Respond") for aid, name, owner, title, plan in rows]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    for t in tasks:
+        w.writerow([t.task_id, "" if t.plan_id is None else t.plan_id, t.step_id, _cell(t.account_id),
+                    _cell(t.account_name), _cell(t.owner), t.due, _cell(t.title), t.link, t.state, t.playbook,
+                    _cell(t.role), t.done_on])
+    assert csv_lines(tasks) == buf.getvalue().encode("utf-8")

@@ -49,16 +49,31 @@ def _clean(text: str) -> str:
     return clean
 
 
+_LINES: dict[tuple[str, str], str] = {}  # (the label, its value) -> the line
+
+
+def _line(words: Mapping[str, Any], key: str, name: str, value: str) -> str:
+    """A description line of one value that many events share: an account's steps its plan
+    document, a day's steps the overdue date (made once while they come one after another)."""
+    memo = (str(words[key]), value)
+    line = _LINES.get(memo)
+    if line is None:
+        if len(_LINES) > 10_000:
+            _LINES.clear()
+        line = _LINES[memo] = _say(words, key, **{name: value})
+    return line
+
+
 def _description(t: Task, words: Mapping[str, Any]) -> str:
     lines = [_first_line(t, words)]
     if t.plan_id is not None and t.state in TO_DO:  # how to tell kam it is done
         lines.append(_say(words, "calendar_step_ref", plan=t.plan_id, step=t.step_id))
     if t.link:
-        lines.append(_say(words, "calendar_document", link=t.link))
+        lines.append(_line(words, "calendar_document", "link", t.link))
     if t.state == OVERDUE:
-        lines.append(_say(words, "calendar_overdue", due=t.due))
+        lines.append(_line(words, "calendar_overdue", "due", t.due))
     elif t.state in _GONE:
-        lines.append(_say(words, _GONE[t.state], date=t.done_on))
+        lines.append(_line(words, _GONE[t.state], "date", t.done_on))
     return _clean("\n".join(lines))
 
 
@@ -113,6 +128,22 @@ def _ymd(d: date) -> bytes:
     return b"%04d%02d%02d" % (d.year, d.month, d.day)
 
 
+_ALL_DAY: dict[str, bytes] = {}
+
+
+def _all_day(iso: str) -> bytes:
+    """The DTSTART and DTEND lines of an all-day event on `iso`, as vDate writes a date (a
+    run's steps fall on a few hundred days)."""
+    lines = _ALL_DAY.get(iso)
+    if lines is None:
+        if len(_ALL_DAY) > 10_000:
+            _ALL_DAY.clear()
+        due = date.fromisoformat(iso)
+        lines = _ALL_DAY[iso] = b"DTSTART;VALUE=DATE:%b\r\nDTEND;VALUE=DATE:%b\r\n" % (
+            _ymd(due), _ymd(due + timedelta(days=1)))
+    return lines
+
+
 def _escape(text: str) -> str:
     """RFC 5545 TEXT escaping as icalendar's vText writes it: the same replacements in the
     same order (a literal backslash-N is a line break there too)."""
@@ -152,12 +183,10 @@ def event(t: Task, spec: Spec, words: Mapping[str, Any]) -> bytes:
     """The step's VEVENT, as text (CRLF lines, folded at 75 octets): event_component's bytes,
     with the lines many events share serialised once (a run writes tens of thousands of
     events; the component took ~0.3 ms each). Properties in the library's order."""
-    due = date.fromisoformat(t.due)
     return b"".join((
         b"BEGIN:VEVENT\r\n",
         _text("SUMMARY", _clean(f"{t.account_name or t.account_id}: {t.title}")),
-        b"DTSTART;VALUE=DATE:%b\r\n" % _ymd(due),  # as vDate writes a date
-        b"DTEND;VALUE=DATE:%b\r\n" % _ymd(due + timedelta(days=1)),
+        _all_day(t.due),
         _dtstamp(spec.as_of),
         _text("UID", f"{t.task_id}@{UID_DOMAIN}"),
         _shared("sequence", spec.sequence),

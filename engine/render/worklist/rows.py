@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -141,14 +142,33 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA) else text
 
 
+# csv.writer's minimal quoting quotes a cell that holds the delimiter, the quote or a line break
+_QUOTED = re.compile('["\r\n]').search
+_COMMAS = len(COLUMNS) - 1
+
+
 def csv_lines(tasks: Iterable[Task]) -> bytes:
+    """The rows of tasks.csv as csv.writer writes them (RFC 4180, CRLF, minimal quoting). A
+    row whose cells hold no comma, quote or line break - nearly every row - is its cells
+    joined by commas (a run writes a row per step, ~2 million at 1,000,000 accounts, and
+    writerow took 6 us of the row's 8); any other goes through csv.writer."""
+    lines: list[str] = []
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")  # RFC 4180
+    writer = None
     for t in tasks:
-        w.writerow([t.task_id, "" if t.plan_id is None else t.plan_id, t.step_id, _cell(t.account_id),
-                    _cell(t.account_name), _cell(t.owner), t.due, _cell(t.title), t.link, t.state, t.playbook,
-                    _cell(t.role), t.done_on])
-    return buf.getvalue().encode("utf-8")
+        cells = [t.task_id, "" if t.plan_id is None else str(t.plan_id), t.step_id, _cell(t.account_id),
+                 _cell(t.account_name), _cell(t.owner), t.due, _cell(t.title), t.link, t.state, t.playbook,
+                 _cell(t.role), t.done_on]
+        line = ",".join(cells)
+        if line.count(",") != _COMMAS or _QUOTED(line):
+            if writer is None:
+                writer = csv.writer(buf, lineterminator="\r\n")
+            buf.seek(0)
+            buf.truncate()
+            writer.writerow(cells)
+            line = buf.getvalue()[:-2]
+        lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8") if lines else b""
 
 
 def header_line() -> bytes:
