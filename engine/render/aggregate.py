@@ -101,7 +101,8 @@ class Facts(NamedTuple):
     workload: tuple[tuple[str, str], ...]  # (capacity role, Monday of the week) per open step
     entry: DigestAccount | None  # the digest's entry (views.digest's "accounts" item)
     this_week: tuple[ThisWeekRow, ...]  # the manager's steps this week (views.this_week), soonest first
-    attention: tuple[AttentionRow, ...]  # states.attention rows, in their order (those a bar let in)
+    # states.attention's rows with their states.attention_rank, in their order (those a bar let in)
+    attention: tuple[tuple[int, AttentionRow], ...]
     closed: tuple[ClosedRow, ...]  # states.closed_rows
     top: TopAccount | None  # a row of the summary's top_accounts (a plan, not lost)
     lost: LostRow | None  # a row of the summary's lost clients (a win-back decision)
@@ -141,7 +142,7 @@ def account_facts(w: views.Words, result: Result, plan_file: str = "", view: Pla
     urgency = views.urgency_key(p, r)
     entry: DigestAccount | None = None
     this_week: tuple[ThisWeekRow, ...] = ()
-    attention: list[AttentionRow] = []
+    attention: list[tuple[int, AttentionRow]] = []
     skipped: list[int] = []
     closed: tuple[ClosedRow, ...] = ()
     if closing:
@@ -160,7 +161,7 @@ def account_facts(w: views.Words, result: Result, plan_file: str = "", view: Pla
         for rank, pb in sorted(ranked, key=itemgetter(0)):
             if attention_bar is None or (rank, urgency) < attention_bar:
                 link = link or states.account_link(r, files)
-                attention.append(states.attention_row(w, link, pb))
+                attention.append((rank, states.attention_row(w, link, pb)))
             else:
                 skipped.append(rank)
     # as states.counts adds them up
@@ -200,11 +201,6 @@ def account_facts(w: views.Words, result: Result, plan_file: str = "", view: Pla
 def _monday(iso: str) -> str:
     d = date.fromisoformat(iso)
     return (d - timedelta(days=d.weekday())).isoformat()
-
-
-def _attention_rank(row: AttentionRow) -> int:
-    """states.attention's order: what got worse, then what is late, then what is new."""
-    return 0 if row["state_id"] == "escalated" else 1 if row["overdue"] else 2
 
 
 # ---- building blocks ----------------------------------------------------------------------
@@ -484,8 +480,8 @@ class Aggregates:
                 o.entries.passed(key)
             for j, step in enumerate(f.this_week):
                 o.this_week.add((f.urgency, pos, j), step)
-            for j, row in enumerate(f.attention):
-                o.attention.add((_attention_rank(row), f.urgency, pos, j), row)
+            for j, (rank, row) in enumerate(f.attention):
+                o.attention.add((rank, f.urgency, pos, j), row)
             for rank in f.skipped_attention:
                 o.attention.passed((rank, f.urgency, pos))
         else:
