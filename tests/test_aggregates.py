@@ -426,3 +426,18 @@ def test_a_chart_label_is_cut_to_its_width_not_a_character_count(name):
     assert svg.fit("ООО «Юг»", 164) == "ООО «Юг»"  # a name that fits stays whole
     # wide capitals are cut sooner than narrow letters
     assert len(svg.fit("M" * 40, 164)) < len(svg.fit("i" * 40, 164))
+
+
+def test_the_plans_step_line_names_the_first_step_still_to_do(project, portfolios):
+    """A step done last week heads the plan's table; "N steps; the first is due …" names the
+    first one still to do."""
+    lang, results = portfolios["store, three weeks later"]
+    words = _words(project, lang)
+    r = copy.deepcopy(next(r for r in results if len(r["playbooks"]) > 1))
+    step = r["playbooks"][0]["steps"][0]
+    step["due"], step["done"] = "2026-11-02", True  # done three weeks ago, before every other step
+    view = views.plan(words, r)
+    rows = view["next_steps"]
+    assert rows[0]["done"] and rows[0]["due"] == words.date("2026-11-02")
+    to_do = next(row for row in rows if not row["done"])
+    assert view["steps_line"].endswith(f"{to_do['due']}."), view["steps_line"]

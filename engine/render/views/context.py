@@ -224,7 +224,7 @@ class PlanView(TypedDict):
     unknown: list[UnknownRow]  # inputs the warnings read that are empty, with what to do
     ids_hint: str  # "To record a step as done: kam plans done …" (with a store); else ""
     why_line: str  # "8 warning signs in 3 areas."; "" without signals
-    steps_line: str  # "15 steps; the first is due 26 November 2026."; "" without steps
+    steps_line: str  # "15 steps; the first is due 26 November 2026." (the first not done); "" without steps
 
 
 # ---- the digest (templates/digest.*.j2) ----------------------------------------------------

@@ -113,8 +113,14 @@ def plan(w: Words, result: Result) -> PlanView:
                         areas=say(w.labels, "in_areas", count=len({s["category"] for s in signals})))
         if signals else "",
         "steps_line": say(w.labels, "steps_line", steps=say(w.labels, "steps_count", count=len(by_due)),
-                          date=by_due[0][1]["due"]) if by_due else "",
+                          date=_first_due(by_due)) if by_due else "",
     }
+
+
+def _first_due(by_due: list[tuple[Any, StepRow]]) -> str:
+    """The due date the plan's step line names: its first step still to do (a step done last
+    week heads the table, but nobody acts on it), else its first step."""
+    return next((row["due"] for _, row in by_due if not row["done"]), by_due[0][1]["due"])
 
 
 def _classes(w: Words, ids: Iterable[str]) -> list[str]:
